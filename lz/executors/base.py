@@ -1,0 +1,94 @@
+"""The executor interface: start jobs, observe them in one batch, cancel them.
+
+Executors only report facts (what the scheduler or the kernel says, what the exit file holds);
+turning facts into outcomes is the engine's pure job (``lz.rules``).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from importlib import resources as importlib_resources
+from pathlib import Path
+from typing import Literal, Sequence
+
+from lz.layout import JobPaths
+from lz.runtimes.base import JobContext
+
+Phase = Literal["pending", "running", "ended", "absent"]
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A job the executor may know: its lz id, its executor id when recorded, and its paths."""
+
+    job_id: str
+    executor_id: str | None
+    paths: JobPaths
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the executor can tell about one job right now.
+
+    ``absent``: neither the scheduler nor the disk knows it (yet, or any more).
+    ``native_state``: the scheduler's word (e.g. SLURM's TIMEOUT), or "EXITED" for an exit file.
+    """
+
+    phase: Phase
+    executor_id: str | None = None
+    native_state: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float | None = None
+    max_rss_bytes: int | None = None
+
+
+class Executor(abc.ABC):
+    name: str = "base"
+
+    @abc.abstractmethod
+    def submit(self, job: JobContext, argv: Sequence[str]) -> str:
+        """Start (or queue) ``argv`` through the wrapper; return the executor's id for it.
+
+        Raises ControllerUnavailable when it is unknown whether the job was accepted (the engine
+        then reconciles through ``observe`` before trying again) and SubmitRejected when the
+        scheduler refused it for good.
+        """
+
+    @abc.abstractmethod
+    def observe(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
+        """Observe every given job with one batched query; raise ControllerUnavailable if it fails."""
+
+    @abc.abstractmethod
+    def cancel(self, jobs: Sequence[Tracked]) -> None:
+        """Ask for the given jobs to stop (idempotent; a finished job is fine)."""
+
+    def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
+        """CPU time and peak memory of running jobs, in one batched query where possible."""
+        return {}
+
+    def free_slots(self) -> int | None:
+        """How many more jobs may start now; None when the scheduler does the queueing."""
+        return None
+
+
+def wrapper_script() -> Path:
+    """The job wrapper shipped with lz (see lz/wrapper/job.sh)."""
+    return Path(str(importlib_resources.files("lz") / "wrapper" / "job.sh"))
+
+
+def read_exit_code(paths: JobPaths) -> int | None:
+    """The job's recorded exit status, or None while there is none (written by rename: no torn reads)."""
+    try:
+        text = paths.exit_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None

@@ -1,0 +1,74 @@
+"""Where a job's files live (pure path arithmetic, no I/O).
+
+Every path a job ever touches is under one directory named ``<prefix><job id>`` in the work root,
+so cleanup is one ``rmtree`` and "nothing left behind" is one ``glob``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+CONTAINER_WORKDIR = "/lz/work"
+"""Where the job's work directory is bound inside a container (also its working directory)."""
+
+
+def default_work_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """$TMPDIR, else $TEMP, else $TMP, else /tmp, as the original product did."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        if environ.get(name):
+            return Path(environ[name])
+    return Path("/tmp")
+
+
+@dataclass(frozen=True)
+class JobPaths:
+    """The directories and files of one job under the work root."""
+
+    root: Path
+
+    @classmethod
+    def under(cls, work_root: Path, job_id: str, prefix: str = "lz-") -> "JobPaths":
+        return cls(Path(work_root) / f"{prefix}{job_id}")
+
+    @property
+    def work(self) -> Path:
+        """The job's own files: staged from the spool, bound into the container, collected."""
+        return self.root / "work"
+
+    @property
+    def meta(self) -> Path:
+        """lz's bookkeeping for the job: scripts, exit status, logs, manifest. Never collected as results."""
+        return self.root / "lz"
+
+    @property
+    def runtime(self) -> Path:
+        """The runtime's image, sandbox and build storage for this job only."""
+        return self.root / "runtime"
+
+    @property
+    def exit_file(self) -> Path:
+        return self.meta / "exit"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.meta / "pid"
+
+    @property
+    def stdout(self) -> Path:
+        return self.meta / "stdout"
+
+    @property
+    def stderr(self) -> Path:
+        return self.meta / "stderr"
+
+    @property
+    def build_log(self) -> Path:
+        return self.meta / "build.log"
+
+    @property
+    def manifest(self) -> Path:
+        """The snapshot of every writable tree taken after the build, before the job runs."""
+        return self.meta / "manifest-before.json"

@@ -1,0 +1,63 @@
+"""Running external commands: argv lists only, always with a timeout, never through a shell.
+
+Adapters take a ``CommandRunner`` so tests can swap in captured output or a counting runner
+without monkeypatching.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from typing import Callable, Mapping, Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class CommandRunner(Protocol):
+    def __call__(
+        self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> Completed: ...
+
+
+class CommandTimeout(Exception):
+    """The command did not finish within its timeout (it was killed)."""
+
+
+def run_command(argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> Completed:
+    """Run ``argv`` and capture its output; raise CommandTimeout or FileNotFoundError."""
+    try:
+        proc = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from exc
+    return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+
+class CountingRunner:
+    """Wraps a runner and counts calls per program name (for benchmarks and tests)."""
+
+    def __init__(self, inner: CommandRunner = run_command, hook: Callable[[Sequence[str]], None] | None = None):
+        self.inner = inner
+        self.calls: dict[str, int] = {}
+        self.hook = hook
+
+    def __call__(self, argv: Sequence[str], *, timeout: float, env: Mapping[str, str] | None = None) -> Completed:
+        name = argv[0].rsplit("/", 1)[-1]
+        self.calls[name] = self.calls.get(name, 0) + 1
+        if self.hook:
+            self.hook(argv)
+        return self.inner(argv, timeout=timeout, env=env)

@@ -1,0 +1,64 @@
+"""The container runtime interface.
+
+A runtime turns a staged job into something runnable and back into nothing. Every method is
+idempotent, because a crashed daemon calls it again on restart: ``build`` starts from scratch,
+``cleanup`` is fine when there is nothing left to remove.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Mapping, Sequence
+
+from lz.jobspec import JobSpec
+from lz.layout import JobPaths
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a runtime or executor needs to know about one job."""
+
+    job_id: str
+    spec: JobSpec
+    paths: JobPaths
+
+
+class Runtime(abc.ABC):
+    """One container technology (or none)."""
+
+    name: str = "base"
+
+    @abc.abstractmethod
+    def build(self, job: JobContext, log: IO[str], timeout_s: float | None = None) -> None:
+        """Build the job's image under ``job.paths.runtime``; raise BuildError with the log's tail.
+
+        Called with ``job.paths.work`` already staged. Must start from scratch every time.
+        """
+
+    @abc.abstractmethod
+    def run_argv(self, job: JobContext) -> list[str]:
+        """The argv that runs the job's command in its container, cwd = the job's work directory."""
+
+    def writable_roots(self, job: JobContext) -> Mapping[str, Path]:
+        """Trees (besides ``job.paths.work``) the job can write to, by a result-archive prefix."""
+        return {}
+
+    def cleanup(self, job: JobContext) -> None:
+        """Remove the image, sandbox and build storage (everything under ``job.paths.runtime``)."""
+
+    def describe(self) -> str:
+        """One line for the daemon's start-up message."""
+        return self.name
+
+
+def tail(text: str, lines: int = 20) -> str:
+    """The last lines of a log, for a failure reason."""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def argv_of(command: Sequence[str] | None) -> list[str]:
+    if not command:
+        raise ValueError("job has no command")
+    return list(command)

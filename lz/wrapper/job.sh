@@ -1,0 +1,18 @@
+#!/bin/sh
+# lz job wrapper: job.sh META_DIR ARGV...
+#
+# Runs ARGV in the current directory with its output in META_DIR, then records the exit status in
+# META_DIR/exit through a temporary name and a rename, so a reader sees nothing or the whole
+# number. The same script runs detached by the local executor and as the SLURM batch script (where
+# ARGV starts with srun), so a job outlives the daemon and its end is always found on disk.
+set -u
+meta=$1
+shift
+# pid and kernel start time (field 22 of /proc/PID/stat): lets a restarted daemon adopt us.
+if [ -r /proc/$$/stat ]; then
+    printf '%s %s\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat)" >"$meta/pid.tmp.$$" && mv -f "$meta/pid.tmp.$$" "$meta/pid"
+fi
+"$@" >"$meta/stdout" 2>"$meta/stderr" </dev/null
+rc=$?
+printf '%d\n' "$rc" >"$meta/exit.tmp.$$" && mv -f "$meta/exit.tmp.$$" "$meta/exit"
+exit "$rc"
