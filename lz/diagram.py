@@ -1,0 +1,51 @@
+"""Draw the job lifecycle from its own definition (``lz.machine``), never by hand."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from lz.machine import STATES, TRANSITIONS, State
+
+DIAGRAM_NAME = "job_lifecycle"
+
+
+def dot_source() -> str:
+    """Graphviz source of the job machine, deterministic so a test can compare it."""
+    from transitions.extensions import GraphMachine
+
+    class _Picture:
+        """A model only so the machine has something to draw."""
+
+    model = _Picture()
+    GraphMachine(
+        model=model,
+        states=STATES,
+        transitions=TRANSITIONS,
+        initial=State.RECEIVED.value,
+        auto_transitions=False,
+        show_conditions=True,
+        title="lz job lifecycle",
+        graph_engine="graphviz",
+    )
+    graph = model.get_graph()  # type: ignore[attr-defined]
+    return str(graph.source).rstrip() + "\n"
+
+
+def write(directory: Path, render_svg: bool = True) -> list[Path]:
+    """Write ``<name>.gv`` (and ``<name>.svg`` when Graphviz's ``dot`` exists); return the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    source_path = directory / f"{DIAGRAM_NAME}.gv"
+    source_path.write_text(dot_source())
+    written = [source_path]
+    if render_svg:
+        svg_path = directory / f"{DIAGRAM_NAME}.svg"
+        try:
+            svg = subprocess.run(
+                ["dot", "-Tsvg", str(source_path)], capture_output=True, check=True, timeout=60
+            ).stdout
+        except FileNotFoundError:
+            return written
+        svg_path.write_bytes(svg)
+        written.append(svg_path)
+    return written

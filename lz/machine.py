@@ -1,0 +1,108 @@
+"""The job lifecycle: one table of states and transitions, read top to bottom (pure).
+
+The machine is built by the ``transitions`` library from this table, and so is the picture in
+``state_diagrams/`` (``lz diagram``). Decisions about *when* to fire an event live in
+``lz.rules``; this module only says which events a state accepts and where they lead.
+
+Every job ends in ``cleaned`` exactly once, with an outcome. Failure and cancel paths still pass
+through ``collecting`` so logs and partial results are returned.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from lz.errors import InvalidTransition
+
+
+class State(str, enum.Enum):
+    RECEIVED = "received"
+    BUILDING = "building"
+    QUEUED = "queued"
+    RUNNING = "running"
+    CANCELLING = "cancelling"
+    COLLECTING = "collecting"
+    CLEANED = "cleaned"
+
+
+class Outcome(str, enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    LOST = "lost"
+
+
+STATES: list[str] = [s.value for s in State]
+TERMINAL = frozenset({State.CLEANED.value})
+ACTIVE = tuple(s for s in STATES if s not in TERMINAL)
+
+# trigger, source(s), dest. ``dest=None`` is an internal transition: accepted, nothing changes.
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "reject", "source": "received", "dest": "cleaned"},
+    {"trigger": "build", "source": "received", "dest": "building"},
+    {"trigger": "built", "source": "building", "dest": "queued"},
+    {"trigger": "build_failed", "source": "building", "dest": "collecting"},
+    {"trigger": "started", "source": "queued", "dest": "running"},
+    {"trigger": "requeued", "source": "running", "dest": "queued"},
+    {"trigger": "submit_failed", "source": "queued", "dest": "collecting"},
+    {"trigger": "ended", "source": ["queued", "running", "cancelling"], "dest": "collecting"},
+    {"trigger": "cancel", "source": "received", "dest": "collecting"},
+    {"trigger": "cancel", "source": ["building", "queued", "running"], "dest": "cancelling"},
+    {"trigger": "cancel", "source": ["cancelling", "collecting"], "dest": None},
+    {"trigger": "clean", "source": "collecting", "dest": "cleaned"},
+]
+
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys(t["trigger"] for t in TRANSITIONS))
+
+
+@dataclass
+class _Token:
+    """The model the machine moves: just a state (the job row itself stays in the store)."""
+
+    state: str
+
+
+class Lifecycle:
+    """Answers "what does event E do to a job in state S?" using the ``transitions`` machine."""
+
+    def __init__(self) -> None:
+        self._machine = Machine(
+            model=None,
+            states=STATES,
+            transitions=TRANSITIONS,
+            initial=State.RECEIVED.value,
+            auto_transitions=False,
+            ignore_invalid_triggers=False,
+        )
+
+    def next_state(self, state: str, event: str) -> str:
+        """The state after ``event``; raises InvalidTransition with a message for the user."""
+        if event not in EVENTS:
+            raise InvalidTransition(f"unknown event {event!r}")
+        token = _Token(state)
+        self._machine.add_model(token, initial=state)
+        try:
+            token.trigger(event)  # type: ignore[attr-defined]
+        except MachineError:
+            raise InvalidTransition(_refusal(state, event)) from None
+        finally:
+            self._machine.remove_model(token)
+        return token.state
+
+    def accepts(self, state: str, event: str) -> bool:
+        return bool(self._machine.get_triggers(state)) and event in self._machine.get_triggers(state)
+
+
+def _refusal(state: str, event: str) -> str:
+    if state in TERMINAL:
+        return f"the job is already {state}; {event} is not possible any more"
+    return f"a job that is {state} cannot take {event!r}"
+
+
+def is_terminal(state: str) -> bool:
+    return state in TERMINAL

@@ -1,0 +1,257 @@
+"""The job store: every read and write of job state goes through here.
+
+State changes go through ``fire``, which validates the event with the lifecycle and appends to the
+transition log in the same ``BEGIN IMMEDIATE`` transaction, so two processes (the daemon and a CLI
+``lz cancel``) can never both move one job from the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from lz.errors import InvalidTransition, JobNotFound
+from lz.jobspec import JobSpec
+from lz.machine import ACTIVE, Lifecycle
+from lz.store.models import JobRow, StatusRow, TransitionRow
+
+jobs_t = JobRow.__table__
+transitions_t = TransitionRow.__table__
+status_t = StatusRow.__table__
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job row; the engine decides on snapshots, never on live ORM objects."""
+
+    id: str
+    name: str
+    state: str
+    outcome: str | None
+    reason: str | None
+    exit_code: int | None
+    source: str
+    spec: JobSpec
+    work_dir: str | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    ended_at: float | None
+    executor: str | None
+    executor_id: str | None
+    submit_attempted_at: float | None
+    native_state: str | None
+    pending_reason: str | None
+    absent_since: float | None
+    cpu_seconds: float | None
+    max_rss_bytes: int | None
+    results_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> "Job":
+        data = dict(row._mapping)
+        data["spec"] = JobSpec.from_dict(json.loads(data["spec"]))
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_state: str
+    to_state: str
+    event: str
+    at: float
+    detail: str | None
+
+
+_JOB_COLUMNS = {c.name for c in jobs_t.columns}
+
+
+def new_job_id() -> str:
+    """Short, random and unguessable: ids never repeat even if the database is recreated, so a
+    SLURM job named after an old id can never be mistaken for a new job's."""
+    return secrets.token_hex(5)
+
+
+class JobStore:
+    def __init__(self, engine: Engine, clock: Clock = time.time, lifecycle: Lifecycle | None = None):
+        self.engine = engine
+        self.clock = clock
+        self.lifecycle = lifecycle or Lifecycle()
+
+    # -- transactions --------------------------------------------------------------------------
+    def _write(self) -> "_Tx":
+        return _Tx(self.engine, write=True)
+
+    def _read(self) -> "_Tx":
+        return _Tx(self.engine, write=False)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def create(self, spec: JobSpec, *, job_id: str | None = None, source: str = "cli", **facts: Any) -> Job:
+        now = self.clock()
+        job_id = job_id or new_job_id()
+        with self._write() as conn:
+            conn.execute(
+                insert(jobs_t).values(
+                    id=job_id,
+                    name=spec.name,
+                    state="received",
+                    source=source,
+                    spec=json.dumps(spec.to_dict()),
+                    created_at=now,
+                    updated_at=now,
+                    **facts,
+                )
+            )
+            conn.execute(
+                insert(transitions_t).values(
+                    job_id=job_id, from_state="", to_state="received", event="receive", at=now, detail=None
+                )
+            )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self._read() as conn:
+            row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(f"no job {job_id!r} in this landing zone")
+        return Job.from_row(row)
+
+    def find(self, prefix: str) -> Job:
+        """A job by its id or an unambiguous prefix of it (ids are long enough to type a few chars)."""
+        with self._read() as conn:
+            rows = conn.execute(select(jobs_t).where(jobs_t.c.id.startswith(prefix, autoescape=True)).limit(2)).all()
+        if not rows:
+            raise JobNotFound(f"no job {prefix!r} in this landing zone")
+        if len(rows) > 1:
+            raise JobNotFound(f"{prefix!r} matches more than one job; give more of its id")
+        return Job.from_row(rows[0])
+
+    def list(self, states: Iterable[str] | None = None, limit: int | None = None) -> list[Job]:
+        query = select(jobs_t).order_by(jobs_t.c.created_at, jobs_t.c.id)
+        if states is not None:
+            query = query.where(jobs_t.c.state.in_(list(states)))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            return [Job.from_row(r) for r in conn.execute(query)]
+
+    def active(self) -> list[Job]:
+        return self.list(ACTIVE)
+
+    def fire(self, job_id: str, event: str, *, expect: str | Sequence[str] | None = None,
+             detail: str | None = None, **facts: Any) -> Job:
+        """Apply ``event`` and record ``facts`` on the job in one transaction.
+
+        ``expect``: the state(s) the caller decided on; if the job moved meanwhile (a cancel won
+        the race), InvalidTransition is raised and nothing changes.
+        """
+        unknown = set(facts) - _JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        now = self.clock()
+        with self._write() as conn:
+            row = conn.execute(select(jobs_t.c.state).where(jobs_t.c.id == job_id)).first()
+            if row is None:
+                raise JobNotFound(f"no job {job_id!r} in this landing zone")
+            state = row.state
+            if expect is not None and state not in ((expect,) if isinstance(expect, str) else tuple(expect)):
+                raise InvalidTransition(f"job {job_id} is {state} now, not {expect}")
+            new_state = self.lifecycle.next_state(state, event)
+            conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(state=new_state, updated_at=now, **facts))
+            conn.execute(
+                insert(transitions_t).values(
+                    job_id=job_id, from_state=state, to_state=new_state, event=event, at=now, detail=detail
+                )
+            )
+        return self.get(job_id)
+
+    def record(self, job_id: str, **facts: Any) -> None:
+        """Store facts that are not state changes (executor id, usage, pending reason)."""
+        unknown = set(facts) - _JOB_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown job fields {sorted(unknown)}")
+        with self._write() as conn:
+            conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(updated_at=self.clock(), **facts))
+
+    def record_many(self, facts_by_job: dict[str, dict[str, Any]]) -> None:
+        """Several jobs' facts in one transaction (one tick's observations)."""
+        if not facts_by_job:
+            return
+        now = self.clock()
+        with self._write() as conn:
+            for job_id, facts in facts_by_job.items():
+                conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(updated_at=now, **facts))
+
+    def history(self, job_id: str) -> list[Transition]:
+        with self._read() as conn:
+            rows = conn.execute(
+                select(transitions_t).where(transitions_t.c.job_id == job_id).order_by(transitions_t.c.id)
+            ).all()
+        return [Transition(r.from_state, r.to_state, r.event, r.at, r.detail) for r in rows]
+
+    def count_by_state(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self._read() as conn:
+            rows = conn.execute(select(jobs_t.c.state, func.count()).group_by(jobs_t.c.state)).all()
+        return {state: count for state, count in rows}
+
+    def purge(self, job_ids: Sequence[str]) -> None:
+        """Forget jobs entirely (after their results' retention ran out)."""
+        with self._write() as conn:
+            conn.execute(delete(transitions_t).where(transitions_t.c.job_id.in_(list(job_ids))))
+            conn.execute(delete(jobs_t).where(jobs_t.c.id.in_(list(job_ids))))
+
+    # -- landing zone status -------------------------------------------------------------------
+    def set_status(self, **values: str | None) -> None:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        now = self.clock()
+        with self._write() as conn:
+            for key, value in values.items():
+                stmt = sqlite_insert(status_t).values(key=key, value=value, updated_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now}))
+
+    def status(self) -> dict[str, tuple[str | None, float]]:
+        with self._read() as conn:
+            return {r.key: (r.value, r.updated_at) for r in conn.execute(select(status_t))}
+
+
+class _Tx:
+    """A connection in one transaction: committed on success, rolled back on error."""
+
+    def __init__(self, engine: Engine, write: bool):
+        self.engine = engine
+        self.write = write
+        self.conn: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        conn = self.engine.connect()
+        if self.write:
+            conn = conn.execution_options(lz_write=True)
+        conn.begin()
+        self.conn = conn
+        return conn
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        assert self.conn is not None
+        try:
+            if exc_type is None:
+                self.conn.commit()
+            else:
+                self.conn.rollback()
+        finally:
+            self.conn.close()
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
