@@ -25,6 +25,7 @@ class Tracked:
     job_id: str
     executor_id: str | None
     paths: JobPaths
+    time_limit_s: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,210 @@
+"""The local executor: runs each job detached on this machine (also what a pilot uses inside its
+allocation).
+
+A job runs as ``sh job.sh META ARGV...`` in its own session and process group, so it survives the
+daemon. The wrapper writes its pid and kernel start time, and later its exit status, into the
+job's meta directory; a restarted daemon adopts a live job by (pid, start time) and a finished one
+by its exit file. Cancel and time-limit kills leave a marker file first (intent before effect), so
+the reason survives a crash between the kill and the next look.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from lz.errors import SubmitRejected
+from lz.executors.base import Executor, Observation, Tracked, Usage, read_exit_code, wrapper_script
+from lz.layout import JobPaths
+from lz.runtimes.base import JobContext
+
+CANCEL_MARK = "cancel-requested"
+TIMEOUT_MARK = "time-limit-reached"
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(
+        self,
+        slots: int,
+        *,
+        kill_grace_s: float = 10.0,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.slots = max(1, slots)
+        self.kill_grace_s = kill_grace_s
+        self.env = dict(env) if env is not None else _job_environment()
+        self.clock = clock
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def capacity(self) -> int:
+        return self.slots
+
+    def submit(self, job: JobContext, argv: Sequence[str]) -> str:
+        paths = job.paths
+        for stale in (paths.exit_file, paths.pid_file, paths.meta / CANCEL_MARK, paths.meta / TIMEOUT_MARK):
+            stale.unlink(missing_ok=True)
+        try:
+            proc = subprocess.Popen(
+                ["/bin/sh", str(wrapper_script()), str(paths.meta), *argv],
+                cwd=paths.work,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SubmitRejected(f"cannot start the job: {exc}") from exc
+        self._children[proc.pid] = proc
+        return f"{proc.pid}:{_start_time(proc.pid)}"
+
+    def observe(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
+        self._reap()
+        return {job.job_id: self._observe_one(job) for job in jobs}
+
+    def _observe_one(self, job: Tracked) -> Observation:
+        paths = job.paths
+        handle = job.executor_id or _read_handle(paths)
+        code = read_exit_code(paths)
+        if code is not None:
+            return Observation("ended", handle, _ended_state(paths), exit_code=code)
+        pid = _alive(handle)
+        if pid is not None:
+            self._enforce(job, pid)
+            return Observation("running", handle, "RUNNING")
+        code = read_exit_code(paths)  # it may have finished between the two looks
+        if code is not None:
+            return Observation("ended", handle, _ended_state(paths), exit_code=code)
+        if handle is not None and ((paths.meta / TIMEOUT_MARK).exists() or (paths.meta / CANCEL_MARK).exists()):
+            return Observation("ended", handle, _ended_state(paths))
+        return Observation("absent", handle)
+
+    def _enforce(self, job: Tracked, pid: int) -> None:
+        """Kill a job past its time limit; escalate to SIGKILL when a stop takes too long."""
+        marks = [job.paths.meta / CANCEL_MARK, job.paths.meta / TIMEOUT_MARK]
+        started = _started_at(pid)
+        if job.time_limit_s and started and self.clock() - started > job.time_limit_s and not marks[1].exists():
+            marks[1].write_text(f"{self.clock()}\n")
+            _signal_group(pid, signal.SIGTERM)
+            return
+        for mark in marks:
+            if mark.exists() and self.clock() - mark.stat().st_mtime > self.kill_grace_s:
+                _signal_group(pid, signal.SIGKILL)
+                return
+
+    def cancel(self, jobs: Sequence[Tracked]) -> None:
+        for job in jobs:
+            mark = job.paths.meta / CANCEL_MARK
+            pid = _alive(job.executor_id or _read_handle(job.paths))
+            if pid is None:
+                continue
+            if not mark.exists():
+                mark.write_text(f"{self.clock()}\n")
+                _signal_group(pid, signal.SIGTERM)
+
+    def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
+        import psutil
+
+        found: dict[str, Usage] = {}
+        for job in jobs:
+            pid = _alive(job.executor_id)
+            if pid is None:
+                continue
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)]
+                cpu = sum(p.cpu_times().user + p.cpu_times().system for p in procs)
+                rss = sum(p.memory_info().rss for p in procs)
+            except psutil.Error:
+                continue
+            found[job.job_id] = Usage(cpu_seconds=cpu, max_rss_bytes=rss)
+        return found
+
+    def _reap(self) -> None:
+        """Collect our own finished children so they do not linger as zombies."""
+        for pid, proc in list(self._children.items()):
+            if proc.poll() is not None:
+                del self._children[pid]
+
+
+def _job_environment() -> dict[str, str]:
+    """A small, predictable environment for jobs: no daemon secrets leak into user code."""
+    keep = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("USER", _user_name())
+    return env
+
+
+def _user_name() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _ended_state(paths: JobPaths) -> str:
+    if (paths.meta / TIMEOUT_MARK).exists():
+        return "TIMEOUT"
+    if (paths.meta / CANCEL_MARK).exists():
+        return "CANCELLED"
+    return "EXITED"
+
+
+def _read_handle(paths: JobPaths) -> str | None:
+    try:
+        pid, start = paths.pid_file.read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    return f"{pid}:{start}"
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: with the pid, a name for the process that is never reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "0"
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(handle: str | None) -> int | None:
+    """The pid if the process named by ``pid:starttime`` is still that process and not a zombie."""
+    if not handle or ":" not in handle:
+        return None
+    pid_text, start = handle.split(":", 1)
+    try:
+        stat = Path(f"/proc/{int(pid_text)}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X") or fields[19] != start:
+        return None
+    return int(pid_text)
+
+
+def _started_at(pid: int) -> float | None:
+    try:
+        return _boot_time() + int(_start_time(pid)) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+def _boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

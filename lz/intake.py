@@ -1,0 +1,88 @@
+"""Receiving jobs: the one door every source of jobs (the CLI now; a station API and the upstream
+hub later) goes through. A job is either fully stored (spool directory and database row) or
+rejected with a one-line reason; never half-stored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Mapping
+
+from lz.bundle import IntakeLimits, stage_bundle
+from lz.config import Settings
+from lz.engine import remove_tree
+from lz.errors import BundleError, UserError
+from lz.jobspec import JobSpec
+from lz.machine import Outcome
+from lz.spec_file import load_spec
+from lz.store.jobs import Job, JobStore, new_job_id
+
+
+class Rejected(UserError):
+    """Intake refused the job; ``job`` is its record (cleaned, failed, with the reason)."""
+
+    def __init__(self, message: str, job: Job):
+        super().__init__(message)
+        self.job = job
+
+
+def receive(
+    store: JobStore,
+    settings: Settings,
+    source: Path,
+    *,
+    name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    origin: str = "cli",
+) -> Job:
+    """Copy and validate the job folder or tarball into the spool, then record the job.
+
+    The copy is staged under a hidden name and renamed into place before the commit; a crash in
+    between leaves a spool entry with no row, which the daemon's recovery removes.
+    """
+    spool = settings.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    job_id = new_job_id()
+    staging = spool / f".incoming-{job_id}-{secrets.token_hex(3)}"
+    try:
+        stage_bundle(Path(source), staging, IntakeLimits(max_bytes=settings.max_bundle_bytes,
+                                                        max_files=settings.max_bundle_files))
+        spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
+                         limits=settings.limits, require_command=False)
+        _require_runnable(spec, settings)
+    except UserError as exc:
+        remove_tree(staging)
+        raise Rejected(str(exc), _record_rejection(store, job_id, name or _default_name(source), exc)) from None
+    except BaseException:
+        remove_tree(staging)
+        raise
+    os.rename(staging, spool / job_id)
+    try:
+        return store.create(spec, job_id=job_id, source=origin)
+    except BaseException:
+        remove_tree(spool / job_id)
+        raise
+
+
+def _default_name(source: Path) -> str:
+    base = Path(source).name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)] or "job"
+    return base or "job"
+
+
+def _require_runnable(spec: JobSpec, settings: Settings) -> None:
+    no_container = settings.container == "none" or (settings.container == "slurm" and settings.runtime == "none")
+    if no_container and spec.command is None:
+        raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
+
+
+def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception) -> Job:
+    """Rejected jobs still get a record, so ``lz status`` shows what was refused and why."""
+    safe_name = name if name and all(c.isalnum() or c in "._-" for c in name) else "rejected"
+    job = store.create(JobSpec(name=safe_name[:64]), job_id=job_id)
+    return store.fire(job.id, "reject", outcome=Outcome.FAILED.value, reason=f"rejected at intake: {exc}",
+                      detail=str(exc))

@@ -1,0 +1,217 @@
+"""The decisions of the tick (pure): given a job, what its executor reported and the moment, what
+happens next. No I/O here; the engine carries the actions out.
+
+The rules never fail a job because the controller did not answer: without a fresh observation
+(``ctx.observed`` false) a job that depends on the scheduler simply waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lz.executors.base import Observation
+from lz.machine import Outcome, State
+from lz.resources import format_time
+from lz.store.jobs import Job
+
+WorkKind = Literal["build", "submit", "collect"]
+
+
+@dataclass(frozen=True)
+class Work:
+    """Long work for the worker pool (one worker per job at a time)."""
+
+    kind: WorkKind
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Fire:
+    """A state transition, with the facts recorded alongside it."""
+
+    job_id: str
+    event: str
+    expect: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """Facts about a job that are not a change of state."""
+
+    job_id: str
+    facts: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Ask the executor to stop the job (idempotent)."""
+
+    job_id: str
+
+
+Action = Work | Fire | Record | Cancel
+
+
+@dataclass(frozen=True)
+class TickContext:
+    now: float
+    observed: bool  # the executor answered this tick; without it, scheduler-bound jobs wait
+    busy: frozenset[str] = frozenset()  # jobs a worker is advancing right now
+    submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
+    lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
+
+
+def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    """What to do with one job this tick."""
+    if job.id in ctx.busy:
+        return []
+    state = job.state
+    if state in (State.RECEIVED, State.BUILDING):
+        return [Work("build", job.id)]
+    if state == State.COLLECTING:
+        return [Work("collect", job.id)]
+    if state == State.QUEUED:
+        return _queued(job, seen, ctx)
+    if state == State.RUNNING:
+        return _running(job, seen, ctx)
+    if state == State.CANCELLING:
+        return _cancelling(job, seen, ctx)
+    return []
+
+
+def submitted(job: Job) -> bool:
+    """Whether the executor may know this job (a submission was at least attempted)."""
+    return job.executor_id is not None or job.submit_attempted_at is not None
+
+
+def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    if not submitted(job):
+        return [Work("submit", job.id)]
+    if not ctx.observed or seen is None:
+        return []
+    if seen.phase == "pending":
+        return _note(job, seen, pending_reason=seen.reason)
+    if seen.phase == "running":
+        return [Fire(job.id, "started", State.QUEUED, {**_ids(job, seen), "started_at": ctx.now,
+                                                       "pending_reason": None, "absent_since": None,
+                                                       "native_state": seen.native_state})]
+    if seen.phase == "ended":
+        return [_ended(job, seen, ctx)]
+    # absent: the scheduler and the disk know nothing of it
+    if job.executor_id is None:
+        # The submission's fate is unknown (the daemon died around sbatch, or sbatch timed out):
+        # once it has stayed invisible past the grace period, it never reached the scheduler.
+        if ctx.now - (job.submit_attempted_at or ctx.now) >= ctx.submit_grace_s:
+            return [Work("submit", job.id)]
+        return []
+    return _absent(job, ctx)
+
+
+def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    if not ctx.observed or seen is None:
+        return []
+    if seen.phase == "running":
+        return _note(job, seen)
+    if seen.phase == "pending":  # requeued by the scheduler (preemption, node failure)
+        return [Fire(job.id, "requeued", State.RUNNING, {"pending_reason": seen.reason,
+                                                        "native_state": seen.native_state},
+                     detail=seen.native_state)]
+    if seen.phase == "ended":
+        return [_ended(job, seen, ctx)]
+    return _absent(job, ctx)
+
+
+def _cancelling(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    cancelled = {"outcome": Outcome.CANCELLED.value, "reason": "cancelled by user", "ended_at": ctx.now}
+    if not submitted(job):
+        return [Fire(job.id, "ended", State.CANCELLING, cancelled)]
+    if not ctx.observed or seen is None:
+        return []
+    if seen.phase == "ended":
+        exit_code = seen.exit_code
+        if seen.native_state == "EXITED" and exit_code is not None:
+            # it finished by itself before the cancel reached it: report what really happened
+            return [_ended(job, seen, ctx)]
+        return [Fire(job.id, "ended", State.CANCELLING, {**cancelled, "exit_code": exit_code,
+                                                         "native_state": seen.native_state})]
+    if seen.phase == "absent":
+        if job.executor_id is None and ctx.now - (job.submit_attempted_at or ctx.now) < ctx.submit_grace_s:
+            return [Cancel(job.id)]
+        return [Fire(job.id, "ended", State.CANCELLING, cancelled)]
+    return [Cancel(job.id), *_note(job, seen)]
+
+
+def _ended(job: Job, seen: Observation, ctx: TickContext) -> Fire:
+    outcome, reason = outcome_of(seen, job)
+    facts = {
+        **_ids(job, seen),
+        "outcome": outcome.value,
+        "reason": reason,
+        "exit_code": seen.exit_code,
+        "native_state": seen.native_state,
+        "ended_at": ctx.now,
+        "pending_reason": None,
+    }
+    if job.started_at is None:
+        facts["started_at"] = ctx.now
+    return Fire(job.id, "ended", job.state, facts, detail=reason)
+
+
+def outcome_of(seen: Observation, job: Job) -> tuple[Outcome, str]:
+    """The outcome of a job that ended, from the scheduler's state and the recorded exit status."""
+    native = (seen.native_state or "").upper()
+    code = seen.exit_code
+    limit = job.spec.resources.time_s
+    if native == "TIMEOUT":
+        return Outcome.TIMED_OUT, f"time limit {format_time(limit)} reached" if limit else "time limit reached"
+    if native == "DEADLINE":
+        return Outcome.TIMED_OUT, "deadline reached"
+    if native == "OUT_OF_MEMORY":
+        return Outcome.FAILED, "out of memory"
+    if native.startswith("CANCELLED"):
+        if job.state == State.CANCELLING:
+            return Outcome.CANCELLED, "cancelled by user"
+        return Outcome.CANCELLED, "cancelled outside lz (scancel by a user or an administrator)"
+    if native in ("NODE_FAIL", "BOOT_FAIL"):
+        return Outcome.FAILED, "node failure"
+    if native == "PREEMPTED":
+        return Outcome.FAILED, "preempted"
+    if native == "REVOKED":
+        return Outcome.FAILED, "revoked by the scheduler"
+    if code is None:
+        return Outcome.FAILED, f"ended without an exit status ({native or 'unknown'})"
+    if code == 0:
+        return Outcome.SUCCEEDED, "exit code 0"
+    return Outcome.FAILED, f"exit code {code}"
+
+
+def _absent(job: Job, ctx: TickContext) -> list[Action]:
+    if job.absent_since is None:
+        return [Record(job.id, {"absent_since": ctx.now})]
+    if ctx.now - job.absent_since >= ctx.lost_after_s:
+        return [Fire(job.id, "ended", job.state, {
+            "outcome": Outcome.LOST.value,
+            "reason": "the scheduler lost the job: no queue entry, no record and no exit status",
+            "ended_at": ctx.now,
+        })]
+    return []
+
+
+def _ids(job: Job, seen: Observation) -> dict[str, Any]:
+    if seen.executor_id and seen.executor_id != job.executor_id:
+        return {"executor_id": seen.executor_id}
+    return {}
+
+
+def _note(job: Job, seen: Observation, **extra: Any) -> list[Action]:
+    """Record what changed (adopted id, scheduler state, pending reason), nothing if nothing did."""
+    facts: dict[str, Any] = {**_ids(job, seen), **extra}
+    if seen.native_state != job.native_state:
+        facts["native_state"] = seen.native_state
+    if job.absent_since is not None:
+        facts["absent_since"] = None
+    facts = {k: v for k, v in facts.items() if getattr(job, k) != v}
+    return [Record(job.id, facts)] if facts else []

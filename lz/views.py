@@ -1,0 +1,123 @@
+"""How jobs look to people and scripts: the stable JSON shape and the status table (pure)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+
+from lz.machine import STATES
+from lz.resources import format_memory, format_time
+from lz.store.jobs import Job, Transition
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def runtime_s(job: Job, now: float) -> float | None:
+    if job.started_at is None:
+        return None
+    return (job.ended_at or now) - job.started_at
+
+
+def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) -> dict[str, Any]:
+    """The documented JSON of a job (README: "JSON output"). Add keys; never rename or remove."""
+    data: dict[str, Any] = {
+        "id": job.id,
+        "name": job.name,
+        "state": job.state,
+        "outcome": job.outcome,
+        "exit_code": job.exit_code,
+        "reason": job.reason,
+        "slurm_job_id": job.executor_id if job.executor == "slurm" else None,
+        "executor": job.executor,
+        "executor_id": job.executor_id,
+        "native_state": job.native_state,
+        "pending_reason": job.pending_reason,
+        "resources": job.spec.resources.to_dict(),
+        "command": list(job.spec.command) if job.spec.command else None,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "ended_at": iso(job.ended_at),
+        "runtime_s": runtime_s(job, now),
+        "cpu_seconds": job.cpu_seconds,
+        "max_rss_bytes": job.max_rss_bytes,
+        "results": job.results_at is not None,
+    }
+    if history is not None:
+        data["history"] = [
+            {"from": t.from_state or None, "to": t.to_state, "event": t.event, "at": iso(t.at), "detail": t.detail}
+            for t in history
+        ]
+    return data
+
+
+def age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def table(jobs: list[Job], now: float) -> str:
+    rows = [("ID", "NAME", "STATE", "OUTCOME", "AGE", "RUNTIME", "SLURM", "USAGE")]
+    for job in jobs:
+        run = runtime_s(job, now)
+        usage = []
+        if job.cpu_seconds is not None:
+            usage.append(f"cpu {job.cpu_seconds:.0f}s")
+        if job.max_rss_bytes:
+            usage.append(f"rss {format_memory(max(1, job.max_rss_bytes // (1 << 20)))}")
+        state = job.state
+        if job.pending_reason and job.state == "queued":
+            state = f"queued ({job.pending_reason})"
+        rows.append((
+            job.id, job.name, state, job.outcome or "", age(now - job.created_at),
+            format_time(int(run)) if run is not None else "",
+            job.executor_id if job.executor == "slurm" and job.executor_id else "",
+            " ".join(usage),
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def summary(counts: Mapping[str, int]) -> str:
+    return "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
+
+
+def details(job: Job, history: Iterable[Transition], now: float) -> str:
+    lines = [f"job {job.id} ({job.name})", f"  state      {job.state}"]
+    for label, value in (
+        ("outcome", job.outcome), ("exit code", job.exit_code), ("reason", job.reason),
+        ("executor", f"{job.executor} {job.executor_id or ''}".strip() if job.executor else None),
+        ("scheduler", job.native_state), ("pending", job.pending_reason),
+        ("command", " ".join(job.spec.command) if job.spec.command else None),
+        ("resources", _resources(job)),
+        ("runtime", format_time(int(runtime_s(job, now) or 0)) if job.started_at else None),
+        ("cpu time", f"{job.cpu_seconds:.1f}s" if job.cpu_seconds is not None else None),
+        ("max rss", f"{job.max_rss_bytes // 1024} KiB" if job.max_rss_bytes else None),
+    ):
+        if value is not None and value != "":
+            lines.append(f"  {label:<10} {value}")
+    lines.append("  history")
+    for t in history:
+        lines.append(f"    {iso(t.at)}  {t.from_state or '-':>10} -> {t.to_state:<10} {t.event}"
+                     + (f"  ({t.detail})" if t.detail else ""))
+    return "\n".join(lines)
+
+
+def _resources(job: Job) -> str:
+    r = job.spec.resources
+    parts = [f"cpus={r.cpus}"]
+    if r.memory_mb:
+        parts.append(f"memory={format_memory(r.memory_mb)}")
+    if r.gpus:
+        parts.append(f"gpus={r.gpus}")
+    if r.time_s:
+        parts.append(f"time={format_time(r.time_s)}")
+    if r.partition:
+        parts.append(f"partition={r.partition}")
+    return " ".join(parts)
