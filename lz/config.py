@@ -17,12 +17,16 @@ RUNTIMES = ("apptainer", "singularity", "charliecloud", "none", "auto")
 
 
 def default_db(environ: Mapping[str, str] = os.environ) -> Path:
-    state_home = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    state_home = environ.get("XDG_STATE_HOME") or str(_home(environ) / ".local" / "state")
     return Path(state_home) / "lz" / "lz.db"
 
 
+def _home(environ: Mapping[str, str]) -> Path:
+    return Path(environ["HOME"]) if environ.get("HOME") else Path.home()
+
+
 def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
-    config_home = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    config_home = environ.get("XDG_CONFIG_HOME") or str(_home(environ) / ".config")
     return Path(config_home) / "lz" / "config.toml"
 
 

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Counts the words of input.txt; writes a new file and appends to an existing one.
+set -e
+mkdir -p out
+wc -w < input.txt > out/count.txt
+echo "counted on $(hostname) at $(date -u +%FT%TZ)" >> history.log
+echo "words: $(cat out/count.txt)"

@@ -1,0 +1,20 @@
+"""The committed diagram must be the one the machine draws (regenerate with `lz diagram`)."""
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("graphviz")
+
+from lz.diagram import DIAGRAM_NAME, dot_source  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_diagram_matches_the_machine() -> None:
+    committed = (ROOT / "state_diagrams" / f"{DIAGRAM_NAME}.gv").read_text()
+    assert committed == dot_source(), "state_diagrams/ is stale: run `lz diagram`"
+
+
+def test_rendered_svg_is_committed() -> None:
+    assert (ROOT / "state_diagrams" / f"{DIAGRAM_NAME}.svg").stat().st_size > 0

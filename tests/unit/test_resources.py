@@ -1,0 +1,41 @@
+import pytest
+
+from lz.errors import ResourceError
+from lz.resources import Limits, Resources, check_limits, format_time, parse_memory, parse_resources, parse_time
+
+
+@pytest.mark.parametrize("text,mb", [("4G", 4096), ("512M", 512), ("1T", 1 << 20), ("100", 100), ("2GiB", 2048), (64, 64)])
+def test_memory(text: object, mb: int) -> None:
+    assert parse_memory(text) == mb  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text,seconds", [("30", 1800), ("01:00:00", 3600), ("10:30", 630), ("2-00", 172800),
+                                          ("1-02:03:04", 93784), (5, 300)])
+def test_time(text: object, seconds: int) -> None:
+    assert parse_time(text) == seconds  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"cpus": 0}, "cpus must be at least 1"), ({"cpus": "two"}, "not a whole number"),
+    ({"memory": "lots"}, "memory 'lots'"), ({"time": "25:99:99"}, "time '25:99:99'"),
+    ({"partition": "a;b"}, "partition 'a;b'"), ({"nodes": 2}, "unknown resource 'nodes'"),
+    ({"cpus": True}, "not a whole number"), ({"time": "0"}, "more than zero"),
+])
+def test_bad_requests(raw: dict, message: str) -> None:
+    with pytest.raises(ResourceError, match=message):
+        parse_resources(raw)
+
+
+def test_limits() -> None:
+    limits = Limits(max_cpus=4, max_memory_mb=8192, max_time_s=3600, partitions=("debug",))
+    check_limits(Resources(cpus=4, memory_mb=8192, time_s=3600, partition="debug"), limits)
+    with pytest.raises(ResourceError, match=r"cpus 64 is more than this site allows \(4\)"):
+        check_limits(Resources(cpus=64), limits)
+    with pytest.raises(ResourceError, match="time 2-00:00:00"):
+        check_limits(Resources(time_s=172800), limits)
+    with pytest.raises(ResourceError, match="partition 'gpu' is not offered"):
+        check_limits(Resources(partition="gpu"), limits)
+
+
+def test_format_time() -> None:
+    assert format_time(59) == "00:00:59" and format_time(86400 + 61) == "1-00:01:01"
