@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.integration.landing_zone import LandingZone
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordcount"
+
+
+@pytest.fixture
+def example_job(tmp_path: Path) -> Path:
+    job = tmp_path / "jobs" / "wordcount"
+    shutil.copytree(EXAMPLE, job)
+    return job
+
+
+@pytest.fixture
+def landing_zone(tmp_path: Path) -> Iterator[LandingZone]:
+    lz = LandingZone(tmp_path / "lz")
+    lz.base.mkdir()
+    yield lz
+    lz.stop()

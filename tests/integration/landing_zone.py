@@ -1,0 +1,131 @@
+"""A landing zone daemon as a real subprocess, for end-to-end and crash tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+
+class LandingZone:
+    """Runs ``lz run`` and the CLI against one database and work root under ``base``."""
+
+    def __init__(self, base: Path, *, container: str = "none", tick: float = 0.5,
+                 config: str = "", extra_env: dict[str, str] | None = None, run_args: Sequence[str] = ()):
+        self.base = base
+        self.db = base / "state" / "lz.db"
+        self.workdir = base / "work"
+        self.config = base / "config.toml"
+        self.config.write_text(config)
+        self.container = container
+        self.tick = tick
+        self.run_args = list(run_args)
+        self.env = {**os.environ, "LZ_DB": str(self.db), "LZ_WORKDIR": str(self.workdir),
+                    "LZ_CONFIG": str(self.config), "USER": os.environ.get("USER", "root"), **(extra_env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    # -- daemon ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.base / f"daemon-{self.starts}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lz.cli", "run", "--container", self.container, "--tick", str(self.tick),
+             "-v", *self.run_args],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if (self.db.parent / "lz.pid").exists() and self.proc.poll() is None:
+                return
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited: {self.daemon_log()}")
+            time.sleep(0.05)
+        raise AssertionError("daemon did not start")
+
+    def kill9(self) -> None:
+        """SIGKILL the daemon alone (jobs it started keep running, as after a real crash)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def daemon_log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.base.glob("daemon-*.log")))
+
+    # -- CLI ------------------------------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "lz.cli", *args], env=self.env, capture_output=True,
+                                text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"lz {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def submit(self, path: Path, *args: str) -> str:
+        return self.cli("submit", str(path), *args).stdout.strip().splitlines()[-1]
+
+    def status(self, job_id: str | None = None) -> Any:
+        return json.loads(self.cli("status", *([job_id] if job_id else []), "--json").stdout)
+
+    def wait_all_cleaned(self, job_ids: Sequence[str], timeout: float = 120) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            jobs = {j["id"]: j for j in self.status() if j["id"] in job_ids}
+            if len(jobs) == len(job_ids) and all(j["state"] == "cleaned" for j in jobs.values()):
+                return jobs
+            time.sleep(0.3)
+        raise AssertionError(f"not all cleaned in {timeout}s: {self.status()}\n{self.daemon_log()[-4000:]}")
+
+    def wait_for_state(self, job_id: str, states: Sequence[str], timeout: float = 60) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            job = self.status(job_id)
+            if job["state"] in states:
+                return job
+            time.sleep(0.1)
+        raise AssertionError(f"job {job_id} never reached {states}: {self.status(job_id)}")
+
+    def leftovers(self) -> list[str]:
+        """Everything under the work root and the spool (both must be empty once jobs are cleaned)."""
+        found = []
+        for root in (self.workdir, self.db.parent / "spool"):
+            if root.exists():
+                found += [str(p) for p in root.rglob("*")]
+        return found
+
+
+def job_states(db: Path) -> dict[str, str]:
+    """Every job's state, read straight from SQLite (fast enough to catch short-lived states)."""
+    import sqlite3
+
+    if not db.exists():
+        return {}
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return dict(conn.execute("SELECT id, state FROM jobs").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+    finally:
+        conn.close()
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

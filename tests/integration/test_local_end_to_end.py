@@ -1,0 +1,96 @@
+"""A real daemon subprocess, the example job, results checked file by file."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.landing_zone import LandingZone
+
+pytestmark = pytest.mark.integration
+
+
+def test_example_job_end_to_end(landing_zone: LandingZone, example_job: Path, tmp_path: Path) -> None:
+    landing_zone.start()
+    before = {p.name: p.read_bytes() for p in example_job.iterdir()}
+    result = landing_zone.cli("submit", str(example_job), "--wait", "--name", "wc")
+    job_id = result.stdout.strip().splitlines()[-1]
+    assert f"job {job_id} cleaned" in result.stderr
+
+    job = landing_zone.status(job_id)
+    assert (job["state"], job["outcome"], job["exit_code"], job["name"]) == ("cleaned", "succeeded", 0, "wc")
+    assert job["slurm_job_id"] is None
+    assert [h["to"] for h in job["history"]] == ["received", "building", "queued", "running", "collecting", "cleaned"]
+    assert set(job["history"][0]) >= {"from", "to", "event", "at"}
+
+    out = tmp_path / "results"
+    landing_zone.cli("results", job_id, "-o", str(out))
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [".lz/build.log", ".lz/manifest.json", ".lz/stderr", ".lz/stdout", "history.log", "out/count.txt"]
+    assert (out / "out" / "count.txt").read_text().strip() == "13"
+    assert (out / "history.log").read_text().startswith("history of runs\ncounted on ")
+    assert "words: 13" in (out / ".lz" / "stdout").read_text()
+    manifest = json.loads((out / ".lz" / "manifest.json").read_text())
+    statuses = {e["path"]: e["status"] for e in manifest["entries"]}
+    assert statuses["out/count.txt"] == "added" and statuses["history.log"] == "modified"
+    assert "input.txt" not in statuses and "run.sh" not in statuses
+
+    # the user's folder is untouched, and nothing of the job is left in the work root or spool
+    assert {p.name: p.read_bytes() for p in example_job.iterdir()} == before
+    assert landing_zone.leftovers() == []
+
+
+def test_failing_job_and_tarball_intake(landing_zone: LandingZone, example_job: Path, tmp_path: Path) -> None:
+    (example_job / "run.sh").write_text("echo partial > partial.txt\necho oops >&2\nexit 3\n")
+    tarball = tmp_path / "job.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(example_job, arcname="wordcount")
+    landing_zone.start()
+    result = landing_zone.cli("submit", str(tarball), "--wait", check=False)
+    assert result.returncode == 1
+    job_id = result.stdout.strip().splitlines()[-1]
+    job = landing_zone.status(job_id)
+    assert (job["outcome"], job["exit_code"], job["reason"]) == ("failed", 3, "exit code 3")
+    out = tmp_path / "out"
+    landing_zone.cli("results", job_id, "-o", str(out))
+    assert (out / "partial.txt").read_text() == "partial\n"
+    assert (out / ".lz" / "stderr").read_text() == "oops\n"
+    assert landing_zone.leftovers() == []
+
+
+def test_cancel_running_job_and_time_limit(landing_zone: LandingZone, example_job: Path) -> None:
+    (example_job / "run.sh").write_text("echo started > started.txt\nsleep 300\n")
+    landing_zone.start()
+    cancelled = landing_zone.submit(example_job)
+    landing_zone.wait_for_state(cancelled, ["running"])
+    time.sleep(0.5)
+    landing_zone.cli("cancel", cancelled)
+    timed = landing_zone.submit(example_job, "--time", "00:00:02")
+    jobs = landing_zone.wait_all_cleaned([cancelled, timed], timeout=60)
+    assert jobs[cancelled]["outcome"] == "cancelled"
+    assert jobs[timed]["outcome"] == "timed_out" and jobs[timed]["reason"] == "time limit 00:00:02 reached"
+    assert landing_zone.leftovers() == []
+
+
+def test_cli_works_without_daemon_and_jobs_wait_for_it(landing_zone: LandingZone, example_job: Path) -> None:
+    result = landing_zone.cli("submit", str(example_job))
+    job_id = result.stdout.strip().splitlines()[-1]
+    assert "no landing zone is running" in result.stderr
+    assert landing_zone.status(job_id)["state"] == "received"
+    other = landing_zone.submit(example_job)
+    assert landing_zone.cli("cancel", other).stdout.strip() == f"job {other} collecting"
+    landing_zone.start()
+    jobs = landing_zone.wait_all_cleaned([job_id, other])
+    assert jobs[job_id]["outcome"] == "succeeded" and jobs[other]["outcome"] == "cancelled"
+
+
+def test_user_mistakes_are_one_line_errors(landing_zone: LandingZone, tmp_path: Path) -> None:
+    missing = landing_zone.cli("submit", str(tmp_path / "nope"), check=False)
+    assert missing.returncode == 2 and missing.stderr.startswith("lz: error: ")
+    assert "Traceback" not in missing.stderr
+    unknown = landing_zone.cli("status", "doesnotexist", check=False)
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "lz: error: no job 'doesnotexist' in this landing zone"
