@@ -7,19 +7,19 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
-from lz import __version__
+from lz import __version__, views
 from lz.config import CONTAINERS, RUNTIMES, Settings, load_settings
 from lz.errors import UserError
 from lz.machine import State
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import needs_upgrade, upgrade
-from lz import views
 
 
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -205,7 +205,7 @@ def _status_text(store: JobStore, job_id: str | None, as_json: bool, show_all: b
         if as_json:
             return json.dumps(views.job_json(job, now, history), indent=2)
         return views.details(job, history, now)
-    jobs = store.list()
+    jobs = store.jobs()
     if as_json:
         return json.dumps([views.job_json(j, now) for j in jobs], indent=2)
     shown = jobs if show_all else [j for j in jobs if j.state != State.CLEANED] + \

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -62,11 +62,11 @@ class Ticker:
 
     def __init__(self, engine: Engine, period_s: float):
         self.engine = engine
-        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self._again = threading.Event()
         self._running = threading.Lock()
         self.scheduler.add_job(self._tick, "interval", seconds=period_s, id="tick", max_instances=1,
-                               coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(timezone.utc))
+                               coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(UTC))
 
     def _tick(self) -> None:
         if not self._running.acquire(blocking=False):
@@ -87,7 +87,7 @@ class Ticker:
     def wake(self) -> None:
         self._again.set()
         try:
-            self.scheduler.modify_job("tick", next_run_time=datetime.now(timezone.utc))
+            self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
         except Exception:  # scheduler shutting down
             pass
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from lz import manifest as manifests
 from lz.backoff import Backoff
@@ -128,12 +128,12 @@ class Engine:
             except ControllerUnavailable as exc:
                 self._controller_failed(self.clock(), exc)
 
-    def _submit_budget(self, jobs: object) -> int:
+    def _submit_budget(self, jobs: Iterable[Job]) -> int:
         """How many submissions this tick: the local executor's free slots; SLURM queues itself."""
         capacity = getattr(self.executor, "capacity", lambda: None)()
         if capacity is None:
             return 1_000_000
-        holding = sum(1 for j in jobs if j.state in _WATCHED and submitted(j))  # type: ignore[attr-defined]
+        holding = sum(1 for j in jobs if j.state in _WATCHED and submitted(j))
         return max(0, capacity - holding)
 
     def _fire(self, action: Fire) -> None:
@@ -281,7 +281,7 @@ class Engine:
 
     def purge_expired_results(self, now: float) -> None:
         horizon = now - self.settings.retention_days * 86400
-        for job in self.store.list([State.CLEANED.value]):
+        for job in self.store.jobs([State.CLEANED.value]):
             if job.results_at is not None and job.results_at < horizon:
                 remove_tree(self.results_path(job.id))
 
@@ -289,7 +289,7 @@ class Engine:
         """Remove what a crash may have left: spool entries and work directories of jobs that are
         already cleaned or were never recorded (an intake that died before its commit)."""
         removed: list[str] = []
-        known = {j.id: j for j in self.store.list()}
+        known = {j.id: j for j in self.store.jobs()}
         spool = self.settings.spool_dir
         if spool.is_dir():
             for entry in spool.iterdir():

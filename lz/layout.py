@@ -7,9 +7,9 @@ so cleanup is one ``rmtree`` and "nothing left behind" is one ``glob``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 CONTAINER_WORKDIR = "/lz/work"
 """Where the job's work directory is bound inside a container (also its working directory)."""
@@ -30,7 +30,7 @@ class JobPaths:
     root: Path
 
     @classmethod
-    def under(cls, work_root: Path, job_id: str, prefix: str = "lz-") -> "JobPaths":
+    def under(cls, work_root: Path, job_id: str, prefix: str = "lz-") -> JobPaths:
         return cls(Path(work_root) / f"{prefix}{job_id}")
 
     @property

@@ -19,7 +19,7 @@ from transitions import Machine, MachineError
 from lz.errors import InvalidTransition
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     RECEIVED = "received"
     BUILDING = "building"
     QUEUED = "queued"
@@ -29,7 +29,7 @@ class State(str, enum.Enum):
     CLEANED = "cleaned"
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"

@@ -7,8 +7,9 @@ without monkeypatching.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True)

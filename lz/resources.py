@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
 from lz.errors import ResourceError
 
@@ -23,7 +24,7 @@ class Resources:
     time_s: int | None = None
     partition: str | None = None
 
-    def with_overrides(self, **changes: Any) -> "Resources":
+    def with_overrides(self, **changes: Any) -> Resources:
         """A copy with the given fields replaced; ``None`` values are ignored (flag not given)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -37,7 +38,7 @@ class Resources:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Resources":
+    def from_dict(cls, data: Mapping[str, Any]) -> Resources:
         return cls(**{k: data[k] for k in ("cpus", "memory_mb", "gpus", "time_s", "partition") if k in data})
 
 
@@ -153,7 +154,7 @@ def _positive_int(name: str, value: Any, allow_zero: bool = False) -> int:
 
 def check_limits(resources: Resources, limits: Limits) -> None:
     """Refuse requests beyond the site's limits, with the limit in the message."""
-    checks = [
+    checks: list[tuple[str, int | None, int | None, Callable[[int], str]]] = [
         ("cpus", resources.cpus, limits.max_cpus, str),
         ("gpus", resources.gpus, limits.max_gpus, str),
         ("memory", resources.memory_mb, limits.max_memory_mb, format_memory),

@@ -7,10 +7,11 @@ turning facts into outcomes is the engine's pure job (``lz.rules``).
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 from lz.layout import JobPaths
 from lz.runtimes.base import JobContext

@@ -14,8 +14,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from lz.errors import SubmitRejected
 from lz.executors.base import Executor, Observation, Tracked, Usage, read_exit_code, wrapper_script

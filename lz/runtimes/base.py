@@ -8,9 +8,10 @@ idempotent, because a crashed daemon calls it again on restart: ``build`` starts
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO
 
 from lz.jobspec import JobSpec
 from lz.layout import JobPaths

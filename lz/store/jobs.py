@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from lz.errors import InvalidTransition, JobNotFound
@@ -21,9 +22,9 @@ from lz.jobspec import JobSpec
 from lz.machine import ACTIVE, Lifecycle
 from lz.store.models import JobRow, StatusRow, TransitionRow
 
-jobs_t = JobRow.__table__
-transitions_t = TransitionRow.__table__
-status_t = StatusRow.__table__
+jobs_t: Table = JobRow.__table__  # type: ignore[assignment]
+transitions_t: Table = TransitionRow.__table__  # type: ignore[assignment]
+status_t: Table = StatusRow.__table__  # type: ignore[assignment]
 
 Clock = Callable[[], float]
 
@@ -56,7 +57,7 @@ class Job:
     results_at: float | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "Job":
+    def from_row(cls, row: Any) -> Job:
         data = dict(row._mapping)
         data["spec"] = JobSpec.from_dict(json.loads(data["spec"]))
         return cls(**{f.name: data[f.name] for f in fields(cls)})
@@ -87,10 +88,10 @@ class JobStore:
         self.lifecycle = lifecycle or Lifecycle()
 
     # -- transactions --------------------------------------------------------------------------
-    def _write(self) -> "_Tx":
+    def _write(self) -> _Tx:
         return _Tx(self.engine, write=True)
 
-    def _read(self) -> "_Tx":
+    def _read(self) -> _Tx:
         return _Tx(self.engine, write=False)
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class JobStore:
             raise JobNotFound(f"{prefix!r} matches more than one job; give more of its id")
         return Job.from_row(rows[0])
 
-    def list(self, states: Iterable[str] | None = None, limit: int | None = None) -> list[Job]:
+    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None) -> list[Job]:
         query = select(jobs_t).order_by(jobs_t.c.created_at, jobs_t.c.id)
         if states is not None:
             query = query.where(jobs_t.c.state.in_(list(states)))
@@ -144,7 +145,7 @@ class JobStore:
             return [Job.from_row(r) for r in conn.execute(query)]
 
     def active(self) -> list[Job]:
-        return self.list(ACTIVE)
+        return self.jobs(ACTIVE)
 
     def fire(self, job_id: str, event: str, *, expect: str | Sequence[str] | None = None,
              detail: str | None = None, **facts: Any) -> Job:
@@ -198,8 +199,6 @@ class JobStore:
         return [Transition(r.from_state, r.to_state, r.event, r.at, r.detail) for r in rows]
 
     def count_by_state(self) -> dict[str, int]:
-        from sqlalchemy import func
-
         with self._read() as conn:
             rows = conn.execute(select(jobs_t.c.state, func.count()).group_by(jobs_t.c.state)).all()
         return {state: count for state, count in rows}

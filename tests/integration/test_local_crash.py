@@ -41,7 +41,7 @@ def test_sigkill_while_building_running_and_collecting(landing_zone: LandingZone
     kills = []
     for target in ("building", "running", "collecting"):
         landing_zone.start()
-        wait_until(lambda: target in job_states(landing_zone.db).values(), 90, f"a job {target}")
+        wait_until(lambda target=target: target in job_states(landing_zone.db).values(), 90, f"a job {target}")
         landing_zone.kill9()
         kills.append((target, sorted(job_states(landing_zone.db).values())))
     landing_zone.start()
