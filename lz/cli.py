@@ -242,7 +242,7 @@ def cancel(job_id: str) -> None:
     settings = _settings()
     store = _store(settings)
     job = store.find(job_id)
-    job = store.fire(job.id, "cancel")
+    job = store.cancel(job.id)
     wake_daemon(settings)
     click.echo(f"job {job.id} {job.state}")
 

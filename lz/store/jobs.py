@@ -174,6 +174,21 @@ class JobStore:
             )
         return self.get(job_id)
 
+    def cancel(self, job_id: str) -> Job:
+        """Cancel in any non-terminal state. A job nobody started yet ends here (outcome
+        cancelled); one that is building, queued or running goes to ``cancelling`` and the
+        daemon stops it; one already ending keeps ending."""
+        job = self.get(job_id)
+        facts: dict[str, Any] = {}
+        if job.state == "received":
+            facts = {"outcome": "cancelled", "reason": "cancelled by user", "ended_at": self.clock()}
+        try:
+            return self.fire(job_id, "cancel", expect=job.state, detail="requested by user", **facts)
+        except InvalidTransition:
+            if self.get(job_id).state == job.state:
+                raise
+            return self.cancel(job_id)  # it moved meanwhile: decide again from its new state
+
     def record(self, job_id: str, **facts: Any) -> None:
         """Store facts that are not state changes (executor id, usage, pending reason)."""
         unknown = set(facts) - _JOB_COLUMNS

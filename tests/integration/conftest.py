@@ -21,6 +21,5 @@ def example_job(tmp_path: Path) -> Path:
 @pytest.fixture
 def landing_zone(tmp_path: Path) -> Iterator[LandingZone]:
     lz = LandingZone(tmp_path / "lz")
-    lz.base.mkdir()
     yield lz
     lz.stop()

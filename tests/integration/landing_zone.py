@@ -19,6 +19,7 @@ class LandingZone:
     def __init__(self, base: Path, *, container: str = "none", tick: float = 0.5,
                  config: str = "", extra_env: dict[str, str] | None = None, run_args: Sequence[str] = ()):
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         self.db = base / "state" / "lz.db"
         self.workdir = base / "work"
         self.config = base / "config.toml"
