@@ -47,7 +47,7 @@ def build_executor(settings: Settings) -> Executor:
         from lz.executors.slurm import SlurmExecutor, SlurmOptions
 
         s = settings.slurm
-        return SlurmExecutor(options=SlurmOptions(
+        return SlurmExecutor(SlurmOptions(
             prefix=s.job_prefix, account=s.account, qos=s.qos, partition=s.partition,
             extra_sbatch_args=tuple(s.extra_sbatch_args), gpu_flag=s.gpu_flag, command_timeout=s.command_timeout_s,
         ))

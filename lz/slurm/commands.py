@@ -1,0 +1,81 @@
+"""argv for sbatch, squeue, sstat and scancel (pure: no process is started here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lz.resources import Resources, format_memory, format_time
+
+SQUEUE_FIELDS = ("JobID", "State", "Reason", "Exit_Code", "Name")
+"""Name last: a foreign job's name may hold the delimiter, so the line is split from the left."""
+DELIMITER = "|"
+SSTAT_FIELDS = ("JobID", "MaxRSS", "AveCPU", "NTasks")
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    """Site settings that shape every submission."""
+
+    account: str | None = None
+    qos: str | None = None
+    partition: str | None = None
+    extra_args: tuple[str, ...] = ()
+    gpu_flag: str = "gpus"  # "gpus": --gpus=N; "gres": --gres=gpu:N
+
+
+def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, resources: Resources,
+                options: SubmitOptions, step_argv: Sequence[str]) -> list[str]:
+    """``sbatch --parsable ... wrapper META srun ... ARGV``: the job's argv travels as the batch
+    script's own arguments, so user input never becomes shell text."""
+    argv = [
+        "sbatch", "--parsable",
+        f"--job-name={job_name}",
+        f"--chdir={work_dir}",
+        f"--output={meta_dir}/slurm.out",
+        f"--error={meta_dir}/slurm.out",
+        "--ntasks=1",
+        f"--cpus-per-task={resources.cpus}",
+        "--export=NONE",
+    ]
+    if resources.memory_mb:
+        argv.append(f"--mem={format_memory(resources.memory_mb)}")
+    if resources.gpus:
+        argv.append(f"--gres=gpu:{resources.gpus}" if options.gpu_flag == "gres" else f"--gpus={resources.gpus}")
+    if resources.time_s:
+        argv.append(f"--time={format_time(resources.time_s)}")
+    partition = resources.partition or options.partition
+    if partition:
+        argv.append(f"--partition={partition}")
+    if options.account:
+        argv.append(f"--account={options.account}")
+    if options.qos:
+        argv.append(f"--qos={options.qos}")
+    argv.extend(options.extra_args)
+    argv += [wrapper, meta_dir, *srun_argv(resources), *step_argv]
+    return argv
+
+
+def srun_argv(resources: Resources) -> list[str]:
+    """The one job step, so sstat sees the job's processes; it inherits the batch allocation."""
+    return ["srun", "--ntasks=1", f"--cpus-per-task={resources.cpus}", "--export=ALL", "--kill-on-bad-exit=1"]
+
+
+def squeue_argv(user: str) -> list[str]:
+    """Every job of ``user`` the controller still knows, finished ones included (MinJobAge)."""
+    fields = ",".join(f"{f}:{DELIMITER}" for f in SQUEUE_FIELDS[:-1]) + f",{SQUEUE_FIELDS[-1]}:"
+    return ["squeue", "--noheader", "--states=all", f"--user={user}", "-O", fields]
+
+
+def sstat_argv(slurm_ids: Sequence[str]) -> list[str]:
+    return ["sstat", "--parsable2", "--noheader", "--allsteps",
+            f"--format={','.join(SSTAT_FIELDS)}", "-j", ",".join(slurm_ids)]
+
+
+def scancel_argv(slurm_ids: Sequence[str]) -> list[str]:
+    return ["scancel", *slurm_ids]
+
+
+def scancel_by_name_argv(job_name: str, user: str) -> list[str]:
+    """For a job whose SLURM id was never recorded (scancel takes one name per call)."""
+    return ["scancel", f"--name={job_name}", f"--user={user}"]
