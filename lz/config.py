@@ -41,7 +41,7 @@ class SlurmSettings:
     gpu_flag: str = "gpus"  # "gpus" -> --gpus=N, "gres" -> --gres=gpu:N
     command_timeout_s: float = 30.0
     sstat_interval_s: float = 30.0
-    backoff_max_s: float = 300.0
+    backoff_max_s: float = 60.0
     lost_after_s: float = 120.0
 
 
