@@ -69,7 +69,7 @@ def parse_memory(text: str | int) -> int:
 
 def format_memory(mb: int) -> str:
     """MiB as ``sbatch --mem`` takes it."""
-    return f"{mb}G" if mb % 1024 == 0 else f"{mb}M"
+    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
 
 
 def parse_time(text: str | int) -> int:
