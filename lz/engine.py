@@ -21,6 +21,7 @@ from lz import manifest as manifests
 from lz.backoff import Backoff
 from lz.collect import collect
 from lz.config import Settings
+from lz.fs import remove_tree
 from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor, Tracked
 from lz.layout import JobPaths
@@ -315,27 +316,3 @@ def _summary_line(summary: object) -> str:
     to_dict = getattr(summary, "to_dict", None)
     data = to_dict() if callable(to_dict) else {}
     return ", ".join(f"{k} {v}" for k, v in data.items()) or "results stored"
-
-
-def remove_tree(path: Path) -> None:
-    """rmtree that tolerates a missing tree and read-only directories (container images have them)."""
-    if not path.exists() and not path.is_symlink():
-        return
-    if path.is_symlink() or not path.is_dir():
-        path.unlink(missing_ok=True)
-        return
-
-    def _make_writable(func: Callable[..., object], target: str, _exc: object) -> None:
-        import os
-        import stat
-
-        parent = os.path.dirname(target)
-        try:
-            os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
-            if os.path.isdir(target) and not os.path.islink(target):
-                os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
-            func(target)
-        except FileNotFoundError:
-            pass
-
-    shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows

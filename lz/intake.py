@@ -13,7 +13,7 @@ from typing import Any
 
 from lz.bundle import IntakeLimits, stage_bundle
 from lz.config import Settings
-from lz.engine import remove_tree
+from lz.fs import remove_tree
 from lz.errors import BundleError, UserError
 from lz.jobspec import JobSpec
 from lz.machine import Outcome

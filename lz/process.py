@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import IO, Protocol
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,40 @@ class CountingRunner:
         if self.hook:
             self.hook(argv)
         return self.inner(argv, timeout=timeout, env=env)
+
+
+def run_logged(argv: Sequence[str], log: IO[str], *, timeout: float | None,
+               env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:
+    """Run a long command (a container build) with its output streamed into ``log``.
+
+    It runs in its own process group, so a timeout kills the whole build (ch-image, its RUN
+    steps, their children), not just the first process.
+    """
+    log.write(f"$ {' '.join(argv)}\n")
+    log.flush()
+    proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise CommandTimeout(f"{argv[0]} did not finish within {timeout:g}s") from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    import os
+    import signal
+
+    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,30 @@
+"""Filesystem helpers shared by the engine, intake and runtimes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+
+def remove_tree(path: Path) -> None:
+    """rmtree that tolerates a missing tree and read-only directories (container images have them)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+
+    def _make_writable(func: Callable[..., object], target: str, _exc: object) -> None:
+        parent = os.path.dirname(target)
+        try:
+            os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, os.stat(target).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
+            func(target)
+        except FileNotFoundError:
+            pass
+
+    shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows
