@@ -21,9 +21,9 @@ from lz import manifest as manifests
 from lz.backoff import Backoff
 from lz.collect import collect
 from lz.config import Settings
-from lz.fs import remove_tree
 from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor, Tracked
+from lz.fs import remove_tree
 from lz.layout import JobPaths
 from lz.machine import Outcome, State
 from lz.rules import Action, Cancel, Fire, Record, TickContext, Work, decide, submitted

@@ -13,8 +13,8 @@ from typing import Any
 
 from lz.bundle import IntakeLimits, stage_bundle
 from lz.config import Settings
-from lz.fs import remove_tree
 from lz.errors import BundleError, UserError
+from lz.fs import remove_tree
 from lz.jobspec import JobSpec
 from lz.machine import Outcome
 from lz.spec_file import load_spec
