@@ -18,6 +18,8 @@ from lz.fs import remove_tree
 from lz.jobspec import JobSpec
 from lz.machine import Outcome
 from lz.spec_file import load_spec
+from lz.runtimes.catalogue import ImageCatalogue
+from lz.runtimes.select import runtime_name
 from lz.store.jobs import Job, JobStore, new_job_id
 
 
@@ -52,7 +54,7 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False)
-        _require_runnable(spec, settings)
+        _require_runnable(spec, settings, staging, _daemon_runtime(store))
     except UserError as exc:
         remove_tree(staging)
         raise Rejected(str(exc), _record_rejection(store, job_id, name or _default_name(source), exc)) from None
@@ -75,10 +77,25 @@ def _default_name(source: Path) -> str:
     return base or "job"
 
 
-def _require_runnable(spec: JobSpec, settings: Settings) -> None:
-    no_container = settings.container == "none" or (settings.container == "slurm" and settings.runtime == "none")
-    if no_container and spec.command is None:
-        raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
+def _daemon_runtime(store: JobStore) -> str | None:
+    """The runtime the landing zone's daemon chose when it last started (it may be down now)."""
+    return store.status().get("runtime", (None, 0.0))[0]
+
+
+def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: str | None) -> None:
+    """Refuse now what the daemon could never run: no command without a container, or a base
+    image the site's catalogue does not have."""
+    if runtime is None:
+        runtime = runtime_name(settings.runtime if settings.container == "slurm" else settings.container)
+    if runtime == "none":
+        if spec.command is None:
+            raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
+        return
+    if spec.recipe is None:
+        raise BundleError(f"this landing zone runs jobs in {runtime} containers: add a Dockerfile or a definition")
+    catalogue = ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
+    text = (folder / spec.recipe).read_text(encoding="utf-8", errors="replace")
+    catalogue.check_recipe(text, spec.recipe_kind or "dockerfile")
 
 
 def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception) -> Job:

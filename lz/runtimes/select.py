@@ -17,6 +17,13 @@ def available(name: str, which: Callable[[str], str | None] = shutil.which) -> b
     return all(which(exe) for exe in _EXECUTABLES.get(name, []))
 
 
+def runtime_name(requested: str | None, which: Callable[[str], str | None] = shutil.which) -> str:
+    """The runtime ``pick_runtime`` would choose, without building it (intake uses this)."""
+    if requested in (None, "auto"):
+        return next(n for n in PREFERENCE if available(n, which))
+    return requested
+
+
 def pick_runtime(requested: str | None, *, catalogue: ImageCatalogue | None = None,
                  which: Callable[[str], str | None] = shutil.which) -> Runtime:
     """``requested`` None or "auto" means the first available of apptainer, singularity,

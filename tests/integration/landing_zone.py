@@ -27,7 +27,10 @@ class LandingZone:
         self.container = container
         self.tick = tick
         self.run_args = list(run_args)
+        runtime = run_args[run_args.index("--runtime") + 1] if "--runtime" in run_args else "auto"
+        # the CLI and the daemon read the same settings, as they would from one config file
         self.env = {**os.environ, "LZ_DB": str(self.db), "LZ_WORKDIR": str(self.workdir),
+                    "LZ_CONTAINER": container, "LZ_RUNTIME": runtime,
                     "LZ_CONFIG": str(self.config), "USER": os.environ.get("USER", "root"), **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
