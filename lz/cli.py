@@ -153,7 +153,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         sys.exit(2)
     if not wake_daemon(settings) and not daemon_running(settings):
         click.echo(f"lz: no landing zone is running on {settings.db}; the job starts when one does", err=True)
-    else:
+    elif not wait:
         click.echo(f"lz: job {job.id} received", err=True)
     if wait:
         job = _wait_for(store, job.id)

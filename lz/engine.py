@@ -286,17 +286,25 @@ class Engine:
             if job.results_at is not None and job.results_at < horizon:
                 remove_tree(self.results_path(job.id))
 
-    def recover(self) -> list[str]:
-        """Remove what a crash may have left: spool entries and work directories of jobs that are
-        already cleaned or were never recorded (an intake that died before its commit)."""
+    def recover(self, orphan_age_s: float = 3600.0) -> list[str]:
+        """Remove what a crash may have left: spool entries of cleaned jobs, work directories of
+        cleaned jobs, and spool entries with no job at all once they are old (an intake that died
+        before its commit; a young one may be an intake committing right now)."""
         removed: list[str] = []
         known = {j.id: j for j in self.store.jobs()}
         spool = self.settings.spool_dir
+        now = time.time()
         if spool.is_dir():
             for entry in spool.iterdir():
                 job = known.get(entry.name)
-                stale_tmp = entry.name.startswith(".") and time.time() - entry.lstat().st_mtime > 3600
-                if stale_tmp or (not entry.name.startswith(".") and (job is None or job.state == State.CLEANED)):
+                if job is not None:
+                    stale = job.state == State.CLEANED
+                else:
+                    try:
+                        stale = now - entry.lstat().st_mtime > orphan_age_s
+                    except FileNotFoundError:
+                        continue
+                if stale:
                     remove_tree(entry)
                     removed.append(str(entry))
         for job in known.values():
