@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from lz.manifest import DIR, FILE, LINK, Manifest, diff, snapshot
+from lz.manifest import DIR, FILE, LINK, Manifest, changes_since
 
 ARCHIVE = "results.tar.gz"
 MANIFEST = "manifest.json"
@@ -61,13 +61,12 @@ def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mappin
     tmp.mkdir()
     records: list[dict[str, Any]] = []
     counts = {"added": 0, "modified": 0, "deleted": 0, "skipped": 0, "unreadable": 0, "bytes_archived": 0}
-    with tarfile.open(tmp / ARCHIVE, "w:gz", compresslevel=1, format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(tmp / ARCHIVE, "w:gz", compresslevel=1, format=tarfile.GNU_FORMAT) as tar:
         for prefix, (root, before) in sorted(trees.items()):
-            after = snapshot(root)
-            changes = diff(before, after)
+            changes, current = changes_since(root, before)
             for status, paths in (("added", changes.added), ("modified", changes.modified)):
                 for rel in paths:
-                    record = _archive(tar, root, rel, _arcname(prefix, rel), after.entries[rel][0], status)
+                    record = _archive(tar, root, rel, _arcname(prefix, rel), current[rel][0], status)
                     records.append(record)
                     counts[record["status"]] += 1
                     counts["bytes_archived"] += record.get("size") or 0
@@ -102,21 +101,32 @@ def _archive(tar: tarfile.TarFile, root: Path, rel: str, arcname: str, kind: str
     try:
         if kind == FILE:
             with open(path, "rb") as handle:
-                info = tar.gettarinfo(arcname=arcname, fileobj=handle)
+                info = _info(arcname, os.fstat(handle.fileno()), tarfile.REGTYPE)
                 reader = _HashingReader(handle)
                 tar.addfile(info, reader)  # type: ignore[arg-type]
             record.update(type="file", size=info.size, sha256=reader.sha.hexdigest())
         elif kind == LINK:
-            info = tar.gettarinfo(path, arcname=arcname)
+            info = _info(arcname, os.lstat(path), tarfile.SYMTYPE, linkname=os.readlink(path))
             tar.addfile(info)
             record.update(type="symlink", target=info.linkname, size=0)
         elif kind == DIR:
-            info = tar.gettarinfo(path, arcname=arcname)
-            tar.addfile(info)
+            tar.addfile(_info(arcname, os.lstat(path), tarfile.DIRTYPE))
             record.update(type="dir", size=0)
     except OSError as exc:
         return {"path": arcname, "status": "unreadable", "type": None, "error": exc.strerror or str(exc)}
     return record
+
+
+def _info(name: str, st: os.stat_result, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
+    """A TarInfo from a stat we already have (tarfile's gettarinfo looks up user names per file)."""
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = stat.S_IMODE(st.st_mode)
+    info.mtime = st.st_mtime
+    info.size = st.st_size if kind == tarfile.REGTYPE else 0
+    info.linkname = linkname
+    info.uid, info.gid = st.st_uid, st.st_gid
+    return info
 
 
 def _fsync_dir(path: Path) -> None:
