@@ -1,4 +1,4 @@
-"""argv for sbatch, squeue, sstat and scancel (pure: no process is started here)."""
+"""argv for sbatch, squeue, sstat, scontrol and scancel (pure: no process is started here)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from lz.resources import Resources, format_memory, format_time
 
 SQUEUE_FIELDS = ("JobID", "State", "Reason", "Exit_Code", "Name")
-"""Name last: a foreign job's name may hold the delimiter, so the line is split from the left."""
+"""Name last: a foreign job's name may hold the delimiter (or a newline), so lines split from the left.
+``-O`` rather than ``-o``: only ``-O`` has Exit_Code, so an ended job's status needs no second call."""
 DELIMITER = "|"
 SSTAT_FIELDS = ("JobID", "MaxRSS", "AveCPU", "NTasks")
+"""22.05's sstat has no TotalCPU: AveCPU (per task) times NTasks is the step's CPU time."""
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,12 @@ class SubmitOptions:
 
 def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, resources: Resources,
                 options: SubmitOptions, step_argv: Sequence[str]) -> list[str]:
-    """``sbatch --parsable ... wrapper META srun ... ARGV``: the job's argv travels as the batch
-    script's own arguments, so user input never becomes shell text."""
+    """``sbatch --parsable ... wrapper META srun ... ARGV``.
+
+    The job's argv travels as the batch script's own arguments, so user input never becomes shell
+    text. ``--export=NONE`` keeps the daemon's environment (and any secret in it) out of the job:
+    Slurm then loads the user's login environment on the node, which is what srun and the job need.
+    """
     argv = [
         "sbatch", "--parsable",
         f"--job-name={job_name}",
@@ -57,25 +63,36 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
 
 
 def srun_argv(resources: Resources) -> list[str]:
-    """The one job step, so sstat sees the job's processes; it inherits the batch allocation."""
-    return ["srun", "--ntasks=1", f"--cpus-per-task={resources.cpus}", "--export=ALL", "--kill-on-bad-exit=1"]
+    """The job's one step, so sstat sees its processes; it inherits the batch allocation and
+    environment. ``--`` ends srun's options: a command starting with ``-`` stays the command.
+    srun adds a line of its own to the job's stderr when the command fails ("srun: error:
+    localhost: task 0: Exited with exit code 3"); no flag silences it, and it is true."""
+    return ["srun", "--ntasks=1", f"--cpus-per-task={resources.cpus}", "--export=ALL", "--"]
 
 
 def squeue_argv(user: str) -> list[str]:
-    """Every job of ``user`` the controller still knows, finished ones included (MinJobAge)."""
+    """Every job of ``user`` the controller still knows, finished ones included (for MinJobAge)."""
     fields = ",".join(f"{f}:{DELIMITER}" for f in SQUEUE_FIELDS[:-1]) + f",{SQUEUE_FIELDS[-1]}:"
     return ["squeue", "--noheader", "--states=all", f"--user={user}", "-O", fields]
 
 
 def sstat_argv(slurm_ids: Sequence[str]) -> list[str]:
+    """Every step of every given job in one call (the srun step ``ID.0`` and ``ID.batch``)."""
     return ["sstat", "--parsable2", "--noheader", "--allsteps",
             f"--format={','.join(SSTAT_FIELDS)}", "-j", ",".join(slurm_ids)]
 
 
+def scontrol_show_job_argv(slurm_id: str | None = None) -> list[str]:
+    """One job, or every job the controller holds; 22.05 takes a single id only (not a list)."""
+    return ["scontrol", "--oneliner", "show", "job", *([slurm_id] if slurm_id else [])]
+
+
 def scancel_argv(slurm_ids: Sequence[str]) -> list[str]:
+    """Any number of ids in one call; finished or purged ids are not an error (exit 0)."""
     return ["scancel", *slurm_ids]
 
 
 def scancel_by_name_argv(job_name: str, user: str) -> list[str]:
-    """For a job whose SLURM id was never recorded (scancel takes one name per call)."""
+    """For a job whose SLURM id was never recorded. ``--name`` takes one name, and given together
+    with ids it narrows them instead of adding to them: hence one call per such job."""
     return ["scancel", f"--name={job_name}", f"--user={user}"]

@@ -4,33 +4,49 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
+SlurmPhase = Literal["pending", "running", "ended"]
+
 PENDING_STATES = frozenset({
-    "PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT", "CONFIGURING",
+    "PENDING", "CONFIGURING", "POWER_UP_NODE", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "SPECIAL_EXIT",
+    "RESV_DEL_HOLD",
 })
-"""Waiting to (re)start. CONFIGURING: nodes booting for it; SPECIAL_EXIT: held for requeue."""
+"""No user code runs yet, or it will run again: CONFIGURING/POWER_UP_NODE wait for nodes to boot;
+REQUEUED goes back to PENDING; the *_HOLD states and SPECIAL_EXIT wait for a release."""
 RUNNING_STATES = frozenset({
     "RUNNING", "COMPLETING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "RESIZING", "UPDATE_DB",
-    "POWER_UP_NODE",
 })
-"""Holding an allocation: COMPLETING still cleans up, SUSPENDED/STOPPED may resume."""
+"""Holding an allocation: COMPLETING/STAGE_OUT still clean up, SUSPENDED/STOPPED may resume."""
 ENDED_STATES = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "OUT_OF_MEMORY", "BOOT_FAIL",
     "DEADLINE", "REVOKED",
 })
+"""Final. PREEMPTED is final only when the site cancels preempted jobs (a requeue shows REQUEUED);
+REVOKED is a federated sibling that started elsewhere: over, as far as this cluster goes."""
 
 
-def phase_of(state: str) -> str:
-    """pending, running or ended, for any SLURM job state (an unknown one counts as running:
-    the job is known to the controller and not over)."""
-    base = state.split()[0].rstrip("+").upper() if state.strip() else ""
+def base_state(state: str) -> str:
+    """``CANCELLED by 0`` (sacct), ``CANCELLED+`` (truncated) and ``cancelled`` all mean CANCELLED."""
+    words = state.split()
+    return words[0].rstrip("+").upper() if words else ""
+
+
+def phase_of(state: str) -> SlurmPhase:
+    """pending, running or ended, for any SLURM job state. A state this table does not know counts
+    as running: the controller still holds the job and has not called it over."""
+    base = base_state(state)
     if base in ENDED_STATES:
         return "ended"
     if base in PENDING_STATES:
         return "pending"
     return "running"
+
+
+class ParseError(ValueError):
+    """Output that is not what the command prints (truncated, or an error on stdout)."""
 
 
 @dataclass(frozen=True)
@@ -42,50 +58,103 @@ class QueueEntry:
     name: str
 
 
-class ParseError(ValueError):
-    """Output that is not what the command prints (truncated, or an error on stdout)."""
+_SQUEUE_LINE = re.compile(r"^\d+(?:_(?:\d+|\[[^]|]*\]))?(?:\+\d+)?\|[A-Z_]+\|")
+"""Where an entry starts: a job id (array ``1_2``/``1_[3-9]``, het ``1+0``), then a state."""
 
 
 def parse_squeue(text: str) -> list[QueueEntry]:
-    """Lines of ``squeue -O JobID:|,State:|,Reason:|,Exit_Code:|,Name:``."""
-    entries = []
+    """Lines of ``squeue -O JobID:|,State:|,Reason:|,Exit_Code:|,Name:``.
+
+    A job name may hold a newline (sbatch accepts one), so a line that does not start an entry
+    continues the previous entry's name; one with nothing before it is not squeue output.
+    """
+    entries: list[QueueEntry] = []
     fields = len(SQUEUE_FIELDS)
-    for line in text.splitlines():
-        if not line.strip():
+    for line in text.split("\n"):
+        if not _SQUEUE_LINE.match(line):
+            if entries:
+                last = entries[-1]
+                entries[-1] = QueueEntry(last.slurm_id, last.state, last.reason, last.exit_code,
+                                         f"{last.name}\n{line}")
+            elif line.strip():
+                raise ParseError(f"unexpected squeue line: {line[:200]!r}")
             continue
         parts = line.split(DELIMITER, fields - 1)
-        if len(parts) != fields or not parts[0].strip() or not parts[1].strip():
-            raise ParseError(f"unexpected squeue line: {line[:200]!r}")
-        slurm_id, state, reason, status = (p.strip() for p in parts[:4])
-        name = parts[4]
-        entries.append(QueueEntry(slurm_id, state, None if reason in ("", "None") else reason,
+        if len(parts) != fields:
+            raise ParseError(f"truncated squeue line: {line[:200]!r}")
+        slurm_id, state, reason, status, name = parts
+        entries.append(QueueEntry(slurm_id, state, None if reason.strip() in ("", "None") else reason.strip(),
                                   exit_code_of(status), name))
+    # the output's final newline made an empty continuation of the last name
+    if entries and entries[-1].name.endswith("\n"):
+        last = entries[-1]
+        entries[-1] = QueueEntry(last.slurm_id, last.state, last.reason, last.exit_code, last.name[:-1])
     return entries
 
 
 def exit_code_of(status: str) -> int | None:
-    """squeue's Exit_Code is a raw wait status (768 = exit 3); scontrol's is "3:0"."""
+    """A shell-style exit status (128+N for signal N) from SLURM's two spellings.
+
+    squeue's Exit_Code is the raw wait status (768 = exit 3, 15 = killed by SIGTERM); scontrol's
+    ExitCode is ``code:signal`` (``3:0``, ``0:15``).
+    """
     status = status.strip()
     if not status or status.upper() in ("N/A", "(NULL)"):
         return None
     if ":" in status:
         code, signal = status.split(":", 1)
-        return int(code) if code.isdigit() and (int(code) or not int(signal or 0)) else 128 + int(signal or 0)
+        if not code.isdigit() or not (signal or "0").isdigit():
+            return None
+        return int(code) if int(code) or not int(signal or 0) else 128 + int(signal)
     if not status.isdigit():
         return None
     raw = int(status)
     if raw & 0x7F:
         return 128 + (raw & 0x7F)
-    return raw >> 8
+    return (raw >> 8) & 0xFF
 
 
 def parse_sbatch(text: str) -> str:
-    """``sbatch --parsable`` prints ``ID`` or ``ID;cluster``."""
+    """``sbatch --parsable`` prints ``ID`` or ``ID;cluster`` (after any warnings on stdout)."""
     line = text.strip().splitlines()[-1] if text.strip() else ""
     slurm_id = line.split(";", 1)[0].strip()
     if not slurm_id.isdigit():
         raise ParseError(f"sbatch printed no job id: {text.strip()[:200]!r}")
     return slurm_id
+
+
+@dataclass(frozen=True)
+class ControlJob:
+    """The fields lz reads from one ``scontrol --oneliner show job`` record."""
+
+    slurm_id: str
+    state: str
+    reason: str | None
+    exit_code: int | None
+
+
+_CONTROL_ID = re.compile(r"^JobId=(\S+)")
+_CONTROL_STATE = re.compile(r" JobState=(\S+) Reason=(\S+)")
+_CONTROL_EXIT = re.compile(r" ExitCode=(\d+:\d+) ")
+
+
+def parse_scontrol_jobs(text: str) -> list[ControlJob]:
+    """Records of ``scontrol --oneliner show job``, one per line (diagnostics; ``observe`` needs
+    none, as squeue --states=all lists the same jobs with their Exit_Code). The job name comes
+    before these keys and may hold anything, so the first match after it is taken."""
+    jobs = []
+    for line in text.splitlines():
+        head = _CONTROL_ID.match(line)
+        if not head:
+            continue
+        state = _CONTROL_STATE.search(line, head.end())
+        if not state:
+            raise ParseError(f"scontrol record without JobState: {line[:200]!r}")
+        exit_match = _CONTROL_EXIT.search(line, state.end())
+        reason = state.group(2)
+        jobs.append(ControlJob(head.group(1), state.group(1), None if reason == "None" else reason,
+                               exit_code_of(exit_match.group(1)) if exit_match else None))
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -96,23 +165,31 @@ class StepUsage:
 
 
 def parse_sstat(text: str) -> dict[str, StepUsage]:
-    """Per job: the largest MaxRSS and CPU time over its steps (the srun step is ``ID.0``)."""
+    """Per job, the step with the most: largest MaxRSS and CPU time over ``ID.batch``, ``ID.0``...
+
+    Lines that do not parse are skipped: usage is advisory and a partial answer is still useful.
+    """
     found: dict[str, StepUsage] = {}
     for line in text.splitlines():
         parts = line.split("|")
-        if len(parts) < 3 or not parts[0].strip():
+        if len(parts) < 3 or not parts[0].strip() or "." not in parts[0]:
             continue
         slurm_id = parts[0].split(".", 1)[0]
         rss = size_bytes(parts[1])
         cpu = duration_s(parts[2])
         tasks = int(parts[3]) if len(parts) > 3 and parts[3].strip().isdigit() else 1
-        cpu = cpu * tasks if cpu is not None else None  # AveCPU is per task
+        if cpu is not None:
+            cpu *= max(tasks, 1)  # AveCPU is per task
         old = found.get(slurm_id)
         if old is not None:
-            rss = max(filter(None, (rss, old.max_rss_bytes)), default=None)
-            cpu = max(filter(lambda v: v is not None, (cpu, old.cpu_seconds)), default=None)  # type: ignore[arg-type]
+            rss = _larger(rss, old.max_rss_bytes)
+            cpu = _larger(cpu, old.cpu_seconds)
         found[slurm_id] = StepUsage(slurm_id, cpu, rss)
     return found
+
+
+def _larger(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)  # type: ignore[return-value]
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)\s*$", re.IGNORECASE)
@@ -120,7 +197,7 @@ _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024*
 
 
 def size_bytes(text: str) -> int | None:
-    """"3116K" -> 3190784. A bare number is bytes, as sstat prints small values."""
+    """"3116K" -> 3190784. A bare number is bytes (sstat prints small values so)."""
     match = _SIZE.match(text)
     if not match:
         return None
@@ -128,33 +205,31 @@ def size_bytes(text: str) -> int | None:
 
 
 def duration_s(text: str) -> float | None:
-    """"00:00:01.234", "01:02", "1-02:03:04" -> seconds."""
+    """sstat's CPU times to seconds: "MM:SS.mmm", "HH:MM:SS", "D-HH:MM:SS"; anything else -> None."""
     text = text.strip()
-    if not text:
-        return None
     days = 0
     if "-" in text:
         day, text = text.split("-", 1)
         if not day.isdigit():
             return None
         days = int(day)
-    try:
-        parts = [float(p) for p in text.split(":")]
-    except ValueError:
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3 or not all(re.fullmatch(r"\d+(?:\.\d+)?", p) for p in parts):
         return None
+    if days:  # after a day count the clock always starts with hours
+        parts += ["0"] * (3 - len(parts))
     seconds = 0.0
     for part in parts:
-        seconds = seconds * 60 + part
-    if len(parts) == 1:
-        seconds = parts[0]
+        seconds = seconds * 60 + float(part)
     return days * 86400 + seconds
 
 
 _UNREACHABLE = (
     "unable to contact slurm controller", "socket timed out", "connection refused", "connection timed out",
-    "slurm_load_jobs error", "slurmctld", "communication connection failure", "zero bytes were transmitted",
-    "try again", "resource temporarily unavailable", "slurm_persist_conn", "unable to establish",
-    "transient", "configuration source", "fetch_config", "insufficient resources to create",
+    "communication connection failure", "zero bytes were transmitted", "try again",
+    "resource temporarily unavailable", "temporarily unable to accept", "slurm_persist_conn",
+    "unable to establish", "transient", "fetch_config", "insufficient resources to create",
+    "slurmctld is not responding", "connect failure",
 )
 _REFUSED = (
     "invalid partition", "invalid account", "invalid qos", "requested node configuration is not available",
@@ -162,11 +237,13 @@ _REFUSED = (
     "invalid generic resource", "invalid feature", "batch job submission failed: invalid", "time limit",
     "invalid job", "unrecognized option", "invalid option", "access/permission denied", "user's group not permitted",
     "job size specification", "node count specification invalid", "invalid trackable resource",
+    "unrecognized argument", "invalid --",
 )
 
 
 def is_unreachable(message: str) -> bool:
-    """Whether an error says the controller could not be reached (wait) rather than a refusal."""
+    """Whether an error says the controller could not be reached (wait and retry) rather than a
+    refusal. A refusal wins when a message has both: retrying would be refused again."""
     text = message.lower()
     if any(word in text for word in _REFUSED):
         return False
