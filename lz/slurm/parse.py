@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
 SlurmPhase = Literal["pending", "running", "ended"]
+_N = TypeVar("_N", int, float)
 
 PENDING_STATES = frozenset({
     "PENDING", "CONFIGURING", "POWER_UP_NODE", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "SPECIAL_EXIT",
@@ -188,8 +189,8 @@ def parse_sstat(text: str) -> dict[str, StepUsage]:
     return found
 
 
-def _larger(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)  # type: ignore[return-value]
+def _larger(a: _N | None, b: _N | None) -> _N | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)\s*$", re.IGNORECASE)
