@@ -23,7 +23,7 @@ from lz.collect import collect
 from lz.config import Settings
 from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor, Tracked
-from lz.fs import remove_tree
+from lz.fs import kill_processes_using, remove_tree
 from lz.layout import JobPaths
 from lz.machine import Outcome, State
 from lz.rules import Action, Cancel, Fire, Record, TickContext, Work, decide, submitted
@@ -220,6 +220,7 @@ class Engine:
         spooled = self.settings.spool_dir / ctx.job_id
         if not spooled.is_dir():
             raise BuildError("the job's files are missing from the spool")
+        kill_processes_using(ctx.paths.root)  # a build orphaned by a crashed daemon must not write on
         remove_tree(ctx.paths.root)
         ctx.paths.meta.mkdir(parents=True)
         ctx.paths.runtime.mkdir()

@@ -28,3 +28,24 @@ def remove_tree(path: Path) -> None:
             pass
 
     shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows
+
+
+def kill_processes_using(root: Path) -> list[int]:
+    """SIGKILL every process whose command line names a path under ``root`` (a container build
+    left running by a daemon that was killed: builds run in their own session and outlive it)."""
+    import psutil
+
+    prefix = os.fspath(root)
+    killed: list[psutil.Process] = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.pid != os.getpid() and any(arg == prefix or arg.startswith(prefix + os.sep) or
+                                           (prefix + os.sep) in arg for arg in cmdline):
+            try:
+                proc.kill()
+                killed.append(proc)
+            except psutil.Error:
+                pass
+    if killed:
+        psutil.wait_procs(killed, timeout=5)
+    return [proc.pid for proc in killed]
