@@ -1,15 +1,29 @@
-"""Manifests, diffs and results archives on real files."""
+"""Results archives, their manifest and logs, and unpacking them, on real files.
+
+Tests run as root, who can open any file, so a file the job made unreadable is simulated by
+injecting the file opener: one that fails as open(2) does for another user (EACCES), one that swaps
+the file for a dangling symlink just before the real, O_NOFOLLOW open (which then fails), and one
+whose reads fail part-way (EIO).
+"""
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
 import json
 import os
+import stat
 import tarfile
 import time
 from pathlib import Path
+from typing import BinaryIO
 
-from lz.collect import collect, read_manifest, unpack_results
-from lz.manifest import Manifest, diff, snapshot
+import pytest
+
+from lz.collect import ResultSummary, collect, open_file, read_manifest, unpack_results
+from lz.errors import UserError
+from lz.manifest import Manifest, snapshot
 
 
 def tree(root: Path) -> Path:
@@ -19,93 +33,225 @@ def tree(root: Path) -> Path:
     return root
 
 
-def test_diff_finds_every_kind_of_change(tmp_path: Path) -> None:
-    root = tree(tmp_path / "w")
-    before = snapshot(root)
-    time.sleep(0.01)
-    (root / "change.txt").write_text("different length now")
-    (root / "remove.txt").unlink()
+def job_run(root: Path) -> None:
+    """What a job does to its work directory."""
+    time.sleep(0.02)  # past the filesystem's timestamp granularity
+    (root / "change.txt").write_text("changed!")
     (root / "touch.txt").write_text("touch.txt")  # same size and content, new mtime
     os.chmod(root / "chmod.txt", 0o600)
-    (root / "new.txt").write_text("new")
-    (root / "newdir").mkdir()
+    (root / "remove.txt").unlink()
+    (root / "out").mkdir()
+    (root / "out" / "result.bin").write_bytes(b"\x00\x01" * 500)
+    (root / "empty").mkdir()
     os.symlink("/etc/passwd", root / "link")
     os.mkfifo(root / "pipe")
-    changes = diff(before, snapshot(root))
-    assert changes.added == ["link", "new.txt", "newdir"]
-    assert changes.modified == ["change.txt", "chmod.txt", "touch.txt"]
-    assert changes.deleted == ["remove.txt"] and changes.skipped == ["pipe"]
 
 
-def test_manifest_round_trip(tmp_path: Path) -> None:
-    root = tree(tmp_path / "w")
-    manifest = snapshot(root)
-    manifest.save(tmp_path / "m.json")
-    assert Manifest.load(tmp_path / "m.json").entries == manifest.entries
+def logs(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "stdout").write_text("hello\n")
+    (tmp_path / "build.log").write_text("built\n")
+    return {"stdout": tmp_path / "stdout", "stderr": tmp_path / "no-such-log", "build.log": tmp_path / "build.log"}
 
 
-def test_collect_archive_manifest_logs_and_unpack(tmp_path: Path) -> None:
+def members(results: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(results / "results.tar.gz") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def by_path(results: Path) -> dict[str, dict[str, object]]:
+    return {e["path"]: e for e in read_manifest(results)["entries"]}
+
+
+def collected(tmp_path: Path, **options: object) -> tuple[Path, Path, ResultSummary]:
     root = tree(tmp_path / "w")
     before = snapshot(root)
-    (root / "change.txt").write_text("changed!")
-    (root / "out").mkdir()
-    (root / "out" / "result.bin").write_bytes(os.urandom(1000))
-    os.symlink("/etc/passwd", root / "link")
-    (root / "remove.txt").unlink()
-    os.mkfifo(root / "pipe")
-    logs = tmp_path / "stdout"
-    logs.write_text("hello\n")
+    job_run(root)
     dest = tmp_path / "results" / "job"
-    summary = collect({"": (root, before)}, dest, {"stdout": logs, "stderr": tmp_path / "missing"})
-    assert (summary.added, summary.modified, summary.deleted, summary.skipped) == (3, 1, 1, 1)
-    with tarfile.open(dest / "results.tar.gz") as tar:
-        names = sorted(tar.getnames())
-        assert tar.getmember("link").issym() and tar.getmember("link").linkname == "/etc/passwd"
-    assert names == ["change.txt", "link", "out", "out/result.bin"]
-    manifest = read_manifest(dest)
-    entries = {e["path"]: e for e in manifest["entries"]}
-    assert entries["out/result.bin"]["size"] == 1000 and len(entries["out/result.bin"]["sha256"]) == 64
-    assert entries["remove.txt"]["status"] == "deleted" and entries["pipe"]["status"] == "skipped"
-    assert manifest["logs"] == {"stdout": True, "stderr": False}
+    summary = collect({"": (root, before)}, dest, logs(tmp_path), **options)  # type: ignore[arg-type]
+    return root, dest, summary
+
+
+def test_the_archive_holds_exactly_the_added_and_modified(tmp_path: Path) -> None:
+    _, dest, summary = collected(tmp_path)
+    archived = members(dest)
+    assert sorted(archived) == ["change.txt", "chmod.txt", "empty", "link", "out/result.bin", "touch.txt"]
+    assert "keep.txt" not in archived and "sub/inner.txt" not in archived  # untouched inputs stay out
+    assert archived["link"].issym() and archived["link"].linkname == "/etc/passwd"  # a link, not /etc/passwd
+    assert archived["empty"].isdir() and stat.S_IMODE(archived["chmod.txt"].mode) == 0o600
+    assert summary == ResultSummary(added=3, modified=3, deleted=1, skipped=1, unreadable=0, bytes_archived=1026)  # 1000 + 8 + 9 + 9
+
+
+def test_the_manifest_lists_every_change_with_hashes_of_archived_files(tmp_path: Path) -> None:
+    root, dest, summary = collected(tmp_path)
+    entries = by_path(dest)
+    assert {p: e["status"] for p, e in entries.items()} == {
+        "change.txt": "modified", "chmod.txt": "modified", "touch.txt": "modified", "empty": "added",
+        "link": "added", "out/result.bin": "added", "remove.txt": "deleted", "pipe": "skipped"}
+    result = entries["out/result.bin"]
+    assert result == {"path": "out/result.bin", "status": "added", "type": "file", "size": 1000,
+                      "sha256": hashlib.sha256((root / "out" / "result.bin").read_bytes()).hexdigest()}
+    assert entries["link"]["type"] == "symlink" and entries["link"]["target"] == "/etc/passwd"
+    assert entries["link"]["sha256"] is None and entries["empty"]["type"] == "dir"
+    assert entries["pipe"]["type"] == "fifo" and entries["remove.txt"]["type"] == "file"
+    document = read_manifest(dest)
+    assert document["totals"] == summary.to_dict()
+    assert document["logs"] == {"stdout": True, "stderr": False, "build.log": True}
+    assert (dest / "stdout").read_text() == "hello\n" and not (dest / "stderr").exists()
+
+
+def test_unpack_puts_files_in_place_and_lz_files_under_dot_lz(tmp_path: Path) -> None:
+    _, dest, _ = collected(tmp_path)
     out = tmp_path / "unpacked"
     unpack_results(dest, out)
+    found = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert found == [".lz", ".lz/build.log", ".lz/manifest.json", ".lz/stdout", "change.txt", "chmod.txt",
+                     "empty", "link", "out", "out/result.bin", "touch.txt"]
     assert (out / "change.txt").read_text() == "changed!" and os.readlink(out / "link") == "/etc/passwd"
-    assert not (out / "keep.txt").exists()
+    assert json.loads((out / ".lz" / "manifest.json").read_text()) == read_manifest(dest)
     assert (out / ".lz" / "stdout").read_text() == "hello\n"
-    assert json.loads((out / ".lz" / "manifest.json").read_text())["totals"]["added"] == 3
 
 
-def test_collect_is_idempotent_after_a_crash(tmp_path: Path) -> None:
+def test_trees_are_archived_under_their_prefix(tmp_path: Path) -> None:
+    work, sandbox = tree(tmp_path / "w"), tree(tmp_path / "sandbox")
+    trees = {"": (work, snapshot(work)), "container": (sandbox, snapshot(sandbox))}
+    (work / "a.txt").write_text("a")
+    (sandbox / "sub" / "b.txt").write_text("b")
+    summary = collect(trees, tmp_path / "r", {})
+    assert sorted(members(tmp_path / "r")) == ["a.txt", "container/sub/b.txt"]
+    assert summary.added == 2
+
+
+def test_a_file_that_cannot_be_opened_is_reported_unreadable(tmp_path: Path) -> None:
+    def opener(path: str) -> BinaryIO:
+        if path.endswith("change.txt"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return open_file(path)
+
+    _, dest, summary = collected(tmp_path, opener=opener)
+    entry = by_path(dest)["change.txt"]
+    assert entry["status"] == "unreadable" and entry["error"] == "Permission denied" and entry["sha256"] is None
+    assert "change.txt" not in members(dest) and "touch.txt" in members(dest)
+    assert (summary.modified, summary.unreadable) == (2, 1)
+
+
+def test_a_file_swapped_for_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    def swapping(path: str) -> BinaryIO:  # the race: the walk saw a file, the open finds a link
+        if path.endswith("out/result.bin"):
+            os.unlink(path)
+            os.symlink("/etc/passwd", path)
+        return open_file(path)  # O_NOFOLLOW: fails with ELOOP
+
+    _, dest, summary = collected(tmp_path, opener=swapping)
+    assert by_path(dest)["out/result.bin"]["status"] == "unreadable"
+    assert "out/result.bin" not in members(dest) and summary.unreadable == 1
+
+
+def test_a_read_failing_part_way_keeps_the_archive_well_formed(tmp_path: Path) -> None:
+    class FailingReads(io.BufferedReader):
+        def read(self, size: int | None = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+    def opener(path: str) -> BinaryIO:
+        if path.endswith("result.bin"):
+            return FailingReads(io.FileIO(path))  # type: ignore[return-value]
+        return open_file(path)
+
+    _, dest, _ = collected(tmp_path, opener=opener)
+    entry = by_path(dest)["out/result.bin"]
+    assert entry["status"] == "unreadable" and "Input/output error" in str(entry["error"])
+    with tarfile.open(dest / "results.tar.gz") as tar:  # every member still readable after it
+        assert tar.extractfile("touch.txt").read() == b"touch.txt"  # type: ignore[union-attr]
+
+
+def test_collecting_again_after_a_crash_redoes_it_and_after_success_returns_it(tmp_path: Path) -> None:
     root = tree(tmp_path / "w")
     before = snapshot(root)
-    (root / "new.txt").write_text("x")
+    job_run(root)
     dest = tmp_path / "results" / "job"
-    leftover = dest.with_name(".job.tmp")
-    leftover.mkdir(parents=True)
-    (leftover / "results.tar.gz").write_bytes(b"half")  # a crash mid-collection
-    first = collect({"": (root, before)}, dest, {})
-    (root / "new.txt").unlink()  # e.g. the work dir was half removed before the crash
-    assert collect({"": (root, before)}, dest, {}) == first
-    assert not leftover.exists()
+    leftover = dest.with_name(".job.tmp")  # a crash mid-collection left this
+    (leftover / "locked").mkdir(parents=True)
+    (leftover / "results.tar.gz").write_bytes(b"half")
+    (leftover / "locked").chmod(0o500)
+    first = collect({"": (root, before)}, dest, logs(tmp_path))
+    assert not leftover.exists() and sorted(members(dest))[0] == "change.txt"
+    stored = (dest / "results.tar.gz").stat()
+    (root / "change.txt").unlink()  # e.g. cleanup had begun before a crash
+    assert collect({"": (root, before)}, dest, logs(tmp_path)) == first
+    assert (dest / "results.tar.gz").stat().st_mtime_ns == stored.st_mtime_ns  # not redone
 
 
-def test_a_file_that_cannot_be_read_is_reported_not_fatal(tmp_path: Path) -> None:
-    # Tests run as root, who reads anything; a file that vanishes between the snapshot and the
-    # read fails the same way (open() raises) as one the job made unreadable.
-    from lz.collect import _archive
-
-    with tarfile.open(tmp_path / "a.tar.gz", "w:gz") as tar:
-        record = _archive(tar, tmp_path, "gone.txt", "gone.txt", "f", "added")
-    assert record["status"] == "unreadable" and "No such file" in record["error"]
-
-
-def test_a_directory_that_cannot_be_listed_is_reported(tmp_path: Path) -> None:
+def test_an_incomplete_destination_is_refused(tmp_path: Path) -> None:
     root = tree(tmp_path / "w")
-    (root / "sub").chmod(0o000)
-    try:
-        manifest = snapshot(root)
-    finally:
-        (root / "sub").chmod(0o755)
-    if os.geteuid() != 0:
-        assert manifest.unreadable == ["sub"]
-    assert "sub" in manifest.entries
+    (tmp_path / "dest").mkdir()
+    (tmp_path / "dest" / "stray").write_text("?")
+    with pytest.raises(FileExistsError):
+        collect({"": (root, snapshot(root))}, tmp_path / "dest", {})
+
+
+def test_names_that_are_not_utf8_survive_collect_and_unpack(tmp_path: Path) -> None:
+    root = tree(tmp_path / "w")
+    before = snapshot(root)
+    name = os.fsdecode(b"r\xe9sultat.txt")
+    (root / name).write_text("r")
+    collect({"": (root, before)}, tmp_path / "r", {})
+    assert [e["path"] for e in read_manifest(tmp_path / "r")["entries"]] == [name]
+    unpack_results(tmp_path / "r", tmp_path / "out")
+    assert (tmp_path / "out" / name).read_text() == "r"
+
+
+def write_results(results: Path, add: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    results.mkdir()
+    with tarfile.open(results / "results.tar.gz", "w:gz") as tar:
+        for info, data in add:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    (results / "manifest.json").write_text(json.dumps({"entries": [], "totals": {}, "logs": {}}))
+
+
+def test_unpack_refuses_members_escaping_the_output(tmp_path: Path) -> None:
+    write_results(tmp_path / "r", [(tarfile.TarInfo("../escaped.txt"), b"x")])
+    with pytest.raises(UserError, match="refusing"):
+        unpack_results(tmp_path / "r", tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_unpack_refuses_writing_through_a_link_from_another_tree(tmp_path: Path) -> None:
+    # the work directory's job made a link named like the sandbox's prefix, pointing out
+    work, sandbox = tree(tmp_path / "w"), tree(tmp_path / "sandbox")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    trees = {"": (work, snapshot(work)), "container": (sandbox, snapshot(sandbox))}
+    os.symlink(outside, work / "container")
+    (sandbox / "planted.txt").write_text("x")
+    collect(trees, tmp_path / "r", {})
+    with pytest.raises(UserError, match="refusing"):
+        unpack_results(tmp_path / "r", tmp_path / "out")
+    assert list(outside.iterdir()) == []
+
+
+def test_unpack_never_writes_through_a_dot_lz_link_made_by_the_job(tmp_path: Path) -> None:
+    root = tree(tmp_path / "w")
+    before = snapshot(root)
+    victim = tmp_path / "victim"
+    victim.write_text("mine")
+    (root / ".lz").mkdir()
+    os.symlink(victim, root / ".lz" / "stdout")
+    collect({"": (root, before)}, tmp_path / "r", logs(tmp_path))
+    unpack_results(tmp_path / "r", tmp_path / "out")
+    assert victim.read_text() == "mine"
+    assert (tmp_path / "out" / ".lz" / "stdout").read_text() == "hello\n"
+
+
+def test_unpack_needs_a_complete_result(tmp_path: Path) -> None:
+    (tmp_path / "r").mkdir()
+    with pytest.raises(UserError, match="no complete results"):
+        unpack_results(tmp_path / "r", tmp_path / "out")
+
+
+def test_collect_reads_a_saved_before_manifest(tmp_path: Path) -> None:
+    root = tree(tmp_path / "w")
+    snapshot(root).save(tmp_path / "before.json")
+    (root / "keep.txt").write_text("kept no more")
+    summary = collect({"": (root, Manifest.load(tmp_path / "before.json"))}, tmp_path / "r", {})
+    assert summary == ResultSummary(modified=1, bytes_archived=12)
+    assert ResultSummary.from_dict(summary.to_dict()) == summary
