@@ -130,3 +130,32 @@ def test_apptainer_path_through_the_stand_in(tmp_path: Path, busybox_rootfs: Pat
         no_trace(lz, [job_id])
     finally:
         lz.stop()
+
+
+@pytest.mark.charliecloud
+@pytest.mark.slow
+@requires_charliecloud
+def test_sigkill_during_a_container_build(tmp_path: Path, busybox_rootfs: Path) -> None:
+    """The daemon dies mid-build; the orphaned build is killed, the image built again, the job
+    succeeds once, and no process or file of the job is left."""
+    from tests.integration.landing_zone import job_states, wait_until
+
+    lz = LandingZone(tmp_path / "lz", container="charliecloud", config=f'[images]\nbusybox = "{busybox_rootfs}"\n')
+    slow = DOCKERFILE.replace("RUN echo", "RUN sleep 8 && echo")
+    try:
+        job_id = lz.submit(container_job(tmp_path / "jobs", "slowbuild", slow))
+        lz.start()
+        wait_until(lambda: job_states(lz.db).get(job_id) == "building", 60, "the build")
+        wait_until(lambda: subprocess.run(["pgrep", "-f", f"lz-{job_id}"], capture_output=True).returncode == 0,
+                   30, "a build process")
+        lz.kill9()
+        lz.start()
+        job = lz.wait_all_cleaned([job_id], timeout=180)[job_id]
+        assert job["outcome"] == "succeeded", job
+        history = lz.status(job_id)["history"]
+        assert [h["event"] for h in history].count("built") == 1
+        check_results(lz, job_id, tmp_path / "out")
+        no_trace(lz, [job_id])
+        assert subprocess.run(["pgrep", "-f", f"lz-{job_id}"], capture_output=True).returncode != 0
+    finally:
+        lz.stop()
