@@ -17,9 +17,9 @@ from lz.errors import BundleError, UserError
 from lz.fs import remove_tree
 from lz.jobspec import JobSpec
 from lz.machine import Outcome
-from lz.spec_file import load_spec
 from lz.runtimes.catalogue import ImageCatalogue
 from lz.runtimes.select import runtime_name
+from lz.spec_file import load_spec
 from lz.store.jobs import Job, JobStore, new_job_id
 
 

@@ -94,9 +94,6 @@ class Lifecycle:
             self._machine.remove_model(token)
         return token.state
 
-    def accepts(self, state: str, event: str) -> bool:
-        return bool(self._machine.get_triggers(state)) and event in self._machine.get_triggers(state)
-
 
 def _refusal(state: str, event: str) -> str:
     if state in TERMINAL:

@@ -36,11 +36,6 @@ class WorkPool:
             self._busy[job_id] = future
             return True
 
-    def queued(self, lane: str) -> int:
-        """How many jobs wait for or hold a worker in that lane (to avoid over-filling it)."""
-        pool = self._pools[lane]
-        return pool._work_queue.qsize()  # noqa: SLF001 - ThreadPoolExecutor exposes no public count
-
     def _guard(self, job_id: str, work: Callable[[], None]) -> None:
         try:
             work()

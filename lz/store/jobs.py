@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from lz.errors import InvalidTransition, JobNotFound
@@ -218,12 +218,6 @@ class JobStore:
             rows = conn.execute(select(jobs_t.c.state, func.count()).group_by(jobs_t.c.state)).all()
         return {state: count for state, count in rows}
 
-    def purge(self, job_ids: Sequence[str]) -> None:
-        """Forget jobs entirely (after their results' retention ran out)."""
-        with self._write() as conn:
-            conn.execute(delete(transitions_t).where(transitions_t.c.job_id.in_(list(job_ids))))
-            conn.execute(delete(jobs_t).where(jobs_t.c.id.in_(list(job_ids))))
-
     # -- landing zone status -------------------------------------------------------------------
     def set_status(self, **values: str | None) -> None:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -264,8 +258,3 @@ class _Tx:
                 self.conn.rollback()
         finally:
             self.conn.close()
-
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
