@@ -7,7 +7,6 @@ unit tests and the whole job path runs through a stand-in executable (tests/data
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -17,7 +16,14 @@ from lz.errors import BuildError
 from lz.fs import remove_tree
 from lz.layout import CONTAINER_WORKDIR
 from lz.process import CommandTimeout, run_logged
-from lz.runtimes.base import JobContext, Runtime, tail
+from lz.runtimes.base import (
+    JobContext,
+    Runtime,
+    default_command_file,
+    load_default_command,
+    save_default_command,
+    tail,
+)
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import dockerfile_to_definition
 from lz.runtimes.dockerfile import default_command
@@ -47,10 +53,6 @@ class ApptainerRuntime(Runtime):
     def definition(job: JobContext) -> Path:
         return job.paths.runtime / "job.def"
 
-    @staticmethod
-    def command_file(job: JobContext) -> Path:
-        return job.paths.runtime / "default-command.json"
-
     def build_argv(self, job: JobContext) -> list[str]:
         argv = [self.executable, "build"]
         if not self.is_root:
@@ -60,7 +62,7 @@ class ApptainerRuntime(Runtime):
         return [*argv, str(self.image(job)), str(self.definition(job))]
 
     def run_argv(self, job: JobContext) -> list[str]:
-        command = list(job.spec.command or self._default_command(job))
+        command = list(job.spec.command or load_default_command(job))
         options = ["--contain", "--cleanenv", "--pwd", CONTAINER_WORKDIR,
                    "--bind", f"{job.paths.work}:{CONTAINER_WORKDIR}"]
         if self.sandbox:
@@ -94,7 +96,7 @@ class ApptainerRuntime(Runtime):
         else:
             text = self._localise(text)
         self.definition(job).write_text(text)
-        self.command_file(job).write_text(json.dumps(command))
+        save_default_command(job, command)
         try:
             code = run_logged(self.build_argv(job), log, timeout=timeout_s, cwd=str(job.paths.work))
         except CommandTimeout:
@@ -123,15 +125,9 @@ class ApptainerRuntime(Runtime):
             lines.append(line)
         return "\n".join(lines) + "\n"
 
-    def _default_command(self, job: JobContext) -> list[str]:
-        try:
-            return json.loads(self.command_file(job).read_text()) or []
-        except (OSError, ValueError):
-            return []
-
     def cleanup(self, job: JobContext) -> None:
         remove_tree(self.image(job))
-        for leftover in (self.definition(job), self.command_file(job)):
+        for leftover in (self.definition(job), default_command_file(job)):
             leftover.unlink(missing_ok=True)
 
     def describe(self) -> str:

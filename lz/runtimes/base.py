@@ -8,6 +8,7 @@ idempotent, because a crashed daemon calls it again on restart: ``build`` starts
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,22 @@ class Runtime(abc.ABC):
     def describe(self) -> str:
         """One line for the daemon's start-up message."""
         return self.name
+
+
+def default_command_file(job: JobContext) -> Path:
+    """Where a build records the image's own command (CMD/ENTRYPOINT), for jobs that give none."""
+    return job.paths.runtime / "default-command.json"
+
+
+def save_default_command(job: JobContext, command: Sequence[str] | None) -> None:
+    default_command_file(job).write_text(json.dumps(list(command) if command else None))
+
+
+def load_default_command(job: JobContext) -> list[str]:
+    try:
+        return list(json.loads(default_command_file(job).read_text()) or [])
+    except (OSError, ValueError):
+        return []
 
 
 def tail(text: str, lines: int = 20) -> str:

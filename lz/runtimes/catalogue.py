@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lz.errors import BundleError
 from lz.jobspec import RecipeKind
+from lz.runtimes.dockerfile import instructions
 
 SCRATCH = "scratch"
 _FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
@@ -48,7 +49,7 @@ def bases_of(text: str, kind: RecipeKind) -> list[str]:
     if kind == "dockerfile":
         stages: set[str] = set()
         bases: list[str] = []
-        for line in _logical_lines(text):
+        for line in instructions(text):
             match = _FROM.match(line)
             if not match:
                 continue
@@ -74,20 +75,3 @@ def bases_of(text: str, kind: RecipeKind) -> list[str]:
     if "from" not in header:
         raise BundleError("definition file: no 'From:' header")
     return [header["from"]]
-
-
-def _logical_lines(text: str) -> list[str]:
-    """Dockerfile lines with backslash continuations joined and comments dropped."""
-    lines: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        if raw.lstrip().startswith("#") and not current:
-            continue
-        if raw.rstrip().endswith("\\"):
-            current += raw.rstrip()[:-1] + " "
-            continue
-        lines.append(current + raw)
-        current = ""
-    if current:
-        lines.append(current)
-    return lines

@@ -7,7 +7,6 @@ share state and cleanup is the removal of one tree. Base images come from the si
 
 from __future__ import annotations
 
-import json
 import os
 import pwd
 import shutil
@@ -19,7 +18,14 @@ from lz.errors import BuildError
 from lz.fs import remove_tree
 from lz.layout import CONTAINER_WORKDIR
 from lz.process import CommandTimeout, run_logged
-from lz.runtimes.base import JobContext, Runtime, tail
+from lz.runtimes.base import (
+    JobContext,
+    Runtime,
+    default_command_file,
+    load_default_command,
+    save_default_command,
+    tail,
+)
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import definition_to_dockerfile
 from lz.runtimes.dockerfile import default_command
@@ -54,10 +60,6 @@ class CharliecloudRuntime(Runtime):
     def dockerfile(job: JobContext) -> Path:
         return job.paths.runtime / "Dockerfile"
 
-    @staticmethod
-    def command_file(job: JobContext) -> Path:
-        return job.paths.runtime / "default-command.json"
-
     # -- argv (pure) -----------------------------------------------------------------------------------
     def import_argv(self, job: JobContext, source: Path, name: str) -> list[str]:
         return [*self.ch_image, "--storage", str(self.storage(job)), "import", str(source), name]
@@ -67,7 +69,7 @@ class CharliecloudRuntime(Runtime):
                 "-f", str(self.dockerfile(job)), str(job.paths.work)]
 
     def run_argv(self, job: JobContext) -> list[str]:
-        command = list(job.spec.command or self._default_command(job))
+        command = list(job.spec.command or load_default_command(job))
         if not command:
             raise ValueError("the job has no command and its Dockerfile has no CMD or ENTRYPOINT")
         argv = [self.ch_run, "-b", f"{job.paths.work}:{CONTAINER_WORKDIR}", "-c", CONTAINER_WORKDIR,
@@ -87,7 +89,7 @@ class CharliecloudRuntime(Runtime):
             for warning in warnings:
                 log.write(f"lz: warning: {warning}\n")
         self.dockerfile(job).write_text(text)
-        self.command_file(job).write_text(json.dumps(default_command(text)))
+        save_default_command(job, default_command(text))
         env = _environment()
         for base in bases_of(text, "dockerfile"):
             source = self.catalogue.resolve(base)
@@ -109,15 +111,9 @@ class CharliecloudRuntime(Runtime):
             text = Path(log.name).read_text(errors="replace") if hasattr(log, "name") and os.path.exists(log.name) else ""
             raise BuildError(f"{what} failed (exit {code}):\n{tail(text, 10)}")
 
-    def _default_command(self, job: JobContext) -> list[str]:
-        try:
-            return json.loads(self.command_file(job).read_text()) or []
-        except (OSError, ValueError):
-            return []
-
     def cleanup(self, job: JobContext) -> None:
         remove_tree(job.paths.runtime / "storage")
-        for leftover in (self.dockerfile(job), self.command_file(job)):
+        for leftover in (self.dockerfile(job), default_command_file(job)):
             leftover.unlink(missing_ok=True)
 
     def describe(self) -> str:

@@ -10,6 +10,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from lz.runtimes.dockerfile import instructions
+
 _DOCKER_SUPPORTED = {"FROM", "RUN", "ENV", "COPY", "ADD", "WORKDIR", "CMD", "ENTRYPOINT", "LABEL", "ARG"}
 _DEF_SUPPORTED = {"post", "environment", "runscript", "files", "labels"}
 _HEADER = re.compile(r"^\s*(Bootstrap|From)\s*:\s*(\S+)\s*$", re.IGNORECASE | re.MULTILINE)
@@ -21,7 +23,7 @@ def dockerfile_to_definition(text: str, local_base: Path | None = None) -> tuple
     from spython.main.parse.writers import SingularityWriter
 
     warnings = [f"Dockerfile: {kw} is not supported by Apptainer/Singularity and is ignored"
-                for kw in sorted({_keyword(line) for line in _lines(text)} - _DOCKER_SUPPORTED - {""})]
+                for kw in sorted({_keyword(line) for line in instructions(text)} - _DOCKER_SUPPORTED - {""})]
     recipe = _parse(DockerParser, text, "Dockerfile")
     definition = SingularityWriter(recipe).convert()
     definition = definition.replace("exec /bin/bash ", "exec ")  # spython assumes bash; images may lack it
@@ -68,18 +70,3 @@ def _set_header(text: str, bootstrap: str, base: str) -> str:
 
 def _keyword(line: str) -> str:
     return line.strip().split(" ", 1)[0].upper() if line.strip() else ""
-
-
-def _lines(text: str) -> list[str]:
-    out: list[str] = []
-    current = ""
-    for raw in text.splitlines():
-        stripped = raw.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            current += stripped[:-1] + " "
-            continue
-        out.append(current + stripped)
-        current = ""
-    return out

@@ -14,7 +14,7 @@ def default_command(text: str) -> list[str] | None:
     """
     entrypoint: list[str] | None = None
     cmd: list[str] | None = None
-    for line in _instructions(text):
+    for line in instructions(text):
         keyword, _, rest = line.strip().partition(" ")
         keyword = keyword.upper()
         if keyword == "FROM":
@@ -40,7 +40,8 @@ def _form(rest: str) -> list[str]:
     return ["/bin/sh", "-c", rest]
 
 
-def _instructions(text: str) -> list[str]:
+def instructions(text: str) -> list[str]:
+    """A Dockerfile's instructions: continuation lines joined, comments and blank lines dropped."""
     lines: list[str] = []
     current = ""
     for raw in text.splitlines():
