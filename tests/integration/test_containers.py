@@ -70,15 +70,17 @@ def test_charliecloud_local(tmp_path: Path, busybox_rootfs: Path) -> None:
         good = lz.submit(container_job(jobs, "good", DOCKERFILE))
         by_cmd = lz.submit(container_job(jobs, "bycmd", DOCKERFILE, command=False))
         broken = lz.submit(container_job(jobs, "broken", "FROM busybox\nRUN exit 7\n"))
+        syntax = lz.submit(container_job(jobs, "syntax", "FROM busybox\nBOGUS instruction here\nRUN (\n"))
         forever = lz.submit(container_job(jobs, "forever", "FROM busybox\nRUN sleep 600\n"))
         cancelled = lz.submit(container_job(jobs, "cancelled", DOCKERFILE, script="sleep 300\n"))
         lz.wait_for_state(cancelled, ["running"], timeout=120)
         lz.cli("cancel", cancelled)
-        done = lz.wait_all_cleaned([good, by_cmd, broken, forever, cancelled], timeout=240)
+        done = lz.wait_all_cleaned([good, by_cmd, broken, syntax, forever, cancelled], timeout=240)
         assert done[good]["outcome"] == "succeeded" and done[by_cmd]["outcome"] == "succeeded"
         check_results(lz, good, tmp_path / "out-good")
         check_results(lz, by_cmd, tmp_path / "out-bycmd")
         assert done[broken]["outcome"] == "failed" and done[broken]["reason"].startswith("build failed: build failed (exit")
+        assert done[syntax]["outcome"] == "failed" and done[syntax]["reason"].startswith("build failed")
         assert done[forever]["outcome"] == "failed" and "timed out after 20s" in done[forever]["reason"]
         assert done[cancelled]["outcome"] == "cancelled"
         no_trace(lz, list(done))

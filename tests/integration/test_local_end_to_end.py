@@ -39,6 +39,10 @@ def test_example_job_end_to_end(landing_zone: LandingZone, example_job: Path, tm
     assert statuses["out/count.txt"] == "added" and statuses["history.log"] == "modified"
     assert "input.txt" not in statuses and "run.sh" not in statuses
 
+    assert landing_zone.cli("logs", job_id).stdout == "words: 14\n"
+    table = landing_zone.cli("status").stdout
+    assert "succeeded" in table and job_id in table and "daemon pid" in table
+
     # the user's folder is untouched, and nothing of the job is left in the work root or spool
     assert {p.name: p.read_bytes() for p in example_job.iterdir()} == before
     assert landing_zone.leftovers() == []
