@@ -26,7 +26,7 @@ from lz.executors.base import Executor, Tracked
 from lz.fs import kill_processes_using, remove_tree
 from lz.layout import JobPaths
 from lz.machine import Outcome, State
-from lz.rules import Action, Cancel, Fire, Record, TickContext, Work, decide, submitted
+from lz.rules import Action, Cancel, Fire, Record, StopWork, TickContext, Work, decide, submitted
 from lz.runtimes.base import JobContext, Runtime
 from lz.store.jobs import Job, JobStore
 from lz.workpool import WorkPool
@@ -116,6 +116,9 @@ class Engine:
                 self._fire(action)
             elif isinstance(action, Cancel):
                 cancels.append(jobs[action.job_id])
+            elif isinstance(action, StopWork):
+                if kill_processes_using(self.paths(jobs[action.job_id]).root):
+                    log.info("job %s: cancelled, stopped its build", action.job_id)
             elif isinstance(action, Work):
                 if action.kind == "submit":
                     if submits <= 0:

@@ -86,16 +86,21 @@ def run_logged(argv: Sequence[str], log: IO[str], *, timeout: float | None,
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the group, give the leader a moment, then SIGKILL whatever is left of the group
+    (children in a container may outlive a leader that exits on SIGTERM)."""
     import os
     import signal
 
-    for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

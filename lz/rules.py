@@ -52,7 +52,14 @@ class Cancel:
     job_id: str
 
 
-Action = Work | Fire | Record | Cancel
+@dataclass(frozen=True)
+class StopWork:
+    """Kill what a worker is running for a cancelled job (a container build can take an hour)."""
+
+    job_id: str
+
+
+Action = Work | Fire | Record | Cancel | StopWork
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class TickContext:
 def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
     """What to do with one job this tick."""
     if job.id in ctx.busy:
-        return []
+        return [StopWork(job.id)] if job.state == State.CANCELLING else []
     state = job.state
     if state in (State.RECEIVED, State.BUILDING):
         return [Work("build", job.id)]

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,12 @@ def test_charliecloud_local(tmp_path: Path, busybox_rootfs: Path) -> None:
         syntax = lz.submit(container_job(jobs, "syntax", "FROM busybox\nBOGUS instruction here\nRUN (\n"))
         forever = lz.submit(container_job(jobs, "forever", "FROM busybox\nRUN sleep 600\n"))
         cancelled = lz.submit(container_job(jobs, "cancelled", DOCKERFILE, script="sleep 300\n"))
+        cancel_build = lz.submit(container_job(jobs, "cancelbuild", "FROM busybox\nRUN sleep 600\n"))
+        lz.wait_for_state(cancel_build, ["building"], timeout=120)
+        time.sleep(1)
+        lz.cli("cancel", cancel_build)
+        stopped = lz.wait_all_cleaned([cancel_build], timeout=15)[cancel_build]
+        assert stopped["outcome"] == "cancelled", stopped
         lz.wait_for_state(cancelled, ["running"], timeout=120)
         lz.cli("cancel", cancelled)
         done = lz.wait_all_cleaned([good, by_cmd, broken, syntax, forever, cancelled], timeout=240)

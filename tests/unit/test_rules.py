@@ -5,7 +5,7 @@ from dataclasses import replace
 from lz.executors.base import Observation
 from lz.jobspec import JobSpec
 from lz.resources import Resources
-from lz.rules import Cancel, Fire, Record, TickContext, Work, decide, outcome_of
+from lz.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
 from lz.store.jobs import Job
 
 NOW = 1_000_000.0
@@ -30,8 +30,9 @@ def test_received_and_interrupted_builds_are_built() -> None:
     assert decide(job("building"), None, CTX) == [Work("build", "j1")]
 
 
-def test_a_job_with_a_worker_is_left_alone() -> None:
+def test_a_job_with_a_worker_is_left_alone_unless_cancelled() -> None:
     assert decide(job("building"), None, replace(CTX, busy=frozenset({"j1"}))) == []
+    assert decide(job("cancelling"), None, replace(CTX, busy=frozenset({"j1"}))) == [StopWork("j1")]
 
 
 def test_queued_without_submission_is_submitted() -> None:
