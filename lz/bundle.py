@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from lz.errors import BundleError
+from lz.fs import special_kind
 
 _CHUNK = 1 << 20
 
@@ -142,7 +143,7 @@ def _copy_folder(source: Path, dest: Path, budget: _Budget, limits: IntakeLimits
                     raise BundleError(f"{show(str(rel))}: cannot read (permission denied)") from None
                 os.chmod(target, _file_mode(st.st_mode))
             else:
-                raise BundleError(f"{show(str(rel))}: {_kind(st.st_mode)} files are not allowed in a job")
+                raise BundleError(f"{show(str(rel))}: {special_kind(st.st_mode)} files are not allowed in a job")
 
 
 # -- tarballs ------------------------------------------------------------------------------------
@@ -249,16 +250,6 @@ def _file_mode(mode: int) -> int:
 
 def _dir_mode(mode: int) -> int:
     return (mode & 0o777) | 0o700
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special"
 
 
 def _size(n: int) -> str:

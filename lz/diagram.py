@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from lz.machine import STATES, TRANSITIONS, State
+from lz.machine import MACHINE
 
 DIAGRAM_NAME = "job_lifecycle"
 
@@ -20,10 +20,7 @@ def dot_source() -> str:
     model = _Picture()
     GraphMachine(
         model=model,
-        states=STATES,
-        transitions=TRANSITIONS,
-        initial=State.RECEIVED.value,
-        auto_transitions=False,
+        **MACHINE,
         show_conditions=True,
         title="lz job lifecycle",
         graph_engine="graphviz",

@@ -9,6 +9,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def special_kind(mode: int) -> str:
+    """The word for a file that is neither regular, directory nor symlink."""
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "special"
+
+
 def remove_tree(path: Path) -> None:
     """rmtree that tolerates a missing tree and read-only directories (container images have them)."""
     if not path.exists() and not path.is_symlink():

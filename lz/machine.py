@@ -57,6 +57,14 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "clean", "source": "collecting", "dest": "cleaned"},
 ]
 
+MACHINE: dict[str, Any] = {
+    "states": STATES,
+    "transitions": TRANSITIONS,
+    "initial": State.RECEIVED.value,
+    "auto_transitions": False,
+}
+"""The machine's definition, shared by the lifecycle and the diagram."""
+
 EVENTS: tuple[str, ...] = tuple(dict.fromkeys(t["trigger"] for t in TRANSITIONS))
 
 
@@ -71,14 +79,7 @@ class Lifecycle:
     """Answers "what does event E do to a job in state S?" using the ``transitions`` machine."""
 
     def __init__(self) -> None:
-        self._machine = Machine(
-            model=None,
-            states=STATES,
-            transitions=TRANSITIONS,
-            initial=State.RECEIVED.value,
-            auto_transitions=False,
-            ignore_invalid_triggers=False,
-        )
+        self._machine = Machine(model=None, ignore_invalid_triggers=False, **MACHINE)
 
     def next_state(self, state: str, event: str) -> str:
         """The state after ``event``; raises InvalidTransition with a message for the user."""

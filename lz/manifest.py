@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lz.fs import special_kind
+
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
 ROOT = "."  # how the walked root itself is named in ``unreadable``
 
@@ -130,13 +132,8 @@ def type_name(entry: Entry) -> str:
     kind, mode = entry[0], entry[3]
     if kind != OTHER:
         return {FILE: "file", DIR: "dir", LINK: "symlink"}[kind]
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "other"
+    name = special_kind(mode)
+    return "other" if name == "special" else name
 
 
 # -- walking ----------------------------------------------------------------------------------------
