@@ -18,7 +18,7 @@ from pathlib import Path
 from lz.config import Settings, SlurmSettings
 from lz.engine import Engine
 from lz.executors.slurm import SlurmExecutor, SlurmOptions
-from lz.jobspec import JobSpec
+from lz.job import JobSpec
 from lz.process import Completed, CountingRunner
 from lz.runtimes.none import NoneRuntime
 from lz.store.db import make_engine

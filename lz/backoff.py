@@ -12,22 +12,19 @@ class Backoff:
     failures: int = 0
     down_since: float | None = None
     next_try: float = 0.0
-    last_error: str | None = None
 
     def ready(self, now: float) -> bool:
         return now >= self.next_try
 
-    def failed(self, now: float, error: str) -> None:
+    def failed(self, now: float) -> None:
         self.failures += 1
         self.down_since = self.down_since if self.down_since is not None else now
         self.next_try = now + min(self.cap_s, self.base_s * 2 ** (self.failures - 1))
-        self.last_error = error
 
     def succeeded(self) -> None:
         self.failures = 0
         self.down_since = None
         self.next_try = 0.0
-        self.last_error = None
 
     @property
     def healthy(self) -> bool:

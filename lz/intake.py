@@ -15,12 +15,12 @@ from lz.bundle import IntakeLimits, stage_bundle
 from lz.config import Settings
 from lz.errors import BundleError, UserError
 from lz.fs import remove_tree
-from lz.jobspec import JobSpec
+from lz.job import Job, JobSpec
 from lz.machine import Outcome
 from lz.runtimes.catalogue import ImageCatalogue
 from lz.runtimes.select import runtime_name
 from lz.spec_file import load_spec
-from lz.store.jobs import Job, JobStore, new_job_id
+from lz.store.jobs import JobStore, new_job_id
 
 
 class Rejected(UserError):

@@ -101,6 +101,3 @@ def _refusal(state: str, event: str) -> str:
         return f"the job is already {state}; {event} is not possible any more"
     return f"a job that is {state} cannot take {event!r}"
 
-
-def is_terminal(state: str) -> bool:
-    return state in TERMINAL

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lz.executors.base import Observation
+from lz.job import Job, Observation
 from lz.machine import Outcome, State
 from lz.resources import format_time
-from lz.store.jobs import Job
 
 WorkKind = Literal["build", "submit", "collect"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lz.errors import BundleError, ResourceError
-from lz.jobspec import JobSpec, RecipeKind
+from lz.job import JobSpec, RecipeKind
 from lz.resources import Limits, check_limits, parse_resources
 
 SPEC_FILE = "lz.toml"

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lz.job import Job, Transition
 from lz.machine import STATES
 from lz.resources import format_memory, format_time
-from lz.store.jobs import Job, Transition
 
 
 def iso(ts: float | None) -> str | None:

@@ -3,5 +3,5 @@
 set -e
 mkdir -p out
 wc -w < input.txt > out/count.txt
-echo "counted on $(hostname) at $(date -u +%FT%TZ)" >> history.log
+echo "counted on $(hostname) at $(date -u +%FT%TZ)" >> runs.txt
 echo "words: $(cat out/count.txt)"

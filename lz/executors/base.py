@@ -8,46 +8,11 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
-from typing import Literal
 
+from lz.job import JobContext, Observation, Tracked, Usage
 from lz.layout import JobPaths
-from lz.runtimes.base import JobContext
-
-Phase = Literal["pending", "running", "ended", "absent"]
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """A job the executor may know: its lz id, its executor id when recorded, and its paths."""
-
-    job_id: str
-    executor_id: str | None
-    paths: JobPaths
-    time_limit_s: int | None = None
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the executor can tell about one job right now.
-
-    ``absent``: neither the scheduler nor the disk knows it (yet, or any more).
-    ``native_state``: the scheduler's word (e.g. SLURM's TIMEOUT), or "EXITED" for an exit file.
-    """
-
-    phase: Phase
-    executor_id: str | None = None
-    native_state: str | None = None
-    reason: str | None = None
-    exit_code: int | None = None
-
-
-@dataclass(frozen=True)
-class Usage:
-    cpu_seconds: float | None = None
-    max_rss_bytes: int | None = None
 
 
 class Executor(abc.ABC):

@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lz.errors import SubmitRejected
-from lz.executors.base import Executor, Observation, Tracked, Usage, read_exit_code, wrapper_script
+from lz.executors.base import Executor, read_exit_code, wrapper_script
+from lz.job import JobContext, Observation, Tracked, Usage
 from lz.layout import JobPaths
-from lz.runtimes.base import JobContext
 
 CANCEL_MARK = "cancel-requested"
 TIMEOUT_MARK = "time-limit-reached"

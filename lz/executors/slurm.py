@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lz.errors import ConfigError, ControllerUnavailable, SubmitRejected
-from lz.executors.base import Executor, Observation, Tracked, Usage, read_exit_code, wrapper_script
+from lz.executors.base import Executor, read_exit_code, wrapper_script
+from lz.job import JobContext, Observation, Tracked, Usage
 from lz.process import CommandRunner, CommandTimeout, Completed, run_command
-from lz.runtimes.base import JobContext
 from lz.slurm import commands
 from lz.slurm.parse import ParseError, QueueEntry, is_unreachable, parse_sbatch, parse_squeue, parse_sstat, phase_of
 

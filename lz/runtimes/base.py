@@ -10,21 +10,10 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from lz.jobspec import JobSpec
-from lz.layout import JobPaths
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """Everything a runtime or executor needs to know about one job."""
-
-    job_id: str
-    spec: JobSpec
-    paths: JobPaths
+from lz.job import JobContext
 
 
 class Runtime(abc.ABC):
@@ -74,9 +63,3 @@ def load_default_command(job: JobContext) -> list[str]:
 def tail(text: str, lines: int = 20) -> str:
     """The last lines of a log, for a failure reason."""
     return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-def argv_of(command: Sequence[str] | None) -> list[str]:
-    if not command:
-        raise ValueError("job has no command")
-    return list(command)

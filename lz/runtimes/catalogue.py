@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lz.errors import BundleError
-from lz.jobspec import RecipeKind
+from lz.job import RecipeKind
 from lz.runtimes.dockerfile import instructions
 
 SCRATCH = "scratch"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import IO
 
 from lz.errors import BuildError
-from lz.runtimes.base import JobContext, Runtime
+from lz.job import JobContext
+from lz.runtimes.base import Runtime
 
 
 class NoneRuntime(Runtime):

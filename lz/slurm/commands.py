@@ -1,4 +1,4 @@
-"""argv for sbatch, squeue, sstat, scontrol and scancel (pure: no process is started here)."""
+"""argv for sbatch, squeue, sstat and scancel (pure: no process is started here)."""
 
 from __future__ import annotations
 
@@ -80,11 +80,6 @@ def sstat_argv(slurm_ids: Sequence[str]) -> list[str]:
     """Every step of every given job in one call (the srun step ``ID.0`` and ``ID.batch``)."""
     return ["sstat", "--parsable2", "--noheader", "--allsteps",
             f"--format={','.join(SSTAT_FIELDS)}", "-j", ",".join(slurm_ids)]
-
-
-def scontrol_show_job_argv(slurm_id: str | None = None) -> list[str]:
-    """One job, or every job the controller holds; 22.05 takes a single id only (not a list)."""
-    return ["scontrol", "--oneliner", "show", "job", *([slurm_id] if slurm_id else [])]
 
 
 def scancel_argv(slurm_ids: Sequence[str]) -> list[str]:

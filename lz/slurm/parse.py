@@ -125,40 +125,6 @@ def parse_sbatch(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class ControlJob:
-    """The fields lz reads from one ``scontrol --oneliner show job`` record."""
-
-    slurm_id: str
-    state: str
-    reason: str | None
-    exit_code: int | None
-
-
-_CONTROL_ID = re.compile(r"^JobId=(\S+)")
-_CONTROL_STATE = re.compile(r" JobState=(\S+) Reason=(\S+)")
-_CONTROL_EXIT = re.compile(r" ExitCode=(\d+:\d+) ")
-
-
-def parse_scontrol_jobs(text: str) -> list[ControlJob]:
-    """Records of ``scontrol --oneliner show job``, one per line (diagnostics; ``observe`` needs
-    none, as squeue --states=all lists the same jobs with their Exit_Code). The job name comes
-    before these keys and may hold anything, so the first match after it is taken."""
-    jobs = []
-    for line in text.splitlines():
-        head = _CONTROL_ID.match(line)
-        if not head:
-            continue
-        state = _CONTROL_STATE.search(line, head.end())
-        if not state:
-            raise ParseError(f"scontrol record without JobState: {line[:200]!r}")
-        exit_match = _CONTROL_EXIT.search(line, state.end())
-        reason = state.group(2)
-        jobs.append(ControlJob(head.group(1), state.group(1), None if reason == "None" else reason,
-                               exit_code_of(exit_match.group(1)) if exit_match else None))
-    return jobs
-
-
-@dataclass(frozen=True)
 class StepUsage:
     slurm_id: str
     cpu_seconds: float | None

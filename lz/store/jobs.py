@@ -11,14 +11,14 @@ import json
 import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from lz.errors import InvalidTransition, JobNotFound
-from lz.jobspec import JobSpec
+from lz.job import Job, JobSpec, Transition
 from lz.machine import ACTIVE, Lifecycle
 from lz.store.models import JobRow, StatusRow, TransitionRow
 
@@ -29,47 +29,13 @@ status_t: Table = StatusRow.__table__  # type: ignore[assignment]
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True)
-class Job:
-    """A snapshot of one job row; the engine decides on snapshots, never on live ORM objects."""
-
-    id: str
-    name: str
-    state: str
-    outcome: str | None
-    reason: str | None
-    exit_code: int | None
-    source: str
-    spec: JobSpec
-    work_dir: str | None
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    ended_at: float | None
-    executor: str | None
-    executor_id: str | None
-    submit_attempted_at: float | None
-    native_state: str | None
-    pending_reason: str | None
-    absent_since: float | None
-    cpu_seconds: float | None
-    max_rss_bytes: int | None
-    results_at: float | None
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        data = dict(row._mapping)
-        data["spec"] = JobSpec.from_dict(json.loads(data["spec"]))
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
 
 
-@dataclass(frozen=True)
-class Transition:
-    from_state: str
-    to_state: str
-    event: str
-    at: float
-    detail: str | None
+def job_from_row(row: Any) -> Job:
+    data = dict(row._mapping)
+    data["spec"] = JobSpec.from_dict(json.loads(data["spec"]))
+    return Job(**{name: data[name] for name in _JOB_FIELDS})
 
 
 _JOB_COLUMNS = {c.name for c in jobs_t.columns}
@@ -123,7 +89,7 @@ class JobStore:
             row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in this landing zone")
-        return Job.from_row(row)
+        return job_from_row(row)
 
     def find(self, prefix: str) -> Job:
         """A job by its id or an unambiguous prefix of it (ids are long enough to type a few chars)."""
@@ -133,7 +99,7 @@ class JobStore:
             raise JobNotFound(f"no job {prefix!r} in this landing zone")
         if len(rows) > 1:
             raise JobNotFound(f"{prefix!r} matches more than one job; give more of its id")
-        return Job.from_row(rows[0])
+        return job_from_row(rows[0])
 
     def jobs(self, states: Iterable[str] | None = None, limit: int | None = None) -> list[Job]:
         query = select(jobs_t).order_by(jobs_t.c.created_at, jobs_t.c.id)
@@ -142,7 +108,7 @@ class JobStore:
         if limit is not None:
             query = query.limit(limit)
         with self._read() as conn:
-            return [Job.from_row(r) for r in conn.execute(query)]
+            return [job_from_row(r) for r in conn.execute(query)]
 
     def active(self) -> list[Job]:
         return self.jobs(ACTIVE)

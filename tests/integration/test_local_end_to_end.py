@@ -30,13 +30,13 @@ def test_example_job_end_to_end(landing_zone: LandingZone, example_job: Path, tm
     out = tmp_path / "results"
     landing_zone.cli("results", job_id, "-o", str(out))
     files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert files == [".lz/build.log", ".lz/manifest.json", ".lz/stderr", ".lz/stdout", "history.log", "out/count.txt"]
+    assert files == [".lz/build.log", ".lz/manifest.json", ".lz/stderr", ".lz/stdout", "out/count.txt", "runs.txt"]
     assert (out / "out" / "count.txt").read_text().strip() == "14"
-    assert (out / "history.log").read_text().startswith("history of runs\ncounted on ")
+    assert (out / "runs.txt").read_text().startswith("Runs of this example")
     assert "words: 14" in (out / ".lz" / "stdout").read_text()
     manifest = json.loads((out / ".lz" / "manifest.json").read_text())
     statuses = {e["path"]: e["status"] for e in manifest["entries"]}
-    assert statuses["out/count.txt"] == "added" and statuses["history.log"] == "modified"
+    assert statuses["out/count.txt"] == "added" and statuses["runs.txt"] == "modified"
     assert "input.txt" not in statuses and "run.sh" not in statuses
 
     assert landing_zone.cli("logs", job_id).stdout == "words: 14\n"

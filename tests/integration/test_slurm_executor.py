@@ -16,12 +16,10 @@ from pathlib import Path
 import pytest
 
 from lz.errors import ControllerUnavailable
-from lz.executors.base import Observation, Tracked
 from lz.executors.slurm import SlurmExecutor, SlurmOptions
-from lz.jobspec import JobSpec
+from lz.job import JobContext, JobSpec, Observation, Tracked
 from lz.layout import JobPaths
 from lz.resources import Resources
-from lz.runtimes.base import JobContext
 
 CLUSTER = Path(__file__).resolve().parents[2] / "scripts" / "slurm-dev-cluster"
 PREFIX = "lzit-"

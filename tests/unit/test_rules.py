@@ -2,11 +2,9 @@
 
 from dataclasses import replace
 
-from lz.executors.base import Observation
-from lz.jobspec import JobSpec
+from lz.job import Job, JobSpec, Observation
 from lz.resources import Resources
 from lz.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
-from lz.store.jobs import Job
 
 NOW = 1_000_000.0
 

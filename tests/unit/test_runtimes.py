@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 from lz.errors import BundleError, ConfigError
-from lz.jobspec import JobSpec
+from lz.job import JobContext, JobSpec
 from lz.layout import JobPaths
 from lz.resources import Resources
 from lz.runtimes.apptainer import ApptainerRuntime
-from lz.runtimes.base import JobContext
 from lz.runtimes.catalogue import ImageCatalogue, bases_of
 from lz.runtimes.charliecloud import CharliecloudRuntime
 from lz.runtimes.convert import definition_to_dockerfile, dockerfile_to_definition

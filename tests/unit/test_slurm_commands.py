@@ -63,7 +63,5 @@ def test_squeue_argv_names_last() -> None:
 def test_sstat_scontrol_scancel_argv() -> None:
     assert commands.sstat_argv(["1", "2"]) == [
         "sstat", "--parsable2", "--noheader", "--allsteps", "--format=JobID,MaxRSS,AveCPU,NTasks", "-j", "1,2"]
-    assert commands.scontrol_show_job_argv("7") == ["scontrol", "--oneliner", "show", "job", "7"]
-    assert commands.scontrol_show_job_argv() == ["scontrol", "--oneliner", "show", "job"]
     assert commands.scancel_argv(["1", "2"]) == ["scancel", "1", "2"]
     assert commands.scancel_by_name_argv("lz-c", "u") == ["scancel", "--name=lz-c", "--user=u"]

@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 
 from lz.errors import ConfigError, ControllerUnavailable, SubmitRejected
-from lz.executors.base import Tracked, wrapper_script
+from lz.executors.base import wrapper_script
 from lz.executors.slurm import SlurmExecutor, SlurmOptions
-from lz.jobspec import JobSpec
+from lz.job import JobContext, JobSpec, Tracked
 from lz.layout import JobPaths
 from lz.process import CommandTimeout, Completed
 from lz.resources import Resources
-from lz.runtimes.base import JobContext
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"
 

@@ -16,7 +16,6 @@ from lz.slurm.parse import (
     exit_code_of,
     is_unreachable,
     parse_sbatch,
-    parse_scontrol_jobs,
     parse_squeue,
     parse_sstat,
     phase_of,
@@ -120,29 +119,6 @@ def test_sbatch() -> None:
     for text in ("", "sbatch: error: something\n", "Submitted batch job 5\n", "12;"[:1] + "x"):
         with pytest.raises(ParseError):
             parse_sbatch(text)
-
-
-# -- scontrol ----------------------------------------------------------------------------------------
-def test_scontrol_captured_records() -> None:
-    [failed] = parse_scontrol_jobs(read("scontrol-failed.txt"))
-    assert (failed.state, failed.reason, failed.exit_code) == ("FAILED", "NonZeroExitCode", 3)
-    [timeout] = parse_scontrol_jobs(read("scontrol-timeout.txt"))
-    assert (timeout.state, timeout.reason, timeout.exit_code) == ("TIMEOUT", "TimeLimit", 143)
-    [cancelled] = parse_scontrol_jobs(read("scontrol-cancelled.txt"))
-    assert (cancelled.state, cancelled.reason, cancelled.exit_code) == ("CANCELLED", None, 143)
-    [pending] = parse_scontrol_jobs(read("scontrol-pending.txt"))
-    assert (pending.state, pending.reason, pending.exit_code) == ("PENDING", "Resources", 0)
-    both = parse_scontrol_jobs(read("scontrol-failed.txt") + read("scontrol-timeout.txt"))
-    assert [j.slurm_id for j in both] == [failed.slurm_id, timeout.slurm_id]
-
-
-def test_scontrol_odd_output() -> None:
-    assert parse_scontrol_jobs(read("scontrol-unknown.stdout")) == []
-    assert parse_scontrol_jobs("No jobs in the system\n") == []
-    tricky = "JobId=5 JobName=a JobState=X Reason=Y b UserId=root(0) JobState=RUNNING Reason=None ExitCode=0:0 "
-    assert parse_scontrol_jobs(tricky)[0].state == "X"  # a name faking keys: documented limit
-    with pytest.raises(ParseError):
-        parse_scontrol_jobs("JobId=5 JobName=trunc")
 
 
 # -- sstat -------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lz.errors import InvalidTransition, JobNotFound
-from lz.jobspec import JobSpec
+from lz.job import JobSpec
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
