@@ -1,4 +1,12 @@
-"""Typed settings, built once: defaults < config file < environment (LZ_*) < command-line flags."""
+"""Typed settings, built once: defaults < config file < environment (LZ_*) < command-line flags.
+
+Two axes that the original product's ``--container`` flag mixed are kept apart here: the
+``executor`` (where a job runs: ``local`` or ``slurm``) and the ``runtime`` (what it runs in).
+``container`` is still accepted everywhere with its old meaning: ``slurm`` picks the executor,
+any runtime name picks the local executor with that runtime.
+
+Every value is checked against its type when it is read; a wrong one is one line naming the key.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +20,20 @@ from typing import Any
 from lz.errors import ConfigError
 from lz.layout import default_work_root
 from lz.resources import Limits, parse_memory, parse_time
+from lz.slurm.settings import SlurmSettings
 
-CONTAINERS = ("slurm", "apptainer", "singularity", "charliecloud", "none", "auto")
+EXECUTORS = ("local", "slurm")
 RUNTIMES = ("apptainer", "singularity", "charliecloud", "none", "auto")
+CONTAINERS = ("slurm", *RUNTIMES)
+
+
+def _home(environ: Mapping[str, str]) -> Path:
+    return Path(environ["HOME"]) if environ.get("HOME") else Path.home()
 
 
 def default_db(environ: Mapping[str, str] = os.environ) -> Path:
     state_home = environ.get("XDG_STATE_HOME") or str(_home(environ) / ".local" / "state")
     return Path(state_home) / "lz" / "lz.db"
-
-
-def _home(environ: Mapping[str, str]) -> Path:
-    return Path(environ["HOME"]) if environ.get("HOME") else Path.home()
 
 
 def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
@@ -32,42 +42,35 @@ def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 @dataclass(frozen=True)
-class SlurmSettings:
-    job_prefix: str = "lz-"
-    account: str | None = None
-    qos: str | None = None
-    partition: str | None = None
-    extra_sbatch_args: tuple[str, ...] = ()
-    gpu_flag: str = "gpus"  # "gpus" -> --gpus=N, "gres" -> --gres=gpu:N
-    command_timeout_s: float = 30.0
-    sstat_interval_s: float = 30.0
-    backoff_max_s: float = 60.0
-    lost_after_s: float = 120.0
-
-
-@dataclass(frozen=True)
 class Settings:
     name: str = "lz"
-    container: str = "auto"  # where jobs run: slurm, or a runtime name for the local executor
-    runtime: str = "auto"  # the container runtime under --container slurm
+    executor: str = "local"  # where jobs run: local, slurm
+    runtime: str = "auto"  # what they run in: none, charliecloud, apptainer, singularity, auto
     db: Path = field(default_factory=default_db)
     workdir: Path = field(default_factory=default_work_root)
     tick_s: float = 5.0
+    observe_interval_s: float = 5.0  # the least time between two status queries (squeue), wake-ups or not
+    usage_interval_s: float = 30.0  # between two usage queries (sstat)
+    backoff_max_s: float = 60.0  # the longest wait between tries while the controller is down
     workers: int = 4
     local_slots: int = 0  # jobs the local executor runs at once; 0 = number of CPUs
+    job_prefix: str = "lz-"  # SLURM job names and work directories: <prefix><job id>
+    lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
     build_timeout_s: float = 3600.0
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
+    allow_pull: bool = False
+    group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
     limits: Limits = field(default_factory=Limits)
     images: Mapping[str, str] = field(default_factory=dict)
-    allow_pull: bool = False
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
     @property
     def state_dir(self) -> Path:
-        """Where the spool and the results store live: beside the database, not in the work root."""
-        return self.db.parent
+        """Where the spool, the results store and the lock live: beside the database (its real
+        path: one database reached through two symlinked paths still has one lock)."""
+        return Path(os.path.realpath(self.db)).parent
 
     @property
     def spool_dir(self) -> Path:
@@ -81,23 +84,37 @@ class Settings:
     def pid_file(self) -> Path:
         return self.state_dir / "lz.pid"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "lz.lock"
 
+    @property
+    def umask(self) -> int:
+        """Files lz writes are private to its user, or shared with its group when configured."""
+        return 0o027 if self.group_access else 0o077
+
+    @property
+    def container(self) -> str:
+        """The original product's single axis: ``slurm``, or the local runtime."""
+        return "slurm" if self.executor == "slurm" else self.runtime
+
+
+# name -> type of every scalar setting (also the environment's LZ_<NAME>)
 _SCALARS: dict[str, type] = {
-    "name": str,
-    "container": str,
-    "runtime": str,
-    "db": Path,
-    "workdir": Path,
-    "tick_s": float,
-    "workers": int,
-    "local_slots": int,
-    "retention_days": float,
-    "build_timeout_s": float,
-    "max_bundle_bytes": int,
-    "max_bundle_files": int,
-    "allow_pull": bool,
+    "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
+    "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
+    "local_slots": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
+    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
+    "group_access": bool,
 }
-_FILE_ALIASES = {"tick": "tick_s", "build_timeout": "build_timeout_s"}
+_SLURM: dict[str, type] = {
+    "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
+    "command_timeout_s": float, "user": str,
+}
+# older names, still read: the file's short forms, and settings that moved out of [slurm]
+_ALIASES = {"tick": "tick_s", "build_timeout": "build_timeout_s", "observe_interval": "observe_interval_s"}
+_MOVED_FROM_SLURM = {"job_prefix": "job_prefix", "lost_after_s": "lost_after_s",
+                     "sstat_interval_s": "usage_interval_s", "backoff_max_s": "backoff_max_s"}
 
 
 def load_settings(
@@ -106,63 +123,103 @@ def load_settings(
     flags: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Merge the layers; a missing default config file is fine, a missing named one is an error."""
-    settings = Settings(db=default_db(environ), workdir=default_work_root(environ))
+    values: dict[str, Any] = {"db": default_db(environ), "workdir": default_work_root(environ)}
     path = config_file or Path(environ.get("LZ_CONFIG") or default_config_file(environ))
     if path.exists():
-        settings = _apply_file(settings, path)
+        values.update(_from_file(path))
     elif config_file is not None or environ.get("LZ_CONFIG"):
         raise ConfigError(f"config file {path} does not exist")
-    settings = _apply_env(settings, environ)
-    if flags:
-        settings = replace(settings, **{k: _coerce(k, v) for k, v in flags.items() if v is not None})
+    values.update(_from_env(environ))
+    for key, value in (flags or {}).items():
+        if value is not None:
+            values.update(_layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value)))
+    settings = Settings(**values)
     _validate(settings)
     return settings
 
 
-def _apply_file(settings: Settings, path: Path) -> Settings:
+def _layer_value(key: str, value: Any) -> dict[str, Any]:
+    """One layer's value; ``container`` becomes executor (and runtime)."""
+    if key != "container":
+        return {key: value}
+    if value not in CONTAINERS:
+        raise ConfigError(f"container {value!r} is not one of {', '.join(CONTAINERS)}")
+    return {"executor": "slurm"} if value == "slurm" else {"executor": "local", "runtime": value}
+
+
+def _from_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    changes: dict[str, Any] = {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    values: dict[str, Any] = {}
     for key, value in data.items():
-        key = _FILE_ALIASES.get(key, key)
-        if key in _SCALARS:
-            changes[key] = _coerce(key, value)
+        key = _ALIASES.get(key, key)
+        if key in _SCALARS or key == "container":
+            values.update(_layer_value(key, _coerce(f"{path}: {key}", _SCALARS.get(key, str), value)))
         elif key == "images":
-            changes["images"] = {str(k): str(v) for k, v in _table(path, key, value).items()}
+            values["images"] = {str(k): _coerce(f"{path}: [images] {k}", str, v) for k, v in _table(path, key, value).items()}
         elif key == "limits":
-            changes["limits"] = _limits(path, _table(path, key, value))
+            values["limits"] = _limits(path, _table(path, key, value))
         elif key == "slurm":
-            changes["slurm"] = _slurm(path, _table(path, key, value))
+            slurm, moved = _slurm(path, _table(path, key, value))
+            values["slurm"] = slurm
+            values.update({k: v for k, v in moved.items() if k not in values})
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
-    return replace(settings, **changes)
+    return values
 
 
-def _apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    changes = {}
-    for key in _SCALARS:
-        value = environ.get(f"LZ_{key.upper()}")
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in ("container", *_SCALARS):
+        name = f"LZ_{key.upper()}"
+        value = environ.get(name)
         if value is None and key.endswith("_s"):
-            value = environ.get(f"LZ_{key[:-2].upper()}")
+            name = f"LZ_{key[:-2].upper()}"
+            value = environ.get(name)
         if value:
-            changes[key] = _coerce(key, value)
-    return replace(settings, **changes)
+            values.update(_layer_value(key, _coerce(name, _SCALARS.get(key, str), value)))
+    return values
 
 
-def _coerce(key: str, value: Any) -> Any:
-    kind = _SCALARS.get(key)
+def _coerce(where: str, kind: type | None, value: Any) -> Any:
+    """``value`` as ``kind``; strings (environment, flags) are parsed, file values must fit."""
     if kind is None:
         return value
     try:
-        if kind is bool and isinstance(value, str):
-            return value.lower() in ("1", "true", "yes", "on")
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if kind is tuple:
+            if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
         if kind is Path:
+            if not isinstance(value, (str, Path)):
+                raise ValueError
             return Path(value).expanduser()
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"setting {key}: {value!r} is not a {kind.__name__}") from None
+        if kind is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError
+        if kind is int and isinstance(value, float):
+            raise ValueError
+        if isinstance(value, str) and not value.strip().isascii():
+            raise ValueError
+        number = kind(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError
+        return number
+    except (TypeError, ValueError, OverflowError):
+        expected = {bool: "true or false", tuple: "a list of strings", Path: "a path", str: "a string",
+                    int: "a whole number", float: "a number"}[kind]
+        raise ConfigError(f"{where}: {value!r} is not {expected}") from None
 
 
 def _table(path: Path, key: str, value: Any) -> Mapping[str, Any]:
@@ -176,31 +233,54 @@ def _limits(path: Path, raw: Mapping[str, Any]) -> Limits:
     for key in raw:
         if key not in known:
             raise ConfigError(f"{path}: unknown limit {key!r} (known: {', '.join(sorted(known))})")
-    return Limits(
-        max_cpus=int(raw["cpus"]) if "cpus" in raw else None,
-        max_memory_mb=parse_memory(raw["memory"]) if "memory" in raw else None,
-        max_gpus=int(raw["gpus"]) if "gpus" in raw else None,
-        max_time_s=parse_time(raw["time"]) if "time" in raw else None,
-        partitions=tuple(raw["partitions"]) if "partitions" in raw else None,
-    )
+    try:
+        return Limits(
+            max_cpus=_coerce(f"{path}: [limits] cpus", int, raw["cpus"]) if "cpus" in raw else None,
+            max_memory_mb=parse_memory(raw["memory"]) if "memory" in raw else None,
+            max_gpus=_coerce(f"{path}: [limits] gpus", int, raw["gpus"]) if "gpus" in raw else None,
+            max_time_s=parse_time(raw["time"]) if "time" in raw else None,
+            partitions=_coerce(f"{path}: [limits] partitions", tuple, raw["partitions"]) if "partitions" in raw else None,
+        )
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{path}: [limits] {exc}") from None
 
 
-def _slurm(path: Path, raw: Mapping[str, Any]) -> SlurmSettings:
-    names = {f.name for f in fields(SlurmSettings)}
-    changes: dict[str, Any] = {}
+def _slurm(path: Path, raw: Mapping[str, Any]) -> tuple[SlurmSettings, dict[str, Any]]:
+    values: dict[str, Any] = {}
+    moved: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in names:
+        if key in _MOVED_FROM_SLURM:
+            target = _MOVED_FROM_SLURM[key]
+            moved[target] = _coerce(f"{path}: [slurm] {key}", _SCALARS[target], value)
+        elif key in _SLURM:
+            values[key] = _coerce(f"{path}: [slurm] {key}", _SLURM[key], value)
+        else:
             raise ConfigError(f"{path}: unknown [slurm] setting {key!r}")
-        changes[key] = tuple(value) if key == "extra_sbatch_args" else value
-    return replace(SlurmSettings(), **changes)
+    return SlurmSettings(**values), moved
 
 
 def _validate(settings: Settings) -> None:
-    if settings.container not in CONTAINERS:
-        raise ConfigError(f"container {settings.container!r} is not one of {', '.join(CONTAINERS)}")
+    if settings.executor not in EXECUTORS:
+        raise ConfigError(f"executor {settings.executor!r} is not one of {', '.join(EXECUTORS)}")
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime {settings.runtime!r} is not one of {', '.join(RUNTIMES)}")
-    if settings.tick_s <= 0 or settings.workers < 1:
-        raise ConfigError("tick must be positive and workers at least 1")
-    if not settings.name or any(not (c.isalnum() or c in "-_.") for c in settings.name):
+    for name in ("tick_s", "observe_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
+                 "build_timeout_s"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive")
+    if settings.workers < 1 or settings.local_slots < 0:
+        raise ConfigError("workers must be at least 1 and local_slots not negative")
+    if not settings.name or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.name):
         raise ConfigError(f"landing zone name {settings.name!r} may hold only letters, digits, - _ .")
+    if not settings.job_prefix or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.job_prefix):
+        raise ConfigError(f"job_prefix {settings.job_prefix!r} may hold only letters, digits, - _ .")
+
+
+def setting_names() -> list[str]:
+    """Every top-level setting, for docs and ``lz config`` (the dataclass is the reference)."""
+    return [f.name for f in fields(Settings)]
+
+
+__all__ = ["CONTAINERS", "EXECUTORS", "RUNTIMES", "Settings", "SlurmSettings", "load_settings", "replace"]

@@ -1,59 +1,39 @@
-"""``lz run``: the composition root. Everything is wired here, once; nothing else builds adapters.
+"""``lz run``: the composition root. The landing zone is wired here, once (from ``lz.assembly``);
+nothing else builds adapters for the daemon.
 
 Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGTERM and SIGINT stop
 taking work, let running steps finish (up to a grace period) and exit. Every step is crash-safe,
-so a step cut short is simply redone on the next start.
+so a step cut short is simply redone on the next start; the landing zone's lock is held until the
+process has really exited, so no second daemon can start while a worker of this one still writes.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
 import threading
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
-from lz.errors import UserError
-from lz.executors.base import Executor
-from lz.runtimes.base import Runtime
+from lz.errors import ConfigError
+from lz.events import ControllerEvent, Listeners
+from lz.job import Job, Transition
+from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
+from lz.zone_lock import lock_landing_zone
 
 log = logging.getLogger("lz")
 
 _SIGNALS = {signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    from lz.runtimes.catalogue import ImageCatalogue
-    from lz.runtimes.select import pick_runtime
-
-    requested = settings.runtime if settings.container == "slurm" else settings.container
-    catalogue = ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
-    return pick_runtime(None if requested == "auto" else requested, catalogue=catalogue)
-
-
-def build_executor(settings: Settings) -> Executor:
-    if settings.container == "slurm":
-        from lz.executors.slurm import SlurmExecutor, SlurmOptions
-
-        s = settings.slurm
-        return SlurmExecutor(SlurmOptions(
-            prefix=s.job_prefix, account=s.account, qos=s.qos, partition=s.partition,
-            extra_sbatch_args=tuple(s.extra_sbatch_args), gpu_flag=s.gpu_flag, command_timeout=s.command_timeout_s,
-        ))
-    from lz.executors.local import LocalExecutor
-
-    return LocalExecutor(slots=settings.local_slots or os.cpu_count() or 1)
 
 
 class Ticker:
@@ -98,21 +78,39 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
+class TransitionLog:
+    """One log line per transition, with the job id on it (a listener, like any other)."""
+
+    def on_transition(self, job: Job, transition: Transition) -> None:
+        log.info("job %s: %s -> %s (%s)%s", job.id, transition.from_state or "-", transition.to_state,
+                 transition.event, f": {transition.detail}" if transition.detail else "")
+
+    def on_controller(self, event: ControllerEvent) -> None:
+        if event.kind == "call" and not event.ok:
+            log.info("controller: %s failed after %.1fs", event.program, event.seconds)
+
+
 def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    settings.workdir.mkdir(parents=True, exist_ok=True)
-    lock = _lock_landing_zone(settings)
+    os.umask(settings.umask)
+    try:
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        settings.workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
+    lock = lock_landing_zone(settings)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
     db = make_engine(settings.db)
     upgrade(db)
-    store = JobStore(db)
-    runtime = build_runtime(settings)
-    executor = build_executor(settings)
+    listeners = Listeners(TransitionLog())
+    store = JobStore(db, listeners=listeners)
+    runtime = assembly.runtime(settings)
+    executor = assembly.executor(settings, runner=ReportingRunner(run_command, listeners.controller))
     ticker: Ticker | None = None
-    engine = Engine(store, executor, runtime, settings, wake=lambda: ticker.wake() if ticker else None)
-    ticker = Ticker(engine, settings.tick_s)
-    removed = engine.recover()
-    store.set_status(daemon_pid=str(os.getpid()), daemon_started=str(time.time()), runtime=runtime.name,
+    zone = assembly.landing_zone(settings, store, runtime_=runtime, executor_=executor, listeners=listeners,
+                                 wake=lambda: ticker.wake() if ticker else None)
+    ticker = Ticker(zone.engine, settings.tick_s)
+    removed = zone.housekeeping.recover()
+    store.set_status(daemon_pid=os.getpid(), daemon_started=time.time(), runtime=runtime.name,
                      executor=executor.name, name=settings.name, workdir=str(settings.workdir))
     log.warning(
         "landing zone %r: executor %s, runtime %s (%s), work root %s, database %s%s",
@@ -130,14 +128,20 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             break
     finally:
         ticker.stop()
-        _shutdown_pool(engine, shutdown_grace_s)
+        finished = _shutdown_pool(zone.engine, shutdown_grace_s)
         store.set_status(daemon_pid=None)
         settings.pid_file.unlink(missing_ok=True)
+        if not finished:
+            # Workers still run: leave with them, holding the lock to the last instant. Their steps
+            # are crash-safe and are redone by the next daemon, exactly as after SIGKILL.
+            log.warning("steps still running after %.0fs; they will be redone on the next start", shutdown_grace_s)
+            logging.shutdown()
+            os._exit(0)
         lock.close()
     return 0
 
 
-def _shutdown_pool(engine: Engine, grace_s: float) -> None:
+def _shutdown_pool(engine: Engine, grace_s: float) -> bool:
     done = threading.Event()
 
     def _wait() -> None:
@@ -145,47 +149,4 @@ def _shutdown_pool(engine: Engine, grace_s: float) -> None:
         done.set()
 
     threading.Thread(target=_wait, daemon=True).start()
-    if not done.wait(grace_s):
-        log.warning("steps still running after %.0fs; they will be redone on the next start", grace_s)
-
-
-def _lock_landing_zone(settings: Settings) -> IO[str]:
-    """One daemon per database: an flock held for the daemon's life; the pid file is for wake-ups."""
-    handle = open(settings.state_dir / "lz.lock", "a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise UserError(f"another landing zone is already running on {settings.db}") from None
-    tmp = settings.pid_file.with_suffix(".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.replace(tmp, settings.pid_file)
-    return handle
-
-
-def wake_daemon(settings: Settings) -> bool:
-    """Nudge a running daemon so a new job or a cancel does not wait for the next tick.
-
-    Only while the daemon holds its lock: a stale pid file must never signal a stranger."""
-    if not daemon_running(settings):
-        return False
-    try:
-        pid = int(settings.pid_file.read_text().strip())
-        os.kill(pid, signal.SIGUSR1)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def daemon_running(settings: Settings) -> bool:
-    """True when some process holds the landing zone's lock."""
-    path = settings.state_dir / "lz.lock"
-    if not path.exists():
-        return False
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return done.wait(grace_s)

@@ -1,114 +1,77 @@
-"""The tick and the steps it hands to workers: the only place where decisions meet side effects.
+"""The tick: load the active jobs, look at them through the watcher, decide (pure rules), apply.
 
-Each step commits its intent before its side effect and is safe to run again after a crash:
-- build: ``build`` is fired (work_dir recorded) before anything is written; a rebuild starts from
-  an empty directory, so a half-built image is simply built again.
-- submit: ``submit_attempted_at`` is committed before ``sbatch``; a restart finds the job by its
-  name (or its exit file) instead of submitting it twice (see ``rules._queued``).
-- collect: results are written to a temporary directory and renamed into the results store; only
-  then is the work directory removed, and only then is ``clean`` fired.
+The tick itself never waits on a build, a submission or a collection: those are handed to the
+worker pool (one worker per job at a time) and the tick moves on. Wake-ups (a new job, a cancel, a
+finished step) run the tick again at once; they start work, they never cause an extra query to
+the controller, because the watcher keeps its own interval.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
-from lz import manifest as manifests
-from lz.backoff import Backoff
-from lz.collect import collect
-from lz.config import Settings
-from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
-from lz.executors.base import Executor, Tracked
-from lz.fs import kill_processes_using, remove_tree
-from lz.layout import JobPaths
-from lz.machine import Outcome, State
-from lz.rules import Action, Cancel, Fire, Record, StopWork, TickContext, Work, decide, submitted
-from lz.runtimes.base import JobContext, Runtime
-from lz.store.jobs import Job, JobStore
+from lz.errors import InvalidTransition
+from lz.housekeeping import Housekeeping
+from lz.job import Job
+from lz.machine import State
+from lz.rules import Action, Cancel, Fire, Record, StopWork, TickContext, Work, decide
+from lz.sources.base import JobSource
+from lz.steps import Steps
+from lz.store.jobs import JobStore
+from lz.watcher import Watcher
 from lz.workpool import WorkPool
+from lz.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-_LANES = {"build": "build", "submit": "submit", "collect": "collect"}
+WATCHED = (State.QUEUED, State.RUNNING, State.CANCELLING)
+
+
+@dataclass(frozen=True)
+class TickSettings:
+    submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
+    lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
+    capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
 
 
 class Engine:
-    def __init__(
-        self,
-        store: JobStore,
-        executor: Executor,
-        runtime: Runtime,
-        settings: Settings,
-        *,
-        clock: Callable[[], float] = time.time,
-        wake: Callable[[], None] = lambda: None,
-    ):
+    def __init__(self, store: JobStore, watcher: Watcher, steps: Steps, pool: WorkPool, workspace: Workspace,
+                 *, clock: Callable[[], float], settings: TickSettings = TickSettings(),
+                 housekeeping: Housekeeping | None = None, sources: Sequence[JobSource] = ()):
         self.store = store
-        self.executor = executor
-        self.runtime = runtime
-        self.settings = settings
+        self.watcher = watcher
+        self.steps = steps
+        self.pool = pool
+        self.workspace = workspace
         self.clock = clock
-        self.wake = wake
-        self.backoff = Backoff(cap_s=settings.slurm.backoff_max_s)
-        self.pool = WorkPool(
-            {"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=self._worker_done
-        )
-        self._last_usage = 0.0
-        self._last_purge = 0.0
+        self.settings = settings
+        self.housekeeping = housekeeping
+        self.sources = list(sources)
 
-    # -- paths -----------------------------------------------------------------------------------
-    def paths(self, job: Job) -> JobPaths:
-        if job.work_dir:
-            return JobPaths(Path(job.work_dir))
-        return JobPaths.under(self.settings.workdir, job.id, self.settings.slurm.job_prefix)
-
-    def context(self, job: Job) -> JobContext:
-        return JobContext(job.id, job.spec, self.paths(job))
-
-    def tracked(self, job: Job) -> Tracked:
-        return Tracked(job.id, job.executor_id, self.paths(job), job.spec.resources.time_s)
-
-    # -- the tick --------------------------------------------------------------------------------
     def tick(self) -> None:
         now = self.clock()
+        for source in self.sources:
+            source.poll(now)
+        busy = self.pool.busy()  # before the jobs: a step that ends in between shows in their state
         jobs = self.store.active()
-        busy = self.pool.busy()
-        watched = [j for j in jobs if j.state in _WATCHED and submitted(j) and j.id not in busy]
-        seen = {}
-        observed = False
-        if self.backoff.ready(now):
-            observed = True
-            if watched:
-                try:
-                    seen = self.executor.observe([self.tracked(j) for j in watched])
-                except ControllerUnavailable as exc:
-                    self._controller_failed(now, exc)
-                    observed = False
-                else:
-                    self._controller_ok()
-        ctx = TickContext(
-            now=now,
-            observed=observed,
-            busy=busy,
-            submit_grace_s=max(30.0, 3 * self.settings.tick_s),
-            lost_after_s=self.settings.slurm.lost_after_s,
-        )
-        actions = [action for job in jobs for action in decide(job, seen.get(job.id), ctx)]
-        self._apply(actions, {j.id: j for j in jobs}, observed)
-        self._usage(now, [j for j in jobs if j.state == State.RUNNING and j.id not in busy])
+        watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
+        look = self.watcher.look([self.workspace.tracked(j) for j in watched])
+        ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
+                          lost_after_s=self.settings.lost_after_s)
+        actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
+        self.apply(actions, {j.id: j for j in jobs})
+        running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
+        self._record_usage(running)
         self._heartbeat(now)
-        if now - self._last_purge > 3600:
-            self._last_purge = now
-            self.purge_expired_results(now)
+        if self.housekeeping is not None:
+            self.housekeeping.tick(now)
 
-    def _apply(self, actions: Sequence[Action], jobs: dict[str, Job], observed: bool) -> None:
+    def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
         records: dict[str, dict[str, object]] = {}
         cancels: list[Job] = []
-        submits = self._submit_budget(jobs.values()) if observed else 0
+        submits = self._submit_budget(jobs.values())
         for action in actions:
             if isinstance(action, Record):
                 records.setdefault(action.job_id, {}).update(action.facts)
@@ -117,70 +80,39 @@ class Engine:
             elif isinstance(action, Cancel):
                 cancels.append(jobs[action.job_id])
             elif isinstance(action, StopWork):
-                if kill_processes_using(self.paths(jobs[action.job_id]).root):
+                if self.steps.stop_build(action.job_id):
                     log.info("job %s: cancelled, stopped its build", action.job_id)
             elif isinstance(action, Work):
                 if action.kind == "submit":
                     if submits <= 0:
                         continue
                     submits -= 1
-                self.pool.submit(_LANES[action.kind], action.job_id, self._step(action))
+                self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
         self.store.record_many(records)
-        if cancels:
-            try:
-                self.executor.cancel([self.tracked(j) for j in cancels])
-            except ControllerUnavailable as exc:
-                self._controller_failed(self.clock(), exc)
+        self.watcher.cancel([self.workspace.tracked(j) for j in cancels])
 
     def _submit_budget(self, jobs: Iterable[Job]) -> int:
-        """How many submissions this tick: the local executor's free slots; SLURM queues itself."""
-        capacity = getattr(self.executor, "capacity", lambda: None)()
-        if capacity is None:
-            return 1_000_000
-        holding = sum(1 for j in jobs if j.state in _WATCHED and submitted(j))
-        return max(0, capacity - holding)
+        """How many submissions this tick: none while the controller is backed off; the local
+        executor's free slots; any number where the scheduler queues."""
+        if not self.watcher.available:
+            return 0
+        if self.settings.capacity is None:
+            return 1 << 30
+        holding = sum(1 for j in jobs if j.state in WATCHED and j.submitted)
+        return max(0, self.settings.capacity - holding)
 
     def _fire(self, action: Fire) -> None:
         try:
-            self.store.fire(action.job_id, action.event, expect=action.expect, detail=action.detail, **action.facts)
-        except InvalidTransition as exc:  # the job moved meanwhile (a cancel won the race): next tick
+            self.store.fire(action.job_id, action.event, expect=action.expect, detail=action.detail,
+                            guard=action.guard, **action.facts)
+        except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
             log.info("job %s: %s", action.job_id, exc)
         else:
             if action.event in ("ended", "built"):
-                self.wake()
+                self.steps.wake()
 
-    def _step(self, work: Work) -> Callable[[], None]:
-        step = {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[work.kind]
-        return lambda: step(work.job_id)
-
-    def _worker_done(self) -> None:
-        self.wake()
-
-    # -- controller health -------------------------------------------------------------------------
-    def _controller_failed(self, now: float, exc: Exception) -> None:
-        first = self.backoff.healthy
-        self.backoff.failed(now, str(exc))
-        if first:
-            log.warning("controller unreachable: %s (backing off, jobs keep their state)", exc)
-        self.store.set_status(controller_down_since=str(self.backoff.down_since), controller_error=str(exc))
-
-    def _controller_ok(self) -> None:
-        if not self.backoff.healthy:
-            log.warning("controller answers again")
-            self.backoff.succeeded()
-            self.store.set_status(controller_down_since=None, controller_error=None)
-
-    def _heartbeat(self, now: float) -> None:
-        self.store.set_status(last_tick=str(now))
-
-    def _usage(self, now: float, running: list[Job]) -> None:
-        if not running or now - self._last_usage < self.settings.slurm.sstat_interval_s:
-            return
-        self._last_usage = now
-        try:
-            usage = self.executor.usage([self.tracked(j) for j in running])
-        except ControllerUnavailable:
-            return
+    def _record_usage(self, running: list[Job]) -> None:
+        usage = self.watcher.usage([self.workspace.tracked(j) for j in running])
         by_id = {j.id: j for j in running}
         self.store.record_many({
             job_id: {
@@ -191,140 +123,14 @@ class Engine:
             if job_id in by_id
         })
 
-    # -- steps (run on workers) ------------------------------------------------------------------
-    def build(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job.state == State.RECEIVED:
-            root = JobPaths.under(self.settings.workdir, job.id, self.settings.slurm.job_prefix).root
-            try:
-                job = self.store.fire(job_id, "build", expect=State.RECEIVED, work_dir=str(root))
-            except InvalidTransition:
-                return
-        if job.state != State.BUILDING:
-            return
-        ctx = self.context(job)
-        try:
-            self._stage(ctx)
-            with open(ctx.paths.build_log, "a", encoding="utf-8", errors="replace") as build_log:
-                self.runtime.build(ctx, build_log, timeout_s=self.settings.build_timeout_s)
-            self._snapshot(ctx)
-        except BuildError as exc:
-            self._fire_quietly(job_id, "build_failed", State.BUILDING, outcome=Outcome.FAILED.value,
-                               reason=f"build failed: {exc}", ended_at=self.clock())
-            return
-        except OSError as exc:
-            self._fire_quietly(job_id, "build_failed", State.BUILDING, outcome=Outcome.FAILED.value,
-                               reason=f"staging failed: {exc}", ended_at=self.clock())
-            return
-        self._fire_quietly(job_id, "built", State.BUILDING, executor=self.executor.name)
-
-    def _stage(self, ctx: JobContext) -> None:
-        """A fresh copy of the spooled job in its work directory (from scratch: idempotent)."""
-        spooled = self.settings.spool_dir / ctx.job_id
-        if not spooled.is_dir():
-            raise BuildError("the job's files are missing from the spool")
-        kill_processes_using(ctx.paths.root)  # a build orphaned by a crashed daemon must not write on
-        remove_tree(ctx.paths.root)
-        ctx.paths.meta.mkdir(parents=True)
-        ctx.paths.runtime.mkdir()
-        shutil.copytree(spooled, ctx.paths.work, symlinks=True)
-
-    def _snapshot(self, ctx: JobContext) -> None:
-        """The manifest of every tree the job can write, taken after the build, before the run."""
-        manifests.snapshot(ctx.paths.work).save(ctx.paths.manifest)
-        for prefix, root in self.runtime.writable_roots(ctx).items():
-            manifests.snapshot(root).save(ctx.paths.meta / f"manifest-{prefix}.json")
-
-    def submit(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job.state != State.QUEUED or job.executor_id is not None:
-            return
-        ctx = self.context(job)
-        self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
-        try:
-            executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
-        except ControllerUnavailable as exc:
-            self._controller_failed(self.clock(), exc)
-            return
-        except (SubmitRejected, ValueError) as exc:
-            self._fire_quietly(job_id, "submit_failed", State.QUEUED, outcome=Outcome.FAILED.value,
-                               reason=f"submission refused: {exc}", ended_at=self.clock())
-            return
-        self.store.record(job_id, executor_id=executor_id)
-        self.wake()
-
-    def collect_and_clean(self, job_id: str) -> None:
-        job = self.store.get(job_id)
-        if job.state != State.COLLECTING:
-            return
-        ctx = self.context(job)
-        trees = {}
-        if job.work_dir and ctx.paths.manifest.exists():
-            trees[""] = (ctx.paths.work, manifests.Manifest.load(ctx.paths.manifest))
-            for prefix, root in self.runtime.writable_roots(ctx).items():
-                saved = ctx.paths.meta / f"manifest-{prefix}.json"
-                if saved.exists():
-                    trees[prefix] = (root, manifests.Manifest.load(saved))
-        logs = {"stdout": ctx.paths.stdout, "stderr": ctx.paths.stderr, "build.log": ctx.paths.build_log}
-        summary = collect(trees, self.results_path(job_id), logs)
-        self.store.record(job_id, results_at=self.clock())
-        self.runtime.cleanup(ctx)
-        if job.work_dir:
-            remove_tree(ctx.paths.root)
-        remove_tree(self.settings.spool_dir / job_id)
-        self._fire_quietly(job_id, "clean", State.COLLECTING, detail=_summary_line(summary))
-
-    def _fire_quietly(self, job_id: str, event: str, expect: str, detail: str | None = None, **facts: object) -> None:
-        try:
-            self.store.fire(job_id, event, expect=expect, detail=detail, **facts)
-        except InvalidTransition as exc:
-            log.info("job %s: %s", job_id, exc)
-
-    # -- results and housekeeping ------------------------------------------------------------------
-    def results_path(self, job_id: str) -> Path:
-        return self.settings.results_dir / job_id
-
-    def purge_expired_results(self, now: float) -> None:
-        horizon = now - self.settings.retention_days * 86400
-        for job in self.store.jobs([State.CLEANED.value]):
-            if job.results_at is not None and job.results_at < horizon:
-                remove_tree(self.results_path(job.id))
-
-    def recover(self, orphan_age_s: float = 3600.0) -> list[str]:
-        """Remove what a crash may have left: spool entries of cleaned jobs, work directories of
-        cleaned jobs, and spool entries with no job at all once they are old (an intake that died
-        before its commit; a young one may be an intake committing right now)."""
-        removed: list[str] = []
-        known = {j.id: j for j in self.store.jobs()}
-        spool = self.settings.spool_dir
-        now = time.time()
-        if spool.is_dir():
-            for entry in spool.iterdir():
-                job = known.get(entry.name)
-                if job is not None:
-                    stale = job.state == State.CLEANED
-                else:
-                    try:
-                        stale = now - entry.lstat().st_mtime > orphan_age_s
-                    except FileNotFoundError:
-                        continue
-                if stale:
-                    remove_tree(entry)
-                    removed.append(str(entry))
-        for job in known.values():
-            if job.state == State.CLEANED and job.work_dir and Path(job.work_dir).exists():
-                remove_tree(Path(job.work_dir))
-                removed.append(job.work_dir)
-        return removed
+    def _heartbeat(self, now: float) -> None:
+        health = self.watcher.health()
+        self.store.set_status(last_tick=now, controller_down_since=health.down_since,
+                              controller_error=health.error, controller_calls=health.calls)
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait)
 
 
-_WATCHED = (State.QUEUED, State.RUNNING, State.CANCELLING)
-
-
-def _summary_line(summary: object) -> str:
-    to_dict = getattr(summary, "to_dict", None)
-    data = to_dict() if callable(to_dict) else {}
-    return ", ".join(f"{k} {v}" for k, v in data.items()) or "results stored"
+def _bind(step: Callable[[str, str], None], kind: str, job_id: str) -> Callable[[], None]:
+    return lambda: step(kind, job_id)

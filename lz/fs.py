@@ -1,4 +1,4 @@
-"""Filesystem helpers shared by the engine, intake and runtimes."""
+"""Filesystem helpers shared by the steps, intake and runtimes."""
 
 from __future__ import annotations
 
@@ -40,38 +40,3 @@ def remove_tree(path: Path) -> None:
 
     shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows
 
-
-def kill_processes_using(root: Path) -> list[int]:
-    """SIGKILL every process whose command line names a path under ``root``, with its whole
-    process group (a container build's RUN steps do not name the path themselves). For builds
-    orphaned by a killed daemon, and for cancelled builds: builds run in their own session."""
-    import signal
-
-    import psutil
-
-    prefix = os.fspath(root)
-    ours = os.getpgid(0)
-    groups: set[int] = set()
-    found: list[psutil.Process] = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if proc.pid == os.getpid() or not any(arg == prefix or (prefix + os.sep) in arg for arg in cmdline):
-            continue
-        found.append(proc)
-        try:
-            groups.add(os.getpgid(proc.pid))
-        except ProcessLookupError:
-            continue
-    for group in groups - {ours}:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    for proc in found:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    if found:
-        psutil.wait_procs(found, timeout=5)
-    return [proc.pid for proc in found]

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lz import assembly
 from lz.bundle import IntakeLimits, stage_bundle
 from lz.config import Settings
 from lz.errors import BundleError, UserError
 from lz.fs import remove_tree
 from lz.job import Job, JobSpec
 from lz.machine import Outcome
-from lz.runtimes.catalogue import ImageCatalogue
-from lz.runtimes.select import runtime_name
 from lz.spec_file import load_spec
 from lz.store.jobs import JobStore, new_job_id
 
@@ -79,23 +78,22 @@ def _default_name(source: Path) -> str:
 
 def _daemon_runtime(store: JobStore) -> str | None:
     """The runtime the landing zone's daemon chose when it last started (it may be down now)."""
-    return store.status().get("runtime", (None, 0.0))[0]
+    return store.status().runtime
 
 
 def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: str | None) -> None:
     """Refuse now what the daemon could never run: no command without a container, or a base
     image the site's catalogue does not have."""
     if runtime is None:
-        runtime = runtime_name(settings.runtime if settings.container == "slurm" else settings.container)
+        runtime = assembly.runtime_name(settings)
     if runtime == "none":
         if spec.command is None:
             raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
         return
     if spec.recipe is None:
         raise BundleError(f"this landing zone runs jobs in {runtime} containers: add a Dockerfile or a definition")
-    catalogue = ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
     text = (folder / spec.recipe).read_text(encoding="utf-8", errors="replace")
-    catalogue.check_recipe(text, spec.recipe_kind or "dockerfile")
+    assembly.catalogue(settings).check_recipe(text, spec.recipe_kind or "dockerfile")
 
 
 def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception) -> Job:

@@ -70,5 +70,10 @@ class JobPaths:
 
     @property
     def manifest(self) -> Path:
-        """The snapshot of every writable tree taken after the build, before the job runs."""
-        return self.meta / "manifest-before.json"
+        """The snapshot of the work directory taken after the build, before the job runs."""
+        return self.manifest_for("")
+
+    def manifest_for(self, tree: str) -> Path:
+        """The snapshot of one writable tree: ``""`` is the work directory, any other name a tree
+        the runtime lets the job write (a writable container), under that result prefix."""
+        return self.meta / ("manifest-before.json" if not tree else f"manifest-{tree}.json")

@@ -34,6 +34,7 @@ class Fire:
     expect: str
     facts: dict[str, Any] = field(default_factory=dict)
     detail: str | None = None
+    guard: dict[str, Any] | None = None  # column values the decision relied on, re-checked at commit
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class StopWork:
 
 
 Action = Work | Fire | Record | Cancel | StopWork
+
+_NEVER_SUBMITTED = {"executor_id": None, "submit_attempted_at": None}
 
 
 @dataclass(frozen=True)
@@ -88,13 +91,8 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
     return []
 
 
-def submitted(job: Job) -> bool:
-    """Whether the executor may know this job (a submission was at least attempted)."""
-    return job.executor_id is not None or job.submit_attempted_at is not None
-
-
 def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
-    if not submitted(job):
+    if not job.submitted:
         return [Work("submit", job.id)]
     if not ctx.observed or seen is None:
         return []
@@ -107,9 +105,11 @@ def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action
     if seen.phase == "ended":
         return [_ended(job, seen, ctx)]
     # absent: the scheduler and the disk know nothing of it
-    if job.executor_id is None:
+    if job.executor_id is None and not seen.seen_before:
         # The submission's fate is unknown (the daemon died around sbatch, or sbatch timed out):
         # once it has stayed invisible past the grace period, it never reached the scheduler.
+        # Once any trace of a start was seen (a pid file, a SLURM job of its name), never again:
+        # a job that vanished after starting is lost, not run twice.
         if ctx.now - (job.submit_attempted_at or ctx.now) >= ctx.submit_grace_s:
             return [Work("submit", job.id)]
         return []
@@ -132,8 +132,9 @@ def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Actio
 
 def _cancelling(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
     cancelled = {"outcome": Outcome.CANCELLED.value, "reason": "cancelled by user", "ended_at": ctx.now}
-    if not submitted(job):
-        return [Fire(job.id, "ended", State.CANCELLING, cancelled)]
+    if not job.submitted:
+        # re-checked in the transaction: a submission that lands meanwhile must be cancelled, not forgotten
+        return [Fire(job.id, "ended", State.CANCELLING, cancelled, guard=_NEVER_SUBMITTED)]
     if not ctx.observed or seen is None:
         return []
     if seen.phase == "ended":

@@ -9,6 +9,7 @@ from typing import Any
 from lz.job import Job, Transition
 from lz.machine import STATES
 from lz.resources import format_memory, format_time
+from lz.zone import LandingZoneStatus
 
 
 def iso(ts: float | None) -> str | None:
@@ -122,3 +123,19 @@ def _resources(job: Job) -> str:
     if r.partition:
         parts.append(f"partition={r.partition}")
     return " ".join(parts)
+
+
+def landing_zone_line(status: LandingZoneStatus, now: float) -> str:
+    """One line about the landing zone: its daemon, its last tick, its controller."""
+    parts = [f"landing zone {status.name or 'lz'}"]
+    if status.daemon_pid:
+        parts.append(f"daemon pid {status.daemon_pid} ({status.executor or '?'}, {status.runtime or '?'})")
+        tick_age = status.tick_age(now)
+        if tick_age is not None:
+            parts.append(f"last tick {age(tick_age)} ago")
+    else:
+        parts.append("daemon not running")
+    if status.controller_down_since is not None:
+        parts.append(f"controller unreachable since {iso(status.controller_down_since)}"
+                     + (f" ({status.controller_error})" if status.controller_error else ""))
+    return ", ".join(parts)

@@ -39,8 +39,8 @@ class Executor(abc.ABC):
         """CPU time and peak memory of running jobs, in one batched query where possible."""
         return {}
 
-    def free_slots(self) -> int | None:
-        """How many more jobs may start now; None when the scheduler does the queueing."""
+    def capacity(self) -> int | None:
+        """How many jobs may hold a slot at once; None when the scheduler does the queueing."""
         return None
 
 

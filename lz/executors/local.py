@@ -43,7 +43,7 @@ class LocalExecutor(Executor):
         self.clock = clock
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def capacity(self) -> int:
+    def capacity(self) -> int | None:
         return self.slots
 
     def submit(self, job: JobContext, argv: Sequence[str]) -> str:
@@ -84,7 +84,7 @@ class LocalExecutor(Executor):
             return Observation("ended", handle, _ended_state(paths), exit_code=code)
         if handle is not None and ((paths.meta / TIMEOUT_MARK).exists() or (paths.meta / CANCEL_MARK).exists()):
             return Observation("ended", handle, _ended_state(paths))
-        return Observation("absent", handle)
+        return Observation("absent", handle, seen_before=handle is not None)
 
     def _enforce(self, job: Tracked, pid: int) -> None:
         """Kill a job past its time limit; escalate to SIGKILL when a stop takes too long."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from lz.resources import Resources, format_memory, format_time
+from lz.slurm.settings import SlurmSettings
 
 SQUEUE_FIELDS = ("JobID", "State", "Reason", "Exit_Code", "Name")
 """Name last: a foreign job's name may hold the delimiter (or a newline), so lines split from the left.
@@ -15,19 +15,8 @@ SSTAT_FIELDS = ("JobID", "MaxRSS", "AveCPU", "NTasks")
 """22.05's sstat has no TotalCPU: AveCPU (per task) times NTasks is the step's CPU time."""
 
 
-@dataclass(frozen=True)
-class SubmitOptions:
-    """Site settings that shape every submission."""
-
-    account: str | None = None
-    qos: str | None = None
-    partition: str | None = None
-    extra_args: tuple[str, ...] = ()
-    gpu_flag: str = "gpus"  # "gpus": --gpus=N; "gres": --gres=gpu:N
-
-
 def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, resources: Resources,
-                options: SubmitOptions, step_argv: Sequence[str]) -> list[str]:
+                options: SlurmSettings, step_argv: Sequence[str]) -> list[str]:
     """``sbatch --parsable ... wrapper META srun ... ARGV``.
 
     The job's argv travels as the batch script's own arguments, so user input never becomes shell
@@ -57,7 +46,7 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
         argv.append(f"--account={options.account}")
     if options.qos:
         argv.append(f"--qos={options.qos}")
-    argv.extend(options.extra_args)
+    argv.extend(options.extra_sbatch_args)
     argv += [wrapper, meta_dir, *srun_argv(resources), *step_argv]
     return argv
 

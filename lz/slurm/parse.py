@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from lz.errors import ControllerUnavailable, SubmitRejected
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
 SlurmPhase = Literal["pending", "running", "ended"]
@@ -215,3 +216,56 @@ def is_unreachable(message: str) -> bool:
     if any(word in text for word in _REFUSED):
         return False
     return any(word in text for word in _UNREACHABLE)
+
+
+# -- replies: a command's exit status and output, judged in one place ---------------------------------
+# The executor hands every reply here (as PSI/J hands return code and output to its parsers), so the
+# "unreachable: back off / refused: fail" ladder is written once.
+
+
+def read_sbatch(returncode: int, stdout: str, stderr: str) -> str:
+    """The new job's id. ControllerUnavailable when the controller could not be reached or the
+    answer is not understood (the job may exist: the caller reconciles by name); SubmitRejected
+    when it said no."""
+    if returncode != 0:
+        message = stderr.strip() or stdout.strip()
+        if is_unreachable(message):
+            raise ControllerUnavailable(f"sbatch: {message[:300]}")
+        raise SubmitRejected(_last_lines(message) or f"sbatch exited {returncode}")
+    try:
+        return parse_sbatch(stdout)
+    except ParseError as exc:  # it said yes without an id: maybe queued, so reconcile by name
+        raise ControllerUnavailable(str(exc)) from exc
+
+
+def read_squeue(returncode: int, stdout: str, stderr: str) -> list[QueueEntry]:
+    """Every entry; any failure means "no fresh view of the queue" (never a failed job)."""
+    if returncode != 0:
+        raise ControllerUnavailable(f"squeue: {(stderr or stdout).strip()[:300]}")
+    try:
+        return parse_squeue(stdout)
+    except ParseError as exc:
+        raise ControllerUnavailable(str(exc)) from exc
+
+
+def read_scancel(returncode: int, stdout: str, stderr: str) -> str | None:
+    """None when done; the message when scancel complained about a job that is already gone or
+    ending (cancel is idempotent). ControllerUnavailable when the controller could not be reached."""
+    if returncode == 0:
+        return None
+    message = (stderr or stdout).strip()
+    if is_unreachable(message):
+        raise ControllerUnavailable(f"scancel: {message[:300]}")
+    return message[:300]
+
+
+def read_sstat(returncode: int, stdout: str, stderr: str) -> dict[str, StepUsage]:
+    """Usage of the jobs sstat could see. sstat exits 1 when one job has no step yet while still
+    printing the others, so whatever parses is taken; usage is advisory and never an error."""
+    return parse_sstat(stdout)
+
+
+def _last_lines(message: str) -> str:
+    """sbatch says why last ("Batch job submission failed: ..."); keep its whole text if short."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return " / ".join(lines[-3:])

@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from lz.errors import InvalidTransition, JobNotFound
+from lz.events import Listeners
 from lz.job import Job, JobSpec, Transition
 from lz.machine import ACTIVE, Lifecycle
-from lz.store.models import JobRow, StatusRow, TransitionRow
-
-jobs_t: Table = JobRow.__table__  # type: ignore[assignment]
-transitions_t: Table = TransitionRow.__table__  # type: ignore[assignment]
-status_t: Table = StatusRow.__table__  # type: ignore[assignment]
+from lz.store.models import jobs as jobs_t
+from lz.store.models import lz_status as status_t
+from lz.store.models import transitions as transitions_t
+from lz.zone import STATUS_FIELDS, LandingZoneStatus
 
 Clock = Callable[[], float]
 
@@ -48,10 +48,12 @@ def new_job_id() -> str:
 
 
 class JobStore:
-    def __init__(self, engine: Engine, clock: Clock = time.time, lifecycle: Lifecycle | None = None):
+    def __init__(self, engine: Engine, clock: Clock = time.time, lifecycle: Lifecycle | None = None,
+                 listeners: Listeners | None = None):
         self.engine = engine
         self.clock = clock
         self.lifecycle = lifecycle or Lifecycle()
+        self.listeners = listeners or Listeners()
 
     # -- transactions --------------------------------------------------------------------------
     def _write(self) -> _Tx:
@@ -101,8 +103,10 @@ class JobStore:
             raise JobNotFound(f"{prefix!r} matches more than one job; give more of its id")
         return job_from_row(rows[0])
 
-    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None) -> list[Job]:
-        query = select(jobs_t).order_by(jobs_t.c.created_at, jobs_t.c.id)
+    def jobs(self, states: Iterable[str] | None = None, limit: int | None = None,
+             newest_first: bool = False) -> list[Job]:
+        order = (jobs_t.c.created_at.desc(), jobs_t.c.id.desc()) if newest_first else (jobs_t.c.created_at, jobs_t.c.id)
+        query = select(jobs_t).order_by(*order)
         if states is not None:
             query = query.where(jobs_t.c.state.in_(list(states)))
         if limit is not None:
@@ -114,31 +118,37 @@ class JobStore:
         return self.jobs(ACTIVE)
 
     def fire(self, job_id: str, event: str, *, expect: str | Sequence[str] | None = None,
-             detail: str | None = None, **facts: Any) -> Job:
+             detail: str | None = None, guard: Mapping[str, Any] | None = None, **facts: Any) -> Job:
         """Apply ``event`` and record ``facts`` on the job in one transaction.
 
-        ``expect``: the state(s) the caller decided on; if the job moved meanwhile (a cancel won
-        the race), InvalidTransition is raised and nothing changes.
+        ``expect``: the state(s) the caller decided on; ``guard``: column values the decision
+        relied on (e.g. "never submitted"). If the job moved or changed meanwhile (a cancel won
+        the race, a submission landed), InvalidTransition is raised and nothing changes.
         """
-        unknown = set(facts) - _JOB_COLUMNS
+        unknown = (set(facts) | set(guard or {})) - _JOB_COLUMNS
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(select(jobs_t.c.state).where(jobs_t.c.id == job_id)).first()
+            row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
             if row is None:
                 raise JobNotFound(f"no job {job_id!r} in this landing zone")
             state = row.state
             if expect is not None and state not in ((expect,) if isinstance(expect, str) else tuple(expect)):
                 raise InvalidTransition(f"job {job_id} is {state} now, not {expect}")
+            for column, value in (guard or {}).items():
+                if getattr(row, column) != value:
+                    raise InvalidTransition(f"job {job_id} changed meanwhile ({column} is set now)")
             new_state = self.lifecycle.next_state(state, event)
             conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(state=new_state, updated_at=now, **facts))
-            conn.execute(
+            seq = conn.execute(
                 insert(transitions_t).values(
                     job_id=job_id, from_state=state, to_state=new_state, event=event, at=now, detail=detail
                 )
-            )
-        return self.get(job_id)
+            ).inserted_primary_key
+        job = self.get(job_id)
+        self.listeners.transition(job, Transition(state, new_state, event, now, detail, job_id, seq[0] if seq else 0))
+        return job
 
     def cancel(self, job_id: str) -> Job:
         """Cancel in any non-terminal state. A job nobody started yet ends here (outcome
@@ -177,7 +187,7 @@ class JobStore:
             rows = conn.execute(
                 select(transitions_t).where(transitions_t.c.job_id == job_id).order_by(transitions_t.c.id)
             ).all()
-        return [Transition(r.from_state, r.to_state, r.event, r.at, r.detail) for r in rows]
+        return [Transition(r.from_state, r.to_state, r.event, r.at, r.detail, r.job_id, r.id) for r in rows]
 
     def count_by_state(self) -> dict[str, int]:
         with self._read() as conn:
@@ -185,18 +195,31 @@ class JobStore:
         return {state: count for state, count in rows}
 
     # -- landing zone status -------------------------------------------------------------------
-    def set_status(self, **values: str | None) -> None:
+    def set_status(self, **values: Any) -> None:
+        """Update some fields of the landing zone's status (``lz.zone.LandingZoneStatus``)."""
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+        unknown = set(values) - STATUS_FIELDS
+        if unknown:
+            raise ValueError(f"unknown status fields {sorted(unknown)}")
         now = self.clock()
         with self._write() as conn:
             for key, value in values.items():
-                stmt = sqlite_insert(status_t).values(key=key, value=value, updated_at=now)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": value, "updated_at": now}))
+                text = json.dumps(value)
+                stmt = sqlite_insert(status_t).values(key=key, value=text, updated_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["key"], set_={"value": text, "updated_at": now}))
 
-    def status(self) -> dict[str, tuple[str | None, float]]:
+    def status(self) -> LandingZoneStatus:
         with self._read() as conn:
-            return {r.key: (r.value, r.updated_at) for r in conn.execute(select(status_t))}
+            rows = conn.execute(select(status_t.c.key, status_t.c.value)).all()
+        values: dict[str, Any] = {}
+        for key, text in rows:
+            if key in STATUS_FIELDS and text is not None:
+                try:
+                    values[key] = json.loads(text)
+                except ValueError:  # written by an older lz as plain text
+                    continue
+        return LandingZoneStatus(**{k: v for k, v in values.items() if v is not None})
 
 
 class _Tx:

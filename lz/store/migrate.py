@@ -1,17 +1,26 @@
-"""Apply the Alembic migrations (shipped as ``lz.migrations``) to a database."""
+"""The schema's version: a cheap check for every command, and the Alembic migrations (shipped as
+``lz.migrations``) applied by ``lz run`` and ``lz db upgrade``, or by a command that finds an
+older schema. Alembic is imported only when it has work to do: it costs a CLI call 0.3 s."""
 
 from __future__ import annotations
 
-from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+SCHEMA_HEAD = "0001"
+"""Alembic's head revision; ``tests/unit/test_migrations.py`` keeps the two equal."""
 
 
 def alembic_config() -> Config:
+    from importlib import resources
+
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("lz.migrations")))
     return config
@@ -19,6 +28,8 @@ def alembic_config() -> Config:
 
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; safe with a concurrent CLI)."""
+    from alembic import command
+
     config = alembic_config()
     with engine.connect().execution_options(lz_write=True) as conn:
         config.attributes["connection"] = conn
@@ -26,8 +37,19 @@ def upgrade(engine: Engine) -> None:
         conn.commit()
 
 
-def needs_upgrade(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    return current != head
+        try:
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except OperationalError:  # no table yet: a new database
+            return None
+
+
+def needs_upgrade(engine: Engine) -> bool:
+    return current_revision(engine) != SCHEMA_HEAD
+
+
+def alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

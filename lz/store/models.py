@@ -1,64 +1,56 @@
-"""The tables. Times are UNIX seconds (float, UTC) so every process agrees without time zones."""
+"""The tables, as SQLAlchemy Core (no ORM: the store works on rows and snapshots, and the CLI
+starts faster without it). Times are UNIX seconds (float, UTC) so every process agrees."""
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
+metadata = MetaData()
 
-class Base(DeclarativeBase):
-    pass
+jobs = Table(
+    "jobs", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("state", String(16), nullable=False, index=True),
+    Column("outcome", String(16)),
+    Column("reason", Text),
+    Column("exit_code", Integer),
+    Column("source", String(32), nullable=False),
+    Column("spec", Text, nullable=False),  # JobSpec as JSON, resources included
+    Column("work_dir", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    Column("executor", String(16)),
+    Column("executor_id", String(64)),
+    Column("submit_attempted_at", Float),
+    Column("native_state", String(32)),
+    Column("pending_reason", Text),
+    Column("absent_since", Float),
+    Column("cpu_seconds", Float),
+    Column("max_rss_bytes", Integer),
+    Column("results_at", Float),
+)
+"""One job and everything known about it; its state changes are logged in ``transitions``."""
 
+transitions = Table(
+    "transitions", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("detail", Text),
+    Index("ix_transitions_job_id_id", "job_id", "id"),
+)
+"""Append-only history: one row per state change (or accepted internal event)."""
 
-class JobRow(Base):
-    """One job and everything known about it; its state changes are logged in ``transitions``."""
-
-    __tablename__ = "jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    outcome: Mapped[str | None] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(Text)
-    exit_code: Mapped[int | None] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(32), default="cli")
-    spec: Mapped[str] = mapped_column(Text)  # JobSpec as JSON, resources included
-    work_dir: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[float] = mapped_column(Float)
-    updated_at: Mapped[float] = mapped_column(Float)
-    started_at: Mapped[float | None] = mapped_column(Float)
-    ended_at: Mapped[float | None] = mapped_column(Float)
-    executor: Mapped[str | None] = mapped_column(String(16))
-    executor_id: Mapped[str | None] = mapped_column(String(64))
-    submit_attempted_at: Mapped[float | None] = mapped_column(Float)
-    native_state: Mapped[str | None] = mapped_column(String(32))
-    pending_reason: Mapped[str | None] = mapped_column(Text)
-    absent_since: Mapped[float | None] = mapped_column(Float)
-    cpu_seconds: Mapped[float | None] = mapped_column(Float)
-    max_rss_bytes: Mapped[int | None] = mapped_column(Integer)
-    results_at: Mapped[float | None] = mapped_column(Float)
-
-
-class TransitionRow(Base):
-    """Append-only history: one row per state change (or accepted internal event)."""
-
-    __tablename__ = "transitions"
-    __table_args__ = (Index("ix_transitions_job_id_id", "job_id", "id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(String(32), ForeignKey("jobs.id", ondelete="CASCADE"))
-    from_state: Mapped[str] = mapped_column(String(16))
-    to_state: Mapped[str] = mapped_column(String(16))
-    event: Mapped[str] = mapped_column(String(32))
-    at: Mapped[float] = mapped_column(Float)
-    detail: Mapped[str | None] = mapped_column(Text)
-
-
-class StatusRow(Base):
-    """Facts about the landing zone itself (daemon heartbeat, controller health) for ``lz status``."""
-
-    __tablename__ = "lz_status"
-
-    key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[float] = mapped_column(Float)
+lz_status = Table(
+    "lz_status", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text),
+    Column("updated_at", Float, nullable=False),
+)
+"""Facts about the landing zone itself (``lz.zone.LandingZoneStatus``), one JSON value per key."""

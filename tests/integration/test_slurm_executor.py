@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from lz.errors import ControllerUnavailable
-from lz.executors.slurm import SlurmExecutor, SlurmOptions
+from lz.executors.slurm import SlurmExecutor
+from lz.slurm.settings import SlurmSettings
 from lz.job import JobContext, JobSpec, Observation, Tracked
 from lz.layout import JobPaths
 from lz.resources import Resources
@@ -45,7 +46,7 @@ pytestmark = [
 
 @pytest.fixture
 def executor() -> SlurmExecutor:
-    return SlurmExecutor(SlurmOptions(prefix=PREFIX, command_timeout=30.0))
+    return SlurmExecutor(SlurmSettings(command_timeout_s=30.0), prefix=PREFIX)
 
 
 class Jobs:

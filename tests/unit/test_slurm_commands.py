@@ -4,22 +4,23 @@ from __future__ import annotations
 
 from lz.resources import Resources
 from lz.slurm import commands
+from lz.slurm.settings import SlurmSettings
 
 HOSTILE = ["echo", "a b", "it's \"quoted\"", "$(rm -rf /)", "`id`", "line\nbreak", "-n", ";|&"]
 
 
-def build(resources: Resources, options: commands.SubmitOptions | None = None,
+def build(resources: Resources, options: SlurmSettings | None = None,
           step: list[str] | None = None) -> list[str]:
     return commands.sbatch_argv(
         job_name="lz-abc", work_dir="/w/lz-abc/work", meta_dir="/w/lz-abc/lz", wrapper="/lz/job.sh",
-        resources=resources, options=options or commands.SubmitOptions(), step_argv=step or ["true"],
+        resources=resources, options=options or SlurmSettings(), step_argv=step or ["true"],
     )
 
 
 def test_sbatch_argv_with_every_option() -> None:
     argv = build(
         Resources(cpus=4, memory_mb=4096, gpus=2, time_s=3600, partition="gpu"),
-        commands.SubmitOptions(account="proj", qos="high", partition="debug", extra_args=("--constraint=x",),
+        SlurmSettings(account="proj", qos="high", partition="debug", extra_sbatch_args=("--constraint=x",),
                                gpu_flag="gres"),
         HOSTILE,
     )
@@ -35,7 +36,7 @@ def test_sbatch_argv_with_every_option() -> None:
 
 def test_sbatch_argv_minimal_uses_site_partition_and_gpus_flag() -> None:
     argv = build(Resources(cpus=1, memory_mb=1500, gpus=1, time_s=90061),
-                 commands.SubmitOptions(partition="debug"))
+                 SlurmSettings(partition="debug"))
     assert argv[8:13] == ["--export=NONE", "--mem=1500M", "--gpus=1", "--time=1-01:01:01", "--partition=debug"]
     assert not any(a.startswith(("--account", "--qos")) for a in argv)
 

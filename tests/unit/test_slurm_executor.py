@@ -9,7 +9,8 @@ import pytest
 
 from lz.errors import ConfigError, ControllerUnavailable, SubmitRejected
 from lz.executors.base import wrapper_script
-from lz.executors.slurm import SlurmExecutor, SlurmOptions
+from lz.executors.slurm import SlurmExecutor
+from lz.slurm.settings import SlurmSettings
 from lz.job import JobContext, JobSpec, Tracked
 from lz.layout import JobPaths
 from lz.process import CommandTimeout, Completed
@@ -60,8 +61,8 @@ def tracked(tmp_path: Path, job_id: str, slurm_id: str | None = None, exit_code:
     return Tracked(job_id, slurm_id, paths)
 
 
-def executor(script: Script, **options: object) -> SlurmExecutor:
-    return SlurmExecutor(SlurmOptions(user="alice", **options), runner=script)  # type: ignore[arg-type]
+def executor(script: Script, prefix: str = "lz-", **options: object) -> SlurmExecutor:
+    return SlurmExecutor(SlurmSettings(user="alice", **options), prefix=prefix, runner=script)  # type: ignore[arg-type]
 
 
 def context(tmp_path: Path, resources: Resources | None = None) -> JobContext:
@@ -74,7 +75,7 @@ def test_submit_passes_exact_argv_and_returns_the_id(tmp_path: Path) -> None:
     script = Script({"sbatch": [done("77\n")]})
     job = context(tmp_path, Resources(cpus=2, memory_mb=512, time_s=60))
     ex = executor(script, account="proj", qos="low", partition="debug", extra_sbatch_args=("--nice=5",),
-                  command_timeout=12.0)
+                  command_timeout_s=12.0)
     assert ex.submit(job, ["echo", "a b", "$(x)"]) == "77"
     meta, work = job.paths.meta, job.paths.work
     assert script.calls == [[
@@ -126,9 +127,9 @@ def test_controller_trouble_at_submit_is_unavailable(tmp_path: Path) -> None:
 
 def test_options_refuse_bare_extra_arguments_and_unknown_gpu_flags() -> None:
     with pytest.raises(ConfigError):
-        SlurmOptions(extra_sbatch_args=("--constraint", "x"))
+        SlurmSettings(extra_sbatch_args=("--constraint", "x"))
     with pytest.raises(ConfigError):
-        SlurmOptions(gpu_flag="cuda")
+        SlurmSettings(gpu_flag="cuda")
 
 
 # -- observe -------------------------------------------------------------------------------------------
@@ -265,4 +266,4 @@ def test_usage_never_fails(tmp_path: Path) -> None:
 
 
 def test_slurm_does_the_queueing() -> None:
-    assert executor(Script({})).free_slots() is None
+    assert executor(Script({})).capacity() is None

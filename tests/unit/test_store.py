@@ -75,7 +75,10 @@ def test_two_processes_cannot_both_take_one_transition(tmp_path: Path) -> None:
 
 def test_status_values(tmp_path: Path) -> None:
     store = open_store(tmp_path / "lz.db")
-    store.set_status(controller_down_since="12.5")
-    store.set_status(controller_down_since=None, last_tick="3")
+    store.set_status(controller_down_since=12.5, controller_calls={"observe": 2})
+    store.set_status(controller_down_since=None, last_tick=3.0, runtime="none")
     status = store.status()
-    assert status["controller_down_since"][0] is None and status["last_tick"][0] == "3"
+    assert status.controller_down_since is None and status.last_tick == 3.0 and status.runtime == "none"
+    assert status.controller_calls == {"observe": 2}
+    with pytest.raises(ValueError):
+        store.set_status(colour="red")

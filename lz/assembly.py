@@ -1,0 +1,85 @@
+"""How a landing zone is put together from its settings: runtime, image catalogue, executor,
+workspace and the engine around them. The daemon wires a landing zone from here once; intake and
+the CLI take the same runtime choice and catalogue from here, so the three never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lz.config import Settings
+from lz.engine import Engine, TickSettings
+from lz.events import Listeners
+from lz.executors.base import Executor
+from lz.housekeeping import Housekeeping
+from lz.process import CommandRunner, run_command
+from lz.runtimes.base import Runtime
+from lz.runtimes.catalogue import ImageCatalogue
+from lz.sources.local import LocalSource
+from lz.steps import Steps
+from lz.store.jobs import JobStore
+from lz.watcher import Watcher
+from lz.workpool import WorkPool
+from lz.workspace import Workspace
+
+
+def catalogue(settings: Settings) -> ImageCatalogue:
+    return ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
+
+
+def runtime_name(settings: Settings) -> str:
+    """The runtime this landing zone's settings choose (``auto``: the first one installed)."""
+    from lz.runtimes.select import runtime_name as choose
+
+    return choose(settings.runtime)
+
+
+def runtime(settings: Settings) -> Runtime:
+    from lz.runtimes.select import pick_runtime
+
+    return pick_runtime(settings.runtime, catalogue=catalogue(settings))
+
+
+def executor(settings: Settings, runner: CommandRunner = run_command) -> Executor:
+    if settings.executor == "slurm":
+        from lz.executors.slurm import SlurmExecutor
+
+        return SlurmExecutor(settings.slurm, prefix=settings.job_prefix, runner=runner)
+    from lz.executors.local import LocalExecutor
+
+    return LocalExecutor(slots=settings.local_slots or os.cpu_count() or 1)
+
+
+def workspace(settings: Settings) -> Workspace:
+    return Workspace(settings.workdir, settings.spool_dir, settings.results_dir, settings.job_prefix)
+
+
+@dataclass
+class LandingZone:
+    """Everything a running landing zone is made of (the daemon's, a pilot's)."""
+
+    store: JobStore
+    engine: Engine
+    runtime: Runtime
+    executor: Executor
+    housekeeping: Housekeeping
+
+
+def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, executor_: Executor,
+                 listeners: Listeners, wake: Callable[[], None], clock: Callable[[], float] = time.time) -> LandingZone:
+    space = workspace(settings)
+    watcher = Watcher(executor_, clock=clock, interval_s=max(settings.tick_s, settings.observe_interval_s),
+                      usage_interval_s=settings.usage_interval_s, backoff_max_s=settings.backoff_max_s,
+                      listeners=listeners)
+    steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s)
+    pool = WorkPool({"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=wake)
+    housekeeping = Housekeeping(store, space, clock, settings.retention_days)
+    tick = TickSettings(submit_grace_s=max(30.0, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
+                        capacity=executor_.capacity())
+    engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping,
+                    sources=[LocalSource()])
+    return LandingZone(store, engine, runtime_, executor_, housekeeping)

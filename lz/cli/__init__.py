@@ -1,0 +1,13 @@
+"""The command line: parse, call the services, format. Every user mistake is one line on stderr.
+
+Only click is imported up front; each command imports what it needs when it runs, so ``lz --help``
+answers at once and ``lz status`` pays only for the database code it uses.
+"""
+
+from __future__ import annotations
+
+from lz.cli import admin, jobs  # noqa: F401  (they register their commands on ``main``)
+from lz.cli.admin import galileod
+from lz.cli.common import main
+
+__all__ = ["galileod", "main"]

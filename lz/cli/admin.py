@@ -1,0 +1,110 @@
+"""Commands about the landing zone itself: run (and its Galileo name), db, diagram, deps."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lz.cli.common import common, main, settings
+from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
+
+
+def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.option("--name", default=None, help="Name of this landing zone."),
+        click.option("--container", type=click.Choice(CONTAINERS), default=None,
+                     help="slurm: submit jobs to SLURM; otherwise run them here with that runtime "
+                          "(the original product's flag)."),
+        click.option("--executor", type=click.Choice(EXECUTORS), default=None,
+                     help="Where jobs run: here (local) or through SLURM."),
+        click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
+                     help="What jobs run in (default: auto-detect)."),
+        click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
+        click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
+        click.option("-v", "--verbose", count=True, help="More log output."),
+    ]):
+        func = option(func)
+    return func
+
+
+@main.command()
+@common
+@_run_options
+def run(verbose: int, **flags: Any) -> None:
+    """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; jobs resume on the next start)."""
+    _start_daemon(verbose, flags)
+
+
+def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
+    from lz.daemon import run_daemon
+    from lz.errors import UserError
+
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if verbose < 2:
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    try:
+        code = run_daemon(settings(**flags))
+    except UserError as exc:
+        click.echo(f"lz: error: {exc}", err=True)
+        code = 2
+    sys.exit(code)
+
+
+@click.command(name="galileod")
+@common
+@_run_options
+def galileod_command(verbose: int, **flags: Any) -> None:
+    """Galileo's daemon name for ``lz run``."""
+    _start_daemon(verbose, flags)
+
+
+def galileod() -> None:
+    galileod_command()
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command(name="upgrade")
+@common
+def db_upgrade() -> None:
+    """Apply the schema migrations (the daemon also does this when it starts)."""
+    from lz.store.db import make_engine
+    from lz.store.migrate import upgrade
+
+    loaded = settings()
+    upgrade(make_engine(loaded.db))
+    click.echo(f"{loaded.db}: up to date")
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("state_diagrams"),
+              help="Where to write the diagram (default ./state_diagrams).")
+def diagram(directory: Path) -> None:
+    """Redraw the job lifecycle diagram from the state machine's definition."""
+    from lz.diagram import write
+
+    for path in write(directory):
+        click.echo(str(path))
+
+
+@main.command()
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("docs"),
+              help="Where to write the picture (default ./docs).")
+def deps(directory: Path) -> None:
+    """Redraw the picture of lz's modules and their imports, grouped by architectural layer."""
+    from lz.architecture import write
+
+    for path in write(directory):
+        click.echo(str(path))

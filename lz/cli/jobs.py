@@ -1,0 +1,185 @@
+"""Commands about jobs: submit, status, cancel, logs, results."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from lz.cli.common import common, main, settings, store
+
+if TYPE_CHECKING:
+    from lz.job import Job
+    from lz.store.jobs import JobStore
+
+
+@main.command()
+@common
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="Job name (default: lz.toml's name, else the folder's).")
+@click.option("--cpus", default=None, help="CPUs per task.")
+@click.option("--memory", default=None, help="Memory, e.g. 4G.")
+@click.option("--gpus", default=None, help="GPUs.")
+@click.option("--time", "time_", default=None, help="Time limit, e.g. 01:00:00.")
+@click.option("--partition", default=None, help="SLURM partition.")
+@click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
+def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
+           time_: str | None, partition: str | None, wait: bool, as_json: bool) -> None:
+    """Hand a job folder (or a .tar.gz of one) to the landing zone; prints the job id last."""
+    from lz.intake import Rejected, receive
+    from lz.zone_lock import daemon_running, wake_daemon
+
+    loaded = settings()
+    jobs = store(loaded)
+    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
+    try:
+        job = receive(jobs, loaded, path, name=name, overrides=overrides)
+    except Rejected as exc:
+        click.echo(f"lz: error: {exc}", err=True)
+        click.echo(f"lz: job {exc.job.id} recorded as rejected", err=True)
+        sys.exit(2)
+    if not wake_daemon(loaded) and not daemon_running(loaded):
+        click.echo(f"lz: no landing zone is running on {loaded.db}; the job starts when one does", err=True)
+    elif not wait:
+        click.echo(f"lz: job {job.id} received", err=True)
+    if wait:
+        job = _wait_for(jobs, job.id)
+    if as_json:
+        _echo_json(job, jobs if wait else None)
+    click.echo(job.id)
+    if wait and job.outcome != "succeeded":
+        sys.exit(1)
+
+
+def _echo_json(job: Job, jobs: JobStore | None) -> None:
+    import json
+
+    from lz import views
+
+    click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id) if jobs else None), indent=2))
+
+
+def _wait_for(jobs: JobStore, job_id: str, poll_s: float = 0.5) -> Job:
+    last = None
+    while True:
+        job = jobs.get(job_id)
+        if job.state != last:
+            click.echo(f"lz: job {job_id} {job.state}" + (f" ({job.outcome}: {job.reason})" if job.outcome else ""),
+                       err=True)
+            last = job.state
+        if job.state == "cleaned":
+            return job
+        time.sleep(poll_s)
+
+
+@main.command()
+@common
+@click.argument("job_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
+@click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
+@click.option("--all", "show_all", is_flag=True, help="Include every cleaned job in the table (default: last 20).")
+def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
+    """Jobs of this landing zone, or one job with its whole history."""
+    jobs = store(settings())
+    while True:
+        text = _status_text(jobs, job_id, as_json, show_all)
+        if watch and not as_json:
+            click.clear()
+        click.echo(text)
+        if not watch:
+            return
+        time.sleep(2)
+
+
+def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bool) -> str:
+    import json
+
+    from lz import views
+
+    now = time.time()
+    if job_id:
+        job = jobs.find(job_id)
+        history = jobs.history(job.id)
+        if as_json:
+            return json.dumps(views.job_json(job, now, history), indent=2)
+        return views.details(job, history, now)
+    if as_json:
+        return json.dumps([views.job_json(j, now) for j in jobs.jobs()], indent=2)
+    shown = jobs.active() + jobs.jobs(["cleaned"], limit=None if show_all else 20, newest_first=True)
+    shown.sort(key=lambda j: (j.created_at, j.id))
+    return "\n".join([views.landing_zone_line(jobs.status(), now), views.summary(jobs.count_by_state()), "",
+                      views.table(shown, now)])
+
+
+@main.command()
+@common
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Cancel a job in any state; it is still collected (partial results) and cleaned."""
+    from lz.zone_lock import wake_daemon
+
+    loaded = settings()
+    jobs = store(loaded)
+    job = jobs.cancel(jobs.find(job_id).id)
+    wake_daemon(loaded)
+    click.echo(f"job {job.id} {job.state}")
+
+
+@main.command()
+@common
+@click.argument("job_id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing as the job writes, until it ends.")
+@click.option("--stderr", "which", flag_value="stderr", help="Show the job's standard error.")
+@click.option("--build", "which", flag_value="build.log", help="Show the build log.")
+@click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
+def logs(job_id: str, follow: bool, which: str) -> None:
+    """A job's output: live from its work directory, or from its stored results."""
+    from lz import assembly
+
+    loaded = settings()
+    jobs = store(loaded)
+    space = assembly.workspace(loaded)
+    job = jobs.find(job_id)
+    offset = 0
+    while True:
+        job = jobs.get(job.id)
+        path = space.log(job, which)
+        if path is not None and path.exists():
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset += len(chunk)
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+        if not follow or job.state == "cleaned":
+            return
+        time.sleep(1)
+
+
+@main.command()
+@common
+@click.argument("job_id")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Directory to unpack into (default ./JOB_ID).")
+def results(job_id: str, output: Path | None) -> None:
+    """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
+    from lz import assembly
+    from lz.collect import unpack_results
+    from lz.errors import UserError
+
+    loaded = settings()
+    jobs = store(loaded)
+    job = jobs.find(job_id)
+    stored = assembly.workspace(loaded).results(job.id)
+    if job.results_at is None or not stored.exists():
+        raise UserError(f"job {job.id} has no results yet (it is {job.state})"
+                        if job.state != "cleaned" else f"job {job.id} has no stored results")
+    target = output or Path(job.id)
+    unpack_results(stored, target)
+    click.echo(str(target))
+
+

@@ -1,0 +1,164 @@
+"""The long steps a worker runs for one job: build, submit, collect-and-clean.
+
+Each commits its intent before its side effect and is safe to run again after a crash:
+- build: ``build`` is fired (work_dir recorded) before anything is written; a rebuild starts from an
+  empty directory after stopping whatever an earlier build left running, so a half-built image is
+  simply built again.
+- submit: ``submit_attempted_at`` is committed before ``sbatch``; a restart finds the job by its
+  name (or its exit file) instead of submitting it twice (see ``rules._queued``).
+- collect: results are written to a temporary directory and renamed into the results store; only
+  then is the work directory removed, and only then is ``clean`` fired.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lz import manifest as manifests
+from lz.collect import collect
+from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
+from lz.executors.base import Executor
+from lz.fs import remove_tree
+from lz.job import JobContext, Tracked
+from lz.machine import Outcome, State
+from lz.process import kill_recorded_groups, recording_groups
+from lz.runtimes.base import Runtime
+from lz.store.jobs import JobStore
+from lz.watcher import Watcher
+from lz.workspace import LOG_NAMES, Workspace
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Steps:
+    store: JobStore
+    executor: Executor
+    runtime: Runtime
+    workspace: Workspace
+    watcher: Watcher
+    clock: Callable[[], float]
+    wake: Callable[[], None] = lambda: None
+    build_timeout_s: float = 3600.0
+
+    def run(self, kind: str, job_id: str) -> None:
+        {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
+
+    # -- build -----------------------------------------------------------------------------------
+    def build(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job.state == State.RECEIVED:
+            root = self.workspace.fresh_paths(job.id).root
+            try:
+                job = self.store.fire(job_id, "build", expect=State.RECEIVED, work_dir=str(root))
+            except InvalidTransition:
+                return
+        if job.state != State.BUILDING:
+            return
+        ctx = self.workspace.context(job)
+        try:
+            self._stage(ctx)
+            with open(ctx.paths.build_log, "a", encoding="utf-8", errors="replace") as build_log, \
+                    recording_groups(ctx.paths.meta):
+                self.runtime.build(ctx, build_log, timeout_s=self.build_timeout_s)
+            self._snapshot(ctx)
+        except BuildError as exc:
+            self._end(job_id, "build_failed", State.BUILDING, f"build failed: {exc}")
+            return
+        except OSError as exc:
+            self._end(job_id, "build_failed", State.BUILDING, f"staging failed: {exc}")
+            return
+        self._fire(job_id, "built", State.BUILDING, executor=self.executor.name)
+
+    def stop_build(self, job_id: str) -> bool:
+        """Kill what a build of this job started (only the process groups lz recorded for it)."""
+        job = self.store.get(job_id)
+        return bool(job.work_dir) and bool(kill_recorded_groups(self.workspace.paths(job).meta))
+
+    def _stage(self, ctx: JobContext) -> None:
+        """A fresh copy of the spooled job in its work directory (from scratch: idempotent)."""
+        spooled = self.workspace.spooled(ctx.job_id)
+        if not spooled.is_dir():
+            raise BuildError("the job's files are missing from the spool")
+        kill_recorded_groups(ctx.paths.meta)  # a build orphaned by a crashed daemon must not write on
+        remove_tree(ctx.paths.root)
+        ctx.paths.meta.mkdir(parents=True, mode=0o700)
+        ctx.paths.root.chmod(0o700)
+        ctx.paths.runtime.mkdir(mode=0o700)
+        shutil.copytree(spooled, ctx.paths.work, symlinks=True)
+
+    def _snapshot(self, ctx: JobContext) -> None:
+        """The manifest of every tree the job can write, taken after the build, before the run."""
+        manifests.snapshot(ctx.paths.work).save(ctx.paths.manifest_for(""))
+        for tree, root in self.runtime.writable_roots(ctx).items():
+            manifests.snapshot(root).save(ctx.paths.manifest_for(tree))
+
+    # -- submit ----------------------------------------------------------------------------------
+    def submit(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job.state != State.QUEUED or job.executor_id is not None:
+            return
+        ctx = self.workspace.context(job)
+        self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
+        try:
+            executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
+        except ControllerUnavailable as exc:
+            self.watcher.failed(exc)
+            return
+        except (SubmitRejected, ValueError) as exc:
+            self._forget_submission(ctx)
+            self._end(job_id, "submit_failed", State.QUEUED, f"submission refused: {exc}")
+            return
+        self.store.record(job_id, executor_id=executor_id)
+        self.wake()
+
+    def _forget_submission(self, ctx: JobContext) -> None:
+        """A refused submission may still have queued something (an answer cut short): cancel
+        whatever carries the job's name before failing it. Best effort; nothing found is fine."""
+        try:
+            self.executor.cancel([Tracked(ctx.job_id, None, ctx.paths)])
+        except ControllerUnavailable:
+            pass
+
+    # -- collect and clean -------------------------------------------------------------------------
+    def collect_and_clean(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        if job.state != State.COLLECTING:
+            return
+        ctx = self.workspace.context(job)
+        trees = {}
+        if job.work_dir and ctx.paths.manifest_for("").exists():
+            trees[""] = (ctx.paths.work, manifests.Manifest.load(ctx.paths.manifest_for("")))
+            for tree, root in self.runtime.writable_roots(ctx).items():
+                saved = ctx.paths.manifest_for(tree)
+                if saved.exists():
+                    trees[tree] = (root, manifests.Manifest.load(saved))
+        logs = {name: ctx.paths.meta / name for name in LOG_NAMES}
+        summary = collect(trees, self.workspace.results(job_id), logs)
+        self.store.record(job_id, results_at=self.clock())
+        self.runtime.cleanup(ctx)
+        if job.work_dir:
+            kill_recorded_groups(ctx.paths.meta)
+            remove_tree(ctx.paths.root)
+        remove_tree(self.workspace.spooled(job_id))
+        self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary))
+
+    # -- transitions -----------------------------------------------------------------------------
+    def _end(self, job_id: str, event: str, expect: str, reason: str) -> None:
+        self._fire(job_id, event, expect, outcome=Outcome.FAILED.value, reason=reason, ended_at=self.clock())
+
+    def _fire(self, job_id: str, event: str, expect: str, detail: str | None = None, **facts: Any) -> None:
+        try:
+            self.store.fire(job_id, event, expect=expect, detail=detail, **facts)
+        except InvalidTransition as exc:  # the job moved meanwhile (a cancel won the race)
+            log.info("job %s: %s", job_id, exc)
+
+
+def _summary_line(summary: object) -> str:
+    to_dict = getattr(summary, "to_dict", None)
+    data = to_dict() if callable(to_dict) else {}
+    return ", ".join(f"{k} {v}" for k, v in data.items()) or "results stored"

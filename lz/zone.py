@@ -1,0 +1,25 @@
+"""The landing zone's own status, as the daemon reports it and ``lz status`` shows it (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class LandingZoneStatus:
+    name: str | None = None
+    executor: str | None = None
+    runtime: str | None = None
+    workdir: str | None = None
+    daemon_pid: int | None = None
+    daemon_started: float | None = None
+    last_tick: float | None = None
+    controller_down_since: float | None = None
+    controller_error: str | None = None
+    controller_calls: dict[str, int] = field(default_factory=dict)
+
+    def tick_age(self, now: float) -> float | None:
+        return None if self.last_tick is None else now - self.last_tick
+
+
+STATUS_FIELDS = frozenset(f.name for f in fields(LandingZoneStatus))
