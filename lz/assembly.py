@@ -10,24 +10,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lz.config import Settings
-from lz.engine import Engine, TickSettings
-from lz.events import Listeners
-from lz.executors.base import Executor
-from lz.housekeeping import Housekeeping
-from lz.process import CommandRunner, run_command
-from lz.runtimes.base import Runtime
-from lz.runtimes.catalogue import ImageCatalogue
-from lz.sources.local import LocalSource
-from lz.steps import Steps
-from lz.store.jobs import JobStore
-from lz.watcher import Watcher
-from lz.workpool import WorkPool
 from lz.workspace import Workspace
+
+if TYPE_CHECKING:  # the CLI takes only the light half of this module: imports stay in the functions
+    from lz.engine import Engine
+    from lz.events import Listeners
+    from lz.executors.base import Executor
+    from lz.housekeeping import Housekeeping
+    from lz.process import CommandRunner
+    from lz.runtimes.base import Runtime
+    from lz.runtimes.catalogue import ImageCatalogue
+    from lz.store.jobs import JobStore
 
 
 def catalogue(settings: Settings) -> ImageCatalogue:
+    from lz.runtimes.catalogue import ImageCatalogue
+
     return ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
 
 
@@ -44,7 +45,10 @@ def runtime(settings: Settings) -> Runtime:
     return pick_runtime(settings.runtime, catalogue=catalogue(settings))
 
 
-def executor(settings: Settings, runner: CommandRunner = run_command) -> Executor:
+def executor(settings: Settings, runner: CommandRunner | None = None) -> Executor:
+    from lz.process import run_command
+
+    runner = runner or run_command
     if settings.executor == "slurm":
         from lz.executors.slurm import SlurmExecutor
 
@@ -71,6 +75,13 @@ class LandingZone:
 
 def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, executor_: Executor,
                  listeners: Listeners, wake: Callable[[], None], clock: Callable[[], float] = time.time) -> LandingZone:
+    from lz.engine import Engine, TickSettings
+    from lz.housekeeping import Housekeeping
+    from lz.sources.local import LocalSource
+    from lz.steps import Steps
+    from lz.watcher import Watcher
+    from lz.workpool import WorkPool
+
     space = workspace(settings)
     watcher = Watcher(executor_, clock=clock, interval_s=max(settings.tick_s, settings.observe_interval_s),
                       usage_interval_s=settings.usage_interval_s, backoff_max_s=settings.backoff_max_s,

@@ -130,12 +130,18 @@ def load_settings(
     elif config_file is not None or environ.get("LZ_CONFIG"):
         raise ConfigError(f"config file {path} does not exist")
     values.update(_from_env(environ))
-    for key, value in (flags or {}).items():
+    for key, value in _container_last(flags or {}):
         if value is not None:
             values.update(_layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value)))
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+def _container_last(layer: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Within one layer ``container`` is applied last: ``container = "none"`` means the local
+    runtime none whatever ``runtime`` says (the original meaning: runtime counts under slurm)."""
+    return sorted(layer.items(), key=lambda item: item[0] == "container")
 
 
 def _layer_value(key: str, value: Any) -> dict[str, Any]:
@@ -153,8 +159,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     values: dict[str, Any] = {}
-    for key, value in data.items():
-        key = _ALIASES.get(key, key)
+    for key, value in _container_last({_ALIASES.get(k, k): v for k, v in data.items()}):
         if key in _SCALARS or key == "container":
             values.update(_layer_value(key, _coerce(f"{path}: {key}", _SCALARS.get(key, str), value)))
         elif key == "images":
@@ -172,7 +177,7 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for key in ("container", *_SCALARS):
+    for key in (*_SCALARS, "container"):
         name = f"LZ_{key.upper()}"
         value = environ.get(name)
         if value is None and key.endswith("_s"):

@@ -1,0 +1,5 @@
+"""``python -m lz.cli``: the same as the ``lz`` command."""
+
+from lz.cli import main
+
+main()
