@@ -15,9 +15,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lz.config import Settings, SlurmSettings
-from lz.engine import Engine
-from lz.executors.slurm import SlurmExecutor, SlurmOptions
+from lz import assembly
+from lz.config import Settings
+from lz.events import Listeners
+from lz.executors.slurm import SlurmExecutor
 from lz.job import JobSpec
 from lz.process import Completed, CountingRunner
 from lz.runtimes.none import NoneRuntime
@@ -57,8 +58,13 @@ def measure(n: int, ticks: int = 5) -> tuple[dict[str, float], float]:
             store.fire(job.id, "started", started_at=time.time())
             ids[job.id] = str(1000 + i)
         runner = CountingRunner(StandInSlurm(ids))
-        settings = Settings(db=Path(tmp) / "lz.db", workdir=Path(tmp), slurm=SlurmSettings(sstat_interval_s=0))
-        engine = Engine(store, SlurmExecutor(SlurmOptions(user="bench"), runner=runner), NoneRuntime(), settings)
+        settings = Settings(db=Path(tmp) / "lz.db", workdir=Path(tmp), executor="slurm", runtime="none",
+                            usage_interval_s=1e-9, observe_interval_s=1e-9, tick_s=1e-9)
+        executor = SlurmExecutor(settings.slurm, runner=runner)
+        executor.user = "bench"
+        zone = assembly.landing_zone(settings, store, runtime_=NoneRuntime(), executor_=executor,
+                                     listeners=Listeners(), wake=lambda: None)
+        engine = zone.engine
         start = time.perf_counter()
         for _ in range(ticks):
             engine.tick()

@@ -17,10 +17,10 @@ import pytest
 
 from lz.errors import ControllerUnavailable
 from lz.executors.slurm import SlurmExecutor
-from lz.slurm.settings import SlurmSettings
 from lz.job import JobContext, JobSpec, Observation, Tracked
 from lz.layout import JobPaths
 from lz.resources import Resources
+from lz.slurm.settings import SlurmSettings
 
 CLUSTER = Path(__file__).resolve().parents[2] / "scripts" / "slurm-dev-cluster"
 PREFIX = "lzit-"

@@ -10,11 +10,11 @@ import pytest
 from lz.errors import ConfigError, ControllerUnavailable, SubmitRejected
 from lz.executors.base import wrapper_script
 from lz.executors.slurm import SlurmExecutor
-from lz.slurm.settings import SlurmSettings
 from lz.job import JobContext, JobSpec, Tracked
 from lz.layout import JobPaths
 from lz.process import CommandTimeout, Completed
 from lz.resources import Resources
+from lz.slurm.settings import SlurmSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"
 
