@@ -24,6 +24,7 @@ from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import ConfigError
 from lz.events import ControllerEvent, Listeners
+from lz.fs import private_directory
 from lz.job import Job, Transition
 from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
@@ -93,7 +94,7 @@ class TransitionLog:
 def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
     os.umask(settings.umask)
     try:
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        private_directory(settings.state_dir, group=settings.group_access)
         settings.workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None

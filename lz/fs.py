@@ -40,3 +40,13 @@ def remove_tree(path: Path) -> None:
 
     shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows
 
+
+
+def private_directory(path: Path, group: bool = False) -> Path:
+    """Create ``path`` (and parents) if needed and make it 0700 (0750 with ``group``), whatever
+    the umask was when it was made: lz's state must not be readable by other users."""
+    path.mkdir(parents=True, exist_ok=True)
+    mode = 0o750 if group else 0o700
+    if stat.S_IMODE(path.stat().st_mode) != mode:
+        os.chmod(path, mode)
+    return path

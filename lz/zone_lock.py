@@ -14,15 +14,22 @@ from lz.errors import UserError
 
 def lock_landing_zone(settings: Settings) -> IO[str]:
     """One daemon per database: an flock held for the daemon's life; the pid file is for wake-ups."""
-    handle = open(settings.lock_file, "a+")
+    try:
+        handle = open(settings.lock_file, "a+")
+    except OSError as exc:
+        raise UserError(f"cannot open the lock {settings.lock_file}: {exc.strerror}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise UserError(f"another landing zone is already running on {settings.db}") from None
     tmp = settings.pid_file.with_suffix(".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
-    os.replace(tmp, settings.pid_file)
+    try:
+        tmp.write_text(f"{os.getpid()}\n")
+        os.replace(tmp, settings.pid_file)
+    except OSError as exc:
+        handle.close()
+        raise UserError(f"cannot write {settings.pid_file}: {exc.strerror}") from None
     return handle
 
 

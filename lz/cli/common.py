@@ -85,9 +85,18 @@ def store(loaded: Settings) -> JobStore:
     from lz.store.migrate import needs_upgrade, upgrade
 
     try:
+        private_dirs(loaded)
         engine = make_engine(loaded.db)
         if needs_upgrade(engine):
             upgrade(engine)
     except OSError as exc:
         raise ConfigError(f"database {loaded.db}: {exc.strerror or exc}") from None
     return JobStore(engine)
+
+
+def private_dirs(loaded: Settings) -> None:
+    """The state directory (database, spool, results) exists and is closed to other users: it holds
+    every job's environment, which often carries secrets."""
+    from lz.fs import private_directory
+
+    private_directory(loaded.state_dir, group=loaded.group_access)

@@ -42,6 +42,10 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id} recorded as rejected", err=True)
         sys.exit(2)
+    except OSError as exc:  # the landing zone's own disk (full, read-only): nothing was stored
+        from lz.errors import UserError
+
+        raise UserError(f"cannot store the job in {loaded.state_dir}: {exc.strerror or exc}") from None
     if not wake_daemon(loaded) and not daemon_running(loaded):
         click.echo(f"lz: no landing zone is running on {loaded.db}; the job starts when one does", err=True)
     elif not wait:
