@@ -4,6 +4,7 @@ step that does not kill its worker."""
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from lz.fs import private_directory, remove_tree
@@ -21,6 +22,9 @@ def test_one_worker_per_job_and_lanes_run_side_by_side() -> None:
     finished = threading.Event()
     assert pool.submit("collect", "b", finished.set)  # the build lane being full does not block collect
     assert finished.wait(10)
+    deadline = time.time() + 10
+    while pool.busy() != frozenset({"a"}) and time.time() < deadline:
+        time.sleep(0.01)
     assert pool.busy() == frozenset({"a"})
     release.set()
     pool.shutdown(wait=True)
