@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from lz.errors import InvalidTransition, JobNotFound
@@ -174,13 +174,21 @@ class JobStore:
             conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(updated_at=self.clock(), **facts))
 
     def record_many(self, facts_by_job: dict[str, dict[str, Any]]) -> None:
-        """Several jobs' facts in one transaction (one tick's observations)."""
+        """Several jobs' facts in one transaction (one tick's observations): one executemany per
+        set of columns, so a tick over 10,000 jobs stays one short write."""
         if not facts_by_job:
             return
         now = self.clock()
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for job_id, facts in facts_by_job.items():
+            unknown = set(facts) - _JOB_COLUMNS
+            if unknown:
+                raise ValueError(f"unknown job fields {sorted(unknown)}")
+            groups.setdefault(tuple(sorted(facts)), []).append({"_id": job_id, "_now": now, **facts})
         with self._write() as conn:
-            for job_id, facts in facts_by_job.items():
-                conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(updated_at=now, **facts))
+            for columns, rows in groups.items():
+                values = {"updated_at": bindparam("_now"), **{c: bindparam(c) for c in columns}}
+                conn.execute(update(jobs_t).where(jobs_t.c.id == bindparam("_id")).values(values), rows)
 
     def history(self, job_id: str) -> list[Transition]:
         with self._read() as conn:
