@@ -114,14 +114,16 @@ class Engine:
     def _record_usage(self, running: list[Job]) -> None:
         usage = self.watcher.usage([self.workspace.tracked(j) for j in running])
         by_id = {j.id: j for j in running}
-        self.store.record_many({
-            job_id: {
-                "cpu_seconds": u.cpu_seconds,
-                "max_rss_bytes": max(u.max_rss_bytes or 0, by_id[job_id].max_rss_bytes or 0) or None,
-            }
-            for job_id, u in usage.items()
-            if job_id in by_id
-        })
+        changed = {}
+        for job_id, u in usage.items():
+            job = by_id.get(job_id)
+            if job is None:
+                continue
+            facts = {"cpu_seconds": u.cpu_seconds,
+                     "max_rss_bytes": max(u.max_rss_bytes or 0, job.max_rss_bytes or 0) or None}
+            if (job.cpu_seconds, job.max_rss_bytes) != (facts["cpu_seconds"], facts["max_rss_bytes"]):
+                changed[job_id] = facts
+        self.store.record_many(changed)
 
     def _heartbeat(self, now: float) -> None:
         health = self.watcher.health()

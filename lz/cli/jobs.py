@@ -85,7 +85,8 @@ def _wait_for(jobs: JobStore, job_id: str, poll_s: float = 0.5) -> Job:
 @click.argument("job_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
-@click.option("--all", "show_all", is_flag=True, help="Include every cleaned job in the table (default: last 20).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Every job in the table (default: the newest 200 active and the last 20 cleaned).")
 def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
     """Jobs of this landing zone, or one job with its whole history."""
     jobs = store(settings())
@@ -103,6 +104,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bo
     import json
 
     from lz import views
+    from lz.machine import ACTIVE
 
     now = time.time()
     if job_id:
@@ -113,10 +115,16 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bo
         return views.details(job, history, now)
     if as_json:
         return json.dumps([views.job_json(j, now) for j in jobs.jobs()], indent=2)
-    shown = jobs.active() + jobs.jobs(["cleaned"], limit=None if show_all else 20, newest_first=True)
+    limit = None if show_all else 200
+    active = jobs.jobs(ACTIVE, limit=limit, newest_first=True)
+    shown = active + jobs.jobs(["cleaned"], limit=None if show_all else 20, newest_first=True)
     shown.sort(key=lambda j: (j.created_at, j.id))
-    return "\n".join([views.landing_zone_line(jobs.status(), now), views.summary(jobs.count_by_state()), "",
-                      views.table(shown, now)])
+    counts = jobs.count_by_state()
+    lines = [views.landing_zone_line(jobs.status(), now), views.summary(counts), "", views.table(shown, now)]
+    hidden = sum(counts.get(state, 0) for state in ACTIVE) - len(active)
+    if hidden > 0:
+        lines.append(f"... and {hidden} older active jobs (lz status --all, or --json, lists every job)")
+    return "\n".join(lines)
 
 
 @main.command()

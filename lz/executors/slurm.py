@@ -62,6 +62,10 @@ class SlurmExecutor(Executor):
         found: dict[str, Observation] = {}
         for job in jobs:
             entry = _pick(entries.get(self.job_name(job.job_id), []), job.executor_id)
+            if entry is not None and phase_of(entry.state) != "ended":  # the disk has nothing to add yet
+                found[job.job_id] = Observation(phase_of(entry.state), entry.slurm_id, entry.state, entry.reason,
+                                                seen_before=True)
+                continue
             exit_code = read_exit_code(job.paths)
             if entry is None:
                 found[job.job_id] = (
@@ -70,14 +74,10 @@ class SlurmExecutor(Executor):
                     else Observation("absent", job.executor_id, seen_before=_started(job))
                 )
                 continue
-            phase = phase_of(entry.state)
-            if phase == "ended":
-                # the wrapper's record is the step's own exit status; SLURM's covers a killed wrapper
-                code = exit_code if exit_code is not None else entry.exit_code
-                found[job.job_id] = Observation("ended", entry.slurm_id, entry.state, entry.reason, code,
-                                                seen_before=True)
-            else:
-                found[job.job_id] = Observation(phase, entry.slurm_id, entry.state, entry.reason, seen_before=True)
+            # ended: the wrapper's record is the step's own exit status; SLURM's covers a killed wrapper
+            code = exit_code if exit_code is not None else entry.exit_code
+            found[job.job_id] = Observation("ended", entry.slurm_id, entry.state, entry.reason, code,
+                                            seen_before=True)
         return found
 
     def _queue(self) -> dict[str, list[QueueEntry]]:

@@ -1,0 +1,90 @@
+"""Load (issue 8): 10,000 running jobs in the database behind a stand-in squeue and sstat on PATH.
+The tick keeps its interval, the daemon stays under 150 MB, ``lz status`` answers within a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.integration.landing_zone import LandingZone
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+JOBS = 10_000
+TICK_S = 5.0
+
+
+def populate(db: Path, work: Path, count: int) -> list[str]:
+    """``count`` jobs that are running under SLURM as far as the database knows."""
+    from sqlalchemy import insert
+
+    from lz.job import JobSpec
+    from lz.store.db import make_engine
+    from lz.store.migrate import upgrade
+    from lz.store.models import jobs
+
+    engine = make_engine(db)
+    upgrade(engine)
+    spec = json.dumps(JobSpec(name="load", command=("true",)).to_dict())
+    now = time.time()
+    ids = [f"{i:010x}" for i in range(count)]
+    rows = [{"id": job_id, "name": "load", "state": "running", "source": "cli", "spec": spec,
+             "created_at": now, "updated_at": now, "started_at": now, "executor": "slurm",
+             "executor_id": str(100000 + i), "submit_attempted_at": now, "work_dir": str(work / f"lz-{job_id}")}
+            for i, job_id in enumerate(ids)]
+    with engine.begin() as conn:
+        conn.execute(insert(jobs), rows)
+    engine.dispose()
+    return ids
+
+
+def stand_ins(directory: Path, ids: list[str]) -> Path:
+    directory.mkdir()
+    (directory / "squeue.txt").write_text("".join(f"{100000 + i}|RUNNING|None|0|lz-{j}\n" for i, j in enumerate(ids)))
+    (directory / "sstat.txt").write_text("".join(f"{100000 + i}.0|2048K|00:00:01|1\n" for i in range(len(ids))))
+    for program in ("squeue", "sstat"):
+        script = directory / program
+        script.write_text(f'#!/bin/sh\necho "$(date +%s.%N)" >> "{directory}/{program}.calls"\n'
+                          f'exec cat "{directory}/{program}.txt"\n')
+        script.chmod(0o755)
+    return directory
+
+
+def test_ten_thousand_running_jobs(tmp_path: Path) -> None:
+    zone = LandingZone(tmp_path / "lz", container="slurm", tick=TICK_S, run_args=["--runtime", "none"],
+                       config="usage_interval_s = 5\nobserve_interval_s = 5\n")
+    ids = populate(zone.db, zone.workdir, JOBS)
+    shim = stand_ins(tmp_path / "bin", ids)
+    zone.env["PATH"] = f"{shim}:{os.environ['PATH']}"
+    zone.start()
+    try:
+        process = psutil.Process(zone.proc.pid)  # type: ignore[union-attr]
+        peak_rss = 0
+        started = time.time()
+        while time.time() - started < 45:
+            peak_rss = max(peak_rss, process.memory_info().rss)
+            time.sleep(0.5)
+        calls = [float(t) for t in (shim / "squeue.calls").read_text().split()]
+        gaps = [b - a for a, b in zip(calls, calls[1:])]
+        t0 = time.perf_counter()
+        status = subprocess.run([sys.executable, "-m", "lz", "status"], env=zone.env, capture_output=True,
+                                text=True, timeout=60)
+        status_s = time.perf_counter() - t0
+    finally:
+        zone.stop()
+    print(f"\nload: {JOBS} running jobs, tick {TICK_S:g} s: {len(calls)} squeue calls in 45 s, "
+          f"gaps {min(gaps):.1f}-{max(gaps):.1f} s (median {statistics.median(gaps):.1f}), daemon peak RSS {peak_rss / 2**20:.0f} MiB, "
+          f"lz status {status_s * 1000:.0f} ms")
+    assert status.returncode == 0 and "running 10000" in status.stdout
+    assert statistics.median(gaps) <= 1.2 * TICK_S, "the tick fell behind its interval"
+    assert max(gaps) < 2 * TICK_S
+    assert peak_rss < 150 * 2**20
+    assert status_s < 1.0
