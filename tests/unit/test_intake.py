@@ -13,8 +13,14 @@ from lz.bundle import IntakeLimits, stage_bundle
 from lz.errors import BundleError, ResourceError
 from lz.resources import Limits
 from lz.spec_file import load_spec
+from tests.unit.corpus import bad_input, report_to
 
 SMALL = IntakeLimits(max_bytes=10 << 20, max_files=1000, max_depth=16)
+
+
+@pytest.fixture(autouse=True)
+def _corpus(request: pytest.FixtureRequest) -> None:
+    report_to(request.config)
 
 
 def folder(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
@@ -47,7 +53,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int =
 def refused(tmp_path: Path, source: Path, match: str, limits: IntakeLimits = SMALL) -> None:
     dest = tmp_path / "spool" / "job1"
     dest.parent.mkdir(exist_ok=True)
-    with pytest.raises(BundleError, match=match):
+    with bad_input(BundleError, match):
         stage_bundle(source, dest, limits)
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == [], "nothing half-stored"
@@ -181,7 +187,7 @@ def test_tarball_with_and_without_top_directory(tmp_path: Path) -> None:
 ])
 def test_bad_spec(tmp_path: Path, toml: str, match: str) -> None:
     job = folder(tmp_path, {"lz.toml": toml, "run.sh": ""})
-    with pytest.raises(BundleError, match=match):
+    with bad_input(BundleError, match):
         load_spec(job)
 
 
@@ -191,7 +197,7 @@ def test_bad_spec(tmp_path: Path, toml: str, match: str) -> None:
 ])
 def test_bad_resources(tmp_path: Path, resources: str, match: str) -> None:
     job = folder(tmp_path, {"lz.toml": f'command = ["sh"]\n[resources]\n{resources}\n'})
-    with pytest.raises(ResourceError, match=match):
+    with bad_input(ResourceError, match):
         load_spec(job)
 
 
