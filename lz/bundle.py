@@ -18,7 +18,7 @@ from typing import BinaryIO, Literal, overload
 
 from lz.errors import BundleError, printable
 from lz.fs import special_kind
-from lz.tar_reader import DamagedArchive, Member, TarLimits, TarStream
+from lz.tar_reader import DamagedArchive, Member, NotAnArchive, TarLimits, TarStream
 
 _CHUNK = 1 << 20
 
@@ -189,6 +189,8 @@ def _extract_tarball(stream: BinaryIO, dest: Path, budget: _Budget, limits: Inta
                 _extract_member(archive, member, dest, budget, limits, written, links)
             except OSError as exc:  # a name too long for the filesystem, the disk full...
                 raise BundleError(f"{show(member.name)}: cannot be unpacked ({exc.strerror or exc})") from None
+    except NotAnArchive as exc:
+        raise BundleError(f"{label}: {exc}") from None
     except DamagedArchive as exc:
         raise BundleError(f"{label}: damaged tarball: {exc}") from None
     _unwrap_single_directory(dest)

@@ -38,6 +38,10 @@ class DamagedArchive(BundleError):
     """The stream is not a whole, well-formed tar archive (cut short, out of step, or lying)."""
 
 
+class NotAnArchive(DamagedArchive):
+    """The stream does not even start as a tar archive (empty, a zip, a text file...)."""
+
+
 @dataclass(frozen=True)
 class TarLimits:
     """Bounds on an archive's metadata; data is bounded by the caller's byte budget."""
@@ -120,7 +124,7 @@ class TarStream:
             block = self._read_upto(BLOCK)
             if not block:
                 if at == 0:
-                    raise DamagedArchive("empty upload: not a tar archive")
+                    raise NotAnArchive("empty: not a tar archive")
                 raise DamagedArchive("the archive ends without the end-of-archive marker (cut short?)")
             if len(block) < BLOCK:
                 raise DamagedArchive("the archive ends in the middle of a header (cut short?)")
@@ -219,7 +223,7 @@ def _parse_header(block: bytes, at: int) -> _Header:
     signed = unsigned - sum(2 * b for b in block if b > 127)  # old tars summed signed chars
     if stored not in (unsigned, signed):
         if at == 0:
-            raise DamagedArchive("not a tar archive (nor a gzip, bzip2 or xz compressed one)")
+            raise NotAnArchive("not a tar archive (nor a gzip, bzip2 or xz compressed one)")
         raise DamagedArchive(f"the block at byte {at} is not a tar header (the archive is corrupt or out of step)")
     name = _cstring(block[0:100])
     if block[257:263] == b"ustar\0":  # POSIX ustar: a prefix extends the name (GNU uses the field otherwise)
