@@ -16,7 +16,25 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordcount"
-_CALL = re.compile(r'^(?:\d+ )?(\w+)\((.*)\) = (-?\d+)')
+_CALL = re.compile(r"(\w+)\((.*)\)\s+= (-?\d+)")
+
+
+def _calls(trace: str) -> list[tuple[str, str, str]]:
+    """(name, arguments, result) in order of completion; calls split by another thread's
+    (``<unfinished ...>`` then ``<... fsync resumed>``) are joined."""
+    pending: dict[str, str] = {}
+    calls = []
+    for line in trace.splitlines():
+        pid, _, rest = line.partition(" ")
+        rest = rest.strip()
+        if rest.endswith("<unfinished ...>"):
+            pending[pid] = rest[: -len("<unfinished ...>")].rstrip()
+            continue
+        if rest.startswith("<..."):
+            rest = pending.pop(pid, "") + rest.split("resumed>", 1)[1]
+        if match := _CALL.fullmatch(rest):
+            calls.append((match[1], match[2], match[3]))
+    return calls
 
 
 def test_every_file_and_directory_of_the_spool_copy_is_fsynced_before_the_rename(tmp_path: Path) -> None:
@@ -33,7 +51,7 @@ def test_every_file_and_directory_of_the_spool_copy_is_fsynced_before_the_rename
                     "-o", str(trace), sys.executable, "-c", code, str(job), str(spool / "job1")], check=True)
     synced: set[str] = set()
     renamed_at = None
-    calls = [m.groups() for line in trace.read_text().splitlines() if (m := _CALL.match(line))]
+    calls = _calls(trace.read_text())
     for i, (name, args, result) in enumerate(calls):
         if name in ("fsync", "fdatasync") and result == "0":
             synced.add(args[args.index("<") + 1: args.rindex(">")])
