@@ -64,7 +64,7 @@ def stage_bundle(source: Path, dest: Path, limits: IntakeLimits | None = None) -
         except OSError as exc:
             raise BundleError(f"{source.name}: cannot read ({exc.strerror})") from None
         with stream:
-            stage_upload(stream, dest, limits, label=source.name)  # type: ignore[arg-type]
+            stage_upload(stream, dest, limits, label=source.name)
     elif not source.exists() and not source.is_symlink():
         raise BundleError(f"{source}: no such file or directory")
     else:

@@ -18,7 +18,7 @@ SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "command", "env", "resources", "recipe"}
-MAX_SPEC_BYTES = 1 << 20
+MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
 
 def load_spec(
@@ -113,12 +113,19 @@ def _env(value: Any) -> dict[str, str]:
 
 def _recipe(folder: Path, chosen: Any) -> tuple[str | None, RecipeKind | None]:
     if chosen is not None:
-        return _chosen_recipe(folder, chosen), _kind_of(str(chosen))
-    found = sorted(p.name for p in folder.iterdir()
-                   if p.is_file() and not p.is_symlink() and _kind_of(p.name) is not None)
-    if len(found) > 1:
-        raise BundleError(f"more than one recipe ({', '.join(found)}): pick one with recipe = \"...\" in {SPEC_FILE}")
-    return (found[0], _kind_of(found[0])) if found else (None, None)
+        recipe = _chosen_recipe(folder, chosen)
+    else:
+        found = sorted(p.name for p in folder.iterdir()
+                       if p.is_file() and not p.is_symlink() and _kind_of(p.name) is not None)
+        if len(found) > 1:
+            raise BundleError(f"more than one recipe ({', '.join(found)}): pick one with recipe = \"...\" in {SPEC_FILE}")
+        if not found:
+            return None, None
+        recipe = found[0]
+    size = (folder / recipe).lstat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise BundleError(f"{printable(recipe)}: a recipe larger than {MAX_SPEC_BYTES >> 20} MiB ({size} bytes)")
+    return recipe, _kind_of(recipe)
 
 
 def _chosen_recipe(folder: Path, chosen: Any) -> str:

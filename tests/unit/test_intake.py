@@ -73,6 +73,11 @@ def refused(tmp_path: Path, source: Path, match: str, limits: IntakeLimits = SMA
     ([(member("new\nline.txt"), b"x")], r"new\\nline.txt: file name has control characters"),
     ([(member("dir", tarfile.SYMTYPE, "."), None), (member("dir/x"), b"x")], "written through the symlink"),
     ([(member("a.txt"), b"x"), (member("a.txt"), b"y")], "appears twice"),
+    ([(member("x"), b"1"), (member("x/y"), b"2")], "x/y: x is not a directory"),
+    ([(member("d/x"), b"1"), (member("d"), b"2")], r"d: cannot be unpacked \(File exists\)"),
+    ([(member("n" * 300), b"1")], r"cannot be unpacked \(File name too long\)"),
+    ([(member("d", tarfile.DIRTYPE), None), (member("h", tarfile.LNKTYPE, "d"), None)], "not a file of this job"),
+    ([(member(".", tarfile.REGTYPE), b"x")], "empty name"),
 ])
 def test_hostile_tarballs_are_refused(tmp_path: Path, members: list, match: str) -> None:
     refused(tmp_path, tarball(tmp_path, members), match)
@@ -296,3 +301,12 @@ def test_resources_parse_ascii_only_and_refuse_the_absurd(tmp_path: Path, resour
 def test_flags_are_parsed_the_same_way(tmp_path: Path, flag: str, value: str, match: str) -> None:
     with bad_input(ResourceError, match):
         load_spec(folder(tmp_path), overrides={flag: value})
+
+
+def test_a_recipe_is_small(tmp_path: Path) -> None:
+    """It is read whole, at intake and at build time: a 1 GB "Dockerfile" is refused, not loaded."""
+    job = folder(tmp_path, {"lz.toml": 'command = ["sh"]\n'})
+    with open(job / "Dockerfile", "wb") as big:
+        big.truncate(2 << 20)
+    with bad_input(BundleError, r"Dockerfile: a recipe larger than 1 MiB \(2097152 bytes\)"):
+        load_spec(job)
