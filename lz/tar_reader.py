@@ -50,6 +50,7 @@ class TarLimits:
     max_header_bytes: int = 1 << 20  # all extended headers (pax, GNU long names) of one member
     max_extended_headers: int = 8  # in a row, before one member
     max_trailing_bytes: int = 16 << 20  # zeros after the end marker (tar pads to its record size)
+    max_decoder_bytes: int = 128 << 20  # xz's dictionary is chosen by the archive (up to 4 GiB)
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class TarStream:
 
     def __init__(self, stream: BinaryIO, limits: TarLimits | None = None):
         self.limits = limits or TarLimits()
-        self._raw = _open_decompressed(stream)
+        self._raw = _open_decompressed(stream, self.limits.max_decoder_bytes)
         self._offset = 0  # in the decompressed stream, for messages
         self._left = 0  # data bytes of the current member not yet read
         self._pad = 0
@@ -286,7 +287,8 @@ def _check_global(records: dict[str, str]) -> None:
             raise BundleError(f"a global pax header sets {printable(key)!r}, which lz does not support")
 
 
-def _open_decompressed(stream: BinaryIO) -> BinaryIO:
+def _open_decompressed(stream: BinaryIO, max_decoder_bytes: int) -> BinaryIO:
+    """gzip and bzip2 decoders use a few MiB at most; xz's is bounded here (``LZMAFile`` can't)."""
     head = stream.read(6)
     source = cast(BinaryIO, _Prefixed(head, stream))
     if head[:2] == b"\x1f\x8b":
@@ -294,8 +296,37 @@ def _open_decompressed(stream: BinaryIO) -> BinaryIO:
     if head[:3] == b"BZh":
         return cast(BinaryIO, bz2.BZ2File(source))
     if head[:6] == b"\xfd7zXZ\0":
-        return cast(BinaryIO, lzma.LZMAFile(source))
+        return cast(BinaryIO, _XzReader(source, max_decoder_bytes))
     return source
+
+
+class _XzReader:
+    """xz streams (one after another, as ``cat a.xz b.xz`` makes) through decoders whose memory
+    is capped; a stream cut short is an error, as gzip's is."""
+
+    def __init__(self, raw: BinaryIO, memlimit: int):
+        self._raw = raw
+        self._memlimit = memlimit
+        self._decoder = lzma.LZMADecompressor(memlimit=memlimit)
+        self._pending = b""  # compressed input not yet given to the decoder
+
+    def read(self, n: int) -> bytes:
+        while True:
+            if self._decoder.eof:
+                rest = self._decoder.unused_data or self._pending or self._raw.read(_CHUNK)
+                self._pending = b""
+                if not rest:
+                    return b""
+                self._decoder = lzma.LZMADecompressor(memlimit=self._memlimit)
+                self._pending = rest
+            if self._decoder.needs_input and not self._pending:
+                self._pending = self._raw.read(_CHUNK)
+                if not self._pending:
+                    raise EOFError("the xz stream ends before its end marker")
+            data = self._decoder.decompress(self._pending, max_length=n)
+            self._pending = b""
+            if data:
+                return data
 
 
 class _Prefixed:

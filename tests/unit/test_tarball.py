@@ -236,3 +236,21 @@ def test_upload_limits_apply_to_streams(tmp_path: Path) -> None:
         stage_upload(io.BytesIO(b""), tmp_path / "up", SMALL)
     nothing_left(tmp_path / "up")
     assert list(tmp_path.iterdir()) == [], "no staging directory left behind"
+
+
+def test_xz_decoder_memory_is_capped_and_streams_may_follow_each_other(tmp_path: Path) -> None:
+    """An xz archive picks its decoder's dictionary (up to 4 GiB): the cap refuses a big one."""
+    import lzma
+
+    from lz.tar_reader import TarLimits, TarStream
+
+    raw = t.regular("a", b"1" * 1000) + t.regular("lz.toml", TOML) + t.end()
+    half = len(raw) // 1024 * 512
+    two_streams = lzma.compress(raw[:half]) + lzma.compress(raw[half:])
+    names = [m.name for m in TarStream(io.BytesIO(two_streams)).members()]
+    assert names == ["a", "lz.toml"]
+    big_dictionary = lzma.compress(raw, filters=[{"id": lzma.FILTER_LZMA2, "dict_size": 32 << 20}])
+    with bad_input(BundleError, "damaged compressed stream .*[Mm]emory"):
+        list(TarStream(io.BytesIO(big_dictionary), TarLimits(max_decoder_bytes=8 << 20)).members())
+    with bad_input(BundleError, "damaged compressed stream .*ends before its end marker"):
+        list(TarStream(io.BytesIO(lzma.compress(raw)[:-20])).members())
