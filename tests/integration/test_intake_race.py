@@ -12,6 +12,7 @@ from lz.config import load_settings
 from lz.intake import Rejected, receive
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
+from lz.store.migrate import needs_upgrade, upgrade
 from tests.integration.landing_zone import LandingZone
 from tests.unit.corpus import report_to, tried
 
@@ -24,7 +25,10 @@ def test_no_rejected_job_is_ever_picked_up(tmp_path: Path, request: pytest.Fixtu
     lz.start()
     try:
         settings = load_settings(lz.config, environ=lz.env)
-        store = JobStore(make_engine(settings.db))
+        engine = make_engine(settings.db)
+        if needs_upgrade(engine):  # as the CLI does: the daemon may still be migrating
+            upgrade(engine)
+        store = JobStore(engine)
         rejected, reasons = [], set()
         for i in range(150):
             folder = tmp_path / "jobs" / f"bad{i}"
