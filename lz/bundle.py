@@ -1,8 +1,10 @@
 """Intake of a job folder or tarball into the spool, refusing anything unsafe.
 
 Everything is checked while copying (never after filling the disk) and written under a hidden
-temporary name that is renamed into place at the end, so a refused or interrupted intake leaves
-nothing behind. Symlinks are kept as links, never followed, and must stay inside the tree.
+temporary name that is fsynced and renamed into place at the end, so a refused or interrupted
+intake leaves nothing behind and an accepted one survives a node crash. Symlinks are kept as
+links, never followed, and must stay inside the tree. Archives are read by ``lz.tar_reader``;
+``stage_upload`` takes one as a stream (the CLI's file, a station's HTTP body).
 """
 
 from __future__ import annotations

@@ -221,8 +221,7 @@ def _parse_header(block: bytes, at: int) -> _Header:
     except DamagedArchive:
         stored = None
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
-    signed = unsigned - sum(2 * b for b in block if b > 127)  # old tars summed signed chars
-    if stored not in (unsigned, signed):
+    if stored != unsigned and stored != _signed_sum(block):
         if at == 0:
             raise NotAnArchive("not a tar archive (nor a gzip, bzip2 or xz compressed one)")
         raise DamagedArchive(f"the block at byte {at} is not a tar header (the archive is corrupt or out of step)")
@@ -234,6 +233,12 @@ def _parse_header(block: bytes, at: int) -> _Header:
     size = _number(block[124:136], "size", at, name)
     return _Header(name=name, kind=block[156:157], size=size, mode=_number(block[100:108], "mode", at, name),
                    linkname=_cstring(block[157:257]))
+
+
+def _signed_sum(block: bytes) -> int:
+    """The checksum as old tars computed it, over signed chars."""
+    fields = block[:148] + b" " * 8 + block[156:]
+    return sum(b - 256 if b > 127 else b for b in fields)
 
 
 def _cstring(field: bytes) -> str:

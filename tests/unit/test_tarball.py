@@ -254,3 +254,10 @@ def test_xz_decoder_memory_is_capped_and_streams_may_follow_each_other(tmp_path:
         list(TarStream(io.BytesIO(big_dictionary), TarLimits(max_decoder_bytes=8 << 20)).members())
     with bad_input(BundleError, "damaged compressed stream .*ends before its end marker"):
         list(TarStream(io.BytesIO(lzma.compress(raw)[:-20])).members())
+
+
+def test_old_signed_checksums_are_read(tmp_path: Path) -> None:
+    block = bytearray(t.header("caf\xe9".encode("latin-1") + b".txt", size=0))
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\0 " % sum(b - 256 if b > 127 else b for b in block)  # as old tars summed
+    refused(tmp_path, bytes(block) + t.end(), "not valid UTF-8")  # read as a header; its name is then refused
