@@ -54,6 +54,7 @@ class Settings:
     backoff_max_s: float = 60.0  # the longest wait between tries while the controller is down
     workers: int = 4
     local_slots: int = 0  # jobs the local executor runs at once; 0 = number of CPUs
+    gpus: int = -1  # GPUs this landing zone has for local jobs; -1 = the NVIDIA devices found in /dev
     job_prefix: str = "lz-"  # SLURM job names and work directories: <prefix><job id>
     lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
@@ -103,7 +104,7 @@ class Settings:
 _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
-    "local_slots": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
+    "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
     "group_access": bool,
 }

@@ -5,6 +5,11 @@ non-zero. Anything else that escapes is a bug and keeps its traceback.
 """
 
 
+def printable(text: str) -> str:
+    """``text`` as it can be printed on one line: control characters and bad bytes escaped."""
+    return repr(text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))[1:-1]
+
+
 class LzError(Exception):
     """Base of every error lz raises on purpose."""
 

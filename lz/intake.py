@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from lz import assembly
-from lz.bundle import IntakeLimits, stage_bundle
+from lz.bundle import IntakeLimits, fsync_directory, stage_bundle
+from lz.capacity import Capacity, check_capacity, local_capacity
 from lz.config import Settings
-from lz.errors import BundleError, UserError
+from lz.errors import BundleError, ResourceError, UserError
 from lz.fs import remove_tree
 from lz.job import Job, JobSpec
-from lz.machine import Outcome
 from lz.spec_file import load_spec
 from lz.store.jobs import JobStore, new_job_id
 
@@ -38,11 +38,13 @@ def receive(
     name: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     origin: str = "cli",
+    capacity: Capacity | None = None,
 ) -> Job:
     """Copy and validate the job folder or tarball into the spool, then record the job.
 
-    The copy is staged under a hidden name and renamed into place before the commit; a crash in
-    between leaves a spool entry with no row, which the daemon's recovery removes.
+    The copy is staged under a hidden name, fsynced and renamed into place before the commit; a
+    crash in between leaves a spool entry with no row, which the daemon's recovery removes.
+    ``capacity``: what this landing zone can ever give one job (default: ``intake_capacity``).
     """
     spool = settings.spool_dir
     spool.mkdir(parents=True, exist_ok=True)
@@ -53,19 +55,36 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False)
+        _within(spec, capacity if capacity is not None else intake_capacity(settings))
         _require_runnable(spec, settings, staging, _daemon_runtime(store))
     except UserError as exc:
         remove_tree(staging)
-        raise Rejected(str(exc), _record_rejection(store, job_id, name or _default_name(source), exc)) from None
+        raise Rejected(str(exc), _record_rejection(store, job_id, name or _default_name(source), exc, origin)) from None
     except BaseException:
         remove_tree(staging)
         raise
     os.rename(staging, spool / job_id)
+    fsync_directory(spool)
     try:
         return store.create(spec, job_id=job_id, source=origin)
     except BaseException:
         remove_tree(spool / job_id)
         raise
+
+
+def intake_capacity(settings: Settings) -> Capacity:
+    """What this landing zone can ever give one job: the machine, when jobs run here; unknown
+    under SLURM (the cluster's ``[limits]`` and sbatch decide there)."""
+    if settings.executor == "slurm":
+        return Capacity()
+    return local_capacity(gpus=None if settings.gpus < 0 else settings.gpus)
+
+
+def _within(spec: JobSpec, capacity: Capacity) -> None:
+    try:
+        check_capacity(spec.resources, capacity)
+    except ResourceError as exc:
+        raise ResourceError(f"lz.toml or flags: {exc}") from None
 
 
 def _default_name(source: Path) -> str:
@@ -96,9 +115,9 @@ def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: 
     assembly.catalogue(settings).check_recipe(text, spec.recipe_kind or "dockerfile")
 
 
-def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception) -> Job:
-    """Rejected jobs still get a record, so ``lz status`` shows what was refused and why."""
-    safe_name = name if name and all(c.isalnum() or c in "._-" for c in name) else "rejected"
-    job = store.create(JobSpec(name=safe_name[:64]), job_id=job_id)
-    return store.fire(job.id, "reject", outcome=Outcome.FAILED.value, reason=f"rejected at intake: {exc}",
-                      detail=str(exc))
+def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception, origin: str) -> Job:
+    """Rejected jobs still get a record, so ``lz status`` shows what was refused and why; it is
+    written already ended, in one transaction, so no tick can ever pick it up."""
+    safe_name = name if name and all(c.isascii() and (c.isalnum() or c in "._-") for c in name) else "rejected"
+    return store.create_rejected(JobSpec(name=safe_name[:64]), job_id=job_id, reason=f"rejected at intake: {exc}",
+                                 detail=str(exc), source=origin)

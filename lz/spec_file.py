@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lz.errors import BundleError, ResourceError
+from lz.errors import BundleError, ResourceError, printable
+from lz.fs import special_kind
 from lz.job import JobSpec, RecipeKind
 from lz.resources import Limits, check_limits, parse_resources
 
@@ -16,6 +18,7 @@ SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "command", "env", "resources", "recipe"}
+MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
 
 def load_spec(
@@ -56,17 +59,31 @@ def load_spec(
 
 
 def _read_toml(folder: Path) -> dict[str, Any]:
+    """Parse the file; every way it can be wrong (a directory, huge, nested past Python's
+    recursion limit, a number of thousands of digits) is one line, never a traceback."""
     path = folder / SPEC_FILE
-    if path.is_symlink():
-        raise BundleError(f"{SPEC_FILE}: must be a regular file, not a symlink")
-    if not path.exists():
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
         return {}
+    if not stat.S_ISREG(st.st_mode):
+        raise BundleError(f"{SPEC_FILE}: must be a regular file, not a {_kind_word(st.st_mode)}")
+    if st.st_size > MAX_SPEC_BYTES:
+        raise BundleError(f"{SPEC_FILE}: larger than {MAX_SPEC_BYTES >> 20} MiB ({st.st_size} bytes)")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise BundleError(f"{SPEC_FILE}: not valid UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise BundleError(f"{SPEC_FILE}: {exc}") from None
+    except RecursionError:
+        raise BundleError(f"{SPEC_FILE}: nested too deeply (arrays or tables inside each other)") from None
+    except ValueError:  # tomllib lets int()'s digit limit through
+        raise BundleError(f"{SPEC_FILE}: a number too long to read") from None
+
+
+def _kind_word(mode: int) -> str:
+    return "directory" if stat.S_ISDIR(mode) else "symlink" if stat.S_ISLNK(mode) else special_kind(mode) + " file"
 
 
 def _command(value: Any) -> tuple[str, ...] | None:
@@ -96,14 +113,43 @@ def _env(value: Any) -> dict[str, str]:
 
 def _recipe(folder: Path, chosen: Any) -> tuple[str | None, RecipeKind | None]:
     if chosen is not None:
-        if not isinstance(chosen, str) or not (folder / chosen).is_file() or (folder / chosen).is_symlink():
-            raise BundleError(f"{SPEC_FILE}: recipe {chosen!r} is not a file of the job")
-        return chosen, _kind_of(chosen)
-    found = sorted(p.name for p in folder.iterdir()
-                   if p.is_file() and not p.is_symlink() and _kind_of(p.name) is not None)
-    if len(found) > 1:
-        raise BundleError(f"more than one recipe ({', '.join(found)}): pick one with recipe = \"...\" in {SPEC_FILE}")
-    return (found[0], _kind_of(found[0])) if found else (None, None)
+        recipe = _chosen_recipe(folder, chosen)
+    else:
+        found = sorted(p.name for p in folder.iterdir()
+                       if p.is_file() and not p.is_symlink() and _kind_of(p.name) is not None)
+        if len(found) > 1:
+            raise BundleError(f"more than one recipe ({', '.join(found)}): pick one with recipe = \"...\" in {SPEC_FILE}")
+        if not found:
+            return None, None
+        recipe = found[0]
+    size = (folder / recipe).lstat().st_size
+    if size > MAX_SPEC_BYTES:
+        raise BundleError(f"{printable(recipe)}: a recipe larger than {MAX_SPEC_BYTES >> 20} MiB ({size} bytes)")
+    return recipe, _kind_of(recipe)
+
+
+def _chosen_recipe(folder: Path, chosen: Any) -> str:
+    """A relative name of a regular file inside the folder, reached through no symlink: the
+    recipe is read at intake and at build time, so a name that leaves the folder would read a
+    host file (and the errors about it would tell its content)."""
+    bad = BundleError(f"{SPEC_FILE}: recipe {printable(str(chosen))!r} must name a file of the job folder "
+                      "(a relative path, no '..', no symlinks)")
+    if not isinstance(chosen, str) or not chosen or "\0" in chosen or chosen.startswith("/"):
+        raise bad
+    parts = [p for p in PurePosixPath(chosen).parts if p != "."]
+    if not parts or ".." in parts:
+        raise bad
+    current = folder
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = current.lstat().st_mode
+        except OSError:
+            raise bad from None
+        last = i == len(parts) - 1
+        if not (stat.S_ISREG(mode) if last else stat.S_ISDIR(mode)):
+            raise bad
+    return "/".join(parts)
 
 
 def _kind_of(filename: str) -> RecipeKind | None:

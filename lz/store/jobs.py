@@ -94,6 +94,26 @@ class JobStore:
             )
         return self.get(job_id)
 
+    def create_rejected(self, spec: JobSpec, *, job_id: str, reason: str, detail: str | None = None,
+                        source: str = "cli") -> Job:
+        """A job refused at intake, stored already ended (cleaned, failed, with the reason) in
+        one transaction: no reader ever sees it ``received``, so no tick can build it. Its log
+        still walks the diagram: receive, then reject."""
+        now = self.clock()
+        state = self.lifecycle.next_state("received", "reject")
+        with self._write() as conn:
+            conn.execute(insert(jobs_t).values(
+                id=job_id, name=spec.name, state=state, outcome="failed", reason=reason, source=source,
+                spec=json.dumps(spec.to_dict()), created_at=now, updated_at=now, ended_at=now,
+            ))
+            conn.execute(insert(transitions_t), [
+                {"job_id": job_id, "from_state": "", "to_state": "received", "event": "receive", "at": now,
+                 "detail": None},
+                {"job_id": job_id, "from_state": "received", "to_state": state, "event": "reject", "at": now,
+                 "detail": detail},
+            ])
+        return self.get(job_id)
+
     def get(self, job_id: str) -> Job:
         with self._read() as conn:
             row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()

@@ -13,8 +13,14 @@ from lz.bundle import IntakeLimits, stage_bundle
 from lz.errors import BundleError, ResourceError
 from lz.resources import Limits
 from lz.spec_file import load_spec
+from tests.unit.corpus import bad_input, report_to
 
 SMALL = IntakeLimits(max_bytes=10 << 20, max_files=1000, max_depth=16)
+
+
+@pytest.fixture(autouse=True)
+def _corpus(request: pytest.FixtureRequest) -> None:
+    report_to(request.config)
 
 
 def folder(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
@@ -47,7 +53,7 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int =
 def refused(tmp_path: Path, source: Path, match: str, limits: IntakeLimits = SMALL) -> None:
     dest = tmp_path / "spool" / "job1"
     dest.parent.mkdir(exist_ok=True)
-    with pytest.raises(BundleError, match=match):
+    with bad_input(BundleError, match):
         stage_bundle(source, dest, limits)
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == [], "nothing half-stored"
@@ -67,6 +73,11 @@ def refused(tmp_path: Path, source: Path, match: str, limits: IntakeLimits = SMA
     ([(member("new\nline.txt"), b"x")], r"new\\nline.txt: file name has control characters"),
     ([(member("dir", tarfile.SYMTYPE, "."), None), (member("dir/x"), b"x")], "written through the symlink"),
     ([(member("a.txt"), b"x"), (member("a.txt"), b"y")], "appears twice"),
+    ([(member("x"), b"1"), (member("x/y"), b"2")], "x/y: x is not a directory"),
+    ([(member("d/x"), b"1"), (member("d"), b"2")], r"d: cannot be unpacked \(File exists\)"),
+    ([(member("n" * 300), b"1")], r"cannot be unpacked \(File name too long\)"),
+    ([(member("d", tarfile.DIRTYPE), None), (member("h", tarfile.LNKTYPE, "d"), None)], "not a file of this job"),
+    ([(member(".", tarfile.REGTYPE), b"x")], "empty name"),
 ])
 def test_hostile_tarballs_are_refused(tmp_path: Path, members: list, match: str) -> None:
     refused(tmp_path, tarball(tmp_path, members), match)
@@ -181,7 +192,7 @@ def test_tarball_with_and_without_top_directory(tmp_path: Path) -> None:
 ])
 def test_bad_spec(tmp_path: Path, toml: str, match: str) -> None:
     job = folder(tmp_path, {"lz.toml": toml, "run.sh": ""})
-    with pytest.raises(BundleError, match=match):
+    with bad_input(BundleError, match):
         load_spec(job)
 
 
@@ -191,7 +202,7 @@ def test_bad_spec(tmp_path: Path, toml: str, match: str) -> None:
 ])
 def test_bad_resources(tmp_path: Path, resources: str, match: str) -> None:
     job = folder(tmp_path, {"lz.toml": f'command = ["sh"]\n[resources]\n{resources}\n'})
-    with pytest.raises(ResourceError, match=match):
+    with bad_input(ResourceError, match):
         load_spec(job)
 
 
@@ -206,3 +217,96 @@ def test_limits_flags_and_recipes(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="more than one recipe"):
         load_spec(job)
     assert load_spec(folder(tmp_path / "b", {"Singularity": "x"}), require_command=False).recipe_kind == "singularity"
+
+
+# -- lz.toml: the recipe stays inside the folder (defect 7) ------------------------------------
+SECRET = "FROM secret-registry.example/only-root-may-read-this\n"
+
+
+@pytest.mark.parametrize("recipe", [
+    "../../secret.Dockerfile", "../" * 30 + "etc/passwd", "/etc/passwd", "sub/../../../secret.Dockerfile",
+    "link/Dockerfile", "linkfile.Dockerfile", "", "sub", "./", "a\0b", 5,
+])
+def test_recipe_must_be_a_file_inside_the_folder(tmp_path: Path, recipe: object) -> None:
+    (tmp_path / "secret.Dockerfile").write_text(SECRET)
+    job = folder(tmp_path / "j", {"lz.toml": f'command = ["sh"]\nrecipe = {_toml(recipe)}\n',
+                                  "sub/Dockerfile": "FROM busybox\n"})
+    os.symlink(tmp_path / "j" / "job" / "sub", job / "link")  # a link, even to inside, is not followed
+    os.symlink(tmp_path / "secret.Dockerfile", job / "linkfile.Dockerfile")
+    with bad_input(BundleError, "lz.toml: recipe") as _:
+        load_spec(job)
+    try:
+        load_spec(job)
+    except BundleError as exc:
+        assert "secret-registry" not in str(exc) and "root:" not in str(exc)
+
+
+def test_recipe_in_a_subfolder_is_fine(tmp_path: Path) -> None:
+    job = folder(tmp_path, {"lz.toml": 'recipe = "env/app.def"\n', "env/app.def": "Bootstrap: docker\n"})
+    spec = load_spec(job, require_command=False)
+    assert spec.recipe == "env/app.def" and spec.recipe_kind == "singularity"
+
+
+def _toml(value: object) -> str:
+    return '"a\\u0000b"' if value == "a\0b" else f'"{value}"' if isinstance(value, str) else str(value)
+
+
+# -- lz.toml: one line, never a traceback (defect 12) ------------------------------------------------
+def test_lz_toml_that_is_not_a_readable_file(tmp_path: Path) -> None:
+    job = folder(tmp_path, {"run.sh": ""})
+    (job / "lz.toml").mkdir()
+    with bad_input(BundleError, "lz.toml: must be a regular file"):
+        load_spec(job)
+    (job / "lz.toml").rmdir()
+    (job / "lz.toml").write_text("[" * 3000)
+    with bad_input(BundleError, "lz.toml: "):
+        load_spec(job)
+    (job / "lz.toml").write_text("x = " + "[" * 3000 + "]" * 3000)
+    with bad_input(BundleError, "lz.toml: nested too deeply"):
+        load_spec(job)
+    (job / "lz.toml").write_text("[resources]\ncpus = " + "9" * 5000 + "\n")
+    with bad_input(BundleError, "lz.toml: a number too long"):
+        load_spec(job)
+    (job / "lz.toml").write_text("command = ['sh']\n# " + "x" * (2 << 20) + "\n")
+    with bad_input(BundleError, r"lz.toml: larger than 1 MiB"):
+        load_spec(job)
+
+
+@pytest.mark.parametrize("resources,match", [
+    ('cpus = "²"', "cpus '²' is not a whole number"),
+    ('gpus = "١"', "gpus '١' is not a whole number"),
+    ('memory = "٣G"', "memory '٣G' is not a size"),
+    ('time = "²"', "time '²' is not a SLURM time"),
+    ('time = "1-²"', "time '1-²' is not a SLURM time"),
+    ('time = "²:00"', "time '²:00' is not a SLURM time"),
+    # absurd without [limits] (defect 13): refused with the numbers
+    ("cpus = 99999999999999999999999", r"cpus 99999999999999999999999 is more than any landing zone offers \(at most 65536\)"),
+    ('memory = "99999999999999999999T"', r"memory 99999999999999999999T is more than any landing zone offers \(at most 1024T\)"),
+    (f'memory = "{"9" * 400}G"', "memory 9{20}.* is more than any"),
+    ("memory = 1e400", "memory inf is not a size"),
+    ("gpus = 100000", r"gpus 100000 is more than any landing zone offers \(at most 1024\)"),
+    ('time = "999999999"', r"time .* is more than any landing zone offers \(at most 365-00:00:00\)"),
+    (f"time = {'9' * 30}", "more than any landing zone offers"),
+])
+def test_resources_parse_ascii_only_and_refuse_the_absurd(tmp_path: Path, resources: str, match: str) -> None:
+    job = folder(tmp_path, {"lz.toml": f'command = ["sh"]\n[resources]\n{resources}\n'})
+    with bad_input(ResourceError, match):
+        load_spec(job)
+
+
+@pytest.mark.parametrize("flag,value,match", [
+    ("time", "²", "time '²' is not a SLURM time"), ("cpus", "²", "cpus '²'"),
+    ("cpus", "99999999999999999999999", "at most 65536"), ("memory", "1e9G", "memory '1e9G' is not a size"),
+])
+def test_flags_are_parsed_the_same_way(tmp_path: Path, flag: str, value: str, match: str) -> None:
+    with bad_input(ResourceError, match):
+        load_spec(folder(tmp_path), overrides={flag: value})
+
+
+def test_a_recipe_is_small(tmp_path: Path) -> None:
+    """It is read whole, at intake and at build time: a 1 GB "Dockerfile" is refused, not loaded."""
+    job = folder(tmp_path, {"lz.toml": 'command = ["sh"]\n'})
+    with open(job / "Dockerfile", "wb") as big:
+        big.truncate(2 << 20)
+    with bad_input(BundleError, r"Dockerfile: a recipe larger than 1 MiB \(2097152 bytes\)"):
+        load_spec(job)

@@ -1,0 +1,41 @@
+"""A landing zone refuses at intake what it can never give one job (issue 8, defect 13)."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+import pytest
+
+from lz.capacity import Capacity, check_capacity, local_capacity
+from lz.errors import ResourceError
+from lz.resources import Resources
+from tests.unit.corpus import bad_input, report_to
+
+
+@pytest.fixture(autouse=True)
+def _corpus(request: pytest.FixtureRequest) -> None:
+    report_to(request.config)
+
+
+def test_local_capacity_is_this_machine() -> None:
+    here = local_capacity(gpus=3)
+    assert here.cpus == os.cpu_count() and here.gpus == 3
+    assert here.memory_mb == psutil.virtual_memory().total >> 20
+    assert local_capacity().gpus == len([d for d in os.listdir("/dev") if d.removeprefix("nvidia").isdigit()
+                                         and d.startswith("nvidia")])
+
+
+@pytest.mark.parametrize("resources,match", [
+    (Resources(cpus=100_000_000), r"cpus 100000000 is more than this landing zone can give one job \(2\)"),
+    (Resources(memory_mb=1 << 20), r"memory 1024G is more than this landing zone can give one job \(2G\)"),
+    (Resources(gpus=1), r"gpus 1 is more than this landing zone can give one job \(0\)"),
+])
+def test_beyond_capacity_is_refused_with_the_numbers(resources: Resources, match: str) -> None:
+    with bad_input(ResourceError, match):
+        check_capacity(resources, Capacity(cpus=2, memory_mb=2048, gpus=0))
+
+
+def test_within_or_unknown_capacity_is_fine() -> None:
+    check_capacity(Resources(cpus=2, memory_mb=2048, gpus=0), Capacity(cpus=2, memory_mb=2048, gpus=0))
+    check_capacity(Resources(cpus=64, memory_mb=1 << 20, gpus=8), Capacity())  # SLURM: the cluster decides
