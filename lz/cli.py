@@ -78,6 +78,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="slurm: submit jobs to SLURM; otherwise run them here with that runtime."),
         click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
                      help="Container runtime for jobs under --container slurm (default: auto-detect)."),
+        click.option("--sandbox/--no-sandbox", "apptainer_sandbox", default=None,
+                     help="Apptainer/Singularity: build writable sandbox directories instead of SIF files."),
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
         click.option("-v", "--verbose", count=True, help="More log output."),

@@ -62,6 +62,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     images: Mapping[str, str] = field(default_factory=dict)
     allow_pull: bool = False
+    apptainer_sandbox: bool = False  # [apptainer] sandbox: writable directories instead of SIF files
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
     @property
@@ -96,6 +97,7 @@ _SCALARS: dict[str, type] = {
     "max_bundle_bytes": int,
     "max_bundle_files": int,
     "allow_pull": bool,
+    "apptainer_sandbox": bool,
 }
 _FILE_ALIASES = {"tick": "tick_s", "build_timeout": "build_timeout_s"}
 
@@ -135,6 +137,8 @@ def _apply_file(settings: Settings, path: Path) -> Settings:
             changes["limits"] = _limits(path, _table(path, key, value))
         elif key == "slurm":
             changes["slurm"] = _slurm(path, _table(path, key, value))
+        elif key == "apptainer":
+            changes.update(_apptainer(path, _table(path, key, value)))
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
     return replace(settings, **changes)
@@ -193,6 +197,15 @@ def _slurm(path: Path, raw: Mapping[str, Any]) -> SlurmSettings:
             raise ConfigError(f"{path}: unknown [slurm] setting {key!r}")
         changes[key] = tuple(value) if key == "extra_sbatch_args" else value
     return replace(SlurmSettings(), **changes)
+
+
+def _apptainer(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``[apptainer] sandbox = true``: for sites whose nodes cannot mount SIF files (no squashfuse,
+    no loop devices)."""
+    for key in raw:
+        if key != "sandbox":
+            raise ConfigError(f"{path}: unknown [apptainer] setting {key!r} (known: sandbox)")
+    return {"apptainer_sandbox": _coerce("apptainer_sandbox", raw["sandbox"])} if "sandbox" in raw else {}
 
 
 def _validate(settings: Settings) -> None:

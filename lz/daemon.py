@@ -39,7 +39,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
     requested = settings.runtime if settings.container == "slurm" else settings.container
     catalogue = ImageCatalogue({k: Path(v) for k, v in settings.images.items()}, allow_pull=settings.allow_pull)
-    return pick_runtime(None if requested == "auto" else requested, catalogue=catalogue)
+    return pick_runtime(None if requested == "auto" else requested, catalogue=catalogue,
+                        sandbox=settings.apptainer_sandbox)
 
 
 def build_executor(settings: Settings) -> Executor:
