@@ -18,6 +18,7 @@ What the real Apptainer 1.4.5 showed (tests/integration/test_containers.py runs 
 from __future__ import annotations
 
 import os
+import pwd
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,7 +28,14 @@ from lz.errors import BuildError
 from lz.fs import remove_tree
 from lz.layout import CONTAINER_WORKDIR
 from lz.process import CommandTimeout, run_logged
-from lz.runtimes.base import JobContext, Runtime, load_default_command, save_default_command, tail
+from lz.runtimes.base import (
+    JobContext,
+    Runtime,
+    load_default_command,
+    make_mount_point,
+    save_default_command,
+    tail,
+)
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, base_of, bases_of
 from lz.runtimes.convert import dockerfile_to_definition
 from lz.runtimes.dockerfile import default_command
@@ -66,6 +74,11 @@ class ApptainerRuntime(Runtime):
         return job.paths.runtime / "job.def"
 
     @staticmethod
+    def run_tmp(job: JobContext) -> Path:
+        """The run's temporary directory (a SIF unpacked where it cannot be mounted)."""
+        return job.paths.runtime / "run-tmp"
+
+    @staticmethod
     def bases_dir(job: JobContext) -> Path:
         """Catalogue tarballs unpacked for this build."""
         return job.paths.runtime / "bases"
@@ -97,11 +110,16 @@ class ApptainerRuntime(Runtime):
             options.append("--writable")
         if job.spec.resources.gpus:
             options.append("--nv")
+        # without squashfuse or loop devices (an unprivileged user) a SIF is unpacked to a
+        # temporary sandbox for the run: under the job too, so a killed run leaves nothing
+        host = ["env", *(f"{key}={value}" for key, value in self.run_tmp_environment(job).items()), self.executable]
         if not job.spec.env:
-            verb = "exec" if command else "run"
-            return [self.executable, verb, *options, str(self.image(job)), *command]
-        return [self.executable, "exec", *options, str(self.image(job)),
-                *env_prefix(job.spec.env), *(command or [RUNSCRIPT])]
+            return [*host, "exec" if command else "run", *options, str(self.image(job)), *command]
+        return [*host, "exec", *options, str(self.image(job)), *env_prefix(job.spec.env), *(command or [RUNSCRIPT])]
+
+    def run_tmp_environment(self, job: JobContext) -> dict[str, str]:
+        tmp = str(self.run_tmp(job))
+        return {"APPTAINER_TMPDIR": tmp, "SINGULARITY_TMPDIR": tmp}
 
     def writable_roots(self, job: JobContext) -> dict[str, Path]:
         """With a writable sandbox the job can change the container too; those changes come back."""
@@ -132,6 +150,10 @@ class ApptainerRuntime(Runtime):
                   cwd=job.paths.work)
         remove_tree(job.paths.runtime / "tmp")
         remove_tree(self.bases_dir(job))
+        self.run_tmp(job).mkdir(mode=0o700)
+        if self.sandbox:  # --writable cannot create mount points: the work directory and $HOME
+            for mount_point in (CONTAINER_WORKDIR, _home()):
+                make_mount_point(self.image(job), mount_point)
 
     def _local_bases(self, job: JobContext, names: list[str], log: IO[str],
                      timeout_s: float | None) -> dict[str, Path]:
@@ -211,6 +233,14 @@ def localise_definition(text: str, resolve: Callable[[str], Path | None]) -> str
         (block if in_header else out).append(line)
     flush()
     return "\n".join(out) + "\n"
+
+
+def _home() -> str:
+    """The home directory Apptainer mounts in the container (the daemon's user runs the jobs)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return os.environ.get("HOME", "/")
 
 
 def _log_tail(log: IO[str]) -> str:

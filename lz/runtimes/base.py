@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from lz.errors import BuildError
 from lz.jobspec import JobSpec
 from lz.layout import JobPaths
 
@@ -80,3 +81,17 @@ def argv_of(command: Sequence[str] | None) -> list[str]:
     if not command:
         raise ValueError("job has no command")
     return list(command)
+
+
+def make_mount_point(image: Path, mount_point: str) -> None:
+    """Create the bind destination inside the image, from the host, refusing to follow a symlink
+    the recipe may have planted (as root, that would create directories anywhere on the host)."""
+    current = image
+    for part in Path(mount_point.lstrip("/")).parts:
+        current = current / part
+        if current.is_symlink():
+            raise BuildError(f"the image's {mount_point} must not be a symlink ({current.relative_to(image)})")
+        if not current.exists():
+            current.mkdir()
+        elif not current.is_dir():
+            raise BuildError(f"the image's /{current.relative_to(image)} is not a directory; lz binds the job at {mount_point}")

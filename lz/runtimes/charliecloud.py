@@ -26,7 +26,7 @@ from lz.errors import BuildError
 from lz.fs import remove_tree
 from lz.layout import CONTAINER_WORKDIR
 from lz.process import CommandRunner, CommandTimeout, run_command, run_logged
-from lz.runtimes.base import JobContext, Runtime, load_default_command, save_default_command, tail
+from lz.runtimes.base import JobContext, Runtime, load_default_command, make_mount_point, save_default_command, tail
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import definition_to_dockerfile
 from lz.runtimes.dockerfile import default_command
@@ -136,7 +136,7 @@ class CharliecloudRuntime(Runtime):
             raise BuildError(f"build: {exc.filename or self.ch_image[0]} not found") from None
         if code != 0:
             raise BuildError(f"build failed (exit {code}):\n{_log_tail(log)}")
-        _make_bind_point(self.image_dir(job), CONTAINER_WORKDIR)
+        make_mount_point(self.image_dir(job), CONTAINER_WORKDIR)
 
     def _import(self, job: JobContext, source: Path, name: str, log: IO[str], deadline: float,
                 timeout_s: float | None) -> None:
@@ -177,21 +177,6 @@ def _log_tail(log: IO[str]) -> str:
         return tail(Path(log.name).read_text(encoding="utf-8", errors="replace"), 10)
     except (AttributeError, OSError, TypeError):
         return ""
-
-
-def _make_bind_point(image: Path, mount_point: str) -> None:
-    """Create the bind destination inside the image, from the host, refusing to follow a symlink
-    the recipe may have planted (as root, that would create directories anywhere on the host)."""
-    current = image
-    for part in Path(mount_point.lstrip("/")).parts:
-        current = current / part
-        if current.is_symlink():
-            raise BuildError(f"the image's {mount_point} must not be a symlink ({current.relative_to(image)})")
-        if not current.exists():
-            current.mkdir()
-        elif not current.is_dir():
-            raise BuildError(f"the image's /{current.relative_to(image)} is not a directory; lz binds the job at {mount_point}")
-
 
 
 def _current_user() -> str:

@@ -23,6 +23,8 @@ from lz.runtimes.select import ch_image_argv, pick_runtime
 
 W = "/w/lz-J1"
 CH_IMAGE = ["/usr/bin/python3", "/usr/bin/ch-image"]
+HOST_ENV = ["env", f"APPTAINER_TMPDIR={W}/runtime/run-tmp", f"SINGULARITY_TMPDIR={W}/runtime/run-tmp"]
+"""A run's temporary directory (a SIF unpacked where it cannot be mounted) is the job's, too."""
 
 
 def job(root: str = W, **spec: object) -> JobContext:
@@ -40,7 +42,7 @@ def test_apptainer_as_root_builds_a_sif_and_execs_with_a_clean_env() -> None:
     ctx = job()
     assert runtime.build_argv(ctx) == ["apptainer", "build", f"{W}/runtime/image.sif", f"{W}/runtime/job.def"]
     assert runtime.run_argv(ctx) == [
-        "apptainer", "exec", "--contain", "--cleanenv", "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work",
+        *HOST_ENV, "apptainer", "exec", "--contain", "--cleanenv", "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work",
         f"{W}/runtime/image.sif", "python3", "main.py", "a b"]
     assert runtime.writable_roots(ctx) == {}
 
@@ -68,7 +70,7 @@ def test_singularity_unprivileged_sandbox_with_gpus() -> None:
     assert runtime.build_argv(ctx) == ["singularity", "build", "--fakeroot", "--sandbox", f"{W}/runtime/sandbox",
                                        f"{W}/runtime/job.def"]
     assert runtime.run_argv(ctx) == [
-        "singularity", "exec", "--contain", "--cleanenv", "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work",
+        *HOST_ENV, "singularity", "exec", "--contain", "--cleanenv", "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work",
         "--writable", "--nv", f"{W}/runtime/sandbox", "python3", "main.py", "a b"]
     assert runtime.writable_roots(ctx) == {"container": Path(f"{W}/runtime/sandbox")}
 
@@ -86,14 +88,14 @@ def test_apptainer_build_environment_is_explicit_and_per_job() -> None:
 def test_apptainer_without_command_runs_the_recorded_default_or_the_runscript(tmp_path: Path) -> None:
     runtime = ApptainerRuntime("apptainer", is_root=True)
     ctx = job(str(tmp_path), command=None)
-    assert runtime.run_argv(ctx)[:2] == ["apptainer", "run"]
+    assert runtime.run_argv(ctx)[3:5] == ["apptainer", "run"]
     assert runtime.run_argv(ctx)[-1] == f"{tmp_path}/runtime/image.sif"
     with_env = job(str(tmp_path), command=None, env={"K": "v"})
-    assert runtime.run_argv(with_env)[1] == "exec"
+    assert runtime.run_argv(with_env)[4] == "exec"
     assert runtime.run_argv(with_env)[-3:] == ["env", "K=v", "/.singularity.d/runscript"]
     ctx.paths.runtime.mkdir()
     save_default_command(ctx, ["/bin/sh", "-c", "echo $X"])
-    assert runtime.run_argv(ctx)[1] == "exec" and runtime.run_argv(ctx)[-3:] == ["/bin/sh", "-c", "echo $X"]
+    assert runtime.run_argv(ctx)[4] == "exec" and runtime.run_argv(ctx)[-3:] == ["/bin/sh", "-c", "echo $X"]
 
 
 def test_apptainer_definition_bases_become_local_images() -> None:
