@@ -185,7 +185,7 @@ def test_container_jobs_through_the_local_executor(runtime: str, tmp_path: Path,
         for what, (check, job_id, out) in checks.items():
             try:
                 check(lz, job_id, tmp_path / f"out-{out}")
-            except AssertionError as exc:
+            except (AssertionError, OSError) as exc:
                 problems.append(f"{what}: {exc}")
         if not done[ids["broken"]]["reason"].startswith("build failed: build failed (exit"):
             problems.append(f"broken: {done[ids['broken']]['reason']}")
@@ -198,7 +198,7 @@ def test_container_jobs_through_the_local_executor(runtime: str, tmp_path: Path,
             no_trace(lz, [*ids.values(), cancel_build], shared_tmp)
         except AssertionError as exc:
             problems.append(f"trace: {exc}")
-        assert problems == []
+        assert not problems, "\n".join(problems)
         assert subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True).returncode != 0
     finally:
         lz.stop()
