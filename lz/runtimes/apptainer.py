@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
@@ -129,12 +130,13 @@ class ApptainerRuntime(Runtime):
     def build(self, job: JobContext, log: IO[str], timeout_s: float | None = None) -> None:
         if job.spec.recipe is None:
             raise BuildError("the job has no recipe (Dockerfile or Singularity definition)")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s  # for unpacking and build together
         self.cleanup(job)
         for directory in (job.paths.runtime, job.paths.runtime / "tmp", job.paths.runtime / "cache"):
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         text = (job.paths.work / job.spec.recipe).read_text(encoding="utf-8", errors="replace")
         kind = job.spec.recipe_kind or "dockerfile"
-        local = self._local_bases(job, bases_of(text, kind), log, timeout_s)
+        local = self._local_bases(job, bases_of(text, kind), log, deadline, timeout_s)
         command: list[str] | None = None
         if kind == "singularity":
             text = localise_definition(text, local.get)
@@ -146,8 +148,8 @@ class ApptainerRuntime(Runtime):
             log.write(f"lz: the Dockerfile converted to a definition:\n{text}")
         self.definition(job).write_text(text)
         save_default_command(job, command)
-        self._run(self.build_argv(job), log, timeout_s, env=self.build_environment(job), what="build",
-                  cwd=job.paths.work)
+        self._run(self.build_argv(job), log, deadline, env=self.build_environment(job), what="build",
+                  cwd=job.paths.work, timeout_s=timeout_s)
         remove_tree(job.paths.runtime / "tmp")
         remove_tree(self.bases_dir(job))
         self.run_tmp(job).mkdir(mode=0o700)
@@ -156,7 +158,7 @@ class ApptainerRuntime(Runtime):
                 make_mount_point(self.image(job), mount_point)
 
     def _local_bases(self, job: JobContext, names: list[str], log: IO[str],
-                     timeout_s: float | None) -> dict[str, Path]:
+                     deadline: float | None, timeout_s: float | None) -> dict[str, Path]:
         """Each base name -> a local image Apptainer reads; tarballs unpacked under the job."""
         local: dict[str, Path] = {}
         for index, name in enumerate(names):
@@ -166,18 +168,19 @@ class ApptainerRuntime(Runtime):
             if source.name.endswith(_TARBALL):
                 target = self.bases_dir(job) / str(index)
                 target.mkdir(mode=0o700, parents=True)
-                self._run(unpack_argv(source, target), log, timeout_s, env=self.environ,
-                          what=f"unpacking base {name}")
+                self._run(unpack_argv(source, target), log, deadline, env=self.environ,
+                          what=f"unpacking base {name}", timeout_s=timeout_s)
                 source = target
             local[name] = source
         return local
 
-    def _run(self, argv: list[str], log: IO[str], timeout_s: float | None, *, env: dict[str, str],
-             what: str, cwd: Path | None = None) -> None:
+    def _run(self, argv: list[str], log: IO[str], deadline: float | None, *, env: dict[str, str],
+             what: str, cwd: Path | None = None, timeout_s: float | None = None) -> None:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
         try:
-            code = run_logged(argv, log, timeout=timeout_s, env=env, cwd=str(cwd) if cwd else None)
+            code = run_logged(argv, log, timeout=left, env=env, cwd=str(cwd) if cwd else None)
         except CommandTimeout:
-            raise BuildError(f"{what} timed out after {timeout_s:g}s") from None
+            raise BuildError(f"{what} timed out" + (f" after {timeout_s:g}s" if timeout_s else "")) from None
         except FileNotFoundError:
             raise BuildError(f"{what}: {argv[0]} not found") from None
         if code != 0:
