@@ -18,39 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from lz.runtimes.select import available
 from tests.integration.landing_zone import LandingZone, job_states, wait_until
+from tests.integration.runtimes_present import runtimes
 from tests.integration.slurm_cluster import ROOT, requires_slurm
 
 pytestmark = [pytest.mark.integration]
-
-_MARKS = {"charliecloud": pytest.mark.charliecloud, "apptainer": pytest.mark.apptainer,
-          "singularity": pytest.mark.apptainer}
-_MISSING = {"charliecloud": "Charliecloud (ch-image, ch-run) not installed",
-            "apptainer": "apptainer not on PATH (scripts/install-apptainer install)",
-            "singularity": "singularity not on PATH (scripts/install-apptainer install)"}
-
-
-def runtimes(*names: str) -> list[object]:
-    """One parameter per runtime, skipped where the runtime is not installed."""
-    return [pytest.param(name, id=name, marks=[_MARKS[name], pytest.mark.skipif(not available(name), reason=_MISSING[name])])
-            for name in names]
-
 
 ALL = runtimes("charliecloud", "apptainer", "singularity")
 APPTAINER = runtimes("apptainer")
 
 # -- images and jobs ------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The site catalogue: a busybox root-filesystem directory and the same as a tarball."""
-    root = tmp_path_factory.mktemp("images")
-    subprocess.run([str(ROOT / "scripts" / "make-busybox-rootfs"), str(root / "busybox")], check=True,
-                   capture_output=True)
-    subprocess.run(["tar", "-czf", str(root / "busybox.tar.gz"), "-C", str(root / "busybox"), "."], check=True)
-    return {"busybox": root / "busybox", "busybox-tar": root / "busybox.tar.gz"}
-
-
 def catalogue(images: dict[str, Path], extra: str = "") -> str:
     return extra + "[images]\n" + "".join(f'{name} = "{path}"\n' for name, path in images.items())
 
