@@ -42,7 +42,7 @@ def runtime_name(settings: Settings) -> str:
 def runtime(settings: Settings) -> Runtime:
     from lz.runtimes.select import pick_runtime
 
-    return pick_runtime(settings.runtime, catalogue=catalogue(settings))
+    return pick_runtime(settings.runtime, catalogue=catalogue(settings), sandbox=settings.apptainer_sandbox)
 
 
 def executor(settings: Settings, runner: CommandRunner | None = None) -> Executor:

@@ -65,6 +65,7 @@ class Settings:
     group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
     limits: Limits = field(default_factory=Limits)
     images: Mapping[str, str] = field(default_factory=dict)
+    apptainer_sandbox: bool = False  # [apptainer] sandbox: writable directories instead of SIF files
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
 
     @property
@@ -107,6 +108,7 @@ _SCALARS: dict[str, type] = {
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
     "group_access": bool,
+    "apptainer_sandbox": bool,
 }
 _SLURM: dict[str, type] = {
     "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
@@ -171,6 +173,8 @@ def _from_file(path: Path) -> dict[str, Any]:
             slurm, moved = _slurm(path, _table(path, key, value))
             values["slurm"] = slurm
             values.update({k: v for k, v in moved.items() if k not in values})
+        elif key == "apptainer":
+            values.update(_apptainer(path, _table(path, key, value)))
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
     return values
@@ -265,6 +269,15 @@ def _slurm(path: Path, raw: Mapping[str, Any]) -> tuple[SlurmSettings, dict[str,
         else:
             raise ConfigError(f"{path}: unknown [slurm] setting {key!r}")
     return SlurmSettings(**values), moved
+
+
+def _apptainer(path: Path, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``[apptainer] sandbox = true``: for sites whose nodes cannot mount SIF files (no squashfuse,
+    no loop devices)."""
+    for key in raw:
+        if key != "sandbox":
+            raise ConfigError(f"{path}: unknown [apptainer] setting {key!r} (known: sandbox)")
+    return {"apptainer_sandbox": _coerce(f"{path}: [apptainer] sandbox", bool, raw["sandbox"])} if "sandbox" in raw else {}
 
 
 def _validate(settings: Settings) -> None:

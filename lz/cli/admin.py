@@ -24,6 +24,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Where jobs run: here (local) or through SLURM."),
         click.option("--runtime", type=click.Choice(RUNTIMES), default=None,
                      help="What jobs run in (default: auto-detect)."),
+        click.option("--sandbox/--no-sandbox", "apptainer_sandbox", default=None,
+                     help="Apptainer/Singularity: build writable sandbox directories instead of SIF files."),
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
         click.option("-v", "--verbose", count=True, help="More log output."),

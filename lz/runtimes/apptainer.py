@@ -1,58 +1,90 @@
 """Apptainer and Singularity (one command family): build a SIF (or a writable sandbox) from a
 definition in the job's directory, run it with the work directory bound and a clean environment.
 
-Apptainer cannot be installed on lz's CI machines; its exact command lines are asserted in the
-unit tests and the whole job path runs through a stand-in executable (tests/data/fake-apptainer).
+What the real Apptainer 1.4.5 showed (tests/integration/test_containers.py runs it):
+
+* a killed build leaves ``build-temp-*`` (a whole unpacked image) and ``bundle-temp-*`` in its
+  temporary directory, so every build gets its own ``APPTAINER_TMPDIR`` and cache under
+  ``paths.runtime``, which cleanup removes with the rest;
+* ``--env``, ``--env-file`` and ``APPTAINERENV_*`` are shell-evaluated (``$HOME``, ``$(...)``,
+  quotes), so the job's variables go through ``env NAME=VALUE... COMMAND`` inside the container,
+  argv words that nothing evaluates;
+* ``Bootstrap: localimage`` reads a SIF or a root-filesystem directory, not a tarball, so a
+  catalogue tarball is unpacked into the job's runtime directory first;
+* ``build`` reads the caller's environment (``APPTAINER_BIND`` and the like), so it gets an
+  explicit one.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+import pwd
+import re
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
 from lz.errors import BuildError
 from lz.fs import remove_tree
+from lz.job import JobContext
 from lz.layout import CONTAINER_WORKDIR
 from lz.process import CommandTimeout, run_logged
 from lz.runtimes.base import (
-    JobContext,
     Runtime,
-    default_command_file,
     load_default_command,
+    make_mount_point,
     save_default_command,
     tail,
 )
-from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
+from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, base_of, bases_of
 from lz.runtimes.convert import dockerfile_to_definition
 from lz.runtimes.dockerfile import default_command
 
+PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL")
+"""What a build keeps of the daemon's environment; nothing else (no APPTAINER_*, no proxies)."""
 
-def detect_executable() -> str | None:
-    for name in ("apptainer", "singularity"):
-        if shutil.which(name):
-            return name
-    return None
+RUNSCRIPT = "/.singularity.d/runscript"
+"""The definition's %runscript inside the image (what ``apptainer run`` executes)."""
+
+_TARBALL = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")
+_HEADER_LINE = re.compile(r"^\s*(Bootstrap|From)\s*:", re.IGNORECASE)
 
 
 class ApptainerRuntime(Runtime):
     def __init__(self, executable: str = "apptainer", *, catalogue: ImageCatalogue | None = None,
-                 is_root: bool | None = None, sandbox: bool = False):
+                 is_root: bool | None = None, sandbox: bool = False, environ: Mapping[str, str] | None = None):
+        """``sandbox``: build a writable directory instead of a SIF (sites without squashfuse or
+        loop devices; the job's changes inside the container are collected). ``environ``: what
+        builds start from (default: ``PASSED_ENV`` of this process)."""
         self.executable = executable
         self.name = Path(executable).name
         self.catalogue = catalogue or ImageCatalogue()
         self.is_root = os.geteuid() == 0 if is_root is None else is_root
         self.sandbox = sandbox
+        source = os.environ if environ is None else environ
+        self.environ = {k: source[k] for k in PASSED_ENV if k in source}
 
-    # -- paths and argv (pure) -----------------------------------------------------------------------
+    # -- paths (pure) --------------------------------------------------------------------------------
     def image(self, job: JobContext) -> Path:
         return job.paths.runtime / ("sandbox" if self.sandbox else "image.sif")
 
     @staticmethod
     def definition(job: JobContext) -> Path:
+        """The definition built: the job's own (bases made local) or its Dockerfile converted."""
         return job.paths.runtime / "job.def"
 
+    @staticmethod
+    def run_tmp(job: JobContext) -> Path:
+        """The run's temporary directory (a SIF unpacked where it cannot be mounted)."""
+        return job.paths.runtime / "run-tmp"
+
+    @staticmethod
+    def bases_dir(job: JobContext) -> Path:
+        """Catalogue tarballs unpacked for this build."""
+        return job.paths.runtime / "bases"
+
+    # -- argv and environment (pure) -----------------------------------------------------------------
     def build_argv(self, job: JobContext) -> list[str]:
         argv = [self.executable, "build"]
         if not self.is_root:
@@ -61,7 +93,17 @@ class ApptainerRuntime(Runtime):
             argv.append("--sandbox")
         return [*argv, str(self.image(job)), str(self.definition(job))]
 
+    def build_environment(self, job: JobContext) -> dict[str, str]:
+        """Temporary files and the layer cache of this build under ``paths.runtime``: nothing
+        shared with other builds, nothing left behind by a killed one once the job is cleaned.
+        Both prefixes: SingularityCE reads only ``SINGULARITY_*``."""
+        tmp, cache = str(job.paths.runtime / "tmp"), str(job.paths.runtime / "cache")
+        return {**self.environ, "APPTAINER_TMPDIR": tmp, "APPTAINER_CACHEDIR": cache,
+                "SINGULARITY_TMPDIR": tmp, "SINGULARITY_CACHEDIR": cache}
+
     def run_argv(self, job: JobContext) -> list[str]:
+        """``exec`` of the job's command (or the Dockerfile's CMD/ENTRYPOINT), or ``run`` of the
+        definition's %runscript when there is neither; the job's variables via ``env``."""
         command = list(job.spec.command or load_default_command(job))
         options = ["--contain", "--cleanenv", "--pwd", CONTAINER_WORKDIR,
                    "--bind", f"{job.paths.work}:{CONTAINER_WORKDIR}"]
@@ -69,10 +111,16 @@ class ApptainerRuntime(Runtime):
             options.append("--writable")
         if job.spec.resources.gpus:
             options.append("--nv")
-        options += [f"--env={k}={v}" for k, v in sorted(job.spec.env.items())]
-        if not command:  # a definition's own %runscript
-            return [self.executable, "run", *options, str(self.image(job))]
-        return [self.executable, "exec", *options, str(self.image(job)), *command]
+        # without squashfuse or loop devices (an unprivileged user) a SIF is unpacked to a
+        # temporary sandbox for the run: under the job too, so a killed run leaves nothing
+        host = ["env", *(f"{key}={value}" for key, value in self.run_tmp_environment(job).items()), self.executable]
+        if not job.spec.env:
+            return [*host, "exec" if command else "run", *options, str(self.image(job)), *command]
+        return [*host, "exec", *options, str(self.image(job)), *env_prefix(job.spec.env), *(command or [RUNSCRIPT])]
+
+    def run_tmp_environment(self, job: JobContext) -> dict[str, str]:
+        tmp = str(self.run_tmp(job))
+        return {"APPTAINER_TMPDIR": tmp, "SINGULARITY_TMPDIR": tmp}
 
     def writable_roots(self, job: JobContext) -> dict[str, Path]:
         """With a writable sandbox the job can change the container too; those changes come back."""
@@ -82,53 +130,125 @@ class ApptainerRuntime(Runtime):
     def build(self, job: JobContext, log: IO[str], timeout_s: float | None = None) -> None:
         if job.spec.recipe is None:
             raise BuildError("the job has no recipe (Dockerfile or Singularity definition)")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s  # for unpacking and build together
         self.cleanup(job)
-        job.paths.runtime.mkdir(parents=True, exist_ok=True)
+        for directory in (job.paths.runtime, job.paths.runtime / "tmp", job.paths.runtime / "cache"):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         text = (job.paths.work / job.spec.recipe).read_text(encoding="utf-8", errors="replace")
+        kind = job.spec.recipe_kind or "dockerfile"
+        local = self._local_bases(job, bases_of(text, kind), log, deadline, timeout_s)
         command: list[str] | None = None
-        if job.spec.recipe_kind == "dockerfile":
-            bases = bases_of(text, "dockerfile")
-            local = self.catalogue.resolve(bases[0]) if bases[0] != SCRATCH else None
-            text, warnings = dockerfile_to_definition(text, local)
-            command = default_command((job.paths.work / job.spec.recipe).read_text(errors="replace"))
+        if kind == "singularity":
+            text = localise_definition(text, local.get)
+        else:
+            command = default_command(text)
+            text, warnings = dockerfile_to_definition(text, locate=local.get, context=job.paths.work)
             for warning in warnings:
                 log.write(f"lz: warning: {warning}\n")
-        else:
-            text = self._localise(text)
+            log.write(f"lz: the Dockerfile converted to a definition:\n{text}")
         self.definition(job).write_text(text)
         save_default_command(job, command)
-        try:
-            code = run_logged(self.build_argv(job), log, timeout=timeout_s, cwd=str(job.paths.work))
-        except CommandTimeout:
-            raise BuildError(f"build timed out after {timeout_s:g}s") from None
-        except FileNotFoundError:
-            raise BuildError(f"{self.executable} not found") from None
-        if code != 0:
-            log.flush()
-            raise BuildError(f"build failed (exit {code}):\n{tail(Path(log.name).read_text(errors='replace'), 10)}")
+        self._run(self.build_argv(job), log, deadline, env=self.build_environment(job), what="build",
+                  cwd=job.paths.work, timeout_s=timeout_s)
+        remove_tree(job.paths.runtime / "tmp")
+        remove_tree(self.bases_dir(job))
+        self.run_tmp(job).mkdir(mode=0o700)
+        if self.sandbox:  # --writable cannot create mount points: the work directory and $HOME
+            for mount_point in (CONTAINER_WORKDIR, _home()):
+                make_mount_point(self.image(job), mount_point)
 
-    def _localise(self, text: str) -> str:
-        """``Bootstrap: localimage`` / ``From: NAME`` -> the catalogue's path for NAME."""
-        [base] = bases_of(text, "singularity")
-        if base == SCRATCH:
-            return text
-        local = self.catalogue.resolve(base)
-        if local is None:
-            return text
-        lines = []
-        for line in text.splitlines():
-            key = line.split(":", 1)[0].strip().lower()
-            if key == "from" and "%" not in line:
-                line = f"From: {local}"
-            elif key == "bootstrap":
-                line = "Bootstrap: localimage"
-            lines.append(line)
-        return "\n".join(lines) + "\n"
+    def _local_bases(self, job: JobContext, names: list[str], log: IO[str],
+                     deadline: float | None, timeout_s: float | None) -> dict[str, Path]:
+        """Each base name -> a local image Apptainer reads; tarballs unpacked under the job."""
+        local: dict[str, Path] = {}
+        for index, name in enumerate(names):
+            source = None if name == SCRATCH else self.catalogue.resolve(name)
+            if source is None:
+                continue
+            if source.name.endswith(_TARBALL):
+                target = self.bases_dir(job) / str(index)
+                target.mkdir(mode=0o700, parents=True)
+                self._run(unpack_argv(source, target), log, deadline, env=self.environ,
+                          what=f"unpacking base {name}", timeout_s=timeout_s)
+                source = target
+            local[name] = source
+        return local
+
+    def _run(self, argv: list[str], log: IO[str], deadline: float | None, *, env: dict[str, str],
+             what: str, cwd: Path | None = None, timeout_s: float | None = None) -> None:
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.001)
+        try:
+            code = run_logged(argv, log, timeout=left, env=env, cwd=str(cwd) if cwd else None)
+        except CommandTimeout:
+            raise BuildError(f"{what} timed out" + (f" after {timeout_s:g}s" if timeout_s else "")) from None
+        except FileNotFoundError:
+            raise BuildError(f"{what}: {argv[0]} not found") from None
+        if code != 0:
+            raise BuildError(f"{what} failed (exit {code}):\n{_log_tail(log)}")
 
     def cleanup(self, job: JobContext) -> None:
-        remove_tree(self.image(job))
-        for leftover in (self.definition(job), default_command_file(job)):
-            leftover.unlink(missing_ok=True)
+        """Everything under ``paths.runtime``: image or sandbox, definition, cache, temporary files."""
+        remove_tree(job.paths.runtime)
 
     def describe(self) -> str:
-        return f"{self.executable}{' sandbox' if self.sandbox else ' SIF'}{'' if self.is_root else ', --fakeroot'}"
+        kind = "sandbox" if self.sandbox else "SIF"
+        return f"{self.executable}, {kind}{'' if self.is_root else ', --fakeroot'}"
+
+
+def env_prefix(env: Mapping[str, str]) -> list[str]:
+    """``env NAME=VALUE...``: run inside the container, after Apptainer's own environment set-up,
+    so values arrive byte for byte and override the image's %environment (pure). Needs ``env`` in
+    the image, as every image with a shell has (no ``--``: busybox's env takes it for the command)."""
+    return ["env", *(f"{key}={value}" for key, value in sorted(env.items()))]
+
+
+def unpack_argv(tarball: Path, target: Path) -> list[str]:
+    """``tar`` unpacks a catalogue's root-filesystem tarball (compression detected) (pure)."""
+    return ["tar", "-x", "--no-same-owner", "-f", str(tarball), "-C", str(target)]
+
+
+def localise_definition(text: str, resolve: Callable[[str], Path | None]) -> str:
+    """Each stage's ``Bootstrap:``/``From:`` header -> ``Bootstrap: localimage`` and the local image
+    (pure given ``resolve``). Other header keys (``Stage:``) and every section stay as written."""
+    out: list[str] = []
+    block: list[str] = []
+
+    def flush() -> None:
+        if not block:
+            return
+        name = base_of("\n".join(block), "singularity")
+        local = None if name == SCRATCH else resolve(name)
+        if local is None:
+            out.extend(block)
+        else:
+            out.extend(["Bootstrap: localimage", f"From: {local}"])
+            out.extend(line for line in block if not _HEADER_LINE.match(line))
+        block.clear()
+
+    in_header = False
+    for line in text.splitlines():
+        if re.match(r"^\s*Bootstrap\s*:", line, re.IGNORECASE):
+            flush()
+            in_header = True
+        elif line.lstrip().startswith("%"):
+            flush()
+            in_header = False
+        (block if in_header else out).append(line)
+    flush()
+    return "\n".join(out) + "\n"
+
+
+def _home() -> str:
+    """The home directory Apptainer mounts in the container (the daemon's user runs the jobs)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return os.environ.get("HOME", "/")
+
+
+def _log_tail(log: IO[str]) -> str:
+    log.flush()
+    try:
+        return tail(Path(log.name).read_text(encoding="utf-8", errors="replace"), 10)
+    except (AttributeError, OSError, TypeError):
+        return ""

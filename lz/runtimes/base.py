@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
+from lz.errors import BuildError
 from lz.job import JobContext
 
 
@@ -63,3 +64,17 @@ def load_default_command(job: JobContext) -> list[str]:
 def tail(text: str, lines: int = 20) -> str:
     """The last lines of a log, for a failure reason."""
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def make_mount_point(image: Path, mount_point: str) -> None:
+    """Create the bind destination inside the image, from the host, refusing to follow a symlink
+    the recipe may have planted (as root, that would create directories anywhere on the host)."""
+    current = image
+    for part in Path(mount_point.lstrip("/")).parts:
+        current = current / part
+        if current.is_symlink():
+            raise BuildError(f"the image's {mount_point} must not be a symlink ({current.relative_to(image)})")
+        if not current.exists():
+            current.mkdir()
+        elif not current.is_dir():
+            raise BuildError(f"the image's /{current.relative_to(image)} is not a directory; lz binds the job at {mount_point}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import pytest
 
 from tests.integration.landing_zone import LandingZone
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wordcount"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "wordcount"
 
 
 @pytest.fixture
@@ -23,3 +25,13 @@ def landing_zone(tmp_path: Path) -> Iterator[LandingZone]:
     lz = LandingZone(tmp_path / "lz")
     yield lz
     lz.stop()
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The site catalogue: a busybox root-filesystem directory and the same as a tarball."""
+    root = tmp_path_factory.mktemp("images")
+    subprocess.run([str(ROOT / "scripts" / "make-busybox-rootfs"), str(root / "busybox")], check=True,
+                   capture_output=True)
+    subprocess.run(["tar", "-czf", str(root / "busybox.tar.gz"), "-C", str(root / "busybox"), "."], check=True)
+    return {"busybox": root / "busybox", "busybox-tar": root / "busybox.tar.gz"}

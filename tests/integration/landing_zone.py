@@ -17,7 +17,9 @@ class LandingZone:
     """Runs ``lz run`` and the CLI against one database and work root under ``base``."""
 
     def __init__(self, base: Path, *, container: str = "none", tick: float = 0.5,
-                 config: str = "", extra_env: dict[str, str] | None = None, run_args: Sequence[str] = ()):
+                 config: str = "", extra_env: dict[str, str] | None = None, run_args: Sequence[str] = (),
+                 user: str | None = None):
+        """``user``: run the daemon and the CLI as that account (the caller is root)."""
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.db = base / "state" / "lz.db"
@@ -34,6 +36,14 @@ class LandingZone:
                     "LZ_CONFIG": str(self.config), "USER": os.environ.get("USER", "root"), **(extra_env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.as_user: dict[str, Any] = {}
+        if user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(user)
+            self.as_user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+            for path in (base, self.config):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
 
     # -- daemon ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -42,7 +52,7 @@ class LandingZone:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lz.cli", "run", "--container", self.container, "--tick", str(self.tick),
              "-v", *self.run_args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self.as_user,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -74,7 +84,7 @@ class LandingZone:
     # -- CLI ------------------------------------------------------------------------------------
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([sys.executable, "-m", "lz.cli", *args], env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+                                text=True, timeout=timeout, **self.as_user)
         if check and result.returncode != 0:
             raise AssertionError(f"lz {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
         return result
