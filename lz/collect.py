@@ -3,46 +3,79 @@
 Results are built in a temporary sibling directory and renamed into place, so the results store
 holds a complete result or none: collecting again after a crash throws the half-built one away and
 starts over, and collecting a result that is already complete returns it unchanged (idempotent).
-Each returned file is read once, hashed while it streams into the archive.
+
+Each returned file is opened while the walk holds the directory that lists it (``lz.walk``: a job's
+leftover process swapping a directory for a symlink cannot redirect the read), read once and hashed
+as it streams into the archive; on a large tree each forked walker compresses what it finds into its
+own gzip member (``lz.archive``).
+
+Results are bounded per job (``ResultLimits``): what does not fit is listed in the manifest as
+skipped with the reason and never read, so a 10 TiB sparse file costs one ``stat``. When the store
+cannot be written (a full disk), ``CollectionError`` says why in one line after the half-built
+result is removed: nothing is lost, and collecting again later redoes it.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
+import gzip
 import json
 import os
 import shutil
 import stat
-import tarfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from lz.errors import UserError
+from lz.archive import COMPRESSLEVEL, Segment, append_file, end_of_archive, info_for
+from lz.changes import Changes, Comparison, Found, deleted_since, merge, workers_for
+from lz.errors import CollectionError
 from lz.fs import remove_tree
-from lz.manifest import DIR, FILE, LINK, Changes, Entry, Manifest, changes_since, type_name
+from lz.manifest import DIR, FILE, LINK, Entry, Manifest, root_path, type_name
+from lz.walk import open_dir, walk_tree
+
+__all__ = ["ARCHIVE", "COMPRESSLEVEL", "MANIFEST", "META", "ResultLimits", "ResultSummary", "collect", "open_file",
+           "read_manifest"]
 
 ARCHIVE = "results.tar.gz"
 MANIFEST = "manifest.json"
-META = ".lz"  # where unpacking puts the manifest and the logs, beside the job's files
-COMPRESSLEVEL = 1  # speed matters more than size: results are mostly read once, nearby
+META = ".lz"  # where unpacking puts the manifest and the logs: a job's own ``.lz`` is never returned
 
-OpenFile = Callable[[str], BinaryIO]
-"""Opens a file for reading; tests inject one that fails, as open(2) would for a file the job chmod-ed."""
+OpenFile = Callable[[str, "int | None"], BinaryIO]
+"""Opens file ``name`` for reading relative to a directory descriptor (an absolute path when None);
+tests inject one that fails, as open(2) would for a file the job chmod-ed, or that races."""
+
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-def open_file(path: str) -> BinaryIO:
-    """Never through a symlink, never blocking on a fifo: a file swapped for either since the walk
-    fails here (and is reported unreadable) instead of being followed."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    return open(fd, "rb")
+def open_file(name: str, dir_fd: int | None = None) -> BinaryIO:
+    """Never through a symlink, never blocking on a fifo: an entry swapped for either since the walk
+    stat-ed it fails here (and is reported unreadable) instead of being followed."""
+    return open(os.open(name, _FILE_FLAGS, dir_fd=dir_fd), "rb", buffering=0)
+
+
+@dataclass(frozen=True)
+class ResultLimits:
+    """What one job may return. 10 GiB: large enough for checkpoints and outputs a job means to
+    return, small enough that a runaway job cannot fill the disk that also holds the database, and
+    compressing it at gzip -1 takes about a minute. 100,000 entries: ten times a large result's
+    count, and the manifest (one record each) stays around 15 MB."""
+
+    max_bytes: int = 10 * 2**30
+    max_files: int = 100_000
+
+    def reason(self, over_files: bool) -> str:
+        if over_files:
+            return f"over results_max_files ({self.max_files} entries per job)"
+        return f"over results_max_bytes ({_size(self.max_bytes)} per job)"
 
 
 @dataclass(frozen=True)
 class ResultSummary:
-    """What one collection stored, in numbers: the engine logs it, the manifest keeps it as totals."""
+    """What one collection stored, in numbers: the engine logs it, the manifest keeps it as totals.
+    ``over_limits`` entries (``bytes_over_limits`` of them, by apparent size) were left out by the
+    limits; they are among ``skipped``."""
 
     added: int = 0
     modified: int = 0
@@ -50,6 +83,8 @@ class ResultSummary:
     skipped: int = 0
     unreadable: int = 0
     bytes_archived: int = 0
+    over_limits: int = 0
+    bytes_over_limits: int = 0
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -58,12 +93,40 @@ class ResultSummary:
     def from_dict(cls, data: Mapping[str, Any]) -> ResultSummary:
         return cls(**{f.name: int(data.get(f.name, 0)) for f in fields(cls)})
 
+    def reason(self) -> str:
+        """One line on what the limits left out, or "" when they left nothing out."""
+        if not self.over_limits:
+            return ""
+        return (f"{self.over_limits} entries ({_size(self.bytes_over_limits)}) not returned: over the results "
+                f"limits; listed in the manifest")
+
+
+class _Budget:
+    """What a walker may still archive."""
+
+    __slots__ = ("bytes", "files")
+
+    def __init__(self, size: int, files: int) -> None:
+        self.bytes, self.files = size, files
+
+    def fits(self, size: int) -> bool:
+        return self.files >= 1 and size <= self.bytes
+
+    def take(self, size: int) -> bool:
+        if not self.fits(size):
+            return False
+        self.files -= 1
+        self.bytes -= size
+        return True
+
 
 def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mapping[str, Path], *,
-            opener: OpenFile = open_file, workers: int | None = None) -> ResultSummary:
+            opener: OpenFile = open_file, workers: int | None = None,
+            limits: ResultLimits = ResultLimits()) -> ResultSummary:
     """Store what changed in each tree (archive prefix -> (root, manifest before)) and the logs
     (name -> path; a missing one is recorded as absent) under ``dest``, which must not exist yet
-    unless it holds this very result already."""
+    unless it holds this very result already. Raises ``CollectionError`` when the store cannot be
+    written."""
     dest = Path(dest)
     if (dest / MANIFEST).is_file():
         return ResultSummary.from_dict(read_manifest(dest)["totals"])
@@ -73,35 +136,250 @@ def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mappin
         _check_prefix(prefix)
     for name in logs:
         _check_log_name(name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    remove_tree(tmp)  # left by a crash mid-collection: start over
-    tmp.mkdir()
+    progress = _Budget(0, 0)  # what was chosen for the archive so far, for the error message
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        remove_tree(tmp)  # left by a crash mid-collection: start over
+        tmp.mkdir(mode=0o700)
+        summary = _store(trees, tmp, logs, opener, workers, limits, progress)
+        os.rename(tmp, dest)
+        _sync_dir(dest.parent)
+    except OSError as exc:  # writing the store; the tree's own errors are recorded per entry
+        remove_tree(tmp)
+        raise CollectionError(_why(exc, dest, progress.bytes)) from exc
+    return summary
+
+
+def _why(exc: OSError, dest: Path, chosen: int) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            vfs = os.statvfs(dest.parent)
+            free = f"{_size(vfs.f_bavail * vfs.f_frsize)} free"
+        except OSError:
+            free = "free space unknown"
+        return (f"no space left on device writing results under {dest.parent} "
+                f"(at least {_size(chosen)} of changed files to store, {free})")
+    return f"cannot write results under {dest.parent}: {exc.strerror or exc}"
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if count < 1024 or unit == "TiB":
+            return f"{count} bytes" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024  # type: ignore[assignment]
+    raise AssertionError
+
+
+def _store(trees: Mapping[str, tuple[Path, Manifest]], tmp: Path, logs: Mapping[str, Path], opener: OpenFile,
+           workers: int | None, limits: ResultLimits, progress: _Budget) -> ResultSummary:
+    budget = _Budget(limits.max_bytes, limits.max_files)
     records: list[dict[str, Any]] = []
-    with open(tmp / ARCHIVE, "wb") as raw:
-        with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=COMPRESSLEVEL, format=tarfile.GNU_FORMAT) as tar:
-            tar.copybufsize = 1 << 20  # type: ignore[attr-defined]  # not 16 KiB reads of large files
-            for prefix, (root, before) in sorted(trees.items()):
-                changes = changes_since(root, before, workers=workers)
-                records += _archive_changes(tar, prefix, os.fspath(root), before, changes, opener)
-        _sync(raw)
+    length = 0
+    with open(_create(tmp / ARCHIVE), "wb", buffering=0) as raw:
+        for index, (prefix, (root, before)) in enumerate(sorted(trees.items())):
+            tree = _Tree(index, prefix, root_path(root), before, tmp, opener, limits, progress)
+            records += tree.collect(raw, budget, workers)
+            length += tree.length
+        raw.write(gzip.compress(end_of_archive(length), compresslevel=COMPRESSLEVEL, mtime=0))
+        os.fsync(raw.fileno())
     records.sort(key=lambda record: record["path"])
     summary = _summary(records)
     present = {name: _copy_log(os.fspath(path), tmp / name, opener) for name, path in logs.items()}
-    document = {"version": 1, "entries": records, "totals": summary.to_dict(), "logs": present}
-    with open(tmp / MANIFEST, "w", encoding="ascii") as handle:
+    document = {"version": 1, "entries": records, "totals": summary.to_dict(), "logs": present,
+                "limits": {"results_max_bytes": limits.max_bytes, "results_max_files": limits.max_files}}
+    with open(_create(tmp / MANIFEST), "w", encoding="ascii") as handle:
         json.dump(document, handle, indent=1)  # ASCII: undecodable file names travel as \udcXX escapes
         _sync(handle)
     _sync_dir(tmp)
-    os.rename(tmp, dest)
-    _sync_dir(dest.parent)
     return summary
+
+
+def _create(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+
+class _Archiving(Comparison):
+    """A walker that archives each added or modified entry while its directory is open, within its
+    share of the budget; what does not fit its share is left for the parent (``deferred``)."""
+
+    def __init__(self, tree: _Tree, raw: BinaryIO, budget: _Budget, segment_path: str = "") -> None:
+        super().__init__(tree.before)
+        self.tree, self.raw, self.budget, self.segment_path = tree, raw, budget, segment_path
+        self.segment = Segment(raw)
+        self.records: dict[str, dict[str, Any]] = {}
+        self.deferred: list[str] = []
+
+    def changed(self, dir_fd: int, name: str, path: str, entry: Entry, what: str) -> None:
+        if what != "added" and what != "modified":
+            return  # specials are skipped; new directories wait until it is known what they hold
+        arcname = self.tree.arcname(path)
+        if _reserved(arcname):
+            return  # listed as skipped at the end
+        record = _archive(self.segment, self.budget, arcname, entry, what, lambda: self.tree.opener(name, dir_fd),
+                          self.tree.progress)
+        if record is None:
+            self.deferred.append(path)
+        else:
+            self.records[path] = record
+
+    def finish(self) -> tuple[Found, dict[str, dict[str, Any]], list[str], int, int, str, int]:
+        length = self.segment.close()
+        if self.segment_path:  # a forked walker's own file
+            os.fsync(self.raw.fileno())
+            self.raw.close()
+        return (self.found, self.records, self.deferred, self.budget.bytes, self.budget.files, self.segment_path,
+                length)
+
+
+class _Tree:
+    """Collecting one tree: forked walkers, then what they left for this process."""
+
+    def __init__(self, index: int, prefix: str, root: str, before: Manifest, tmp: Path, opener: OpenFile,
+                 limits: ResultLimits, progress: _Budget) -> None:
+        self.index, self.prefix, self.root, self.before, self.tmp = index, prefix, root, before, tmp
+        self.opener, self.limits, self.progress = opener, limits, progress
+        self.length = 0
+
+    def arcname(self, rel: str) -> str:
+        if rel == ".":  # the tree's root could not be read
+            return self.prefix or "."
+        return f"{self.prefix}/{rel}" if self.prefix else rel
+
+    def collect(self, raw: BinaryIO, budget: _Budget, workers: int | None) -> list[dict[str, Any]]:
+        count = workers_for(self.before, workers)
+        share = (budget.bytes // count, budget.files // count)
+
+        def spawn(index: int) -> _Archiving:
+            path = os.fspath(self.tmp / f".segment-{self.index}-{index}")
+            return _Archiving(self, open(_create(Path(path)), "wb", buffering=0), _Budget(*share), path)
+
+        parts = walk_tree(self.root, _Archiving(self, raw, _Budget(*share)), spawn, workers=count)
+        records: dict[str, dict[str, Any]] = {}
+        deferred: set[str] = set()
+        for _, archived, left, bytes_left, files_left, segment, length in parts:
+            records.update(archived)
+            deferred.update(left)
+            budget.bytes -= share[0] - bytes_left
+            budget.files -= share[1] - files_left
+            self.length += length
+            if segment:
+                append_file(raw, segment)
+                os.unlink(segment)
+        found = [part[0] for part in parts]
+        changes = merge(found, deleted_since(self.before, found))
+        late = Segment(raw)
+        below = _Below(self.root)
+        try:
+            listed = self._records(changes, records, deferred, late, budget, below)
+        finally:
+            below.close()
+            self.length += late.close()
+        return listed
+
+    def _records(self, changes: Changes, archived: dict[str, dict[str, Any]], deferred: set[str], late: Segment,
+                 budget: _Budget, below: _Below) -> list[dict[str, Any]]:
+        """The manifest's records of this tree; archives, in path order, what the walkers left over."""
+        status = dict.fromkeys(changes.added, "added")
+        status.update(dict.fromkeys(changes.modified, "modified"))
+        records = []
+        for rel in sorted(status):
+            arcname, entry = self.arcname(rel), changes.current[rel]
+            record = archived.get(rel)
+            if _reserved(arcname):
+                record = _record(arcname, "skipped", type_name(entry), reason=f"reserved for lz's own files ({META})")
+            elif record is None:  # left over by a walker's share of the budget, or a new empty directory
+                record = _archive(late, budget, arcname, entry, status[rel],
+                                  lambda rel=rel: below.open(rel, self.opener), self.progress)  # type: ignore[misc]
+                if record is None:
+                    size = entry[1] if entry[0] == FILE else 0
+                    record = _record(arcname, "skipped", type_name(entry), reason=self.limits.reason(budget.files < 1),
+                                     apparent_size=size)
+            records.append(record)
+        for rel in changes.deleted:
+            records.append(_record(self.arcname(rel), "deleted", type_name(self.before.entries[rel])))
+        for rel in changes.skipped:
+            records.append(_record(self.arcname(rel), "skipped", type_name(changes.current[rel])))
+        for rel in changes.unreadable:
+            records.append(_record(self.arcname(rel), "unreadable", None))
+        return records
+
+
+class _Below:
+    """Opens the entries of a tree by relative path the way a walk does (``lz.walk``: each directory
+    relative to its parent, never through a symlink), keeping the last directory open: the entries
+    left for it come in path order."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.rel: str | None = None
+        self.fd = -1
+
+    def open(self, rel: str, opener: OpenFile) -> BinaryIO:
+        parent, _, name = rel.rpartition("/")
+        if parent != self.rel:
+            self.close()
+            fd = open_dir(self.root)
+            try:
+                for part in parent.split("/") if parent else ():
+                    inner = open_dir(part, fd)
+                    os.close(fd)
+                    fd = inner
+            except OSError:
+                os.close(fd)
+                raise
+            self.fd, self.rel = fd, parent
+        return opener(name, self.fd)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.rel = -1, None
+
+
+def _archive(segment: Segment, budget: _Budget, arcname: str, entry: Entry, status: str,
+             open_it: Callable[[], BinaryIO], progress: _Budget) -> dict[str, Any] | None:
+    """One member and its record; None when it does not fit ``budget``. A file that cannot be opened
+    (or is no longer a file) is unreadable. Only a write to the archive raises."""
+    kind = entry[0]
+    if kind != FILE:
+        if not budget.take(0):
+            return None
+        segment.add(info_for(arcname, entry))
+        if kind == LINK:
+            return _record(arcname, status, "symlink", size=0, target=entry[5])
+        assert kind == DIR, kind  # specials are skipped by the comparison
+        return _record(arcname, status, "dir", size=0)
+    if not budget.fits(entry[1]):
+        return None
+    try:
+        handle = open_it()
+    except OSError as exc:
+        return _record(arcname, "unreadable", "file", error=exc.strerror or str(exc))
+    with handle:
+        try:
+            st = os.fstat(handle.fileno())
+        except OSError as exc:
+            return _record(arcname, "unreadable", "file", error=exc.strerror or str(exc))
+        if not stat.S_ISREG(st.st_mode):
+            return _record(arcname, "unreadable", "file", error="changed type while results were collected")
+        if not budget.take(st.st_size):
+            return None
+        progress.bytes += st.st_size
+        sha, error = segment.add(info_for(arcname, entry, st), handle)
+    if error:
+        return _record(arcname, "unreadable", "file", error=f"{error} (its archived copy is incomplete)")
+    return _record(arcname, status, "file", size=st.st_size, sha256=sha)
+
+
+def _reserved(arcname: str) -> bool:
+    return arcname == META or arcname.startswith(META + "/")
 
 
 def _check_prefix(prefix: str) -> None:
     parts = prefix.split("/")
-    if prefix and (prefix.startswith("/") or any(p in ("", ".", "..") for p in parts)):
-        raise ValueError(f"archive prefix {prefix!r} is not a plain relative path")
+    if prefix and (prefix.startswith("/") or any(p in ("", ".", "..") for p in parts) or _reserved(prefix)):
+        raise ValueError(f"archive prefix {prefix!r} is not a plain relative path outside {META}")
 
 
 def _check_log_name(name: str) -> None:
@@ -109,122 +387,33 @@ def _check_log_name(name: str) -> None:
         raise ValueError(f"log name {name!r} would not be a plain file beside the results")
 
 
-def _archive_changes(tar: tarfile.TarFile, prefix: str, root: str, before: Manifest, changes: Changes,
-                     opener: OpenFile) -> list[dict[str, Any]]:
-    """Archive the added and modified entries of one tree; list everything that changed."""
-    status = dict.fromkeys(changes.added, "added")
-    status.update(dict.fromkeys(changes.modified, "modified"))
-    records = [_archive(tar, root, rel, _arcname(prefix, rel), changes.current[rel], status[rel], opener)
-               for rel in sorted(status)]  # sorted: a directory comes before what it holds
-    for rel in changes.deleted:
-        records.append(_record(_arcname(prefix, rel), "deleted", type_name(before.entries[rel])))
-    for rel in changes.skipped:
-        records.append(_record(_arcname(prefix, rel), "skipped", type_name(changes.current[rel])))
-    for rel in changes.unreadable:
-        records.append(_record(_arcname(prefix, rel), "unreadable", None))
-    return records
-
-
 def _record(path: str, status: str, kind: str | None, **more: Any) -> dict[str, Any]:
     return {"path": path, "status": status, "type": kind, "size": None, "sha256": None, **more}
 
 
-def _arcname(prefix: str, rel: str) -> str:
-    if rel == ".":  # the tree's root could not be read
-        return prefix or "."
-    return f"{prefix}/{rel}" if prefix else rel
-
-
-def _archive(tar: tarfile.TarFile, root: str, rel: str, arcname: str, entry: Entry, status: str,
-             opener: OpenFile) -> dict[str, Any]:
-    """One member; a file that cannot be opened (or is no longer what the walk saw) is unreadable."""
-    path = os.path.join(root, rel)
-    kind = entry[0]
-    try:
-        if kind == FILE:
-            with opener(path) as handle:
-                st = _expect(os.fstat(handle.fileno()), stat.S_ISREG, path)
-                info = _info(arcname, st, tarfile.REGTYPE)
-                reader = _Exactly(handle)
-                tar.addfile(info, reader)  # type: ignore[arg-type]
-            if reader.error:
-                return _record(arcname, "unreadable", "file", error=f"{reader.error} (its archived copy is incomplete)")
-            return _record(arcname, status, "file", size=info.size, sha256=reader.sha.hexdigest())
-        if kind == LINK:
-            st = _expect(os.lstat(path), stat.S_ISLNK, path)
-            target = os.readlink(path)
-            tar.addfile(_info(arcname, st, tarfile.SYMTYPE, linkname=target))
-            return _record(arcname, status, "symlink", size=0, target=target)
-        if kind == DIR:
-            tar.addfile(_info(arcname, _expect(os.lstat(path), stat.S_ISDIR, path), tarfile.DIRTYPE))
-            return _record(arcname, status, "dir", size=0)
-        raise AssertionError(f"never archived: {kind!r}")  # specials are skipped by the diff
-    except OSError as exc:
-        return _record(arcname, "unreadable", type_name(entry), error=exc.strerror or str(exc))
-
-
-def _expect(st: os.stat_result, is_kind: Callable[[int], bool], path: str) -> os.stat_result:
-    if not is_kind(st.st_mode):
-        raise OSError(errno.ESTALE, "changed type while results were collected", path)
-    return st
-
-
-class _Exactly:
-    """Gives tarfile exactly the bytes its header announced, hashing them as they pass: a file that
-    shrinks or fails mid-read is padded with zeros (and reported), so the archive stays well-formed."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
-        self.sha = hashlib.sha256()
-        self.error = ""
-
-    def read(self, size: int) -> bytes:
-        data = b""
-        if not self.error:
-            try:
-                data = self.handle.read(size)
-            except OSError as exc:
-                self.error = f"read failed: {exc.strerror or exc}"
-            if len(data) < size and not self.error:
-                self.error = "it shrank while it was archived"
-        if len(data) < size:
-            data += bytes(size - len(data))
-        self.sha.update(data)
-        return data
-
-
-def _info(name: str, st: os.stat_result, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
-    """A TarInfo from a stat we already have (tarfile's gettarinfo looks up user names per file)."""
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = stat.S_IMODE(st.st_mode)
-    info.mtime = st.st_mtime
-    info.size = st.st_size if kind == tarfile.REGTYPE else 0
-    info.linkname = linkname
-    info.uid, info.gid = st.st_uid, st.st_gid
-    return info
-
-
 def _summary(records: list[dict[str, Any]]) -> ResultSummary:
     counts = dict.fromkeys(("added", "modified", "deleted", "skipped", "unreadable"), 0)
-    archived = 0
+    archived = over = over_bytes = 0
     for record in records:
         counts[record["status"]] += 1
         if record["sha256"]:
             archived += record["size"]
-    return ResultSummary(**counts, bytes_archived=archived)
+        if "apparent_size" in record:
+            over += 1
+            over_bytes += record["apparent_size"]
+    return ResultSummary(**counts, bytes_archived=archived, over_limits=over, bytes_over_limits=over_bytes)
 
 
 def _copy_log(source: str, target: Path, opener: OpenFile) -> bool:
     """Copy a log if it is there (a job may die before writing one): False when it is not."""
     try:
-        handle = opener(source)
+        handle = opener(source, None)
     except OSError:
         return False
     with handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return False
-        with open(target, "wb") as out:
+        with open(_create(target), "wb") as out:
             shutil.copyfileobj(handle, out, 1 << 20)
             _sync(out)
     return True
@@ -246,43 +435,3 @@ def _sync_dir(path: Path) -> None:
 def read_manifest(results_dir: Path) -> dict[str, Any]:
     """The manifest.json of a stored result."""
     return json.loads((Path(results_dir) / MANIFEST).read_text(encoding="ascii"))  # type: ignore[no-any-return]
-
-
-def unpack_results(results_dir: Path, out_dir: Path) -> None:
-    """The job's files at their paths under ``out_dir``; the manifest and logs under ``out_dir/.lz/``.
-
-    We wrote the archive, but it holds what a job made, so members that would land outside
-    ``out_dir`` (through ``..`` or a symlink extracted earlier) are refused, as are device nodes."""
-    results_dir, out_dir = Path(results_dir), Path(out_dir)
-    if not (results_dir / MANIFEST).is_file():
-        raise UserError(f"{results_dir} holds no complete results")
-    document = read_manifest(results_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(results_dir / ARCHIVE, "r:gz") as tar:
-            tar.extractall(out_dir, filter=_within)
-    except tarfile.FilterError as exc:
-        raise UserError(f"refusing to unpack the results into {out_dir}: {exc}") from exc
-    meta = out_dir / META
-    if meta.is_symlink() or (meta.exists() and not meta.is_dir()):
-        raise UserError(f"cannot put the manifest and logs in {meta}: it exists and is not a directory")
-    meta.mkdir(exist_ok=True)
-    _replace(results_dir / MANIFEST, meta / MANIFEST)
-    for name, present in document.get("logs", {}).items():
-        if present:
-            _replace(results_dir / name, meta / name)
-
-
-def _within(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
-    """tarfile's ``tar`` filter (stays inside ``dest``, drops setuid bits), and only the kinds we write;
-    symlinks are results too, so they are restored as links wherever they point."""
-    if not (member.isreg() or member.isdir() or member.issym()):
-        raise tarfile.SpecialFileError(member)
-    return tarfile.tar_filter(member, dest)
-
-
-def _replace(source: Path, target: Path) -> None:
-    """Copy, replacing (never writing through) whatever the job's files put at ``target``."""
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    shutil.copyfile(source, target)
