@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO
 
 from lz.archive import COMPRESSLEVEL, Segment, append_file, end_of_archive, info_for
-from lz.changes import Changes, Comparison, Found, deleted_since, merge, workers_for
+from lz.changes import PARALLEL_FROM, Changes, Comparison, Found, deleted_since, merge, workers_for
 from lz.errors import CollectionError
 from lz.fs import remove_tree
 from lz.manifest import DIR, FILE, LINK, Entry, Manifest, root_path, type_name
@@ -121,12 +121,12 @@ class _Budget:
 
 
 def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mapping[str, Path], *,
-            opener: OpenFile = open_file, workers: int | None = None,
-            limits: ResultLimits = ResultLimits()) -> ResultSummary:
+            opener: OpenFile = open_file, workers: int | None = None, limits: ResultLimits = ResultLimits(),
+            parallel_from: int = PARALLEL_FROM) -> ResultSummary:
     """Store what changed in each tree (archive prefix -> (root, manifest before)) and the logs
     (name -> path; a missing one is recorded as absent) under ``dest``, which must not exist yet
     unless it holds this very result already. Raises ``CollectionError`` when the store cannot be
-    written."""
+    written. Trees of ``parallel_from`` entries or more are walked by several processes."""
     dest = Path(dest)
     if (dest / MANIFEST).is_file():
         return ResultSummary.from_dict(read_manifest(dest)["totals"])
@@ -142,7 +142,8 @@ def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mappin
         dest.parent.mkdir(parents=True, exist_ok=True)
         remove_tree(tmp)  # left by a crash mid-collection: start over
         tmp.mkdir(mode=0o700)
-        summary = _store(trees, tmp, logs, opener, workers, limits, progress)
+        summary = _store(trees, tmp, logs, opener, limits, progress, workers_for=lambda before: workers_for(
+            before, workers, parallel_from))
         os.rename(tmp, dest)
         _sync_dir(dest.parent)
     except OSError as exc:  # writing the store; the tree's own errors are recorded per entry
@@ -172,14 +173,14 @@ def _size(count: int) -> str:
 
 
 def _store(trees: Mapping[str, tuple[Path, Manifest]], tmp: Path, logs: Mapping[str, Path], opener: OpenFile,
-           workers: int | None, limits: ResultLimits, progress: _Budget) -> ResultSummary:
+           limits: ResultLimits, progress: _Budget, workers_for: Callable[[Manifest], int]) -> ResultSummary:
     budget = _Budget(limits.max_bytes, limits.max_files)
     records: list[dict[str, Any]] = []
     length = 0
     with open(_create(tmp / ARCHIVE), "wb", buffering=0) as raw:
         for index, (prefix, (root, before)) in enumerate(sorted(trees.items())):
             tree = _Tree(index, prefix, root_path(root), before, tmp, opener, limits, progress)
-            records += tree.collect(raw, budget, workers)
+            records += tree.collect(raw, budget, workers_for(before))
             length += tree.length
         raw.write(gzip.compress(end_of_archive(length), compresslevel=COMPRESSLEVEL, mtime=0))
         os.fsync(raw.fileno())
@@ -246,8 +247,7 @@ class _Tree:
             return self.prefix or "."
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
-    def collect(self, raw: BinaryIO, budget: _Budget, workers: int | None) -> list[dict[str, Any]]:
-        count = workers_for(self.before, workers)
+    def collect(self, raw: BinaryIO, budget: _Budget, count: int) -> list[dict[str, Any]]:
         share = (budget.bytes // count, budget.files // count)
 
         def spawn(index: int) -> _Archiving:
