@@ -22,6 +22,10 @@ from lz.manifest import Entry
 COMPRESSLEVEL = 1  # speed matters more than size: results are mostly read once, nearby
 CHUNK = 1 << 20
 
+# Forked walkers hash: have OpenSSL's sha256 fetched (under its locks) here, before any fork, so that
+# a child never needs a lock another thread of the daemon held when it forked.
+hashlib.sha256(b"")
+
 
 class Member(NamedTuple):
     """A member's header fields (``kind`` is a tarfile type byte)."""

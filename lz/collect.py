@@ -211,14 +211,13 @@ def _create(path: Path) -> int:
 
 class _Archiving(Comparison):
     """A walker that archives each added or modified entry while its directory is open, within its
-    share of the budget; what does not fit its share is left for the parent (``deferred``)."""
+    share of the budget; what does not fit its share is left for the parent."""
 
     def __init__(self, tree: _Tree, raw: BinaryIO, budget: _Budget, segment_path: str = "") -> None:
         super().__init__(tree.before)
         self.tree, self.raw, self.budget, self.segment_path = tree, raw, budget, segment_path
         self.segment = Segment(raw)
         self.records: dict[str, dict[str, Any]] = {}
-        self.deferred: list[str] = []
 
     def changed(self, dir_fd: int, name: str, path: str, entry: Entry, what: str) -> None:
         if what != "added" and what != "modified":
@@ -228,17 +227,14 @@ class _Archiving(Comparison):
             return  # listed as skipped at the end
         record = _archive(self.segment, self.budget, arcname, entry, what, lambda: self.tree.opener(name, dir_fd),
                           self.tree.progress)
-        if record is None:
-            self.deferred.append(path)
-        else:
+        if record is not None:
             self.records[path] = record
 
-    def finish(self) -> tuple[Found, dict[str, dict[str, Any]], list[str], int, int, str, int]:
+    def finish(self) -> tuple[Found, dict[str, dict[str, Any]], int, int, str, int]:
         length = self.segment.close()
         if self.segment_path:  # a forked walker's own file (the whole archive is synced once, later)
             self.raw.close()
-        return (self.found, self.records, self.deferred, self.budget.bytes, self.budget.files, self.segment_path,
-                length)
+        return self.found, self.records, self.budget.bytes, self.budget.files, self.segment_path, length
 
 
 class _Tree:
@@ -264,10 +260,8 @@ class _Tree:
 
         parts = walk_tree(self.root, _Archiving(self, raw, _Budget(*share)), spawn, workers=count)
         records: dict[str, dict[str, Any]] = {}
-        deferred: set[str] = set()
-        for _, archived, left, bytes_left, files_left, segment, length in parts:
+        for _, archived, bytes_left, files_left, segment, length in parts:
             records.update(archived)
-            deferred.update(left)
             budget.bytes -= share[0] - bytes_left
             budget.files -= share[1] - files_left
             self.length += length
@@ -279,14 +273,14 @@ class _Tree:
         late = Segment(raw)
         below = _Below(self.root)
         try:
-            listed = self._records(changes, records, deferred, late, budget, below)
+            listed = self._records(changes, records, late, budget, below)
         finally:
             below.close()
             self.length += late.close()
         return listed
 
-    def _records(self, changes: Changes, archived: dict[str, dict[str, Any]], deferred: set[str], late: Segment,
-                 budget: _Budget, below: _Below) -> list[dict[str, Any]]:
+    def _records(self, changes: Changes, archived: dict[str, dict[str, Any]], late: Segment, budget: _Budget,
+                 below: _Below) -> list[dict[str, Any]]:
         """The manifest's records of this tree; archives, in path order, what the walkers left over."""
         status = dict.fromkeys(changes.added, "added")
         status.update(dict.fromkeys(changes.modified, "modified"))
