@@ -143,67 +143,70 @@ class Comparison:
         return self.found
 
     def visit(self, fd: int, rel: str) -> list[str]:
-        found, ctimes, old = self.found, self.ctimes, self.before.entries.get
-        prefix = rel + "/" if rel else ""
-        subdirs, present = [], 0
+        found = self.found
         try:
-            with os.scandir(fd) as scan:
-                for item in scan:
-                    name = item.name
-                    key = prefix + name
-                    try:
-                        st = item.stat(follow_symlinks=False)
-                    except OSError:
-                        found.unreadable.append(key)
-                        continue
-                    previous = old(key)
-                    if previous is not None:
-                        present += 1
-                        # the common case, decided on the stat alone: the same entry (see ``differs``)
-                        if previous[3] == st.st_mode and (previous[0] == DIR or (
-                                previous[2] == st.st_mtime_ns and previous[6] == st.st_ctime_ns * ctimes
-                                and previous[1] == st.st_size and previous[4] == st.st_ino)):
-                            if previous[0] == DIR:
-                                subdirs.append(name)
-                            continue
-                    entry = entry_of(st, name, fd, ctimes)
-                    what = found.compare(key, entry, previous)
-                    if what is not None:
-                        self.changed(fd, name, key, entry, what)
-                    if entry[0] == DIR:
-                        subdirs.append(name)
-            if present != self.before.children.get(rel, 0):
-                found.short[rel] = set(os.listdir(fd))  # rare: only where something was deleted
-            found.listed.add(rel)
+            names = os.listdir(fd)
         except OSError:
             found.unreadable.append(rel or ROOT)
+            return []
+        before = self.before.dirs.get(rel, _NONE)
+        old, ctimes, stat_at = before.get, self.ctimes, os.stat
+        prefix = rel + "/" if rel else ""
+        subdirs, present = [], 0
+        for name in names:  # the hot loop: one fstatat per entry, and nothing else for an unchanged one
+            try:
+                st = stat_at(name, dir_fd=fd, follow_symlinks=False)
+            except OSError:
+                found.unreadable.append(prefix + name)
+                continue
+            previous = old(name)
+            if previous is not None:
+                present += 1
+                # the common case, decided on the stat alone: the same entry (see ``differs``)
+                if previous[3] == st.st_mode and (previous[0] == DIR or (
+                        previous[2] == st.st_mtime_ns and previous[6] == st.st_ctime_ns * ctimes
+                        and previous[1] == st.st_size and previous[4] == st.st_ino)):
+                    if previous[0] == DIR:
+                        subdirs.append(name)
+                    continue
+            entry = entry_of(st, name, fd, ctimes)
+            what = found.compare(prefix + name, entry, previous)
+            if what is not None:
+                self.changed(fd, name, prefix + name, entry, what)
+            if entry[0] == DIR:
+                subdirs.append(name)
+        if present != len(before):
+            found.short[rel] = set(names)  # rare: only where something was deleted
+        found.listed.add(rel)
         found.present += present
         return subdirs
+
+
+_NONE: dict[str, Entry] = {}
 
 
 def deleted_since(before: Manifest, parts: list[Found]) -> list[str]:
     """The entries of ``before`` that the walkers did not see again, where they would have."""
     deleted: list[str] = []
-    if sum(part.present for part in parts) == len(before.entries):
+    if sum(part.present for part in parts) == before.entry_count():
         return deleted
     listed = set().union(*(part.listed for part in parts))
     short = {rel: names for part in parts for rel, names in part.short.items()}
     unknown = {path for part in parts for path in part.unreadable}
-    for path in before.entries:
-        parent, _, name = path.rpartition("/")
-        names = short.get(parent)
+    for rel, entries in before.dirs.items():
+        prefix = rel + "/" if rel else ""
+        names = short.get(rel)
         if names is not None:
-            if name not in names:
-                deleted.append(path)
-        elif parent not in listed and not _under(parent, unknown):
-            deleted.append(path)  # its directory is gone (or is no longer a directory)
+            deleted += [prefix + name for name in entries if name not in names]
+        elif rel not in listed and not _under(rel, unknown):
+            deleted += [prefix + name for name in entries]  # the directory is gone (or no longer one)
     return deleted
 
 
 def workers_for(before: Manifest, workers: int | None, parallel_from: int = PARALLEL_FROM) -> int:
     """How many processes walk a tree that held ``before``: one below ``parallel_from`` entries."""
     workers = workers or default_workers()
-    return workers if len(before.entries) >= parallel_from else 1
+    return workers if before.entry_count() >= parallel_from else 1
 
 
 def changes_since(root: Path, before: Manifest, *, workers: int | None = None, opener: OpenDir = open_dir,

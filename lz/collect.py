@@ -299,7 +299,7 @@ class _Tree:
                                      apparent_size=size)
             records.append(record)
         for rel in changes.deleted:
-            records.append(_record(self.arcname(rel), "deleted", type_name(self.before.entries[rel])))
+            records.append(_record(self.arcname(rel), "deleted", type_name(self.before.get(rel))))  # type: ignore[arg-type]
         for rel in changes.skipped:
             records.append(_record(self.arcname(rel), "skipped", type_name(changes.current[rel])))
         for rel in changes.unreadable:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,50 +31,82 @@ __all__ = ["DIR", "FILE", "LINK", "OTHER", "ROOT", "Entry", "Manifest", "entry_o
 
 @dataclass
 class Manifest:
-    """Relative POSIX path -> Entry; the paths that could not be read; and, per directory ("" is
-    the root), how many entries it held, so a later walk can tell where something was deleted.
-    ``ctimes`` is False for a manifest saved before ctimes were recorded (compared without them)."""
+    """Per directory (relative POSIX path, "" for the root): name -> Entry, for every directory that
+    was listed; and the paths that could not be read. Kept per directory because that is how a walk
+    meets them: a comparison looks each name up in its directory's table, and a directory holding
+    fewer of them than before is where something was deleted. ``ctimes`` is False for a manifest
+    saved before ctimes were recorded (compared without them)."""
 
-    entries: dict[str, Entry] = field(default_factory=dict)
+    dirs: dict[str, dict[str, Entry]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
-    children: dict[str, int] = field(default_factory=dict)
     ctimes: bool = True
+
+    @classmethod
+    def from_entries(cls, entries: Mapping[str, Entry], unreadable: Iterable[str] = (), ctimes: bool = True,
+                     listed: Iterable[str] = ()) -> Manifest:
+        """From relative path -> Entry; ``listed`` names directories that were listed though empty."""
+        dirs: dict[str, dict[str, Entry]] = {rel: {} for rel in listed}
+        for path, entry in entries.items():
+            parent, _, name = path.rpartition("/")
+            dirs.setdefault(parent, {})[name] = entry
+        return cls(dirs, list(unreadable), ctimes)
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        """Relative path -> Entry, for the pure diff and for looking one up."""
+        return {f"{rel}/{name}" if rel else name: entry
+                for rel, names in self.dirs.items() for name, entry in names.items()}
+
+    def get(self, path: str) -> Entry | None:
+        parent, _, name = path.rpartition("/")
+        return self.dirs.get(parent, {}).get(name)
+
+    def entry_count(self) -> int:
+        return sum(map(len, self.dirs.values()))
 
     def save(self, path: Path) -> None:
         """Atomically (temp + fsync + rename): a crash leaves the old file or the new one. Stored as
-        columns, one JSON array per field, which is about half the size of a record per entry."""
-        paths = list(self.entries)
-        values = list(self.entries.values())
+        columns, one JSON array per field, names grouped by directory: about half the size of a
+        record per entry, and it loads without a Python step per entry."""
+        names = [name for entries in self.dirs.values() for name in entries]
+        values = [entry for entries in self.dirs.values() for entry in entries.values()]
         document = {
-            "version": 3 if self.ctimes else 2,
-            "paths": paths,
+            "version": 3,
+            "dirs": list(self.dirs),
+            "counts": [len(entries) for entries in self.dirs.values()],
+            "names": names,
             "kinds": "".join(e[0] for e in values),
             "sizes": [e[1] for e in values],
             "mtimes": [e[2] for e in values],
             "modes": [e[3] for e in values],
             "inodes": [e[4] for e in values],
             "targets": {str(i): e[5] for i, e in enumerate(values) if e[5]},
+            "ctimes": [e[6] for e in values] if self.ctimes else None,
             "unreadable": self.unreadable,
-            "children": self.children,
         }
-        if self.ctimes:
-            document["ctimes"] = [e[6] for e in values]
         write_atomically(path, json.dumps(document, separators=(",", ":")).encode("ascii"))
 
     @classmethod
     def load(cls, path: Path) -> Manifest:
         data = json.loads(path.read_bytes())
-        if data.get("version") == 1:  # the record-per-entry format of the first release
+        version = data.get("version")
+        if version == 1:  # the record-per-entry format of the first release
             entries = {p: (*e, 0) for p, e in data["entries"].items()}
-            return cls(entries, list(data.get("unreadable", [])), _children_of(entries), ctimes=False)
-        count = len(data["paths"])
+            return cls.from_entries(entries, data.get("unreadable", []), ctimes=False)
+        keys = data["names"] if version == 3 else data["paths"]
+        count = len(keys)
         targets = [""] * count
         for index, target in data["targets"].items():
             targets[int(index)] = target
         ctimes = data.get("ctimes") or [0] * count  # version 2 had none
-        rows = zip(data["kinds"], data["sizes"], data["mtimes"], data["modes"], data["inodes"], targets, ctimes)
-        return cls(dict(zip(data["paths"], rows)), list(data["unreadable"]), dict(data["children"]),
-                   ctimes="ctimes" in data)
+        rows = list(zip(data["kinds"], data["sizes"], data["mtimes"], data["modes"], data["inodes"], targets, ctimes))
+        if version == 2:  # paths, not names by directory
+            return cls.from_entries(dict(zip(keys, rows)), data["unreadable"], ctimes=False, listed=data["children"])
+        dirs, start = {}, 0
+        for rel, size in zip(data["dirs"], data["counts"]):
+            dirs[rel] = dict(zip(keys[start:start + size], rows[start:start + size]))
+            start += size
+        return cls(dirs, list(data["unreadable"]), data.get("ctimes") is not None)
 
 
 def write_atomically(path: Path, payload: bytes) -> None:
@@ -90,14 +122,6 @@ def write_atomically(path: Path, payload: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _children_of(entries: Iterable[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for path in entries:
-        parent = path.rpartition("/")[0]
-        counts[parent] = counts.get(parent, 0) + 1
-    return counts
 
 
 def entry_of(st: os.stat_result, name: str, dir_fd: int, ctimes: int = 1) -> Entry:
@@ -131,29 +155,28 @@ class _Snapshot:
     """The visitor of a snapshot walk."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, Entry] = {}
+        self.dirs: dict[str, dict[str, Entry]] = {}
         self.unreadable: list[str] = []
-        self.children: dict[str, int] = {}
 
     def visit(self, fd: int, rel: str) -> list[str]:
-        prefix = rel + "/" if rel else ""
-        entries, subdirs, count = self.entries, [], 0
         try:
-            with os.scandir(fd) as scan:
-                for item in scan:
-                    name = item.name
-                    try:
-                        entry = entry_of(item.stat(follow_symlinks=False), name, fd)
-                    except OSError:  # vanished mid-walk, or a stat the kernel refused
-                        self.unreadable.append(prefix + name)
-                        continue
-                    entries[prefix + name] = entry
-                    count += 1
-                    if entry[0] == DIR:
-                        subdirs.append(name)
-        except OSError:  # the listing itself broke off: what was read stays, the directory is flagged
+            names = os.listdir(fd)
+        except OSError:
             self.unreadable.append(rel or ROOT)
-        self.children[rel] = count
+            return []
+        entries: dict[str, Entry] = {}
+        subdirs = []
+        stat_at = os.stat
+        for name in names:
+            try:
+                entry = entry_of(stat_at(name, dir_fd=fd, follow_symlinks=False), name, fd)
+            except OSError:  # vanished mid-walk, or a stat the kernel refused
+                self.unreadable.append(f"{rel}/{name}" if rel else name)
+                continue
+            entries[name] = entry
+            if entry[0] == DIR:
+                subdirs.append(name)
+        self.dirs[rel] = entries
         return subdirs
 
     def finish(self) -> _Snapshot:
@@ -164,7 +187,7 @@ def snapshot(root: Path, *, opener: OpenDir = open_dir) -> Manifest:
     """Walk ``root`` without following symlinks; unreadable directories are listed, not fatal."""
     found = _Snapshot()
     walk_tree(root_path(root), found, lambda _: found, opener=opener)
-    return Manifest(found.entries, sorted(found.unreadable), found.children)
+    return Manifest(found.dirs, sorted(found.unreadable))
 
 
 def root_path(root: Path) -> str:

@@ -229,8 +229,7 @@ def test_a_manifest_saved_without_ctimes_is_compared_without_them(tmp_path: Path
     """A job snapshotted before an upgrade: ctimes of 0 must not make every file look modified."""
     root = tree(tmp_path / "w")
     before = snapshot(root)
-    old = Manifest({p: (*e[:6], 0) for p, e in before.entries.items()}, before.unreadable, before.children,
-                   ctimes=False)
+    old = Manifest.from_entries({p: (*e[:6], 0) for p, e in before.entries.items()}, before.unreadable, ctimes=False)
     old.save(tmp_path / "m.json")
     loaded = Manifest.load(tmp_path / "m.json")
     assert loaded == old and not loaded.ctimes

@@ -57,7 +57,7 @@ def test_snapshot_records_each_kind_without_following_links(tmp_path: Path) -> N
     assert sorted(manifest.entries) == ["change.txt", "chmod.txt", "etc", "keep.txt", "passwd", "pipe", "remove.txt",
                                         "sub", "sub/deep", "sub/deep/a.txt", "sub/deep/b.txt", "sub/inner.txt",
                                         "touch.txt"]
-    assert manifest.children == {"": 9, "sub": 2, "sub/deep": 2}
+    assert {rel: len(names) for rel, names in manifest.dirs.items()} == {"": 9, "sub": 2, "sub/deep": 2}
     assert manifest.unreadable == []
 
 
@@ -87,8 +87,8 @@ def test_manifest_round_trip_is_atomic_and_compact(tmp_path: Path) -> None:
     assert Manifest.load(target) == manifest
     assert sorted(os.listdir(tmp_path)) == ["m.json", "w"]  # no temporary file left
     data = json.loads(target.read_text())
-    assert data["version"] == 3 and isinstance(data["paths"], list) and data["targets"] == {
-        str(data["paths"].index("link")): "keep.txt"}
+    assert data["version"] == 3 and isinstance(data["names"], list) and data["targets"] == {
+        str(data["names"].index("link")): "keep.txt"}
 
 
 def test_the_first_manifest_format_still_loads(tmp_path: Path) -> None:
@@ -97,4 +97,20 @@ def test_the_first_manifest_format_still_loads(tmp_path: Path) -> None:
     legacy.write_text(json.dumps({"version": 1, "entries": {"a": entry, "d/b": entry}, "unreadable": [],
                                   "counts": {"a": 1, "d": 1}}))
     loaded = Manifest.load(legacy)
-    assert loaded.entries["d/b"] == (*entry, 0) and loaded.children == {"": 1, "d": 1} and not loaded.ctimes
+    assert loaded.entries["d/b"] == (*entry, 0) and {rel: len(names) for rel, names in loaded.dirs.items()} == {"": 1, "d": 1} and not loaded.ctimes
+
+
+def test_the_second_manifest_format_still_loads(tmp_path: Path) -> None:
+    """Paths, not names by directory, and no ctimes: a job snapshotted before an upgrade."""
+    saved = tmp_path / "v2.json"
+    saved.write_text(json.dumps({"version": 2, "paths": ["a", "d", "d/b", "e"], "kinds": "fdfd", "sizes": [1, 0, 2, 0],
+                                 "mtimes": [5, 6, 7, 8], "modes": [0o100644, 0o40755, 0o100600, 0o40700],
+                                 "inodes": [11, 12, 13, 14], "targets": {}, "unreadable": ["x"],
+                                 "children": {"": 3, "d": 1, "e": 0}}))
+    loaded = Manifest.load(saved)
+    assert not loaded.ctimes and loaded.unreadable == ["x"]
+    assert loaded.dirs == {"": {"a": (FILE, 1, 5, 0o100644, 11, "", 0), "d": (DIR, 0, 6, 0o40755, 12, "", 0),
+                                "e": (DIR, 0, 8, 0o40700, 14, "", 0)},
+                           "d": {"b": (FILE, 2, 7, 0o100600, 13, "", 0)}, "e": {}}
+    loaded.save(tmp_path / "again.json")
+    assert Manifest.load(tmp_path / "again.json") == loaded  # saved again, still without ctimes
