@@ -162,3 +162,10 @@ def test_an_older_archive_holding_dot_lz_is_unpacked_without_it(tmp_path: Path) 
                      ".lz/stdout/x: left out (the name is reserved for lz's manifest and logs)"]
     assert sorted(os.listdir(tmp_path / "out" / ".lz")) == ["manifest.json"]
     assert (tmp_path / "out" / "a.txt").read_text() == "a"
+
+
+def test_a_job_that_never_ran_has_an_empty_result_that_unpacks(tmp_path: Path) -> None:
+    summary = collect({}, tmp_path / "r", logs(tmp_path))
+    assert summary.added == 0 and read_manifest(tmp_path / "r")["entries"] == []
+    assert extract_results(tmp_path / "r", tmp_path / "out") == []
+    assert sorted(os.listdir(tmp_path / "out" / ".lz")) == ["build.log", "manifest.json", "stdout"]
