@@ -8,6 +8,7 @@ by a thread swapping as fast as it can while collections run.
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import tarfile
@@ -180,3 +181,29 @@ def test_a_racing_swapper_never_gets_an_outside_file_collected(tmp_path: Path, w
         leaks += b"SECRET" in contents(tmp_path / f"r{i}").values()
         (root / "out" / "f.txt").unlink()
     assert leaks == 0
+
+
+def test_what_the_walkers_left_is_opened_through_no_link_either(tmp_path: Path) -> None:
+    """The parent archives what did not fit a walker's share by opening it from the root down."""
+    from lz.collect_tree import _Below
+
+    root = tmp_path / "w"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "f").write_bytes(b"job")
+    outside = tmp_path / "outside"
+    (outside / "b").mkdir(parents=True)
+    (outside / "b" / "f").write_bytes(b"SECRET")
+    below = _Below(os.fspath(root))
+    try:
+        with below.open("a/b/f", open_file) as handle:
+            assert handle.read() == b"job"
+        os.rename(root / "a", root / "a.real")
+        os.symlink(outside, root / "a")
+        with below.open("a/b/f", open_file) as handle:  # the directory it holds open is the real one
+            assert handle.read() == b"job"
+        below.close()
+        with pytest.raises(OSError) as refused:
+            below.open("a/b/f", open_file)  # from the root again: the link is refused
+        assert refused.value.errno in (errno.ELOOP, errno.ENOTDIR)
+    finally:
+        below.close()
