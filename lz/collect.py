@@ -19,7 +19,6 @@ import errno
 import gzip
 import json
 import os
-import shutil
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -183,7 +182,8 @@ def _summary(records: list[dict[str, Any]]) -> ResultSummary:
 
 
 def _copy_log(source: str, target: Path, opener: OpenFile) -> bool:
-    """Copy a log if it is there (a job may die before writing one): False when it is not."""
+    """Copy a log if it is there (a job may die before writing one): False when it is not. A log
+    that fails mid-read is kept as far as it could be read; only writing the copy raises."""
     try:
         handle = opener(source, None)
     except OSError:
@@ -192,7 +192,14 @@ def _copy_log(source: str, target: Path, opener: OpenFile) -> bool:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return False
         with open(create_private(target), "wb") as out:
-            shutil.copyfileobj(handle, out, 1 << 20)
+            while True:
+                try:
+                    chunk = handle.read(1 << 20)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                out.write(chunk)
             _sync(out)
     return True
 
