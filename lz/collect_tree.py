@@ -161,8 +161,8 @@ class TreeCollector:
                                   lambda rel=rel: below.open(rel, self.opener), self.progress)  # type: ignore[misc]
                 if record is None:
                     size = entry[1] if entry[0] == FILE else 0
-                    record = new_record(arcname, "skipped", type_name(entry), reason=self.limits.reason(budget.files < 1),
-                                     apparent_size=size)
+                    record = new_record(arcname, "skipped", type_name(entry),
+                                        reason=self.limits.reason(budget.files < 1), apparent_size=size)
             records.append(record)
         for rel in changes.deleted:
             records.append(new_record(self.arcname(rel), "deleted", type_name(self.before.get(rel))))  # type: ignore[arg-type]
