@@ -86,7 +86,10 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
     watcher = Watcher(executor_, clock=clock, interval_s=max(settings.tick_s, settings.observe_interval_s),
                       usage_interval_s=settings.usage_interval_s, backoff_max_s=settings.backoff_max_s,
                       listeners=listeners)
-    steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s)
+    from lz.collect_tree import ResultLimits
+
+    steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s,
+                  ResultLimits(settings.results_max_bytes, settings.results_max_files))
     pool = WorkPool({"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=wake)
     housekeeping = Housekeeping(store, space, clock, settings.retention_days)
     tick = TickSettings(submit_grace_s=max(30.0, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,

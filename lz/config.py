@@ -61,6 +61,8 @@ class Settings:
     build_timeout_s: float = 3600.0
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
+    results_max_bytes: int = 10 * 2**30  # what one job may return (apparent sizes); the rest is listed as skipped
+    results_max_files: int = 100_000
     allow_pull: bool = False
     group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
     limits: Limits = field(default_factory=Limits)
@@ -106,7 +108,8 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
-    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
+    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
+    "allow_pull": bool,
     "group_access": bool,
     "apptainer_sandbox": bool,
 }

@@ -58,8 +58,8 @@ class Engine:
         jobs = self.store.active()
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
         look = self.watcher.look([self.workspace.tracked(j) for j in watched])
-        ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
-                          lost_after_s=self.settings.lost_after_s)
+        ctx = TickContext(now=now, observed=look.fresh, busy=busy, deferred=self.steps.deferred(now),
+                          submit_grace_s=self.settings.submit_grace_s, lost_after_s=self.settings.lost_after_s)
         actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]

@@ -48,3 +48,11 @@ class ControllerUnavailable(LzError):
 
 class SubmitRejected(LzError):
     """The scheduler answered and refused the job (bad partition, over a QOS...): the job fails."""
+
+
+class CollectionError(LzError):
+    """A job's results could not be stored (the results store is full or cannot be written). Nothing
+    is lost: the half-built result is removed and collecting again starts over, so the caller retries
+    later (with a back-off) and shows the message, one line, as the job's reason."""
+
+    retryable = True

@@ -69,6 +69,7 @@ class TickContext:
     now: float
     observed: bool  # the executor answered this tick; without it, scheduler-bound jobs wait
     busy: frozenset[str] = frozenset()  # jobs a worker is advancing right now
+    deferred: frozenset[str] = frozenset()  # jobs whose last step failed for a passing reason (a full disk): wait
     submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
 
@@ -81,7 +82,7 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
     if state in (State.RECEIVED, State.BUILDING):
         return [Work("build", job.id)]
     if state == State.COLLECTING:
-        return [Work("collect", job.id)]
+        return [] if job.id in ctx.deferred else [Work("collect", job.id)]
     if state == State.QUEUED:
         return _queued(job, seen, ctx)
     if state == State.RUNNING:

@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lz import manifest as manifests
+from lz.backoff import Backoff
 from lz.collect import collect
-from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
+from lz.collect_tree import ResultLimits
+from lz.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor
 from lz.fs import remove_tree
 from lz.job import JobContext, Tracked
@@ -44,6 +46,14 @@ class Steps:
     clock: Callable[[], float]
     wake: Callable[[], None] = lambda: None
     build_timeout_s: float = 3600.0
+    result_limits: ResultLimits = field(default_factory=ResultLimits)
+    retry_max_s: float = 300.0
+    _retries: dict[str, Backoff] = field(default_factory=dict)
+
+    def deferred(self, now: float) -> frozenset[str]:
+        """Jobs whose collection failed for a reason that passes (a full disk) and whose next try
+        is not due: tried again with exponential back-off, not eleven times a second."""
+        return frozenset(job_id for job_id, backoff in self._retries.items() if not backoff.ready(now))
 
     def run(self, kind: str, job_id: str) -> None:
         {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
@@ -138,14 +148,23 @@ class Steps:
                 if saved.exists():
                     trees[tree] = (root, manifests.Manifest.load(saved))
         logs = {name: ctx.paths.meta / name for name in LOG_NAMES}
-        summary = collect(trees, self.workspace.results(job_id), logs)
-        self.store.record(job_id, results_at=self.clock())
+        try:
+            summary = collect(trees, self.workspace.results(job_id), logs, limits=self.result_limits)
+        except CollectionError as exc:
+            backoff = self._retries.setdefault(job_id, Backoff(base_s=2.0, cap_s=self.retry_max_s))
+            backoff.failed(self.clock())
+            log.warning("job %s: collection waits: %s", job_id, exc)
+            self.store.record(job_id, pending_reason=f"collection waits: {exc}")
+            return
+        self._retries.pop(job_id, None)
+        self.store.record(job_id, results_at=self.clock(), pending_reason=None)
         self.runtime.cleanup(ctx)
         if job.work_dir:
             kill_recorded_groups(ctx.paths.meta)
             remove_tree(ctx.paths.root)
         remove_tree(self.workspace.spooled(job_id))
-        self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary))
+        note = summary.reason()
+        self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary) + (f"; {note}" if note else ""))
 
     # -- transitions -----------------------------------------------------------------------------
     def _end(self, job_id: str, event: str, expect: str, reason: str) -> None:

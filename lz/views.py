@@ -74,8 +74,8 @@ def table(jobs: list[Job], now: float) -> str:
         if job.max_rss_bytes:
             usage.append(f"rss {format_memory(max(1, job.max_rss_bytes // (1 << 20)))}")
         state = job.state
-        if job.pending_reason and job.state == "queued":
-            state = f"queued ({job.pending_reason})"
+        if job.pending_reason and job.state in ("queued", "collecting"):
+            state = f"{job.state} ({job.pending_reason})"
         rows.append((
             job.id, job.name, state, job.outcome or "", age(now - job.created_at),
             format_time(int(run)) if run is not None else "",
@@ -95,7 +95,7 @@ def details(job: Job, history: Iterable[Transition], now: float) -> str:
     for label, value in (
         ("outcome", job.outcome), ("exit code", job.exit_code), ("reason", job.reason),
         ("executor", f"{job.executor} {job.executor_id or ''}".strip() if job.executor else None),
-        ("scheduler", job.native_state), ("pending", job.pending_reason),
+        ("scheduler", job.native_state), ("waiting", job.pending_reason),
         ("command", " ".join(job.spec.command) if job.spec.command else None),
         ("resources", _resources(job)),
         ("runtime", format_time(int(runtime_s(job, now) or 0)) if job.started_at else None),

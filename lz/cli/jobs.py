@@ -176,12 +176,13 @@ def logs(job_id: str, follow: bool, which: str) -> None:
 @common
 @click.argument("job_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Directory to unpack into (default ./JOB_ID).")
-def results(job_id: str, output: Path | None) -> None:
+              help="Directory to unpack into (default ./JOB_ID); it must be empty unless --force.")
+@click.option("--force", is_flag=True, help="Unpack into a non-empty directory, replacing files of the same names.")
+def results(job_id: str, output: Path | None, force: bool) -> None:
     """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
     from lz import assembly
-    from lz.collect import unpack_results
     from lz.errors import UserError
+    from lz.results import extract_results
 
     loaded = settings()
     jobs = store(loaded)
@@ -191,7 +192,8 @@ def results(job_id: str, output: Path | None) -> None:
         raise UserError(f"job {job.id} has no results yet (it is {job.state})"
                         if job.state != "cleaned" else f"job {job.id} has no stored results")
     target = output or Path(job.id)
-    unpack_results(stored, target)
+    for note in extract_results(stored, target, force=force):
+        click.echo(f"lz: {note}", err=True)
     click.echo(str(target))
 
 

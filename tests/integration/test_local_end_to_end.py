@@ -63,6 +63,12 @@ def test_failing_job_and_tarball_intake(landing_zone: LandingZone, example_job: 
     landing_zone.cli("results", job_id, "-o", str(out))
     assert (out / "partial.txt").read_text() == "partial\n"
     assert (out / ".lz" / "stderr").read_text() == "oops\n"
+    (out / "partial.txt").write_text("edited by the user")
+    again = landing_zone.cli("results", job_id, "-o", str(out), check=False)  # issue 8, defect 11
+    assert again.returncode == 2 and "not empty" in again.stderr and "Traceback" not in again.stderr
+    assert (out / "partial.txt").read_text() == "edited by the user"
+    landing_zone.cli("results", job_id, "-o", str(out), "--force")
+    assert (out / "partial.txt").read_text() == "partial\n"
     assert landing_zone.leftovers() == []
 
 

@@ -214,3 +214,33 @@ def test_housekeeping_removes_what_a_crash_left_and_purges_old_results(lz: Harne
     assert lz.workspace.results(job_id).exists()
     lz.clock.advance(31 * 86400)
     assert lz.zone.housekeeping.purge_expired_results(lz.clock()) == [job_id]
+
+
+def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import lz.steps as steps_module
+    from lz.errors import CollectionError
+
+    real_collect = steps_module.collect
+    attempts: list[float] = []
+
+    def full_disk(*args, **kwargs):  # type: ignore[no-untyped-def]
+        attempts.append(lz.clock())
+        if len(attempts) < 3:
+            raise CollectionError("no space left on device writing results under /r (1 MiB needed, 0 free)")
+        return real_collect(*args, **kwargs)
+
+    monkeypatch.setattr(steps_module, "collect", full_disk)
+    job_id = lz.add()
+    lz.store.cancel(job_id)
+    for _ in range(40):  # 40 ticks, 0.1 s apart: a retry per tick would be 40 attempts
+        lz.tick()
+        lz.clock.advance(0.1)
+    job = lz.store.get(job_id)
+    assert job.state == "collecting" and "no space left" in (job.pending_reason or "")
+    assert len(attempts) <= 3
+    lz.clock.advance(60)
+    lz.tick()
+    lz.clock.advance(60)
+    lz.tick()
+    job = lz.store.get(job_id)
+    assert job.state == "cleaned" and job.pending_reason is None and len(attempts) == 3
