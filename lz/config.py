@@ -59,6 +59,7 @@ class Settings:
     lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
     build_timeout_s: float = 3600.0
+    stop_grace_s: float = 60.0  # on SIGTERM, how long running steps may finish before the daemon leaves
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
     allow_pull: bool = False
@@ -105,7 +106,7 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
-    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
+    "build_timeout_s": float, "stop_grace_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
     "group_access": bool,
 }
 _SLURM: dict[str, type] = {
@@ -273,7 +274,7 @@ def _validate(settings: Settings) -> None:
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime {settings.runtime!r} is not one of {', '.join(RUNTIMES)}")
     for name in ("tick_s", "observe_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
-                 "build_timeout_s"):
+                 "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     if settings.workers < 1 or settings.local_slots < 0:

@@ -91,7 +91,8 @@ class TransitionLog:
             log.info("controller: %s failed after %.1fs", event.program, event.seconds)
 
 
-def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
+def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None) -> int:
+    grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     os.umask(settings.umask)
     try:
         private_directory(settings.state_dir, group=settings.group_access)
@@ -129,13 +130,13 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             break
     finally:
         ticker.stop()
-        finished = _shutdown_pool(zone.engine, shutdown_grace_s)
+        finished = _shutdown_pool(zone.engine, grace_s)
         store.set_status(daemon_pid=None)
         settings.pid_file.unlink(missing_ok=True)
         if not finished:
             # Workers still run: leave with them, holding the lock to the last instant. Their steps
             # are crash-safe and are redone by the next daemon, exactly as after SIGKILL.
-            log.warning("steps still running after %.0fs; they will be redone on the next start", shutdown_grace_s)
+            log.warning("steps still running after %.0fs; they will be redone on the next start", grace_s)
             logging.shutdown()
             os._exit(0)
         lock.close()
