@@ -18,7 +18,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "lz.workspace", "lz.sources", "lz.zone_lock", "lz.views", "lz.diagram", "lz.architecture", "lz.service")),
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.manifest",
-                  "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics")),
+                  "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics",
+                  "lz.logfile")),
     ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout",
               "lz.resources", "lz.errors")),
 ]

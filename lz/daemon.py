@@ -1,7 +1,8 @@
 """``lz run``: the composition root. The landing zone is wired here, once (from ``lz.assembly``);
 nothing else builds adapters for the daemon.
 
-Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGTERM and SIGINT stop
+Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGHUP reopens the log
+file (logrotate, ``systemctl reload``); SIGTERM and SIGINT stop
 taking work, let running steps finish (up to a grace period) and exit. Every step is crash-safe,
 so a step cut short is simply redone on the next start; the landing zone's lock is held until the
 process has really exited, so no second daemon can start while a worker of this one still writes.
@@ -23,9 +24,9 @@ from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import ConfigError
-from lz.events import ControllerEvent, Listeners
+from lz.events import Listeners
 from lz.fs import private_directory
-from lz.job import Job, Transition
+from lz.logfile import TransitionLog, log_files, reopen
 from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
@@ -79,18 +80,6 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
-class TransitionLog:
-    """One log line per transition, with the job id on it (a listener, like any other)."""
-
-    def on_transition(self, job: Job, transition: Transition) -> None:
-        log.info("job %s: %s -> %s (%s)%s", job.id, transition.from_state or "-", transition.to_state,
-                 transition.event, f": {transition.detail}" if transition.detail else "")
-
-    def on_controller(self, event: ControllerEvent) -> None:
-        if event.kind == "call" and not event.ok:
-            log.info("controller: %s failed after %.1fs", event.program, event.seconds)
-
-
 def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None) -> int:
     grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     os.umask(settings.umask)
@@ -113,7 +102,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     ticker = Ticker(zone.engine, settings.tick_s)
     removed = zone.housekeeping.recover()
     store.set_status(daemon_pid=os.getpid(), daemon_started=time.time(), runtime=runtime.name,
-                     executor=executor.name, name=settings.name, workdir=str(settings.workdir))
+                     executor=executor.name, name=settings.name, workdir=str(settings.workdir),
+                     log_file=next(iter(log_files()), None))
     log.warning(
         "landing zone %r: executor %s, runtime %s (%s), work root %s, database %s%s",
         settings.name, executor.name, runtime.name, runtime.describe(), settings.workdir, settings.db,
@@ -125,6 +115,9 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             sig = signal.sigwait(_SIGNALS)
             if sig == signal.SIGUSR1:
                 ticker.wake()
+                continue
+            if sig == signal.SIGHUP:
+                log.warning("SIGHUP: reopened %s", ", ".join(reopen()) or "no log file (logging to stderr)")
                 continue
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break

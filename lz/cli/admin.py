@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,11 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option("--log", "log_file", type=click.Path(path_type=Path), default=None,
+                     help="Log to this file (reopened on SIGHUP) instead of stderr."),
+        click.option("--log-max", default=None, help="Rotate the log file at this size (e.g. 100M; keeps 5)."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                     help="json: one object per line, for log shippers."),
     ]):
         func = option(func)
     return func
@@ -36,23 +40,25 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @common
 @_run_options
 def run(verbose: int, **flags: Any) -> None:
-    """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; jobs resume on the next start)."""
+    """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; SIGHUP reopens the log file;
+    jobs resume on the next start)."""
     _start_daemon(verbose, flags)
 
 
 def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
+    from lz import logfile
     from lz.daemon import run_daemon
     from lz.errors import UserError
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if verbose < 2:
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    log_file, log_max, log_format = flags.pop("log_file"), flags.pop("log_max"), flags.pop("log_format")
     try:
-        code = run_daemon(settings(**flags))
+        loaded = settings(**flags)
+        max_bytes = _size_bytes("--log-max", log_max) if log_max else 0
+        try:
+            logfile.configure(path=log_file, max_bytes=max_bytes, fmt=log_format, verbose=verbose)
+        except OSError as exc:
+            raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
+        code = run_daemon(loaded)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2
@@ -65,6 +71,17 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
 def galileod_command(verbose: int, **flags: Any) -> None:
     """Galileo's daemon name for ``lz run``."""
     _start_daemon(verbose, flags)
+
+
+def _size_bytes(option: str, text: str) -> int:
+    """``100M`` -> bytes; a bare number is MiB (as memory everywhere in lz)."""
+    from lz.errors import UserError
+    from lz.resources import parse_memory
+
+    try:
+        return parse_memory(text) << 20
+    except UserError as exc:
+        raise UserError(f"{option}: {exc}") from None
 
 
 def galileod() -> None:
