@@ -64,6 +64,7 @@ class Settings:
     max_bundle_files: int = 100_000
     allow_pull: bool = False
     group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
+    metrics: str = ""  # HOST:PORT of the Prometheus endpoint of lz run ("" = none)
     limits: Limits = field(default_factory=Limits)
     images: Mapping[str, str] = field(default_factory=dict)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
@@ -107,7 +108,7 @@ _SCALARS: dict[str, type] = {
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "stop_grace_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
-    "group_access": bool,
+    "group_access": bool, "metrics": str,
 }
 _SLURM: dict[str, type] = {
     "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
@@ -277,6 +278,10 @@ def _validate(settings: Settings) -> None:
                  "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if settings.metrics:
+        from lz.metrics.address import parse_address
+
+        parse_address(settings.metrics, "metrics")
     if settings.workers < 1 or settings.local_slots < 0:
         raise ConfigError("workers must be at least 1 and local_slots not negative")
     if not settings.name or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.name):

@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -32,6 +32,9 @@ from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
 from lz.zone_lock import lock_landing_zone
+
+if TYPE_CHECKING:
+    from lz.metrics.server import Endpoint
 
 log = logging.getLogger("lz")
 
@@ -96,6 +99,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     store = JobStore(db, listeners=listeners)
     runtime = assembly.runtime(settings)
     executor = assembly.executor(settings, runner=ReportingRunner(run_command, listeners.controller))
+    endpoint = _serve_metrics(settings, store, listeners, runtime.name, executor.name)
     ticker: Ticker | None = None
     zone = assembly.landing_zone(settings, store, runtime_=runtime, executor_=executor, listeners=listeners,
                                  wake=lambda: ticker.wake() if ticker else None)
@@ -103,7 +107,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     removed = zone.housekeeping.recover()
     store.set_status(daemon_pid=os.getpid(), daemon_started=time.time(), runtime=runtime.name,
                      executor=executor.name, name=settings.name, workdir=str(settings.workdir),
-                     log_file=next(iter(log_files()), None))
+                     log_file=next(iter(log_files()), None), metrics=endpoint.address if endpoint else None)
     log.warning(
         "landing zone %r: executor %s, runtime %s (%s), work root %s, database %s%s",
         settings.name, executor.name, runtime.name, runtime.describe(), settings.workdir, settings.db,
@@ -125,6 +129,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
         ticker.stop()
         finished = _shutdown_pool(zone.engine, grace_s)
         store.set_status(daemon_pid=None)
+        if endpoint is not None:
+            endpoint.close()
         settings.pid_file.unlink(missing_ok=True)
         if not finished:
             # Workers still run: leave with them, holding the lock to the last instant. Their steps
@@ -134,6 +140,25 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             os._exit(0)
         lock.close()
     return 0
+
+
+def _serve_metrics(settings: Settings, store: JobStore, listeners: Listeners, runtime: str,
+                   executor: str) -> Endpoint | None:
+    """With ``--metrics HOST:PORT``: a metrics listener and the ``/metrics`` endpoint."""
+    if not settings.metrics:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from lz import __version__
+    from lz.metrics.server import serve
+    from lz.metrics.zone import ZoneMetrics
+
+    registry = CollectorRegistry()
+    info = {"name": settings.name, "executor": executor, "runtime": runtime, "version": __version__}
+    listeners.add(ZoneMetrics(registry, store.count_by_state_and_outcome, info=info))
+    endpoint = serve(settings.metrics, registry)
+    log.warning("metrics on http://%s/metrics", endpoint.address)
+    return endpoint
 
 
 def _shutdown_pool(engine: Engine, grace_s: float) -> bool:

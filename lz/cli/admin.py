@@ -25,6 +25,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="What jobs run in (default: auto-detect)."),
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
+        click.option("--metrics", default=None, metavar="HOST:PORT",
+                     help="Serve Prometheus metrics at http://HOST:PORT/metrics (setting: metrics)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
         click.option("--log", "log_file", type=click.Path(path_type=Path), default=None,
                      help="Log to this file (reopened on SIGHUP) instead of stderr."),
