@@ -14,6 +14,7 @@ from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id
 
 if TYPE_CHECKING:
+    from lz.config import Settings
     from lz.job import Job
     from lz.store.jobs import JobStore
 
@@ -53,7 +54,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     elif not wait:
         click.echo(f"lz: job {job.id} received", err=True)
     if wait:
-        job = _wait_for(jobs, job.id)
+        job = _wait_for(jobs, loaded, job.id)
     if as_json:
         _echo_json(job, jobs if wait else None)
     click.echo(job.id)
@@ -69,17 +70,14 @@ def _echo_json(job: Job, jobs: JobStore | None) -> None:
     click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id) if jobs else None), indent=2))
 
 
-def _wait_for(jobs: JobStore, job_id: str, poll_s: float = 0.5) -> Job:
-    last = None
-    while True:
-        job = jobs.get(job_id)
-        if job.state != last:
-            click.echo(f"lz: job {job_id} {job.state}" + (f" ({job.outcome}: {job.reason})" if job.outcome else ""),
-                       err=True)
-            last = job.state
-        if job.state == "cleaned":
-            return job
-        time.sleep(poll_s)
+def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
+    """Follow the job until it is cleaned: live progress on a terminal, the outcome alone elsewhere."""
+    from lz import assembly
+    from lz.cli import progress
+
+    space = assembly.workspace(loaded)
+    return progress.follow(lambda: jobs.get(job_id), lambda: jobs.history(job_id),
+                           lambda job: space.log(job, "build.log"), progress.view(sys.stderr))
 
 
 @main.command()

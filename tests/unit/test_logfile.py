@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from lz import logfile
 from lz.cli import main
-from lz.job import Job, JobSpec, Transition
+from lz.job import Transition
+from tests.unit.fakes import job_snapshot as _job
 
 
 @pytest.fixture
@@ -26,13 +27,6 @@ def restore_logging() -> Iterator[None]:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
-
-
-def _job(job_id: str = "abc123") -> Job:
-    return Job(id=job_id, name="n", state="building", outcome=None, reason=None, exit_code=None, source="cli",
-               spec=JobSpec(name="n"), work_dir=None, created_at=0, updated_at=0, started_at=None, ended_at=None,
-               executor=None, executor_id=None, submit_attempted_at=None, native_state=None, pending_reason=None,
-               absent_since=None, cpu_seconds=None, max_rss_bytes=None, results_at=None)
 
 
 def test_transitions_are_logged_even_when_quiet_with_the_job_id(tmp_path: Path, restore_logging: None) -> None:
