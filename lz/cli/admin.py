@@ -127,3 +127,18 @@ def deps(directory: Path) -> None:
 
     for path in write(directory):
         click.echo(str(path))
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (commands, options and job ids).
+
+    \b
+    bash:  lz completion bash > ~/.local/share/bash-completion/completions/lz
+    zsh:   lz completion zsh > "${fpath[1]}/_lz"
+    fish:  lz completion fish > ~/.config/fish/completions/lz.fish
+    """
+    from lz.cli.complete import script
+
+    click.echo(script(shell), nl=False)

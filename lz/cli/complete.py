@@ -7,7 +7,6 @@ names plug in the same way (a function returning ``CompletionItem``s).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import click
@@ -16,6 +15,8 @@ from click.shell_completion import CompletionItem
 
 def job_ids(db: Path, prefix: str, limit: int = 200) -> list[tuple[str, str]]:
     """(id, "name state") of the newest jobs whose id starts with ``prefix``."""
+    import sqlite3
+
     if not db.exists():
         return []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
@@ -26,6 +27,20 @@ def job_ids(db: Path, prefix: str, limit: int = 200) -> list[tuple[str, str]]:
     finally:
         conn.close()
     return [(job_id, f"{name} {state}") for job_id, name, state in rows]
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def script(shell: str, prog: str = "lz") -> str:
+    """The completion script click generates for ``shell`` (what ``lz completion SHELL`` prints)."""
+    from click.shell_completion import get_completion_class
+
+    from lz.cli.common import main
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    return cls(main, {}, prog, f"_{prog.upper()}_COMPLETE").source()
 
 
 def complete_job_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
