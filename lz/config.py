@@ -120,25 +120,46 @@ _MOVED_FROM_SLURM = {"job_prefix": "job_prefix", "lost_after_s": "lost_after_s",
                      "sstat_interval_s": "usage_interval_s", "backoff_max_s": "backoff_max_s"}
 
 
+SCALAR_TYPES, SLURM_TYPES, SHORT_NAMES = _SCALARS, _SLURM, _ALIASES
+"""Public names of the tables above (for the configuration reference)."""
+
+
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     flags: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Merge the layers; a missing default config file is fine, a missing named one is an error."""
+    return load_settings_with_sources(config_file, environ, flags)[0]
+
+
+def load_settings_with_sources(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    flags: Mapping[str, Any] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """The settings, and where each top-level value came from (``lz config show``): ``default``,
+    ``file PATH``, ``environment LZ_NAME`` or ``flag --name``; a setting not named is a default."""
     values: dict[str, Any] = {"db": default_db(environ), "workdir": default_work_root(environ)}
+    sources: dict[str, str] = {}
     path = config_file or Path(environ.get("LZ_CONFIG") or default_config_file(environ))
     if path.exists():
-        values.update(_from_file(path))
+        layer = _from_file(path)
+        values.update(layer)
+        sources.update(dict.fromkeys(layer, f"file {path}"))
     elif config_file is not None or environ.get("LZ_CONFIG"):
         raise ConfigError(f"config file {path} does not exist")
-    values.update(_from_env(environ))
+    env_names: dict[str, str] = {}
+    values.update(_from_env(environ, env_names))
+    sources.update({key: f"environment {name}" for key, name in env_names.items()})
     for key, value in _container_last(flags or {}):
         if value is not None:
-            values.update(_layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value)))
+            layer = _layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value))
+            values.update(layer)
+            sources.update(dict.fromkeys(layer, f"flag --{key.replace('_', '-').removesuffix('-s')}"))
     settings = Settings(**values)
     _validate(settings)
-    return settings
+    return settings, sources
 
 
 def _container_last(layer: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -178,7 +199,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(environ: Mapping[str, str], names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``LZ_*`` layer; ``names`` gets the variable each setting was read from."""
     values: dict[str, Any] = {}
     for key in (*_SCALARS, "container"):
         name = f"LZ_{key.upper()}"
@@ -187,7 +209,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             name = f"LZ_{key[:-2].upper()}"
             value = environ.get(name)
         if value:
-            values.update(_layer_value(key, _coerce(name, _SCALARS.get(key, str), value)))
+            layer = _layer_value(key, _coerce(name, _SCALARS.get(key, str), value))
+            values.update(layer)
+            if names is not None:
+                names.update(dict.fromkeys(layer, name))
     return values
 
 
@@ -295,4 +320,5 @@ def setting_names() -> list[str]:
     return [f.name for f in fields(Settings)]
 
 
-__all__ = ["CONTAINERS", "EXECUTORS", "RUNTIMES", "Settings", "SlurmSettings", "load_settings", "replace"]
+__all__ = ["CONTAINERS", "EXECUTORS", "RUNTIMES", "Settings", "SlurmSettings", "load_settings",
+           "load_settings_with_sources", "replace"]
