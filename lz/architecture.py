@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("lz.cli", "lz.daemon")),
     ("services", ("lz.assembly", "lz.engine", "lz.steps", "lz.watcher", "lz.housekeeping", "lz.intake",
                   "lz.workspace", "lz.sources", "lz.zone_lock", "lz.views", "lz.diagram", "lz.architecture", "lz.service",
-                  "lz.config_reference")),
+                  "lz.config_reference", "lz.doctor")),
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.manifest",
                   "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics",

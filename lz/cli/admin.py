@@ -142,3 +142,27 @@ def completion(shell: str) -> None:
     from lz.cli.complete import script
 
     click.echo(script(shell), nl=False)
+
+
+@main.command()
+@common
+@click.option("--hub", default=None, help="The hub to check (default LZ_HUB; none: the hub checks are skipped).")
+@click.option("--token", "token_file", type=click.Path(path_type=Path), default=None,
+              help="The hub token file (default LZ_TOKEN_FILE, else $XDG_CONFIG_HOME/lz/token).")
+@click.option("--no-build", is_flag=True, help="Skip the container runtime's tiny build.")
+def doctor(hub: str | None, token_file: Path | None, no_build: bool) -> None:
+    """Check what this landing zone needs: Slurm, the work root (from a compute node too), the
+    container runtime, the hub and its token, the clock. One line per check, a fix for each failure."""
+    import os
+
+    from lz.doctor import checks, hub_from
+
+    loaded = settings()
+    env_hub, env_token = hub_from(os.environ)
+    failed = 0
+    for check in checks(loaded, hub=hub or env_hub, token_file=token_file or env_token, build=not no_build):
+        click.echo(check.line())
+        failed += check.verdict == "fail"
+    if failed:
+        click.echo(f"lz doctor: {failed} check{'s' if failed != 1 else ''} failed", err=True)
+        sys.exit(1)
