@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.landing_zone import LandingZone
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("sqlite3") is None,
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.skipif(shutil.which("sqlite3") is None,
                                                           reason="the sqlite3 command is not installed")]
 
 

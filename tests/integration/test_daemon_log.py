@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.landing_zone import LandingZone, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

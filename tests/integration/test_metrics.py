@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lz.metrics.zone import METRIC_NAMES
 from tests.integration.landing_zone import LandingZone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def _free_port() -> int:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.landing_zone import LandingZone
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
