@@ -88,12 +88,12 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
                       listeners=listeners)
     from lz.collect_tree import ResultLimits
 
-    steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s,
+    steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s, listeners,
                   ResultLimits(settings.results_max_bytes, settings.results_max_files))
     pool = WorkPool({"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=wake)
     housekeeping = Housekeeping(store, space, clock, settings.retention_days)
     tick = TickSettings(submit_grace_s=max(30.0, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
                         capacity=executor_.capacity())
     engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping,
-                    sources=[LocalSource()])
+                    sources=[LocalSource()], listeners=listeners)
     return LandingZone(store, engine, runtime_, executor_, housekeeping)

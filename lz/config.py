@@ -59,12 +59,14 @@ class Settings:
     lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
     build_timeout_s: float = 3600.0
+    stop_grace_s: float = 60.0  # on SIGTERM, how long running steps may finish before the daemon leaves
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
     results_max_bytes: int = 10 * 2**30  # what one job may return (apparent sizes); the rest is listed as skipped
     results_max_files: int = 100_000
     allow_pull: bool = False
     group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
+    metrics: str = ""  # HOST:PORT of the Prometheus endpoint of lz run ("" = none)
     limits: Limits = field(default_factory=Limits)
     images: Mapping[str, str] = field(default_factory=dict)
     apptainer_sandbox: bool = False  # [apptainer] sandbox: writable directories instead of SIF files
@@ -108,9 +110,9 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
-    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
+    "build_timeout_s": float, "stop_grace_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
-    "group_access": bool,
+    "group_access": bool, "metrics": str,
     "apptainer_sandbox": bool,
 }
 _SLURM: dict[str, type] = {
@@ -123,25 +125,46 @@ _MOVED_FROM_SLURM = {"job_prefix": "job_prefix", "lost_after_s": "lost_after_s",
                      "sstat_interval_s": "usage_interval_s", "backoff_max_s": "backoff_max_s"}
 
 
+SCALAR_TYPES, SLURM_TYPES, SHORT_NAMES = _SCALARS, _SLURM, _ALIASES
+"""Public names of the tables above (for the configuration reference)."""
+
+
 def load_settings(
     config_file: Path | None = None,
     environ: Mapping[str, str] = os.environ,
     flags: Mapping[str, Any] | None = None,
 ) -> Settings:
     """Merge the layers; a missing default config file is fine, a missing named one is an error."""
+    return load_settings_with_sources(config_file, environ, flags)[0]
+
+
+def load_settings_with_sources(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+    flags: Mapping[str, Any] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """The settings, and where each top-level value came from (``lz config show``): ``default``,
+    ``file PATH``, ``environment LZ_NAME`` or ``flag --name``; a setting not named is a default."""
     values: dict[str, Any] = {"db": default_db(environ), "workdir": default_work_root(environ)}
+    sources: dict[str, str] = {}
     path = config_file or Path(environ.get("LZ_CONFIG") or default_config_file(environ))
     if path.exists():
-        values.update(_from_file(path))
+        layer = _from_file(path)
+        values.update(layer)
+        sources.update(dict.fromkeys(layer, f"file {path}"))
     elif config_file is not None or environ.get("LZ_CONFIG"):
         raise ConfigError(f"config file {path} does not exist")
-    values.update(_from_env(environ))
+    env_names: dict[str, str] = {}
+    values.update(_from_env(environ, env_names))
+    sources.update({key: f"environment {name}" for key, name in env_names.items()})
     for key, value in _container_last(flags or {}):
         if value is not None:
-            values.update(_layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value)))
+            layer = _layer_value(key, _coerce(f"--{key.replace('_', '-')}", _SCALARS.get(key), value))
+            values.update(layer)
+            sources.update(dict.fromkeys(layer, f"flag --{key.replace('_', '-').removesuffix('-s')}"))
     settings = Settings(**values)
     _validate(settings)
-    return settings
+    return settings, sources
 
 
 def _container_last(layer: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -183,7 +206,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+def _from_env(environ: Mapping[str, str], names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``LZ_*`` layer; ``names`` gets the variable each setting was read from."""
     values: dict[str, Any] = {}
     for key in (*_SCALARS, "container"):
         name = f"LZ_{key.upper()}"
@@ -192,7 +216,10 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
             name = f"LZ_{key[:-2].upper()}"
             value = environ.get(name)
         if value:
-            values.update(_layer_value(key, _coerce(name, _SCALARS.get(key, str), value)))
+            layer = _layer_value(key, _coerce(name, _SCALARS.get(key, str), value))
+            values.update(layer)
+            if names is not None:
+                names.update(dict.fromkeys(layer, name))
     return values
 
 
@@ -289,9 +316,13 @@ def _validate(settings: Settings) -> None:
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime {settings.runtime!r} is not one of {', '.join(RUNTIMES)}")
     for name in ("tick_s", "observe_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
-                 "build_timeout_s"):
+                 "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if settings.metrics:
+        from lz.metrics.address import parse_address
+
+        parse_address(settings.metrics, "metrics")
     if settings.workers < 1 or settings.local_slots < 0:
         raise ConfigError("workers must be at least 1 and local_slots not negative")
     if not settings.name or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.name):
@@ -305,4 +336,5 @@ def setting_names() -> list[str]:
     return [f.name for f in fields(Settings)]
 
 
-__all__ = ["CONTAINERS", "EXECUTORS", "RUNTIMES", "Settings", "SlurmSettings", "load_settings", "replace"]
+__all__ = ["CONTAINERS", "EXECUTORS", "RUNTIMES", "Settings", "SlurmSettings", "load_settings",
+           "load_settings_with_sources", "replace"]

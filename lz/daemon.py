@@ -1,7 +1,8 @@
 """``lz run``: the composition root. The landing zone is wired here, once (from ``lz.assembly``);
 nothing else builds adapters for the daemon.
 
-Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGTERM and SIGINT stop
+Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGHUP reopens the log
+file (logrotate, ``systemctl reload``); SIGTERM and SIGINT stop
 taking work, let running steps finish (up to a grace period) and exit. Every step is crash-safe,
 so a step cut short is simply redone on the next start; the landing zone's lock is held until the
 process has really exited, so no second daemon can start while a worker of this one still writes.
@@ -15,7 +16,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -23,14 +24,17 @@ from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import ConfigError
-from lz.events import ControllerEvent, Listeners
+from lz.events import Listeners
 from lz.fs import private_directory
-from lz.job import Job, Transition
+from lz.logfile import TransitionLog, log_files, reopen
 from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
 from lz.zone_lock import lock_landing_zone
+
+if TYPE_CHECKING:
+    from lz.metrics.server import Endpoint
 
 log = logging.getLogger("lz")
 
@@ -79,19 +83,8 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
-class TransitionLog:
-    """One log line per transition, with the job id on it (a listener, like any other)."""
-
-    def on_transition(self, job: Job, transition: Transition) -> None:
-        log.info("job %s: %s -> %s (%s)%s", job.id, transition.from_state or "-", transition.to_state,
-                 transition.event, f": {transition.detail}" if transition.detail else "")
-
-    def on_controller(self, event: ControllerEvent) -> None:
-        if event.kind == "call" and not event.ok:
-            log.info("controller: %s failed after %.1fs", event.program, event.seconds)
-
-
-def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
+def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None) -> int:
+    grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     os.umask(settings.umask)
     try:
         private_directory(settings.state_dir, group=settings.group_access)
@@ -106,13 +99,15 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     store = JobStore(db, listeners=listeners)
     runtime = assembly.runtime(settings)
     executor = assembly.executor(settings, runner=ReportingRunner(run_command, listeners.controller))
+    endpoint = _serve_metrics(settings, store, listeners, runtime.name, executor.name)
     ticker: Ticker | None = None
     zone = assembly.landing_zone(settings, store, runtime_=runtime, executor_=executor, listeners=listeners,
                                  wake=lambda: ticker.wake() if ticker else None)
     ticker = Ticker(zone.engine, settings.tick_s)
     removed = zone.housekeeping.recover()
     store.set_status(daemon_pid=os.getpid(), daemon_started=time.time(), runtime=runtime.name,
-                     executor=executor.name, name=settings.name, workdir=str(settings.workdir))
+                     executor=executor.name, name=settings.name, workdir=str(settings.workdir),
+                     log_file=next(iter(log_files()), None), metrics=endpoint.address if endpoint else None)
     log.warning(
         "landing zone %r: executor %s, runtime %s (%s), work root %s, database %s%s",
         settings.name, executor.name, runtime.name, runtime.describe(), settings.workdir, settings.db,
@@ -125,21 +120,45 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             if sig == signal.SIGUSR1:
                 ticker.wake()
                 continue
+            if sig == signal.SIGHUP:
+                log.warning("SIGHUP: reopened %s", ", ".join(reopen()) or "no log file (logging to stderr)")
+                continue
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break
     finally:
         ticker.stop()
-        finished = _shutdown_pool(zone.engine, shutdown_grace_s)
+        finished = _shutdown_pool(zone.engine, grace_s)
         store.set_status(daemon_pid=None)
+        if endpoint is not None:
+            endpoint.close()
         settings.pid_file.unlink(missing_ok=True)
         if not finished:
             # Workers still run: leave with them, holding the lock to the last instant. Their steps
             # are crash-safe and are redone by the next daemon, exactly as after SIGKILL.
-            log.warning("steps still running after %.0fs; they will be redone on the next start", shutdown_grace_s)
+            log.warning("steps still running after %.0fs; they will be redone on the next start", grace_s)
             logging.shutdown()
             os._exit(0)
         lock.close()
     return 0
+
+
+def _serve_metrics(settings: Settings, store: JobStore, listeners: Listeners, runtime: str,
+                   executor: str) -> Endpoint | None:
+    """With ``--metrics HOST:PORT``: a metrics listener and the ``/metrics`` endpoint."""
+    if not settings.metrics:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from lz import __version__
+    from lz.metrics.server import serve
+    from lz.metrics.zone import ZoneMetrics
+
+    registry = CollectorRegistry()
+    info = {"name": settings.name, "executor": executor, "runtime": runtime, "version": __version__}
+    listeners.add(ZoneMetrics(registry, store.count_by_state_and_outcome, info=info))
+    endpoint = serve(settings.metrics, registry)
+    log.warning("metrics on http://%s/metrics", endpoint.address)
+    return endpoint
 
 
 def _shutdown_pool(engine: Engine, grace_s: float) -> bool:

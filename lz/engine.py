@@ -9,10 +9,12 @@ the controller, because the watcher keeps its own interval.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lz.errors import InvalidTransition
+from lz.events import Listeners, TickEvent
 from lz.housekeeping import Housekeeping
 from lz.job import Job
 from lz.machine import State
@@ -39,7 +41,8 @@ class TickSettings:
 class Engine:
     def __init__(self, store: JobStore, watcher: Watcher, steps: Steps, pool: WorkPool, workspace: Workspace,
                  *, clock: Callable[[], float], settings: TickSettings = TickSettings(),
-                 housekeeping: Housekeeping | None = None, sources: Sequence[JobSource] = ()):
+                 housekeeping: Housekeeping | None = None, sources: Sequence[JobSource] = (),
+                 listeners: Listeners | None = None):
         self.store = store
         self.watcher = watcher
         self.steps = steps
@@ -49,9 +52,16 @@ class Engine:
         self.settings = settings
         self.housekeeping = housekeeping
         self.sources = list(sources)
+        self.listeners = listeners or Listeners()
 
     def tick(self) -> None:
+        """One tick; listeners hear how long it took (metrics), whatever it decided."""
+        started = time.monotonic()
         now = self.clock()
+        active = self._tick(now)
+        self.listeners.tick(TickEvent(at=now, seconds=time.monotonic() - started, active=active))
+
+    def _tick(self, now: float) -> int:
         for source in self.sources:
             source.poll(now)
         busy = self.pool.busy()  # before the jobs: a step that ends in between shows in their state
@@ -67,6 +77,7 @@ class Engine:
         self._heartbeat(now)
         if self.housekeeping is not None:
             self.housekeeping.tick(now)
+        return len(jobs)
 
     def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
         records: dict[str, dict[str, object]] = {}

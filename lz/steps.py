@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from lz.backoff import Backoff
 from lz.collect import collect
 from lz.collect_tree import ResultLimits
 from lz.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
+from lz.events import Listeners, StepEvent
 from lz.executors.base import Executor
 from lz.fs import remove_tree
 from lz.job import JobContext, Tracked
@@ -36,6 +38,15 @@ from lz.workspace import LOG_NAMES, Workspace
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Done:
+    """What a step that acted reports to listeners (``None`` from a step: nothing to do)."""
+
+    ok: bool
+    bytes: int | None = None
+    files: int | None = None
+
+
 @dataclass
 class Steps:
     store: JobStore
@@ -46,6 +57,7 @@ class Steps:
     clock: Callable[[], float]
     wake: Callable[[], None] = lambda: None
     build_timeout_s: float = 3600.0
+    listeners: Listeners = field(default_factory=Listeners)
     result_limits: ResultLimits = field(default_factory=ResultLimits)
     retry_max_s: float = 300.0
     _retries: dict[str, Backoff] = field(default_factory=dict)
@@ -56,19 +68,23 @@ class Steps:
         return frozenset(job_id for job_id, backoff in self._retries.items() if not backoff.ready(now))
 
     def run(self, kind: str, job_id: str) -> None:
-        {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
+        """Run one step; listeners hear of each step that did something (duration, success, bytes)."""
+        started = time.monotonic()
+        done = {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
+        if done is not None:
+            self.listeners.step(StepEvent(kind, job_id, time.monotonic() - started, done.ok, done.bytes, done.files))
 
     # -- build -----------------------------------------------------------------------------------
-    def build(self, job_id: str) -> None:
+    def build(self, job_id: str) -> Done | None:
         job = self.store.get(job_id)
         if job.state == State.RECEIVED:
             root = self.workspace.fresh_paths(job.id).root
             try:
                 job = self.store.fire(job_id, "build", expect=State.RECEIVED, work_dir=str(root))
             except InvalidTransition:
-                return
+                return None
         if job.state != State.BUILDING:
-            return
+            return None
         ctx = self.workspace.context(job)
         try:
             self._stage(ctx)
@@ -78,11 +94,12 @@ class Steps:
             self._snapshot(ctx)
         except BuildError as exc:
             self._end(job_id, "build_failed", State.BUILDING, f"build failed: {exc}")
-            return
+            return Done(ok=False)
         except OSError as exc:
             self._end(job_id, "build_failed", State.BUILDING, f"staging failed: {exc}")
-            return
+            return Done(ok=False)
         self._fire(job_id, "built", State.BUILDING, executor=self.executor.name)
+        return Done(ok=True)
 
     def stop_build(self, job_id: str) -> bool:
         """Kill what a build of this job started (only the process groups lz recorded for it)."""
@@ -108,23 +125,24 @@ class Steps:
             manifests.snapshot(root).save(ctx.paths.manifest_for(tree))
 
     # -- submit ----------------------------------------------------------------------------------
-    def submit(self, job_id: str) -> None:
+    def submit(self, job_id: str) -> Done | None:
         job = self.store.get(job_id)
         if job.state != State.QUEUED or job.executor_id is not None:
-            return
+            return None
         ctx = self.workspace.context(job)
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
         try:
             executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
         except ControllerUnavailable as exc:
             self.watcher.failed(exc)
-            return
+            return Done(ok=False)
         except (SubmitRejected, ValueError) as exc:
             self._forget_submission(ctx)
             self._end(job_id, "submit_failed", State.QUEUED, f"submission refused: {exc}")
-            return
+            return Done(ok=False)
         self.store.record(job_id, executor_id=executor_id)
         self.wake()
+        return Done(ok=True)
 
     def _forget_submission(self, ctx: JobContext) -> None:
         """A refused submission may still have queued something (an answer cut short): cancel
@@ -135,10 +153,10 @@ class Steps:
             pass
 
     # -- collect and clean -------------------------------------------------------------------------
-    def collect_and_clean(self, job_id: str) -> None:
+    def collect_and_clean(self, job_id: str) -> Done | None:
         job = self.store.get(job_id)
         if job.state != State.COLLECTING:
-            return
+            return None
         ctx = self.workspace.context(job)
         trees = {}
         if job.work_dir and ctx.paths.manifest_for("").exists():
@@ -155,7 +173,7 @@ class Steps:
             backoff.failed(self.clock())
             log.warning("job %s: collection waits: %s", job_id, exc)
             self.store.record(job_id, pending_reason=f"collection waits: {exc}")
-            return
+            return Done(ok=False)
         self._retries.pop(job_id, None)
         self.store.record(job_id, results_at=self.clock(), pending_reason=None)
         self.runtime.cleanup(ctx)
@@ -165,6 +183,7 @@ class Steps:
         remove_tree(self.workspace.spooled(job_id))
         note = summary.reason()
         self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary) + (f"; {note}" if note else ""))
+        return Done(ok=True, bytes=summary.bytes_archived, files=summary.added + summary.modified)
 
     # -- transitions -----------------------------------------------------------------------------
     def _end(self, job_id: str, event: str, expect: str, reason: str) -> None:

@@ -17,6 +17,8 @@ class LandingZoneStatus:
     controller_down_since: float | None = None
     controller_error: str | None = None
     controller_calls: dict[str, int] = field(default_factory=dict)
+    log_file: str | None = None  # the daemon's --log (None: stderr, the journal under systemd)
+    metrics: str | None = None  # the daemon's --metrics address (HOST:PORT)
 
     def tick_age(self, now: float) -> float | None:
         return None if self.last_tick is None else now - self.last_tick

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,14 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Apptainer/Singularity: build writable sandbox directories instead of SIF files."),
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
+        click.option("--metrics", default=None, metavar="HOST:PORT",
+                     help="Serve Prometheus metrics at http://HOST:PORT/metrics (setting: metrics)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option("--log", "log_file", type=click.Path(path_type=Path), default=None,
+                     help="Log to this file (reopened on SIGHUP) instead of stderr."),
+        click.option("--log-max", default=None, help="Rotate the log file at this size (e.g. 100M; keeps 5)."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+                     help="json: one object per line, for log shippers."),
     ]):
         func = option(func)
     return func
@@ -38,23 +44,25 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @common
 @_run_options
 def run(verbose: int, **flags: Any) -> None:
-    """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; jobs resume on the next start)."""
+    """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; SIGHUP reopens the log file;
+    jobs resume on the next start)."""
     _start_daemon(verbose, flags)
 
 
 def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
+    from lz import logfile
     from lz.daemon import run_daemon
     from lz.errors import UserError
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if verbose < 2:
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+    log_file, log_max, log_format = flags.pop("log_file"), flags.pop("log_max"), flags.pop("log_format")
     try:
-        code = run_daemon(settings(**flags))
+        loaded = settings(**flags)
+        max_bytes = _size_bytes("--log-max", log_max) if log_max else 0
+        try:
+            logfile.configure(path=log_file, max_bytes=max_bytes, fmt=log_format, verbose=verbose)
+        except OSError as exc:
+            raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
+        code = run_daemon(loaded)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2
@@ -67,6 +75,17 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
 def galileod_command(verbose: int, **flags: Any) -> None:
     """Galileo's daemon name for ``lz run``."""
     _start_daemon(verbose, flags)
+
+
+def _size_bytes(option: str, text: str) -> int:
+    """``100M`` -> bytes; a bare number is MiB (as memory everywhere in lz)."""
+    from lz.errors import UserError
+    from lz.resources import parse_memory
+
+    try:
+        return parse_memory(text) << 20
+    except UserError as exc:
+        raise UserError(f"{option}: {exc}") from None
 
 
 def galileod() -> None:
@@ -110,3 +129,42 @@ def deps(directory: Path) -> None:
 
     for path in write(directory):
         click.echo(str(path))
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (commands, options and job ids).
+
+    \b
+    bash:  lz completion bash > ~/.local/share/bash-completion/completions/lz
+    zsh:   lz completion zsh > "${fpath[1]}/_lz"
+    fish:  lz completion fish > ~/.config/fish/completions/lz.fish
+    """
+    from lz.cli.complete import script
+
+    click.echo(script(shell), nl=False)
+
+
+@main.command()
+@common
+@click.option("--hub", default=None, help="The hub to check (default LZ_HUB; none: the hub checks are skipped).")
+@click.option("--token", "token_file", type=click.Path(path_type=Path), default=None,
+              help="The hub token file (default LZ_TOKEN_FILE, else $XDG_CONFIG_HOME/lz/token).")
+@click.option("--no-build", is_flag=True, help="Skip the container runtime's tiny build.")
+def doctor(hub: str | None, token_file: Path | None, no_build: bool) -> None:
+    """Check what this landing zone needs: Slurm, the work root (from a compute node too), the
+    container runtime, the hub and its token, the clock. One line per check, a fix for each failure."""
+    import os
+
+    from lz.doctor import checks, hub_from
+
+    loaded = settings()
+    env_hub, env_token = hub_from(os.environ)
+    failed = 0
+    for check in checks(loaded, hub=hub or env_hub, token_file=token_file or env_token, build=not no_build):
+        click.echo(check.line())
+        failed += check.verdict == "fail"
+    if failed:
+        click.echo(f"lz doctor: {failed} check{'s' if failed != 1 else ''} failed", err=True)
+        sys.exit(1)

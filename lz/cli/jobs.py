@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import TYPE_CHECKING
 import click
 
 from lz.cli.common import common, main, settings, store
+from lz.cli.complete import complete_job_id
 
 if TYPE_CHECKING:
+    from lz.config import Settings
     from lz.job import Job
     from lz.store.jobs import JobStore
 
@@ -51,7 +54,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     elif not wait:
         click.echo(f"lz: job {job.id} received", err=True)
     if wait:
-        job = _wait_for(jobs, job.id)
+        job = _wait_for(jobs, loaded, job.id)
     if as_json:
         _echo_json(job, jobs if wait else None)
     click.echo(job.id)
@@ -67,22 +70,19 @@ def _echo_json(job: Job, jobs: JobStore | None) -> None:
     click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id) if jobs else None), indent=2))
 
 
-def _wait_for(jobs: JobStore, job_id: str, poll_s: float = 0.5) -> Job:
-    last = None
-    while True:
-        job = jobs.get(job_id)
-        if job.state != last:
-            click.echo(f"lz: job {job_id} {job.state}" + (f" ({job.outcome}: {job.reason})" if job.outcome else ""),
-                       err=True)
-            last = job.state
-        if job.state == "cleaned":
-            return job
-        time.sleep(poll_s)
+def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
+    """Follow the job until it is cleaned: live progress on a terminal, the outcome alone elsewhere."""
+    from lz import assembly
+    from lz.cli import progress
+
+    space = assembly.workspace(loaded)
+    return progress.follow(lambda: jobs.get(job_id), lambda: jobs.history(job_id),
+                           lambda job: space.log(job, "build.log"), progress.view(sys.stderr))
 
 
 @main.command()
 @common
-@click.argument("job_id", required=False)
+@click.argument("job_id", required=False, shell_complete=complete_job_id)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
 @click.option("--all", "show_all", is_flag=True,
@@ -129,7 +129,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bo
 
 @main.command()
 @common
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 def cancel(job_id: str) -> None:
     """Cancel a job in any state; it is still collected (partial results) and cleaned."""
     from lz.zone_lock import wake_daemon
@@ -143,17 +143,24 @@ def cancel(job_id: str) -> None:
 
 @main.command()
 @common
-@click.argument("job_id")
+@click.argument("job_id", required=False, shell_complete=complete_job_id)
 @click.option("--follow", "-f", is_flag=True, help="Keep printing as the job writes, until it ends.")
 @click.option("--stderr", "which", flag_value="stderr", help="Show the job's standard error.")
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
-def logs(job_id: str, follow: bool, which: str) -> None:
+@click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
+def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz import assembly
+    from lz.errors import UserError
 
     loaded = settings()
     jobs = store(loaded)
+    if daemon_log:
+        _show_daemon_log(jobs, follow)
+        return
+    if not job_id:
+        raise UserError("name a job (lz logs JOB), or use --daemon for the daemon's log")
     space = assembly.workspace(loaded)
     job = jobs.find(job_id)
     offset = 0
@@ -172,9 +179,39 @@ def logs(job_id: str, follow: bool, which: str) -> None:
         time.sleep(1)
 
 
+def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
+    """Print the file the daemon logs to; when following, a rotated file (a new inode, or one
+    shorter than what was read) is read again from its start."""
+    from lz.errors import UserError
+
+    name = jobs.status().log_file
+    if not name:
+        raise UserError("the daemon logs to its standard error (started without --log); "
+                        "under systemd: journalctl -u lz (--user for a user unit)")
+    path, offset, inode = Path(name), 0, None
+    while True:
+        try:
+            with open(path, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if st.st_ino != inode or st.st_size < offset:
+                    inode, offset = st.st_ino, 0
+                handle.seek(offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            if not follow:
+                raise UserError(f"the daemon's log {path} does not exist (yet)") from None
+            chunk = b""
+        offset += len(chunk)
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+        if not follow:
+            return
+        time.sleep(0.5)
+
+
 @main.command()
 @common
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=complete_job_id)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Directory to unpack into (default ./JOB_ID); it must be empty unless --force.")
 @click.option("--force", is_flag=True, help="Unpack into a non-empty directory, replacing files of the same names.")

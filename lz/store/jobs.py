@@ -237,6 +237,13 @@ class JobStore:
             rows = conn.execute(select(jobs_t.c.state, func.count()).group_by(jobs_t.c.state)).all()
         return {state: count for state, count in rows}
 
+    def count_by_state_and_outcome(self) -> dict[tuple[str, str | None], int]:
+        """Jobs per (state, outcome): what the metrics exporter reports at each scrape."""
+        with self._read() as conn:
+            rows = conn.execute(select(jobs_t.c.state, jobs_t.c.outcome, func.count())
+                                .group_by(jobs_t.c.state, jobs_t.c.outcome)).all()
+        return {(state, outcome): count for state, outcome, count in rows}
+
     # -- landing zone status -------------------------------------------------------------------
     def set_status(self, **values: Any) -> None:
         """Update some fields of the landing zone's status (``lz.zone.LandingZoneStatus``)."""

@@ -15,7 +15,7 @@ from lz.config import Settings
 from lz.errors import ControllerUnavailable
 from lz.events import Listeners
 from lz.executors.base import Executor
-from lz.job import JobContext, JobSpec, Observation, Tracked, Usage
+from lz.job import Job, JobContext, JobSpec, Observation, Tracked, Usage
 from lz.runtimes.base import Runtime
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
@@ -160,3 +160,11 @@ class Harness:
 
     def state(self, job_id: str) -> str:
         return self.store.get(job_id).state
+
+
+def job_snapshot(job_id: str = "abc123") -> Job:
+    """A snapshot with every field set, for tests of what is shown about a job."""
+    return Job(id=job_id, name="n", state="building", outcome=None, reason=None, exit_code=None, source="cli",
+               spec=JobSpec(name="n"), work_dir=None, created_at=0, updated_at=0, started_at=None, ended_at=None,
+               executor=None, executor_id=None, submit_attempted_at=None, native_state=None, pending_reason=None,
+               absent_since=None, cpu_seconds=None, max_rss_bytes=None, results_at=None)
