@@ -40,15 +40,18 @@ def test_only_recorded_groups_die(tmp_path: Path) -> None:
 
     worker = threading.Thread(target=build, daemon=True)
     worker.start()
-    _wait_for(lambda: pids.exists() and pids.read_text().strip())
-    child = int(pids.read_text())
-    killed = kill_recorded_groups(meta)
-    assert child in killed
-    _wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
-    assert stranger.poll() is None, "a process that only names the job's path was killed"
-    stranger.kill()
-    stranger.wait()
-    worker.join(10)
+    try:
+        _wait_for(lambda: pids.exists() and pids.read_text().strip())
+        child = int(pids.read_text())
+        killed = kill_recorded_groups(meta)
+        assert child in killed
+        _wait_for(lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE)
+        assert stranger.poll() is None, "a process that only names the job's path was killed"
+    finally:
+        stranger.kill()
+        stranger.wait()
+        kill_recorded_groups(meta)
+        worker.join(10)
 
 
 def test_a_group_orphaned_by_a_killed_daemon_is_found_from_its_record(tmp_path: Path) -> None:
