@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "lz.workspace", "lz.sources", "lz.zone_lock", "lz.views", "lz.diagram", "lz.architecture")),
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.manifest",
-                  "lz.bundle", "lz.spec_file", "lz.process", "lz.fs", "lz.workpool")),
+                  "lz.bundle", "lz.spec_file", "lz.process", "lz.fs", "lz.workpool", "lz.faults")),
     ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout",
               "lz.resources", "lz.errors")),
 ]

@@ -23,6 +23,7 @@ from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import ConfigError
+from lz.faults import arm_from_environment
 from lz.events import ControllerEvent, Listeners
 from lz.job import Job, Transition
 from lz.process import ReportingRunner, run_command
@@ -92,6 +93,10 @@ class TransitionLog:
 
 def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
     os.umask(settings.umask)
+    try:
+        arm_from_environment()  # a test hook (LZ_CRASH_AT): a wrong point name must not pass unnoticed
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         settings.workdir.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from lz.errors import InvalidTransition
+from lz.faults import crash_point
 from lz.housekeeping import Housekeeping
 from lz.job import Job
 from lz.machine import State
@@ -90,6 +91,8 @@ class Engine:
                 self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
         self.store.record_many(records)
         self.watcher.cancel([self.workspace.tracked(j) for j in cancels])
+        if cancels:
+            crash_point("cancel.sent")
 
     def _submit_budget(self, jobs: Iterable[Job]) -> int:
         """How many submissions this tick: none while the controller is backed off; the local
@@ -108,6 +111,8 @@ class Engine:
         except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
             log.info("job %s: %s", action.job_id, exc)
         else:
+            if action.event == "ended":
+                crash_point("ended.fired")
             if action.event in ("ended", "built"):
                 self.steps.wake()
 

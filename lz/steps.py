@@ -22,6 +22,7 @@ from lz import manifest as manifests
 from lz.collect import collect
 from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor
+from lz.faults import crash_point
 from lz.fs import remove_tree
 from lz.job import JobContext, Tracked
 from lz.machine import Outcome, State
@@ -57,6 +58,7 @@ class Steps:
                 job = self.store.fire(job_id, "build", expect=State.RECEIVED, work_dir=str(root))
             except InvalidTransition:
                 return
+            crash_point("build.fired")
         if job.state != State.BUILDING:
             return
         ctx = self.workspace.context(job)
@@ -72,6 +74,7 @@ class Steps:
         except OSError as exc:
             self._end(job_id, "build_failed", State.BUILDING, f"staging failed: {exc}")
             return
+        crash_point("build.done")
         self._fire(job_id, "built", State.BUILDING, executor=self.executor.name)
 
     def stop_build(self, job_id: str) -> bool:
@@ -104,6 +107,7 @@ class Steps:
             return
         ctx = self.workspace.context(job)
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
+        crash_point("submit.intent")
         try:
             executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
         except ControllerUnavailable as exc:
@@ -113,7 +117,9 @@ class Steps:
             self._forget_submission(ctx)
             self._end(job_id, "submit_failed", State.QUEUED, f"submission refused: {exc}")
             return
+        crash_point("submit.answered")
         self.store.record(job_id, executor_id=executor_id)
+        crash_point("submit.recorded")
         self.wake()
 
     def _forget_submission(self, ctx: JobContext) -> None:
@@ -139,12 +145,15 @@ class Steps:
                     trees[tree] = (root, manifests.Manifest.load(saved))
         logs = {name: ctx.paths.meta / name for name in LOG_NAMES}
         summary = collect(trees, self.workspace.results(job_id), logs)
+        crash_point("collect.archived")
         self.store.record(job_id, results_at=self.clock())
+        crash_point("collect.stored")
         self.runtime.cleanup(ctx)
         if job.work_dir:
             kill_recorded_groups(ctx.paths.meta)
             remove_tree(ctx.paths.root)
         remove_tree(self.workspace.spooled(job_id))
+        crash_point("clean.removed")
         self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary))
 
     # -- transitions -----------------------------------------------------------------------------
