@@ -23,8 +23,8 @@ from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import ConfigError
-from lz.faults import arm_from_environment
 from lz.events import ControllerEvent, Listeners
+from lz.faults import arm_from_environment
 from lz.job import Job, Transition
 from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
