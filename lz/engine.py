@@ -35,6 +35,7 @@ class TickSettings:
     submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
     capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
+    queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
 
 
 class Engine:
@@ -60,7 +61,7 @@ class Engine:
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
         look = self.watcher.look([self.workspace.tracked(j) for j in watched])
         ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
-                          lost_after_s=self.settings.lost_after_s)
+                          lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s)
         actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
