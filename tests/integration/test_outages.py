@@ -1,0 +1,58 @@
+"""Outage drills: the clock jumping, the database locked, the work root full, the controller gone.
+Each: no job lost or duplicated, a clear reason, recovery without a restart once the fault is gone.
+Each prints what it survived; the figures line adds them up."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+
+import pytest
+
+from lz import assembly
+from lz.config import load_settings
+from lz.events import Listeners
+from lz.executors.local import LocalExecutor
+from lz.store.db import make_engine
+from lz.store.jobs import JobStore
+from lz.store.migrate import upgrade
+from tests.integration.landing_zone import LandingZone, job_states
+from tests.integration.outage_zone import JumpingClock, jobs, verdict, wait
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def zone_at(base: Path, config: str = "", **kwargs: object) -> LandingZone:
+    prefix = f"lzo{secrets.token_hex(3)}-"
+    config = f'job_prefix = "{prefix}"\nobserve_interval_s = 0.3\n{config}'
+    return LandingZone(base, container="none", tick=0.3, config=config, **kwargs)  # type: ignore[arg-type]
+
+
+def test_clock_jumping_forward_and_back(tmp_path: Path) -> None:
+    """An hour forward while jobs run (no time limit may fire, nothing may count as lost), then two
+    hours back (the daemon must keep looking at its jobs, not wait for the clock to catch up)."""
+    zone = zone_at(tmp_path / "lz")
+    markers = tmp_path / "markers"
+    ids = {zone.submit(folder): name for name, folder in jobs(tmp_path / "jobs", markers, 3, sleep=3).items()}
+    settings = load_settings(environ=zone.env)
+    clock = JumpingClock()
+    db = make_engine(settings.db)
+    upgrade(db)
+    store = JobStore(db, clock=clock)
+    lz = assembly.landing_zone(settings, store, runtime_=assembly.runtime(settings),
+                               executor_=LocalExecutor(slots=3, clock=clock), listeners=Listeners(),
+                               wake=lambda: None, clock=clock)
+    try:
+        wait(lambda: all((markers / n).exists() for n in ids.values()), 60, "every job running", lz.engine.tick)
+        clock.offset += 3600
+        for _ in range(10):
+            lz.engine.tick()
+            time.sleep(0.1)
+        clock.offset -= 7200
+        wait(lambda: set(job_states(zone.db).values()) == {"cleaned"}, 60, "every job cleaned", lz.engine.tick)
+    finally:
+        lz.engine.shutdown()
+    found = verdict("clock drill", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
+                    "the clock jumped 1 h forward and 2 h back while 3 jobs ran")
+    assert found.problems() == []
