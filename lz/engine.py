@@ -56,7 +56,7 @@ class Engine:
         now = self.clock()
         for source in self.sources:
             source.poll(now)
-        busy = self.pool.busy()  # before the jobs: a step that ends in between shows in their state
+        busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
         jobs = self.store.active()
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
         look = self.watcher.look([self.workspace.tracked(j) for j in watched])

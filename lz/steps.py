@@ -12,13 +12,15 @@ Each commits its intent before its side effect and is safe to run again after a 
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lz import manifest as manifests
+from lz.backoff import Backoff
 from lz.collect import collect
 from lz.errors import BuildError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.executors.base import Executor
@@ -45,6 +47,7 @@ class Steps:
     clock: Callable[[], float]
     wake: Callable[[], None] = lambda: None
     build_timeout_s: float = 3600.0
+    _resting: dict[str, Backoff] = field(default_factory=dict)  # jobs waiting for space in the work root
 
     def run(self, kind: str, job_id: str) -> None:
         {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
@@ -72,10 +75,29 @@ class Steps:
             self._end(job_id, "build_failed", State.BUILDING, f"build failed: {exc}")
             return
         except OSError as exc:
+            if _no_space(exc):
+                self._wait_for_space(ctx)
+                return
             self._end(job_id, "build_failed", State.BUILDING, f"staging failed: {exc}")
             return
         crash_point("build.done")
-        self._fire(job_id, "built", State.BUILDING, executor=self.executor.name)
+        self._resting.pop(job_id, None)
+        self._fire(job_id, "built", State.BUILDING, executor=self.executor.name, reason=None)
+
+    def resting(self, now: float) -> frozenset[str]:
+        """Jobs whose step waits for the work root to have space again (the tick leaves them alone)."""
+        return frozenset(job_id for job_id, rest in self._resting.items() if not rest.ready(now))
+
+    def _wait_for_space(self, ctx: JobContext) -> None:
+        """A full work root is the landing zone's fault, not the job's: free what this try used,
+        say why in the job's reason, and try again later (backing off per job, up to a minute)."""
+        remove_tree(ctx.paths.root)
+        rest = self._resting.setdefault(ctx.job_id, Backoff(base_s=2.0, cap_s=60.0))
+        rest.failed(self.clock())
+        reason = (f"waiting for space in the work root {self.workspace.work_root} (no space left on device); "
+                  f"trying again in {rest.next_try - self.clock():.0f}s")
+        self.store.record(ctx.job_id, reason=reason)
+        log.warning("job %s: %s", ctx.job_id, reason)
 
     def stop_build(self, job_id: str) -> bool:
         """Kill what a build of this job started (only the process groups lz recorded for it)."""
@@ -171,3 +193,12 @@ def _summary_line(summary: object) -> str:
     to_dict = getattr(summary, "to_dict", None)
     data = to_dict() if callable(to_dict) else {}
     return ", ".join(f"{k} {v}" for k, v in data.items()) or "results stored"
+
+
+def _no_space(exc: OSError) -> bool:
+    """Out of space or quota, also inside the list of errors ``shutil.copytree`` gathers."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    gathered = exc.args[0] if isinstance(exc, shutil.Error) and exc.args else []
+    marks = (f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")
+    return any(mark in str(item) for item in gathered for mark in marks)

@@ -4,7 +4,9 @@ Each prints what it survived; the figures line adds them up."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import time
 from pathlib import Path
 
@@ -56,3 +58,37 @@ def test_clock_jumping_forward_and_back(tmp_path: Path) -> None:
     found = verdict("clock drill", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
                     "the clock jumped 1 h forward and 2 h back while 3 jobs ran")
     assert found.problems() == []
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], check=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_work_root_full_during_a_build_and_during_collection(tmp_path: Path) -> None:
+    """A 1 MiB work root: one job cannot even be staged (a 2 MiB input), one fills the disk while it
+    runs and is collected from a full disk. The first waits, with the reason in ``lz status``; once
+    the work root grows, everything finishes without a restart."""
+    zone = zone_at(tmp_path / "lz")
+    mount_tmpfs(zone.workdir, "1m")
+    markers = tmp_path / "markers"
+    try:
+        folders = jobs(tmp_path / "jobs", markers, 3, sleep=0.5)
+        (folders["job0"] / "big.bin").write_bytes(os.urandom(2 << 20))
+        (folders["job1"] / "run.sh").write_text(
+            f"echo run >> {markers / 'job1'}\nhead -c 4M /dev/zero > filler 2>/dev/null\necho full > out.txt\nexit 0\n")
+        zone.start()
+        ids = {zone.submit(folder): name for name, folder in folders.items()}
+        big = next(j for j, n in ids.items() if n == "job0")
+        wait(lambda: "waiting for space in the work root" in (zone.status(big).get("reason") or ""), 60,
+             "the reason in lz status")
+        reason = zone.status(big)["reason"]
+        subprocess.run(["mount", "-o", "remount,size=64m", str(zone.workdir)], check=True)
+        zone.wait_all_cleaned(list(ids), timeout=120)
+    finally:
+        zone.stop()
+        subprocess.run(["umount", "-l", str(zone.workdir)], check=False)
+    found = verdict("work root full", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
+                    f"a 1 MiB work root: staging waited ({reason!r}), a full disk collected, grown without restart")
+    assert found.problems() == [], found
