@@ -58,6 +58,7 @@ class Settings:
     lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
     build_timeout_s: float = 3600.0
+    busy_timeout_s: float = 30.0  # how long a write waits for another process's lock on the database
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
     allow_pull: bool = False
@@ -104,7 +105,7 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
-    "build_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
+    "build_timeout_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "allow_pull": bool,
     "group_access": bool,
 }
 _SLURM: dict[str, type] = {

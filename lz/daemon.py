@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
-from lz.errors import ConfigError
+from lz.errors import ConfigError, StoreBusy
 from lz.events import ControllerEvent, Listeners
 from lz.faults import arm_from_environment
 from lz.job import Job, Transition
@@ -58,6 +58,8 @@ class Ticker:
                 self._again.clear()
                 try:
                     self.engine.tick()
+                except StoreBusy as exc:  # the next tick retries; nothing was written
+                    log.warning("tick skipped: %s", exc)
                 except Exception:  # a bug in one tick must not stop the daemon; the next tick retries
                     log.exception("tick failed")
                 if not self._again.is_set():
@@ -104,7 +106,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
     lock = lock_landing_zone(settings)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
-    db = make_engine(settings.db)
+    db = make_engine(settings.db, settings.busy_timeout_s)
     upgrade(db)
     listeners = Listeners(TransitionLog())
     store = JobStore(db, listeners=listeners)

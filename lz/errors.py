@@ -43,3 +43,8 @@ class ControllerUnavailable(LzError):
 
 class SubmitRejected(LzError):
     """The scheduler answered and refused the job (bad partition, over a QOS...): the job fails."""
+
+
+class StoreBusy(LzError):
+    """Another process held the database's write lock past the busy timeout: retry later, the
+    state is unchanged (nothing was written)."""

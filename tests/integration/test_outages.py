@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -91,4 +92,41 @@ def test_work_root_full_during_a_build_and_during_collection(tmp_path: Path) -> 
         subprocess.run(["umount", "-l", str(zone.workdir)], check=False)
     found = verdict("work root full", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
                     f"a 1 MiB work root: staging waited ({reason!r}), a full disk collected, grown without restart")
+    assert found.problems() == [], found
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_database_locked_past_the_busy_timeout(tmp_path: Path) -> None:
+    """Another process holds the write lock for 8 s while jobs run; the daemon's busy timeout is
+    1 s. It must say so in one line, lose and repeat nothing, and carry on once the lock is gone."""
+    zone = zone_at(tmp_path / "lz", config="busy_timeout_s = 1\n")
+    markers = tmp_path / "markers"
+    folders = jobs(tmp_path / "jobs", markers, 3, sleep=2)
+    try:
+        zone.start()
+        ids = {zone.submit(folder): name for name, folder in folders.items()}
+        wait(lambda: any((markers / n).exists() for n in ids.values()), 60, "a job running")
+        holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(zone.db), "8"], stdout=subprocess.PIPE,
+                                  text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        status_while_locked = zone.cli("status").stdout
+        assert holder.wait(30) == 0
+        assert zone.proc is not None and zone.proc.poll() is None, "the daemon died of a locked database"
+        zone.wait_all_cleaned(list(ids), timeout=120)
+    finally:
+        zone.stop()
+    log = zone.daemon_log()
+    assert "database is locked" in log and "Traceback" not in log, log[-3000:]
+    found = verdict("database locked", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
+                    "the write lock held 8 s by another process (busy timeout 1 s) while 3 jobs ran; "
+                    f"lz status meanwhile: {status_while_locked.splitlines()[0]!r}")
     assert found.problems() == [], found
