@@ -22,6 +22,7 @@ from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
 from tests.integration.landing_zone import LandingZone, job_states
 from tests.integration.outage_zone import JumpingClock, jobs, verdict, wait
+from tests.integration.slurm_cluster import controller, requires_slurm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -129,4 +130,49 @@ def test_database_locked_past_the_busy_timeout(tmp_path: Path) -> None:
     found = verdict("database locked", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
                     "the write lock held 8 s by another process (busy timeout 1 s) while 3 jobs ran; "
                     f"lz status meanwhile: {status_while_locked.splitlines()[0]!r}")
+    assert found.problems() == [], found
+
+
+def strangers_in_queue(prefix: str) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, timeout=30).stdout
+    return [name for name in out.split() if not name.startswith(prefix)]
+
+
+@pytest.mark.slurm
+@requires_slurm
+def test_controller_stopped_and_slurmd_killed_while_jobs_run(tmp_path: Path) -> None:
+    """slurmctld stopped and slurmd SIGKILLed while 3 jobs run; 25 s later both come back. Jobs keep
+    their state meanwhile, ``lz status`` says the controller is unreachable, and once it answers
+    every job ends once, as it really ended. Refuses to run while anybody else's jobs are queued:
+    the cluster is taken down for everyone."""
+    zone = LandingZone(tmp_path / "lz", container="slurm", tick=0.5, run_args=["--runtime", "none"],
+                       config=f'job_prefix = "lzc{secrets.token_hex(3)}-"\nobserve_interval_s = 1\n'
+                              "backoff_max_s = 4\nlost_after_s = 120\n")
+    prefix = load_settings(environ=zone.env).job_prefix
+    if strangers_in_queue(prefix):
+        pytest.skip(f"other jobs are queued on this Slurm: {strangers_in_queue(prefix)[:5]}")
+    markers = tmp_path / "markers"
+    folders = jobs(tmp_path / "jobs", markers, 3, sleep=20)
+    try:
+        zone.start()
+        ids = {zone.submit(folder): name for name, folder in folders.items()}
+        wait(lambda: all((markers / n).exists() for n in ids.values()), 120, "every job running")
+        controller("stop-controller")
+        slurmd_pid = Path("/var/tmp/lz-slurm/run/slurmd.pid")
+        if slurmd_pid.exists():
+            os.kill(int(slurmd_pid.read_text().split()[0]), 9)
+        wait(lambda: "controller unreachable" in zone.cli("status").stdout, 60, "lz status to say so")
+        said = next(line for line in zone.cli("status").stdout.splitlines() if "unreachable" in line)
+        states = set(job_states(zone.db).values())
+        time.sleep(25)
+        assert set(job_states(zone.db).values()) <= states | {"running"}, "a job moved while nobody could know"
+    finally:
+        controller("up")  # idempotent: starts whatever is missing (slurmctld, slurmd), waits for the node
+    try:
+        zone.wait_all_cleaned(list(ids), timeout=240)
+    finally:
+        zone.stop()
+    found = verdict("controller outage", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),
+                    f"slurmctld stopped and slurmd killed for 25 s while 3 jobs ran; lz status said {said!r}",
+                    slurm_prefix=prefix)
     assert found.problems() == [], found
