@@ -20,7 +20,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.collect_tree", "lz.walk", "lz.changes", "lz.archive",
                   "lz.manifest", "lz.results",
-                  "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics",
+                  "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics", "lz.faults",
                   "lz.logfile")),
     ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout",
               "lz.resources", "lz.errors")),

@@ -14,7 +14,8 @@ class Backoff:
     next_try: float = 0.0
 
     def ready(self, now: float) -> bool:
-        return now >= self.next_try
+        """Time for the next try; also when the clock was stepped back beyond the longest wait."""
+        return now >= self.next_try or self.next_try - now > self.cap_s
 
     def failed(self, now: float) -> None:
         self.failures += 1

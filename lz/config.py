@@ -60,6 +60,7 @@ class Settings:
     retention_days: float = 30.0
     build_timeout_s: float = 3600.0
     stop_grace_s: float = 60.0  # on SIGTERM, how long running steps may finish before the daemon leaves
+    busy_timeout_s: float = 30.0  # how long a write waits for another process's lock on the database
     max_bundle_bytes: int = 1 << 30
     max_bundle_files: int = 100_000
     results_max_bytes: int = 10 * 2**30  # what one job may return (apparent sizes); the rest is listed as skipped
@@ -110,7 +111,7 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
-    "build_timeout_s": float, "stop_grace_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
+    "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
     "apptainer_sandbox": bool,

@@ -37,6 +37,7 @@ DESCRIPTIONS: dict[str, str] = {
     "build_timeout_s": "Seconds a container build may take.",
     "stop_grace_s": "On SIGTERM, seconds running steps may take to finish before the daemon exits (the systemd "
                     "unit's TimeoutStopSec is this plus 30).",
+    "busy_timeout_s": "How long a database write waits for another process's lock before the step is put off.",
     "max_bundle_bytes": "Largest job folder or archive intake accepts, in bytes (expanded size).",
     "max_bundle_files": "Most files a job folder or archive may hold.",
     "results_max_bytes": "Most bytes one job returns (apparent sizes); what does not fit is listed in the manifest as skipped.",

@@ -23,8 +23,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from lz import assembly
 from lz.config import Settings
 from lz.engine import Engine
-from lz.errors import ConfigError
+from lz.errors import ConfigError, StoreBusy
 from lz.events import Listeners
+from lz.faults import arm_from_environment
 from lz.fs import private_directory
 from lz.logfile import TransitionLog, log_files, reopen
 from lz.process import ReportingRunner, run_command
@@ -62,6 +63,8 @@ class Ticker:
                 self._again.clear()
                 try:
                     self.engine.tick()
+                except StoreBusy as exc:  # the next tick retries; nothing was written
+                    log.warning("tick skipped: %s", exc)
                 except Exception:  # a bug in one tick must not stop the daemon; the next tick retries
                     log.exception("tick failed")
                 if not self._again.is_set():
@@ -87,13 +90,17 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     os.umask(settings.umask)
     try:
+        arm_from_environment()  # a test hook (LZ_CRASH_AT): a wrong point name must not pass unnoticed
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
         private_directory(settings.state_dir, group=settings.group_access)
         settings.workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
     lock = lock_landing_zone(settings)
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
-    db = make_engine(settings.db)
+    db = make_engine(settings.db, settings.busy_timeout_s)
     upgrade(db)
     listeners = Listeners(TransitionLog())
     store = JobStore(db, listeners=listeners)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lz.errors import InvalidTransition
 from lz.events import Listeners, TickEvent
+from lz.faults import crash_point
 from lz.housekeeping import Housekeeping
 from lz.job import Job
 from lz.machine import State
@@ -36,6 +37,7 @@ class TickSettings:
     submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
     capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
+    queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
 
 
 class Engine:
@@ -64,12 +66,12 @@ class Engine:
     def _tick(self, now: float) -> int:
         for source in self.sources:
             source.poll(now)
-        busy = self.pool.busy()  # before the jobs: a step that ends in between shows in their state
+        busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
         jobs = self.store.active()
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
         look = self.watcher.look([self.workspace.tracked(j) for j in watched])
-        ctx = TickContext(now=now, observed=look.fresh, busy=busy, deferred=self.steps.deferred(now),
-                          submit_grace_s=self.settings.submit_grace_s, lost_after_s=self.settings.lost_after_s)
+        ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
+                          lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s)
         actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
@@ -101,6 +103,8 @@ class Engine:
                 self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
         self.store.record_many(records)
         self.watcher.cancel([self.workspace.tracked(j) for j in cancels])
+        if cancels:
+            crash_point("cancel.sent")
 
     def _submit_budget(self, jobs: Iterable[Job]) -> int:
         """How many submissions this tick: none while the controller is backed off; the local
@@ -119,6 +123,8 @@ class Engine:
         except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
             log.info("job %s: %s", action.job_id, exc)
         else:
+            if action.event == "ended":
+                crash_point("ended.fired")
             if action.event in ("ended", "built"):
                 self.steps.wake()
 

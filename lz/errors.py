@@ -56,3 +56,8 @@ class CollectionError(LzError):
     later (with a back-off) and shows the message, one line, as the job's reason."""
 
     retryable = True
+
+
+class StoreBusy(LzError):
+    """Another process held the database's write lock past the busy timeout: retry later, the
+    state is unchanged (nothing was written)."""

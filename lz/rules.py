@@ -69,9 +69,9 @@ class TickContext:
     now: float
     observed: bool  # the executor answered this tick; without it, scheduler-bound jobs wait
     busy: frozenset[str] = frozenset()  # jobs a worker is advancing right now
-    deferred: frozenset[str] = frozenset()  # jobs whose last step failed for a passing reason (a full disk): wait
     submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
+    queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
 
 
 def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
@@ -82,7 +82,7 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
     if state in (State.RECEIVED, State.BUILDING):
         return [Work("build", job.id)]
     if state == State.COLLECTING:
-        return [] if job.id in ctx.deferred else [Work("collect", job.id)]
+        return [Work("collect", job.id)]
     if state == State.QUEUED:
         return _queued(job, seen, ctx)
     if state == State.RUNNING:
@@ -107,14 +107,28 @@ def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action
         return [_ended(job, seen, ctx)]
     # absent: the scheduler and the disk know nothing of it
     if job.executor_id is None and not seen.seen_before:
-        # The submission's fate is unknown (the daemon died around sbatch, or sbatch timed out):
-        # once it has stayed invisible past the grace period, it never reached the scheduler.
-        # Once any trace of a start was seen (a pid file, a SLURM job of its name), never again:
-        # a job that vanished after starting is lost, not run twice.
-        if ctx.now - (job.submit_attempted_at or ctx.now) >= ctx.submit_grace_s:
-            return [Work("submit", job.id)]
-        return []
+        return _unconfirmed(job, ctx)
     return _absent(job, ctx)
+
+
+def _unconfirmed(job: Job, ctx: TickContext) -> list[Action]:
+    """A submission whose fate is unknown (the daemon died around sbatch, or sbatch timed out) and
+    that nobody lists. Had it reached the scheduler, it would be listed until ``queue_memory_s``
+    after its end: if lz looked within that time and found nothing, it never arrived and is
+    submitted again after the grace period. If lz first looked later, it may have come and gone
+    (cancelled or failed while pending): it is never submitted twice, it ends lost. Once any trace
+    of a start was seen (a pid file, a SLURM job of its name) the caller never comes here."""
+    attempted = job.submit_attempted_at or ctx.now
+    looked = job.absent_since if job.absent_since is not None and job.absent_since >= attempted else ctx.now
+    if looked - attempted >= ctx.queue_memory_s:
+        return [Fire(job.id, "ended", State.QUEUED, {
+            "outcome": Outcome.LOST.value, "ended_at": ctx.now,
+            "reason": "unknown whether its submission reached the scheduler, which no longer lists it: "
+                      "not submitted twice",
+        }, guard={"executor_id": None})]
+    if ctx.now - attempted >= ctx.submit_grace_s:
+        return [Work("submit", job.id)]
+    return [] if looked != ctx.now else [Record(job.id, {"absent_since": ctx.now})]
 
 
 def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:

@@ -12,6 +12,7 @@ Each commits its intent before its side effect and is safe to run again after a 
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import time
@@ -26,6 +27,7 @@ from lz.collect_tree import ResultLimits
 from lz.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.events import Listeners, StepEvent
 from lz.executors.base import Executor
+from lz.faults import crash_point
 from lz.fs import remove_tree
 from lz.job import JobContext, Tracked
 from lz.machine import Outcome, State
@@ -59,13 +61,7 @@ class Steps:
     build_timeout_s: float = 3600.0
     listeners: Listeners = field(default_factory=Listeners)
     result_limits: ResultLimits = field(default_factory=ResultLimits)
-    retry_max_s: float = 300.0
-    _retries: dict[str, Backoff] = field(default_factory=dict)
-
-    def deferred(self, now: float) -> frozenset[str]:
-        """Jobs whose collection failed for a reason that passes (a full disk) and whose next try
-        is not due: tried again with exponential back-off, not eleven times a second."""
-        return frozenset(job_id for job_id, backoff in self._retries.items() if not backoff.ready(now))
+    _resting: dict[str, Backoff] = field(default_factory=dict)  # jobs waiting for space (work root, results)
 
     def run(self, kind: str, job_id: str) -> None:
         """Run one step; listeners hear of each step that did something (duration, success, bytes)."""
@@ -83,6 +79,7 @@ class Steps:
                 job = self.store.fire(job_id, "build", expect=State.RECEIVED, work_dir=str(root))
             except InvalidTransition:
                 return None
+            crash_point("build.fired")
         if job.state != State.BUILDING:
             return None
         ctx = self.workspace.context(job)
@@ -96,10 +93,31 @@ class Steps:
             self._end(job_id, "build_failed", State.BUILDING, f"build failed: {exc}")
             return Done(ok=False)
         except OSError as exc:
+            if _no_space(exc):
+                self._wait_for_space(ctx)
+                return Done(ok=False)
             self._end(job_id, "build_failed", State.BUILDING, f"staging failed: {exc}")
             return Done(ok=False)
-        self._fire(job_id, "built", State.BUILDING, executor=self.executor.name)
+        crash_point("build.done")
+        self._resting.pop(job_id, None)
+        self._fire(job_id, "built", State.BUILDING, executor=self.executor.name, reason=None)
         return Done(ok=True)
+
+    def resting(self, now: float) -> frozenset[str]:
+        """Jobs whose step waits for space again (the work root for a build, the results store for a
+        collection): the tick leaves them alone until their per-job back-off expires."""
+        return frozenset(job_id for job_id, rest in self._resting.items() if not rest.ready(now))
+
+    def _wait_for_space(self, ctx: JobContext) -> None:
+        """A full work root is the landing zone's fault, not the job's: free what this try used,
+        say why in the job's reason, and try again later (backing off per job, up to a minute)."""
+        remove_tree(ctx.paths.root)
+        rest = self._resting.setdefault(ctx.job_id, Backoff(base_s=2.0, cap_s=60.0))
+        rest.failed(self.clock())
+        reason = (f"waiting for space in the work root {self.workspace.work_root} (no space left on device); "
+                  f"trying again in {rest.next_try - self.clock():.0f}s")
+        self.store.record(ctx.job_id, reason=reason)
+        log.warning("job %s: %s", ctx.job_id, reason)
 
     def stop_build(self, job_id: str) -> bool:
         """Kill what a build of this job started (only the process groups lz recorded for it)."""
@@ -131,6 +149,7 @@ class Steps:
             return None
         ctx = self.workspace.context(job)
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
+        crash_point("submit.intent")
         try:
             executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
         except ControllerUnavailable as exc:
@@ -140,7 +159,9 @@ class Steps:
             self._forget_submission(ctx)
             self._end(job_id, "submit_failed", State.QUEUED, f"submission refused: {exc}")
             return Done(ok=False)
+        crash_point("submit.answered")
         self.store.record(job_id, executor_id=executor_id)
+        crash_point("submit.recorded")
         self.wake()
         return Done(ok=True)
 
@@ -169,18 +190,21 @@ class Steps:
         try:
             summary = collect(trees, self.workspace.results(job_id), logs, limits=self.result_limits)
         except CollectionError as exc:
-            backoff = self._retries.setdefault(job_id, Backoff(base_s=2.0, cap_s=self.retry_max_s))
-            backoff.failed(self.clock())
+            rest = self._resting.setdefault(job_id, Backoff(base_s=2.0, cap_s=300.0))
+            rest.failed(self.clock())
             log.warning("job %s: collection waits: %s", job_id, exc)
             self.store.record(job_id, pending_reason=f"collection waits: {exc}")
             return Done(ok=False)
-        self._retries.pop(job_id, None)
+        crash_point("collect.archived")
+        self._resting.pop(job_id, None)
         self.store.record(job_id, results_at=self.clock(), pending_reason=None)
+        crash_point("collect.stored")
         self.runtime.cleanup(ctx)
         if job.work_dir:
             kill_recorded_groups(ctx.paths.meta)
             remove_tree(ctx.paths.root)
         remove_tree(self.workspace.spooled(job_id))
+        crash_point("clean.removed")
         note = summary.reason()
         self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary) + (f"; {note}" if note else ""))
         return Done(ok=True, bytes=summary.bytes_archived, files=summary.added + summary.modified)
@@ -200,3 +224,12 @@ def _summary_line(summary: object) -> str:
     to_dict = getattr(summary, "to_dict", None)
     data = to_dict() if callable(to_dict) else {}
     return ", ".join(f"{k} {v}" for k, v in data.items()) or "results stored"
+
+
+def _no_space(exc: OSError) -> bool:
+    """Out of space or quota, also inside the list of errors ``shutil.copytree`` gathers."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    gathered = exc.args[0] if isinstance(exc, shutil.Error) and exc.args else []
+    marks = (f"[Errno {errno.ENOSPC}]", f"[Errno {errno.EDQUOT}]")
+    return any(mark in str(item) for item in gathered for mark in marks)

@@ -57,7 +57,7 @@ class Watcher:
         """A fresh observation when the interval has passed and the controller is not backed off;
         otherwise a stale look (the rules then leave scheduler-bound jobs alone)."""
         now = self.clock()
-        if not self.backoff.ready(now) or now - self._last_look < self.interval_s:
+        if not self.backoff.ready(now) or not _due(now, self._last_look, self.interval_s):
             return Look(fresh=False)
         if not jobs:
             return Look(fresh=True)
@@ -74,7 +74,7 @@ class Watcher:
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         """CPU time and memory of running jobs, at most once per usage interval; advisory."""
         now = self.clock()
-        if not jobs or not self.backoff.ready(now) or now - self._last_usage < self.usage_interval_s:
+        if not jobs or not self.backoff.ready(now) or not _due(now, self._last_usage, self.usage_interval_s):
             return {}
         self._last_usage = now
         self.calls["usage"] += 1
@@ -118,3 +118,10 @@ class Watcher:
 
     def health(self) -> Health:
         return Health(self.backoff.down_since, self._error, dict(self.calls))
+
+
+def _due(now: float, last: float, interval_s: float) -> bool:
+    """Whether an interval has passed; a clock stepped back (NTP, ``date -s``) counts as passed,
+    or the daemon would stop looking at its jobs until the clock caught up again."""
+    elapsed = now - last
+    return elapsed >= interval_s or elapsed < 0

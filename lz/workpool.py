@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from lz.errors import StoreBusy
+
 log = logging.getLogger(__name__)
 
 
@@ -39,6 +41,8 @@ class WorkPool:
     def _guard(self, job_id: str, work: Callable[[], None]) -> None:
         try:
             work()
+        except StoreBusy as exc:  # every step is redone from its last commit by a later tick
+            log.warning("job %s: step put off: %s", job_id, exc)
         except Exception:  # a bug in one job's step must not kill the worker or the daemon
             log.exception("work for job %s failed", job_id)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from lz.faults import crash_point
 from lz.store.models import metadata
 
 config = context.config
@@ -22,7 +23,8 @@ def run() -> None:
 
 
 def _migrate(connection: object) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                      on_version_apply=lambda **_: crash_point("migrate.step"))
     with context.begin_transaction():
         context.run_migrations()
 

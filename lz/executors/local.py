@@ -89,8 +89,8 @@ class LocalExecutor(Executor):
     def _enforce(self, job: Tracked, pid: int) -> None:
         """Kill a job past its time limit; escalate to SIGKILL when a stop takes too long."""
         marks = [job.paths.meta / CANCEL_MARK, job.paths.meta / TIMEOUT_MARK]
-        started = _started_at(pid)
-        if job.time_limit_s and started and self.clock() - started > job.time_limit_s and not marks[1].exists():
+        ran_s = _run_time(pid)
+        if job.time_limit_s and ran_s is not None and ran_s > job.time_limit_s and not marks[1].exists():
             marks[1].write_text(f"{self.clock()}\n")
             _signal_group(pid, signal.SIGTERM)
             return
@@ -189,18 +189,15 @@ def _alive(handle: str | None) -> int | None:
     return int(pid_text)
 
 
-def _started_at(pid: int) -> float | None:
+def _run_time(pid: int) -> float | None:
+    """Seconds the process has run, by the kernel's clock since boot: a wall clock stepped by NTP
+    or ``date -s`` neither ages a job past its time limit nor makes it younger."""
+    start = _start_time(pid)
     try:
-        return _boot_time() + int(_start_time(pid)) / os.sysconf("SC_CLK_TCK")
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return None if start == "0" else uptime - int(start) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError):
         return None
-
-
-def _boot_time() -> float:
-    for line in Path("/proc/stat").read_text().splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return 0.0
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -15,11 +15,12 @@ from sqlalchemy import Engine, create_engine, event
 BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(db_path: Path) -> Engine:
+def make_engine(db_path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> Engine:
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    busy_ms = int(busy_timeout_s * 1000)
     engine = create_engine(
         f"sqlite:///{db_path}",
-        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
     )
 
     @event.listens_for(engine, "connect")
@@ -27,7 +28,7 @@ def make_engine(db_path: Path) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _begin)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=FULL")  # a node reboot must not lose a commit
         cursor.close()

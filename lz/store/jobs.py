@@ -16,8 +16,9 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
-from lz.errors import InvalidTransition, JobNotFound
+from lz.errors import InvalidTransition, JobNotFound, StoreBusy
 from lz.events import Listeners
 from lz.job import Job, JobSpec, Transition
 from lz.machine import ACTIVE, Lifecycle
@@ -284,7 +285,14 @@ class _Tx:
         conn = self.engine.connect()
         if self.write:
             conn = conn.execution_options(lz_write=True)
-        conn.begin()
+        try:
+            conn.begin()
+        except OperationalError as exc:
+            conn.close()
+            if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+                raise StoreBusy("the database is locked by another process past the busy timeout; "
+                                "this write is retried later") from None
+            raise
         self.conn = conn
         return conn
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from lz.faults import crash_point
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -34,6 +36,7 @@ def upgrade(engine: Engine) -> None:
     with engine.connect().execution_options(lz_write=True) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        crash_point("migrate.applied")
         conn.commit()
 
 

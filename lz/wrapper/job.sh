@@ -12,7 +12,10 @@ shift
 if [ -r /proc/$$/stat ]; then
     printf '%s %s\n' "$$" "$(cut -d' ' -f22 /proc/$$/stat)" >"$meta/pid.tmp.$$" && mv -f "$meta/pid.tmp.$$" "$meta/pid"
 fi
+# the exit file's bytes are taken now, rewritten in place later (1<> does not truncate): a job that
+# fills the disk must still be able to record how it ended
+printf '%20s\n' '' >"$meta/exit.tmp.$$"
 "$@" >"$meta/stdout" 2>"$meta/stderr" </dev/null
 rc=$?
-printf '%d\n' "$rc" >"$meta/exit.tmp.$$" && mv -f "$meta/exit.tmp.$$" "$meta/exit"
+printf '%-20d' "$rc" 1<>"$meta/exit.tmp.$$" && mv -f "$meta/exit.tmp.$$" "$meta/exit"
 exit "$rc"

@@ -45,7 +45,8 @@ def test_unconfirmed_submission_is_adopted_when_the_scheduler_knows_it() -> None
 
 def test_unconfirmed_submission_waits_then_resubmits_only_after_grace() -> None:
     queued = job("queued", submit_attempted_at=NOW - 5)
-    assert decide(queued, Observation("absent"), CTX) == []
+    assert decide(queued, Observation("absent"), CTX) == [Record("j1", {"absent_since": NOW})]
+    assert decide(replace(queued, absent_since=NOW - 1), Observation("absent"), CTX) == []
     late = job("queued", submit_attempted_at=NOW - 31)
     assert decide(late, Observation("absent"), CTX) == [Work("submit", "j1")]
 
