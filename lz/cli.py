@@ -16,6 +16,8 @@ import click
 from lz import __version__, views
 from lz.config import CONTAINERS, RUNTIMES, Settings, load_settings
 from lz.errors import UserError
+from lz.hub.options import hub_options
+from lz.hub.options import target as hub_target
 from lz.machine import State
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
@@ -136,9 +138,16 @@ def galileod() -> None:
 @click.option("--partition", default=None, help="SLURM partition.")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
+@click.option("--station", default=None, help="Submit to this Station of the hub (--hub or LZ_HUB).")
+@hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
-           time_: str | None, partition: str | None, wait: bool, as_json: bool) -> None:
+           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone; prints the job id last."""
+    if station is not None:
+        from lz.hub import jobs_cli
+
+        overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
+        return jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
     from lz.daemon import daemon_running, wake_daemon
     from lz.intake import Rejected, receive
 
@@ -183,8 +192,15 @@ def _wait_for(store: JobStore, job_id: str, poll_s: float = 0.5) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
 @click.option("--all", "show_all", is_flag=True, help="Include cleaned jobs in the table (default: last 20).")
+@hub_options
 def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
     """Jobs of this landing zone, or one job with its whole history."""
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        click.echo(jobs_cli.status(hub, job_id, as_json))
+        return
     settings = _settings()
     store = _store(settings)
     while True:
@@ -235,8 +251,14 @@ def _lz_line(store: JobStore, now: float) -> str:
 @main.command()
 @_common
 @click.argument("job_id")
+@hub_options
 def cancel(job_id: str) -> None:
     """Cancel a job in any state; it is still collected (partial results) and cleaned."""
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        return jobs_cli.cancel(hub, job_id)
     from lz.daemon import wake_daemon
 
     settings = _settings()
@@ -254,8 +276,14 @@ def cancel(job_id: str) -> None:
 @click.option("--stderr", "which", flag_value="stderr", help="Show the job's standard error.")
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
+@hub_options
 def logs(job_id: str, follow: bool, which: str) -> None:
     """A job's output: live from its work directory, or from its stored results."""
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        return jobs_cli.logs(hub, job_id, which)
     settings = _settings()
     store = _store(settings)
     job = store.find(job_id)
@@ -289,8 +317,14 @@ def _log_path(settings: Settings, job: Any, which: str) -> Path | None:
 @click.argument("job_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Directory to unpack into (default ./JOB_ID).")
+@hub_options
 def results(job_id: str, output: Path | None) -> None:
     """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        return jobs_cli.results(hub, job_id, output)
     from lz.collect import unpack_results
 
     settings = _settings()
@@ -329,6 +363,10 @@ def diagram(directory: Path) -> None:
     for path in write(directory):
         click.echo(str(path))
 
+
+from lz.hub.cli import register as _register_hub  # noqa: E402  (lz hub, lz station, lz zones)
+
+_register_hub(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
