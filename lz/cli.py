@@ -83,6 +83,10 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--tick", "tick_s", type=float, default=None, help="Seconds between ticks (default 5)."),
         click.option("--workers", type=int, default=None, help="Parallel builds and collections (default 4)."),
         click.option("-v", "--verbose", count=True, help="More log output."),
+        click.option("--hub", "hub_url", default=None, help="Take jobs from this hub too (env LZ_HUB)."),
+        click.option("--token", "token_file", default=None,
+                     help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token)."),
+        click.option("--max-running", type=int, default=None, help="Hub jobs at once (default: the CPUs)."),
     ]):
         func = option(func)
     return func
@@ -107,8 +111,11 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
     if verbose < 2:
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
+        from lz.hub.options import agent_options
+
+        hub = agent_options(flags.pop("hub_url"), flags.pop("token_file"), flags.pop("max_running"))
         settings = _settings(**flags)
-        code = run_daemon(settings)
+        code = run_daemon(settings, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2

@@ -23,6 +23,7 @@ from lz.config import Settings
 from lz.engine import Engine
 from lz.errors import UserError
 from lz.executors.base import Executor
+from lz.hub.options import AgentOptions, start_agent
 from lz.runtimes.base import Runtime
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
@@ -98,7 +99,8 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
-def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0) -> int:
+def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float = 60.0,
+               hub: AgentOptions | None = None) -> int:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     settings.workdir.mkdir(parents=True, exist_ok=True)
     lock = _lock_landing_zone(settings)
@@ -120,6 +122,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
         f", removed {len(removed)} leftovers" if removed else "",
     )
     ticker.start()
+    agent = start_agent(hub, store, settings, wake=ticker.wake)  # the hub's jobs come in through intake
     try:
         while True:
             sig = signal.sigwait(_SIGNALS)
@@ -129,6 +132,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break
     finally:
+        if agent is not None:
+            agent.stop()
         ticker.stop()
         _shutdown_pool(engine, shutdown_grace_s)
         store.set_status(daemon_pid=None)

@@ -165,6 +165,6 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
         phase="finished", state="cleaned", lease_owner=None, lease_expires=None, results=results,
         results_attempt=attempt if results else None, results_at=now if results else None, updated_at=now,
         **values))
-    hub_event(conn, job_id, attempt, row.state, "cleaned", "clean", now,
-              "results stored" if results else "no results", lz_id)
+    hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
+              f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
     return True

@@ -17,7 +17,10 @@ import click
 from lz.errors import UserError
 
 if TYPE_CHECKING:
+    from lz.config import Settings
+    from lz.hub.agent import HubAgent
     from lz.hub.client import HubClient
+    from lz.store.jobs import JobStore
 
 
 def default_token_file(environ: Mapping[str, str] = os.environ) -> Path:
@@ -69,3 +72,38 @@ def target(required: bool = False) -> HubTarget | None:
     if found is None and required:
         raise UserError("no hub configured: give --hub URL or set LZ_HUB")
     return found
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    """How a landing zone joins a hub (``lz run --hub URL --token FILE --max-running N``)."""
+
+    url: str
+    token_file: Path
+    max_running: int
+    claim_wait_s: float = 20.0
+    sync_s: float = 1.0
+
+
+def agent_options(hub: str | None, token: str | None, max_running: int | None,
+                  environ: Mapping[str, str] = os.environ) -> AgentOptions | None:
+    found = resolve(hub, token, environ)
+    if found is None:
+        return None
+    if max_running is not None and max_running < 1:
+        raise UserError("--max-running must be at least 1")
+    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1)
+
+
+def start_agent(options: AgentOptions | None, store: JobStore, settings: Settings,
+                wake: Callable[[], None]) -> HubAgent | None:
+    """The daemon's one call: None without a hub. The token is read here, once, and kept in
+    memory only (never in argv or the environment of jobs)."""
+    if options is None:
+        return None
+    from lz.hub.agent import HubAgent
+    from lz.hub.client import HubClient, read_token
+
+    agent = HubAgent(options, HubClient(options.url, read_token(options.token_file)), store, settings, wake)
+    agent.start()
+    return agent

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,3 +62,24 @@ class StatusRow(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class HubClaimRow(Base):
+    """A job this landing zone claimed from a hub (``lz.hub.agent``): the outbox of its reports.
+
+    Written before the bundle is fetched (intent), linked to the local job once intake stored it
+    (its ``source`` is ``hub:<job>:<attempt>``), and deleted once the hub acknowledged the results.
+    ``reported_seq`` is the last ``transitions.id`` the hub acknowledged for it."""
+
+    __tablename__ = "hub_claims"
+
+    hub_job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hub_url: Mapped[str] = mapped_column(Text)
+    local_job_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("jobs.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(128))
+    spec: Mapped[str] = mapped_column(Text)
+    reported_seq: Mapped[int] = mapped_column(Integer, default=0)
+    lease_lost: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_at: Mapped[float] = mapped_column(Float)
