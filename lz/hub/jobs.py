@@ -121,3 +121,20 @@ def mark_downloaded(conn: Connection, job_id: str, now: float) -> None:
     """Retention counts from the first download (results are kept until then)."""
     conn.execute(update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.downloaded_at.is_(None))
                  .values(downloaded_at=now))
+
+
+def expire(conn: Connection, now: float, retention_s: float) -> list[str]:
+    """Files the hub no longer needs: bundles of finished jobs, and results downloaded more than
+    ``retention_s`` ago. Returns their relative paths (the rows forget them first)."""
+    gone: list[str] = []
+    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
+        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
+    for row in rows:
+        gone.append(row.bundle)
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
+    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
+        jobs_t.c.results.is_not(None), jobs_t.c.downloaded_at < now - retention_s)).all()
+    for row in rows:
+        gone.append(row.results)
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(results=None))
+    return gone

@@ -49,6 +49,14 @@ class Hub:
         with db.read(self.engine) as conn:
             return fn(conn, *args)
 
+    def housekeeping(self) -> None:
+        """Remove files no row needs any more (rows first: a crash leaves a file, never a row
+        pointing at nothing)."""
+        from lz.hub import jobs
+
+        for relative in self.write(jobs.expire, self.now(), self.config.retention_days * 86400):
+            self.files.remove(relative)
+
     def requeue_expired(self) -> list[str]:
         requeued = self.write(claims.requeue_expired, self.now())
         if requeued:
@@ -123,9 +131,13 @@ def _problem() -> Any:
 async def _reap(hub: Hub) -> None:
     """Requeue jobs whose leases ran out, a few times per lease period."""
     period = max(0.2, min(5.0, hub.config.lease_s / 4))
+    last_housekeeping = 0.0
     while True:
         await asyncio.sleep(period)
         try:
             await run_in_threadpool(hub.requeue_expired)
+            if hub.now() - last_housekeeping > 60:
+                await run_in_threadpool(hub.housekeeping)
+                last_housekeeping = hub.now()
         except Exception:  # the database may be briefly unreachable; try again next period
-            log.exception("requeue of expired leases failed")
+            log.exception("requeue of expired leases or housekeeping failed")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,11 +20,20 @@ class Files:
     def __init__(self, root: Path):
         self.root = root
 
-    def ensure(self) -> None:
+    def ensure(self, stale_s: float = 3600.0) -> None:
+        """Create the tree; drop uploads a killed hub left half-written (old ones only: another
+        hub process sharing this directory may be receiving one right now)."""
         for sub in ("", "bundles", "results", "incoming"):
             path = self.root / sub
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(path, 0o700)
+        now = time.time()
+        for entry in (self.root / "incoming").iterdir():
+            try:
+                if now - entry.lstat().st_mtime > stale_s:
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+            except FileNotFoundError:
+                continue
 
     def path(self, relative: str) -> Path:
         return self.root / relative

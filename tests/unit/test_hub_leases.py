@@ -146,3 +146,24 @@ def test_long_poll_ends_empty_after_its_wait(app: HubApp) -> None:
     start = time.monotonic()
     assert app.claim(alice, wait_s=0.6) == []
     assert 0.5 < time.monotonic() - start < 3
+
+
+def test_results_are_kept_until_downloaded_and_the_retention_passed(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz1", "attempt": 1}, content=results_tar())
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={"name": "lz1", "attempt": 1, "results": True})
+    app.hub.housekeeping()
+    assert list((app.hub.files.root / "bundles").iterdir()) == []  # the bundle is not needed any more
+    app.clock.now += 90 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 200  # never downloaded: kept
+    app.clock.now += 29 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 200
+    app.clock.now += 2 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 404
+    assert list((app.hub.files.root / "results" / job_id).iterdir()) == []
