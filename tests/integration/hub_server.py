@@ -24,11 +24,12 @@ def free_port() -> int:
 class HubServer:
     """The hub as a process; ``cli`` runs hub-host commands (``lz hub …``) and clients."""
 
-    def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None):
+    def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None,
+                 files: Path | None = None):
         self.base = base
         base.mkdir(parents=True, exist_ok=True)
         self.db = db or str(base / "hub.db")
-        self.files = base / "files"
+        self.files = files or base / "files"
         self.lease_s = lease_s
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
