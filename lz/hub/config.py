@@ -22,4 +22,5 @@ class HubConfig(BaseModel):
     max_results_bytes: int = 4 << 30
     retention_days: float = 30.0
     recheck_s: float = 0.25
+    max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer
     clock: Callable[[], float] = time.time

@@ -65,7 +65,7 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     with none. Woken at once by submissions to this process, and re-checks the database a few
     times a second for submissions to other hub processes."""
     hub = hub_of(request)
-    deadline = time.monotonic() + body.wait_s
+    deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     while True:
         got = await run_in_threadpool(_claim_once, hub, who, body)
         left = deadline - time.monotonic()
