@@ -44,7 +44,7 @@ class HubServer:
         log = open(self.base / f"hub-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--files", str(self.files), "--lease", str(self.lease_s)],
+             "--files", str(self.files), "--lease", str(self.lease_s), "-v"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -107,3 +107,7 @@ def test_twenty_jobs_through_a_station(hub: HubServer, tmp_path: Path) -> None:
             lz.stop()
     for lz in zones:
         assert lz.leftovers() == []
+    # the token travels in a header only: never in the hub's access log or a landing zone's log
+    secret = alice.read_text().strip()
+    assert "GET /api/v1/jobs" in hub.log()
+    assert secret not in hub.log() and all(secret not in lz.daemon_log() for lz in zones)
