@@ -67,7 +67,8 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s)
     app = create_app(config)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
-    uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0, log_level="warning",
+    uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
+                log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
 
 
