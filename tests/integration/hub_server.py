@@ -100,6 +100,8 @@ class HubServer:
 
 
 def hub_landing_zone(base: Path, hub: HubServer, name: str, token_file: Path, max_running: int = 4,
-                     tick: float = 0.3) -> LandingZone:
-    return LandingZone(base, tick=tick, run_args=["--name", name, "--hub", hub.url, "--token", str(token_file),
-                                                  "--max-running", str(max_running)])
+                     tick: float = 0.3, container: str = "none", extra_args: tuple[str, ...] = (),
+                     config: str = "") -> LandingZone:
+    return LandingZone(base, tick=tick, container=container, config=config,
+                       run_args=[*extra_args, "--name", name, "--hub", hub.url, "--token", str(token_file),
+                                 "--max-running", str(max_running)])

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.hub_server import HubServer, hub_landing_zone
+from tests.integration.landing_zone import LandingZone
+from tests.integration.slurm_cluster import requires_slurm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -70,6 +72,20 @@ def hub(tmp_path: Path) -> Any:
 def test_twenty_jobs_through_a_station(hub: HubServer, tmp_path: Path) -> None:
     alice = hub.user("alice")
     zones = [hub_landing_zone(tmp_path / f"lz{i}", hub, f"lz{i}", alice) for i in (1, 2)]
+    _twenty_jobs(hub, tmp_path, alice, zones)
+
+
+@pytest.mark.slurm
+@requires_slurm
+def test_twenty_jobs_to_a_slurm_gateway_and_a_local_landing_zone(hub: HubServer, tmp_path: Path) -> None:
+    alice = hub.user("alice")
+    zones = [hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice, container="slurm",
+                              extra_args=("--runtime", "none"), config="[slurm]\nsstat_interval_s = 2\n"),
+             hub_landing_zone(tmp_path / "lz2", hub, "lz2", alice)]
+    _twenty_jobs(hub, tmp_path, alice, zones)
+
+
+def _twenty_jobs(hub: HubServer, tmp_path: Path, alice: Path, zones: list[LandingZone]) -> None:
     for lz in zones:
         lz.start()
     try:
@@ -86,7 +102,7 @@ def test_twenty_jobs_through_a_station(hub: HubServer, tmp_path: Path) -> None:
             ids.append(out.stdout.strip().splitlines()[-1])
         jobs = wait_jobs(hub, alice, ids)
         assert all(j["outcome"] == "succeeded" and j["attempts"] == 1 for j in jobs.values()), jobs
-        assert {j["landing_zone"] for j in jobs.values()} <= {"lz1", "lz2"}
+        assert {j["landing_zone"] for j in jobs.values()} == {"lz1", "lz2"}  # both took work
         for i, job_id in enumerate(ids):
             out = tmp_path / "results" / job_id
             fetch_results(hub, alice, job_id, out)
