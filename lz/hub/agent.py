@@ -269,6 +269,7 @@ class HubAgent:
         """Upload the results (if the job has any), finish the attempt, then forget the claim."""
         stored = self.settings.results_dir / job.id
         has_results = job.results_at is not None and (stored / "manifest.json").exists()
+        facts = {k: getattr(job, k) for k in FACTS}
         if has_results:
             archive = self.outgoing / f"{claim.hub_job_id}-{claim.attempt}-{secrets.token_hex(3)}.tar"
             try:
@@ -276,9 +277,14 @@ class HubAgent:
                 self.client.upload("PUT", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/results", archive,
                                    "application/x-tar", params={"name": self.name, "attempt": claim.attempt},
                                    timeout_s=600)
+            except HubRefused as exc:
+                if exc.status not in (413, 422):
+                    raise
+                # the hub will never take these results (too large, say): end the attempt without them
+                has_results = False
+                facts["reason"] = f"{job.reason or job.outcome}; results refused by the hub: {exc}"[:4096]
             finally:
                 archive.unlink(missing_ok=True)
-        facts = {k: getattr(job, k) for k in FACTS}
         self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
                          {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
         outbox.forget(self.engine, claim)

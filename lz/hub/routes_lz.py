@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.hub import claims, zones
 from lz.hub.accounts import Principal
+from lz.hub.errors import HubError
 from lz.hub.results_check import check_results
 from lz.hub.schemas import (
     JOB_ID,
@@ -29,7 +30,7 @@ from lz.hub.schemas import (
     ReportOut,
     ZoneFacts,
 )
-from lz.hub.server import Hub, hub_of, principal
+from lz.hub.server import Hub, hub_of, principal, refuse_declared_size
 
 router = APIRouter(tags=["landing zones"])
 
@@ -122,6 +123,7 @@ async def upload_results(request: Request, job_id: str = _job_id(), name: str = 
         claims.check_upload(conn, zones.owned(conn, who, name), job_id, attempt)
 
     await run_in_threadpool(hub.read, _check)
+    refuse_declared_size(request, hub.config.max_results_bytes)
     tmp, _size = await hub.files.receive(request.stream(), hub.config.max_results_bytes)
     try:
         await run_in_threadpool(check_results, tmp)
@@ -137,9 +139,7 @@ def finish(body: FinishIn, request: Request, job_id: str = _job_id(), who: Princ
     hub = hub_of(request)
     results = hub.files.results_name(job_id, body.attempt) if body.results else None
     if results is not None and not hub.files.path(results).exists():
-        from lz.hub.errors import Conflict
-
-        raise Conflict(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
+        raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
     def _finish(conn: Any) -> bool:
         lz_id = zones.owned(conn, who, body.name)

@@ -16,7 +16,7 @@ from lz.hub.accounts import Principal
 from lz.hub.errors import NotFound
 from lz.hub.intake_check import check_upload
 from lz.hub.schemas import JOB_ID, NAME, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
-from lz.hub.server import Hub, hub_of, principal, user
+from lz.hub.server import Hub, hub_of, principal, refuse_declared_size, user
 
 router = APIRouter()
 LOGS = ("stdout", "stderr", "build.log")
@@ -116,6 +116,7 @@ async def submit(request: Request, station: str = _name(),
     station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
     done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
     if done is None:
+        refuse_declared_size(request, hub.config.max_upload_bytes)
         tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
         try:
             overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}

@@ -21,7 +21,7 @@ from lz import __version__
 from lz.hub import accounts, claims, db
 from lz.hub.accounts import Principal
 from lz.hub.config import HubConfig
-from lz.hub.errors import Forbidden, HubError, Unauthorized
+from lz.hub.errors import Forbidden, HubError, TooLarge, Unauthorized
 from lz.hub.notify import Notifier
 from lz.hub.storage import Files
 
@@ -88,6 +88,14 @@ def user(who: Principal = Depends(principal)) -> Principal:
     if who.scope != "user":
         raise Forbidden("a landing-zone token cannot act as a user")
     return who
+
+
+def refuse_declared_size(request: Request, max_bytes: int) -> None:
+    """Refuse an upload whose declared length is over the limit before reading any of it (the
+    streaming check still counts what actually arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"upload is larger than {max_bytes} bytes")
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
