@@ -63,6 +63,13 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     return claimed
 
 
+def has_pending(conn: Connection, lz_id: int) -> bool:
+    """A cheap read before the claim's write transaction: is there anything to claim at all?"""
+    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    return conn.execute(select(jobs_t.c.id).where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+                        .limit(1)).first() is not None
+
+
 def requeue_expired(conn: Connection, now: float) -> list[str]:
     """Jobs whose lease ran out go back to pending under a new attempt (or end, if cancelled)."""
     rows = conn.execute(

@@ -63,26 +63,30 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 @router.post("/claim", response_model=ClaimOut)
 async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal)) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
-    with none. Woken at once by submissions to this process, and re-checks the database a few
-    times a second for submissions to other hub processes."""
+    with none. Woken at once by submissions to this process; re-checks the database a few times a
+    second (a read; the write transaction only when there is something to claim) for submissions
+    to other hub processes."""
     hub = hub_of(request)
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
+    lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
     while True:
-        got = await run_in_threadpool(_claim_once, hub, who, body)
+        got = []
+        if await run_in_threadpool(hub.read, claims.has_pending, lz_id):
+            got = await run_in_threadpool(_claim_once, hub, lz_id, body)
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
             return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
         await hub.notifier.wait(left)
 
 
-def _claim_once(hub: Hub, who: Principal, body: ClaimIn) -> list[Any]:
-    def _claim(conn: Any) -> list[Any]:
-        lz_id = zones.owned(conn, who, body.name)
-        now = hub.now()
-        zones.seen(conn, lz_id, now)
-        return claims.claim(conn, lz_id, body.name, now, hub.config.lease_s, body.max_jobs)
+def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
+    lz_id = zones.owned(conn, who, name)
+    zones.seen(conn, lz_id, now)
+    return lz_id
 
-    return hub.write(_claim)
+
+def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
+    return hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs)
 
 
 @router.get("/jobs/{job_id}/bundle", response_class=FileResponse,
