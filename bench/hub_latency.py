@@ -43,7 +43,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20)
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="lz-bench-latency-"))
+    with tempfile.TemporaryDirectory(prefix="lz-bench-latency-") as tmp:
+        run(Path(tmp), args.jobs)
+
+
+def run(base: Path, n_jobs: int) -> None:
     hub = HubServer(base / "hub")
     hub.start()
     token = hub.user("alice")
@@ -57,7 +61,7 @@ def main() -> None:
         bundle = base / "job.tar.gz"
         bundle.write_bytes(trivial_job())
         claims, received = [], []
-        for i in range(args.jobs):
+        for i in range(n_jobs):
             time.sleep(1.5)  # idle: the landing zone is in its long poll again
             sent = time.time()
             job = client.upload("POST", "/api/v1/stations/bench/jobs", bundle, "application/gzip",
@@ -70,7 +74,7 @@ def main() -> None:
             values.sort()
             print(f"{label:9s} median {statistics.median(values) * 1000:6.0f} ms   "
                   f"p90 {values[int(len(values) * 0.9) - 1] * 1000:6.0f} ms   max {values[-1] * 1000:6.0f} ms")
-        print(f"goal: claim under 1000 ms -> {'met' if max(claims) < 1.0 else 'NOT met'} ({args.jobs} jobs)")
+        print(f"goal: claim under 1000 ms -> {'met' if max(claims) < 1.0 else 'NOT met'} ({n_jobs} jobs)")
     finally:
         lz.stop()
         hub.stop()

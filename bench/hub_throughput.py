@@ -3,7 +3,7 @@
 
 Each run: hub process(es) (`lz hub serve`), 4 landing zones (`lz run --container none --hub …`,
 --max-running 4), N trivial jobs submitted over HTTP, timed until every job is cleaned on the hub
-(results uploaded). PostgreSQL runs use a throwaway Debian postgresql-15 cluster and two hub
+(results uploaded); jobs are submitted by --submitters clients at once. PostgreSQL runs use a throwaway Debian postgresql-15 cluster and two hub
 processes sharing it. Also checks every job succeeded and ran once per attempt.
 
     python3 bench/hub_throughput.py [--jobs 1000] [--only sqlite|postgres]
@@ -26,18 +26,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
+    parser.add_argument("--submitters", type=int, default=4, help="clients submitting at once")
     args = parser.parse_args()
     if args.only != "postgres":
-        result = run_fleet(Path(tempfile.mkdtemp(prefix="lz-bench-sqlite-")), hubs=1, zones=4, jobs=args.jobs,
-                           timeout_s=3600)
+        with tempfile.TemporaryDirectory(prefix="lz-bench-sqlite-") as tmp:
+            result = run_fleet(Path(tmp), hubs=1, zones=4, jobs=args.jobs, timeout_s=3600,
+                               submitters=args.submitters)
         check_fleet(result)
         print("sqlite, 1 hub:    ", summary(result))
     if args.only != "sqlite" and available():
         cluster = PostgresCluster()
         try:
             cluster.start()
-            result = run_fleet(Path(tempfile.mkdtemp(prefix="lz-bench-pg-")), db_url=cluster.url, hubs=2, zones=4,
-                               jobs=args.jobs, timeout_s=3600)
+            with tempfile.TemporaryDirectory(prefix="lz-bench-pg-") as tmp:
+                result = run_fleet(Path(tmp), db_url=cluster.url, hubs=2, zones=4, jobs=args.jobs,
+                                   timeout_s=3600, submitters=args.submitters)
             check_fleet(result)
             print("postgresql, 2 hubs:", summary(result))
         finally:

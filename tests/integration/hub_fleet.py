@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import tarfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -43,7 +44,8 @@ class FleetResult:
 
 
 def run_fleet(base: Path, *, db_url: str | None = None, hubs: int = 1, zones: int = 4, jobs: int = 100,
-              max_running: int = 4, tick: float = 0.3, lease_s: float = 30.0, timeout_s: float = 900) -> FleetResult:
+              max_running: int = 4, tick: float = 0.3, lease_s: float = 30.0, timeout_s: float = 900,
+              submitters: int = 4) -> FleetResult:
     files = base / "files"
     servers = [HubServer(base / f"hub{i}", db=db_url or str(base / "hub.db"), files=files, lease_s=lease_s)
                for i in range(hubs)]
@@ -61,12 +63,21 @@ def run_fleet(base: Path, *, db_url: str | None = None, hubs: int = 1, zones: in
         wait_until(lambda: len(clients[0].get("/api/v1/zones")) == zones, 60, "landing zones registered")
         for i in range(zones):
             clients[0].put(f"/api/v1/stations/fleet/zones/lz{i}")
-        bundle = base / "job.tar.gz"
+        bundle = base / "job.tar.gz"  # submitted by several clients at once, spread over the hubs
         bundle.write_bytes(trivial_job())
         start = time.perf_counter()
-        for i in range(jobs):
-            clients[i % hubs].upload("POST", "/api/v1/stations/fleet/jobs", bundle, "application/gzip",
-                                     params={"key": f"fleet-{i:08d}", "name": f"t{i}"})
+
+        def submit(first: int) -> None:
+            client = HubClient(servers[first % hubs].url, read_token(token_file), timeout_s=60)
+            for i in range(first, jobs, submitters):
+                client.upload("POST", "/api/v1/stations/fleet/jobs", bundle, "application/gzip",
+                              params={"key": f"fleet-{i:08d}", "name": f"t{i}"})
+
+        threads = [threading.Thread(target=submit, args=(k,)) for k in range(submitters)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
         submitted = time.perf_counter()
         deadline = time.time() + timeout_s
         while True:

@@ -100,7 +100,11 @@ def _twenty_jobs(hub: HubServer, tmp_path: Path, alice: Path, zones: list[Landin
             job = make_job(tmp_path / "jobs" / f"job{i}", i)
             out = hub.client(alice, "submit", str(job), "--station", "science")
             ids.append(out.stdout.strip().splitlines()[-1])
+        # a landing zone with a hub keeps taking local jobs too
+        local_id = zones[-1].submit(make_job(tmp_path / "local-job", 99))
         jobs = wait_jobs(hub, alice, ids)
+        local = zones[-1].wait_for_state(local_id, ["cleaned"], timeout=60)
+        assert local["outcome"] == "succeeded"
         assert all(j["outcome"] == "succeeded" and j["attempts"] == 1 for j in jobs.values()), jobs
         assert {j["landing_zone"] for j in jobs.values()} == {"lz1", "lz2"}  # both took work
         for i, job_id in enumerate(ids):
@@ -114,6 +118,10 @@ def _twenty_jobs(hub: HubServer, tmp_path: Path, alice: Path, zones: list[Landin
         detail = hub.client_json(alice, "status", one)
         assert [h["event"] for h in detail["history"]][:2] == ["submit", "claim"]
         assert detail["station"] == "science" and detail["landing_zone"] in ("lz1", "lz2")
+        # the same JSON shape as a local job's, plus station, landing_zone and attempts
+        local_detail = zones[-1].status(local_id)
+        assert set(local_detail) | {"station", "landing_zone", "attempts"} <= set(detail)
+        assert set(local_detail["history"][0]) <= set(detail["history"][0])
         assert hub.client(alice, "logs", one).stdout == "done 0\n"
         zones_seen = hub.client_json(alice, "zones")
         assert {z["name"]: z["stations"] for z in zones_seen} == {"lz1": ["science"], "lz2": ["science"]}
