@@ -203,11 +203,16 @@ def _wait_for(store: JobStore, job_id: str, poll_s: float = 0.5) -> Any:
 def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
     """Jobs of this landing zone, or one job with its whole history."""
     hub = hub_target()
-    if hub is not None:
+    while hub is not None:
         from lz.hub import jobs_cli
 
-        click.echo(jobs_cli.status(hub, job_id, as_json))
-        return
+        text = jobs_cli.status(hub, job_id, as_json)
+        if watch and not as_json:
+            click.clear()
+        click.echo(text)
+        if not watch:
+            return
+        time.sleep(2)
     settings = _settings()
     store = _store(settings)
     while True:
