@@ -135,3 +135,35 @@ def _twenty_jobs(hub: HubServer, tmp_path: Path, alice: Path, zones: list[Landin
     secret = alice.read_text().strip()
     assert "GET /api/v1/jobs" in hub.log()
     assert secret not in hub.log() and all(secret not in lz.daemon_log() for lz in zones)
+
+
+def test_cancel_through_the_hub_and_a_job_the_landing_zone_refuses(hub: HubServer, tmp_path: Path) -> None:
+    alice = hub.user("alice")
+    lz = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice)
+    lz.start()
+    try:
+        hub.client(alice, "station", "create", "s")
+        deadline = time.time() + 30
+        while not hub.client_json(alice, "zones") and time.time() < deadline:
+            time.sleep(0.2)
+        hub.client(alice, "station", "add-lz", "s", "lz1")
+        # cancel: the hub passes it to the landing zone, which stops the job and still collects it
+        folder = make_job(tmp_path / "slow", 1)
+        (folder / "run.sh").write_text("echo partial > partial.txt\nsleep 60\n")
+        slow = hub.client(alice, "submit", str(folder), "--station", "s").stdout.split()[-1]
+        deadline = time.time() + 60
+        while hub.client_json(alice, "status", slow)["state"] != "running" and time.time() < deadline:
+            time.sleep(0.2)
+        assert "cancel requested" in hub.client(alice, "cancel", slow).stdout
+        job = wait_jobs(hub, alice, [slow], timeout=60)[slow]
+        assert (job["outcome"], job["results"]) == ("cancelled", True)
+        # a job the hub accepts but this landing zone cannot run (no command, no container runtime)
+        recipe_only = tmp_path / "recipe"
+        recipe_only.mkdir()
+        (recipe_only / "Dockerfile").write_text("FROM busybox\nCMD [\"true\"]\n")
+        refused = hub.client(alice, "submit", str(recipe_only), "--station", "s").stdout.split()[-1]
+        job = wait_jobs(hub, alice, [refused], timeout=60)[refused]
+        assert job["outcome"] == "failed" and "rejected at intake" in job["reason"] and not job["results"]
+    finally:
+        lz.stop()
+    assert lz.leftovers() == []
