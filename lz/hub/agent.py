@@ -1,11 +1,12 @@
 """The landing zone's side of the hub: claim work while there is room, hand each bundle to the
 local intake (the one door), and tell the hub every transition and the results.
 
-Two threads, started by the daemon: the *claimer* long-polls the hub while this landing zone has
-room and records each claim before anything else (intent); the *syncer* does the rest from the
-database, so it resumes after a crash: intake of recorded claims, heartbeats (which renew leases
-and bring back cancels and lost leases), reports from the transitions log after each claim's
-cursor, and the results upload once the local job is cleaned, after which the claim is forgotten.
+Three threads, started by the daemon: the *claimer* long-polls the hub while this landing zone
+has room and records each claim before anything else (intent); the *heartbeat* renews the leases
+of every claim and brings back cancels and lost leases; the *syncer* does the rest from the
+database, so it resumes after a crash: intake of recorded claims, reports from the transitions
+log after each claim's cursor, and the results upload once the local job is cleaned, after which
+the claim is forgotten.
 Network errors, timeouts and 5xx only delay this; they never fail a job. The agent never runs
 or stops jobs itself: it goes through the intake and ``JobStore.cancel`` like the CLI does.
 """
@@ -67,7 +68,8 @@ class HubAgent:
     def start(self) -> None:
         for path in (self.incoming, self.outgoing):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for target, name in ((self._claimer, "hub-claimer"), (self._syncer, "hub-syncer")):
+        for target, name in ((self._claimer, "hub-claimer"), (self._syncer, "hub-syncer"),
+                             (self._beater, "hub-heartbeat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -164,13 +166,24 @@ class HubAgent:
             self._kick.wait(self.options.sync_s)
             self._kick.clear()
 
+    def _beater(self) -> None:
+        """Heartbeats on their own thread, so a long upload never lets a lease lapse."""
+        while not self._stop.is_set():
+            try:
+                self.heartbeat()
+            except (HubUnavailable, LzError, OSError) as exc:
+                log.warning("hub %s heartbeat: %s; will retry", self.client.url, exc)
+            except Exception:
+                log.exception("hub heartbeat")
+            self._pause(max(0.5, self.lease_s / 3 - (self.clock() - self._last_beat)))
+
+    def heartbeat(self) -> None:
+        if self.clock() - self._last_beat >= self.lease_s / 3:
+            self._heartbeat(outbox.claims(self.engine))
+
     def sync_once(self) -> None:
         """One pass over every claim; each step is idempotent, so a pass cut short is simply redone."""
-        claims = outbox.claims(self.engine)
-        if self.clock() - self._last_beat >= self.lease_s / 3:
-            self._heartbeat(claims)
-            claims = outbox.claims(self.engine)
-        for claim in claims:
+        for claim in outbox.claims(self.engine):
             if self._stop.is_set():
                 return
             try:
