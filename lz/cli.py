@@ -295,7 +295,7 @@ def logs(job_id: str, follow: bool, which: str) -> None:
     if hub is not None:
         from lz.hub import jobs_cli
 
-        return jobs_cli.logs(hub, job_id, which)
+        return jobs_cli.logs(hub, job_id, which, follow)
     settings = _settings()
     store = _store(settings)
     job = store.find(job_id)

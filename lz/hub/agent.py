@@ -13,6 +13,7 @@ or stops jobs itself: it goes through the intake and ``JobStore.cancel`` like th
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
@@ -32,6 +33,7 @@ from lz.hub import outbox
 from lz.hub.client import HubClient, HubRefused, HubUnavailable
 from lz.hub.options import AgentOptions
 from lz.hub.outbox import Claim
+from lz.layout import JobPaths
 from lz.machine import State
 from lz.resources import format_time
 from lz.store.jobs import Job, JobStore
@@ -60,6 +62,7 @@ class HubAgent:
         self._room = threading.Event()  # wakes the claimer (a job ended)
         self._last_beat = 0.0
         self._sent_facts: dict[tuple[str, int], dict[str, Any]] = {}
+        self._log_sent: dict[tuple[str, int, str], int | None] = {}  # None: the hub refused more
         self._threads: list[threading.Thread] = []
         self.incoming = settings.state_dir / "hub-incoming"
         self.outgoing = settings.state_dir / "hub-outgoing"
@@ -242,6 +245,8 @@ class HubAgent:
         claim = self._report(claim, job)
         if job.state == State.CLEANED:
             self._finish(claim, job)
+        elif job.work_dir:
+            self._send_logs(claim, JobPaths(Path(job.work_dir)))
 
     def _intake(self, claim: Claim) -> Claim:
         from lz.intake import Rejected, receive
@@ -278,6 +283,34 @@ class HubAgent:
             outbox.mark(self.engine, claim, reported_seq=seq)
         return outbox.Claim(**{**claim.__dict__, "reported_seq": seq})
 
+    def _send_logs(self, claim: Claim, paths: JobPaths) -> None:
+        """The next bytes of the running job's logs, for ``lz logs`` through the hub (at most
+        1 MiB per log and pass; the hub answers its size, so a restarted agent resumes there)."""
+        for which, path in (("build.log", paths.build_log), ("stdout", paths.stdout), ("stderr", paths.stderr)):
+            key = (claim.hub_job_id, claim.attempt, which)
+            sent = self._log_sent.get(key, 0)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if sent is None or size <= sent:
+                continue
+            with open(path, "rb") as handle:
+                handle.seek(sent)
+                chunk = handle.read(1 << 20)
+            try:
+                answer = self.client.request(
+                    "POST", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/logs/{which}", body=functools.partial(bytes, chunk),
+                    retries=0,
+                    params={"name": self.name, "attempt": claim.attempt, "offset": sent},
+                    headers={"Content-Type": "application/octet-stream"}).json()
+            except HubRefused as exc:
+                if exc.status != 413:
+                    raise
+                self._log_sent[key] = None
+                continue
+            self._log_sent[key] = int(answer["size"])
+
     def _finish(self, claim: Claim, job: Job) -> None:
         """Upload the results (if the job has any), finish the attempt, then forget the claim."""
         stored = self.settings.results_dir / job.id
@@ -302,6 +335,8 @@ class HubAgent:
                          {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
         outbox.forget(self.engine, claim)
         self._sent_facts.pop((claim.hub_job_id, claim.attempt), None)
+        for which in ("build.log", "stdout", "stderr"):
+            self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
         self._room.set()
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
 

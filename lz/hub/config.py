@@ -20,6 +20,7 @@ class HubConfig(BaseModel):
     max_bundle_files: int = 100_000
     max_upload_bytes: int = 1 << 30  # a job's tarball as uploaded (compressed)
     max_results_bytes: int = 4 << 30
+    max_live_log_bytes: int = 64 << 20  # per log of a running attempt
     retention_days: float = 30.0
     recheck_s: float = 0.25
     max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer

@@ -130,7 +130,7 @@ def expire(conn: Connection, now: float, retention_s: float) -> list[str]:
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
         jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
     for row in rows:
-        gone.append(row.bundle)
+        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
         conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
         jobs_t.c.results.is_not(None), jobs_t.c.downloaded_at < now - retention_s)).all()

@@ -113,11 +113,20 @@ def cancel(hub: HubTarget, job_id: str) -> None:
     click.echo(f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else ""))
 
 
-def logs(hub: HubTarget, job_id: str, which: str) -> None:
-    """The log of the finished attempt (the hub does not stream logs of running jobs)."""
-    response = hub.client().request("GET", f"/api/v1/jobs/{quote(job_id, safe='')}/logs/{which}")
-    sys.stdout.buffer.write(response.content)
-    sys.stdout.flush()
+def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:
+    """The log of the finished attempt, or as much of the running one's as the hub has; with
+    ``follow``, new bytes as they arrive until the job ends."""
+    client = hub.client()
+    offset = 0
+    while True:
+        response = client.request("GET", f"/api/v1/jobs/{quote(job_id, safe='')}/logs/{which}",
+                                  params={"offset": offset})
+        sys.stdout.buffer.write(response.content)
+        sys.stdout.flush()
+        offset += len(response.content)
+        if not follow or response.headers.get("X-Lz-Final") == "1":
+            return
+        time.sleep(1)
 
 
 def results(hub: HubTarget, job_id: str, output: Path | None) -> None:

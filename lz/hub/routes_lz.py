@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.hub import claims, zones
 from lz.hub.accounts import Principal
-from lz.hub.errors import HubError
+from lz.hub.errors import HubError, TooLarge
 from lz.hub.results_check import check_results
 from lz.hub.schemas import (
     JOB_ID,
@@ -25,6 +25,7 @@ from lz.hub.schemas import (
     FinishIn,
     HeartbeatIn,
     HeartbeatOut,
+    LogOut,
     Ok,
     ReportIn,
     ReportOut,
@@ -136,6 +137,32 @@ async def upload_results(request: Request, job_id: str = _job_id(), name: str = 
     finally:
         tmp.unlink(missing_ok=True)
     return Ok()
+
+
+@router.post("/jobs/{job_id}/logs/{which}", response_model=LogOut,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+async def append_log(request: Request, job_id: str = _job_id(),
+                     which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"), name: str = Query(pattern=NAME),
+                     attempt: int = Query(ge=1, le=1_000_000), offset: int = Query(ge=0, le=1 << 40),
+                     who: Principal = Depends(principal)) -> LogOut:
+    """The next bytes of a running attempt's log (for ``lz logs`` while it runs); the log of
+    record comes with the results."""
+    hub = hub_of(request)
+
+    def _check(conn: Any) -> None:
+        claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+
+    await run_in_threadpool(hub.read, _check)
+    refuse_declared_size(request, 1 << 20)
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > 1 << 20:
+            raise TooLarge("a log chunk is at most 1 MiB")
+    size = await run_in_threadpool(hub.files.append_log, hub.files.live_log_name(job_id, attempt, which), offset,
+                                   data, hub.config.max_live_log_bytes)
+    return LogOut(size=size)
 
 
 @router.post("/jobs/{job_id}/finish", response_model=Ok)

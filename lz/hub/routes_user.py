@@ -195,17 +195,23 @@ def job_results(request: Request, job_id: str = _job_id(), who: Principal = Depe
 @router.get("/jobs/{job_id}/logs/{which}", tags=["jobs"], response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}}})
 def job_log(request: Request, job_id: str = _job_id(), which: str = _log_name(),
-            who: Principal = Depends(user)) -> Response:
-    """A log of the finished attempt (logs are not streamed from landing zones while jobs run)."""
+            offset: int = Query(default=0, ge=0, le=1 << 40), who: Principal = Depends(user)) -> Response:
+    """A job's log from ``offset``: of the finished attempt (from its results), else as much of
+    the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
     hub = hub_of(request)
     row = hub.read(jobs.find, who, job_id)
-    if row.results is None:
-        return Response(b"", media_type="application/octet-stream")
-    with tarfile.open(os.fspath(hub.files.path(row.results)), "r:") as tar:
-        try:
-            member = tar.getmember(which)
-        except KeyError:
-            return Response(b"", media_type="application/octet-stream")
-        handle = tar.extractfile(member)
-        data = handle.read() if handle else b""
-    return Response(data, media_type="application/octet-stream")
+    final = row.phase == "finished"
+    data = b""
+    if row.results is not None:
+        with tarfile.open(os.fspath(hub.files.path(row.results)), "r:") as tar:
+            try:
+                handle = tar.extractfile(tar.getmember(which))
+                data = handle.read() if handle else b""
+            except KeyError:
+                pass
+    elif not final:
+        live = hub.files.path(hub.files.live_log_name(row.id, row.attempt, which))
+        if live.exists():
+            data = live.read_bytes()
+    return Response(data[offset:], media_type="application/octet-stream",
+                    headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(len(data))})

@@ -144,6 +144,10 @@ class FinishIn(_Body):
     facts: Facts = Field(default_factory=Facts)
 
 
+class LogOut(BaseModel):
+    size: int
+
+
 class Ok(BaseModel):
     ok: bool = True
 

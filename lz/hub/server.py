@@ -55,7 +55,10 @@ class Hub:
         from lz.hub import jobs
 
         for relative in self.write(jobs.expire, self.now(), self.config.retention_days * 86400):
-            self.files.remove(relative)
+            if relative.startswith("logs/"):
+                self.files.remove_tree(relative)
+            else:
+                self.files.remove(relative)
 
     def requeue_expired(self) -> list[str]:
         requeued = self.write(claims.requeue_expired, self.now())

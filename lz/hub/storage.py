@@ -23,7 +23,7 @@ class Files:
     def ensure(self, stale_s: float = 3600.0) -> None:
         """Create the tree; drop uploads a killed hub left half-written (old ones only: another
         hub process sharing this directory may be receiving one right now)."""
-        for sub in ("", "bundles", "results", "incoming"):
+        for sub in ("", "bundles", "results", "incoming", "logs"):
             path = self.root / sub
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(path, 0o700)
@@ -45,6 +45,30 @@ class Files:
     @staticmethod
     def results_name(job_id: str, attempt: int) -> str:
         return f"results/{job_id}/attempt-{attempt}.tar"
+
+    @staticmethod
+    def live_log_name(job_id: str, attempt: int, which: str) -> str:
+        return f"logs/{job_id}/attempt-{attempt}.{which}"
+
+    def append_log(self, relative: str, offset: int, data: bytes, max_bytes: int) -> int:
+        """Append ``data`` if it starts where the stored log ends (a retried chunk is not written
+        twice); returns the stored size either way, so the sender can resync."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            if offset != size:
+                return size
+            if size + len(data) > max_bytes:
+                raise TooLarge(f"live log is larger than {max_bytes} bytes; the rest comes with the results")
+            os.write(fd, data)
+            return size + len(data)
+        finally:
+            os.close(fd)
+
+    def remove_tree(self, relative: str) -> None:
+        shutil.rmtree(self.root / relative, ignore_errors=True)
 
     def incoming(self) -> Path:
         return self.root / "incoming" / f"{secrets.token_hex(8)}.part"

@@ -149,14 +149,20 @@ def test_cancel_through_the_hub_and_a_job_the_landing_zone_refuses(hub: HubServe
         hub.client(alice, "station", "add-lz", "s", "lz1")
         # cancel: the hub passes it to the landing zone, which stops the job and still collects it
         folder = make_job(tmp_path / "slow", 1)
-        (folder / "run.sh").write_text("echo partial > partial.txt\nsleep 60\n")
+        (folder / "run.sh").write_text("echo live line\necho partial > partial.txt\nsleep 60\n")
         slow = hub.client(alice, "submit", str(folder), "--station", "s").stdout.split()[-1]
         deadline = time.time() + 60
         while hub.client_json(alice, "status", slow)["state"] != "running" and time.time() < deadline:
             time.sleep(0.2)
+        # lz logs while it runs: the landing zone sends its log as it grows
+        deadline = time.time() + 20
+        while hub.client(alice, "logs", slow).stdout != "live line\n" and time.time() < deadline:
+            time.sleep(0.3)
+        assert hub.client(alice, "logs", slow).stdout == "live line\n"
         assert "cancel requested" in hub.client(alice, "cancel", slow).stdout
         job = wait_jobs(hub, alice, [slow], timeout=60)[slow]
         assert (job["outcome"], job["results"]) == ("cancelled", True)
+        assert hub.client(alice, "logs", slow, "--follow").stdout == "live line\n"  # ended: follow returns
         # a job the hub accepts but this landing zone cannot run (no command, no container runtime)
         recipe_only = tmp_path / "recipe"
         recipe_only.mkdir()

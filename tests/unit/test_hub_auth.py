@@ -66,6 +66,8 @@ def _lz_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/lz/jobs/{j}/bundle", {"params": {"name": "lz1", "attempt": 1}}),
         ("POST", f"/lz/jobs/{j}/events", {"json": {"name": "lz1", "attempt": 1, "events": []}}),
         ("PUT", f"/lz/jobs/{j}/results", {"params": {"name": "lz1", "attempt": 1}, "content": results_tar()}),
+        ("POST", f"/lz/jobs/{j}/logs/stdout", {"params": {"name": "lz1", "attempt": 1, "offset": 0},
+                                               "content": b"x"}),
         ("POST", f"/lz/jobs/{j}/finish", {"json": {"name": "lz1", "attempt": 1, "results": False}}),
     ]
 
@@ -136,6 +138,8 @@ def test_a_landing_zone_of_another_user_or_station(world: World) -> None:
                     content=results_tar()).status_code == 409
     assert app.call("POST", f"/lz/jobs/{job}/finish", bob,
                     json={"name": "lz2", "attempt": 1, "results": False}).status_code == 409
+    assert app.call("POST", f"/lz/jobs/{job}/logs/stdout", bob, params={"name": "lz2", "attempt": 1, "offset": 0},
+                    content=b"x").status_code == 409
     beat = app.ok("POST", "/lz/heartbeat", bob, json={"name": "lz2", "jobs": [{"id": job, "attempt": 1}]})
     assert beat["gone"] == [job]
     assert app.ok("GET", f"/jobs/{alice_job}", world.alice)["phase"] == "pending"

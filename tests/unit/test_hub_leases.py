@@ -167,3 +167,30 @@ def test_results_are_kept_until_downloaded_and_the_retention_passed(app: HubApp)
     app.hub.housekeeping()
     assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 404
     assert list((app.hub.files.root / "results" / job_id).iterdir()) == []
+
+
+def test_live_logs_of_a_running_attempt_then_the_logs_of_record(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    send = {"name": "lz1", "attempt": 1}
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 0},
+                  content=b"line 1\n") == {"size": 7}
+    # a retried chunk is not written twice; a chunk from the wrong place gets the size to resync
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 0},
+                  content=b"line 1\n") == {"size": 7}
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 7},
+                  content=b"line 2\n") == {"size": 14}
+    live = app.call("GET", f"/jobs/{job_id}/logs/stdout", alice, params={"offset": 7})
+    assert (live.content, live.headers["x-lz-final"]) == (b"line 2\n", "0")
+    bob = app.user("bob")
+    assert app.call("GET", f"/jobs/{job_id}/logs/stdout", bob).status_code == 404
+    assert app.call("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "attempt": 2, "offset": 14},
+                    content=b"x").status_code == 409
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params=send, content=results_tar(b"all of it\n"))
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={**send, "results": True})
+    final = app.call("GET", f"/jobs/{job_id}/logs/stdout", alice)
+    assert (final.content, final.headers["x-lz-final"]) == (b"all of it\n", "1")
+    app.hub.housekeeping()
+    assert not (app.hub.files.root / "logs" / job_id).exists()
