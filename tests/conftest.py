@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_cluster() -> Iterator[Any]:
     """A throwaway PostgreSQL cluster for the session (skips where Debian's postgresql is missing)."""
     from tests.postgres_cluster import PostgresCluster, available
 
@@ -15,6 +16,12 @@ def postgres_url() -> Iterator[str]:
     cluster = PostgresCluster()
     try:
         cluster.start()
-        yield cluster.url
+        yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """A fresh database of the session's cluster for one test."""
+    return str(postgres_cluster.new_database())

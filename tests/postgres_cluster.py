@@ -70,6 +70,17 @@ class PostgresCluster:
             except OSError:
                 time.sleep(0.1)
 
+    def new_database(self) -> str:
+        """A fresh, empty database in this cluster; its URL."""
+        import secrets
+
+        import psycopg
+
+        name = f"lz_{secrets.token_hex(4)}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=lz dbname=lz", autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")  # a name we made: letters, digits and _
+        return f"postgresql+psycopg://lz@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         try:
             if (self.data / "postmaster.pid").exists():
