@@ -92,6 +92,9 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
         return None
     if max_running is not None and max_running < 1:
         raise UserError("--max-running must be at least 1")
+    from lz.hub.client import read_token
+
+    read_token(found.token_file)  # a missing or unsafe token file: one line now, before the daemon starts
     return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1)
 
 

@@ -112,3 +112,10 @@ def test_client_gives_up_on_a_dead_hub_after_its_retries() -> None:
     with pytest.raises(HubUnavailable, match="unreachable"):
         client.get("/x")
     assert len(sleeps) == 2
+
+
+def test_a_landing_zone_with_a_bad_token_file_says_so_before_starting(tmp_path: Path) -> None:
+    out = CliRunner().invoke(main, ["run", "--container", "none", "--db", str(tmp_path / "lz.db"),
+                                    "--hub", "http://127.0.0.1:9", "--token", str(tmp_path / "missing")])
+    assert out.exit_code == 2 and "no hub token at" in out.output
+    assert not (tmp_path / "lz.pid").exists()
