@@ -27,6 +27,7 @@ from lz.errors import ConfigError, StoreBusy
 from lz.events import Listeners
 from lz.faults import arm_from_environment
 from lz.fs import private_directory
+from lz.hub.options import AgentOptions, start_agent
 from lz.logfile import TransitionLog, log_files, reopen
 from lz.process import ReportingRunner, run_command
 from lz.store.db import make_engine
@@ -86,7 +87,8 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
-def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None) -> int:
+def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None,
+               hub: AgentOptions | None = None) -> int:
     grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     os.umask(settings.umask)
     try:
@@ -121,6 +123,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
         f", removed {len(removed)} leftovers" if removed else "",
     )
     ticker.start()
+    agent = start_agent(hub, store, settings, wake=ticker.wake)  # the hub's jobs come in through intake
     try:
         while True:
             sig = signal.sigwait(_SIGNALS)
@@ -133,6 +136,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break
     finally:
+        if agent is not None:
+            agent.stop()
         ticker.stop()
         finished = _shutdown_pool(zone.engine, grace_s)
         store.set_status(daemon_pid=None)

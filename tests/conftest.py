@@ -1,8 +1,12 @@
-"""Session-wide hooks: the figures of the fault, outage and property suites, printed at the end."""
+"""Session-wide pieces: the figures of the fault, outage and property suites (printed at the end)
+and a throwaway PostgreSQL cluster for the hub's tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from tests import figures
 
@@ -13,3 +17,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("lz figures")
         for line in found:
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster for the session (skips where Debian's postgresql is missing)."""
+    from tests.postgres_cluster import PostgresCluster, available
+
+    if not available():
+        pytest.skip("PostgreSQL 15 (Debian's postgresql package) is not installed")
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: Any) -> str:
+    """A fresh database of the session's cluster for one test."""
+    return str(postgres_cluster.new_database())

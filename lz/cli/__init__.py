@@ -9,5 +9,8 @@ from __future__ import annotations
 from lz.cli import admin, jobs, service, settings_cmd  # noqa: F401  (they register their commands on ``main``)
 from lz.cli.admin import galileod
 from lz.cli.common import main
+from lz.hub.cli import register as _register_hub
+
+_register_hub(main)  # lz hub, lz station, lz zones
 
 __all__ = ["galileod", "main"]

@@ -35,6 +35,10 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--log-max", default=None, help="Rotate the log file at this size (e.g. 100M; keeps 5)."),
         click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
                      help="json: one object per line, for log shippers."),
+        click.option("--hub", default=None, help="Take jobs from this hub too (setting hub; env LZ_HUB)."),
+        click.option("--token", "token_file", default=None,
+                     help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token)."),
+        click.option("--max-running", type=int, default=None, help="Hub jobs at once (default: the CPUs)."),
     ]):
         func = option(func)
     return func
@@ -62,7 +66,10 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
             logfile.configure(path=log_file, max_bytes=max_bytes, fmt=log_format, verbose=verbose)
         except OSError as exc:
             raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
-        code = run_daemon(loaded)
+        from lz.hub.options import agent_options
+
+        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None)
+        code = run_daemon(loaded, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2

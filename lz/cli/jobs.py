@@ -12,6 +12,8 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id
+from lz.hub.options import hub_options
+from lz.hub.options import target as hub_target
 
 if TYPE_CHECKING:
     from lz.config import Settings
@@ -30,9 +32,18 @@ if TYPE_CHECKING:
 @click.option("--partition", default=None, help="SLURM partition.")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
+@click.option("--station", default=None, help="Submit to this Station of the hub (--hub or LZ_HUB).")
+@hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
-           time_: str | None, partition: str | None, wait: bool, as_json: bool) -> None:
-    """Hand a job folder (or a .tar.gz of one) to the landing zone; prints the job id last."""
+           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None) -> None:
+    """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
+    the job id last."""
+    if station is not None:
+        from lz.hub import jobs_cli
+
+        overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
+        jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
+        return
     from lz.intake import Rejected, receive
     from lz.zone_lock import daemon_running, wake_daemon
 
@@ -87,8 +98,20 @@ def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
 @click.option("--all", "show_all", is_flag=True,
               help="Every job in the table (default: the newest 200 active and the last 20 cleaned).")
+@hub_options
 def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
-    """Jobs of this landing zone, or one job with its whole history."""
+    """Jobs of this landing zone (or of the hub), or one job with its whole history."""
+    hub = hub_target()
+    while hub is not None:
+        from lz.hub import jobs_cli
+
+        text = jobs_cli.status(hub, job_id, as_json)
+        if watch and not as_json:
+            click.clear()
+        click.echo(text)
+        if not watch:
+            return
+        time.sleep(2)
     jobs = store(settings())
     while True:
         text = _status_text(jobs, job_id, as_json, show_all)
@@ -130,8 +153,15 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bo
 @main.command()
 @common
 @click.argument("job_id", shell_complete=complete_job_id)
+@hub_options
 def cancel(job_id: str) -> None:
     """Cancel a job in any state; it is still collected (partial results) and cleaned."""
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        jobs_cli.cancel(hub, job_id)
+        return
     from lz.zone_lock import wake_daemon
 
     loaded = settings()
@@ -149,10 +179,20 @@ def cancel(job_id: str) -> None:
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
 @click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
+@hub_options
 def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz import assembly
     from lz.errors import UserError
+
+    hub = hub_target()
+    if hub is not None and not daemon_log:
+        from lz.hub import jobs_cli
+
+        if not job_id:
+            raise UserError("name a job (lz logs JOB)")
+        jobs_cli.logs(hub, job_id, which, follow)
+        return
 
     loaded = settings()
     jobs = store(loaded)
@@ -215,11 +255,19 @@ def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Directory to unpack into (default ./JOB_ID); it must be empty unless --force.")
 @click.option("--force", is_flag=True, help="Unpack into a non-empty directory, replacing files of the same names.")
+@hub_options
 def results(job_id: str, output: Path | None, force: bool) -> None:
     """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
     from lz import assembly
     from lz.errors import UserError
     from lz.results import extract_results
+
+    hub = hub_target()
+    if hub is not None:
+        from lz.hub import jobs_cli
+
+        jobs_cli.results(hub, job_id, output, force)
+        return
 
     loaded = settings()
     jobs = store(loaded)

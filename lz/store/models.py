@@ -3,7 +3,7 @@ starts faster without it). Times are UNIX seconds (float, UTC) so every process 
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -54,3 +54,22 @@ lz_status = Table(
     Column("updated_at", Float, nullable=False),
 )
 """Facts about the landing zone itself (``lz.zone.LandingZoneStatus``), one JSON value per key."""
+
+hub_claims = Table(
+    "hub_claims", metadata,
+    Column("hub_job_id", String(32), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("hub_url", Text, nullable=False),
+    Column("local_job_id", String(32), ForeignKey("jobs.id", ondelete="SET NULL")),
+    Column("name", String(128), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("reported_seq", Integer, nullable=False, default=0),
+    Column("lease_lost", Boolean, nullable=False, default=False),
+    Column("cancel_applied", Boolean, nullable=False, default=False),
+    Column("claimed_at", Float, nullable=False),
+)
+"""A job this landing zone claimed from a hub (``lz.hub.agent``): the outbox of its reports.
+
+Written before the bundle is fetched (intent), linked to the local job once intake stored it (its
+``source`` is ``hub:<job>:<attempt>``), and deleted once the hub acknowledged the results.
+``reported_seq`` is the last ``transitions.id`` the hub acknowledged for it."""

@@ -1,0 +1,177 @@
+"""Claims under leases, with attempt numbers as fencing tokens.
+
+A pending job is claimed by one landing zone at a time: on PostgreSQL the candidate rows are
+locked with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's rows); on SQLite
+the whole claim runs in one ``BEGIN IMMEDIATE`` transaction (one writer at a time). Either way
+the update is guarded by ``phase = 'pending' AND attempt = :seen``, so a claim can never take a
+job twice. A lease that is not renewed expires: the job goes back to pending with ``attempt + 1``,
+and every report or upload still carrying the old attempt is refused (409).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lz.hub.errors import Conflict, NotFound
+from lz.hub.models import HubEvent, HubJob, LandingZone, StationZone
+
+jobs_t: Any = HubJob.__table__
+events_t: Any = HubEvent.__table__
+zones_t: Any = LandingZone.__table__
+links_t: Any = StationZone.__table__
+
+FACTS = ("outcome", "reason", "exit_code", "executor", "executor_id", "native_state", "pending_reason",
+         "started_at", "ended_at", "cpu_seconds", "max_rss_bytes")
+MAX_CLAIM = 16
+
+
+def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_state: str, event: str,
+              now: float, detail: str | None = None, lz_id: int | None = None) -> None:
+    conn.execute(insert(events_t).values(job_id=job_id, attempt=attempt, seq=None, lz_id=lz_id,
+                                         from_state=from_state, to_state=to_state, event=event, at=now,
+                                         detail=detail))
+
+
+def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it."""
+    limit = max(0, min(limit, MAX_CLAIM))
+    if limit == 0:
+        return []
+    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    rows = conn.execute(
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec)
+        .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed = []
+    for row in rows:
+        result = conn.execute(
+            update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending", jobs_t.c.attempt == row.attempt)
+            .values(phase="leased", lease_owner=lz_id, lease_expires=now + lease_s, ran_on=lz_id,
+                    state="received", updated_at=now))
+        if result.rowcount != 1:
+            continue
+        hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
+                  f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
+        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": json.loads(row.spec),
+                        "lease_expires": now + lease_s})
+    return claimed
+
+
+def has_pending(conn: Connection, lz_id: int) -> bool:
+    """A cheap read before the claim's write transaction: is there anything to claim at all?"""
+    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    return conn.execute(select(jobs_t.c.id).where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+                        .limit(1)).first() is not None
+
+
+def requeue_expired(conn: Connection, now: float) -> list[str]:
+    """Jobs whose lease ran out go back to pending under a new attempt (or end, if cancelled)."""
+    rows = conn.execute(
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.state, jobs_t.c.cancel_requested, jobs_t.c.lease_owner)
+        .where(jobs_t.c.phase == "leased", jobs_t.c.lease_expires < now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    done = []
+    for row in rows:
+        guard = (jobs_t.c.id == row.id, jobs_t.c.phase == "leased", jobs_t.c.attempt == row.attempt)
+        if row.cancel_requested:
+            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
+                                          reason="cancelled by user; its landing zone stopped answering",
+                                          ended_at=now)
+            event, to_state = "cancel", "cleaned"
+        else:
+            values = dict(phase="pending", attempt=row.attempt + 1, state="received",
+                          **{k: None for k in FACTS})
+            event, to_state = "requeue", "received"
+        result = conn.execute(update(jobs_t).where(*guard).values(
+            lease_owner=None, lease_expires=None, updated_at=now, **values))
+        if result.rowcount == 1:
+            hub_event(conn, row.id, row.attempt, row.state, to_state, event, now,
+                      f"lease of attempt {row.attempt} expired", row.lease_owner)
+            done.append(row.id)
+    return done
+
+
+def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update: bool = True) -> Any:
+    """The job row if ``lz_id`` holds it under ``attempt``; otherwise 409 (fencing) or 404."""
+    query = select(jobs_t).where(jobs_t.c.id == job_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise NotFound(f"no job {job_id!r}")
+    if row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
+        raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone")
+    return row
+
+
+def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
+              lease_s: float) -> tuple[list[str], list[str]]:
+    """Renew the leases still held; answer (jobs whose lease is gone, jobs the user cancelled)."""
+    gone, cancel = [], []
+    for job_id, attempt in held:
+        result = conn.execute(
+            update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.lease_owner == lz_id,
+                                 jobs_t.c.attempt == attempt)
+            .values(lease_expires=now + lease_s)
+            .returning(jobs_t.c.cancel_requested))
+        row = result.first()
+        if row is None:
+            gone.append(job_id)
+        elif row.cancel_requested:
+            cancel.append(job_id)
+    return gone, cancel
+
+
+def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],
+           facts: dict[str, Any], now: float, lease_s: float) -> int:
+    """Record the landing zone's transitions (idempotent by job, attempt, seq) and its facts;
+    returns the highest seq now stored for this attempt."""
+    row = _held(conn, lz_id, job_id, attempt)
+    known = set(conn.execute(select(events_t.c.seq).where(
+        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
+    state = row.state
+    for ev in sorted(events, key=lambda e: e["seq"]):
+        if ev["seq"] in known:
+            continue
+        conn.execute(insert(events_t).values(
+            job_id=job_id, attempt=attempt, seq=ev["seq"], lz_id=lz_id, from_state=ev["from_state"],
+            to_state=ev["to_state"], event=ev["event"], at=ev["at"], detail=ev.get("detail")))
+        known.add(ev["seq"])
+        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
+            state = ev["to_state"]
+    values = {k: facts[k] for k in FACTS if k in facts}
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+        state=state, lease_expires=now + lease_s, updated_at=now, **values))
+    return max(known, default=0)
+
+
+def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
+    """Fencing before storing results: only the current holder's attempt may upload."""
+    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+    if row is not None and row.phase == "finished" and row.results_attempt == attempt and row.ran_on == lz_id:
+        return  # a retried upload after a finish that was acknowledged late: harmless
+    _held(conn, lz_id, job_id, attempt, for_update=False)
+
+
+def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
+           now: float) -> bool:
+    """The attempt's end: results (if any) recorded, lease released. Idempotent for the same
+    attempt; returns False when it was already finished by that attempt."""
+    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
+    if row is not None and row.phase == "finished" and row.ran_on == lz_id and row.attempt == attempt:
+        return False
+    row = _held(conn, lz_id, job_id, attempt)
+    values = {k: facts[k] for k in FACTS if k in facts}
+    values.setdefault("outcome", row.outcome or "failed")
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+        phase="finished", state="cleaned", lease_owner=None, lease_expires=None, results=results,
+        results_attempt=attempt if results else None, results_at=now if results else None, updated_at=now,
+        **values))
+    hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
+              f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
+    return True

@@ -1,0 +1,155 @@
+"""The hub's tables. Times are UNIX seconds (float, UTC), like the landing zone's store."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class HubBase(DeclarativeBase):
+    pass
+
+
+class User(HubBase):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Token(HubBase):
+    """Only the sha256 of a token is stored; the token itself is shown once, at creation.
+
+    ``scope`` is ``user`` (everything the user may do, running a landing zone included) or
+    ``landing-zone`` (register, claim and report only; what a batch of pilots shares)."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(String(16), default="user")
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class Station(HubBase):
+    __tablename__ = "stations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class StationMember(HubBase):
+    """Who belongs to a Station; ``role`` is owner/admin/member (roles are enforced later)."""
+
+    __tablename__ = "station_members"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    added_at: Mapped[float] = mapped_column(Float)
+
+
+class LandingZone(HubBase):
+    """A landing zone as it last described itself (register and heartbeat)."""
+
+    __tablename__ = "landing_zones"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    registered_at: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float | None] = mapped_column(Float)
+    version: Mapped[str | None] = mapped_column(String(32))
+    executor: Mapped[str | None] = mapped_column(String(16))
+    runtime: Mapped[str | None] = mapped_column(String(16))
+    cpus: Mapped[int | None] = mapped_column(Integer)
+    gpus: Mapped[int | None] = mapped_column(Integer)
+    memory_mb: Mapped[int | None] = mapped_column(Integer)
+    os: Mapped[str | None] = mapped_column(String(32))
+    arch: Mapped[str | None] = mapped_column(String(32))
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    max_running: Mapped[int] = mapped_column(Integer, default=1)
+    queue_length: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class StationZone(HubBase):
+    __tablename__ = "station_zones"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    lz_id: Mapped[int] = mapped_column(ForeignKey("landing_zones.id", ondelete="CASCADE"), primary_key=True)
+    added_at: Mapped[float] = mapped_column(Float)
+
+
+class HubJob(HubBase):
+    """A job of a Station. ``phase``: pending (claimable), leased (a landing zone holds it under a
+    lease until ``lease_expires``), finished. ``state`` and the facts are what the holding
+    landing zone last reported, in the landing zone's vocabulary, so ``lz status`` reads the same."""
+
+    __tablename__ = "hub_jobs"
+    __table_args__ = (
+        Index("ix_hub_jobs_claim", "phase", "station_id", "created_at"),
+        UniqueConstraint("submitter_id", "submit_key", name="uq_hub_jobs_submit_key"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    submitter_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    submit_key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    spec: Mapped[str] = mapped_column(Text)
+    bundle: Mapped[str] = mapped_column(Text)
+    bundle_bytes: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[str] = mapped_column(String(16), default="pending")
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    lease_owner: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id"))
+    lease_expires: Mapped[float | None] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    ran_on: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id"))
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    executor: Mapped[str | None] = mapped_column(String(16))
+    executor_id: Mapped[str | None] = mapped_column(String(64))
+    native_state: Mapped[str | None] = mapped_column(String(32))
+    pending_reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[float | None] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    max_rss_bytes: Mapped[int | None] = mapped_column(Integer)
+    results: Mapped[str | None] = mapped_column(Text)
+    results_attempt: Mapped[int | None] = mapped_column(Integer)
+    results_at: Mapped[float | None] = mapped_column(Float)
+    downloaded_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class HubEvent(HubBase):
+    """The job's history: hub events (submitted, claimed, requeued) and every transition the
+    holding landing zone reported, idempotent by (job, attempt, seq)."""
+
+    __tablename__ = "hub_events"
+    __table_args__ = (
+        UniqueConstraint("job_id", "attempt", "seq", name="uq_hub_events_seq"),
+        Index("ix_hub_events_job", "job_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("hub_jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int | None] = mapped_column(Integer)  # the reporting landing zone's; None for hub events
+    lz_id: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id"))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    event: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(Text)

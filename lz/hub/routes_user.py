@@ -1,0 +1,217 @@
+"""Endpoints for people: Stations, landing zones, jobs (submit, status, cancel, results, logs)."""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from lz.bundle import IntakeLimits
+from lz.hub import jobs, stations, zones
+from lz.hub.accounts import Principal
+from lz.hub.errors import NotFound
+from lz.hub.intake_check import check_upload
+from lz.hub.schemas import JOB_ID, NAME, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
+from lz.hub.server import Hub, hub_of, principal, refuse_declared_size, user
+
+router = APIRouter()
+LOGS = ("stdout", "stderr", "build.log")
+
+
+def _name() -> Any:
+    return Path(pattern=NAME)
+
+
+def _job_id() -> Any:
+    return Path(pattern=JOB_ID)
+
+
+def _log_name() -> Any:
+    return Path(pattern=r"^(stdout|stderr|build\.log)$")
+
+
+@router.get("/whoami", response_model=TokenInfo, tags=["users"])
+def whoami(who: Principal = Depends(principal)) -> TokenInfo:
+    return TokenInfo(user=who.name, admin=who.admin, scope=who.scope)
+
+
+@router.get("/stations", response_model=list[StationOut], tags=["stations"])
+def list_stations(request: Request, who: Principal = Depends(user)) -> Any:
+    return hub_of(request).read(stations.list_for, who)
+
+
+@router.post("/stations", response_model=StationOut, status_code=201, tags=["stations"])
+def create_station(body: StationIn, request: Request, who: Principal = Depends(user)) -> Any:
+    hub = hub_of(request)
+
+    def _create(conn: Any) -> Any:
+        return stations.describe(conn, stations.create(conn, who, body.name, hub.now()))
+
+    return hub.write(_create)
+
+
+@router.get("/stations/{station}", response_model=StationOut, tags=["stations"])
+def show_station(request: Request, station: str = _name(), who: Principal = Depends(user)) -> Any:
+    return hub_of(request).read(lambda c: stations.describe(c, stations.visible(c, who, station)))
+
+
+@router.post("/stations/{station}/members", response_model=StationOut, tags=["stations"])
+def add_member(body: MemberIn, request: Request, station: str = _name(), who: Principal = Depends(user)) -> Any:
+    hub = hub_of(request)
+
+    def _add(conn: Any) -> Any:
+        stations.add_member(conn, who, station, body.user, hub.now())
+        return stations.describe(conn, stations.visible(conn, who, station))
+
+    return hub.write(_add)
+
+
+@router.put("/stations/{station}/zones/{lz}", response_model=StationOut, tags=["stations"])
+def add_zone(request: Request, station: str = _name(), lz: str = _name(), who: Principal = Depends(user)) -> Any:
+    hub = hub_of(request)
+
+    def _add(conn: Any) -> Any:
+        stations.add_zone(conn, who, station, lz, hub.now())
+        return stations.describe(conn, stations.visible(conn, who, station))
+
+    result = hub.write(_add)
+    hub.notifier.notify()  # its pending jobs may now go to that landing zone
+    return result
+
+
+@router.delete("/stations/{station}/zones/{lz}", response_model=StationOut, tags=["stations"])
+def remove_zone(request: Request, station: str = _name(), lz: str = _name(), who: Principal = Depends(user)) -> Any:
+    def _remove(conn: Any) -> Any:
+        stations.remove_zone(conn, who, station, lz)
+        return stations.describe(conn, stations.visible(conn, who, station))
+
+    return hub_of(request).write(_remove)
+
+
+@router.get("/zones", response_model=list[ZoneOut], tags=["landing zones"])
+def list_zones(request: Request, who: Principal = Depends(user)) -> Any:
+    hub = hub_of(request)
+    return hub.read(zones.listing, who, hub.now(), hub.config.online_s)
+
+
+@router.post("/stations/{station}/jobs", status_code=201, tags=["jobs"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/gzip": {"schema": {"type": "string", "format": "binary"}}}}})
+async def submit(request: Request, station: str = _name(),
+                 key: str = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Idempotency key of this submission."),
+                 name: str | None = Query(default=None, pattern=NAME),
+                 folder: str = Query(default="job", pattern=NAME, description="The folder's name (default name)."),
+                 cpus: str | None = Query(default=None, max_length=16),
+                 memory: str | None = Query(default=None, max_length=16),
+                 gpus: str | None = Query(default=None, max_length=16),
+                 time: str | None = Query(default=None, max_length=32),
+                 partition: str | None = Query(default=None, max_length=64),
+                 who: Principal = Depends(user)) -> Any:
+    """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
+    hub = hub_of(request)
+    station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
+    done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
+    if done is None:
+        refuse_declared_size(request, hub.config.max_upload_bytes)
+        tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
+        try:
+            overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
+            limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
+            spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
+                                           overrides=overrides, limits=limits)
+            done = await run_in_threadpool(_store_submission, hub, who, station_id, key, spec, tmp, size)
+        finally:
+            tmp.unlink(missing_ok=True)
+        hub.notifier.notify()
+    return await run_in_threadpool(_job_out, hub, who, done, True)
+
+
+def _store_submission(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any,
+                      size: int) -> str:
+    """Bundle file first, then the row (intent recorded last: a crash leaves an unreferenced
+    file, never a job without its bundle)."""
+    job_id = jobs.new_job_id()
+    bundle = hub.files.bundle_name(job_id)
+    hub.files.commit(tmp, bundle)
+
+    def _insert(conn: Any) -> str:
+        earlier = jobs.existing_submission(conn, who, key)
+        if earlier is not None:
+            return earlier
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now())
+        return job_id
+
+    stored = hub.write(_insert)
+    if stored != job_id:
+        hub.files.remove(bundle)
+    return stored
+
+
+def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
+    def _get(conn: Any) -> dict[str, Any]:
+        row = jobs.find(conn, who, job_id)
+        return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None)
+
+    return hub.read(_get)
+
+
+@router.get("/jobs", tags=["jobs"])
+def list_jobs(request: Request, station: str | None = Query(default=None, pattern=NAME),
+              who: Principal = Depends(user)) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+    now = hub.now()
+    return [jobs.job_json(r, now) for r in hub.read(jobs.listing, who, station)]
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def show_job(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
+    return _job_out(hub_of(request), who, job_id, True)
+
+
+@router.post("/jobs/{job_id}/cancel", tags=["jobs"])
+def cancel_job(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
+    hub = hub_of(request)
+    row = hub.write(jobs.cancel, who, job_id, hub.now())
+    return _job_out(hub, who, row.id, True)
+
+
+@router.get("/jobs/{job_id}/results", tags=["jobs"], response_class=FileResponse,
+            responses={200: {"content": {"application/x-tar": {}}}})
+def job_results(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> Any:
+    """The results of the one attempt that finished: a tar of results.tar.gz, manifest.json, logs."""
+    hub = hub_of(request)
+    row = hub.read(jobs.find, who, job_id)
+    if row.results is None or not hub.files.path(row.results).exists():
+        raise NotFound(f"job {row.id} has no results yet (it is {row.state})" if row.phase != "finished"
+                       else f"job {row.id} has no stored results")
+    hub.write(jobs.mark_downloaded, row.id, hub.now())
+    return FileResponse(hub.files.path(row.results), media_type="application/x-tar", filename=f"{row.id}.tar")
+
+
+@router.get("/jobs/{job_id}/logs/{which}", tags=["jobs"], response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def job_log(request: Request, job_id: str = _job_id(), which: str = _log_name(),
+            offset: int = Query(default=0, ge=0, le=1 << 40), who: Principal = Depends(user)) -> Response:
+    """A job's log from ``offset``: of the finished attempt (from its results), else as much of
+    the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
+    hub = hub_of(request)
+    row = hub.read(jobs.find, who, job_id)
+    final = row.phase == "finished"
+    data = b""
+    if row.results is not None:
+        with tarfile.open(os.fspath(hub.files.path(row.results)), "r:") as tar:
+            try:
+                handle = tar.extractfile(tar.getmember(which))
+                data = handle.read() if handle else b""
+            except KeyError:
+                pass
+    elif not final:
+        live = hub.files.path(hub.files.live_log_name(row.id, row.attempt, which))
+        if live.exists():
+            data = live.read_bytes()
+    return Response(data[offset:], media_type="application/octet-stream",
+                    headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(len(data))})

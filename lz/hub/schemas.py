@@ -1,0 +1,164 @@
+"""Pydantic models of the API's bodies: one schema for the server, the client and /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+JOB_ID = r"^[0-9a-f]{1,32}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationIn(_Body):
+    name: str = Field(pattern=NAME)
+
+
+class MemberIn(_Body):
+    user: str = Field(pattern=NAME)
+
+
+class StationOut(BaseModel):
+    name: str
+    created_at: float
+    members: list[dict[str, str]]
+    landing_zones: list[str]
+    jobs: dict[str, int]
+
+
+class ZoneFacts(_Body):
+    """What a landing zone says about itself when it registers."""
+
+    name: str = Field(pattern=NAME)
+    version: str | None = Field(default=None, max_length=32)
+    executor: str | None = Field(default=None, max_length=16)
+    runtime: str | None = Field(default=None, max_length=16)
+    cpus: int | None = Field(default=None, ge=0, le=1_000_000)
+    gpus: int | None = Field(default=None, ge=0, le=100_000)
+    memory_mb: int | None = Field(default=None, ge=0, le=1 << 40)
+    os: str | None = Field(default=None, max_length=32)
+    arch: str | None = Field(default=None, max_length=32)
+    max_running: int | None = Field(default=None, ge=0, le=100_000)
+    running: int | None = Field(default=None, ge=0, le=1_000_000)
+    queue_length: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class ZoneOut(BaseModel):
+    name: str
+    owner: str
+    online: bool
+    last_seen: float | None
+    version: str | None
+    executor: str | None
+    runtime: str | None
+    cpus: int | None
+    gpus: int | None
+    memory_mb: int | None
+    os: str | None
+    arch: str | None
+    running: int
+    max_running: int
+    queue_length: int
+    stations: list[str]
+
+
+class Held(_Body):
+    id: str = Field(pattern=JOB_ID)
+    attempt: int = Field(ge=1, le=1_000_000)
+
+
+class HeartbeatIn(_Body):
+    name: str = Field(pattern=NAME)
+    running: int | None = Field(default=None, ge=0, le=1_000_000)
+    queue_length: int | None = Field(default=None, ge=0, le=1_000_000)
+    jobs: list[Held] = Field(default_factory=list, max_length=10_000)
+
+
+class HeartbeatOut(BaseModel):
+    lease_s: float
+    gone: list[str]
+    cancel: list[str]
+
+
+class ClaimIn(_Body):
+    name: str = Field(pattern=NAME)
+    max_jobs: int = Field(default=1, ge=1, le=16)
+    wait_s: float = Field(default=20.0, ge=0, le=60)
+
+
+class Claimed(BaseModel):
+    id: str
+    attempt: int
+    name: str
+    spec: dict[str, Any]
+    lease_expires: float
+
+
+class ClaimOut(BaseModel):
+    lease_s: float
+    jobs: list[Claimed]
+
+
+class EventIn(_Body):
+    seq: int = Field(ge=0, le=1 << 62)
+    from_state: str = Field(max_length=16)
+    to_state: str = Field(max_length=16)
+    event: str = Field(max_length=32)
+    at: float
+    detail: str | None = Field(default=None, max_length=4096)
+
+
+class Facts(_Body):
+    outcome: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, max_length=4096)
+    exit_code: int | None = Field(default=None, ge=-(1 << 31), le=1 << 31)
+    executor: str | None = Field(default=None, max_length=16)
+    executor_id: str | None = Field(default=None, max_length=64)
+    native_state: str | None = Field(default=None, max_length=32)
+    pending_reason: str | None = Field(default=None, max_length=4096)
+    started_at: float | None = None
+    ended_at: float | None = None
+    cpu_seconds: float | None = Field(default=None, ge=0)
+    max_rss_bytes: int | None = Field(default=None, ge=0, le=1 << 62)
+
+
+class ReportIn(_Body):
+    name: str = Field(pattern=NAME)
+    attempt: int = Field(ge=1, le=1_000_000)
+    events: list[EventIn] = Field(default_factory=list, max_length=10_000)
+    facts: Facts = Field(default_factory=Facts)
+
+
+class ReportOut(BaseModel):
+    acknowledged_seq: int
+
+
+class FinishIn(_Body):
+    name: str = Field(pattern=NAME)
+    attempt: int = Field(ge=1, le=1_000_000)
+    results: bool
+    facts: Facts = Field(default_factory=Facts)
+
+
+class LogOut(BaseModel):
+    size: int
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class TokenInfo(BaseModel):
+    user: str
+    admin: bool
+    scope: str
+
+
+class Problem(BaseModel):
+    """Every refusal: one line for the user."""
+
+    detail: str

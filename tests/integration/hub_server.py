@@ -1,0 +1,107 @@
+"""A real ``lz hub serve`` subprocess on a loopback port, and landing zones joined to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.landing_zone import LandingZone
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class HubServer:
+    """The hub as a process; ``cli`` runs hub-host commands (``lz hub …``) and clients."""
+
+    def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None,
+                 files: Path | None = None):
+        self.base = base
+        base.mkdir(parents=True, exist_ok=True)
+        self.db = db or str(base / "hub.db")
+        self.files = files or base / "files"
+        self.lease_s = lease_s
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "LZ_HUB_DB": self.db, "XDG_STATE_HOME": str(base / "state"),
+                    "XDG_CONFIG_HOME": str(base / "config")}
+        self.env.pop("LZ_HUB", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.base / f"hub-{self.starts}.log", "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--files", str(self.files), "--lease", str(self.lease_s), "-v"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"hub exited: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("hub did not start")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def log(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.base.glob("hub-*.log")))
+
+    def cli(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([sys.executable, "-m", "lz.cli", *args], env={**self.env, **(env or {})},
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"lz {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def user(self, name: str, *flags: str) -> Path:
+        """A user with a token file (0600) of their own; returns the file."""
+        self.cli("hub", "user", "add", name)
+        token = self.cli("hub", "token", "create", "--user", name, *flags).stdout.strip().splitlines()[-1]
+        path = self.base / f"token-{name}-{len(list(self.base.glob(f'token-{name}-*')))}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(token + "\n")
+        return path
+
+    def client(self, token_file: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli(*args, "--hub", self.url, "--token", str(token_file), check=check)
+
+    def client_json(self, token_file: Path, *args: str) -> Any:
+        return json.loads(self.client(token_file, *args, "--json").stdout)
+
+
+def hub_landing_zone(base: Path, hub: HubServer, name: str, token_file: Path, max_running: int = 4,
+                     tick: float = 0.3, container: str = "none", extra_args: tuple[str, ...] = (),
+                     config: str = "") -> LandingZone:
+    return LandingZone(base, tick=tick, container=container, config=config,
+                       run_args=[*extra_args, "--name", name, "--hub", hub.url, "--token", str(token_file),
+                                 "--max-running", str(max_running)])

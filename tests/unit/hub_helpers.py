@@ -1,0 +1,99 @@
+"""A hub app on a real SQLite file in a temporary directory, with a clock the test moves."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from lz.hub import accounts
+from lz.hub.config import HubConfig
+from lz.hub.server import create_app
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def job_tarball(command: str = '["echo", "hi"]', files: dict[str, bytes] | None = None, top: str = "job") -> bytes:
+    buf = io.BytesIO()
+    entries = {"lz.toml": f"command = {command}\n".encode(), **(files or {})}
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(f"{top}/{name}" if top else name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def results_tar(stdout: bytes = b"out\n") -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:") as tar:
+        for name, data in {"manifest.json": b"{}", "stdout": stdout, "results.tar.gz": b"x"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class HubApp:
+    def __init__(self, client: TestClient, clock: Clock):
+        self.client = client
+        self.clock = clock
+        self.hub = client.app.state.hub  # type: ignore[attr-defined]
+        self._keys = 0
+
+    def user(self, name: str, *, admin: bool = False, scope: str = "user", expires_s: float | None = None) -> str:
+        def _add(conn: Any) -> str:
+            try:
+                accounts.user_id(conn, name)
+            except Exception:
+                accounts.add_user(conn, name, admin, self.clock())
+            return accounts.create_token(conn, name, self.clock(), expires_s, scope)[1]
+
+        return str(self.hub.write(_add))
+
+    @staticmethod
+    def auth(token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, token: str | None, **kwargs: Any) -> Any:
+        headers = self.auth(token) if token else {}
+        return self.client.request(method, "/api/v1" + path, headers=headers, **kwargs)
+
+    def ok(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
+        response = self.call(method, path, token, **kwargs)
+        assert response.status_code < 300, (response.status_code, response.text)
+        return response.json()
+
+    def station_with_zone(self, token: str, station: str = "s1", lz: str = "lz1") -> None:
+        self.ok("POST", "/stations", token, json={"name": station})
+        self.ok("POST", "/lz/register", token, json={"name": lz, "cpus": 4})
+        self.ok("PUT", f"/stations/{station}/zones/{lz}", token)
+
+    def submit(self, token: str, station: str = "s1", body: bytes | None = None, **params: Any) -> Any:
+        self._keys += 1
+        params.setdefault("key", f"key-{self._keys:08d}")
+        return self.call("POST", f"/stations/{station}/jobs", token, content=body or job_tarball(), params=params)
+
+    def claim(self, token: str, lz: str = "lz1", wait_s: float = 0, max_jobs: int = 1) -> list[Any]:
+        return list(self.ok("POST", "/lz/claim", token, json={"name": lz, "wait_s": wait_s,
+                                                              "max_jobs": max_jobs})["jobs"])
+
+
+@contextmanager
+def hub_app(tmp_path: Path, lease_s: float = 30.0, **config: Any) -> Iterator[HubApp]:
+    clock = Clock()
+    app = create_app(HubConfig(db_url=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}", files_dir=tmp_path / "hub" / "files",
+                               lease_s=lease_s, clock=clock, **config))
+    with TestClient(app) as client:
+        yield HubApp(client, clock)

@@ -1,0 +1,143 @@
+"""The hub's API: uploads checked like local jobs, Stations and landing zones, tokens, schema."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from lz.errors import UserError
+from lz.hub import db, tokens
+from lz.hub.models import HubBase
+from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "hub-openapi.json"
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[HubApp]:
+    with hub_app(tmp_path, max_upload_bytes=64 * 1024, max_bundle_files=10, max_bundle_bytes=100_000) as a:
+        yield a
+
+
+def _tar(members: list[tuple[str, bytes | None, str | None]]) -> bytes:
+    """(name, data or None for a symlink, link target)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data, link in members:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, link or ""
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    (b"not a tarball", 422, "damaged tarball"),
+    (_tar([("job/lz.toml", b'command = ["true"]\n', None), ("job/../../escape", b"x", None)]), 422, "'..'"),
+    (_tar([("/etc/passwd", b"x", None)]), 422, "absolute"),
+    (_tar([("job/lz.toml", b'command = ["true"]\n', None), ("job/link", None, "/etc/shadow")]), 422, "symlink"),
+    (_tar([("job/lz.toml", b'command = ["true"]\n', None)] + [(f"job/f{i}", b"", None) for i in range(12)]),
+     422, "too many files"),
+    (_tar([("job/lz.toml", b'command = ["true"]\n', None), ("job/big", b"\0" * 200_000, None)]), 422, "larger"),
+    (_tar([("job/lz.toml", b'command = "rm -rf /"\n', None)]), 422, "command"),
+    (_tar([("job/lz.toml", b'bogus = 1\ncommand = ["true"]\n', None)]), 422, "unknown key"),
+    (b"\0" * (65 * 1024), 413, "larger than"),
+])
+def test_uploads_are_refused_with_one_line(app: HubApp, body: bytes, status: int, words: str) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    response = app.submit(alice, body=body)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert words in detail and "\n" not in detail
+    assert app.ok("GET", "/jobs", alice) == []
+    assert list((app.hub.files.root / "incoming").iterdir()) == []  # nothing left behind
+    assert list((app.hub.files.root / "bundles").iterdir()) == []
+
+
+def test_resources_from_flags_and_a_job_name(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job = app.submit(alice, name="mine", cpus="2", memory="1G", time="01:00:00").json()
+    assert job["name"] == "mine" and job["station"] == "s1"
+    assert job["resources"] == {"cpus": 2, "memory_mb": 1024, "gpus": 0, "time_s": 3600, "partition": None}
+    assert job["command"] == ["echo", "hi"] and job["pending_reason"] == "waiting for a landing zone"
+    assert app.submit(alice, cpus="lots").status_code == 422
+
+
+def test_files_and_database_are_private(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.submit(alice)
+    root = app.hub.files.root
+    assert (root.stat().st_mode & 0o777) == 0o700
+    assert all((p.stat().st_mode & 0o077) == 0 for p in root.rglob("*"))
+    assert (Path(app.hub.engine.url.database).stat().st_mode & 0o077) == 0
+
+
+def test_tokens_are_stored_hashed_and_expire(app: HubApp) -> None:
+    token = app.user("alice", expires_s=60)
+    assert app.call("GET", "/whoami", token).json() == {"user": "alice", "admin": False, "scope": "user"}
+    with sqlite3.connect(app.hub.engine.url.database) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert token not in dump and tokens.digest(token) in dump
+    app.clock.now += 61
+    assert app.call("GET", "/whoami", token).status_code == 401
+
+
+def test_durations() -> None:
+    assert tokens.parse_duration("30d") == 30 * 86400
+    assert tokens.parse_duration("90") == 90
+    with pytest.raises(UserError):
+        tokens.parse_duration("soon")
+
+
+def test_stations_and_zones(app: HubApp) -> None:
+    alice, bob = app.user("alice"), app.user("bob")
+    app.station_with_zone(alice)
+    assert app.call("POST", "/stations", bob, json={"name": "s1"}).status_code == 409
+    assert app.call("POST", "/stations", bob, json={"name": "bad name"}).status_code == 422
+    app.ok("POST", "/stations/s1/members", alice, json={"user": "bob"})
+    station = app.ok("GET", "/stations/s1", bob)
+    assert station["members"] == [{"user": "alice", "role": "owner"}, {"user": "bob", "role": "member"}]
+    assert station["landing_zones"] == ["lz1"]
+    zones = app.ok("GET", "/zones", bob)
+    assert [(z["name"], z["owner"], z["cpus"], z["stations"], z["online"]) for z in zones] == [
+        ("lz1", "alice", 4, ["s1"], True)]
+    app.clock.now += 3600
+    assert app.ok("GET", "/zones", bob)[0]["online"] is False
+    app.ok("DELETE", "/stations/s1/zones/lz1", alice)
+    assert app.ok("GET", "/stations/s1", alice)["landing_zones"] == []
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = db.make_hub_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    db.upgrade(engine)
+    db.upgrade(engine)  # idempotent
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), HubBase.metadata)
+    assert [d for d in diff if not (d[0] == "remove_table" and d[1].name == "hub_alembic_version")] == []
+
+
+def test_openapi_document_is_committed_and_current() -> None:
+    from lz.hub.openapi import document
+
+    assert DOC.exists(), "run: lz hub openapi -o docs/hub-openapi.json"
+    assert json.loads(DOC.read_text()) == json.loads(document()), "run: lz hub openapi -o docs/hub-openapi.json"
+
+
+def test_job_tarball_helper_is_a_valid_job(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    assert app.submit(alice, body=job_tarball(top="")).status_code == 201

@@ -1,0 +1,121 @@
+"""The hub's commands on the hub host (CliRunner, a real SQLite file), the client's retries
+against a real local HTTP server, and the CLI staying light (no web stack imported)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from lz.cli import main
+from lz.errors import UserError
+from lz.hub.client import HubClient, HubRefused, HubUnavailable, read_token, write_token
+
+
+def test_users_and_tokens_on_the_hub_host(tmp_path: Path) -> None:
+    runner = CliRunner()
+    db = ["--db", str(tmp_path / "hub.db")]
+    assert runner.invoke(main, ["hub", "user", "add", "alice", *db]).exit_code == 0
+    again = runner.invoke(main, ["hub", "user", "add", "alice", *db])
+    assert again.exit_code == 2 and "already exists" in again.output
+    created = runner.invoke(main, ["hub", "token", "create", "--user", "alice", "--expires", "30d", *db])
+    assert created.exit_code == 0
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("lzh_") and len(token) > 40
+    listed = json.loads(runner.invoke(main, ["hub", "token", "list", "--json", *db]).stdout)
+    assert [(t["id"], t["user"], t["revoked_at"]) for t in listed] == [(1, "alice", None)]
+    assert token not in runner.invoke(main, ["hub", "token", "list", *db]).output
+    assert runner.invoke(main, ["hub", "token", "revoke", "1", *db]).exit_code == 0
+    assert runner.invoke(main, ["hub", "token", "revoke", "1", *db]).exit_code == 2
+    bad = runner.invoke(main, ["hub", "token", "create", "--user", "nobody", *db])
+    assert bad.exit_code == 2 and "no user 'nobody'" in bad.output
+
+
+def test_clients_need_a_hub_and_a_private_token(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(main, ["station", "list"], env={"LZ_HUB": ""})
+    assert out.exit_code == 2 and "no hub configured" in out.output
+    token = tmp_path / "token"
+    token.write_text("lzh_x\n")
+    token.chmod(0o644)
+    out = runner.invoke(main, ["zones", "--hub", "http://127.0.0.1:9", "--token", str(token)])
+    assert out.exit_code == 2 and "readable by others" in out.output
+    out = runner.invoke(main, ["zones", "--hub", "http://127.0.0.1:9", "--token", "none"])
+    assert out.exit_code == 2 and "--token none is not valid" in out.output
+    write_token(tmp_path / "t2", "lzh_abc")
+    assert (tmp_path / "t2").stat().st_mode & 0o777 == 0o600 and read_token(tmp_path / "t2") == "lzh_abc"
+    with pytest.raises(UserError):
+        read_token(tmp_path / "missing")
+
+
+def test_the_cli_does_not_import_the_web_stack() -> None:
+    code = ("import sys, lz.cli; heavy = [m for m in ('fastapi', 'uvicorn', 'requests', 'starlette', 'sqlalchemy.dialects.postgresql') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("[") and "fastapi" not in out.stdout and "uvicorn" not in out.stdout
+    assert "requests" not in out.stdout
+
+
+class _Flaky(BaseHTTPRequestHandler):
+    answers: list[int] = []
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.seen.append(self.headers.get("Authorization", ""))
+        status = self.answers.pop(0) if self.answers else 200
+        body = json.dumps({"detail": "no such station"} if status == 404 else {"ok": status == 200}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_client_retries_5xx_with_backoff_and_refusals_are_one_line(flaky: str) -> None:
+    sleeps: list[float] = []
+    client = HubClient(flaky, "lzh_secret", retries=3, backoff_s=0.1, sleep=sleeps.append)
+    _Flaky.answers[:] = [503, 502]
+    assert client.get("/x") == {"ok": True}
+    assert len(sleeps) == 2 and sleeps[1] > sleeps[0] * 1.0 - 0.05
+    assert _Flaky.seen[-1] == "Bearer lzh_secret"
+    _Flaky.answers[:] = [404]
+    with pytest.raises(HubRefused) as refused:
+        client.get("/x")
+    assert (refused.value.status, str(refused.value)) == (404, "no such station")
+    _Flaky.answers[:] = [500] * 10
+    with pytest.raises(HubUnavailable):
+        client.get("/x")
+
+
+def test_client_gives_up_on_a_dead_hub_after_its_retries() -> None:
+    sleeps: list[float] = []
+    client = HubClient("http://127.0.0.1:9", "lzh_secret", retries=2, timeout_s=1, sleep=sleeps.append)
+    with pytest.raises(HubUnavailable, match="unreachable"):
+        client.get("/x")
+    assert len(sleeps) == 2
+
+
+def test_a_landing_zone_with_a_bad_token_file_says_so_before_starting(tmp_path: Path) -> None:
+    out = CliRunner().invoke(main, ["run", "--container", "none", "--db", str(tmp_path / "lz.db"),
+                                    "--hub", "http://127.0.0.1:9", "--token", str(tmp_path / "missing")])
+    assert out.exit_code == 2 and "no hub token at" in out.output
+    assert not (tmp_path / "lz.pid").exists()

@@ -1,0 +1,196 @@
+"""Claims, leases and fencing on the hub (the API with a real SQLite database)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.hub_helpers import HubApp, hub_app, results_tar
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[HubApp]:
+    with hub_app(tmp_path, lease_s=30) as a:
+        yield a
+
+
+def _report(app: HubApp, token: str, job_id: str, attempt: int, seq: int, to: str = "building",
+            lz: str = "lz1") -> object:
+    return app.call("POST", f"/lz/jobs/{job_id}/events", token, json={
+        "name": lz, "attempt": attempt,
+        "events": [{"seq": seq, "from_state": "received", "to_state": to, "event": "build", "at": 1.0}]})
+
+
+def test_a_job_is_claimed_once_and_runs_its_course(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    claimed = app.claim(alice)
+    assert [(j["id"], j["attempt"]) for j in claimed] == [(job_id, 1)]
+    assert app.claim(alice) == []  # nobody else gets it
+    assert app.call("GET", f"/lz/jobs/{job_id}/bundle", alice, params={"name": "lz1", "attempt": 1}).status_code == 200
+    assert _report(app, alice, job_id, 1, 10).json() == {"acknowledged_seq": 10}
+    assert _report(app, alice, job_id, 1, 10).json() == {"acknowledged_seq": 10}  # idempotent by seq
+    assert app.ok("GET", f"/jobs/{job_id}", alice)["state"] == "building"
+    put = app.call("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz1", "attempt": 1},
+                   content=results_tar(b"hello\n"))
+    assert put.status_code == 200, put.text
+    finish = {"name": "lz1", "attempt": 1, "results": True, "facts": {"outcome": "succeeded", "exit_code": 0}}
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json=finish)
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json=finish)  # a retried finish is harmless
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    assert (job["state"], job["outcome"], job["attempts"], job["results"]) == ("cleaned", "succeeded", 1, True)
+    events = [h["event"] for h in job["history"]]
+    assert events == ["submit", "claim", "build", "finish"]
+    assert app.call("GET", f"/jobs/{job_id}/logs/stdout", alice).content == b"hello\n"
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).content == results_tar(b"hello\n")
+
+
+def test_an_expired_lease_requeues_with_a_new_attempt_and_fences_the_old_one(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.ok("POST", "/lz/register", alice, json={"name": "lz2"})
+    app.ok("PUT", "/stations/s1/zones/lz2", alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice, "lz1")
+    app.clock.now += 29
+    beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": job_id, "attempt": 1}]})
+    assert beat["gone"] == [] and beat["cancel"] == []
+    app.clock.now += 31  # lz1 went silent past its renewed lease
+    assert app.hub.requeue_expired() == [job_id]
+    again = app.claim(alice, "lz2")
+    assert [(j["id"], j["attempt"]) for j in again] == [(job_id, 2)]
+    # every late word of attempt 1 is refused
+    assert _report(app, alice, job_id, 1, 11).status_code == 409
+    assert app.call("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz1", "attempt": 1},
+                    content=results_tar()).status_code == 409
+    assert app.call("POST", f"/lz/jobs/{job_id}/finish", alice,
+                    json={"name": "lz1", "attempt": 1, "results": False}).status_code == 409
+    beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": job_id, "attempt": 1}]})
+    assert beat["gone"] == [job_id]
+    # the same attempt number from the wrong landing zone is refused too
+    assert _report(app, alice, job_id, 2, 1, lz="lz1").status_code == 409
+    assert _report(app, alice, job_id, 2, 1, lz="lz2").status_code == 200
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz2", "attempt": 2}, content=results_tar(b"2\n"))
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={"name": "lz2", "attempt": 2, "results": True,
+                                                            "facts": {"outcome": "succeeded"}})
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    assert (job["attempts"], job["landing_zone"], job["outcome"]) == (2, "lz2", "succeeded")
+    assert [h["event"] for h in job["history"]] == ["submit", "claim", "requeue", "claim", "build", "finish"]
+    assert app.call("GET", f"/jobs/{job_id}/logs/stdout", alice).content == b"2\n"
+
+
+def test_cancel_of_a_pending_job_ends_it_and_of_a_leased_one_reaches_its_landing_zone(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    leased = app.submit(alice).json()["id"]
+    app.clock.now += 1
+    pending = app.submit(alice).json()["id"]
+    assert [j["id"] for j in app.claim(alice, max_jobs=1)] == [leased]  # the older one
+    job = app.ok("POST", f"/jobs/{leased}/cancel", alice)
+    assert (job["state"], job["cancel_requested"]) == ("received", True)
+    beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": leased, "attempt": 1}]})
+    assert beat["cancel"] == [leased]
+    job = app.ok("POST", f"/jobs/{pending}/cancel", alice)
+    assert (job["state"], job["outcome"]) == ("cleaned", "cancelled")
+    assert app.call("POST", f"/jobs/{pending}/cancel", alice).status_code == 409
+    assert app.claim(alice) == []
+
+
+def test_a_cancelled_job_whose_landing_zone_vanished_ends_cancelled(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    app.ok("POST", f"/jobs/{job_id}/cancel", alice)
+    app.clock.now += 60
+    app.hub.requeue_expired()
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    assert (job["state"], job["outcome"], job["attempts"]) == ("cleaned", "cancelled", 1)
+
+
+def test_a_retried_submission_creates_one_job(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    first = app.submit(alice, key="same-key-1").json()["id"]
+    assert app.submit(alice, key="same-key-1").json()["id"] == first
+    assert len(app.ok("GET", "/jobs", alice)) == 1
+
+
+def test_long_poll_answers_within_a_second_of_a_submission(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    got: dict[str, float] = {}
+
+    def poll() -> None:
+        got["jobs"] = len(app.claim(alice, wait_s=10))
+        got["at"] = time.monotonic()
+
+    thread = threading.Thread(target=poll)
+    thread.start()
+    time.sleep(0.5)
+    submitted = time.monotonic()
+    assert app.submit(alice).status_code == 201
+    thread.join(15)
+    assert got["jobs"] == 1
+    assert got["at"] - submitted < 1.0
+
+
+def test_long_poll_ends_empty_after_its_wait(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    start = time.monotonic()
+    assert app.claim(alice, wait_s=0.6) == []
+    assert 0.5 < time.monotonic() - start < 3
+
+
+def test_results_are_kept_until_downloaded_and_the_retention_passed(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz1", "attempt": 1}, content=results_tar())
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={"name": "lz1", "attempt": 1, "results": True})
+    app.hub.housekeeping()
+    assert list((app.hub.files.root / "bundles").iterdir()) == []  # the bundle is not needed any more
+    app.clock.now += 90 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 200  # never downloaded: kept
+    app.clock.now += 29 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 200
+    app.clock.now += 2 * 86400
+    app.hub.housekeeping()
+    assert app.call("GET", f"/jobs/{job_id}/results", alice).status_code == 404
+    assert list((app.hub.files.root / "results" / job_id).iterdir()) == []
+
+
+def test_live_logs_of_a_running_attempt_then_the_logs_of_record(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    send = {"name": "lz1", "attempt": 1}
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 0},
+                  content=b"line 1\n") == {"size": 7}
+    # a retried chunk is not written twice; a chunk from the wrong place gets the size to resync
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 0},
+                  content=b"line 1\n") == {"size": 7}
+    assert app.ok("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "offset": 7},
+                  content=b"line 2\n") == {"size": 14}
+    live = app.call("GET", f"/jobs/{job_id}/logs/stdout", alice, params={"offset": 7})
+    assert (live.content, live.headers["x-lz-final"]) == (b"line 2\n", "0")
+    bob = app.user("bob")
+    assert app.call("GET", f"/jobs/{job_id}/logs/stdout", bob).status_code == 404
+    assert app.call("POST", f"/lz/jobs/{job_id}/logs/stdout", alice, params={**send, "attempt": 2, "offset": 14},
+                    content=b"x").status_code == 409
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params=send, content=results_tar(b"all of it\n"))
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={**send, "results": True})
+    final = app.call("GET", f"/jobs/{job_id}/logs/stdout", alice)
+    assert (final.content, final.headers["x-lz-final"]) == (b"all of it\n", "1")
+    app.hub.housekeeping()
+    assert not (app.hub.files.root / "logs" / job_id).exists()
