@@ -19,9 +19,9 @@ from lz.process import CommandRunner, CommandTimeout, run_command
 
 Verdict = Literal["ok", "fail", "skip"]
 MAX_SKEW_S = 5.0
-HUB_CHECK_PATH = "/openapi.json"
-"""What the hub check asks for, with the token; an endpoint that needs the token makes the check
-a token check too (the hub's, once it lands)."""
+HUB_CHECK_PATH = "/api/v1/whoami"
+"""What the hub check asks for, with the token: an endpoint that needs the token, so the check is a
+token check too (401 without a valid one)."""
 
 
 @dataclass(frozen=True)

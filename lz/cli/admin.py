@@ -168,8 +168,10 @@ def doctor(hub: str | None, token_file: Path | None, no_build: bool) -> None:
 
     loaded = settings()
     env_hub, env_token = hub_from(os.environ)
+    hub = hub or loaded.hub or env_hub
+    token_file = token_file or (Path(loaded.token_file) if loaded.token_file not in ("", "none") else env_token)
     failed = 0
-    for check in checks(loaded, hub=hub or env_hub, token_file=token_file or env_token, build=not no_build):
+    for check in checks(loaded, hub=hub, token_file=token_file, build=not no_build):
         click.echo(check.line())
         failed += check.verdict == "fail"
     if failed:

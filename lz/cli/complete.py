@@ -52,3 +52,18 @@ def complete_job_id(ctx: click.Context, param: click.Parameter, incomplete: str)
         return [CompletionItem(job_id, help=help_) for job_id, help_ in job_ids(loaded.db, incomplete)]
     except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
         return []
+
+
+def complete_station(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Station names from the hub (LZ_HUB and the token file), asked with a short timeout; nothing
+    when no hub answers."""
+    try:
+        from lz.hub.options import resolve
+
+        target = resolve(ctx.params.get("hub_url"), ctx.params.get("token_file"))
+        if target is None:
+            return []
+        stations = target.client().get("/api/v1/stations", timeout_s=3, retries=0)
+        return [CompletionItem(s["name"]) for s in stations if str(s["name"]).startswith(incomplete)]
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
+        return []

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from lz.cli.common import common, main, settings, store
-from lz.cli.complete import complete_job_id
+from lz.cli.complete import complete_job_id, complete_station
 from lz.hub.options import hub_options
 from lz.hub.options import target as hub_target
 
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 @click.option("--partition", default=None, help="SLURM partition.")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
-@click.option("--station", default=None, help="Submit to this Station of the hub (--hub or LZ_HUB).")
+@click.option("--station", default=None, shell_complete=complete_station,
+              help="Submit to this Station of the hub (--hub or LZ_HUB).")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None) -> None:

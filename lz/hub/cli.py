@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from lz.errors import UserError
 from lz.hub.options import hub_options, target
 
 
@@ -46,8 +45,11 @@ def hub_group() -> None:
 @click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
               help="Where bundles and results are kept (default: beside a SQLite database, else the hub dir).")
 @click.option("--lease", "lease_s", type=float, default=30.0, show_default=True, help="Lease length in seconds.")
+@click.option("--metrics", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (read from the hub's database).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
-def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, verbose: int) -> None:
+def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
+          verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
     import logging
 
@@ -56,20 +58,36 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     from lz.hub import db
     from lz.hub.config import HubConfig
     from lz.hub.server import create_app
+    from lz.metrics.address import parse_address
 
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise UserError(f"--listen {listen!r}: expected HOST:PORT")
+    host, port_number = parse_address(listen, "--listen")
+    port = str(port_number)
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     hub_dir = db.default_hub_dir()
     url = db.database_url(db_url, hub_dir)
     config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s)
     app = create_app(config)
+    if metrics:
+        _serve_metrics(metrics, app.state.hub.engine, lease_s)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
+
+
+def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from lz.hub import metrics_source
+    from lz.metrics.hub import HubMetrics
+    from lz.metrics.server import serve as serve_metrics
+
+    registry = CollectorRegistry()
+    HubMetrics(registry, online=metrics_source.online(engine, 3 * lease_s), queued=metrics_source.queued(engine),
+               claims=metrics_source.events(engine, "claim"),
+               expiries=metrics_source.events(engine, None, "lease of attempt % expired"))
+    serve_metrics(address, registry)
 
 
 @hub_group.group(name="user")

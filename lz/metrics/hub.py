@@ -1,23 +1,15 @@
-"""The hub's metrics, for ``lz hub serve --metrics HOST:PORT``: landing zones online, claims and
-lease expiries. The hub calls these hooks where the events happen (its claim and lease code), or
-passes a callable for what is best read from its database at each scrape; it serves them with
-``lz.metrics.server.serve`` from the same kind of registry as a landing zone's.
-
-Wiring in the hub (a few lines)::
-
-    registry = CollectorRegistry()
-    metrics = HubMetrics(registry, online=lambda: db.count_online_zones())
-    metrics.claimed(station)           # a landing zone claimed a job under a lease
-    metrics.lease_expired(station)     # a lease ran out and the job was queued again
-    serve(settings.metrics, registry)  # when --metrics was given
-"""
+"""The hub's metrics, for ``lz hub serve --metrics HOST:PORT``: landing zones online, jobs
+waiting, claims and lease expiries. The hub passes callables that read them from its database at
+each scrape (``lz.hub.metrics_source``: right for several hub processes on one database); counts
+kept in this process (``claimed``, ``lease_expired``) are added on top where a caller has them.
+Served with ``lz.metrics.server.serve`` from the same kind of registry as a landing zone's."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 METRIC_NAMES = frozenset({"lz_hub_landing_zones_online", "lz_hub_claims_total", "lz_hub_lease_expiries_total",
@@ -25,14 +17,26 @@ METRIC_NAMES = frozenset({"lz_hub_landing_zones_online", "lz_hub_claims_total", 
 
 Online = Callable[[], int]
 Queued = Callable[[], Mapping[str, int]]
+ByStation = Callable[[], Mapping[str, int]]
 
 
 class _FromDatabase(Collector):
-    def __init__(self, online: Online | None, queued: Queued | None):
+    def __init__(self, online: Online | None, queued: Queued | None, claims: ByStation | None,
+                 expiries: ByStation | None):
         self.online = online
         self.queued = queued
+        self.claims = claims
+        self.expiries = expiries
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        for name, text, read in (("lz_hub_claims", "Jobs claimed by landing zones", self.claims),
+                                 ("lz_hub_lease_expiries", "Leases that expired (the job was queued again)",
+                                  self.expiries)):
+            if read is not None:
+                counter = CounterMetricFamily(name, text, labels=["station"])
+                for station, count in sorted(read().items()):
+                    counter.add_metric([station], count)
+                yield counter
         if self.online is not None:
             yield GaugeMetricFamily("lz_hub_landing_zones_online", "Landing zones seen within their lease",
                                     value=self.online())
@@ -45,15 +49,20 @@ class _FromDatabase(Collector):
 
 
 class HubMetrics:
-    def __init__(self, registry: CollectorRegistry, *, online: Online | None = None, queued: Queued | None = None):
+    def __init__(self, registry: CollectorRegistry, *, online: Online | None = None, queued: Queued | None = None,
+                 claims: ByStation | None = None, expiries: ByStation | None = None):
         self.registry = registry
-        registry.register(_FromDatabase(online, queued))
-        self.claims = Counter("lz_hub_claims_total", "Jobs claimed by landing zones", ["station"], registry=registry)
-        self.expiries = Counter("lz_hub_lease_expiries_total", "Leases that expired (the job was queued again)",
-                                ["station"], registry=registry)
+        registry.register(_FromDatabase(online, queued, claims, expiries))
+        self.claims = None if claims else Counter("lz_hub_claims_total", "Jobs claimed by landing zones",
+                                                  ["station"], registry=registry)
+        self.expiries = None if expiries else Counter(
+            "lz_hub_lease_expiries_total", "Leases that expired (the job was queued again)", ["station"],
+            registry=registry)
 
     def claimed(self, station: str) -> None:
-        self.claims.labels(station).inc()
+        if self.claims is not None:
+            self.claims.labels(station).inc()
 
     def lease_expired(self, station: str) -> None:
-        self.expiries.labels(station).inc()
+        if self.expiries is not None:
+            self.expiries.labels(station).inc()

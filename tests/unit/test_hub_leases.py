@@ -194,3 +194,28 @@ def test_live_logs_of_a_running_attempt_then_the_logs_of_record(app: HubApp) -> 
     assert (final.content, final.headers["x-lz-final"]) == (b"all of it\n", "1")
     app.hub.housekeeping()
     assert not (app.hub.files.root / "logs" / job_id).exists()
+
+
+def test_hub_metrics_are_read_from_its_database(app: HubApp) -> None:
+    """Claims and lease expiries by Station, as any hub process reads them at a scrape."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lz.hub import metrics_source
+    from lz.metrics.hub import HubMetrics
+
+    token = app.user("alice")
+    app.station_with_zone(token)
+    for _ in range(2):
+        assert app.submit(token).status_code == 201
+    assert len(app.claim(token, max_jobs=2)) == 2
+    app.clock.now += 31
+    assert len(app.hub.requeue_expired()) == 2
+    registry = CollectorRegistry()
+    engine = app.hub.engine
+    HubMetrics(registry, online=metrics_source.online(engine, 60), queued=metrics_source.queued(engine),
+               claims=metrics_source.events(engine, "claim"),
+               expiries=metrics_source.events(engine, None, "lease of attempt % expired"))
+    text = generate_latest(registry).decode()
+    assert 'lz_hub_claims_total{station="s1"} 2.0' in text
+    assert 'lz_hub_lease_expiries_total{station="s1"} 2.0' in text
+    assert 'lz_hub_queued_jobs{station="s1"} 2.0' in text
