@@ -17,8 +17,8 @@ import pytest
 from lz.config import Settings
 from lz.doctor import Check, checks
 from lz.process import CommandTimeout, Completed
+from lz.runtimes.select import available
 from tests.integration.slurm_cluster import slurm_answers
-from tests.integration.test_containers import busybox_rootfs, have_charliecloud  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,10 +68,11 @@ def test_real_slurm_and_a_compute_node_reading_the_work_root(tmp_path: Path) -> 
 
 
 @pytest.mark.charliecloud
-@pytest.mark.skipif(not have_charliecloud, reason="Charliecloud (ch-image, ch-run) not installed")
-def test_a_tiny_charliecloud_build(tmp_path: Path, busybox_rootfs: Path) -> None:  # noqa: F811
+@pytest.mark.charliecloud
+@pytest.mark.skipif(not available("charliecloud"), reason="Charliecloud (ch-image, ch-run) not installed")
+def test_a_tiny_charliecloud_build(tmp_path: Path, images: dict[str, Path]) -> None:
     settings = Settings(db=tmp_path / "lz.db", workdir=tmp_path / "work", runtime="charliecloud",
-                        images={"busybox": str(busybox_rootfs)})
+                        images={"busybox": str(images["busybox"])})
     found = by_name(list(checks(settings)))
     assert found["runtime"].verdict == "ok" and "built FROM busybox and ran it" in found["runtime"].detail
     no_images = by_name(list(checks(Settings(db=tmp_path / "lz.db", workdir=tmp_path / "work", runtime="charliecloud"))))
