@@ -5,6 +5,7 @@ here; nobody else joins paths for a job.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from lz.job import Job, JobContext, Tracked
 from lz.layout import JobPaths
 
 LOG_NAMES = ("stdout", "stderr", "build.log")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _recorded(work_dir: str) -> JobPaths:
+    """Paths of a recorded work directory (cached: a tick over 10,000 jobs asks for each twice)."""
+    return JobPaths(Path(work_dir))
 """The logs a job has, by the names ``lz logs`` and the results store use."""
 
 
@@ -25,7 +32,7 @@ class Workspace:
     def paths(self, job: Job) -> JobPaths:
         """The job's directory: the one recorded when its build started, else where it will be."""
         if job.work_dir:
-            return JobPaths(Path(job.work_dir))
+            return _recorded(job.work_dir)
         return self.fresh_paths(job.id)
 
     def fresh_paths(self, job_id: str) -> JobPaths:

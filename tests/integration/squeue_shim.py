@@ -7,14 +7,15 @@ import shutil
 from pathlib import Path
 
 
-def install(directory: Path) -> tuple[Path, Path]:
-    """``directory/squeue`` logging each call to ``directory/calls``; returns (bin dir, log)."""
-    real = shutil.which("squeue")
-    assert real, "squeue is not on PATH"
+def install(directory: Path, program: str = "squeue") -> tuple[Path, Path]:
+    """``directory/PROGRAM`` logging each call to ``directory/calls`` (``PROGRAM.calls`` for
+    programs other than squeue) before running the real one; returns (bin dir, log)."""
+    real = shutil.which(program)
+    assert real, f"{program} is not on PATH"
     directory.mkdir(parents=True, exist_ok=True)
-    calls = directory / "calls"
+    calls = directory / ("calls" if program == "squeue" else f"{program}.calls")
     calls.write_text("")
-    shim = directory / "squeue"
+    shim = directory / program
     shim.write_text(f'#!/bin/sh\necho "$(date +%s.%N)" >> "{calls}"\nexec "{real}" "$@"\n')
     shim.chmod(0o755)
     return directory, calls

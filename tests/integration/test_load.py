@@ -88,3 +88,51 @@ def test_ten_thousand_running_jobs(tmp_path: Path) -> None:
     assert max(gaps) < 2 * TICK_S
     assert peak_rss < 150 * 2**20
     assert status_s < 1.0
+
+
+@pytest.mark.slurm
+@pytest.mark.load
+def test_a_thousand_trivial_jobs_through_the_slurm_gateway(tmp_path: Path) -> None:
+    """1,000 jobs on the real single-node Slurm: each runs once and succeeds, the daemon stays
+    small, ``lz status`` answers within a second while they run."""
+    from tests.integration.slurm_cluster import requires_slurm, slurm_answers
+
+    if not slurm_answers():
+        pytest.skip(str(requires_slurm.kwargs.get("reason")))
+    count = int(os.environ.get("LZ_LOAD_JOBS", "1000"))
+    from tests.integration.squeue_shim import install
+
+    shims, sbatch_calls = install(tmp_path / "shim", "sbatch")
+    zone = LandingZone(tmp_path / "lz", container="slurm", tick=5.0, run_args=["--runtime", "none"],
+                       config='job_prefix = "lzload-"\nlost_after_s = 600\n',
+                       extra_env={"PATH": f"{shims}:{os.environ['PATH']}"})
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "lz.toml").write_text('command = ["true"]\n[resources]\ncpus = 1\n')
+    zone.start()
+    started = time.time()
+    try:
+        process = psutil.Process(zone.proc.pid)  # type: ignore[union-attr]
+        ids = [zone.submit(job) for _ in range(count)]
+        peak_rss, slowest_status = 0, 0.0
+        deadline = started + 3600
+        while time.time() < deadline:
+            peak_rss = max(peak_rss, process.memory_info().rss)
+            t0 = time.perf_counter()
+            states = zone.cli("status").stdout
+            slowest_status = max(slowest_status, time.perf_counter() - t0)
+            if f"cleaned {count}" in states:
+                break
+            time.sleep(10)
+        wall = time.time() - started
+        done = zone.status()
+    finally:
+        zone.stop()
+    outcomes = [j["outcome"] for j in done if j["id"] in set(ids)]
+    print(f"\nload: {count} jobs through the SLURM gateway in {wall:.0f} s ({count / wall:.2f} jobs/s), "
+          f"{outcomes.count('succeeded')} succeeded, daemon peak RSS {peak_rss / 2**20:.0f} MiB, "
+          f"slowest lz status {slowest_status * 1000:.0f} ms")
+    assert outcomes.count("succeeded") == count
+    assert len(sbatch_calls.read_text().splitlines()) == count, "a job was submitted twice"
+    assert peak_rss < 150 * 2**20
+    assert slowest_status < 1.0
