@@ -338,7 +338,7 @@ def test_apptainer_gpu_flag_through_the_stand_in(tmp_path: Path, images: dict[st
     """A job asking for GPUs runs with ``--nv``: there is no GPU here, so only this goes through
     the stand-in."""
     bin_dir, calls = fake_apptainer
-    lz = LandingZone(tmp_path / "lz", container="apptainer", config=catalogue(images),
+    lz = LandingZone(tmp_path / "lz", container="apptainer", config="gpus = 1\n" + catalogue(images),
                      extra_env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
     try:
         lz.start()
