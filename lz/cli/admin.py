@@ -68,7 +68,8 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
             raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
         from lz.hub.options import agent_options
 
-        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None)
+        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
+                            name=getattr(loaded, "name", None))
         code = run_daemon(loaded, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
