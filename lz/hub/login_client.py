@@ -234,10 +234,8 @@ class TokenSource:
             return
         with _Locked(self.path):
             current = read_file(self.path)  # another process may have refreshed while we waited
-            if current.get("refresh_token") == self.data.get("refresh_token") and (force or self._due(current)):
-                current = refreshed(current, self.clock())
-                write_file(self.path, current)
-            elif self._due(current):
+            unchanged = current.get("refresh_token") == self.data.get("refresh_token")
+            if (force and unchanged) or self._due(current):
                 current = refreshed(current, self.clock())
                 write_file(self.path, current)
             self.data = current
