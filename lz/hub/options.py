@@ -86,10 +86,12 @@ class AgentOptions:
     sync_s: float = 1.0
     tokens: Any = None  # a login_client.TokenSource (memory only with --token none)
     name: str | None = None
+    stations: tuple[str, ...] = ()  # to join at start (galileod --stations)
 
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,
-                  environ: Mapping[str, str] = os.environ, name: str | None = None) -> AgentOptions | None:
+                  environ: Mapping[str, str] = os.environ, name: str | None = None,
+                  stations: tuple[str, ...] = ()) -> AgentOptions | None:
     """Before the daemon starts: the hub's versions checked and, without a usable token, the
     device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
     memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
@@ -110,7 +112,8 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
     else:
         login_client.check_updates(meta, sys.stdout)
         source = login_client.TokenSource(found.token_file, data)
-    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name)
+    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name,
+                        stations=stations)
 
 
 def start_agent(options: AgentOptions | None, store: JobStore, settings: Settings,
