@@ -104,8 +104,8 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
 
     from lz.hub import login_client
 
+    data = None if memory_only else login_client.usable(found.token_file)  # an unsafe file: one line first
     meta = login_client.fetch_meta(found.url)
-    data = None if memory_only else login_client.usable(found.token_file)
     if data is None:
         source = login_client.login(found.url, None if memory_only else found.token_file, sys.stdout,
                                     client_name=f"landing zone {name}" if name else "landing zone", meta=meta)
