@@ -276,10 +276,11 @@ def usable(path: Path) -> dict[str, Any] | None:
 
 
 def login(hub_url: str, path: Path | None, out: IO[str] = sys.stdout, client_name: str = "",
-          meta: dict[str, Any] | None = None) -> TokenSource:
+          meta: dict[str, Any] | None = None, check: bool = True) -> TokenSource:
     """``lz login``: updates check, device flow, token saved (0600, atomic, locked)."""
     meta = meta or fetch_meta(hub_url)
-    check_updates(meta, out)
+    if check:
+        check_updates(meta, out)
     data = device_flow(meta, hub_url, out, client_name)
     data["lifetime_s"] = data["expires_at"] - time.time()
     save(path, data)

@@ -112,6 +112,13 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
     else:
         login_client.check_updates(meta, sys.stdout)
         source = login_client.TokenSource(found.token_file, data)
+        try:
+            source()  # refreshed now if due: a dead refresh token means a new login, as with none
+        except login_client.LoginAgain as exc:
+            print(f"lz: {exc}", flush=True)
+            source = login_client.login(found.url, found.token_file, sys.stdout, meta=meta,
+                                        client_name=f"landing zone {name}" if name else "landing zone",
+                                        check=False)
     return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name,
                         stations=stations)
 
