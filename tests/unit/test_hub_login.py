@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lz.hub import accounts, login
 from tests.unit.hub_helpers import HubApp, hub_app
 
@@ -119,3 +121,24 @@ def test_meta_and_landing_zone_token_over_the_api(tmp_path: Path) -> None:
         assert made["scope"] == "landing-zone"
         assert h.ok("GET", "/whoami", made["token"])["scope"] == "landing-zone"
         assert h.call("POST", "/tokens", made["token"], json={}).status_code == 403  # not as a user
+
+
+@pytest.mark.postgres
+def test_login_migration_and_device_flow_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """hub0002_login runs on PostgreSQL too; a device login and a refresh work there."""
+    from fastapi.testclient import TestClient
+
+    from lz.hub.config import HubConfig
+    from lz.hub.server import create_app
+    from tests.unit.hub_helpers import Clock
+
+    clock = Clock()
+    app = create_app(HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock))
+    with TestClient(app) as client:
+        h = HubApp(client, clock)
+        uid = _alice(h)
+        start = _start(h)
+        h.hub.write(login.decide, start["user_code"], uid, True, clock())
+        tokens = _poll(h, start["device_code"]).json()
+        r = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 200 and h.ok("GET", "/whoami", r.json()["access_token"])["user"] == "alice"
