@@ -97,7 +97,9 @@ def device_flow(meta: dict[str, Any], hub_url: str, out: IO[str], client_name: s
     """Print the code, poll until approved; the token set (JSON-able) or a one-line UserError."""
     grant, audience = grant_for(meta)
     try:
-        start = grant.device_code(audience=audience, client_name=client_name)
+        # who asks is shown on the hub's /activate; a tenant gets only the standard parameters
+        embedded = (meta.get("auth") or {}).get("kind") == "embedded"
+        start = grant.device_code(audience=audience, client_name=client_name if embedded else "")
     except Auth0Error as exc:
         raise UserError(f"login could not start: {exc.message or exc.error_code}") from None
     _say(out, "Please visit the following url in your browser and enter the code below")
