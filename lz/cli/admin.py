@@ -50,10 +50,10 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def run(verbose: int, **flags: Any) -> None:
     """Run the landing zone daemon (stop with SIGTERM or Ctrl-C; SIGHUP reopens the log file;
     jobs resume on the next start)."""
-    _start_daemon(verbose, flags)
+    start_daemon(verbose, flags)
 
 
-def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
+def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
     from lz import logfile
     from lz.daemon import run_daemon
     from lz.errors import UserError
@@ -68,20 +68,14 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
             raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
         from lz.hub.options import agent_options
 
-        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None)
+        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
+                            name=getattr(loaded, "name", None),
+                            stations=click.get_current_context().meta.get("lz.stations", ()))
         code = run_daemon(loaded, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2
     sys.exit(code)
-
-
-@click.command(name="galileod")
-@common
-@_run_options
-def galileod_command(verbose: int, **flags: Any) -> None:
-    """Galileo's daemon name for ``lz run``."""
-    _start_daemon(verbose, flags)
 
 
 def _size_bytes(option: str, text: str) -> int:
@@ -96,6 +90,9 @@ def _size_bytes(option: str, text: str) -> int:
 
 
 def galileod() -> None:
+    """The ``galileod`` entry point: the original daemon's flags (lz.cli.galileod)."""
+    from lz.cli.galileod import galileod_command
+
     galileod_command()
 
 

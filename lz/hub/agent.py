@@ -122,6 +122,18 @@ class HubAgent:
             busy += self.store.get(claim.local_job_id).state != State.CLEANED
         return busy
 
+    def _join_stations(self) -> None:
+        """``galileod --stations``: ask the hub to add this landing zone to each (it allows it when
+        the token's user may add landing zones there); a refusal is one log line."""
+        from urllib.parse import quote
+
+        for station in getattr(self.options, "stations", ()):
+            try:
+                self.client.put(f"/api/v1/stations/{quote(station, safe='')}/zones/{quote(self.name, safe='')}")
+                log.warning("landing zone %r joined station %r", self.name, station)
+            except HubRefused as exc:
+                log.warning("could not join station %r: %s", station, exc)
+
     def _claimer(self) -> None:
         delay = 1.0
         registered = False
@@ -131,6 +143,7 @@ class HubAgent:
                     self.client.post("/api/v1/lz/register", self.facts(), retries=0)
                     registered = True
                     log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
+                    self._join_stations()
                 room = self.options.max_running - self._busy()
                 if room <= 0:
                     self._room.wait(1.0)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from lz.errors import UserError
 from lz.hub.options import hub_options, target
 
 
@@ -47,9 +48,12 @@ def hub_group() -> None:
 @click.option("--lease", "lease_s", type=float, default=30.0, show_default=True, help="Lease length in seconds.")
 @click.option("--metrics", default=None, metavar="HOST:PORT",
               help="Serve Prometheus metrics at http://HOST:PORT/metrics (read from the hub's database).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              envvar="LZ_HUB_CONFIG", help="TOML: [auth0] domain, client_id, audience; [login] access_s, "
+                                           "refresh_s, min_version, latest_version, public_url (env LZ_HUB_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
-          verbose: int) -> None:
+          config_file: Path | None, verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
     import logging
 
@@ -64,9 +68,16 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     port = str(port_number)
     logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from lz.hub.config import load_file
+
     hub_dir = db.default_hub_dir()
     url = db.database_url(db_url, hub_dir)
-    config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s)
+    extra: dict[str, Any] = dict(load_file(config_file)) if config_file else {}
+    try:
+        config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
+                           **extra)
+    except ValueError as exc:
+        raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
     app = create_app(config)
     if metrics:
         _serve_metrics(metrics, app.state.hub.engine, lease_s)
@@ -98,13 +109,53 @@ def user_group() -> None:
 @user_group.command(name="add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="May see and change everything on the hub.")
+@click.option("--password-stdin", is_flag=True, help="Read a password for web sign-in (/activate) from stdin.")
 @_db_option
-def user_add(name: str, admin: bool, db_url: str | None) -> None:
-    from lz.hub import accounts, db
+def user_add(name: str, admin: bool, password_stdin: bool, db_url: str | None) -> None:
+    from lz.hub import accounts, db, login
 
+    password = _stdin_password() if password_stdin else None
     with db.write(_engine(db_url)) as conn:
         accounts.add_user(conn, name, admin, time.time())
+        if password is not None:
+            login.set_password(conn, name, password)
     click.echo(f"user {name} added" + (" (admin)" if admin else ""))
+
+
+@user_group.command(name="password")
+@click.argument("name")
+@_db_option
+def user_password(name: str, db_url: str | None) -> None:
+    """Set NAME's web sign-in password, read from stdin (stored as an argon2id hash)."""
+    from lz.hub import db, login
+
+    password = _stdin_password()
+    with db.write(_engine(db_url)) as conn:
+        login.set_password(conn, name, password)
+    click.echo(f"password of {name} set")
+
+
+def _stdin_password() -> str:
+    import sys
+
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UserError("no password on stdin")
+    return line
+
+
+@hub_group.command(name="approve")
+@click.argument("code")
+@click.option("--user", "user_name", required=True, help="Who approves (the login acts as this user).")
+@click.option("--deny", is_flag=True, help="Deny the login instead.")
+@_db_option
+def approve(code: str, user_name: str, deny: bool, db_url: str | None) -> None:
+    """Approve (or deny) a pending device login by its code, as on /activate."""
+    from lz.hub import accounts, db, login
+
+    with db.write(_engine(db_url)) as conn:
+        found = login.decide(conn, code, accounts.user_id(conn, user_name), not deny, time.time())
+    click.echo(f"{found.client} from {found.address}: {'denied' if deny else 'approved for ' + user_name}")
 
 
 @hub_group.group(name="token")
@@ -279,8 +330,50 @@ def _table(rows: list[tuple[str, ...]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
+@click.command(name="login")
+@click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB).")
+@click.option("--token", "token_file", default=None,
+              help="Where to keep the token (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
+def login_command(hub_url: str | None, token_file: str | None) -> None:
+    """Log in to the hub (device flow: open the URL, enter the code) and keep the token (0600)."""
+    from lz.hub import login_client
+    from lz.hub.options import resolve
+
+    found = resolve(hub_url, token_file)
+    if found is None:
+        raise UserError("no hub configured: give --hub URL or set LZ_HUB")
+    login_client.login(found.url, found.token_file)
+    click.echo(f"logged in; token kept in {found.token_file}")
+
+
+@click.group(name="token")
+def client_token_group() -> None:
+    """Tokens made by a signed-in user (over the API)."""
+
+
+@client_token_group.command(name="create")
+@click.option("--for-landing-zones", is_flag=True, help="Only register, claim and report: for a batch of pilots.")
+@click.option("--expires", default="7d", show_default=True, help="Lifetime, e.g. 7d, 12h.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the token to this file (0600) instead of stdout.")
+@hub_options
+def client_token_create(for_landing_zones: bool, expires: str, output: Path | None) -> None:
+    """A non-rotating token (point every pilot of a job array at it with --token FILE)."""
+    answer = _client().post("/api/v1/tokens", {"for_landing_zones": for_landing_zones, "expires": expires})
+    if output is not None:
+        from lz.hub.client import write_token
+
+        write_token(output, answer["token"])
+        click.echo(f"token {answer['id']} ({answer['scope']}) written to {output}")
+    else:
+        click.echo(f"token {answer['id']} ({answer['scope']})", err=True)
+        click.echo(answer["token"])
+
+
 def register(main: click.Group) -> None:
-    """Add ``hub``, ``station`` and ``zones`` to ``lz``."""
+    """Add ``hub``, ``station``, ``zones``, ``login`` and ``token`` to ``lz``."""
+    main.add_command(login_command)
+    main.add_command(client_token_group)
     main.add_command(hub_group)
     main.add_command(station_group)
     main.add_command(zones_command)

@@ -70,7 +70,7 @@ def _reason(response: requests.Response) -> str:
 
 
 class HubClient:
-    def __init__(self, url: str, token: str, *, timeout_s: float = 30.0, retries: int = 5,
+    def __init__(self, url: str, token: str | Callable[[], str], *, timeout_s: float = 30.0, retries: int = 5,
                  backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep,
                  session: requests.Session | None = None):
         self.url = url.rstrip("/")
@@ -79,7 +79,9 @@ class HubClient:
         self.backoff_s = backoff_s
         self.sleep = sleep
         self.session = session or requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.token = token  # a callable gives the current access token (refreshed when due)
+        if isinstance(token, str):
+            self.session.headers["Authorization"] = f"Bearer {token}"
         self.session.headers["User-Agent"] = "lz-hub-client"
 
     def request(self, method: str, path: str, *, timeout_s: float | None = None, retries: int | None = None,
@@ -87,7 +89,10 @@ class HubClient:
         """Send, retrying network errors and 5xx with exponential backoff and jitter. ``body``
         makes a fresh request body for each try (a file reopened from its start)."""
         tries = 1 + (self.retries if retries is None else retries)
+        refreshed = False
         for attempt in range(tries):
+            if not isinstance(self.token, str):
+                self.session.headers["Authorization"] = f"Bearer {self.token()}"
             data = body() if body is not None else None
             try:
                 response = self.session.request(method, self.url + path, timeout=timeout_s or self.timeout_s,
@@ -95,6 +100,11 @@ class HubClient:
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__}"
             else:
+                if response.status_code == 401 and not refreshed and hasattr(self.token, "force_refresh") \
+                        and self.token.force_refresh():
+                    refreshed = True  # revoked or expired early: one refresh, then try again
+                    response.close()
+                    continue
                 if response.status_code < 500:
                     if response.status_code >= 400:
                         raise HubRefused(response.status_code, _reason(response))

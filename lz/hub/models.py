@@ -17,6 +17,8 @@ class User(HubBase):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[float] = mapped_column(Float)
+    password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; None: no web sign-in
+    subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # an Auth0 tenant's ``sub``
 
 
 class Token(HubBase):
@@ -153,3 +155,50 @@ class HubEvent(HubBase):
     event: Mapped[str] = mapped_column(String(32))
     at: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class DeviceRequest(HubBase):
+    """One RFC 8628 device authorization: the device code (its sha256), the code a person types,
+    who asked from where, and whether a signed-in user approved it (``status``: pending,
+    approved, denied, used)."""
+
+    __tablename__ = "device_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code: Mapped[str] = mapped_column(String(16), unique=True)
+    client: Mapped[str] = mapped_column(String(128))
+    address: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    interval_s: Mapped[int] = mapped_column(Integer)
+    last_poll_at: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+
+
+class RefreshToken(HubBase):
+    """A rotating refresh token (its sha256). Each use replaces it by a new one of the same
+    ``family``; a use long after it was replaced revokes the family (reuse detection)."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class WebSession(HubBase):
+    """A browser's sign-in (``/activate``): the cookie's sha256 and its CSRF token."""
+
+    __tablename__ = "web_sessions"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[float] = mapped_column(Float)

@@ -34,9 +34,10 @@ class HubTarget:
     token_file: Path
 
     def client(self) -> HubClient:
-        from lz.hub.client import HubClient, read_token
+        from lz.hub.client import HubClient
+        from lz.hub.login_client import TokenSource, read_file
 
-        return HubClient(self.url, read_token(self.token_file))
+        return HubClient(self.url, TokenSource(self.token_file, read_file(self.token_file)))
 
 
 def resolve(hub: str | None, token: str | None, environ: Mapping[str, str] = os.environ) -> HubTarget | None:
@@ -83,19 +84,43 @@ class AgentOptions:
     max_running: int
     claim_wait_s: float = 20.0
     sync_s: float = 1.0
+    tokens: Any = None  # a login_client.TokenSource (memory only with --token none)
+    name: str | None = None
+    stations: tuple[str, ...] = ()  # to join at start (galileod --stations)
 
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,
-                  environ: Mapping[str, str] = os.environ) -> AgentOptions | None:
-    found = resolve(hub, token, environ)
+                  environ: Mapping[str, str] = os.environ, name: str | None = None,
+                  stations: tuple[str, ...] = ()) -> AgentOptions | None:
+    """Before the daemon starts: the hub's versions checked and, without a usable token, the
+    device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
+    memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
+    found = resolve(hub, None if memory_only else token, environ)
     if found is None:
         return None
     if max_running is not None and max_running < 1:
         raise UserError("--max-running must be at least 1")
-    from lz.hub.client import read_token
+    import sys
 
-    read_token(found.token_file)  # a missing or unsafe token file: one line now, before the daemon starts
-    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1)
+    from lz.hub import login_client
+
+    data = None if memory_only else login_client.usable(found.token_file)  # an unsafe file: one line first
+    meta = login_client.fetch_meta(found.url)
+    if data is None:
+        source = login_client.login(found.url, None if memory_only else found.token_file, sys.stdout,
+                                    client_name=f"landing zone {name}" if name else "landing zone", meta=meta)
+    else:
+        login_client.check_updates(meta, sys.stdout)
+        source = login_client.TokenSource(found.token_file, data)
+        try:
+            source()  # refreshed now if due: a dead refresh token means a new login, as with none
+        except login_client.LoginAgain as exc:
+            print(f"lz: {exc}", flush=True)
+            source = login_client.login(found.url, found.token_file, sys.stdout, meta=meta,
+                                        client_name=f"landing zone {name}" if name else "landing zone",
+                                        check=False)
+    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name,
+                        stations=stations)
 
 
 def start_agent(options: AgentOptions | None, store: JobStore, settings: Settings,
@@ -107,6 +132,7 @@ def start_agent(options: AgentOptions | None, store: JobStore, settings: Setting
     from lz.hub.agent import HubAgent
     from lz.hub.client import HubClient, read_token
 
-    agent = HubAgent(options, HubClient(options.url, read_token(options.token_file)), store, settings, wake)
+    token = options.tokens if options.tokens is not None else read_token(options.token_file)
+    agent = HubAgent(options, HubClient(options.url, token), store, settings, wake)
     agent.start()
     return agent

@@ -37,6 +37,11 @@ class Hub:
         self.engine = db.make_hub_engine(config.db_url)
         self.files = Files(config.files_dir)
         self.notifier = Notifier(config.recheck_s)
+        self.tenant: Any = None
+        if config.auth0 is not None:
+            from lz.hub.tenant import TenantVerifier
+
+            self.tenant = TenantVerifier(config.auth0)
 
     def now(self) -> float:
         return self.config.clock()
@@ -81,9 +86,22 @@ def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Dep
         raise Unauthorized("a hub token is required (Authorization: Bearer …)")
     hub = hub_of(request)
     who = hub.read(accounts.authenticate, creds.credentials, hub.now())
+    if who is None and hub.tenant is not None and creds.credentials.count(".") == 2:
+        who = _tenant_user(hub, creds.credentials)
     if who is None:
         raise Unauthorized("unknown, revoked or expired token")
     return who
+
+
+def _tenant_user(hub: Hub, token: str) -> Principal | None:
+    """An access token of the configured Auth0 tenant: verified, then its ``sub`` mapped to a user."""
+    from lz.hub import login
+
+    subject = hub.tenant.subject(token)
+    if subject is None:
+        return None
+    found: Principal = hub.write(login.user_for_subject, subject, hub.now())
+    return found
 
 
 def user(who: Principal = Depends(principal)) -> Principal:
@@ -102,7 +120,7 @@ def refuse_declared_size(request: Request, max_bytes: int) -> None:
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
-    from lz.hub import routes_lz, routes_user
+    from lz.hub import routes_login, routes_lz, routes_user
 
     hub = Hub(config)
     if migrate:
@@ -130,6 +148,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
 
     app.include_router(routes_user.router, prefix="/api/v1")
     app.include_router(routes_lz.router, prefix="/api/v1/lz")
+    routes_login.include(app)
     return app
 
 

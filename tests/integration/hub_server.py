@@ -25,8 +25,9 @@ class HubServer:
     """The hub as a process; ``cli`` runs hub-host commands (``lz hub …``) and clients."""
 
     def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None,
-                 files: Path | None = None):
+                 files: Path | None = None, config: Path | None = None):
         self.base = base
+        self.config = config
         base.mkdir(parents=True, exist_ok=True)
         self.db = db or str(base / "hub.db")
         self.files = files or base / "files"
@@ -44,7 +45,8 @@ class HubServer:
         log = open(self.base / f"hub-{self.starts}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--files", str(self.files), "--lease", str(self.lease_s), "-v"],
+             "--files", str(self.files), "--lease", str(self.lease_s), "-v",
+             *(["--config", str(self.config)] if self.config else [])],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 30
         while time.time() < deadline:

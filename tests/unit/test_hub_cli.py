@@ -115,7 +115,15 @@ def test_client_gives_up_on_a_dead_hub_after_its_retries() -> None:
 
 
 def test_a_landing_zone_with_a_bad_token_file_says_so_before_starting(tmp_path: Path) -> None:
+    """A missing token file means: log in first (issue 11), which needs the hub; an unsafe one is
+    refused before anything else."""
     out = CliRunner().invoke(main, ["run", "--container", "none", "--db", str(tmp_path / "lz.db"),
                                     "--hub", "http://127.0.0.1:9", "--token", str(tmp_path / "missing")])
-    assert out.exit_code == 2 and "no hub token at" in out.output
+    assert out.exit_code == 2 and "unreachable" in out.output and len(out.output.strip().splitlines()) == 1
+    unsafe = tmp_path / "unsafe"
+    unsafe.write_text("lzh_x\n")
+    unsafe.chmod(0o644)
+    out = CliRunner().invoke(main, ["run", "--container", "none", "--db", str(tmp_path / "lz.db"),
+                                    "--hub", "http://127.0.0.1:9", "--token", str(unsafe)])
+    assert out.exit_code == 2 and "readable by others" in out.output
     assert not (tmp_path / "lz.pid").exists()

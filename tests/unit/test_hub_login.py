@@ -1,0 +1,144 @@
+"""The hub's embedded device flow (RFC 8628) on a real SQLite hub with a test clock: codes,
+authorization_pending, slow_down, expiry, denial, approval on /activate (password, session
+cookie, CSRF), rotating refresh tokens with a grace window and reuse detection."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lz.hub import accounts, login
+from tests.unit.hub_helpers import HubApp, hub_app
+
+GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+def _start(h: HubApp) -> dict[str, Any]:
+    r = h.client.post("/oauth/device/code", data={"client_id": "lz", "client_name": "landing zone X"})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _poll(h: HubApp, code: str) -> Any:
+    return h.client.post("/oauth/token", data={"grant_type": GRANT, "device_code": code})
+
+
+def _alice(h: HubApp, password: str = "correct horse") -> int:
+    def _add(conn: Any) -> int:
+        uid = accounts.add_user(conn, "alice", False, h.clock())
+        login.set_password(conn, "alice", password)
+        return uid
+
+    return int(h.hub.write(_add))
+
+
+def test_device_flow_pending_slow_down_approve_and_tokens(tmp_path: Path) -> None:
+    with hub_app(tmp_path, access_s=20) as h:
+        uid = _alice(h)
+        start = _start(h)
+        assert re.fullmatch(r"[B-Z]{4}-[B-Z]{4}", start["user_code"])
+        assert start["verification_uri"].endswith("/activate") and start["interval"] == 5
+        assert start["verification_uri_complete"].endswith(start["user_code"])
+        r = _poll(h, start["device_code"])
+        assert (r.status_code, r.json()["error"]) == (400, "authorization_pending")
+        r = _poll(h, start["device_code"])  # again at once: too fast
+        assert r.json()["error"] == "slow_down"
+        h.hub.write(login.decide, start["user_code"].lower().replace("-", ""), uid, True, h.clock())
+        h.clock.now += 10
+        r = _poll(h, start["device_code"])
+        assert r.status_code == 200, r.text
+        tokens = r.json()
+        assert tokens["expires_in"] == 20 and tokens["refresh_token"].startswith("lzr_")
+        assert h.ok("GET", "/whoami", tokens["access_token"])["user"] == "alice"
+        assert _poll(h, start["device_code"]).json()["error"] == "invalid_grant"  # used once only
+        h.clock.now += 21
+        assert h.call("GET", "/whoami", tokens["access_token"]).status_code == 401  # expired
+        r = h.client.post("/oauth/token", json={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"],
+                                                "client_id": "lz"})
+        assert r.status_code == 200, r.text
+        second = r.json()
+        assert h.ok("GET", "/whoami", second["access_token"])["user"] == "alice"
+        # within the grace window a second process sharing the file may use the old one too
+        again = h.client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                    "refresh_token": tokens["refresh_token"]})
+        assert again.status_code == 200
+        # long after: a replay, the whole family is revoked
+        h.clock.now += 60
+        replay = h.client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                     "refresh_token": tokens["refresh_token"]})
+        assert replay.json()["error"] == "invalid_grant"
+        dead = h.client.post("/oauth/token", data={"grant_type": "refresh_token",
+                                                   "refresh_token": second["refresh_token"]})
+        assert dead.json()["error"] == "invalid_grant"
+
+
+def test_expired_and_denied(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        uid = _alice(h)
+        first, second = _start(h), _start(h)
+        h.hub.write(login.decide, second["user_code"], uid, False, h.clock())
+        assert _poll(h, second["device_code"]).json()["error"] == "access_denied"
+        h.clock.now += 601
+        assert _poll(h, first["device_code"]).json()["error"] == "expired_token"
+
+
+def test_activate_page_sign_in_csrf_and_approve(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        _alice(h)
+        start = _start(h)
+        page = h.client.get("/activate")
+        assert "password" in page.text and "<script" not in page.text
+        bad = h.client.post("/activate/sign-in", data={"name": "alice", "password": "wrong one"})
+        assert bad.status_code == 401
+        r = h.client.post("/activate/sign-in", data={"name": "alice", "password": "correct horse",
+                                                     "user_code": start["user_code"]}, follow_redirects=False)
+        assert r.status_code == 303
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        page = h.client.get(r.headers["location"])
+        assert "landing zone X" in page.text and "testclient" in page.text  # who asked, from where
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf
+        forged = h.client.post("/activate/decide", data={"csrf": "x", "user_code": start["user_code"],
+                                                         "decision": "approve"})
+        assert forged.status_code == 403
+        ok = h.client.post("/activate/decide", data={"csrf": csrf.group(1), "user_code": start["user_code"],
+                                                     "decision": "approve"})
+        assert "approved" in ok.text
+        h.clock.now += 5
+        assert _poll(h, start["device_code"]).status_code == 200
+
+
+def test_meta_and_landing_zone_token_over_the_api(tmp_path: Path) -> None:
+    with hub_app(tmp_path, min_version="0.0.1") as h:
+        meta = h.client.get("/api/v1/meta").json()
+        assert meta["auth"]["kind"] == "embedded" and meta["min_version"] == "0.0.1"
+        token = h.user("bob")
+        made = h.ok("POST", "/tokens", token, json={"for_landing_zones": True, "expires": "7d"})
+        assert made["scope"] == "landing-zone"
+        assert h.ok("GET", "/whoami", made["token"])["scope"] == "landing-zone"
+        assert h.call("POST", "/tokens", made["token"], json={}).status_code == 403  # not as a user
+
+
+@pytest.mark.postgres
+def test_login_migration_and_device_flow_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """hub0002_login runs on PostgreSQL too; a device login and a refresh work there."""
+    from fastapi.testclient import TestClient
+
+    from lz.hub.config import HubConfig
+    from lz.hub.server import create_app
+    from tests.unit.hub_helpers import Clock
+
+    clock = Clock()
+    app = create_app(HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock))
+    with TestClient(app) as client:
+        h = HubApp(client, clock)
+        uid = _alice(h)
+        start = _start(h)
+        h.hub.write(login.decide, start["user_code"], uid, True, clock())
+        tokens = _poll(h, start["device_code"]).json()
+        r = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 200 and h.ok("GET", "/whoami", r.json()["access_token"])["user"] == "alice"
