@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("lz.cli", "lz.daemon")),
     ("services", ("lz.assembly", "lz.engine", "lz.steps", "lz.watcher", "lz.housekeeping", "lz.intake",
                   "lz.workspace", "lz.sources", "lz.zone_lock", "lz.views", "lz.diagram", "lz.architecture", "lz.service", "lz.hub",
-                  "lz.config_reference", "lz.doctor")),
+                  "lz.config_reference", "lz.doctor", "lz.control")),
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.collect_tree", "lz.walk", "lz.changes", "lz.archive",
                   "lz.manifest", "lz.results",
