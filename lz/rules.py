@@ -184,7 +184,7 @@ def _paused(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action
         return [_ended(job, seen, ctx)]
     if seen.phase == "absent":
         return _absent(job, ctx)
-    return _note(job, seen)
+    return _note(job, seen, pending_reason=seen.reason) if seen.phase == "pending" else _note(job, seen)
 
 
 def resumed(job: Job, now: float, **facts: Any) -> dict[str, Any]:

@@ -117,8 +117,9 @@ class SlurmExecutor(Executor):
                 log.info("scancel: %s", complaint)
 
     def stop(self, jobs: Sequence[Tracked]) -> None:
-        """SIGTERM to every process of the job (``scancel --signal=TERM --full``) once, the mark
-        written first; the normal scancel once the grace period has passed."""
+        """SIGTERM to the job's step (``scancel --signal=TERM``, see ``scancel_signal_argv`` for
+        why not ``--full``) once, the mark written first; the normal scancel once the grace period
+        has passed."""
         signal_now, cancel_now = [], []
         for job in jobs:
             mark = job.paths.meta / STOP_MARK
@@ -130,7 +131,7 @@ class SlurmExecutor(Executor):
             elif self.clock() - mark.stat().st_mtime > self.stop_grace_s:
                 cancel_now.append(job)
         if signal_now:
-            self._signal(signal_now, "TERM")
+            self._signal(signal_now, "TERM", full=False)
         if cancel_now:
             self.cancel(cancel_now)
 
@@ -138,11 +139,11 @@ class SlurmExecutor(Executor):
         """SIGKILL to every process (``scancel --signal=KILL --full``), then the normal scancel."""
         ids = [j.executor_id for j in jobs if j.executor_id]
         if ids:
-            self._signal(ids, "KILL")
+            self._signal(ids, "KILL", full=True)
         self.cancel(jobs)
 
-    def _signal(self, ids: list[str], signal: str) -> None:
-        reply = self._run(commands.scancel_signal_argv(ids, signal))
+    def _signal(self, ids: list[str], signal: str, *, full: bool) -> None:
+        reply = self._run(commands.scancel_signal_argv(ids, signal, full=full))
         complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)
         if complaint:
             log.info("scancel --signal=%s: %s", signal, complaint)

@@ -82,10 +82,14 @@ def scancel_by_name_argv(job_name: str, user: str) -> list[str]:
     return ["scancel", f"--name={job_name}", f"--user={user}"]
 
 
-def scancel_signal_argv(slurm_ids: Sequence[str], signal: str) -> list[str]:
-    """Send ``signal`` (TERM, KILL) to every process of the jobs, the batch script included
-    (``--full``): the job is signalled, not cancelled; the normal scancel follows."""
-    return ["scancel", f"--signal={signal}", "--full", *slurm_ids]
+def scancel_signal_argv(slurm_ids: Sequence[str], signal: str, *, full: bool) -> list[str]:
+    """Send ``signal`` to the jobs' steps; with ``full``, to the batch step as well (the wrapper
+    and srun). The job is signalled, not cancelled; the normal scancel follows.
+
+    A graceful stop leaves ``--full`` out: srun, signalled in the batch step, answers SIGTERM by
+    "forcing job termination" (SIGKILL to the step, seen on Slurm 22.05), so the job would never
+    write its partial results. The step's own tasks get the TERM and end as they choose."""
+    return ["scancel", f"--signal={signal}", *(["--full"] if full else []), *slurm_ids]
 
 
 SCONTROL_ACTIONS = ("hold", "release", "suspend", "resume")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -119,7 +119,7 @@ PREFIX = "lzctl-"
 
 def gateway(tmp_path: Path, extra: str = "") -> LandingZone:
     return LandingZone(tmp_path / "lz", container="slurm", run_args=["--runtime", "none", "--name", "ctl"],
-                       config=f'job_prefix = "{PREFIX}"\n[slurm]\nsstat_interval_s = 2\nlost_after_s = 30\n{extra}')
+                       config=f'job_prefix = "{PREFIX}"\nobserve_interval_s = 1\n[slurm]\nsstat_interval_s = 2\nlost_after_s = 30\n{extra}')
 
 
 @pytest.fixture
@@ -140,10 +140,10 @@ def test_slurm_hold_and_release_of_a_pending_job(tmp_path: Path) -> None:
         job_id = lz.submit(folder(tmp_path / "jobs", "held", "true\n"))
         wait_until(lambda: lz.status(job_id)["native_state"] == "PENDING", 60, "the job to be pending")
         assert "paused" in lz.cli("pause", job_id).stdout
-        wait_until(lambda: lz.status(job_id)["pending_reason"] == "JobHeldUser", 30, "SLURM to show the hold")
+        wait_until(lambda: (lz.status(job_id)["pending_reason"] or "").startswith("JobHeld"), 30, "SLURM to show the hold")
         assert lz.status(job_id)["state"] == "paused"
         assert "queued" in lz.cli("resume", job_id).stdout
-        wait_until(lambda: lz.status(job_id)["pending_reason"] not in (None, "JobHeldUser"), 30, "the release")
+        wait_until(lambda: not (lz.status(job_id)["pending_reason"] or "JobHeld").startswith("JobHeld"), 30, "the release")
         assert lz.status(job_id)["state"] == "queued"
         lz.cli("cancel", job_id)
         assert ended(lz, job_id)["outcome"] == "cancelled"
