@@ -75,7 +75,7 @@ def listing(conn: Connection, who: Principal, station: str | None = None, limit:
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(select(events_t).where(events_t.c.job_id == job_id).order_by(events_t.c.id)).all()
     return [{"from": r.from_state or None, "to": r.to_state, "event": r.event, "at": iso(r.at),
-             "detail": r.detail, "attempt": r.attempt} for r in rows]
+             "detail": r.detail, "attempt": r.attempt, "at_s": r.at} for r in rows]
 
 
 def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
@@ -113,7 +113,11 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None) 
         "phase": row.phase, "cancel_requested": bool(row.cancel_requested),
     }
     if history is not None:
-        data["history"] = history
+        from lz.timeline import durations, totals
+
+        steps = [(h["event"], h["to"], h["at_s"]) for h in history]
+        data["history"] = [{**h, "duration_s": d} for h, d in zip(history, durations(steps, now))]
+        data["times"] = totals(steps, now)
     return data
 
 

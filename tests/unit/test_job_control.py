@@ -83,3 +83,19 @@ def test_listpids() -> None:
     text = "PID      JOBID    STEPID   LOCALID GLOBALID\n31846    212      batch    0       0\n31847    212      batch    -       -\n"
     assert read_listpids(0, text, "") == [31846, 31847]
     assert read_listpids(1, "", "scontrol: error: job 212 not running here") == []
+
+
+def test_step_times_from_a_history() -> None:
+    from lz.timeline import durations, totals
+
+    steps = [("receive", "received", 0.0), ("build", "building", 1.0), ("built", "queued", 3.0),
+             ("started", "running", 7.0), ("pause", "paused", 10.0), ("resume", "running", 16.0),
+             ("ended", "collecting", 20.0), ("clean", "cleaned", 21.0)]
+    assert durations(steps, 100.0) == [1.0, 2.0, 4.0, 3.0, 6.0, 4.0, 1.0, None]
+    times = totals(steps, 100.0)
+    assert (times["build_s"], times["queue_s"], times["run_s"], times["paused_s"], times["collect_s"]) == \
+        (2.0, 4.0, 7.0, 6.0, 1.0)
+    hub = [("submit", "received", 0.0), ("claim", "received", 5.0), *steps[1:], ("finish", "cleaned", 23.5)]
+    times = totals(hub, 100.0)
+    assert times["waiting_for_lz_s"] == 5.0 and times["upload_s"] == 2.5
+    assert durations(steps[:4], 10.0)[-1] == 3.0  # the current step lasts until now
