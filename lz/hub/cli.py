@@ -263,6 +263,9 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 
 def register(main: click.Group) -> None:
     """Add ``hub``, ``station`` and ``zones`` to ``lz``."""
+    from lz.hub import members_cli
+
+    members_cli.register(station_group)
     main.add_command(hub_group)
     main.add_command(station_group)
     main.add_command(zones_command)

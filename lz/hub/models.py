@@ -153,3 +153,14 @@ class HubEvent(HubBase):
     event: Mapped[str] = mapped_column(String(32))
     at: Mapped[float] = mapped_column(Float)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class StationInvitation(HubBase):
+    """An invitation to join a Station with a role, until the user accepts or declines it."""
+
+    __tablename__ = "station_invitations"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    invited_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[float] = mapped_column(Float)
