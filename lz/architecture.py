@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                   "lz.manifest", "lz.results",
                   "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics", "lz.faults",
                   "lz.logfile")),
-    ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout", "lz.timeline",
+    ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout", "lz.timeline", "lz.volumes",
               "lz.resources", "lz.errors")),
 ]
 PICTURE_NAME = "architecture"

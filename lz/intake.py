@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False)
+        if settings.volumes:  # this landing zone's volumes (lz.volumes), carried by the spec
+            spec = replace(spec, volumes=(*spec.volumes, *settings.volumes))
         _within(spec, capacity if capacity is not None else intake_capacity(settings))
         _require_runnable(spec, settings, staging, _daemon_runtime(store))
     except UserError as exc:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from lz.layout import JobPaths
 from lz.resources import Resources
+from lz.volumes import Volume
 
 RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
@@ -28,9 +29,11 @@ class JobSpec:
     recipe_kind: RecipeKind | None = None
     resources: Resources = field(default_factory=Resources)
     env: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()  # bound by every runtime at their mount points (lz.volumes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "volumes": [v.to_dict() for v in self.volumes],
             "name": self.name,
             "command": list(self.command) if self.command is not None else None,
             "recipe": self.recipe,
@@ -49,6 +52,7 @@ class JobSpec:
             recipe_kind=data.get("recipe_kind"),
             resources=Resources.from_dict(data.get("resources") or {}),
             env=dict(data.get("env") or {}),
+            volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
         )
 
 
