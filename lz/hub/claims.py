@@ -38,6 +38,12 @@ def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_s
                                          detail=detail))
 
 
+def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, Any]]:
+    from lz.hub.volumes import for_claim  # volumes -> members -> stations: imported late, no cycle
+
+    return for_claim(conn, station_id, lz_id)
+
+
 def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it."""
     limit = max(0, min(limit, MAX_CLAIM))
@@ -52,7 +58,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec)
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
         .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
         .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD)
         .with_for_update(skip_locked=True)
@@ -71,7 +77,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             continue
         hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
-        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": json.loads(row.spec),
+        spec = json.loads(row.spec)
+        spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
+        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
                         "lease_expires": now + lease_s})
     return claimed
 

@@ -83,6 +83,56 @@ def register(station_group: click.Group) -> None:
         _client().delete(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}")
         click.echo(f"removed {user} from station {station}")
 
+    @station_group.group(name="volume")
+    def volume() -> None:
+        """A Station's volumes: a mount point and access, a host path per landing zone."""
+
+    @volume.command(name="add")
+    @click.argument("station")
+    @click.argument("name")
+    @click.option("--mount", required=True, help="Where jobs see it, e.g. /data (outside /lz/work).")
+    @click.option("--access", type=click.Choice(["ro", "rw"]), default="ro", show_default=True)
+    @hub_options
+    def volume_add(station: str, name: str, mount: str, access: str) -> None:
+        """Add (or change) volume NAME of STATION (owners and admins)."""
+        _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}", json={"mount": mount, "access": access})
+        click.echo(f"volume {name} of station {station}: {mount} ({access})")
+
+    @volume.command(name="map")
+    @click.argument("station")
+    @click.argument("name")
+    @click.option("--lz", "lz", required=True, help="The landing zone.")
+    @click.option("--host-path", required=True, help="Where the volume is on that landing zone.")
+    @hub_options
+    def volume_map(station: str, name: str, lz: str, host_path: str) -> None:
+        """Say where volume NAME is on landing zone LZ (its owner, or a Station owner or admin)."""
+        _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}/zones/{_seg(lz)}",
+                      json={"host_path": host_path})
+        click.echo(f"volume {name} of station {station} is {host_path} on {lz}")
+
+    @volume.command(name="remove")
+    @click.argument("station")
+    @click.argument("name")
+    @hub_options
+    def volume_remove(station: str, name: str) -> None:
+        """Remove volume NAME from STATION (owners and admins)."""
+        _client().delete(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}")
+        click.echo(f"removed volume {name} from station {station}")
+
+    @volume.command(name="list")
+    @click.argument("station")
+    @click.option("--json", "as_json", is_flag=True)
+    @hub_options
+    def volume_list(station: str, as_json: bool) -> None:
+        """Volumes of STATION and where each is on its landing zones."""
+        rows = _client().get(f"/api/v1/stations/{_seg(station)}/volumes")
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for r in rows:
+            where = ", ".join(f"{lz}:{path}" for lz, path in r["landing_zones"].items()) or "(not mapped)"
+            click.echo(f"{r['name']}  {r['mount']}  {r['access']}  {where}")
+
     @station_group.command(name="leave")
     @click.argument("station")
     @hub_options

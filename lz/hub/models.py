@@ -164,3 +164,25 @@ class StationInvitation(HubBase):
     role: Mapped[str] = mapped_column(String(16), default="member")
     invited_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class StationVolume(HubBase):
+    """A named volume of a Station: where jobs see it and how (``ro``/``rw``); its host path is
+    per landing zone (``VolumeMapping``)."""
+
+    __tablename__ = "station_volumes"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mount: Mapped[str] = mapped_column(String(255))
+    access: Mapped[str] = mapped_column(String(2), default="ro")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class VolumeMapping(HubBase):
+    """Where a Station's volume is on one landing zone."""
+
+    __tablename__ = "volume_mappings"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lz_id: Mapped[int] = mapped_column(ForeignKey("landing_zones.id", ondelete="CASCADE"), primary_key=True)
+    host_path: Mapped[str] = mapped_column(String(1024))

@@ -180,3 +180,19 @@ class InvitationOut(BaseModel):
 class MemberOut(BaseModel):
     user: str
     role: str
+
+
+class VolumeIn(_Body):
+    mount: str = Field(max_length=255)
+    access: Literal["ro", "rw"] = "ro"
+
+
+class VolumeMapIn(_Body):
+    host_path: str = Field(max_length=1024)
+
+
+class VolumeOut(BaseModel):
+    name: str
+    mount: str
+    access: str
+    landing_zones: dict[str, str]

@@ -61,6 +61,10 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/stations/s1/members", {}),
         ("DELETE", "/stations/s1/members/bob", {}),
         ("POST", "/stations/s1/leave", {}),
+        ("GET", "/stations/s1/volumes", {}),
+        ("PUT", "/stations/s1/volumes/ref", {"json": {"mount": "/data"}}),
+        ("DELETE", "/stations/s1/volumes/ref", {}),
+        ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv"}}),
     ]
 
 
@@ -83,7 +87,8 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     paths = world.app.client.get("/openapi.json").json()["paths"]
     operations = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
-               .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
+               .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
+               .replace("/volumes/ref", "/volumes/{volume}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations == {(m, "/api/v1" + p) for m, p in listed}
 
 

@@ -33,6 +33,7 @@ class World:
         app.ok("POST", "/stations/s1/invitations", owner, json={"user": "mel"})
         app.ok("POST", "/invitations/s1/accept", self.tokens["member"])
         app.ok("PUT", "/stations/s1/zones/lzm", root)
+        app.ok("PUT", "/stations/s1/volumes/ref", owner, json={"mount": "/data/ref", "access": "ro"})
         self.job = app.submit(owner, "s1").json()["id"]
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> int:
@@ -65,6 +66,14 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "remove the owner": ("DELETE", "/stations/s1/members/alice", {}, (403, 403, 403, 404, 403)),
     "leave": ("POST", "/stations/s1/leave", {}, (409, 200, 200, 404, 403)),
     "my invitations": ("GET", "/invitations", {}, (200, 200, 200, 200, 403)),
+    "list volumes": ("GET", "/stations/s1/volumes", {}, (200, 200, 200, 404, 403)),
+    "add a volume": ("PUT", "/stations/s1/volumes/out", {"json": {"mount": "/data/out", "access": "rw"}},
+                     (200, 200, 403, 404, 403)),
+    "remove a volume": ("DELETE", "/stations/s1/volumes/ref", {}, (200, 200, 403, 404, 403)),
+    "map a volume on alice's zone": ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv/ref"}},
+                                     (200, 200, 403, 404, 403)),
+    "map a volume on mel's zone": ("PUT", "/stations/s1/volumes/ref/zones/lzm", {"json": {"host_path": "/srv/ref"}},
+                                   (200, 200, 200, 404, 403)),
     "accept without an invitation": ("POST", "/invitations/s1/accept", {}, (404, 404, 404, 404, 403)),
     "decline without an invitation": ("POST", "/invitations/s1/decline", {}, (404, 404, 404, 404, 403)),
 }
@@ -85,7 +94,8 @@ def test_the_matrix_covers_every_station_and_membership_endpoint(world: World) -
               if p.startswith(("/api/v1/stations/{station}", "/api/v1/invitations"))}
     covered = {(m, "/api/v1" + p.replace("/s1", "/{station}").replace("/{own}", "/{lz}").replace("/lz1", "/{lz}")
                 .replace("/lzm", "/{lz}").replace("/mel", "/{member}").replace("/ann", "/{member}")
-                .replace("/alice", "/{member}"))
+                .replace("/alice", "/{member}").replace("/volumes/ref", "/volumes/{volume}")
+                .replace("/volumes/out", "/volumes/{volume}"))
                for m, p, _, _ in MATRIX.values()}
     assert wanted <= covered, wanted - covered
 
@@ -118,3 +128,17 @@ def test_invitations_end_to_end(world: World) -> None:
 
 def app_token(world: World, name: str) -> str:
     return world.app.user(name)
+
+
+def test_a_claimed_job_carries_the_volumes_mapped_on_its_landing_zone(world: World) -> None:
+    app, owner = world.app, world.tokens["owner"]
+    assert app.call("PUT", "/stations/s1/volumes/bad", owner, json={"mount": "/lz/work/x"}).status_code == 422
+    assert app.call("PUT", "/stations/s1/volumes/ref/zones/lz1", owner,
+                    json={"host_path": "relative"}).status_code == 422
+    assert app.call("PUT", "/stations/s1/volumes/ref/zones/lzo", owner,
+                    json={"host_path": "/srv/x"}).status_code == 404  # lzo does not serve s1
+    app.ok("PUT", "/stations/s1/volumes/ref/zones/lz1", owner, json={"host_path": "/srv/ref"})
+    [job] = app.claim(owner, "lz1")
+    assert job["spec"]["volumes"] == [{"name": "ref", "host_path": "/srv/ref", "mount": "/data/ref", "access": "ro"}]
+    listed = app.ok("GET", "/stations/s1/volumes", world.tokens["member"])
+    assert listed == [{"name": "ref", "mount": "/data/ref", "access": "ro", "landing_zones": {"lz1": "/srv/ref"}}]
