@@ -185,3 +185,29 @@ def test_slurm_kill(slurm: LandingZone, tmp_path: Path) -> None:
     job = ended(slurm, job_id)
     assert job["outcome"] == "cancelled" and job["reason"].startswith("killed by "), job
     assert (results(slurm, job_id, tmp_path) / "started.txt").exists()
+
+
+def test_local_top_lists_the_jobs_processes(local: LandingZone, tmp_path: Path) -> None:
+    job_id = local.submit(folder(tmp_path / "jobs", "topme", TRAPPING))
+    started(local, job_id)
+    text = local.cli("top", job_id).stdout
+    assert "PID" in text and "run.sh" in text and "sleep" in text, text
+    local.cli("kill", job_id)
+    ended(local, job_id)
+
+
+def test_a_pause_recorded_before_a_crash_is_carried_out_by_the_daemon(local: LandingZone, tmp_path: Path) -> None:
+    """The CLI died after it recorded the request (intent) and before its signal: the tick does it."""
+    import sqlite3
+
+    job_id = local.submit(folder(tmp_path / "jobs", "crashpause", TRAPPING))
+    started(local, job_id)
+    local.wait_for_state(job_id, ["running"])
+    with sqlite3.connect(local.db) as conn:
+        conn.execute("UPDATE jobs SET control = 'pause', control_by = 'tester' WHERE id = ?", (job_id,))
+    local.wait_for_state(job_id, ["paused"], 30)
+    with sqlite3.connect(local.db) as conn:
+        conn.execute("UPDATE jobs SET control = 'resume', control_by = 'tester' WHERE id = ?", (job_id,))
+    local.wait_for_state(job_id, ["running"], 30)
+    local.cli("stop", job_id)
+    assert ended(local, job_id)["reason"].startswith("stopped by ")
