@@ -16,13 +16,13 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("entry points", ("lz.cli", "lz.daemon")),
     ("services", ("lz.assembly", "lz.engine", "lz.steps", "lz.watcher", "lz.housekeeping", "lz.intake",
                   "lz.workspace", "lz.sources", "lz.zone_lock", "lz.views", "lz.diagram", "lz.architecture", "lz.service", "lz.hub",
-                  "lz.config_reference", "lz.doctor")),
+                  "lz.config_reference", "lz.doctor", "lz.control")),
     ("settings", ("lz.config",)),
     ("adapters", ("lz.store", "lz.executors", "lz.runtimes", "lz.slurm", "lz.collect", "lz.collect_tree", "lz.walk", "lz.changes", "lz.archive",
                   "lz.manifest", "lz.results",
                   "lz.bundle", "lz.tar_reader", "lz.spec_file", "lz.capacity", "lz.process", "lz.fs", "lz.workpool", "lz.metrics", "lz.faults",
                   "lz.logfile")),
-    ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout",
+    ("core", ("lz.job", "lz.machine", "lz.rules", "lz.events", "lz.zone", "lz.backoff", "lz.layout", "lz.timeline", "lz.volumes",
               "lz.resources", "lz.errors")),
 ]
 PICTURE_NAME = "architecture"

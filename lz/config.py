@@ -21,6 +21,8 @@ from lz.errors import ConfigError
 from lz.layout import default_work_root
 from lz.resources import Limits, parse_memory, parse_time
 from lz.slurm.settings import SlurmSettings
+from lz.volumes import Volume
+from lz.volumes import from_config as volumes_from_config
 
 EXECUTORS = ("local", "slurm")
 RUNTIMES = ("apptainer", "singularity", "charliecloud", "none", "auto")
@@ -75,6 +77,7 @@ class Settings:
     images: Mapping[str, str] = field(default_factory=dict)
     apptainer_sandbox: bool = False  # [apptainer] sandbox: writable directories instead of SIF files
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
+    volumes: tuple[Volume, ...] = ()  # [volumes.NAME] host_path, mount, access: bound into every job
 
     @property
     def state_dir(self) -> Path:
@@ -205,6 +208,11 @@ def _from_file(path: Path) -> dict[str, Any]:
             values.update({k: v for k, v in moved.items() if k not in values})
         elif key == "apptainer":
             values.update(_apptainer(path, _table(path, key, value)))
+        elif key == "volumes":
+            try:
+                values["volumes"] = volumes_from_config(_table(path, key, value))
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
         else:
             raise ConfigError(f"{path}: unknown setting {key!r}")
     return values

@@ -53,6 +53,8 @@ DESCRIPTIONS: dict[str, str] = {
     "limits": "`[limits]`: the most one job may ask for (`cpus`, `memory`, `gpus`, `time`, `partitions`).",
     "images": "`[images]`: the offline base-image catalogue, name = root filesystem directory, tarball or SIF.",
     "slurm": "`[slurm]`: how jobs are submitted (see below).",
+    "volumes": "`[volumes.NAME]` `host_path`, `mount`, `access` (`ro` or `rw`): a host directory bound into every "
+               "job at `mount` (outside `/lz/work`, never collected); with runtime `none` it is `LZ_VOLUME_<NAME>`.",
     "slurm.account": "`--account` for every job.",
     "slurm.qos": "`--qos` for every job.",
     "slurm.partition": "Default partition when a job names none.",
@@ -144,5 +146,5 @@ def _cell(value: Any) -> str:
 
 
 def missing_descriptions() -> list[str]:
-    names = [*_SCALARS, "container", *(f"slurm.{n}" for n in _SLURM), "images", "limits", "slurm"]
+    names = [*_SCALARS, "container", *(f"slurm.{n}" for n in _SLURM), "images", "limits", "slurm", "volumes"]
     return [n for n in names if n not in DESCRIPTIONS]

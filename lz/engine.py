@@ -19,7 +19,7 @@ from lz.faults import crash_point
 from lz.housekeeping import Housekeeping
 from lz.job import Job
 from lz.machine import State
-from lz.rules import Action, Cancel, Fire, Record, StopWork, TickContext, Work, decide
+from lz.rules import Action, Cancel, Control, Fire, Record, StopWork, TickContext, Work, decide
 from lz.sources.base import JobSource
 from lz.steps import Steps
 from lz.store.jobs import JobStore
@@ -29,7 +29,7 @@ from lz.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-WATCHED = (State.QUEUED, State.RUNNING, State.CANCELLING)
+WATCHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.CANCELLING)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class Engine:
 
     def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
         records: dict[str, dict[str, object]] = {}
-        cancels: list[Job] = []
+        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
         submits = self._submit_budget(jobs.values())
         for action in actions:
             if isinstance(action, Record):
@@ -91,7 +91,9 @@ class Engine:
             elif isinstance(action, Fire):
                 self._fire(action)
             elif isinstance(action, Cancel):
-                cancels.append(jobs[action.job_id])
+                cancels[action.how].append(jobs[action.job_id])
+            elif isinstance(action, Control):
+                self._control(jobs[action.job_id])
             elif isinstance(action, StopWork):
                 if self.steps.stop_build(action.job_id):
                     log.info("job %s: cancelled, stopped its build", action.job_id)
@@ -102,9 +104,20 @@ class Engine:
                     submits -= 1
                 self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
         self.store.record_many(records)
-        self.watcher.cancel([self.workspace.tracked(j) for j in cancels])
-        if cancels:
+        for how, chosen in cancels.items():
+            self.watcher.cancel([self.workspace.tracked(j) for j in chosen], how)
+        if any(cancels.values()):
             crash_point("cancel.sent")
+
+    def _control(self, job: Job) -> None:
+        """A pause or resume still recorded (the CLI died before it was done): carry it out."""
+        from lz.control import carry_out
+        from lz.errors import ControlRefused
+
+        try:
+            carry_out(self.store, self.watcher.executor, self.workspace, job)
+        except ControlRefused as exc:
+            log.warning("job %s: %s", job.id, exc)
 
     def _submit_budget(self, jobs: Iterable[Job]) -> int:
         """How many submissions this tick: none while the controller is backed off; the local

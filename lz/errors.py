@@ -61,3 +61,8 @@ class CollectionError(LzError):
 class StoreBusy(LzError):
     """Another process held the database's write lock past the busy timeout: retry later, the
     state is unchanged (nothing was written)."""
+
+
+class ControlRefused(UserError):
+    """The executor refused a pause or resume (e.g. scontrol suspend without operator rights);
+    the job is unchanged."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from lz.fs import remove_tree
 from lz.job import Job, JobSpec
 from lz.spec_file import load_spec
 from lz.store.jobs import JobStore, new_job_id
+from lz.volumes import Volume
 
 
 class Rejected(UserError):
@@ -39,6 +41,7 @@ def receive(
     overrides: Mapping[str, Any] | None = None,
     origin: str = "cli",
     capacity: Capacity | None = None,
+    volumes: Sequence[Volume] = (),
 ) -> Job:
     """Copy and validate the job folder or tarball into the spool, then record the job.
 
@@ -55,6 +58,8 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False)
+        if settings.volumes or volumes:  # this zone's and a hub Station's volumes (lz.volumes), in the spec
+            spec = replace(spec, volumes=(*spec.volumes, *settings.volumes, *volumes))
         _within(spec, capacity if capacity is not None else intake_capacity(settings))
         _require_runnable(spec, settings, staging, _daemon_runtime(store))
     except UserError as exc:

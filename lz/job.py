@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from lz.layout import JobPaths
 from lz.resources import Resources
+from lz.volumes import Volume
 
 RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
@@ -28,9 +29,11 @@ class JobSpec:
     recipe_kind: RecipeKind | None = None
     resources: Resources = field(default_factory=Resources)
     env: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()  # bound by every runtime at their mount points (lz.volumes)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "volumes": [v.to_dict() for v in self.volumes],
             "name": self.name,
             "command": list(self.command) if self.command is not None else None,
             "recipe": self.recipe,
@@ -49,6 +52,7 @@ class JobSpec:
             recipe_kind=data.get("recipe_kind"),
             resources=Resources.from_dict(data.get("resources") or {}),
             env=dict(data.get("env") or {}),
+            volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
         )
 
 
@@ -78,6 +82,11 @@ class Job:
     cpu_seconds: float | None
     max_rss_bytes: int | None
     results_at: float | None
+    control: str | None = None  # a pending request: stop, kill, pause or resume (intent, kept until done)
+    control_by: str | None = None  # who asked (the local user name, or "hub user NAME")
+    control_at: float | None = None
+    paused_at: float | None = None  # when the current pause began
+    paused_s: float | None = None  # seconds spent paused before (not counted toward the time limit)
 
     @property
     def submitted(self) -> bool:
@@ -115,6 +124,9 @@ class Tracked:
     executor_id: str | None
     paths: JobPaths
     time_limit_s: int | None = None
+    paused_s: float = 0.0  # finished pauses: suspended time does not count toward the time limit
+    paused_since: float | None = None  # the current pause began then
+    control_at: float | None = None  # when a stop was asked (its grace period runs from there)
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,17 @@ class Observation:
     reason: str | None = None
     exit_code: int | None = None
     seen_before: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One process of a running job, as ``lz top`` shows it."""
+
+    pid: int
+    command: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    state: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ The machine is built by the ``transitions`` library from this table, and so is t
 ``lz.rules``; this module only says which events a state accepts and where they lead.
 
 Every job ends in ``cleaned`` exactly once, with an outcome. Failure and cancel paths still pass
-through ``collecting`` so logs and partial results are returned.
+through ``collecting`` so logs and partial results are returned. ``paused`` is a job held while
+pending (SLURM hold) or suspended while running (SIGSTOP, SLURM suspend): ``resume`` takes a
+suspended one back to running, ``release`` a held one back to the queue.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class State(enum.StrEnum):
     BUILDING = "building"
     QUEUED = "queued"
     RUNNING = "running"
+    PAUSED = "paused"
     CANCELLING = "cancelling"
     COLLECTING = "collecting"
     CLEANED = "cleaned"
@@ -50,9 +53,12 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "started", "source": "queued", "dest": "running"},
     {"trigger": "requeued", "source": "running", "dest": "queued"},
     {"trigger": "submit_failed", "source": "queued", "dest": "collecting"},
-    {"trigger": "ended", "source": ["queued", "running", "cancelling"], "dest": "collecting"},
+    {"trigger": "pause", "source": ["queued", "running"], "dest": "paused"},
+    {"trigger": "resume", "source": "paused", "dest": "running"},
+    {"trigger": "release", "source": "paused", "dest": "queued"},
+    {"trigger": "ended", "source": ["queued", "running", "paused", "cancelling"], "dest": "collecting"},
     {"trigger": "cancel", "source": "received", "dest": "collecting"},
-    {"trigger": "cancel", "source": ["building", "queued", "running"], "dest": "cancelling"},
+    {"trigger": "cancel", "source": ["building", "queued", "running", "paused"], "dest": "cancelling"},
     {"trigger": "cancel", "source": ["cancelling", "collecting"], "dest": None},
     {"trigger": "clean", "source": "collecting", "dest": "cleaned"},
 ]

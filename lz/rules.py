@@ -47,9 +47,18 @@ class Record:
 
 @dataclass(frozen=True)
 class Cancel:
-    """Ask the executor to stop the job (idempotent)."""
+    """Ask the executor to stop the job (idempotent): ``how`` is the request, cancel, stop or kill."""
 
     job_id: str
+    how: str = "cancel"
+
+
+@dataclass(frozen=True)
+class Control:
+    """Carry out a pending pause or resume request through the executor (idempotent)."""
+
+    job_id: str
+    request: str
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ class StopWork:
     job_id: str
 
 
-Action = Work | Fire | Record | Cancel | StopWork
+Action = Work | Fire | Record | Cancel | StopWork | Control
 
 _NEVER_SUBMITTED = {"executor_id": None, "submit_attempted_at": None}
 
@@ -87,6 +96,8 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
         return _queued(job, seen, ctx)
     if state == State.RUNNING:
         return _running(job, seen, ctx)
+    if state == State.PAUSED:
+        return _paused(job, seen, ctx)
     if state == State.CANCELLING:
         return _cancelling(job, seen, ctx)
     return []
@@ -95,8 +106,13 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
 def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
     if not job.submitted:
         return [Work("submit", job.id)]
+    if job.control == "pause":
+        return [Control(job.id, "pause")]
     if not ctx.observed or seen is None:
         return []
+    if seen.phase == "pending" and held(seen):  # held outside lz, or lz died before recording its own hold
+        return [Fire(job.id, "pause", State.QUEUED, {"paused_at": ctx.now, "pending_reason": seen.reason,
+                                                    "native_state": seen.native_state}, detail=seen.reason)]
     if seen.phase == "pending":
         return _note(job, seen, pending_reason=seen.reason)
     if seen.phase == "running":
@@ -132,8 +148,13 @@ def _unconfirmed(job: Job, ctx: TickContext) -> list[Action]:
 
 
 def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    if job.control == "pause":
+        return [Control(job.id, "pause")]
     if not ctx.observed or seen is None:
         return []
+    if seen.phase == "running" and suspended(seen):  # suspended outside lz, or lz died before recording it
+        return [Fire(job.id, "pause", State.RUNNING, {"paused_at": ctx.now, "native_state": seen.native_state},
+                     detail=seen.native_state)]
     if seen.phase == "running":
         return _note(job, seen)
     if seen.phase == "pending":  # requeued by the scheduler (preemption, node failure)
@@ -145,8 +166,50 @@ def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Actio
     return _absent(job, ctx)
 
 
+def _paused(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    """A held or suspended job: resumed on request, or when the scheduler shows it going again."""
+    if job.control == "resume":
+        return [Control(job.id, "resume")]
+    if not ctx.observed or seen is None:
+        return []
+    if seen.phase == "running" and not suspended(seen):
+        facts = resumed(job, ctx.now, native_state=seen.native_state)
+        if job.started_at is None:  # released and started between two looks
+            facts["started_at"] = ctx.now
+        return [Fire(job.id, "resume", State.PAUSED, facts)]
+    if seen.phase == "pending" and not held(seen):
+        return [Fire(job.id, "release", State.PAUSED, resumed(job, ctx.now, pending_reason=seen.reason,
+                                                              native_state=seen.native_state))]
+    if seen.phase == "ended":
+        return [_ended(job, seen, ctx)]
+    if seen.phase == "absent":
+        return _absent(job, ctx)
+    return _note(job, seen, pending_reason=seen.reason) if seen.phase == "pending" else _note(job, seen)
+
+
+def resumed(job: Job, now: float, **facts: Any) -> dict[str, Any]:
+    """Facts of a job that goes again: the pause's length joins the time not counted toward its limit."""
+    paused = (job.paused_s or 0.0) + (max(0.0, now - job.paused_at) if job.paused_at is not None else 0.0)
+    return {"paused_at": None, "paused_s": paused, "control": None, **facts}
+
+
+def held(seen: Observation) -> bool:
+    """SLURM lists a held pending job with reason JobHeldUser or JobHeldAdmin."""
+    return (seen.reason or "").startswith("JobHeld")
+
+
+def suspended(seen: Observation) -> bool:
+    return (seen.native_state or "").upper() in ("SUSPENDED", "STOPPED")
+
+
+def ended_by(job: Job) -> str:
+    """Which request ended the job and who sent it: "stopped by alice", "cancelled by user"."""
+    verb = {"stop": "stopped", "kill": "killed"}.get(job.control or "", "cancelled")
+    return f"{verb} by {job.control_by or 'user'}"
+
+
 def _cancelling(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
-    cancelled = {"outcome": Outcome.CANCELLED.value, "reason": "cancelled by user", "ended_at": ctx.now}
+    cancelled = {"outcome": Outcome.CANCELLED.value, "reason": ended_by(job), "ended_at": ctx.now}
     if not job.submitted:
         # re-checked in the transaction: a submission that lands meanwhile must be cancelled, not forgotten
         return [Fire(job.id, "ended", State.CANCELLING, cancelled, guard=_NEVER_SUBMITTED)]
@@ -161,9 +224,13 @@ def _cancelling(job: Job, seen: Observation | None, ctx: TickContext) -> list[Ac
                                                          "native_state": seen.native_state})]
     if seen.phase == "absent":
         if job.executor_id is None and ctx.now - (job.submit_attempted_at or ctx.now) < ctx.submit_grace_s:
-            return [Cancel(job.id)]
+            return [Cancel(job.id, _how(job))]
         return [Fire(job.id, "ended", State.CANCELLING, cancelled)]
-    return [Cancel(job.id), *_note(job, seen)]
+    return [Cancel(job.id, _how(job)), *_note(job, seen)]
+
+
+def _how(job: Job) -> str:
+    return job.control if job.control in ("stop", "kill") else "cancel"
 
 
 def _ended(job: Job, seen: Observation, ctx: TickContext) -> Fire:
@@ -195,7 +262,7 @@ def outcome_of(seen: Observation, job: Job) -> tuple[Outcome, str]:
         return Outcome.FAILED, "out of memory"
     if native.startswith("CANCELLED"):
         if job.state == State.CANCELLING:
-            return Outcome.CANCELLED, "cancelled by user"
+            return Outcome.CANCELLED, ended_by(job)
         return Outcome.CANCELLED, "cancelled outside lz (scancel by a user or an administrator)"
     if native in ("NODE_FAIL", "BOOT_FAIL"):
         return Outcome.FAILED, "node failure"

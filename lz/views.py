@@ -9,6 +9,7 @@ from typing import Any
 from lz.job import Job, Transition
 from lz.machine import STATES
 from lz.resources import format_memory, format_time
+from lz.timeline import durations, format_seconds, totals
 from lz.zone import LandingZoneStatus
 
 
@@ -49,10 +50,14 @@ def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) 
         "results": job.results_at is not None,
     }
     if history is not None:
+        history = list(history)
+        steps = [(t.event, t.to_state, t.at) for t in history]
         data["history"] = [
-            {"from": t.from_state or None, "to": t.to_state, "event": t.event, "at": iso(t.at), "detail": t.detail}
-            for t in history
+            {"from": t.from_state or None, "to": t.to_state, "event": t.event, "at": iso(t.at), "detail": t.detail,
+             "duration_s": length}
+            for t, length in zip(history, durations(steps, now))
         ]
+        data["times"] = totals(steps, now)
     return data
 
 
@@ -104,11 +109,24 @@ def details(job: Job, history: Iterable[Transition], now: float) -> str:
     ):
         if value is not None and value != "":
             lines.append(f"  {label:<10} {value}")
-    lines.append("  history")
-    for t in history:
-        lines.append(f"    {iso(t.at)}  {t.from_state or '-':>10} -> {t.to_state:<10} {t.event}"
-                     + (f"  ({t.detail})" if t.detail else ""))
+    history = list(history)
+    steps = [(t.event, t.to_state, t.at) for t in history]
+    lines.append(times_line(totals(steps, now)))
+    lines.append("  history" + " " * 22 + "for")
+    for t, length in zip(history, durations(steps, now)):
+        lines.append(f"    {iso(t.at)}  {format_seconds(length):>7}  {t.from_state or '-':>10} -> {t.to_state:<10} "
+                     f"{t.event}" + (f"  ({t.detail})" if t.detail else ""))
     return "\n".join(lines)
+
+
+_TIME_LABELS = (("waiting_for_lz_s", "waiting for a landing zone"), ("build_s", "build"), ("queue_s", "queue"),
+                ("run_s", "run"), ("paused_s", "paused"), ("collect_s", "collect"), ("upload_s", "upload"))
+
+
+def times_line(times: Mapping[str, float | None]) -> str:
+    """``  times      queue 2.0s, run 1m05s, paused 6.0s``: the steps that took any time."""
+    parts = [f"{label} {format_seconds(times[key])}" for key, label in _TIME_LABELS if times.get(key) is not None]
+    return f"  {'times':<10} " + (", ".join(parts) if parts else "-")
 
 
 def _resources(job: Job) -> str:

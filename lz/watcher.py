@@ -83,13 +83,19 @@ class Watcher:
         except ControllerUnavailable:
             return {}
 
-    def cancel(self, jobs: Sequence[Tracked]) -> None:
-        """Ask the executor to stop jobs (idempotent); a controller outage only defers it."""
+    def cancel(self, jobs: Sequence[Tracked], how: str = "cancel") -> None:
+        """Ask the executor to stop jobs (idempotent): ``how`` is cancel, stop (graceful) or kill;
+        a controller outage only defers it."""
         if not jobs or not self.backoff.ready(self.clock()):
             return
         self.calls["cancel"] += 1
         try:
-            self.executor.cancel(jobs)
+            if how == "stop":
+                self.executor.stop(jobs)
+            elif how == "kill":
+                self.executor.kill(jobs)
+            else:
+                self.executor.cancel(jobs)
         except ControllerUnavailable as exc:
             self.failed(exc)
 

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
 
-from lz.job import JobContext, Observation, Tracked, Usage
+from lz.errors import ControlRefused
+from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.layout import JobPaths
 
 
@@ -34,6 +35,27 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def cancel(self, jobs: Sequence[Tracked]) -> None:
         """Ask for the given jobs to stop (idempotent; a finished job is fine)."""
+
+    def stop(self, jobs: Sequence[Tracked]) -> None:
+        """Graceful: SIGTERM to the job's processes, the normal cancel after a grace period
+        (called every tick until the job ended; idempotent). Default: the normal cancel."""
+        self.cancel(jobs)
+
+    def kill(self, jobs: Sequence[Tracked]) -> None:
+        """Immediate: SIGKILL to the job's processes, then the normal cancel (idempotent)."""
+        self.cancel(jobs)
+
+    def pause(self, job: Tracked, *, started: bool) -> None:
+        """Hold a pending job or suspend a running one (idempotent); ControlRefused if refused."""
+        raise ControlRefused(f"the {self.name} executor cannot pause jobs")
+
+    def resume(self, job: Tracked, *, started: bool) -> None:
+        """Release a held job or resume a suspended one (idempotent); ControlRefused if refused."""
+        raise ControlRefused(f"the {self.name} executor cannot resume jobs")
+
+    def processes(self, job: Tracked) -> list[ProcessInfo]:
+        """The processes of a running job with their CPU and memory (``lz top``)."""
+        return []
 
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         """CPU time and peak memory of running jobs, in one batched query where possible."""

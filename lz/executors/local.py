@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from lz.errors import SubmitRejected
+from lz.errors import ControlRefused, SubmitRejected
 from lz.executors.base import Executor, read_exit_code, wrapper_script
-from lz.job import JobContext, Observation, Tracked, Usage
+from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.layout import JobPaths
 
 CANCEL_MARK = "cancel-requested"
@@ -77,6 +77,8 @@ class LocalExecutor(Executor):
             return Observation("ended", handle, _ended_state(paths), exit_code=code)
         pid = _alive(handle)
         if pid is not None:
+            if _stopped(pid):  # SIGSTOPped (lz pause): suspended time does not count toward the limit
+                return Observation("running", handle, "SUSPENDED")
             self._enforce(job, pid)
             return Observation("running", handle, "RUNNING")
         code = read_exit_code(paths)  # it may have finished between the two looks
@@ -90,6 +92,8 @@ class LocalExecutor(Executor):
         """Kill a job past its time limit; escalate to SIGKILL when a stop takes too long."""
         marks = [job.paths.meta / CANCEL_MARK, job.paths.meta / TIMEOUT_MARK]
         ran_s = _run_time(pid)
+        if ran_s is not None:  # as SLURM counts: time suspended is not run time
+            ran_s -= job.paused_s + (max(0.0, self.clock() - job.paused_since) if job.paused_since else 0.0)
         if job.time_limit_s and ran_s is not None and ran_s > job.time_limit_s and not marks[1].exists():
             marks[1].write_text(f"{self.clock()}\n")
             _signal_group(pid, signal.SIGTERM)
@@ -108,6 +112,40 @@ class LocalExecutor(Executor):
             if not mark.exists():
                 mark.write_text(f"{self.clock()}\n")
                 _signal_group(pid, signal.SIGTERM)
+                _signal_group(pid, signal.SIGCONT)  # a paused job must run to hear it
+
+    def stop(self, jobs: Sequence[Tracked]) -> None:
+        """SIGTERM, then SIGKILL after ``kill_grace_s`` (``_enforce``): the cancel itself, since a
+        local cancel already lets the job end gracefully."""
+        self.cancel(jobs)
+
+    def kill(self, jobs: Sequence[Tracked]) -> None:
+        """The mark first (the outcome survives a crash), then SIGKILL to the whole group."""
+        for job in jobs:
+            pid = _alive(job.executor_id or _read_handle(job.paths))
+            if pid is None:
+                continue
+            mark = job.paths.meta / CANCEL_MARK
+            if not mark.exists():
+                mark.write_text(f"{self.clock()}\n")
+            _signal_group(pid, signal.SIGKILL)
+
+    def pause(self, job: Tracked, *, started: bool) -> None:
+        _signal_group(self._pid(job, "pause"), signal.SIGSTOP)
+
+    def resume(self, job: Tracked, *, started: bool) -> None:
+        _signal_group(self._pid(job, "resume"), signal.SIGCONT)
+
+    def _pid(self, job: Tracked, what: str) -> int:
+        pid = _alive(job.executor_id or _read_handle(job.paths))
+        if pid is None:
+            raise ControlRefused(f"cannot {what} job {job.job_id}: it has no running process")
+        return pid
+
+    def processes(self, job: Tracked) -> list[ProcessInfo]:
+        """Every process of the job's process group (the wrapper leads it), by psutil."""
+        pid = _alive(job.executor_id or _read_handle(job.paths))
+        return [] if pid is None else group_processes(pid)
 
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         import psutil
@@ -198,6 +236,38 @@ def _run_time(pid: int) -> float | None:
         return None if start == "0" else uptime - int(start) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError):
         return None
+
+
+def group_processes(pgid: int) -> list[ProcessInfo]:
+    """The processes of one process group with CPU (percent, over a short sample) and memory."""
+    import psutil
+
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                proc.cpu_percent(None)
+                members.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    time.sleep(0.2)
+    found = []
+    for proc in members:
+        try:
+            with proc.oneshot():
+                found.append(ProcessInfo(proc.pid, " ".join(proc.cmdline()) or proc.name(), proc.cpu_percent(None),
+                                         proc.memory_info().rss, proc.status()))
+        except psutil.Error:
+            continue
+    return found
+
+
+def _stopped(pid: int) -> bool:
+    """Whether the process is stopped by a signal (state T in /proc/PID/stat)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -13,27 +13,43 @@ from __future__ import annotations
 
 import getpass
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
-from lz.errors import ControllerUnavailable
+from lz.errors import ControllerUnavailable, ControlRefused
 from lz.executors.base import Executor, read_exit_code, wrapper_script
-from lz.job import JobContext, Observation, Tracked, Usage
+from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.process import CommandRunner, CommandTimeout, Completed, run_command
 from lz.slurm import commands
-from lz.slurm.parse import QueueEntry, phase_of, read_sbatch, read_scancel, read_squeue, read_sstat
+from lz.slurm.parse import (
+    QueueEntry,
+    phase_of,
+    read_listpids,
+    read_sbatch,
+    read_scancel,
+    read_scontrol,
+    read_squeue,
+    read_sstat,
+)
 from lz.slurm.settings import SlurmSettings
 
 log = logging.getLogger(__name__)
+
+STOP_MARK = "stop-signalled"
+"""Written before ``scancel --signal=TERM``: the signal goes once, the grace period runs from it."""
 
 
 class SlurmExecutor(Executor):
     name = "slurm"
 
     def __init__(self, settings: SlurmSettings | None = None, *, prefix: str = "lz-",
-                 runner: CommandRunner = run_command):
+                 runner: CommandRunner = run_command, stop_grace_s: float = 10.0,
+                 clock: Callable[[], float] = time.time):
         self.settings = settings or SlurmSettings()
         self.prefix = prefix
         self.runner = runner
+        self.stop_grace_s = stop_grace_s
+        self.clock = clock
         self.user = self.settings.user or getpass.getuser()
 
     def job_name(self, job_id: str) -> str:
@@ -99,6 +115,70 @@ class SlurmExecutor(Executor):
             complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)
             if complaint:  # e.g. "Job/step already completing or completed"
                 log.info("scancel: %s", complaint)
+
+    def stop(self, jobs: Sequence[Tracked]) -> None:
+        """SIGTERM to the job's step (``scancel --signal=TERM``, see ``scancel_signal_argv`` for
+        why not ``--full``) once, the mark written first; the normal scancel once the grace period
+        has passed."""
+        signal_now, cancel_now = [], []
+        for job in jobs:
+            mark = job.paths.meta / STOP_MARK
+            if not job.executor_id:
+                cancel_now.append(job)
+            elif not mark.exists():
+                mark.write_text(f"{self.clock()}\n")
+                signal_now.append(job.executor_id)
+            elif self.clock() - mark.stat().st_mtime > self.stop_grace_s:
+                cancel_now.append(job)
+        if signal_now:
+            self._signal(signal_now, "TERM", full=False)
+        if cancel_now:
+            self.cancel(cancel_now)
+
+    def kill(self, jobs: Sequence[Tracked]) -> None:
+        """SIGKILL to every process (``scancel --signal=KILL --full``), then the normal scancel."""
+        ids = [j.executor_id for j in jobs if j.executor_id]
+        if ids:
+            self._signal(ids, "KILL", full=True)
+        self.cancel(jobs)
+
+    def _signal(self, ids: list[str], signal: str, *, full: bool) -> None:
+        reply = self._run(commands.scancel_signal_argv(ids, signal, full=full))
+        complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)
+        if complaint:
+            log.info("scancel --signal=%s: %s", signal, complaint)
+
+    def pause(self, job: Tracked, *, started: bool) -> None:
+        """``scontrol suspend`` a running job (operator rights), ``scontrol hold`` a pending one."""
+        self._scontrol("suspend" if started else "hold", job)
+
+    def resume(self, job: Tracked, *, started: bool) -> None:
+        self._scontrol("resume" if started else "release", job)
+
+    def _scontrol(self, action: str, job: Tracked) -> None:
+        if not job.executor_id:
+            raise ControlRefused(f"cannot {action} job {job.job_id}: its SLURM id is not known yet")
+        reply = self._run(commands.scontrol_argv(action, job.executor_id))
+        read_scontrol(action, reply.returncode, reply.stdout, reply.stderr)
+
+    def processes(self, job: Tracked) -> list[ProcessInfo]:
+        """``scontrol listpids`` (works on the job's node, e.g. a single-node site), then psutil;
+        elsewhere nothing (``lz top`` then shows sstat's totals)."""
+        if not job.executor_id:
+            return []
+        reply = self._run(commands.listpids_argv(job.executor_id))
+        import psutil
+
+        found = []
+        for pid in read_listpids(reply.returncode, reply.stdout, reply.stderr):
+            try:
+                proc = psutil.Process(pid)
+                with proc.oneshot():
+                    found.append(ProcessInfo(pid, " ".join(proc.cmdline()) or proc.name(),
+                                             proc.cpu_percent(0.1), proc.memory_info().rss, proc.status()))
+            except psutil.Error:
+                continue
+        return found
 
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         """One sstat for all running jobs; never fatal (usage is advisory)."""

@@ -271,7 +271,8 @@ class HubAgent:
                                  params={"name": self.name, "attempt": claim.attempt})
             try:
                 local_id = receive(self.store, self.settings, bundle, name=claim.name,
-                                   overrides=_overrides(claim.spec), origin=claim.origin).id
+                                   overrides=_overrides(claim.spec), origin=claim.origin,
+                                   volumes=_volumes(claim.spec)).id
             except Rejected as exc:
                 log.warning("hub job %s refused by this landing zone's intake: %s", claim.hub_job_id, exc)
                 local_id = exc.job.id
@@ -352,6 +353,13 @@ class HubAgent:
             self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
         self._room.set()
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
+
+
+def _volumes(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """The Station's volumes mapped on this landing zone (the hub puts them in the claimed spec)."""
+    from lz.volumes import Volume, check
+
+    return tuple(check(Volume.from_dict(v)) for v in spec.get("volumes") or ())
 
 
 def _overrides(spec: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,10 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from lz.hub.errors import Conflict, NotFound
+from lz.hub.fit import shortfall
 from lz.hub.models import HubEvent, HubJob, LandingZone, StationZone
 
 jobs_t: Any = HubJob.__table__
@@ -27,6 +28,7 @@ links_t: Any = StationZone.__table__
 FACTS = ("outcome", "reason", "exit_code", "executor", "executor_id", "native_state", "pending_reason",
          "started_at", "ended_at", "cpu_seconds", "max_rss_bytes")
 MAX_CLAIM = 16
+FIT_LOOKAHEAD = 64  # pending jobs looked past per claim for ones that fit (bigger ones wait for a bigger zone)
 
 
 def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_state: str, event: str,
@@ -36,20 +38,37 @@ def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_s
                                          detail=detail))
 
 
+def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, Any]]:
+    from lz.hub.volumes import for_claim  # volumes -> members -> stations: imported late, no cycle
+
+    return for_claim(conn, station_id, lz_id)
+
+
 def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
     """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it."""
     limit = max(0, min(limit, MAX_CLAIM))
     if limit == 0:
         return []
+    zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
+    if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
+        held = conn.execute(select(func.count()).select_from(jobs_t).where(
+            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased")).scalar_one()
+        limit = min(limit, max(0, zone.max_running - held))
+        if limit == 0:
+            return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec)
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
         .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
-        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit)
+        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD)
         .with_for_update(skip_locked=True)
     ).all()
-    claimed = []
+    claimed: list[dict[str, Any]] = []
     for row in rows:
+        if len(claimed) >= limit:
+            break
+        if zone is not None and shortfall(json.loads(row.spec).get("resources") or {}, zone) is not None:
+            continue  # too big for this landing zone: it stays pending for a bigger one
         result = conn.execute(
             update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending", jobs_t.c.attempt == row.attempt)
             .values(phase="leased", lease_owner=lz_id, lease_expires=now + lease_s, ran_on=lz_id,
@@ -58,7 +77,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             continue
         hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
-        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": json.loads(row.spec),
+        spec = json.loads(row.spec)
+        spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
+        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
                         "lease_expires": now + lease_s})
     return claimed
 

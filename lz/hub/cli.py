@@ -372,8 +372,11 @@ def client_token_create(for_landing_zones: bool, expires: str, output: Path | No
 
 def register(main: click.Group) -> None:
     """Add ``hub``, ``station``, ``zones``, ``login`` and ``token`` to ``lz``."""
+    from lz.hub import members_cli
+
     main.add_command(login_command)
     main.add_command(client_token_group)
+    members_cli.register(station_group)
     main.add_command(hub_group)
     main.add_command(station_group)
     main.add_command(zones_command)

@@ -75,7 +75,7 @@ def listing(conn: Connection, who: Principal, station: str | None = None, limit:
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(select(events_t).where(events_t.c.job_id == job_id).order_by(events_t.c.id)).all()
     return [{"from": r.from_state or None, "to": r.to_state, "event": r.event, "at": iso(r.at),
-             "detail": r.detail, "attempt": r.attempt} for r in rows]
+             "detail": r.detail, "attempt": r.attempt, "at_s": r.at} for r in rows]
 
 
 def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
@@ -94,7 +94,27 @@ def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
     return find(conn, who, row.id)
 
 
-def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
+    """Why each pending job waits (``lz.hub.fit``): one query per Station for its landing zones."""
+    from lz.hub.fit import waiting_reason
+    from lz.hub.stations import links_t
+
+    zones_of: dict[int, list[Any]] = {}
+    found = {}
+    for row in rows:
+        if row.phase != "pending":
+            continue
+        if row.station_id not in zones_of:
+            zones_of[row.station_id] = list(conn.execute(
+                select(zones_t).join(links_t, links_t.c.lz_id == zones_t.c.id)
+                .where(links_t.c.station_id == row.station_id)).all())
+        resources = json.loads(row.spec).get("resources") or {}
+        found[row.id] = waiting_reason(resources, row.station, zones_of[row.station_id])
+    return found
+
+
+def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
+             waiting: str | None = None) -> dict[str, Any]:
     """The landing zone's documented job JSON (``lz.views.job_json``) plus station, landing_zone
     and attempts. Add keys; never rename or remove."""
     spec = json.loads(row.spec)
@@ -104,7 +124,8 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None) 
         "reason": row.reason if row.reason or row.phase != "pending" else None,
         "slurm_job_id": row.executor_id if row.executor == "slurm" else None,
         "executor": row.executor, "executor_id": row.executor_id, "native_state": row.native_state,
-        "pending_reason": row.pending_reason or ("waiting for a landing zone" if row.phase == "pending" else None),
+        "pending_reason": row.pending_reason or (waiting or "waiting for a landing zone" if row.phase == "pending"
+                                                 else None),
         "resources": spec.get("resources") or {}, "command": spec.get("command"),
         "created_at": iso(row.created_at), "started_at": iso(started), "ended_at": iso(ended),
         "runtime_s": None if started is None else (ended or now) - started,
@@ -113,7 +134,11 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None) 
         "phase": row.phase, "cancel_requested": bool(row.cancel_requested),
     }
     if history is not None:
-        data["history"] = history
+        from lz.timeline import durations, totals
+
+        steps = [(h["event"], h["to"], h["at_s"]) for h in history]
+        data["history"] = [{**h, "duration_s": d} for h, d in zip(history, durations(steps, now))]
+        data["times"] = totals(steps, now)
     return data
 
 

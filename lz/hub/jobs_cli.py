@@ -93,10 +93,15 @@ def _details(job: dict[str, Any]) -> str:
     for key in ("reason", "pending_reason", "exit_code", "executor_id"):
         if job.get(key) is not None:
             lines.append(f"  {key.replace('_', ' ')}: {job[key]}")
+    from lz.timeline import format_seconds
+    from lz.views import times_line
+
+    if job.get("times"):
+        lines.append(times_line(job["times"]))
     lines.append("  history:")
     for ev in job.get("history", []):
-        lines.append(f"    {ev['at']}  #{ev['attempt']}  {ev['event']:<10} {ev['from'] or '':>10} -> {ev['to']:<10}"
-                     + (f"  {ev['detail']}" if ev.get("detail") else ""))
+        lines.append(f"    {ev['at']}  {format_seconds(ev.get('duration_s')):>7}  #{ev['attempt']}  {ev['event']:<10} "
+                     f"{ev['from'] or '':>10} -> {ev['to']:<10}" + (f"  {ev['detail']}" if ev.get("detail") else ""))
     return "\n".join(lines)
 
 

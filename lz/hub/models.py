@@ -202,3 +202,36 @@ class WebSession(HubBase):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     csrf: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class StationInvitation(HubBase):
+    """An invitation to join a Station with a role, until the user accepts or declines it."""
+
+    __tablename__ = "station_invitations"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), default="member")
+    invited_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class StationVolume(HubBase):
+    """A named volume of a Station: where jobs see it and how (``ro``/``rw``); its host path is
+    per landing zone (``VolumeMapping``)."""
+
+    __tablename__ = "station_volumes"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    mount: Mapped[str] = mapped_column(String(255))
+    access: Mapped[str] = mapped_column(String(2), default="ro")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class VolumeMapping(HubBase):
+    """Where a Station's volume is on one landing zone."""
+
+    __tablename__ = "volume_mappings"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    lz_id: Mapped[int] = mapped_column(ForeignKey("landing_zones.id", ondelete="CASCADE"), primary_key=True)
+    host_path: Mapped[str] = mapped_column(String(1024))

@@ -154,7 +154,8 @@ def _store_submission(hub: Hub, who: Principal, station_id: int, key: str, spec:
 def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
     def _get(conn: Any) -> dict[str, Any]:
         row = jobs.find(conn, who, job_id)
-        return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None)
+        return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
+                             jobs.waiting_reasons(conn, [row]).get(row.id))
 
     return hub.read(_get)
 
@@ -164,7 +165,12 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
               who: Principal = Depends(user)) -> list[dict[str, Any]]:
     hub = hub_of(request)
     now = hub.now()
-    return [jobs.job_json(r, now) for r in hub.read(jobs.listing, who, station)]
+    def _list(conn: Any) -> list[dict[str, Any]]:
+        rows = jobs.listing(conn, who, station)
+        waiting = jobs.waiting_reasons(conn, rows)
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
+
+    return hub.read(_list)
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])

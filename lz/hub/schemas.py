@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -162,3 +162,37 @@ class Problem(BaseModel):
     """Every refusal: one line for the user."""
 
     detail: str
+
+
+class InvitationIn(_Body):
+    user: str = Field(pattern=NAME)
+    role: Literal["member", "admin"] = "member"
+
+
+class InvitationOut(BaseModel):
+    station: str
+    user: str
+    role: str
+    invited_by: str
+    created_at: float
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: str
+
+
+class VolumeIn(_Body):
+    mount: str = Field(max_length=255)
+    access: Literal["ro", "rw"] = "ro"
+
+
+class VolumeMapIn(_Body):
+    host_path: str = Field(max_length=1024)
+
+
+class VolumeOut(BaseModel):
+    name: str
+    mount: str
+    access: str
+    landing_zones: dict[str, str]

@@ -120,7 +120,7 @@ def refuse_declared_size(request: Request, max_bytes: int) -> None:
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
-    from lz.hub import routes_login, routes_lz, routes_user
+    from lz.hub import routes_login, routes_lz, routes_members, routes_user, routes_volumes
 
     hub = Hub(config)
     if migrate:
@@ -147,6 +147,8 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     app.include_router(routes_user.router, prefix="/api/v1")
+    app.include_router(routes_members.router, prefix="/api/v1")
+    app.include_router(routes_volumes.router, prefix="/api/v1")
     app.include_router(routes_lz.router, prefix="/api/v1/lz")
     routes_login.include(app)
     return app

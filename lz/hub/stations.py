@@ -1,8 +1,9 @@
 """Stations, their members and their landing zones; who may see and change what.
 
-Rules of this step: any user creates a Station and becomes its owner; members see and submit to
-it; a landing zone is added to or removed from a Station by a member who owns that landing zone
-(or a hub admin). Roles beyond that come with invitations (issue 12)."""
+Any user creates a Station and becomes its owner; members see and submit to it. Owners and
+admins add members (``lz.hub.members`` has invitations and the other membership rules); they add
+landing zones they own (a landing zone's owner decides which Stations it serves); a landing zone
+leaves a Station by a Station owner or admin, or by its own owner. A hub admin may do everything."""
 
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ def describe(conn: Connection, station_id: int) -> dict[str, Any]:
 def add_member(conn: Connection, who: Principal, station: str, user: str, now: float) -> None:
     sid = visible(conn, who, station)
     if not who.admin and role(conn, sid, who.user_id) not in ("owner", "admin"):
-        raise Forbidden(f"only the owner of station {station!r} adds members")
+        raise Forbidden(f"only the owner or an admin of station {station!r} adds members")
     row = conn.execute(select(users_t.c.id).where(users_t.c.name == user)).first()
     if row is None:
         raise NotFound(f"no user {user!r} on this hub")
@@ -95,15 +96,27 @@ def _zone_you_own(conn: Connection, who: Principal, lz: str) -> int:
     return int(row.id)
 
 
+def _manager(conn: Connection, who: Principal, sid: int) -> bool:
+    return who.admin or role(conn, sid, who.user_id) in ("owner", "admin")
+
+
 def add_zone(conn: Connection, who: Principal, station: str, lz: str, now: float) -> None:
     sid = visible(conn, who, station)
     zid = _zone_you_own(conn, who, lz)
+    if not _manager(conn, who, sid):
+        raise Forbidden(f"only the owner or an admin of station {station!r} adds landing zones")
     if conn.execute(select(links_t.c.lz_id).where(links_t.c.station_id == sid, links_t.c.lz_id == zid)).first():
         return
     conn.execute(insert(links_t).values(station_id=sid, lz_id=zid, added_at=now))
 
 
 def remove_zone(conn: Connection, who: Principal, station: str, lz: str) -> None:
+    """By a Station owner or admin, or by the landing zone's own owner (withdrawing it)."""
     sid = visible(conn, who, station)
-    zid = _zone_you_own(conn, who, lz)
+    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
+    if row is None:
+        raise NotFound(f"no landing zone {lz!r} (it appears once it has connected)")
+    if not (_manager(conn, who, sid) or row.owner_id == who.user_id):
+        raise Forbidden(f"only the owner or an admin of station {station!r}, or the owner of {lz!r}, removes it")
+    zid = int(row.id)
     conn.execute(delete(links_t).where(links_t.c.station_id == sid, links_t.c.lz_id == zid))

@@ -107,6 +107,8 @@ class ApptainerRuntime(Runtime):
         command = list(job.spec.command or load_default_command(job))
         options = ["--contain", "--cleanenv", "--pwd", CONTAINER_WORKDIR,
                    "--bind", f"{job.paths.work}:{CONTAINER_WORKDIR}"]
+        for volume in job.spec.volumes:  # lz.volumes checked the paths: no ':' or ',' can split them
+            options += ["--bind", f"{volume.host_path}:{volume.mount}:{volume.access}"]
         if self.sandbox:
             options.append("--writable")
         if job.spec.resources.gpus:
@@ -154,7 +156,7 @@ class ApptainerRuntime(Runtime):
         remove_tree(self.bases_dir(job))
         self.run_tmp(job).mkdir(mode=0o700)
         if self.sandbox:  # --writable cannot create mount points: the work directory and $HOME
-            for mount_point in (CONTAINER_WORKDIR, _home()):
+            for mount_point in (CONTAINER_WORKDIR, _home(), *(v.mount for v in job.spec.volumes)):
                 make_mount_point(self.image(job), mount_point)
 
     def _local_bases(self, job: JobContext, names: list[str], log: IO[str],

@@ -100,9 +100,11 @@ class CharliecloudRuntime(Runtime):
         command = list(job.spec.command or load_default_command(job))
         if not command:
             raise ValueError("the job has no command and its Dockerfile has no CMD or ENTRYPOINT")
+        binds = [arg for v in job.spec.volumes for arg in ("-b", f"{v.host_path}:{v.mount}")]
         return [
+            *read_only_prefix([v.host_path for v in job.spec.volumes if v.read_only]),
             "env", f"USER={self.user}", self.ch_run,
-            "-b", f"{job.paths.work}:{CONTAINER_WORKDIR}", "-c", CONTAINER_WORKDIR,
+            "-b", f"{job.paths.work}:{CONTAINER_WORKDIR}", *binds, "-c", CONTAINER_WORKDIR,
             "--unset-env=*", "--env-no-expand", f"--set-env=PATH={DEFAULT_PATH}", "--set-env",
             *(f"--set-env={key}={value}" for key, value in sorted(job.spec.env.items())),
             str(self.image_dir(job)), "--", *command,
@@ -137,7 +139,8 @@ class CharliecloudRuntime(Runtime):
             raise BuildError(f"build: {exc.filename or self.ch_image[0]} not found") from None
         if code != 0:
             raise BuildError(f"build failed (exit {code}):\n{_log_tail(log)}")
-        make_mount_point(self.image_dir(job), CONTAINER_WORKDIR)
+        for mount_point in (CONTAINER_WORKDIR, *(v.mount for v in job.spec.volumes)):
+            make_mount_point(self.image_dir(job), mount_point)
 
     def _import(self, job: JobContext, source: Path, name: str, log: IO[str], deadline: float,
                 timeout_s: float | None) -> None:
@@ -162,6 +165,21 @@ class CharliecloudRuntime(Runtime):
 
     def describe(self) -> str:
         return f"Charliecloud ({' '.join(self.ch_image)}; {self.ch_run}), per-job storage, offline bases"
+
+
+READ_ONLY_SCRIPT = ('n=$1; shift; while [ "$n" -gt 0 ]; do mount --bind "$1" "$1" && '
+                    'mount -o remount,bind,ro "$1" || exit 125; shift; n=$((n-1)); done; exec "$@"')
+"""ch-run 0.31 binds read-write only. In a mount namespace of its own (``unshare -rm``: an
+unprivileged user namespace, which ch-run needs anyway) each read-only source is bound onto itself
+and remounted read-only; ch-run's bind of it copies the read-only flag, and inside ch-run's own
+namespace that flag is locked. Paths travel as arguments, never as shell text."""
+
+
+def read_only_prefix(paths: list[str]) -> list[str]:
+    """argv that runs the rest with ``paths`` read-only; nothing when there are none."""
+    if not paths:
+        return []
+    return ["unshare", "-rm", "/bin/sh", "-c", READ_ONLY_SCRIPT, "sh", str(len(paths)), *paths]
 
 
 def _left(deadline: float, timeout_s: float | None) -> float | None:

@@ -18,10 +18,13 @@ class NoneRuntime(Runtime):
         log.write("runtime none: nothing to build; the command runs directly\n")
 
     def run_argv(self, job: JobContext) -> list[str]:
+        """Volumes cannot be mounted without a container: each is ``LZ_VOLUME_<NAME>`` (its host
+        path) in the job's environment; ``ro`` is then up to the host's file permissions."""
         command = list(job.spec.command or ())
-        if job.spec.env:
+        env = {**{v.env_name: v.host_path for v in job.spec.volumes}, **job.spec.env}
+        if env:
             # `env NAME=VALUE... cmd`: the job's declared variables on top of the executor's clean set
-            return ["env", *(f"{k}={v}" for k, v in sorted(job.spec.env.items())), *command]
+            return ["env", *(f"{k}={v}" for k, v in sorted(env.items())), *command]
         return command
 
     def describe(self) -> str:

@@ -80,3 +80,28 @@ def scancel_by_name_argv(job_name: str, user: str) -> list[str]:
     """For a job whose SLURM id was never recorded. ``--name`` takes one name, and given together
     with ids it narrows them instead of adding to them: hence one call per such job."""
     return ["scancel", f"--name={job_name}", f"--user={user}"]
+
+
+def scancel_signal_argv(slurm_ids: Sequence[str], signal: str, *, full: bool) -> list[str]:
+    """Send ``signal`` to the jobs' steps; with ``full``, to the batch step as well (the wrapper
+    and srun). The job is signalled, not cancelled; the normal scancel follows.
+
+    A graceful stop leaves ``--full`` out: srun, signalled in the batch step, answers SIGTERM by
+    "forcing job termination" (SIGKILL to the step, seen on Slurm 22.05), so the job would never
+    write its partial results. The step's own tasks get the TERM and end as they choose."""
+    return ["scancel", f"--signal={signal}", *(["--full"] if full else []), *slurm_ids]
+
+
+SCONTROL_ACTIONS = ("hold", "release", "suspend", "resume")
+"""hold/release act on pending jobs (any user, their own); suspend/resume on running ones (operators)."""
+
+
+def scontrol_argv(action: str, slurm_id: str) -> list[str]:
+    if action not in SCONTROL_ACTIONS:
+        raise ValueError(f"unknown scontrol action {action!r}")
+    return ["scontrol", action, slurm_id]
+
+
+def listpids_argv(slurm_id: str) -> list[str]:
+    """The job's processes on this node (only where slurmd runs here; elsewhere it fails)."""
+    return ["scontrol", "listpids", slurm_id]

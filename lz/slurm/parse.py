@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from lz.errors import ControllerUnavailable, SubmitRejected
+from lz.errors import ControllerUnavailable, ControlRefused, SubmitRejected
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
 SlurmPhase = Literal["pending", "running", "ended"]
@@ -269,3 +269,39 @@ def _last_lines(message: str) -> str:
     """sbatch says why last ("Batch job submission failed: ..."); keep its whole text if short."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     return " / ".join(lines[-3:])
+
+
+_ALREADY = {
+    "resume": ("not suspended",),
+    "release": ("not held",),
+    "suspend": ("already suspended",),
+}
+"""Complaints that mean the request already holds: pause and resume are idempotent."""
+
+
+def read_scontrol(action: str, returncode: int, stdout: str, stderr: str) -> None:
+    """None when ``scontrol hold|release|suspend|resume`` did it (or it already held);
+    ControlRefused with SLURM's one line otherwise ("Access/permission denied" for a user without
+    operator rights, "Job is pending execution" for a suspend); ControllerUnavailable when the
+    controller could not be reached."""
+    if returncode == 0:
+        return
+    message = " / ".join(line.strip() for line in (stderr or stdout).splitlines() if line.strip())[:300]
+    if is_unreachable(message):
+        raise ControllerUnavailable(f"scontrol {action}: {message}")
+    if any(words in message.lower() for words in _ALREADY.get(action, ())):
+        return
+    raise ControlRefused(f"scontrol {action} refused: {message or f'exit status {returncode}'}")
+
+
+def read_listpids(returncode: int, stdout: str, stderr: str) -> list[int]:
+    """The pids of ``scontrol listpids`` (header ``PID JOBID STEPID LOCALID GLOBALID``); none
+    when the job does not run on this node or scontrol failed (top is advisory)."""
+    if returncode != 0:
+        return []
+    pids = []
+    for line in stdout.splitlines():
+        first = line.split(maxsplit=1)[0] if line.strip() else ""
+        if first.isdigit():
+            pids.append(int(first))
+    return pids

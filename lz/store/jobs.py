@@ -186,20 +186,25 @@ class JobStore:
         self.listeners.transition(job, Transition(state, new_state, event, now, detail, job_id, seq[0] if seq else 0))
         return job
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, *, how: str = "cancel", by: str | None = None) -> Job:
         """Cancel in any non-terminal state. A job nobody started yet ends here (outcome
-        cancelled); one that is building, queued or running goes to ``cancelling`` and the
-        daemon stops it; one already ending keeps ending."""
+        cancelled); one that is building, queued, running or paused goes to ``cancelling`` and the
+        daemon stops it; one already ending keeps ending. ``how`` (cancel, stop, kill) and ``by``
+        are recorded with it (the intent): the reason will say which request ended it and who."""
         job = self.get(job_id)
         facts: dict[str, Any] = {}
+        verb = {"stop": "stopped", "kill": "killed"}.get(how, "cancelled")
+        who = by or "user"
         if job.state == "received":
-            facts = {"outcome": "cancelled", "reason": "cancelled by user", "ended_at": self.clock()}
+            facts = {"outcome": "cancelled", "reason": f"{verb} by {who}", "ended_at": self.clock()}
+        if job.state not in ("cancelling", "collecting") or how != "cancel":
+            facts.update(control=how, control_by=by, control_at=self.clock())
         try:
-            return self.fire(job_id, "cancel", expect=job.state, detail="requested by user", **facts)
+            return self.fire(job_id, "cancel", expect=job.state, detail=f"{how} requested by {who}", **facts)
         except InvalidTransition:
             if self.get(job_id).state == job.state:
                 raise
-            return self.cancel(job_id)  # it moved meanwhile: decide again from its new state
+            return self.cancel(job_id, how=how, by=by)  # it moved meanwhile: decide again from its new state
 
     def record(self, job_id: str, **facts: Any) -> None:
         """Store facts that are not state changes (executor id, usage, pending reason)."""

@@ -14,7 +14,7 @@ from lz.faults import crash_point
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003_job_control"
 """Alembic's head revision; ``tests/unit/test_migrations.py`` keeps the two equal."""
 
 

@@ -31,6 +31,11 @@ jobs = Table(
     Column("cpu_seconds", Float),
     Column("max_rss_bytes", Integer),
     Column("results_at", Float),
+    Column("control", String(16)),
+    Column("control_by", String(160)),
+    Column("control_at", Float),
+    Column("paused_at", Float),
+    Column("paused_s", Float),
 )
 """One job and everything known about it; its state changes are logged in ``transitions``."""
 

@@ -15,6 +15,10 @@ fi
 # the exit file's bytes are taken now, rewritten in place later (1<> does not truncate): a job that
 # fills the disk must still be able to record how it ended
 printf '%20s\n' '' >"$meta/exit.tmp.$$"
+# SIGTERM is for the job (lz stop, scancel --signal=TERM --full reaches this script too): the
+# wrapper outlives it, waits for the job to end as it chooses and records its exit status. A
+# trap (not an ignore, which the job would inherit) runs once the job has ended.
+trap ':' TERM
 "$@" >"$meta/stdout" 2>"$meta/stderr" </dev/null
 rc=$?
 printf '%-20d' "$rc" 1<>"$meta/exit.tmp.$$" && mv -f "$meta/exit.tmp.$$" "$meta/exit"

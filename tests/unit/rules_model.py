@@ -67,13 +67,24 @@ class Store:
     def record(self, job_id: str, **facts: Any) -> None:
         self.jobs[job_id] = replace(self.jobs[job_id], **facts)
 
-    def cancel(self, job_id: str, now: float) -> None:
-        """``JobStore.cancel``: any non-terminal state."""
+    def cancel(self, job_id: str, now: float, how: str = "cancel") -> None:
+        """``JobStore.cancel``: any non-terminal state; stop and kill remember how."""
         job = self.jobs[job_id]
         if job.state in TERMINAL:
             return
-        facts = {"outcome": "cancelled", "reason": "cancelled by user", "ended_at": now} if job.state == "received" else {}
+        facts: dict[str, Any] = {"outcome": "cancelled", "reason": "cancelled by user", "ended_at": now} \
+            if job.state == "received" else {}
+        if how != "cancel" or job.state not in ("cancelling", "collecting"):
+            facts.update(control=how, control_by="tester", control_at=now)
         self.fire(job_id, "cancel", expect=job.state, **facts)
+
+    def request(self, job_id: str, what: str, now: float) -> bool:
+        """``lz.control.request`` for pause and resume: recorded only where it fits the state."""
+        job = self.jobs[job_id]
+        fits = (job.state in ("queued", "running") and job.submitted) if what == "pause" else job.state == "paused"
+        if fits:
+            self.record(job_id, control=what, control_by="tester", control_at=now)
+        return fits
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Entry:
     native: str = "PENDING"
     aged_out: bool = False
     ended_at: float = 0.0
+    held: bool = False  # scontrol hold (pending) or suspend (running): lz pause
 
 
 @dataclass
@@ -111,11 +123,13 @@ class Scheduler:
 
     def advance(self, entry: Entry, native: str, now: float) -> None:
         """pending -> running; running/pending -> an end state (COMPLETED and FAILED leave an exit file)."""
+        if entry.held and native == "RUNNING":
+            return  # a held job does not start, a suspended one does not finish by itself
         if entry.phase == "pending" and native == "RUNNING":
             entry.phase, entry.native = "running", "RUNNING"
             self.started[entry.job_id] += 1
         elif entry.phase in LIVE and native != "RUNNING":
-            if native in ("COMPLETED", "FAILED") and entry.phase != "running":
+            if native in ("COMPLETED", "FAILED") and (entry.phase != "running" or entry.held):
                 return  # only a job that ran exits by itself
             entry.phase, entry.native, entry.ended_at, entry.aged_out = "ended", native, now, self.local
             if native in ("COMPLETED", "FAILED"):
@@ -127,6 +141,13 @@ class Scheduler:
         for entry in self.live(job.id):
             if job.executor_id is None or entry.slurm_id == job.executor_id:
                 entry.phase, entry.native, entry.ended_at, entry.aged_out = "ended", "CANCELLED", now, self.local
+
+    def control(self, job: Job, what: str) -> bool:
+        """scontrol hold/suspend (or SIGSTOP) and release/resume; False when the job is not live."""
+        live = [e for e in self.live(job.id) if e.slurm_id == job.executor_id or job.executor_id is None]
+        for entry in live:
+            entry.held = what == "pause"
+        return bool(live)
 
     def observe(self, job: Job) -> Observation:
         """``SlurmExecutor.observe`` for one job: squeue by name, then the exit and pid files."""
@@ -141,6 +162,9 @@ class Scheduler:
         if entry.phase == "ended":
             return Observation("ended", entry.slurm_id, entry.native, None,
                                code if code is not None else None, seen_before=True)
+        if entry.held:
+            native, reason = ("SUSPENDED", None) if entry.phase == "running" else ("PENDING", "JobHeldUser")
+            return Observation(entry.phase, entry.slurm_id, native, reason, seen_before=True)
         return Observation(entry.phase, entry.slurm_id, entry.native, seen_before=True)
 
 

@@ -55,6 +55,17 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/jobs/{j}/results", {}),
         ("GET", f"/jobs/{j}/logs/stdout", {}),
         ("POST", "/tokens", {"json": {"for_landing_zones": True, "expires": "7d"}}),
+        ("POST", "/stations/s1/invitations", {"json": {"user": "bob"}}),
+        ("GET", "/invitations", {}),
+        ("POST", "/invitations/s1/accept", {}),
+        ("POST", "/invitations/s1/decline", {}),
+        ("GET", "/stations/s1/members", {}),
+        ("DELETE", "/stations/s1/members/bob", {}),
+        ("POST", "/stations/s1/leave", {}),
+        ("GET", "/stations/s1/volumes", {}),
+        ("PUT", "/stations/s1/volumes/ref", {"json": {"mount": "/data"}}),
+        ("DELETE", "/stations/s1/volumes/ref", {}),
+        ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv"}}),
     ]
 
 
@@ -80,7 +91,8 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     paths = world.app.client.get("/openapi.json").json()["paths"]
     operations = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
-               .replace("/stdout", "/{which}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
+               .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
+               .replace("/volumes/ref", "/volumes/{volume}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations - PUBLIC == {(m, "/api/v1" + p) for m, p in listed}
 
 
@@ -112,7 +124,8 @@ def test_a_landing_zone_token_cannot_act_as_a_user(world: World) -> None:
 
 def test_the_wrong_user_sees_nothing_of_another_station(world: World) -> None:
     expected = {("POST", "/stations"): 201, ("GET", "/stations"): 200, ("GET", "/whoami"): 200,
-                ("GET", "/zones"): 200, ("GET", "/jobs"): 200, ("POST", "/tokens"): 201}  # his own token
+                ("GET", "/zones"): 200, ("GET", "/jobs"): 200, ("POST", "/tokens"): 201,  # his own token
+                ("GET", "/invitations"): 200}
     for method, path, kwargs in _user_calls(world):
         response = world.app.call(method, path, world.bob, **kwargs)
         want = expected.get((method, path), 404)

@@ -205,6 +205,7 @@ def test_hub_metrics_are_read_from_its_database(app: HubApp) -> None:
 
     token = app.user("alice")
     app.station_with_zone(token)
+    app.ok("POST", "/lz/register", token, json={"name": "lz1", "cpus": 4, "max_running": 2})
     for _ in range(2):
         assert app.submit(token).status_code == 201
     assert len(app.claim(token, max_jobs=2)) == 2

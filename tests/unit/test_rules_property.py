@@ -41,7 +41,7 @@ from tests.unit.rules_model import (
 )
 
 JOBS = ("j0", "j1")  # j0 starts received, j1 already built (queued): fewer steps to the races
-WATCHED = (State.QUEUED, State.RUNNING, State.CANCELLING)
+WATCHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.CANCELLING)
 ENDS = ("RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY", "NODE_FAIL")
 
 
@@ -101,12 +101,24 @@ class LandingZoneMachine(RuleBasedStateMachine):
                                         **action.facts)
                     except InvalidTransition:
                         pass
+                elif kind == "Control" and up:
+                    self._control(job, action.request)
                 elif kind == "Cancel" and up:
                     self.scheduler.cancel(snapshot[job.id], self.now)
                 elif kind == "Work" and job.id not in self.workers and (action.kind != "submit" or up):
                     self.workers[job.id] = Worker(action.kind)
         for job_id, facts in records.items():
             self.store.record(job_id, **facts)
+
+    def _control(self, job: Job, what: str) -> None:
+        """``lz.control.carry_out``: signal, then the transition; a job that is gone forgets it."""
+        if not self.scheduler.control(job, what):
+            self.store.record(job.id, control=None)
+            return
+        started = job.started_at is not None or job.state == State.RUNNING
+        event = "pause" if what == "pause" else ("resume" if started else "release")
+        facts = {"control": None, "paused_at": self.now} if what == "pause" else lz.rules.resumed(job, self.now)
+        self._try(job.id, event, job.state, **facts)
 
     # -- workers: one commit at a time -----------------------------------------------------------
     @precondition(lambda self: self.workers)
@@ -160,9 +172,15 @@ class LandingZoneMachine(RuleBasedStateMachine):
             pass
 
     # -- the world -------------------------------------------------------------------------------
-    @rule(job_id=st.sampled_from(JOBS))
-    def user_cancels(self, job_id: str) -> None:
-        self.store.cancel(job_id, self.now)
+    @rule(job_id=st.sampled_from(JOBS), how=st.sampled_from(["cancel", "stop", "kill"]))
+    def user_cancels(self, job_id: str, how: str) -> None:
+        self.store.cancel(job_id, self.now, how)
+
+    @rule(job_id=st.sampled_from(JOBS), what=st.sampled_from(["pause", "resume"]), at_once=st.booleans())
+    def user_pauses_or_resumes(self, job_id: str, what: str, at_once: bool) -> None:
+        """``lz pause|resume``: the request recorded, carried out by the CLI (or, if it died, the tick)."""
+        if self.store.request(job_id, what, self.now) and at_once and self.scheduler.up:
+            self._control(self.store.jobs[job_id], what)
 
     @rule(event=st.sampled_from(["daemon crashes", "controller down", "controller up", "scheduler moves",
                                  "ended job ages out", "time passes"]),
@@ -203,6 +221,8 @@ class LandingZoneMachine(RuleBasedStateMachine):
         """Faults stop: the controller answers, every job the scheduler holds finishes; then every
         job must be cleaned, with nothing of lz's still running."""
         self.scheduler.up = True
+        for entry in self.scheduler.entries:  # an operator releases whatever is still held
+            entry.held = False
         for _ in range(40):
             for job_id in list(self.workers):
                 while job_id in self.workers:
