@@ -69,6 +69,10 @@ def _start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         from lz.hub.options import agent_options
 
         hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None)
+        if hub is not None:
+            from lz.hub.pilot import as_pilot
+
+            loaded, hub = as_pilot(loaded, hub)  # inside a SLURM allocation: a pilot
         code = run_daemon(loaded, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)

@@ -83,6 +83,7 @@ class AgentOptions:
     max_running: int
     claim_wait_s: float = 20.0
     sync_s: float = 1.0
+    pilot: Any = None  # lz.hub.pilot.Pilot inside a SLURM allocation: claims only what fits, drains on SIGTERM
 
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,

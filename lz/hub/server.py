@@ -102,7 +102,7 @@ def refuse_declared_size(request: Request, max_bytes: int) -> None:
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
-    from lz.hub import routes_lz, routes_user
+    from lz.hub import routes_lz, routes_pilot, routes_user
 
     hub = Hub(config)
     if migrate:
@@ -130,6 +130,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
 
     app.include_router(routes_user.router, prefix="/api/v1")
     app.include_router(routes_lz.router, prefix="/api/v1/lz")
+    app.include_router(routes_pilot.router, prefix="/api/v1/lz")
     return app
 
 
