@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub_server import HubServer
+from tests.integration.hub_server import HubServer, hub_landing_zone
 from tests.integration.slurm_cluster import requires_slurm
 from tests.integration.test_hub_end_to_end import make_job, wait_jobs
 
@@ -92,5 +92,43 @@ def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(
         assert "release" in [h["event"] for h in detail["history"]]
         assert list(work.iterdir()) == []  # nothing left of either pilot's work directories
     finally:
+        subprocess.run(["scancel", "--name", prefix], check=False)
+        hub.stop()
+
+
+def test_a_pilot_with_two_minutes_left_leaves_a_ten_minute_job_to_another_landing_zone(tmp_path: Path) -> None:
+    hub = HubServer(tmp_path / "hub", lease_s=10)
+    hub.start()
+    prefix = f"pw{uuid.uuid4().hex[:6]}"
+    work = tmp_path / "work"
+    work.mkdir()
+    local = None
+    try:
+        alice = hub.user("alice")
+        local = hub_landing_zone(tmp_path / "local", hub, "workstation", alice, max_running=1)
+        env = {"TMPDIR": str(work), "LZ_PILOT_MARGIN_S": "10"}
+        hub.cli("pilots", "submit", "--count", "1", "--no-image", "--cpus", "1", "--time", "2:00",
+                "--name-pattern", prefix + "_{index}", "--output-dir", str(tmp_path), "--hub", hub.url,
+                "--token", str(alice), env=env)
+        pilot = f"{prefix}_1"
+        _wait(lambda: pilot in _zones(hub, alice), 120, "the pilot registered")
+        hub.client(alice, "station", "create", "s")
+        hub.client(alice, "station", "add-lz", "s", pilot)
+        long_id = hub.client(alice, "submit", str(make_job(tmp_path / "long", 1)), "--station", "s",
+                             "--time", "10:00").stdout.split()[-1]
+        short_id = hub.client(alice, "submit", str(make_job(tmp_path / "short", 2)), "--station", "s",
+                              "--time", "0:30").stdout.split()[-1]
+        short = wait_jobs(hub, alice, [short_id], timeout=120)[short_id]
+        assert short["landing_zone"] == pilot  # the pilot claims what fits
+        time.sleep(3)
+        assert hub.client_json(alice, "status", long_id)["state"] == "received"  # not what does not
+        local.start()
+        _wait(lambda: "workstation" in _zones(hub, alice), 60, "the workstation registered")
+        hub.client(alice, "station", "add-lz", "s", "workstation")
+        done = wait_jobs(hub, alice, [long_id], timeout=120)[long_id]
+        assert done["landing_zone"] == "workstation" and done["attempts"] == 1
+    finally:
+        if local is not None:
+            local.stop()
         subprocess.run(["scancel", "--name", prefix], check=False)
         hub.stop()
