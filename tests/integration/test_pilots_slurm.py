@@ -64,7 +64,7 @@ def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(
         for name in names:
             hub.client(alice, "station", "add-lz", "pilots", name)
         ids = []
-        for index in range(8):
+        for index in range(30):
             job = make_job(tmp_path / f"job{index}", index, sleep_s=0.2)
             ids.append(hub.client(alice, "submit", str(job), "--station", "pilots", "--time", "2:00")
                        .stdout.split()[-1])
