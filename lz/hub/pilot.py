@@ -78,8 +78,7 @@ def detect(environ: Mapping[str, str] = os.environ) -> Pilot | None:
     allocation = from_environment(environ)
     if allocation is None:
         return None
-    margin = float(environ.get("LZ_PILOT_MARGIN_S") or DEFAULT_MARGIN_S)
-    return Pilot(allocation, margin, run=_run)
+    return Pilot(allocation, DEFAULT_MARGIN_S, run=_run)
 
 
 def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -103,6 +102,7 @@ def as_pilot(settings: Settings, options: AgentOptions,
     pilot = detect(environ)
     if pilot is None:
         return settings, options
+    pilot.margin_s = settings.pilot_margin_s  # setting pilot_margin_s (env LZ_PILOT_MARGIN_S)
     settings = pilot_settings(settings, pilot, environ)
     slots = settings.local_slots or os.cpu_count() or 1
     log.warning("pilot in SLURM job %s: %s CPUs, %s MB, %d GPUs, %s left; database %s",
