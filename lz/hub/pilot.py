@@ -83,7 +83,8 @@ def detect(environ: Mapping[str, str] = os.environ) -> Pilot | None:
 
 def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] = os.environ) -> Settings:
     """The database on node-local storage (``$SLURM_TMPDIR``, else /tmp on the node) unless one
-    was chosen; as many local slots as the allocation has CPUs (what fits is the claimer's rule)."""
+    was chosen; as many local slots as the allocation has CPUs (what fits is the claimer's rule);
+    a 0.5 s tick unless one was chosen."""
     changes: dict[str, Any] = {}
     if settings.db == default_db(environ):
         base = pilot.allocation.node_tmp or Path("/tmp")
@@ -92,6 +93,10 @@ def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] 
         changes["local_slots"] = pilot.allocation.cpus
     if pilot.allocation.gpus and settings.gpus < 0:
         changes["gpus"] = len(pilot.allocation.gpus)
+    if settings.tick_s == Settings.tick_s and settings.observe_interval_s == Settings.observe_interval_s:
+        # the local executor's look is a few /proc reads, no controller: a fast tick costs little and a
+        # job's end is seen at once (the 5 s default made a pilot's trivial job take ~6 s)
+        changes["tick_s"] = changes["observe_interval_s"] = 0.5
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
