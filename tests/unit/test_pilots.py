@@ -117,3 +117,19 @@ def test_a_released_job_is_requeued_as_a_new_attempt_and_the_pilot_shows_offline
         "released": []}
     assert _claim(app, alice) == [job_id]  # claiming again: online again
     assert [z["online"] for z in app.ok("GET", "/zones", alice)] == [True]
+
+
+def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_path: Path) -> None:
+    from lz.config import load_settings
+    from lz.hub.pilot import pilot_settings
+
+    env = {"HOME": str(tmp_path), "TMPDIR": str(tmp_path / "shared")}
+    settings = load_settings(environ=env)
+    pilot = Pilot(Allocation("42", 3, None, ("0",), None, Path("/local/42")))
+    changed = pilot_settings(settings, pilot, env)
+    assert changed.db == Path("/local/42/lz-pilot-42-lz/lz.db")
+    assert changed.workdir == tmp_path / "shared"  # the work root stays on the shared filesystem
+    assert (changed.local_slots, changed.gpus, changed.tick_s) == (3, 1, 0.5)
+    chosen = load_settings(environ={**env, "LZ_DB": str(tmp_path / "my.db"), "LZ_TICK_S": "2"})
+    assert pilot_settings(chosen, pilot, env).db == tmp_path / "my.db"
+    assert pilot_settings(chosen, pilot, env).tick_s == 2
