@@ -59,7 +59,7 @@ def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(
         array_id = out.stdout.strip().splitlines()[-1]
         assert array_id.isdigit()
         names = [f"{prefix}_1", f"{prefix}_2"]
-        _wait(lambda: set(names) <= set(_zones(hub, alice)), 120, "both pilots registered")
+        _wait(lambda: set(names) <= set(_zones(hub, alice)), 420, "both pilots registered")  # a shared queue
         hub.client(alice, "station", "create", "pilots")
         for name in names:
             hub.client(alice, "station", "add-lz", "pilots", name)
@@ -111,7 +111,7 @@ def test_a_pilot_with_two_minutes_left_leaves_a_ten_minute_job_to_another_landin
                 "--name-pattern", prefix + "_{index}", "--output-dir", str(tmp_path), "--hub", hub.url,
                 "--token", str(alice), env=env)
         pilot = f"{prefix}_1"
-        _wait(lambda: pilot in _zones(hub, alice), 120, "the pilot registered")
+        _wait(lambda: pilot in _zones(hub, alice), 420, "the pilot registered")
         hub.client(alice, "station", "create", "s")
         hub.client(alice, "station", "add-lz", "s", pilot)
         long_id = hub.client(alice, "submit", str(make_job(tmp_path / "long", 1)), "--station", "s",
