@@ -55,7 +55,17 @@ def executor(settings: Settings, runner: CommandRunner | None = None) -> Executo
         return SlurmExecutor(settings.slurm, prefix=settings.job_prefix, runner=runner)
     from lz.executors.local import LocalExecutor
 
-    return LocalExecutor(slots=settings.local_slots or os.cpu_count() or 1)
+    return LocalExecutor(slots=settings.local_slots or os.cpu_count() or 1, gpus=gpu_devices(settings),
+                         gpu_dir=settings.state_dir / "gpus")
+
+
+def gpu_devices(settings: Settings) -> list[str]:
+    """The GPUs local jobs share: ``gpus = N`` as configured (a pilot sets it from its
+    allocation), else the NVIDIA devices found on this machine."""
+    from lz.capacity import local_capacity
+
+    count = settings.gpus if settings.gpus >= 0 else (local_capacity().gpus or 0)
+    return [str(i) for i in range(count)]
 
 
 def workspace(settings: Settings) -> Workspace:

@@ -60,6 +60,7 @@ class Settings:
     token_file: str = ""  # the hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token; "none": memory only)
     max_running: int = 0  # hub jobs at once; 0 = the CPUs
     gpus: int = -1  # GPUs this landing zone has for local jobs; -1 = the NVIDIA devices found in /dev
+    pilot_margin_s: float = 60.0  # a pilot claims only jobs that end this long before its allocation
     job_prefix: str = "lz-"  # SLURM job names and work directories: <prefix><job id>
     lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
     retention_days: float = 30.0
@@ -116,7 +117,7 @@ class Settings:
 _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
-    "local_slots": int, "hub": str, "token_file": str, "max_running": int, "gpus": int, "job_prefix": str, "lost_after_s": float, "retention_days": float,
+    "local_slots": int, "hub": str, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,

@@ -34,6 +34,7 @@ DESCRIPTIONS: dict[str, str] = {
     "token_file": "The hub token file (mode 0600); `none` keeps the token in memory only.",
     "max_running": "Hub jobs this landing zone runs at once; 0 means its CPUs.",
     "gpus": "GPUs this landing zone offers local jobs; -1 means the NVIDIA devices found in /dev.",
+    "pilot_margin_s": "Inside a SLURM allocation (a pilot): claim only jobs whose time limit ends at least this long before the allocation does.",
     "job_prefix": "SLURM job names and work directories are `<prefix><job id>`.",
     "lost_after_s": "A submitted job the scheduler and the disk have not known for this long is lost (never resubmitted).",
     "retention_days": "Days results are kept after a job is cleaned.",

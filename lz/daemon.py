@@ -124,6 +124,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     )
     ticker.start()
     agent = start_agent(hub, store, settings, wake=ticker.wake)  # the hub's jobs come in through intake
+    sig = None
     try:
         while True:
             sig = signal.sigwait(_SIGNALS)
@@ -136,6 +137,10 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break
     finally:
+        if agent is not None and hub is not None and hub.pilot is not None and sig == signal.SIGTERM:
+            from lz.hub.drain import drain
+
+            drain(agent)  # scancel: hand everything back while the ticker still runs the cancels
         if agent is not None:
             agent.stop()
         ticker.stop()

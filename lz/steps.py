@@ -28,6 +28,7 @@ from lz.collect_tree import ResultLimits
 from lz.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.events import Listeners, StepEvent
 from lz.executors.base import Executor
+from lz.executors.gpus import NoGpusFree
 from lz.faults import crash_point
 from lz.fs import remove_tree
 from lz.job import JobContext, Tracked
@@ -161,6 +162,9 @@ class Steps:
             executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
         except ControllerUnavailable as exc:
             self.watcher.failed(exc)
+            return Done(ok=False)
+        except NoGpusFree as exc:  # the GPUs it asked for are busy: it stays queued for the next tick
+            log.info("job %s: %s", job_id, exc)
             return Done(ok=False)
         except (SubmitRejected, ValueError) as exc:
             self._forget_submission(ctx)

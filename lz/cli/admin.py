@@ -71,6 +71,10 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
                             name=getattr(loaded, "name", None),
                             stations=click.get_current_context().meta.get("lz.stations", ()))
+        if hub is not None:
+            from lz.hub.pilot import as_pilot
+
+            loaded, hub = as_pilot(loaded, hub)  # inside a SLURM allocation: a pilot
         code = run_daemon(loaded, hub=hub)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lz.errors import ControlRefused, SubmitRejected
 from lz.executors.base import Executor, read_exit_code, wrapper_script
+from lz.executors.gpus import GPU_FILE, GpuRegistry, job_environment
 from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.layout import JobPaths
 
@@ -36,8 +37,11 @@ class LocalExecutor(Executor):
         kill_grace_s: float = 10.0,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        gpus: Sequence[str] | None = None,
+        gpu_dir: Path | None = None,
     ):
         self.slots = max(1, slots)
+        self.gpus = GpuRegistry(gpus, gpu_dir, _job_alive) if gpus and gpu_dir is not None else None
         self.kill_grace_s = kill_grace_s
         self.env = dict(env) if env is not None else _job_environment()
         self.clock = clock
@@ -50,17 +54,20 @@ class LocalExecutor(Executor):
         paths = job.paths
         for stale in (paths.exit_file, paths.pid_file, paths.meta / CANCEL_MARK, paths.meta / TIMEOUT_MARK):
             stale.unlink(missing_ok=True)
+        ids = self.gpus.take(paths.meta, job.spec.resources.gpus) if self.gpus else []  # NoGpusFree: next tick
         try:
             proc = subprocess.Popen(
                 ["/bin/sh", str(wrapper_script()), str(paths.meta), *argv],
                 cwd=paths.work,
-                env=self.env,
+                env={**self.env, **job_environment(ids)},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
         except OSError as exc:
+            if self.gpus:
+                self.gpus.release(paths.meta)
             raise SubmitRejected(f"cannot start the job: {exc}") from exc
         self._children[proc.pid] = proc
         return f"{proc.pid}:{_start_time(proc.pid)}"
@@ -170,6 +177,21 @@ class LocalExecutor(Executor):
         for pid, proc in list(self._children.items()):
             if proc.poll() is not None:
                 del self._children[pid]
+
+
+def _job_alive(meta: Path) -> bool:
+    """Does the job of this meta directory still hold its GPUs? Until it has ended: no exit
+    file, and its process alive (or just starting: no pid file yet, for at most a minute)."""
+    paths = JobPaths(meta.parent)
+    if not meta.is_dir() or paths.exit_file.exists():
+        return False
+    handle = _read_handle(paths)
+    if handle is not None:
+        return _alive(handle) is not None
+    try:
+        return time.time() - (meta / GPU_FILE).stat().st_mtime < 60
+    except FileNotFoundError:
+        return True  # taking them right now
 
 
 def _job_environment() -> dict[str, str]:

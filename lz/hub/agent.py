@@ -145,12 +145,13 @@ class HubAgent:
                     log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
                     self._join_stations()
                 room = self.options.max_running - self._busy()
-                if room <= 0:
+                fit = self._pilot_room() if self.options.pilot is not None else {}
+                if room <= 0 or fit is None:
                     self._room.wait(1.0)
                     self._room.clear()
                     continue
                 answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
-                                                               "wait_s": self.options.claim_wait_s},
+                                                               "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0)
                 self.lease_s = float(answer["lease_s"])
                 for job in answer["jobs"]:
@@ -167,6 +168,30 @@ class HubAgent:
                 log.exception("hub claimer")
                 self._pause(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _pilot_room(self) -> dict[str, Any] | None:
+        """A pilot's free resources and time for the claim call (``None``: nothing fits now);
+        with too little time left it stops claiming and, once idle, stops the daemon."""
+        from lz.hub.pilot import as_claim
+
+        held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
+                and (c.local_job_id is None or self.store.get(c.local_job_id).state != State.CLEANED)]
+        room = self.options.pilot.room(held)
+        if room is None:
+            if not held and not outbox.claims(self.engine):
+                log.warning("pilot %r: the allocation ends too soon for any job; leaving", self.name)
+                self.on_idle_end()
+            return None
+        if (room.cpus is not None and room.cpus <= 0) or (room.memory_mb is not None and room.memory_mb <= 0):
+            return None
+        return as_claim(room)
+
+    def on_idle_end(self) -> None:
+        """The daemon's way out (a SIGTERM to itself: the same path as ``scancel``)."""
+        import signal
+
+        self._stop.set()
+        os.kill(os.getpid(), signal.SIGTERM)
 
     # -- syncing ------------------------------------------------------------------------------------
     def _syncer(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
@@ -29,6 +30,7 @@ FACTS = ("outcome", "reason", "exit_code", "executor", "executor_id", "native_st
          "started_at", "ended_at", "cpu_seconds", "max_rss_bytes")
 MAX_CLAIM = 16
 FIT_LOOKAHEAD = 64  # pending jobs looked past per claim for ones that fit (bigger ones wait for a bigger zone)
+SCAN_WINDOW = 256  # pending rows looked at per claim when the claimer's room is limited (a pilot)
 
 
 def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_state: str, event: str,
@@ -44,8 +46,13 @@ def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dic
     return for_claim(conn, station_id, lz_id)
 
 
-def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it."""
+def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int,
+          room: Room | None = None) -> list[dict[str, Any]]:
+    """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it;
+    with ``room`` (a pilot's free CPUs, memory, GPUs and time left) only jobs that fit, together.
+
+    The fit is decided on the locked candidate rows (``SKIP LOCKED`` on PostgreSQL): rows that
+    do not fit stay pending and are unlocked at commit, so another landing zone takes them."""
     limit = max(0, min(limit, MAX_CLAIM))
     if limit == 0:
         return []
@@ -60,7 +67,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     rows = conn.execute(
         select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
         .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
-        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD)
+        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
         .with_for_update(skip_locked=True)
     ).all()
     claimed: list[dict[str, Any]] = []
@@ -69,6 +76,11 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             break
         if zone is not None and shortfall(json.loads(row.spec).get("resources") or {}, zone) is not None:
             continue  # too big for this landing zone: it stays pending for a bigger one
+        if room is not None:
+            need = json.loads(row.spec).get("resources") or {}
+            if not room.fits(need):
+                continue
+            room = room.minus(need)
         result = conn.execute(
             update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending", jobs_t.c.attempt == row.attempt)
             .values(phase="leased", lease_owner=lz_id, lease_expires=now + lease_s, ran_on=lz_id,
@@ -82,6 +94,61 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
                         "lease_expires": now + lease_s})
     return claimed
+
+
+@dataclass(frozen=True)
+class Room:
+    """What a claimer has free; ``None``: not limited. A job without a time limit fits only a
+    claimer without one (it might outlive the allocation)."""
+
+    cpus: int | None = None
+    memory_mb: int | None = None
+    gpus: int | None = None
+    time_left_s: float | None = None
+
+    def fits(self, need: dict[str, Any]) -> bool:
+        if self.cpus is not None and int(need.get("cpus") or 1) > self.cpus:
+            return False
+        if self.memory_mb is not None and int(need.get("memory_mb") or 0) > self.memory_mb:
+            return False
+        if self.gpus is not None and int(need.get("gpus") or 0) > self.gpus:
+            return False
+        if self.time_left_s is not None:
+            time_s = need.get("time_s")
+            return time_s is not None and float(time_s) <= self.time_left_s
+        return True
+
+    def minus(self, need: dict[str, Any]) -> Room:
+        return Room(cpus=None if self.cpus is None else self.cpus - int(need.get("cpus") or 1),
+                    memory_mb=None if self.memory_mb is None else self.memory_mb - int(need.get("memory_mb") or 0),
+                    gpus=None if self.gpus is None else self.gpus - int(need.get("gpus") or 0),
+                    time_left_s=self.time_left_s)
+
+
+def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float) -> list[str]:
+    """A draining landing zone hands jobs back: each goes to pending under a new attempt (its
+    old attempt is fenced off), which is not counted as a failure; a job the user cancelled
+    ends cancelled instead. Jobs no longer held by ``lz_id`` under that attempt are skipped."""
+    done = []
+    for job_id, attempt in held:
+        row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
+        if row is None or row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
+            continue
+        if row.cancel_requested:
+            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
+                                          reason="cancelled by user; its landing zone drained", ended_at=now)
+            event, to_state = "cancel", "cleaned"
+        else:
+            values = dict(phase="pending", attempt=attempt + 1, state="received", **{k: None for k in FACTS})
+            event, to_state = "release", "received"
+        result = conn.execute(update(jobs_t).where(
+            jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.attempt == attempt).values(
+            lease_owner=None, lease_expires=None, updated_at=now, **values))
+        if result.rowcount == 1:
+            hub_event(conn, job_id, attempt, row.state, to_state, event, now,
+                      f"attempt {attempt} handed back by its draining landing zone", lz_id)
+            done.append(job_id)
+    return done
 
 
 def has_pending(conn: Connection, lz_id: int) -> bool:

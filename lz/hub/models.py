@@ -80,6 +80,7 @@ class LandingZone(HubBase):
     running: Mapped[int] = mapped_column(Integer, default=0)
     max_running: Mapped[int] = mapped_column(Integer, default=1)
     queue_length: Mapped[int] = mapped_column(Integer, default=0)
+    offline_at: Mapped[float | None] = mapped_column(Float)  # a drained pilot said goodbye (hub0004)
 
 
 class StationZone(HubBase):

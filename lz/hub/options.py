@@ -87,6 +87,7 @@ class AgentOptions:
     tokens: Any = None  # a login_client.TokenSource (memory only with --token none)
     name: str | None = None
     stations: tuple[str, ...] = ()  # to join at start (galileod --stations)
+    pilot: Any = None  # lz.hub.pilot.Pilot inside a SLURM allocation: claims only what fits, drains on SIGTERM
 
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,

@@ -87,7 +87,9 @@ def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
 
 
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
-    return hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs)
+    limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
+    room = None if all(v is None for v in limited) else claims.Room(*limited)
+    return hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room)
 
 
 @router.get("/jobs/{job_id}/bundle", response_class=FileResponse,

@@ -88,6 +88,11 @@ class ClaimIn(_Body):
     name: str = Field(pattern=NAME)
     max_jobs: int = Field(default=1, ge=1, le=16)
     wait_s: float = Field(default=20.0, ge=0, le=60)
+    # a pilot's room (lz.hub.pilot): only jobs that fit are claimed; None = not limited
+    time_left_s: float | None = Field(default=None, ge=0, le=10 * 365 * 86400)
+    free_cpus: int | None = Field(default=None, ge=0, le=1 << 20)
+    free_memory_mb: int | None = Field(default=None, ge=0, le=1 << 40)
+    free_gpus: int | None = Field(default=None, ge=0, le=1 << 16)
 
 
 class Claimed(BaseModel):
@@ -196,3 +201,16 @@ class VolumeOut(BaseModel):
     mount: str
     access: str
     landing_zones: dict[str, str]
+
+
+class ReleaseIn(_Body):
+    """A draining landing zone hands back the jobs it holds (requeued as a new attempt, not a
+    failure) and, with ``offline``, says it is leaving."""
+
+    name: str = Field(pattern=NAME)
+    jobs: list[Held] = Field(default_factory=list, max_length=10_000)
+    offline: bool = False
+
+
+class ReleaseOut(BaseModel):
+    released: list[str]

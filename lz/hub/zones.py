@@ -33,7 +33,7 @@ def register(conn: Connection, who: Principal, name: str, facts: dict[str, Any],
                                                           last_seen=now, **{**defaults, **values})))
     if row.owner_id != who.user_id:
         raise Forbidden(f"landing zone name {name!r} is taken by another user")
-    conn.execute(update(zones_t).where(zones_t.c.id == row.id).values(last_seen=now, **values))
+    conn.execute(update(zones_t).where(zones_t.c.id == row.id).values(last_seen=now, offline_at=None, **values))
     return int(row.id)
 
 
@@ -49,7 +49,12 @@ def owned(conn: Connection, who: Principal, name: str) -> int:
 
 def seen(conn: Connection, lz_id: int, now: float, **load: Any) -> None:
     values = {k: v for k, v in load.items() if k in LOAD and v is not None}
-    conn.execute(update(zones_t).where(zones_t.c.id == lz_id).values(last_seen=now, **values))
+    conn.execute(update(zones_t).where(zones_t.c.id == lz_id).values(last_seen=now, offline_at=None, **values))
+
+
+def offline(conn: Connection, lz_id: int, now: float) -> None:
+    """A draining landing zone says goodbye: offline at once, not after ``online_s``."""
+    conn.execute(update(zones_t).where(zones_t.c.id == lz_id).values(offline_at=now))
 
 
 def listing(conn: Connection, who: Principal, now: float, online_s: float) -> list[dict[str, Any]]:
@@ -66,7 +71,7 @@ def listing(conn: Connection, who: Principal, now: float, online_s: float) -> li
         stations.setdefault(lz_id, []).append(station)
     return [{
         "name": r.name, "owner": r.owner,
-        "online": r.last_seen is not None and now - r.last_seen < online_s,
+        "online": r.last_seen is not None and now - r.last_seen < online_s and r.offline_at is None,
         "last_seen": r.last_seen, "version": r.version, "executor": r.executor, "runtime": r.runtime,
         "cpus": r.cpus, "gpus": r.gpus, "memory_mb": r.memory_mb, "os": r.os, "arch": r.arch,
         "running": r.running, "max_running": r.max_running, "queue_length": r.queue_length,

@@ -84,6 +84,7 @@ def _lz_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"/lz/jobs/{j}/logs/stdout", {"params": {"name": "lz1", "attempt": 1, "offset": 0},
                                                "content": b"x"}),
         ("POST", f"/lz/jobs/{j}/finish", {"json": {"name": "lz1", "attempt": 1, "results": False}}),
+        ("POST", "/lz/release", {"json": {"name": "lz1", "jobs": [{"id": j, "attempt": 1}]}}),
     ]
 
 
@@ -159,6 +160,8 @@ def test_a_landing_zone_of_another_user_or_station(world: World) -> None:
                     content=b"x").status_code == 409
     beat = app.ok("POST", "/lz/heartbeat", bob, json={"name": "lz2", "jobs": [{"id": job, "attempt": 1}]})
     assert beat["gone"] == [job]
+    assert app.ok("POST", "/lz/release", bob, json={"name": "lz2", "jobs": [{"id": job, "attempt": 1}]}) == {
+        "released": []}  # a job it does not hold is not its to hand back
     assert app.ok("GET", f"/jobs/{alice_job}", world.alice)["phase"] == "pending"
     # a landing-zone name belongs to the user who registered it first
     assert app.call("POST", "/lz/register", bob, json={"name": "lz1"}).status_code == 403

@@ -1,0 +1,134 @@
+"""Pilots on the real single-node Slurm: a hub, a job array of 2 pilots submitted with one
+``sbatch`` (counted by a PATH shim), jobs of their Station run on them exactly once; ``scancel``
+of one pilot hands its running job back to the other and shows it offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.hub_server import HubServer, hub_landing_zone
+from tests.integration.slurm_cluster import requires_slurm
+from tests.integration.test_hub_end_to_end import make_job, wait_jobs
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_slurm]
+
+
+def _shim(bin_dir: Path, log: Path) -> None:
+    bin_dir.mkdir()
+    real = subprocess.run(["sh", "-c", "command -v sbatch"], capture_output=True, text=True).stdout.strip()
+    shim = bin_dir / "sbatch"
+    shim.write_text(f'#!/bin/sh\necho sbatch >> "{log}"\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+
+
+def _zones(hub: HubServer, token: Path) -> dict[str, Any]:
+    return {z["name"]: z for z in hub.client_json(token, "zones")}
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(tmp_path: Path) -> None:
+    hub = HubServer(tmp_path / "hub", lease_s=10)
+    hub.start()
+    prefix = f"pt{uuid.uuid4().hex[:6]}"
+    pattern = prefix + "_{index}"
+    work = tmp_path / "work"
+    work.mkdir()
+    calls = tmp_path / "sbatch-calls"
+    _shim(tmp_path / "bin", calls)
+    try:
+        alice = hub.user("alice")
+        env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "TMPDIR": str(work)}
+        out = hub.cli("pilots", "submit", "--count", "2", "--no-image", "--cpus", "1", "--time", "10:00",
+                      "--name-pattern", pattern, "--output-dir", str(tmp_path), "--hub", hub.url,
+                      "--token", str(alice), env=env)
+        array_id = out.stdout.strip().splitlines()[-1]
+        assert array_id.isdigit()
+        names = [f"{prefix}_1", f"{prefix}_2"]
+        _wait(lambda: set(names) <= set(_zones(hub, alice)), 420, "both pilots registered")  # a shared queue
+        hub.client(alice, "station", "create", "pilots")
+        for name in names:
+            hub.client(alice, "station", "add-lz", "pilots", name)
+        ids = []
+        for index in range(30):
+            job = make_job(tmp_path / f"job{index}", index, sleep_s=0.2)
+            ids.append(hub.client(alice, "submit", str(job), "--station", "pilots", "--time", "2:00")
+                       .stdout.split()[-1])
+        jobs = wait_jobs(hub, alice, ids, timeout=240)
+        assert {j["outcome"] for j in jobs.values()} == {"succeeded"}
+        assert {j["landing_zone"] for j in jobs.values()} <= set(names)
+        assert all(j["attempts"] == 1 for j in jobs.values())
+        assert calls.read_text().count("sbatch") == 1
+
+        listing = hub.cli("pilots", "list", "--name-pattern", pattern, "--hub", hub.url, "--token", str(alice)).stdout
+        assert names[0] in listing and "RUNNING" in listing
+
+        # a long job on one pilot; scancel that pilot: the job is handed back and ends on the other
+        slow = make_job(tmp_path / "slow", 100, sleep_s=20)
+        slow_id = hub.client(alice, "submit", str(slow), "--station", "pilots", "--time", "2:00").stdout.split()[-1]
+        _wait(lambda: hub.client_json(alice, "status", slow_id)["state"] == "running", 60, "the slow job running")
+        holder = hub.client_json(alice, "status", slow_id)["landing_zone"]
+        index = holder.rsplit("_", 1)[1]
+        subprocess.run(["scancel", f"{array_id}_{index}"], check=True)
+        _wait(lambda: not _zones(hub, alice)[holder]["online"], 30, f"{holder} offline")
+        done = wait_jobs(hub, alice, [slow_id], timeout=120)[slow_id]
+        assert done["outcome"] == "succeeded" and done["attempts"] == 2
+        assert done["landing_zone"] != holder
+        detail = hub.client_json(alice, "status", slow_id)
+        assert "release" in [h["event"] for h in detail["history"]]
+        assert list(work.iterdir()) == []  # nothing left of either pilot's work directories
+    finally:
+        subprocess.run(["scancel", "--name", prefix], check=False)
+        hub.stop()
+
+
+def test_a_pilot_with_two_minutes_left_leaves_a_ten_minute_job_to_another_landing_zone(tmp_path: Path) -> None:
+    hub = HubServer(tmp_path / "hub", lease_s=10)
+    hub.start()
+    prefix = f"pw{uuid.uuid4().hex[:6]}"
+    work = tmp_path / "work"
+    work.mkdir()
+    local = None
+    try:
+        alice = hub.user("alice")
+        local = hub_landing_zone(tmp_path / "local", hub, "workstation", alice, max_running=1)
+        env = {"TMPDIR": str(work), "LZ_PILOT_MARGIN_S": "10"}
+        hub.cli("pilots", "submit", "--count", "1", "--no-image", "--cpus", "1", "--time", "2:00",
+                "--name-pattern", prefix + "_{index}", "--output-dir", str(tmp_path), "--hub", hub.url,
+                "--token", str(alice), env=env)
+        pilot = f"{prefix}_1"
+        _wait(lambda: pilot in _zones(hub, alice), 420, "the pilot registered")
+        hub.client(alice, "station", "create", "s")
+        hub.client(alice, "station", "add-lz", "s", pilot)
+        long_id = hub.client(alice, "submit", str(make_job(tmp_path / "long", 1)), "--station", "s",
+                             "--time", "10:00").stdout.split()[-1]
+        short_id = hub.client(alice, "submit", str(make_job(tmp_path / "short", 2)), "--station", "s",
+                              "--time", "0:30").stdout.split()[-1]
+        short = wait_jobs(hub, alice, [short_id], timeout=120)[short_id]
+        assert short["landing_zone"] == pilot  # the pilot claims what fits
+        time.sleep(3)
+        assert hub.client_json(alice, "status", long_id)["state"] == "received"  # not what does not
+        local.start()
+        _wait(lambda: "workstation" in _zones(hub, alice), 60, "the workstation registered")
+        hub.client(alice, "station", "add-lz", "s", "workstation")
+        done = wait_jobs(hub, alice, [long_id], timeout=120)[long_id]
+        assert done["landing_zone"] == "workstation" and done["attempts"] == 1
+    finally:
+        if local is not None:
+            local.stop()
+        subprocess.run(["scancel", "--name", prefix], check=False)
+        hub.stop()

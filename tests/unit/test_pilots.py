@@ -1,0 +1,136 @@
+"""Pilots: the allocation read from Slurm's environment, the room a pilot claims with, the hub's
+fit filter, and the release a draining pilot makes (the API with a real SQLite database)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lz.hub.claims import Room
+from lz.hub.pilot import Pilot, as_claim, free
+from lz.slurm.allocation import Allocation, from_environment, gpu_ids, parse_duration, parse_squeue_end
+from tests.unit.hub_helpers import HubApp, hub_app
+
+
+def test_outside_slurm_there_is_no_allocation() -> None:
+    assert from_environment({"HOME": "/root"}) is None
+
+
+def test_the_allocation_comes_from_slurms_environment() -> None:
+    env = {"SLURM_JOB_ID": "42", "SLURM_CPUS_ON_NODE": "4", "SLURM_MEM_PER_CPU": "1000",
+           "SLURM_JOB_GPUS": "0,2", "SLURM_JOB_END_TIME": "1800000000", "SLURM_TMPDIR": "/local/42"}
+    alloc = from_environment(env)
+    assert alloc == Allocation("42", 4, 4000, ("0", "2"), 1800000000.0, Path("/local/42"))
+    assert alloc.time_left_s(1800000000 - 90) == 90
+    assert from_environment({"SLURM_JOB_ID": "1", "SLURM_MEM_PER_NODE": "2G"}).memory_mb == 2048  # type: ignore[union-attr]
+    assert from_environment({"SLURM_JOB_ID": "1", "SLURM_MEM_PER_NODE": "0"}).memory_mb is None  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("env, ids", [
+    ({"CUDA_VISIBLE_DEVICES": "1"}, ("1",)), ({"SLURM_JOB_GPUS": ""}, ()), ({"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, ()),
+    ({}, ()), ({"SLURM_JOB_GPUS": "3", "CUDA_VISIBLE_DEVICES": "0"}, ("3",)),
+])
+def test_gpus_of_the_allocation(env: dict[str, str], ids: tuple[str, ...]) -> None:
+    assert gpu_ids(env) == ids
+
+
+def test_squeue_end_time_and_durations() -> None:
+    assert parse_duration("1-02:03:04") == 93784
+    assert parse_duration("9:59") == 599
+    assert parse_duration("UNLIMITED") is None
+    assert parse_squeue_end("2026-11-26T15:00:00 1:00:00\n", now=1000.0) == 4600.0
+    assert parse_squeue_end("", now=1000.0) is None
+
+
+def test_the_pilot_asks_squeue_only_when_slurm_did_not_set_the_end_time() -> None:
+    seen: list[list[str]] = []
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        seen.append(argv)
+        return 0, "2026-11-26T15:00:00 0:02:00\n"
+
+    pilot = Pilot(Allocation("7", 2, None, (), None, None), margin_s=10, run=run, clock=lambda: 100.0)
+    assert seen == [["squeue", "-h", "-j", "7", "-o", "%e %L"]]
+    assert pilot.time_left_s() == 120
+    room = pilot.room([])
+    assert room is not None and as_claim(room)["time_left_s"] == 110
+
+
+def test_room_counts_held_jobs_and_ends_when_time_runs_out() -> None:
+    alloc = Allocation("1", 4, 8000, ("0",), None, None)
+    room = free(alloc, [{"cpus": 2, "memory_mb": 3000, "gpus": 1}], time_left_s=600, margin_s=60)
+    assert room == Room(cpus=2, memory_mb=5000, gpus=0, time_left_s=540)
+    assert free(alloc, [], time_left_s=60, margin_s=60) is None
+    assert room.fits({"cpus": 2, "time_s": 500})
+    assert not room.fits({"cpus": 3, "time_s": 500})
+    assert not room.fits({"cpus": 1, "gpus": 1, "time_s": 500})
+    assert not room.fits({"cpus": 1, "time_s": 600})
+    assert not room.fits({"cpus": 1})  # no time limit: might outlive the allocation
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[HubApp]:
+    with hub_app(tmp_path, lease_s=30) as a:
+        yield a
+
+
+def _claim(app: HubApp, token: str, lz: str = "lz1", **room: object) -> list[str]:
+    return [j["id"] for j in app.ok("POST", "/lz/claim", token, json={"name": lz, "wait_s": 0, "max_jobs": 4,
+                                                                      **room})["jobs"]]
+
+
+def test_the_hub_gives_a_pilot_only_jobs_that_fit_its_time_and_cpus(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 4, "max_running": 8})
+
+    def submit(**res: str) -> str:
+        app.clock.now += 1  # oldest first
+        return str(app.submit(alice, **res).json()["id"])
+
+    long_job = submit(time="10:00")
+    wide_job = submit(time="1:00", cpus="2")
+    short_jobs = [submit(time="1:00") for _ in range(2)]
+    # a pilot with 2 minutes left and 1 CPU free: only one short job
+    assert _claim(app, alice, time_left_s=120, free_cpus=1) == short_jobs[:1]
+    # 2 CPUs free: the wide one, not both it and the next short one (together they do not fit)
+    assert _claim(app, alice, time_left_s=120, free_cpus=2) == [wide_job]
+    # an unlimited landing zone takes what is left, the long one first
+    assert _claim(app, alice) == [long_job, short_jobs[1]]
+
+
+def test_a_released_job_is_requeued_as_a_new_attempt_and_the_pilot_shows_offline(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice, time="1:00").json()["id"]
+    assert _claim(app, alice) == [job_id]
+    answer = app.ok("POST", "/lz/release", alice, json={"name": "lz1", "offline": True,
+                                                        "jobs": [{"id": job_id, "attempt": 1}]})
+    assert answer == {"released": [job_id]}
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    assert (job["state"], job["attempts"], job["outcome"]) == ("received", 2, None)
+    assert [h["event"] for h in job["history"]][-1] == "release"
+    assert [z["online"] for z in app.ok("GET", "/zones", alice)] == [False]
+    # the old attempt is fenced off; a second release of it does nothing
+    assert app.ok("POST", "/lz/release", alice, json={"name": "lz1", "jobs": [{"id": job_id, "attempt": 1}]}) == {
+        "released": []}
+    assert _claim(app, alice) == [job_id]  # claiming again: online again
+    assert [z["online"] for z in app.ok("GET", "/zones", alice)] == [True]
+
+
+def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_path: Path) -> None:
+    from lz.config import load_settings
+    from lz.hub.pilot import pilot_settings
+
+    env = {"HOME": str(tmp_path), "TMPDIR": str(tmp_path / "shared")}
+    settings = load_settings(environ=env)
+    pilot = Pilot(Allocation("42", 3, None, ("0",), None, Path("/local/42")))
+    changed = pilot_settings(settings, pilot, env)
+    assert changed.db == Path("/local/42/lz-pilot-42-lz/lz.db")
+    assert changed.workdir == tmp_path / "shared"  # the work root stays on the shared filesystem
+    assert (changed.local_slots, changed.gpus, changed.tick_s) == (3, 1, 0.5)
+    chosen = load_settings(environ={**env, "LZ_DB": str(tmp_path / "my.db"), "LZ_TICK_S": "2"})
+    assert pilot_settings(chosen, pilot, env).db == tmp_path / "my.db"
+    assert pilot_settings(chosen, pilot, env).tick_s == 2
