@@ -38,7 +38,7 @@ def test_landing_zone_killed_mid_job_the_job_runs_again_elsewhere(tmp_path: Path
         hub.client(alice, "station", "create", "s")
         wait_until(lambda: len(hub.client_json(alice, "zones")) == 1, 30, "lz1 registered")
         hub.client(alice, "station", "add-lz", "s", "lz1")
-        job_id = hub.client(alice, "submit", str(make_job(tmp_path / "job", 7, sleep_s=10)), "--station", "s"
+        job_id = hub.client(alice, "submit", str(make_job(tmp_path / "job", 7, sleep_s=30)), "--station", "s"
                             ).stdout.split()[-1]
         wait_until(lambda: _job(hub, alice, job_id)["state"] == "running", 60, "running on lz1")
         lz1.kill9()
