@@ -11,6 +11,8 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id
+from lz.hub.options import hub_options
+from lz.hub.options import target as hub_target
 
 
 def _who() -> str:
@@ -20,6 +22,13 @@ def _who() -> str:
 
 
 def _request(job_id: str, what: str) -> None:
+    hub = hub_target()
+    if hub is not None:  # a hub's job: the hub records it, the holding landing zone carries it out
+        from urllib.parse import quote
+
+        job = hub.client().post(f"/api/v1/jobs/{quote(job_id, safe='')}/control", {"action": what})
+        click.echo(f"job {job['id']} {job['state']} ({what} requested on the hub)")
+        return
     from lz import assembly
     from lz.control import carry_out, request
     from lz.zone_lock import wake_daemon
@@ -37,6 +46,7 @@ def _request(job_id: str, what: str) -> None:
 @main.command()
 @common
 @click.argument("job_id", shell_complete=complete_job_id)
+@hub_options
 def stop(job_id: str) -> None:
     """Stop a job gracefully: SIGTERM to its processes, the normal cancel after a grace period;
     partial results are collected."""
@@ -46,6 +56,7 @@ def stop(job_id: str) -> None:
 @main.command()
 @common
 @click.argument("job_id", shell_complete=complete_job_id)
+@hub_options
 def kill(job_id: str) -> None:
     """Kill a job at once (SIGKILL to its processes); what it wrote so far is collected."""
     _request(job_id, "kill")
@@ -54,6 +65,7 @@ def kill(job_id: str) -> None:
 @main.command()
 @common
 @click.argument("job_id", shell_complete=complete_job_id)
+@hub_options
 def pause(job_id: str) -> None:
     """Pause a job: SIGSTOP locally; under SLURM hold (pending) or suspend (running, needs operator
     rights). Time paused does not count toward its time limit."""
@@ -63,6 +75,7 @@ def pause(job_id: str) -> None:
 @main.command()
 @common
 @click.argument("job_id", shell_complete=complete_job_id)
+@hub_options
 def resume(job_id: str) -> None:
     """Resume a paused job (SIGCONT; SLURM release or resume)."""
     _request(job_id, "resume")

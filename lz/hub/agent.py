@@ -51,6 +51,7 @@ class HubAgent:
         self.options = options
         self.client = client
         self.store = store
+        self._controls_applied: dict[tuple[str, int], int] = {}
         self.engine = store.engine
         self.settings = settings
         self.name = settings.name
@@ -250,6 +251,26 @@ class HubAgent:
             if claim is not None and not claim.cancel_applied and claim.local_job_id is not None:
                 self._cancel_local(claim.local_job_id, "cancelled on the hub")
                 outbox.mark(self.engine, claim, cancel_applied=True)
+        for wanted in answer.get("controls", []):
+            claim = by_id.get(wanted["id"])
+            if claim is not None and claim.local_job_id is not None:
+                self._control_local(claim, wanted)
+
+    def _control_local(self, claim: Claim, wanted: dict[str, Any]) -> None:
+        """A stop, kill, pause or resume asked on the hub, carried out as ``lz stop`` etc. would:
+        recorded on the local job (the daemon's tick signals it). Each request once per process
+        (its sequence number); a repeat after a restart is harmless (the request is idempotent)."""
+        from lz.control import request
+
+        key = (claim.hub_job_id, claim.attempt)
+        if self._controls_applied.get(key) == wanted["seq"] or claim.local_job_id is None:
+            return
+        self._controls_applied[key] = wanted["seq"]
+        try:
+            request(self.store, claim.local_job_id, wanted["action"], f"{wanted['by']} (on the hub)")
+            self.wake_daemon()
+        except UserError as exc:
+            log.info("hub job %s: %s not carried out: %s", claim.hub_job_id, wanted["action"], exc)
 
     def _lease_gone(self, claim: Claim, why: str) -> None:
         """Fencing: our copy is no longer the job's; stop it and never report it again."""

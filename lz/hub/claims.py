@@ -198,21 +198,25 @@ def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update
 
 
 def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
-              lease_s: float) -> tuple[list[str], list[str]]:
-    """Renew the leases still held; answer (jobs whose lease is gone, jobs the user cancelled)."""
-    gone, cancel = [], []
+              lease_s: float) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Renew the leases still held; answer (jobs whose lease is gone, jobs the user cancelled,
+    the latest control request of each job that has one)."""
+    gone, cancel, controls = [], [], []
     for job_id, attempt in held:
         result = conn.execute(
             update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.lease_owner == lz_id,
                                  jobs_t.c.attempt == attempt)
             .values(lease_expires=now + lease_s)
-            .returning(jobs_t.c.cancel_requested))
+            .returning(jobs_t.c.cancel_requested, jobs_t.c.control, jobs_t.c.control_by, jobs_t.c.control_seq))
         row = result.first()
         if row is None:
             gone.append(job_id)
-        elif row.cancel_requested:
+            continue
+        if row.cancel_requested:
             cancel.append(job_id)
-    return gone, cancel
+        if row.control:
+            controls.append({"id": job_id, "action": row.control, "by": row.control_by or "", "seq": row.control_seq})
+    return gone, cancel, controls
 
 
 def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],

@@ -94,6 +94,35 @@ def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
     return find(conn, who, row.id)
 
 
+CONTROLS = ("stop", "kill", "pause", "resume")
+
+
+def control(conn: Connection, who: Principal, job_id: str, action: str, now: float) -> Any:
+    """A stop, kill, pause or resume request for a job a landing zone holds: recorded with who
+    asked and a new sequence number; the landing zone picks it up with its next heartbeat and
+    carries it out as ``lz stop|kill|pause|resume`` would. A job nobody holds yet is stopped or
+    killed at once (as a cancel) and cannot be paused."""
+    if action not in CONTROLS:
+        raise Conflict(f"unknown request {action!r} (known: {', '.join(CONTROLS)})")
+    row = find(conn, who, job_id)
+    if row.phase == "finished":
+        raise Conflict(f"the job is already {row.state}; {action} is not possible any more")
+    if row.phase == "pending":
+        if action in ("pause", "resume"):
+            raise Conflict(f"job {row.id} waits for a landing zone: only a job a landing zone holds can be {action}d")
+        word = "stopped" if action == "stop" else "killed"
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending").values(
+            phase="finished", state="cleaned", outcome="cancelled", reason=f"{word} by {who.name}",
+            ended_at=now, updated_at=now))
+        hub_event(conn, row.id, row.attempt, row.state, "cleaned", action, now, f"requested by {who.name}")
+        return find(conn, who, row.id)
+    conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(
+        control=action, control_by=who.name, control_seq=jobs_t.c.control_seq + 1, updated_at=now))
+    hub_event(conn, row.id, row.attempt, row.state, row.state, action, now,
+              f"requested by {who.name}; the landing zone carries it out")
+    return find(conn, who, row.id)
+
+
 def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
     """Why each pending job waits (``lz.hub.fit``): one query per Station for its landing zones."""
     from lz.hub.fit import waiting_reason

@@ -115,6 +115,9 @@ class HubJob(HubBase):
     lease_owner: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id"))
     lease_expires: Mapped[float | None] = mapped_column(Float)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    control: Mapped[str | None] = mapped_column(String(16))  # the latest stop/kill/pause/resume request
+    control_by: Mapped[str | None] = mapped_column(String(64))
+    control_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     ran_on: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id"))
     state: Mapped[str] = mapped_column(String(16), default="received")
     outcome: Mapped[str | None] = mapped_column(String(16))

@@ -22,6 +22,7 @@ from lz.hub.schemas import (
     NAME,
     ClaimIn,
     ClaimOut,
+    ControlOut,
     FinishIn,
     HeartbeatIn,
     HeartbeatOut,
@@ -51,14 +52,15 @@ def register(body: ZoneFacts, request: Request, who: Principal = Depends(princip
 def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
     hub = hub_of(request)
 
-    def _beat(conn: Any) -> tuple[list[str], list[str]]:
+    def _beat(conn: Any) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         lz_id = zones.owned(conn, who, body.name)
         now = hub.now()
         zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
         return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
-    gone, cancel = hub.write(_beat)
-    return HeartbeatOut(lease_s=hub.config.lease_s, gone=gone, cancel=cancel)
+    gone, cancel, controls = hub.write(_beat)
+    return HeartbeatOut(lease_s=hub.config.lease_s, gone=gone, cancel=cancel,
+                        controls=[ControlOut(**c) for c in controls])
 
 
 @router.post("/claim", response_model=ClaimOut)

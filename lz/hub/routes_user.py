@@ -15,7 +15,7 @@ from lz.hub import jobs, stations, zones
 from lz.hub.accounts import Principal
 from lz.hub.errors import NotFound
 from lz.hub.intake_check import check_upload
-from lz.hub.schemas import JOB_ID, NAME, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
+from lz.hub.schemas import JOB_ID, NAME, ControlIn, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
 from lz.hub.server import Hub, hub_of, principal, refuse_declared_size, user
 
 router = APIRouter()
@@ -182,6 +182,15 @@ def show_job(request: Request, job_id: str = _job_id(), who: Principal = Depends
 def cancel_job(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
     hub = hub_of(request)
     row = hub.write(jobs.cancel, who, job_id, hub.now())
+    return _job_out(hub, who, row.id, True)
+
+
+@router.post("/jobs/{job_id}/control", tags=["jobs"])
+def control_job(body: ControlIn, request: Request, job_id: str = _job_id(),
+                who: Principal = Depends(user)) -> dict[str, Any]:
+    """Stop, kill, pause or resume a job (``lz stop|kill|pause|resume --hub``)."""
+    hub = hub_of(request)
+    row = hub.write(jobs.control, who, job_id, body.action, hub.now())
     return _job_out(hub, who, row.id, True)
 
 

@@ -78,10 +78,24 @@ class HeartbeatIn(_Body):
     jobs: list[Held] = Field(default_factory=list, max_length=10_000)
 
 
+class ControlOut(BaseModel):
+    """The latest stop/kill/pause/resume request of a held job (``seq`` grows with each)."""
+
+    id: str
+    action: str
+    by: str
+    seq: int
+
+
 class HeartbeatOut(BaseModel):
     lease_s: float
     gone: list[str]
     cancel: list[str]
+    controls: list[ControlOut] = Field(default_factory=list)
+
+
+class ControlIn(_Body):
+    action: Literal["stop", "kill", "pause", "resume"]
 
 
 class ClaimIn(_Body):

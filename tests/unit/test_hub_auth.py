@@ -52,6 +52,7 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/jobs", {}),
         ("GET", f"/jobs/{j}", {}),
         ("POST", f"/jobs/{j}/cancel", {}),
+        ("POST", f"/jobs/{j}/control", {"json": {"action": "pause"}}),
         ("GET", f"/jobs/{j}/results", {}),
         ("GET", f"/jobs/{j}/logs/stdout", {}),
         ("POST", "/tokens", {"json": {"for_landing_zones": True, "expires": "7d"}}),

@@ -220,3 +220,55 @@ def test_hub_metrics_are_read_from_its_database(app: HubApp) -> None:
     assert 'lz_hub_claims_total{station="s1"} 2.0' in text
     assert 'lz_hub_lease_expiries_total{station="s1"} 2.0' in text
     assert 'lz_hub_queued_jobs{station="s1"} 2.0' in text
+
+
+def test_stop_kill_pause_resume_through_the_hub_reach_the_holding_landing_zone(app: HubApp) -> None:
+    """A control request is recorded on the hub (who, which, a sequence number) and handed to
+    the landing zone holding the job with its next heartbeat; a job nobody holds is stopped at
+    once and cannot be paused."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    held = app.submit(alice).json()["id"]
+    app.clock.now += 1  # oldest first
+    waiting = app.submit(alice).json()["id"]
+    assert [j["id"] for j in app.claim(alice)] == [held]
+    refused = app.call("POST", f"/jobs/{waiting}/control", alice, json={"action": "pause"})
+    assert refused.status_code == 409 and "waits for a landing zone" in refused.json()["detail"]
+    stopped = app.ok("POST", f"/jobs/{waiting}/control", alice, json={"action": "stop"})
+    assert (stopped["state"], stopped["outcome"], stopped["reason"]) == ("cleaned", "cancelled", "stopped by alice")
+    app.ok("POST", f"/jobs/{held}/control", alice, json={"action": "pause"})
+    beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": held, "attempt": 1}]})
+    assert beat["controls"] == [{"id": held, "action": "pause", "by": "alice", "seq": 1}]
+    app.ok("POST", f"/jobs/{held}/control", alice, json={"action": "resume"})
+    beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": held, "attempt": 1}]})
+    assert beat["controls"] == [{"id": held, "action": "resume", "by": "alice", "seq": 2}]
+    bad = app.call("POST", f"/jobs/{held}/control", alice, json={"action": "explode"})
+    assert bad.status_code == 422
+    events = [h["event"] for h in app.ok("GET", f"/jobs/{held}", alice)["history"]]
+    assert events[-2:] == ["pause", "resume"]
+
+
+def test_the_agent_carries_out_a_hub_request_once_as_lz_stop_would(tmp_path: Path) -> None:
+    from lz.config import Settings
+    from lz.hub.agent import HubAgent
+    from lz.hub.options import AgentOptions
+    from lz.hub.outbox import Claim
+    from lz.job import JobSpec
+    from lz.store.db import make_engine
+    from lz.store.jobs import JobStore
+    from lz.store.migrate import upgrade
+
+    settings = Settings(db=tmp_path / "lz.db", workdir=tmp_path / "work", runtime="none")
+    engine = make_engine(settings.db)
+    upgrade(engine)
+    store = JobStore(engine)
+    local = store.create(JobSpec(name="j", command=("true",)))
+    wakes: list[int] = []
+    agent = HubAgent(AgentOptions("http://127.0.0.1:9", tmp_path / "token", 1), None, store, settings,  # type: ignore[arg-type]
+                     wake=lambda: wakes.append(1))
+    claim = Claim("hubjob", 1, "j", {}, local.id, 0, False, False)
+    agent._control_local(claim, {"id": "hubjob", "action": "stop", "by": "alice", "seq": 1})
+    agent._control_local(claim, {"id": "hubjob", "action": "stop", "by": "alice", "seq": 1})  # a repeat: once
+    job = store.get(local.id)
+    assert job.state == "collecting" and job.control_by == "alice (on the hub)"
+    assert "stopped by alice (on the hub)" in (job.reason or "") and len(wakes) == 1
