@@ -150,11 +150,12 @@ class Steps:
         if job.state != State.QUEUED or job.executor_id is not None:
             return None
         ctx = self.workspace.context(job)
-        missing = [v for v in job.spec.volumes if not os.path.isdir(v.host_path)]
+        missing = [v for v in job.spec.volumes if not v.host_path or not os.path.isdir(v.host_path)]
         if missing:  # before it runs, as the original did: the job would find an empty mount point
             v = missing[0]
-            self._end(job_id, "submit_failed", State.QUEUED,
-                      f"volume {v.name}: host path {v.host_path} does not exist on this landing zone")
+            why = (f"host path {v.host_path} does not exist on this landing zone" if v.host_path else
+                   "not mapped on this landing zone (lz station volume map … --lz)")
+            self._end(job_id, "submit_failed", State.QUEUED, f"volume {v.name}: {why}")
             return Done(ok=False)
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
         crash_point("submit.intent")

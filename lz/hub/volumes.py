@@ -81,9 +81,12 @@ def listing(conn: Connection, who: Principal, station: str) -> list[dict[str, An
 
 
 def for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, Any]]:
-    """The Station's volumes mapped on this landing zone, as ``lz.volumes.Volume`` dicts."""
+    """The Station's volumes as ``lz.volumes.Volume`` dicts, with their host path on this landing
+    zone; one not mapped there has an empty host path, and the landing zone fails the job with
+    that reason before it runs (as the original product did)."""
+    mapped = (mappings_t.c.station_id == volumes_t.c.station_id) & (mappings_t.c.name == volumes_t.c.name) \
+        & (mappings_t.c.lz_id == lz_id)
     rows = conn.execute(select(volumes_t.c.name, volumes_t.c.mount, volumes_t.c.access, mappings_t.c.host_path)
-                        .join(mappings_t, (mappings_t.c.station_id == volumes_t.c.station_id)
-                              & (mappings_t.c.name == volumes_t.c.name))
-                        .where(volumes_t.c.station_id == station_id, mappings_t.c.lz_id == lz_id)).all()
-    return [Volume(r.name, r.host_path, r.mount, r.access).to_dict() for r in rows]
+                        .select_from(volumes_t.outerjoin(mappings_t, mapped))
+                        .where(volumes_t.c.station_id == station_id)).all()
+    return [Volume(r.name, r.host_path or "", r.mount, r.access).to_dict() for r in rows]

@@ -244,3 +244,26 @@ def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness
     lz.tick()
     job = lz.store.get(job_id)
     assert job.state == "cleaned" and job.pending_reason is None and len(attempts) == 3
+
+
+def test_a_hub_volume_not_mapped_here_fails_the_job_before_it_runs(lz: Harness) -> None:
+    from dataclasses import replace
+
+    from lz.volumes import Volume
+
+    job_id = lz.add()
+    spec = replace(lz.store.get(job_id).spec, volumes=(Volume("ref", "", "/data", "ro"),))
+    import json
+
+    from sqlalchemy import update
+
+    from lz.store.models import jobs
+
+    with lz.store.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(spec=json.dumps(spec.to_dict())))
+    lz.store._specs.clear()
+    for _ in range(3):
+        lz.tick()
+    job = lz.store.get(job_id)
+    assert (job.state, job.outcome) == ("cleaned", "failed") and lz.executor.submitted == []
+    assert "volume ref: not mapped on this landing zone" in (job.reason or "")
