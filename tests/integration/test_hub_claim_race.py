@@ -28,7 +28,8 @@ def _world(engine: Engine, n_jobs: int, n_zones: int) -> list[int]:
         sid = stations.create(conn, who, "s", now)
         lz_ids = []
         for i in range(n_zones):
-            lz_ids.append(zones.register(conn, who, f"lz{i}", {}, now))
+            # claimers here never finish their jobs: no running limit, only exclusivity is tested
+            lz_ids.append(zones.register(conn, who, f"lz{i}", {"max_running": 100_000}, now))
             stations.add_zone(conn, who, "s", f"lz{i}", now)
         for i in range(n_jobs):
             jobs.submit(conn, who, sid, f"{i:010x}", f"key{i:08d}", {"name": f"j{i}"}, "", 0, now + i * 1e-3)
