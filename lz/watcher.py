@@ -126,8 +126,13 @@ class Watcher:
         return Health(self.backoff.down_since, self._error, dict(self.calls))
 
 
+JITTER = 0.05
+"""Part of an interval forgiven: ticks start a little early or late, and a tick that found the
+interval 10 ms short would otherwise skip a whole period (squeue every 10 s at a 5 s tick)."""
+
+
 def _due(now: float, last: float, interval_s: float) -> bool:
-    """Whether an interval has passed; a clock stepped back (NTP, ``date -s``) counts as passed,
-    or the daemon would stop looking at its jobs until the clock caught up again."""
+    """Whether an interval has passed (less its jitter); a clock stepped back (NTP, ``date -s``)
+    counts as passed, or the daemon would stop looking at its jobs until the clock caught up."""
     elapsed = now - last
-    return elapsed >= interval_s or elapsed < 0
+    return elapsed >= interval_s * (1 - JITTER) or elapsed < 0
