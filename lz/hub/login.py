@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from lz.errors import UserError
 from lz.hub import accounts, tokens
@@ -187,17 +187,25 @@ class Session:
     user_id: int
     name: str
     csrf: str
+    admin: bool = False
 
 
 def session(conn: Connection, cookie: str | None, now: float) -> Session | None:
     if not cookie:
         return None
-    row = conn.execute(select(sessions_t.c.user_id, sessions_t.c.csrf, sessions_t.c.expires_at, users_t.c.name)
+    row = conn.execute(select(sessions_t.c.user_id, sessions_t.c.csrf, sessions_t.c.expires_at, users_t.c.name,
+                              users_t.c.admin)
                        .join(users_t, users_t.c.id == sessions_t.c.user_id)
                        .where(sessions_t.c.digest == tokens.digest(cookie))).first()
     if row is None or row.expires_at <= now:
         return None
-    return Session(int(row.user_id), row.name, row.csrf)
+    return Session(int(row.user_id), row.name, row.csrf, bool(row.admin))
+
+
+def end_session(conn: Connection, cookie: str | None) -> None:
+    """Sign out: the session row goes, so the cookie is worthless even if it was copied."""
+    if cookie:
+        conn.execute(delete(sessions_t).where(sessions_t.c.digest == tokens.digest(cookie)))
 
 
 # -- users of an Auth0 tenant -------------------------------------------------------------------

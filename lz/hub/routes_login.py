@@ -1,18 +1,16 @@
 """Login endpoints: what a client needs to know (``/api/v1/meta``), the RFC 8628 device flow
 (``/oauth/device/code``, ``/oauth/token``: form-encoded as the RFC says, JSON accepted too, as
-auth0-python sends it), the ``/activate`` page where a signed-in user approves a code, and
-landing-zone tokens made by a signed-in user (``POST /api/v1/tokens``)."""
+auth0-python sends it), and landing-zone tokens made by a signed-in user (``POST /api/v1/tokens``).
+The ``/activate`` page where a person approves a code is part of the web page (``lz.hub.web``)."""
 
 from __future__ import annotations
 
-import asyncio
-import html
 import json
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -20,12 +18,11 @@ from lz import __version__
 from lz.errors import UserError
 from lz.hub import accounts, login
 from lz.hub.accounts import Principal
-from lz.hub.errors import Forbidden, Invalid
+from lz.hub.errors import Invalid
 from lz.hub.server import Hub, hub_of, user
 
 api = APIRouter()
 oauth = APIRouter(include_in_schema=False)
-COOKIE = "lz_session"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
@@ -155,92 +152,3 @@ def _kept(fn: Any) -> Any:
             return exc
 
     return inner
-
-
-# -- /activate -----------------------------------------------------------------------------------
-_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>lz hub: activate</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;max-width:32em;margin:3em auto;padding:0 1em}}
-input,button{{font-size:1.1em;margin:.3em 0}}.err{{color:#a00}}</style></head>
-<body><h1>Activate a landing zone</h1>{body}</body></html>"""
-
-
-def _page(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(body=body), status_code=status, headers={
-        "Cache-Control": "no-store", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"})
-
-
-def _session(hub: Hub, request: Request) -> login.Session | None:
-    found: login.Session | None = hub.read(login.session, request.cookies.get(COOKIE), hub.now())
-    return found
-
-
-def _sign_in_form(user_code: str, error: str = "") -> HTMLResponse:
-    e = html.escape
-    return _page(f"""{f'<p class="err">{e(error)}</p>' if error else ''}
-<form method="post" action="/activate/sign-in"><input type="hidden" name="user_code" value="{e(user_code)}">
-<p><label>User <input name="name" autocomplete="username" required></label></p>
-<p><label>Password <input name="password" type="password" autocomplete="current-password" required></label></p>
-<p><button type="submit">Sign in</button></p></form>""", 401 if error else 200)
-
-
-@oauth.get("/activate")
-def activate(request: Request, user_code: str = "") -> Response:
-    hub = hub_of(request)
-    who = _session(hub, request)
-    if who is None:
-        return _sign_in_form(user_code)
-    e = html.escape
-    if not user_code:
-        return _page(f"""<p>Signed in as {e(who.name)}.</p><form method="get" action="/activate">
-<p><label>Code <input name="user_code" placeholder="XXXX-XXXX" autocomplete="off" required></label></p>
-<p><button type="submit">Continue</button></p></form>""")
-    found = hub.read(login.pending, user_code, hub.now())
-    if found is None:
-        return _page(f'<p class="err">No pending login with code {e(user_code)} (expired, used or mistyped).</p>'
-                     '<p><a href="/activate">Try another code</a></p>', 404)
-    left = max(0, int(found.expires_at - hub.now()))
-    return _page(f"""<p>Signed in as {e(who.name)}.</p>
-<p><b>{e(found.client)}</b> asks to act as you, from <b>{e(found.address)}</b> (code {e(found.user_code)},
-valid {left // 60} min {left % 60} s more).</p>
-<form method="post" action="/activate/decide"><input type="hidden" name="csrf" value="{e(who.csrf)}">
-<input type="hidden" name="user_code" value="{e(found.user_code)}">
-<button name="decision" value="approve">Approve</button> <button name="decision" value="deny">Deny</button></form>""")
-
-
-@oauth.post("/activate/sign-in")
-async def sign_in(request: Request) -> Response:
-    hub = hub_of(request)
-    params = await _params(request)
-    user_id = await run_in_threadpool(hub.read, login.check_password, params.get("name", "")[:64],
-                                      params.get("password", "")[:1024])
-    if user_id is None:
-        await asyncio.sleep(0.2)
-        return _sign_in_form(params.get("user_code", ""), "Unknown user or wrong password.")
-    cookie, _csrf = hub.write(login.new_session, user_id, hub.now())
-    target = "/activate" + (f"?user_code={quote(params['user_code'])}" if params.get("user_code") else "")
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(COOKIE, cookie, httponly=True, samesite="strict", path="/",
-                        secure=_base(hub, request).startswith("https://"), max_age=8 * 3600)
-    return response
-
-
-@oauth.post("/activate/decide")
-async def decide(request: Request) -> Response:
-    hub = hub_of(request)
-    who = _session(hub, request)
-    if who is None:
-        return _sign_in_form("", "Sign in first.")
-    params = await _params(request)
-    import hmac
-
-    if not hmac.compare_digest(params.get("csrf", ""), who.csrf):
-        raise Forbidden("stale form: reload the page")
-    approve = params.get("decision") == "approve"
-    try:
-        found = hub.write(login.decide, params.get("user_code", ""), who.user_id, approve, hub.now())
-    except UserError as exc:
-        return _page(f'<p class="err">{html.escape(str(exc))}</p><p><a href="/activate">Back</a></p>', 404)
-    verb = "approved: it can now act as you" if approve else "denied"
-    return _page(f"<p>{html.escape(found.client)} from {html.escape(found.address)}: {verb}.</p>")

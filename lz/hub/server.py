@@ -120,7 +120,7 @@ def refuse_declared_size(request: Request, max_bytes: int) -> None:
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
-    from lz.hub import routes_login, routes_lz, routes_members, routes_pilot, routes_user, routes_volumes
+    from lz.hub import routes_login, routes_lz, routes_members, routes_pilot, routes_user, routes_volumes, web
 
     hub = Hub(config)
     if migrate:
@@ -152,6 +152,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(routes_lz.router, prefix="/api/v1/lz")
     routes_login.include(app)
     app.include_router(routes_pilot.router, prefix="/api/v1/lz")
+    web.include(app)
     return app
 
 

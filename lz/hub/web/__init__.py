@@ -1,0 +1,20 @@
+"""The hub's web page: Landing Zones, Stations and Jobs for people who never touch the CLI.
+
+Server-rendered Jinja2 templates with a little JavaScript (htmx, served by the hub itself, for
+live fragments; a small upload script). Every page acts through the same rule functions as the
+API (``lz.hub.stations``, ``members``, ``jobs``…), so the authorization is the API's."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def include(app: FastAPI) -> None:
+    from fastapi.staticfiles import StaticFiles
+
+    from lz.hub.web import auth, pages_jobs, pages_stations, pages_zones, render, session
+
+    app.add_exception_handler(session.SignInRequired, session.to_sign_in)
+    app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
+    for module in (auth, pages_zones, pages_stations, pages_jobs):
+        app.include_router(module.router)
