@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tarfile
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from lz.bundle import IntakeLimits
 from lz.hub import jobs, stations, zones
 from lz.hub.accounts import Principal
-from lz.hub.errors import NotFound
-from lz.hub.intake_check import check_upload
 from lz.hub.schemas import JOB_ID, NAME, ControlIn, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
-from lz.hub.server import Hub, hub_of, principal, refuse_declared_size, user
+from lz.hub.server import Hub, hub_of, principal, user
 
 router = APIRouter()
 LOGS = ("stdout", "stderr", "build.log")
@@ -112,43 +107,12 @@ async def submit(request: Request, station: str = _name(),
                  partition: str | None = Query(default=None, max_length=64),
                  who: Principal = Depends(user)) -> Any:
     """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
+    from lz.hub import submission
+
     hub = hub_of(request)
-    station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
-    done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
-    if done is None:
-        refuse_declared_size(request, hub.config.max_upload_bytes)
-        tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
-        try:
-            overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
-            limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
-            spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
-                                           overrides=overrides, limits=limits)
-            done = await run_in_threadpool(_store_submission, hub, who, station_id, key, spec, tmp, size)
-        finally:
-            tmp.unlink(missing_ok=True)
-        hub.notifier.notify()
+    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
+    done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides)
     return await run_in_threadpool(_job_out, hub, who, done, True)
-
-
-def _store_submission(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any,
-                      size: int) -> str:
-    """Bundle file first, then the row (intent recorded last: a crash leaves an unreferenced
-    file, never a job without its bundle)."""
-    job_id = jobs.new_job_id()
-    bundle = hub.files.bundle_name(job_id)
-    hub.files.commit(tmp, bundle)
-
-    def _insert(conn: Any) -> str:
-        earlier = jobs.existing_submission(conn, who, key)
-        if earlier is not None:
-            return earlier
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now())
-        return job_id
-
-    stored = hub.write(_insert)
-    if stored != job_id:
-        hub.files.remove(bundle)
-    return stored
 
 
 def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
@@ -198,13 +162,13 @@ def control_job(body: ControlIn, request: Request, job_id: str = _job_id(),
             responses={200: {"content": {"application/x-tar": {}}}})
 def job_results(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> Any:
     """The results of the one attempt that finished: a tar of results.tar.gz, manifest.json, logs."""
+    from lz.hub import stored
+
     hub = hub_of(request)
     row = hub.read(jobs.find, who, job_id)
-    if row.results is None or not hub.files.path(row.results).exists():
-        raise NotFound(f"job {row.id} has no results yet (it is {row.state})" if row.phase != "finished"
-                       else f"job {row.id} has no stored results")
+    archive = stored.results_file(hub.files, row)
     hub.write(jobs.mark_downloaded, row.id, hub.now())
-    return FileResponse(hub.files.path(row.results), media_type="application/x-tar", filename=f"{row.id}.tar")
+    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar")
 
 
 @router.get("/jobs/{job_id}/logs/{which}", tags=["jobs"], response_class=Response,
@@ -213,20 +177,10 @@ def job_log(request: Request, job_id: str = _job_id(), which: str = _log_name(),
             offset: int = Query(default=0, ge=0, le=1 << 40), who: Principal = Depends(user)) -> Response:
     """A job's log from ``offset``: of the finished attempt (from its results), else as much of
     the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
+    from lz.hub import stored
+
     hub = hub_of(request)
     row = hub.read(jobs.find, who, job_id)
-    final = row.phase == "finished"
-    data = b""
-    if row.results is not None:
-        with tarfile.open(os.fspath(hub.files.path(row.results)), "r:") as tar:
-            try:
-                handle = tar.extractfile(tar.getmember(which))
-                data = handle.read() if handle else b""
-            except KeyError:
-                pass
-    elif not final:
-        live = hub.files.path(hub.files.live_log_name(row.id, row.attempt, which))
-        if live.exists():
-            data = live.read_bytes()
+    data, final = stored.log(hub.files, row, which)
     return Response(data[offset:], media_type="application/octet-stream",
                     headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(len(data))})

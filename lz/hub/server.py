@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -142,7 +142,9 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.state.hub = hub
 
     @app.exception_handler(HubError)
-    async def _refused(_request: Request, exc: HubError) -> JSONResponse:
+    async def _refused(request: Request, exc: HubError) -> Response:
+        if not request.url.path.startswith(("/api/", "/oauth/")):
+            return web.refused(request, exc)  # a person at the web page gets a page, not JSON
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 

@@ -6,7 +6,10 @@ API (``lz.hub.stations``, ``members``, ``jobs``…), so the authorization is the
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from lz.hub.errors import HubError
 
 
 def include(app: FastAPI) -> None:
@@ -18,3 +21,11 @@ def include(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
     for module in (auth, pages_zones, pages_stations, pages_jobs):
         app.include_router(module.router)
+
+
+def refused(request: Request, exc: HubError) -> Response:
+    """A refusal of the rules (404 for what you may not see, 403, 409…) as a page of its own."""
+    from lz.hub.web import render, session
+
+    return render.page(request, "error.html", exc.status, viewer=session.current(request), message=str(exc),
+                       code=exc.status)

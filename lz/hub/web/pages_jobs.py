@@ -1,5 +1,186 @@
-"""(being written)"""
+"""Jobs: submit a folder or a .tar.gz by upload (the browser packs a folder into a .tar.gz
+itself, so the hub has one intake path, the API's), the job list, and one job's page: its history,
+live logs, usage, the lifecycle with its state marked, stop/kill/cancel/pause/resume, and its
+results (the archive, or single files named in its manifest)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from lz.hub import jobs, stations, stored, submission
+from lz.hub.errors import HubError, NotFound
+from lz.hub.schemas import JOB_ID, NAME
+from lz.hub.server import Hub, hub_of
+from lz.hub.web import session
+from lz.hub.web.render import diagram, page
+from lz.hub.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
+LOG_TAIL = 64 << 10  # what a page shows of each log; the whole log is a download
+ACTIONS = ("stop", "kill", "pause", "resume", "cancel")
+FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
+
+
+def _job_id() -> Any:
+    return Path(pattern=JOB_ID)
+
+
+def _list(request: Request, viewer: Viewer, station: str | None) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+    now = hub.now()
+
+    def _read(conn: Any) -> list[dict[str, Any]]:
+        rows = jobs.listing(conn, viewer.who, station)
+        waiting = jobs.waiting_reasons(conn, rows)
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in reversed(rows)]
+
+    return hub.read(_read)
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, station: str | None = Query(default=None, pattern=NAME),
+              viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    mine = hub.read(stations.list_for, viewer.who)
+    chosen = station if station in {s["name"] for s in mine} else None
+    return page(request, "jobs.html", viewer=viewer, stations=mine, chosen=chosen, station=None,
+                jobs=_list(request, viewer, chosen), filter=chosen)
+
+
+@router.get("/jobs/table")
+def jobs_table(request: Request, station: str | None = Query(default=None, pattern=NAME),
+               viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "_jobs_table.html", viewer=viewer, jobs=_list(request, viewer, station))
+
+
+@router.post("/jobs/upload")
+async def upload(request: Request, station: str = Query(pattern=NAME),
+                 key: str = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$"),
+                 name: str | None = Query(default=None, max_length=64),
+                 folder: str = Query(default="job", max_length=255),
+                 cpus: str | None = Query(default=None, max_length=16),
+                 memory: str | None = Query(default=None, max_length=16),
+                 gpus: str | None = Query(default=None, max_length=16),
+                 time: str | None = Query(default=None, max_length=32),
+                 partition: str | None = Query(default=None, max_length=64),
+                 viewer: Viewer = Depends(session.viewer)) -> Response:
+    """The body is the .tar.gz; the answer is JSON for the page's script: the job's URL, or the
+    one-line reason it was refused."""
+    session.check_csrf_header(request, viewer)
+    hub = hub_of(request)
+    overrides = {k: (v.strip() or None) if v else None
+                 for k, v in {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}.items()}
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", folder).strip("._") or "job"
+    try:
+        job_id = await submission.receive(hub, request, viewer.who, station, key, name=(name or "").strip() or None,
+                                          folder=folder[:64], overrides=overrides)
+    except HubError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    return JSONResponse({"id": job_id, "url": f"/jobs/{job_id}"}, status_code=201)
+
+
+# -- one job -------------------------------------------------------------------------------------
+def _job(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    def _read(conn: Any) -> dict[str, Any]:
+        row = jobs.find(conn, viewer.who, job_id)
+        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id), jobs.waiting_reasons(conn, [row]).get(row.id))
+        data["_row"] = row
+        return data
+
+    return hub.read(_read)
+
+
+def _tail(data: bytes) -> tuple[str, bool]:
+    cut = len(data) > LOG_TAIL
+    return data[-LOG_TAIL:].decode("utf-8", "replace"), cut
+
+
+def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    job = _job(hub, viewer, job_id)
+    row = job.pop("_row")
+    logs = {}
+    for which in stored.LOGS:
+        data, _final = stored.log(hub.files, row, which)
+        logs[which] = (*_tail(data), len(data))
+    files = stored.returned_files(stored.manifest(hub.files, row)) if job["results"] else []
+    actions = [] if job["phase"] == "finished" else (
+        ["cancel", "stop", "kill"] if job["phase"] == "pending" else ["stop", "kill", "pause", "resume", "cancel"])
+    return {"job": job, "logs": logs, "files": files, "actions": actions, "diagram": diagram(job["state"]),
+            "finished": job["phase"] == "finished"}
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    context = _job_context(hub_of(request), viewer, job_id)
+    if context["job"]["id"] != job_id:  # a prefix: the page of record has the whole id
+        return RedirectResponse(f"/jobs/{context['job']['id']}", status_code=303)
+    return page(request, "job.html", viewer=viewer, **context)
+
+
+@router.get("/jobs/{job_id}/live")
+def job_live(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    context = _job_context(hub_of(request), viewer, job_id)
+    response = page(request, "_job_live.html", viewer=viewer, **context)
+    if context["finished"]:
+        response.status_code = FINISHED_STOP_POLLING
+    return response
+
+
+@router.post("/jobs/{job_id}/control")
+async def control(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    fields = await session.form(request, viewer)
+    action = fields.get("action", "")
+    hub = hub_of(request)
+    if action not in ACTIONS:
+        raise NotFound(f"unknown request {action!r}")
+    if action == "cancel":
+        row = await run_in_threadpool(hub.write, jobs.cancel, viewer.who, job_id, hub.now())
+    else:
+        row = await run_in_threadpool(hub.write, jobs.control, viewer.who, job_id, action, hub.now())
+    hub.notifier.notify()
+    return RedirectResponse(f"/jobs/{quote(row.id)}", status_code=303)
+
+
+@router.get("/jobs/{job_id}/results")
+def results(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    archive = stored.results_file(hub.files, row)
+    hub.write(jobs.mark_downloaded, row.id, hub.now())
+    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar",
+                        headers={"Cache-Control": "no-store"})
+
+
+@router.get("/jobs/{job_id}/files/{path:path}")
+def one_file(request: Request, job_id: str = _job_id(), path: str = Path(max_length=4096),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    chunks = stored.one_file(hub.files, row, path)
+    first = next(chunks, b"")  # a missing file is refused before the answer starts
+
+    def _all() -> Any:
+        yield first
+        yield from chunks
+
+    filename = path.rsplit("/", 1)[-1]
+    return StreamingResponse(_all(), media_type="application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/jobs/{job_id}/logs/{which}")
+def log_file(request: Request, job_id: str = _job_id(), which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    data, _final = stored.log(hub.files, row, which)
+    return Response(data, media_type="text/plain; charset=utf-8", headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{row.id}-{which}"'})

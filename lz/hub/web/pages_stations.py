@@ -1,5 +1,206 @@
-"""(being written)"""
+"""The Stations tab: create a Station; per Station its members and roles, invitations, landing
+zones and volumes, and its jobs. Every form posts back here with the session's CSRF token; a
+refusal of the rules shows on the same page, in one line, with the status the API would give."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from lz.hub import jobs, members, stations, volumes, zones
+from lz.hub.errors import HubError
+from lz.hub.schemas import NAME
+from lz.hub.server import hub_of
+from lz.hub.web import session
+from lz.hub.web.render import page
+from lz.hub.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
+VOLUME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+
+
+def _name() -> Any:
+    return Path(pattern=NAME)
+
+
+def _stations_context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    hub = hub_of(request)
+    return {"stations": hub.read(stations.list_for, viewer.who), "invitations": hub.read(members.pending, viewer.who)}
+
+
+@router.get("/stations")
+def stations_page(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "stations.html", viewer=viewer, **_stations_context(request, viewer))
+
+
+async def _act(request: Request, viewer: Viewer, action: Callable[[Any, dict[str, str]], Any], back: str,
+               on_error: Callable[[], Response]) -> Response:
+    """Run a form's action in one transaction; on success go back (POST/redirect/GET), on a
+    refusal show the page again with the reason."""
+    hub = hub_of(request)
+    fields = await session.form(request, viewer)
+    try:
+        hub.write(lambda conn: action(conn, fields))
+    except HubError as exc:
+        request.state.flash = str(exc)
+        request.state.flash_status = exc.status
+        return on_error()
+    hub.notifier.notify()  # a Station's pending jobs may now have a landing zone
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/stations")
+async def create_station(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    name = ""
+
+    def _create(conn: Any, fields: dict[str, str]) -> None:
+        nonlocal name
+        name = fields.get("name", "").strip()
+        stations.create(conn, viewer.who, name, hub.now())
+
+    def _again() -> Response:
+        return page(request, "stations.html", request.state.flash_status, viewer=viewer, flash=request.state.flash,
+                    flash_kind="err", **_stations_context(request, viewer))
+
+    response = await _act(request, viewer, _create, "/stations", _again)
+    if response.status_code == 303:
+        return RedirectResponse(f"/stations/{quote(name)}", status_code=303)
+    return response
+
+
+@router.post("/invitations/{station}/{answer}")
+async def answer_invitation(request: Request, station: str = _name(), answer: str = Path(pattern="^(accept|decline)$"),
+                            viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _answer(conn: Any, _fields: dict[str, str]) -> None:
+        if answer == "accept":
+            members.accept(conn, viewer.who, station, hub.now())
+        else:
+            members.decline(conn, viewer.who, station)
+
+    def _again() -> Response:
+        return page(request, "stations.html", request.state.flash_status, viewer=viewer, flash=request.state.flash,
+                    flash_kind="err", **_stations_context(request, viewer))
+
+    back = f"/stations/{quote(station)}" if answer == "accept" else "/stations"
+    return await _act(request, viewer, _answer, back, _again)
+
+
+# -- one Station ---------------------------------------------------------------------------------
+def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str, Any]:
+    hub = hub_of(request)
+    now = hub.now()
+
+    def _read(conn: Any) -> dict[str, Any]:
+        sid = stations.visible(conn, viewer.who, station)  # 404 for a Station you are not in
+        rows = jobs.listing(conn, viewer.who, station)
+        waiting = jobs.waiting_reasons(conn, rows)
+        mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
+        return {
+            "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
+            "volumes": volumes.listing(conn, viewer.who, station),
+            "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in reversed(rows)],
+            "my_zones": mine,
+        }
+
+    context = hub.read(_read)
+    context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
+    return context
+
+
+@router.get("/stations/{station}")
+def station_page(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "station.html", viewer=viewer, **_station_context(request, viewer, station))
+
+
+def _station_action(station: str, section: str,
+                    action: Callable[[Any, Viewer, dict[str, str]], None]) -> Callable[..., Any]:
+    async def handler(request: Request, viewer: Viewer) -> Response:
+        def _again() -> Response:
+            return page(request, "station.html", request.state.flash_status, viewer=viewer,
+                        flash=request.state.flash, flash_kind="err", **_station_context(request, viewer, station))
+
+        return await _act(request, viewer, lambda conn, fields: action(conn, viewer, fields),
+                          f"/stations/{quote(station)}#{section}", _again)
+
+    return handler
+
+
+@router.post("/stations/{station}/invite")
+async def invite(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _invite(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
+        members.invite(conn, who.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now())
+
+    return await _station_action(station, "members", _invite)(request, viewer)
+
+
+@router.post("/stations/{station}/members/{member}/remove")
+async def remove_member(request: Request, station: str = _name(), member: str = _name(),
+                        viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _station_action(station, "members", lambda conn, who, _f: members.remove(
+        conn, who.who, station, member))(request, viewer)
+
+
+@router.post("/stations/{station}/leave")
+async def leave(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    fields = await session.form(request, viewer)
+    del fields
+    hub = hub_of(request)
+    try:
+        hub.write(members.leave, viewer.who, station)
+    except HubError as exc:
+        return page(request, "station.html", exc.status, viewer=viewer, flash=str(exc), flash_kind="err",
+                    **_station_context(request, viewer, station))
+    return RedirectResponse("/stations", status_code=303)
+
+
+@router.post("/stations/{station}/zones")
+async def add_zone(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _add(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
+        stations.add_zone(conn, who.who, station, fields.get("lz", "").strip(), hub.now())
+
+    return await _station_action(station, "zones", _add)(request, viewer)
+
+
+@router.post("/stations/{station}/zones/{lz}/remove")
+async def remove_zone(request: Request, station: str = _name(), lz: str = _name(),
+                      viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _station_action(station, "zones", lambda conn, who, _f: stations.remove_zone(
+        conn, who.who, station, lz))(request, viewer)
+
+
+@router.post("/stations/{station}/volumes")
+async def add_volume(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _add(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
+        volumes.add(conn, who.who, station, fields.get("name", "").strip(), fields.get("mount", "").strip(),
+                    fields.get("access", "ro"), hub.now())
+
+    return await _station_action(station, "volumes", _add)(request, viewer)
+
+
+@router.post("/stations/{station}/volumes/{volume}/map")
+async def map_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
+                     viewer: Viewer = Depends(session.viewer)) -> Response:
+    def _map(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
+        volumes.map_to(conn, who.who, station, volume, fields.get("lz", "").strip(), fields.get("host_path", "").strip())
+
+    return await _station_action(station, "volumes", _map)(request, viewer)
+
+
+@router.post("/stations/{station}/volumes/{volume}/remove")
+async def remove_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
+                        viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _station_action(station, "volumes", lambda conn, who, _f: volumes.remove(
+        conn, who.who, station, volume))(request, viewer)

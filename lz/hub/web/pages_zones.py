@@ -1,5 +1,41 @@
-"""(being written)"""
+"""The Landing Zones tab: every landing zone the viewer owns or shares a Station with, refreshed
+in place every few seconds (a polled fragment, so nothing reloads)."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from lz import __version__
+from lz.hub import zones
+from lz.hub.login_client import _version
+from lz.hub.server import hub_of
+from lz.hub.web import session
+from lz.hub.web.render import page
+from lz.hub.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
+
+
+def _entries(request: Request, viewer: Viewer) -> dict[str, Any]:
+    hub = hub_of(request)
+    now = hub.now()
+    listing = hub.read(zones.listing, viewer.who, now, hub.config.online_s)
+    minimum = hub.config.min_version or __version__
+    for zone in listing:
+        zone["outdated"] = bool(zone["version"]) and _version(zone["version"]) < _version(minimum)
+    grouped = zones.grouped(listing) if hasattr(zones, "grouped") else listing
+    return {"zones": grouped, "now": now, "min_version": minimum, "online": sum(z["online"] for z in listing),
+            "count": len(listing)}
+
+
+@router.get("/zones")
+def zones_page(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "zones.html", viewer=viewer, **_entries(request, viewer))
+
+
+@router.get("/zones/table")
+def zones_table(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "_zones_table.html", viewer=viewer, **_entries(request, viewer))
