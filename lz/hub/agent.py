@@ -105,7 +105,8 @@ class HubAgent:
         return {"name": self.name, "version": __version__, "runtime": runtime,
                 "executor": self.settings.executor,
                 "cpus": os.cpu_count(), "gpus": 0, "memory_mb": memory_mb, "os": platform.system().lower(),
-                "arch": platform.machine(), "max_running": self.options.max_running, **self._load()}
+                "arch": platform.machine(), "max_running": self.options.max_running, **self._load(),
+                **(self.options.pilot.facts() if self.options.pilot is not None else {})}
 
     def _load(self) -> dict[str, int]:
         counts = self.store.count_by_state()

@@ -81,6 +81,9 @@ class LandingZone(HubBase):
     max_running: Mapped[int] = mapped_column(Integer, default=1)
     queue_length: Mapped[int] = mapped_column(Integer, default=0)
     offline_at: Mapped[float | None] = mapped_column(Float)  # a drained pilot said goodbye (hub0004)
+    # a pilot's SLURM array job id (or its own job id) and when its allocation ends (hub0006)
+    pilot_group: Mapped[str | None] = mapped_column(String(64))
+    ends_at: Mapped[float | None] = mapped_column(Float)
 
 
 class StationZone(HubBase):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -55,14 +56,25 @@ class Pilot:
 
     def __init__(self, allocation: Allocation, margin_s: float = DEFAULT_MARGIN_S,
                  run: Callable[[list[str]], tuple[int, str]] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, group: str | None = None):
         self.allocation = allocation
+        # what the hub groups pilots by (``group_of``); by default the allocation's own job
+        self.group = group_of(allocation, {}) if group is None else group
         self.margin_s = margin_s
         self.clock = clock
         self._end = allocation.end_time
         if self._end is None and run is not None:
             code, out = run(squeue_end_argv(allocation.job_id))
             self._end = parse_squeue_end(out, clock()) if code == 0 else None
+
+    @property
+    def ends_at(self) -> float | None:
+        """When the allocation ends (epoch seconds), ``None`` when Slurm did not say."""
+        return self._end
+
+    def facts(self) -> dict[str, Any]:
+        """What the pilot adds to its landing zone's registration (``ZoneFacts``)."""
+        return {"pilot_group": self.group, "ends_at": self.ends_at}
 
     def time_left_s(self) -> float | None:
         return None if self._end is None else max(0.0, self._end - self.clock())
@@ -78,7 +90,15 @@ def detect(environ: Mapping[str, str] = os.environ) -> Pilot | None:
     allocation = from_environment(environ)
     if allocation is None:
         return None
-    return Pilot(allocation, DEFAULT_MARGIN_S, run=_run)
+    return Pilot(allocation, DEFAULT_MARGIN_S, run=_run, group=group_of(allocation, environ))
+
+
+def group_of(allocation: Allocation, environ: Mapping[str, str]) -> str | None:
+    """The SLURM job the pilot belongs to, for the hub to group pilots by: the array's job id
+    (``SLURM_ARRAY_JOB_ID``, shared by its tasks) or, for a lone pilot job, its own job id;
+    ``None`` when that is not a plain job id (the hub would refuse the registration)."""
+    group = environ.get("SLURM_ARRAY_JOB_ID") or allocation.job_id
+    return group if re.fullmatch(r"[0-9][0-9_]{0,63}", group) else None  # schemas.PILOT_GROUP
 
 
 def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 JOB_ID = r"^[0-9a-f]{1,32}$"
+PILOT_GROUP = r"^[0-9][0-9_]{0,63}$"  # a SLURM job id (digits; ``_`` as in array task ids)
 
 
 class _Body(BaseModel):
@@ -45,6 +46,9 @@ class ZoneFacts(_Body):
     max_running: int | None = Field(default=None, ge=0, le=100_000)
     running: int | None = Field(default=None, ge=0, le=1_000_000)
     queue_length: int | None = Field(default=None, ge=0, le=1_000_000)
+    # a pilot only (lz.hub.pilot): its SLURM array's job id, else its own job id; when it ends
+    pilot_group: str | None = Field(default=None, pattern=PILOT_GROUP)
+    ends_at: float | None = Field(default=None, ge=0, le=1e11)
 
 
 class ZoneOut(BaseModel):
@@ -64,6 +68,9 @@ class ZoneOut(BaseModel):
     max_running: int
     queue_length: int
     stations: list[str]
+    pilot_group: str | None = None
+    ends_at: float | None = None
+    time_left_s: float | None = None
 
 
 class Held(_Body):

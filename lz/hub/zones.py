@@ -3,6 +3,7 @@ heartbeats, online while they keep coming back."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
@@ -17,7 +18,8 @@ links_t: Any = StationZone.__table__
 members_t: Any = StationMember.__table__
 stations_t: Any = Station.__table__
 
-DESCRIBED = ("version", "executor", "runtime", "cpus", "gpus", "memory_mb", "os", "arch", "max_running")
+PILOT = ("pilot_group", "ends_at")  # a pilot's SLURM job (lz.hub.pilot); null for other landing zones
+DESCRIBED = ("version", "executor", "runtime", "cpus", "gpus", "memory_mb", "os", "arch", "max_running", *PILOT)
 LOAD = ("running", "queue_length")
 
 
@@ -26,6 +28,7 @@ def register(conn: Connection, who: Principal, name: str, facts: dict[str, Any],
     if not valid_name(name):
         raise Invalid(f"landing zone name {name!r} may hold only letters, digits, . _ - (at most 64)")
     values = {k: facts[k] for k in DESCRIBED + LOAD if facts.get(k) is not None}
+    values.update({k: facts.get(k) for k in PILOT})  # a name run outside SLURM after a pilot: no stale group
     row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == name)).first()
     if row is None:
         defaults = {"running": 0, "queue_length": 0, "max_running": 1}
@@ -75,5 +78,47 @@ def listing(conn: Connection, who: Principal, now: float, online_s: float) -> li
         "last_seen": r.last_seen, "version": r.version, "executor": r.executor, "runtime": r.runtime,
         "cpus": r.cpus, "gpus": r.gpus, "memory_mb": r.memory_mb, "os": r.os, "arch": r.arch,
         "running": r.running, "max_running": r.max_running, "queue_length": r.queue_length,
-        "stations": stations.get(r.id, []),
+        "stations": stations.get(r.id, []), "pilot_group": r.pilot_group, "ends_at": r.ends_at,
+        "time_left_s": None if r.ends_at is None else max(0.0, r.ends_at - now),
     } for r in rows]
+
+
+_SUMMED = ("running", "max_running", "queue_length", "cpus", "gpus", "memory_mb")
+
+
+def grouped(listing: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``listing`` for a page: a landing zone outside SLURM stays one entry (``group`` None); the
+    pilots of one SLURM job (array) of one owner become one entry, ``pilots`` holding them, with
+    ``online`` the count online, their resources and load summed, and the most time any has left.
+    Sorted by name; a group's name is what its pilots' names share (``pilot-{index}``: pilot)."""
+    entries: list[dict[str, Any]] = []
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for zone in listing:
+        if zone.get("pilot_group") is None:
+            entries.append({**zone, "group": None})
+        else:
+            groups.setdefault((zone["owner"], zone["pilot_group"]), []).append(zone)
+    for (owner, group), pilots in groups.items():
+        pilots = sorted(pilots, key=lambda z: z["name"])
+        left = [z["time_left_s"] for z in pilots if z.get("time_left_s") is not None]
+        ends = [z["ends_at"] for z in pilots if z.get("ends_at") is not None]
+        entries.append({
+            "group": group, "name": _shared_name(pilots), "owner": owner, "pilots": pilots, "size": len(pilots),
+            "online": sum(1 for z in pilots if z["online"]), "time_left_s": max(left) if left else None,
+            "ends_at": max(ends) if ends else None,
+            **{k: sum(z.get(k) or 0 for z in pilots) for k in _SUMMED},
+            "stations": sorted({s for z in pilots for s in z.get("stations", [])}),
+        })
+    return sorted(entries, key=lambda e: (e["name"], e["owner"], e["group"] or ""))
+
+
+def _shared_name(pilots: list[dict[str, Any]]) -> str:
+    """The start the pilots' names share, without a part of their index (pilot-1, pilot-10:
+    pilot) or a trailing separator; the first name when they share none (or there is one)."""
+    names = [str(z["name"]) for z in pilots]
+    if len(names) == 1:
+        return names[0]
+    prefix = os.path.commonprefix(names)
+    if any(name[len(prefix):][:1].isdigit() for name in names):
+        prefix = prefix.rstrip("0123456789")
+    return prefix.rstrip("._-") or names[0]

@@ -134,3 +134,55 @@ def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_pat
     chosen = load_settings(environ={**env, "LZ_DB": str(tmp_path / "my.db"), "LZ_TICK_S": "2"})
     assert pilot_settings(chosen, pilot, env).db == tmp_path / "my.db"
     assert pilot_settings(chosen, pilot, env).tick_s == 2
+
+
+def test_a_pilot_is_grouped_by_its_array_job_else_its_own_job() -> None:
+    from lz.hub.pilot import detect, group_of
+
+    alloc = Allocation("1002", 1, None, (), 1_800_000_000.0, None)
+    assert group_of(alloc, {"SLURM_ARRAY_JOB_ID": "1000", "SLURM_ARRAY_TASK_ID": "2"}) == "1000"
+    assert group_of(alloc, {}) == "1002"  # a lone pilot job is a group of one
+    assert group_of(alloc, {"SLURM_ARRAY_JOB_ID": ""}) == "1002"
+    assert group_of(alloc, {"SLURM_ARRAY_JOB_ID": "12; rm"}) is None  # never a registration the hub refuses
+    assert group_of(Allocation("x", 1, None, (), None, None), {}) is None
+    pilot = detect({"SLURM_JOB_ID": "1002", "SLURM_ARRAY_JOB_ID": "1000", "SLURM_JOB_END_TIME": "1800000000"})
+    assert pilot is not None and pilot.facts() == {"pilot_group": "1000", "ends_at": 1_800_000_000.0}
+    assert Pilot(alloc).group == "1002" and Pilot(alloc).ends_at == 1_800_000_000.0
+
+
+def _agent(tmp_path: Path, pilot: Pilot | None, name: str) -> dict[str, object]:
+    """The facts a real agent (a real landing-zone store) registers with."""
+    import dataclasses
+
+    from lz.config import Settings
+    from lz.hub.agent import HubAgent
+    from lz.hub.options import AgentOptions
+    from lz.store.db import make_engine
+    from lz.store.jobs import JobStore
+    from lz.store.migrate import upgrade
+
+    settings = Settings(db=tmp_path / f"{name}.db", workdir=tmp_path / "work", runtime="none", name=name)
+    engine = make_engine(settings.db)
+    upgrade(engine)
+    options = dataclasses.replace(AgentOptions("http://127.0.0.1:9", tmp_path / "token", 2), pilot=pilot)
+    return HubAgent(options, None, JobStore(engine), settings, wake=lambda: None).facts()  # type: ignore[arg-type]
+
+
+def test_a_registering_pilots_group_and_end_reach_the_zone_listing(app: HubApp, tmp_path: Path) -> None:
+    alice = app.user("alice")
+    ends = app.clock.now + 3600
+    pilot = Pilot(Allocation("77", 2, None, (), ends, None), clock=app.clock, group="70")
+    app.ok("POST", "/lz/register", alice, json=_agent(tmp_path, pilot, "pilot-7"))
+    app.ok("POST", "/lz/register", alice, json=_agent(tmp_path, None, "desk"))
+    app.clock.now += 600
+    listed = {z["name"]: z for z in app.ok("GET", "/zones", alice)}
+    assert {k: listed["pilot-7"][k] for k in ("pilot_group", "ends_at", "time_left_s")} == {
+        "pilot_group": "70", "ends_at": ends, "time_left_s": 3000.0}
+    assert {k: listed["desk"][k] for k in ("pilot_group", "ends_at", "time_left_s")} == {
+        "pilot_group": None, "ends_at": None, "time_left_s": None}
+    app.clock.now += 7200
+    assert app.ok("GET", "/zones", alice)[1]["time_left_s"] == 0.0  # ended, never negative
+    # the name registered again outside SLURM: no stale group
+    app.ok("POST", "/lz/register", alice, json={"name": "pilot-7"})
+    assert app.ok("GET", "/zones", alice)[1]["pilot_group"] is None
+    assert app.call("POST", "/lz/register", alice, json={"name": "p", "pilot_group": "1; x"}).status_code == 422
