@@ -26,7 +26,7 @@ def _entries(request: Request, viewer: Viewer) -> dict[str, Any]:
     minimum = hub.config.min_version or __version__
     for zone in listing:
         zone["outdated"] = bool(zone["version"]) and _version(zone["version"]) < _version(minimum)
-    grouped = zones.grouped(listing) if hasattr(zones, "grouped") else listing
+    grouped = zones.grouped(listing)
     return {"zones": grouped, "now": now, "min_version": minimum, "online": sum(z["online"] for z in listing),
             "count": len(listing)}
 
