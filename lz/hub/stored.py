@@ -63,7 +63,7 @@ def returned_files(document: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not document:
         return []
     return [e for e in document.get("entries", []) if isinstance(e, dict) and e.get("type") == "file"
-            and e.get("status") in ("new", "modified")]
+            and e.get("status") in ("added", "modified")]
 
 
 def one_file(files: Files, row: Any, path: str) -> Iterator[bytes]:

@@ -32,7 +32,7 @@ def environment() -> Any:
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(ago=ago, when=when, size=size, duration=duration, mb=megabytes)
+    env.filters.update(ago=ago, when=when, size=size, duration=duration, mb=megabytes, resources=resources)
     env.globals.update(version=__version__)
     return env
 
@@ -96,6 +96,25 @@ def duration(seconds: float | None) -> str:
         return f"{seconds:.1f} s" if seconds < 10 else f"{whole} s"
     hours, rest = divmod(whole, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def resources(asked: dict[str, Any]) -> str:
+    """A job's resources as people write them: ``2 CPUs, 4.0 GiB, 1 GPU, 1:00:00, partition gpu``."""
+    words = []
+    for key, value in asked.items():
+        if value is None or value == "" or (key == "gpus" and value == 0):
+            continue
+        if key == "cpus":
+            words.append(f"{value} CPU{'s' if value != 1 else ''}")
+        elif key == "memory_mb":
+            words.append(megabytes(int(value)))
+        elif key == "gpus":
+            words.append(f"{value} GPU{'s' if value != 1 else ''}")
+        elif key == "time_s":
+            words.append(duration(float(value)))
+        else:
+            words.append(f"{key} {value}")
+    return ", ".join(words) or "–"
 
 
 # -- the state diagram ---------------------------------------------------------------------------
