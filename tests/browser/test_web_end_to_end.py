@@ -160,7 +160,10 @@ def _the_rest(hub: HubServer, browser: Browser, lz: LandingZone, tmp_path: Path,
     browser.choose("#add-zone", "X")
     browser.click("#add-zone-button")
     browser.wait("X in lab", lambda: "X" in browser.text("#zones ul"))
-    browser.screenshot(SHOTS, "2-station")
+    browser.screenshot(SHOTS, "2-station-lab")
+    browser.go(f"{hub.url}/stations")
+    assert "X" in browser.text("table")
+    browser.screenshot(SHOTS, "2-stations")
 
     # Jobs tab: upload the example folder, watch it reach cleaned
     job_id = upload(browser, hub, "lab", folder=EXAMPLE)
