@@ -184,6 +184,13 @@ def test_sign_out_deletes_the_session(app: HubApp, alice: Browser) -> None:
     assert replay.get("/zones").status_code == 303
 
 
+def test_a_session_ends_after_eight_hours(app: HubApp, alice: Browser) -> None:
+    app.clock.now += 8 * 3600 - 1
+    assert alice.get("/zones").status_code == 200
+    app.clock.now += 1
+    assert alice.get("/zones").headers["location"] == "/login?next=/zones"
+
+
 # -- what every page carries ---------------------------------------------------------------------
 def test_pages_carry_strict_headers_and_only_same_origin_assets(app: HubApp, alice: Browser) -> None:
     job_id = _job(app, alice)
@@ -274,7 +281,8 @@ def test_a_finished_job_lists_and_serves_its_files(app: HubApp, alice: Browser) 
     job_id = _finished(app, alice)
     page = alice.get(f"/jobs/{job_id}")
     assert re.findall(r'data-file="([^"]+)"', page.text) == ["out/first.txt", "out/count.txt"]
-    one = alice.get(f"/jobs/{job_id}/files/out/count.txt")
+    [link] = re.findall(r'<a href="([^"]+)" download data-file="out/count.txt"', page.text)
+    one = alice.get(link)
     assert one.status_code == 200 and one.content == COUNT
     assert "attachment" in one.headers["content-disposition"]
     assert alice.get(f"/jobs/{job_id}/files/out/first.txt").content == b"first\n"
