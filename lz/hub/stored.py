@@ -4,6 +4,7 @@ manifest, single files out of it, and the logs of a running attempt as they arri
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tarfile
@@ -76,7 +77,9 @@ def one_file(files: Files, row: Any, path: str) -> Iterator[bytes]:
         inner_handle = outer.extractfile("results.tar.gz")
         if inner_handle is None:
             raise NotFound(f"job {row.id} has no results archive")
-        with tarfile.open(fileobj=inner_handle, mode="r|gz") as inner:
+        # GzipFile reads every gzip member (lz.collect writes one per walker, then the end of
+        # the archive in another); tarfile's own "r|gz" stops after the first.
+        with gzip.GzipFile(fileobj=inner_handle) as unzipped, tarfile.open(fileobj=unzipped, mode="r|") as inner:
             for member in inner:
                 if member.name == path and member.isfile():
                     handle = inner.extractfile(member)

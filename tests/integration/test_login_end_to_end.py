@@ -126,14 +126,21 @@ def test_lz_login_approved_on_the_activate_page(hub: HubServer, tmp_path: Path) 
         assert re.fullmatch(pattern, line), (pattern, line)
     code = lines[4].split()[-1]
     browser = requests.Session()
-    page = browser.post(hub.url + "/activate/sign-in", data={"name": "alice", "password": "correct horse",
-                                                             "user_code": code})
-    assert "asks to act as you" in page.text and "127.0.0.1" in page.text
+    target = f"/activate?user_code={code}"
+    page = browser.get(hub.url + target)  # no session yet: redirected to sign in
+    assert page.url.startswith(hub.url + "/login?next=") and 'name="password"' in page.text
+    signed_in = browser.post(hub.url + "/login", data={"name": "alice", "password": "correct horse", "next": target})
+    cookie = signed_in.headers["set-cookie"]
+    assert signed_in.status_code == 200 and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
+    page = browser.get(hub.url + target)
+    assert "asks to act as you" in page.text and "127.0.0.1" in page.text  # who asked, from where
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert csrf
-    done = browser.post(hub.url + "/activate/decide", data={"csrf": csrf.group(1), "user_code": code,
-                                                            "decision": "approve"})
-    assert "approved" in done.text
+    forged = browser.post(hub.url + "/activate", data={"csrf": "forged", "user_code": code, "decision": "approve"})
+    assert forged.status_code == 403
+    done = browser.post(hub.url + "/activate", data={"csrf": csrf.group(1), "user_code": code,
+                                                     "decision": "approve"})
+    assert done.status_code == 200 and "approved" in done.text
     assert proc.wait(30) == 0, proc.stdout.read()
     assert hub.client_json(token_file, "zones") == []  # the saved token works for client commands
     made = hub.client(token_file, "token", "create", "--for-landing-zones", "--expires", "7d").stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -89,25 +90,30 @@ def test_activate_page_sign_in_csrf_and_approve(tmp_path: Path) -> None:
     with hub_app(tmp_path) as h:
         _alice(h)
         start = _start(h)
-        page = h.client.get("/activate")
-        assert "password" in page.text and "<script" not in page.text
-        bad = h.client.post("/activate/sign-in", data={"name": "alice", "password": "wrong one"})
-        assert bad.status_code == 401
-        r = h.client.post("/activate/sign-in", data={"name": "alice", "password": "correct horse",
-                                                     "user_code": start["user_code"]}, follow_redirects=False)
-        assert r.status_code == 303
+        target = f"/activate?user_code={start['user_code']}"
+        away = h.client.get(target, follow_redirects=False)  # no session: off to sign in, and back after
+        assert away.status_code == 303 and away.headers["location"] == "/login?next=" + quote(target)
+        page = h.client.get(away.headers["location"])
+        assert 'name="password"' in page.text and "script-src 'self'" in page.headers["content-security-policy"]
+        bad = h.client.post("/login", data={"name": "alice", "password": "wrong one", "next": target})
+        assert bad.status_code == 401 and "set-cookie" not in bad.headers
+        r = h.client.post("/login", data={"name": "alice", "password": "correct horse", "next": target},
+                          follow_redirects=False)
+        assert r.status_code == 200 and f'url={target}' in r.text.replace("&amp;", "&")
         cookie = r.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
-        page = h.client.get(r.headers["location"])
+        page = h.client.get(target)
         assert "landing zone X" in page.text and "testclient" in page.text  # who asked, from where
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf
-        forged = h.client.post("/activate/decide", data={"csrf": "x", "user_code": start["user_code"],
-                                                         "decision": "approve"})
+        forged = h.client.post("/activate", data={"csrf": "x", "user_code": start["user_code"],
+                                                  "decision": "approve"})
         assert forged.status_code == 403
-        ok = h.client.post("/activate/decide", data={"csrf": csrf.group(1), "user_code": start["user_code"],
-                                                     "decision": "approve"})
-        assert "approved" in ok.text
+        assert _poll(h, start["device_code"]).json()["error"] == "authorization_pending"  # nothing decided
+        h.clock.now += 5
+        ok = h.client.post("/activate", data={"csrf": csrf.group(1), "user_code": start["user_code"],
+                                              "decision": "approve"})
+        assert ok.status_code == 200 and "approved" in ok.text
         h.clock.now += 5
         assert _poll(h, start["device_code"]).status_code == 200
 

@@ -67,8 +67,11 @@ async def to_sign_in(request: Request, exc: Exception) -> Response:
 
 
 def safe_next(target: str | None) -> str:
-    """Only a path of this site (no ``//host``, no scheme): a sign-in never sends you elsewhere."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only a path of this site (no ``//host``, no scheme): a sign-in never sends you elsewhere.
+    No control characters either: browsers drop tabs and newlines from a URL, so ``/<TAB>/host``
+    would become ``//host``."""
+    if (not target or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(c) < 0x20 or c == "\x7f" for c in target)):
         return "/"
     return target
 
