@@ -92,7 +92,7 @@ def _results() -> bytes:
         segment.add(Member(name, tarfile.REGTYPE, 0o644, len(data)), io.BytesIO(data))
         length += segment.close()
     inner.write(gzip.compress(end_of_archive(length), mtime=0))
-    entries = [{"path": name, "status": "new", "type": "file", "size": len(data),
+    entries = [{"path": name, "status": "added", "type": "file", "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest()} for name, data in returned.items()]
     entries.append({"path": "out/gone.txt", "status": "deleted", "type": "file", "size": 0, "sha256": None})
     manifest = {"version": 1, "entries": entries, "totals": {}, "logs": {"stdout": True}}
