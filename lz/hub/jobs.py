@@ -72,6 +72,14 @@ def listing(conn: Connection, who: Principal, station: str | None = None, limit:
     return list(conn.execute(query.order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit)).all())
 
 
+def recent(conn: Connection, who: Principal, station: str | None = None, limit: int = 200) -> list[Any]:
+    """The newest ``limit`` visible jobs, newest first (what a page shows)."""
+    query = _visible_query(who)
+    if station is not None:
+        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, station))
+    return list(conn.execute(query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc()).limit(limit)).all())
+
+
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
     rows = conn.execute(select(events_t).where(events_t.c.job_id == job_id).order_by(events_t.c.id)).all()
     return [{"from": r.from_state or None, "to": r.to_state, "event": r.event, "at": iso(r.at),

@@ -369,3 +369,25 @@ def test_stop_ends_a_pending_job_and_pause_is_refused(app: HubApp, alice: Browse
     assert (stopped.status_code, stopped.headers["location"]) == (303, f"/jobs/{paused}")
     job = app.ok("GET", f"/jobs/{paused}", alice.token)
     assert (job["state"], job["outcome"], job["reason"]) == ("cleaned", "cancelled", "stopped by alice")
+
+
+def test_landing_zones_tab_groups_pilots_and_marks_old_versions(app: HubApp, alice: Browser) -> None:
+    for index in (1, 2):
+        app.ok("POST", "/lz/register", alice.token, json={
+            "name": f"pilot-{index}", "version": "0.0.1", "pilot_group": "4242",
+            "ends_at": app.clock() + 3600 * index})
+    app.ok("POST", "/lz/register", alice.token, json={"name": "gw", "version": "99.0"})
+    page = alice.get("/zones/table").text
+    assert "Pilots of SLURM job 4242" in page and "2 of 2 online" in page and "2:00:00 left" in page
+    assert page.count('data-zone="pilot-') == 2
+    rows = dict(re.findall(r'<tr class="\w+" data-zone="([^"]+)">(.*?)</tr>', page, re.S))
+    assert "upgrade" in rows["pilot-1"] and "upgrade" not in rows["gw"]  # below the hub's minimum
+    assert "1:00:00" in rows["pilot-1"] and "2:00:00" in rows["pilot-2"]
+
+
+def test_job_lists_show_the_newest_first(app: HubApp, alice: Browser) -> None:
+    first = _job(app, alice)
+    app.clock.now += 1
+    second = _job(app, alice)
+    page = alice.get("/jobs/table").text
+    assert page.index(second) < page.index(first)

@@ -22,6 +22,7 @@ from lz.hub.web.render import diagram, page
 from lz.hub.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
+SHOWN = 200  # newest jobs a list shows; the API and `lz status --hub` list them all
 LOG_TAIL = 64 << 10  # what a page shows of each log; the whole log is a download
 ACTIONS = ("stop", "kill", "pause", "resume", "cancel")
 FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
@@ -36,9 +37,9 @@ def _list(request: Request, viewer: Viewer, station: str | None) -> list[dict[st
     now = hub.now()
 
     def _read(conn: Any) -> list[dict[str, Any]]:
-        rows = jobs.listing(conn, viewer.who, station)
+        rows = jobs.recent(conn, viewer.who, station, SHOWN)
         waiting = jobs.waiting_reasons(conn, rows)
-        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in reversed(rows)]
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
 
     return hub.read(_read)
 

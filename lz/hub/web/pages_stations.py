@@ -16,6 +16,7 @@ from lz.hub.errors import HubError
 from lz.hub.schemas import NAME
 from lz.hub.server import hub_of
 from lz.hub.web import session
+from lz.hub.web.pages_jobs import SHOWN
 from lz.hub.web.render import page
 from lz.hub.web.session import Viewer
 
@@ -99,13 +100,13 @@ def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str
 
     def _read(conn: Any) -> dict[str, Any]:
         sid = stations.visible(conn, viewer.who, station)  # 404 for a Station you are not in
-        rows = jobs.listing(conn, viewer.who, station)
+        rows = jobs.recent(conn, viewer.who, station, SHOWN)
         waiting = jobs.waiting_reasons(conn, rows)
         mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
         return {
             "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
             "volumes": volumes.listing(conn, viewer.who, station),
-            "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in reversed(rows)],
+            "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows],
             "my_zones": mine,
         }
 
