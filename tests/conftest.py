@@ -19,6 +19,16 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(line)
 
 
+@pytest.fixture
+def tenant() -> Iterator[Any]:
+    """A fake Auth0 tenant on loopback (``tests.fake_tenant``), closed afterwards."""
+    from tests.fake_tenant import FakeTenant
+
+    fake = FakeTenant()
+    yield fake
+    fake.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[Any]:
     """A throwaway PostgreSQL cluster for the session (skips where Debian's postgresql is missing)."""

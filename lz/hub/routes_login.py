@@ -5,9 +5,8 @@ The ``/activate`` page where a person approves a code is part of the web page (`
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -19,6 +18,7 @@ from lz.errors import UserError
 from lz.hub import accounts, login
 from lz.hub.accounts import Principal
 from lz.hub.errors import Invalid
+from lz.hub.forms import read_fields
 from lz.hub.server import Hub, hub_of, user
 
 api = APIRouter()
@@ -87,19 +87,6 @@ def create_token(body: TokenCreate, request: Request, who: Principal = Depends(u
 
 
 # -- the device flow -----------------------------------------------------------------------------
-async def _params(request: Request) -> dict[str, str]:
-    raw = await request.body()
-    if len(raw) > 16384:
-        return {}
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-    return dict(parse_qsl(raw.decode("utf-8", "replace")))
-
-
 def _oauth_error(exc: login.OAuthError) -> JSONResponse:
     return JSONResponse({"error": exc.error, "error_description": exc.description or exc.error},
                         status_code=exc.status, headers={"Cache-Control": "no-store"})
@@ -110,7 +97,7 @@ async def device_code(request: Request) -> Response:
     hub = hub_of(request)
     if hub.config.auth0 is not None:
         return _oauth_error(login.OAuthError("unsupported_grant_type", "this hub logs in through its Auth0 tenant"))
-    params = await _params(request)
+    params = await read_fields(request)
     client = params.get("client_name") or request.headers.get("user-agent", "unknown")
     address = request.client.host if request.client else "unknown"
     code, user_code = hub.write(login.start, client, address, hub.now(), hub.config.device_s,
@@ -126,7 +113,7 @@ async def device_code(request: Request) -> Response:
 @oauth.post("/oauth/token")
 async def token(request: Request) -> Response:
     hub = hub_of(request)
-    params = await _params(request)
+    params = await read_fields(request)
     grant = params.get("grant_type", "")
     cfg = hub.config
     if grant == DEVICE_GRANT and params.get("device_code"):

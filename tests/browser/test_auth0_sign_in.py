@@ -18,13 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 
 @pytest.fixture
-def tenant() -> Iterator[FakeTenant]:
-    fake = FakeTenant()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
 def hub(tmp_path: Path, tenant: FakeTenant) -> Iterator[HubServer]:
     require_chromium()
     config = tmp_path / "hub.toml"

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import pytest
 import requests
 
 from tests.browser.chromium import PHONE, Browser, require_chromium
-from tests.integration.hub_server import HubServer, hub_landing_zone
+from tests.integration.hub_server import HubServer, hub_landing_zone, printed_code
 from tests.integration.landing_zone import LandingZone
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.browser]
@@ -63,17 +62,6 @@ def sign_in(browser: Browser, hub: HubServer, name: str, then: str = "/zones") -
     browser.fill("#password", PASSWORD)
     browser.click("form[action='/login'] button[type=submit]")
     browser.wait(f"signed in as {name}", lambda: name in browser.text("header"))
-
-
-def printed_code(log: Path, timeout: float = 60) -> str:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if log.exists():
-            found = re.search(r"^Code: (\S+)$", log.read_text(errors="replace"), re.M)
-            if found:
-                return found.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"no code printed in {log}")
 
 
 def long_job(folder: Path) -> Path:

@@ -107,3 +107,17 @@ def hub_landing_zone(base: Path, hub: HubServer, name: str, token_file: Path, ma
     return LandingZone(base, tick=tick, container=container, config=config,
                        run_args=[*extra_args, "--name", name, "--hub", hub.url, "--token", str(token_file),
                                  "--max-running", str(max_running)])
+
+
+def printed_code(log: Path, timeout: float = 60) -> str:
+    """The user code a logging-in landing zone printed (``Code: XXXX-XXXX``) in its log."""
+    import re
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if log.exists():
+            found = re.search(r"^Code: (\S+)$", log.read_text(errors="replace"), re.M)
+            if found:
+                return found.group(1)
+        time.sleep(0.1)
+    raise AssertionError(f"no code printed in {log}")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.integration.hub_server import HubServer, hub_landing_zone
+from tests.integration.hub_server import HubServer, hub_landing_zone, printed_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,17 +38,6 @@ def hub(tmp_path: Path) -> Any:
     server.stop()
 
 
-def _code_in(path: Path, timeout: float = 60) -> str:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if path.exists():
-            found = re.search(r"^Code: (\S+)$", path.read_text(errors="replace"), re.M)
-            if found:
-                return found.group(1)
-        time.sleep(0.1)
-    raise AssertionError(f"no code printed in {path}")
-
-
 def _all_proc(field: str) -> list[bytes]:
     out = []
     for entry in Path("/proc").iterdir():
@@ -66,7 +55,7 @@ def test_lz_run_without_token_logs_in_and_runs_alices_job(hub: HubServer, tmp_pa
     approved: list[str] = []
 
     def _approve() -> None:
-        code = _code_in(tmp_path / "X" / "daemon-1.log")
+        code = printed_code(tmp_path / "X" / "daemon-1.log")
         approved.append(hub.cli("hub", "approve", code, "--user", "alice").stdout)
 
     thread = threading.Thread(target=_approve)

@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.hub_server import HubServer
-from tests.integration.test_login_end_to_end import _code_in
+from tests.integration.hub_server import HubServer, printed_code
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,7 +38,7 @@ def login(hub: HubServer, token_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "login.out"
 
     def _approve() -> None:
-        hub.cli("hub", "approve", _code_in(out), "--user", "alice")
+        hub.cli("hub", "approve", printed_code(out), "--user", "alice")
 
     thread = threading.Thread(target=_approve)
     thread.start()

@@ -97,3 +97,14 @@ def hub_app(tmp_path: Path, lease_s: float = 30.0, **config: Any) -> Iterator[Hu
                                lease_s=lease_s, clock=clock, **config))
     with TestClient(app) as client:
         yield HubApp(client, clock)
+
+
+@contextmanager
+def tenant_hub_app(tenant: Any, tmp_path: Path) -> Iterator[HubApp]:
+    """A hub that signs in through the fake Auth0 ``tenant`` (``tests.fake_tenant``)."""
+    from lz.hub.config import Auth0Config
+
+    config = Auth0Config(domain=tenant.domain, client_id=tenant.client_id, audience=tenant.audience, scheme="http",
+                         jwks_cooldown_s=0)
+    with hub_app(tmp_path, auth0=config) as h:
+        yield h

@@ -12,23 +12,13 @@ import pytest
 
 from lz.errors import UserError
 from lz.hub import login_client
-from lz.hub.config import Auth0Config
 from tests.fake_tenant import FakeTenant, new_key
-from tests.unit.hub_helpers import HubApp, hub_app
-
-
-@pytest.fixture
-def tenant() -> Iterator[FakeTenant]:
-    fake = FakeTenant()
-    yield fake
-    fake.close()
+from tests.unit.hub_helpers import HubApp, tenant_hub_app
 
 
 @pytest.fixture
 def hub(tenant: FakeTenant, tmp_path: Path) -> Iterator[HubApp]:
-    config = Auth0Config(domain=tenant.domain, client_id=tenant.client_id, audience=tenant.audience, scheme="http",
-                         jwks_cooldown_s=0)
-    with hub_app(tmp_path, auth0=config) as h:
+    with tenant_hub_app(tenant, tmp_path) as h:
         yield h
 
 

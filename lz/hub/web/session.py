@@ -4,9 +4,8 @@ sha256 is stored), and the CSRF token every form posts back."""
 from __future__ import annotations
 
 import hmac
-import json
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
@@ -14,11 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 from lz.hub import login
 from lz.hub.accounts import Principal
 from lz.hub.errors import Forbidden
+from lz.hub.forms import read_fields
 from lz.hub.server import Hub, hub_of
 
 COOKIE = "lz_session"
 SESSION_S = 8 * 3600
-MAX_FORM_BYTES = 16384
 
 
 class SignInRequired(Exception):
@@ -93,16 +92,7 @@ def check_csrf_header(request: Request, viewer: Viewer) -> None:
 
 
 async def raw_form(request: Request) -> dict[str, str]:
-    raw = await request.body()
-    if len(raw) > MAX_FORM_BYTES:
-        return {}
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items() if v is not None} if isinstance(data, dict) else {}
-    return dict(parse_qsl(raw.decode("utf-8", "replace")))
+    return await read_fields(request)
 
 
 def start(hub: Hub, request: Request, user_id: int, target: str) -> Response:
