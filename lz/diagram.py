@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 from lz.machine import MACHINE
 
 DIAGRAM_NAME = "job_lifecycle"
+# the hub's web page marks a job's state on this copy (the package carries it; state_diagrams/ is
+# the repository's)
+PAGE_COPY = Path(__file__).resolve().parent / "hub" / "web" / "static" / f"{DIAGRAM_NAME}.svg"
 
 
 def dot_source() -> str:
@@ -45,4 +49,7 @@ def write(directory: Path, render_svg: bool = True) -> list[Path]:
             return written
         svg_path.write_bytes(svg)
         written.append(svg_path)
+        if PAGE_COPY.parent.is_dir() and os.access(PAGE_COPY.parent, os.W_OK):  # a source checkout
+            PAGE_COPY.write_bytes(svg)
+            written.append(PAGE_COPY)
     return written

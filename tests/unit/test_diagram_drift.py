@@ -18,3 +18,10 @@ def test_committed_diagram_matches_the_machine() -> None:
 
 def test_rendered_svg_is_committed() -> None:
     assert (ROOT / "state_diagrams" / f"{DIAGRAM_NAME}.svg").stat().st_size > 0
+
+
+def test_the_web_pages_copy_is_the_committed_one() -> None:
+    from lz.diagram import PAGE_COPY
+
+    assert PAGE_COPY.read_bytes() == (ROOT / "state_diagrams" / f"{DIAGRAM_NAME}.svg").read_bytes(), \
+        "lz/hub/web/static/job_lifecycle.svg is stale: run `lz diagram`"
