@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -183,7 +184,13 @@ def _the_rest(hub: HubServer, browser: Browser, lz: LandingZone, tmp_path: Path,
     ticker = upload(browser, hub, "lab", tarball=long_job(tmp_path / "ticker"))
     browser.wait("ticking", lambda: "tick 3" in browser.text("#log-stdout"), timeout=90)
     browser.screenshot(SHOTS, "3-jobs-running-job")
-    browser.click("#control-stop")
+    # the live part is swapped every 2 s: a keyboard user's focus stays on the button meanwhile
+    from selenium.webdriver.common.keys import Keys
+
+    browser.driver.execute_script("document.getElementById('control-stop').focus()")
+    time.sleep(4.5)
+    assert browser.driver.switch_to.active_element.get_attribute("id") == "control-stop"
+    browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
     browser.wait("stopped and cleaned", lambda: state_of(browser) == "cleaned", timeout=120)
     assert browser.find("a[data-file='out/ticks.txt']")
     browser.click("a[data-file='out/ticks.txt']")

@@ -105,23 +105,24 @@ def _tail(data: bytes) -> tuple[str, bool]:
 def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     job = _job(hub, viewer, job_id)
     row = job.pop("_row")
-    logs = {}
-    for which in stored.LOGS:
-        data, _final = stored.log(hub.files, row, which)
-        logs[which] = (*_tail(data), len(data))
     files = stored.returned_files(stored.manifest(hub.files, row)) if job["results"] else []
     actions = [] if job["phase"] == "finished" else (
         ["cancel", "stop", "kill"] if job["phase"] == "pending" else ["stop", "kill", "pause", "resume", "cancel"])
-    return {"job": job, "logs": logs, "files": files, "actions": actions, "diagram": diagram(job["state"]),
+    return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
             "finished": job["phase"] == "finished"}
 
 
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
-    context = _job_context(hub_of(request), viewer, job_id)
+    hub = hub_of(request)
+    context = _job_context(hub, viewer, job_id)
     if context["job"]["id"] != job_id:  # a prefix: the page of record has the whole id
         return RedirectResponse(f"/jobs/{context['job']['id']}", status_code=303)
-    return page(request, "job.html", viewer=viewer, **context)
+    logs = {}
+    for which in stored.LOGS:
+        data, _final = stored.log(hub.files, context["_row"], which)
+        logs[which] = (*_tail(data), len(data))
+    return page(request, "job.html", viewer=viewer, logs=logs, **context)
 
 
 @router.get("/jobs/{job_id}/live")
@@ -129,6 +130,20 @@ def job_live(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends
     context = _job_context(hub_of(request), viewer, job_id)
     response = page(request, "_job_live.html", viewer=viewer, **context)
     if context["finished"]:
+        response.status_code = FINISHED_STOP_POLLING
+    return response
+
+
+@router.get("/jobs/{job_id}/tail/{which}")
+def log_tail(request: Request, job_id: str = _job_id(), which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    """One log's last 64 KiB, polled on its own so an open log stays open and scrolled."""
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    data, final = stored.log(hub.files, row, which)
+    text, cut = _tail(data)
+    response = page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=len(data))
+    if final:
         response.status_code = FINISHED_STOP_POLLING
     return response
 

@@ -10,6 +10,18 @@
     event.detail.headers["X-CSRF-Token"] = csrf();
   });
 
+  // a log that was scrolled to its end follows the new lines; one being read stays where it is
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    const log = event.detail.target;
+    if (log.classList.contains("log")) {
+      log.dataset.follow = String(log.scrollTop + log.clientHeight >= log.scrollHeight - 4);
+    }
+  });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const log = event.detail.target;
+    if (log.classList.contains("log") && log.dataset.follow === "true") log.scrollTop = log.scrollHeight;
+  });
+
   // -- a ustar archive of the chosen folder ------------------------------------------------------
   const encoder = new TextEncoder();
 
