@@ -4,7 +4,9 @@ Manager is not used (the driver's path is given)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,11 @@ class Browser:
 
         self.downloads = downloads
         downloads.mkdir(parents=True, exist_ok=True)
+        # Chromium's profile and scratch (org.chromium.Chromium.*) go into a short private directory
+        # removed on close: the container tests check that nothing is left in /tmp, and Chromium's
+        # singleton socket path must stay under 108 bytes
+        self.scratch = Path(tempfile.mkdtemp(prefix="lz-chromium-"))
+        scratch = self.scratch
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -41,11 +48,15 @@ class Browser:
             "download.default_directory": str(downloads), "download.prompt_for_download": False,
             "safebrowsing.enabled": False})
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        self.driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+        service = Service(DRIVER, env={**os.environ, "TMPDIR": str(scratch)})
+        self.driver = webdriver.Chrome(service=service, options=options)
         self.driver.set_page_load_timeout(60)
 
     def close(self) -> None:
-        self.driver.quit()
+        try:
+            self.driver.quit()
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     # -- looking -----------------------------------------------------------------------------------
     def go(self, url: str) -> None:
