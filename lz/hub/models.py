@@ -102,6 +102,7 @@ class HubJob(HubBase):
     __tablename__ = "hub_jobs"
     __table_args__ = (
         Index("ix_hub_jobs_claim", "phase", "station_id", "created_at"),
+        Index("ix_hub_jobs_created", "created_at", "id"),
         UniqueConstraint("submitter_id", "submit_key", name="uq_hub_jobs_submit_key"),
     )
 

@@ -22,7 +22,7 @@ from lz.hub.web.render import diagram, page
 from lz.hub.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
-SHOWN = 200  # newest jobs a list shows; the API and `lz status --hub` list them all
+SHOWN = 100  # newest jobs a list shows; the API and `lz status --hub` list them all
 LOG_TAIL = 64 << 10  # what a page shows of each log; the whole log is a download
 ACTIONS = ("stop", "kill", "pause", "resume", "cancel")
 FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
