@@ -64,7 +64,7 @@
     return block;
   }
 
-  async function tarOf(files) {
+  async function tarOf(files) {  // the gzip of a ustar archive of the folder, as a Blob
     const parts = [], dirs = new Set();
     for (const file of files) {
       const path = file.webkitRelativePath || file.name;
@@ -74,7 +74,7 @@
         if (!dirs.has(dir)) { dirs.add(dir); parts.push(header(dir, 0, file.lastModified, "5")); }
       }
       parts.push(header(path, file.size, file.lastModified, "0"));
-      parts.push(new Uint8Array(await file.arrayBuffer()));
+      parts.push(file);  // a Blob part: read from disk while compressing, never all in memory
       const pad = (512 - (file.size % 512)) % 512;
       if (pad) parts.push(new Uint8Array(pad));
     }
