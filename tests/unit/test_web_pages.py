@@ -391,3 +391,10 @@ def test_job_lists_show_the_newest_first(app: HubApp, alice: Browser) -> None:
     second = _job(app, alice)
     page = alice.get("/jobs/table").text
     assert page.index(second) < page.index(first)
+
+
+def test_a_malformed_address_is_a_page_and_the_api_keeps_its_422(app: HubApp, alice: Browser) -> None:
+    page = alice.get("/jobs/not-an-id!")
+    assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "Not found" in page.text
+    api = app.call("GET", "/jobs/not-an-id!", alice.token)
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"]

@@ -7,6 +7,7 @@ API (``lz.hub.stations``, ``members``, ``jobs``…), so the authorization is the
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from lz.hub.errors import HubError
@@ -18,6 +19,7 @@ def include(app: FastAPI) -> None:
     from lz.hub.web import auth, auth0_login, pages_jobs, pages_stations, pages_zones, render, session
 
     app.add_exception_handler(session.SignInRequired, session.to_sign_in)
+    app.add_exception_handler(RequestValidationError, _malformed)
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
     for module in (auth, auth0_login, pages_zones, pages_stations, pages_jobs):
         app.include_router(module.router)
@@ -29,3 +31,16 @@ def refused(request: Request, exc: HubError) -> Response:
 
     return render.page(request, "error.html", exc.status, viewer=session.current(request), message=str(exc),
                        code=exc.status)
+
+
+async def _malformed(request: Request, exc: Exception) -> Response:
+    """A malformed address at the web page (``/jobs/<not an id>``) is a page saying so; the API
+    keeps FastAPI's 422 with the details."""
+    from fastapi.exception_handlers import request_validation_exception_handler
+
+    assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith(("/api/", "/oauth/")):
+        return await request_validation_exception_handler(request, exc)
+    from lz.hub.errors import NotFound
+
+    return refused(request, NotFound(f"no such page: {request.url.path}"))

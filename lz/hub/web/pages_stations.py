@@ -152,8 +152,7 @@ async def remove_member(request: Request, station: str = _name(), member: str = 
 
 @router.post("/stations/{station}/leave")
 async def leave(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
-    fields = await session.form(request, viewer)
-    del fields
+    await session.form(request, viewer)
     hub = hub_of(request)
     try:
         hub.write(members.leave, viewer.who, station)
