@@ -111,9 +111,17 @@ class Browser:
         Select(self.find(css)).select_by_value(value)
 
     def screenshot(self, folder: Path | None, name: str) -> None:
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+        """The whole page (the window made as tall as the page, up to 2,400 px, then restored)."""
+        if folder is None:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        size = self.driver.get_window_size()
+        height = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
+        self.driver.set_window_size(size["width"], max(size["height"], min(height + 120, 2400)))
+        try:
             self.driver.save_screenshot(str(folder / f"{name}.png"))
+        finally:
+            self.driver.set_window_size(size["width"], size["height"])
 
     def resize(self, size: tuple[int, int]) -> None:
         self.driver.set_window_size(*size)

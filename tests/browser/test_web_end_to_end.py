@@ -184,6 +184,11 @@ def _the_rest(hub: HubServer, browser: Browser, lz: LandingZone, tmp_path: Path,
     ticker = upload(browser, hub, "lab", tarball=long_job(tmp_path / "ticker"))
     browser.wait("ticking", lambda: "tick 3" in browser.text("#log-stdout"), timeout=90)
     browser.screenshot(SHOTS, "3-jobs-running-job")
+    browser.click("#control-pause")
+    browser.wait("paused", lambda: state_of(browser) == "paused", timeout=60)
+    assert not browser.all("#control-pause")
+    browser.click("#control-resume")
+    browser.wait("running again", lambda: state_of(browser) == "running", timeout=60)
     # the live part is swapped every 2 s: a keyboard user's focus stays on the button meanwhile
     from selenium.webdriver.common.keys import Keys
 

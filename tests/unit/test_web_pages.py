@@ -398,3 +398,13 @@ def test_a_malformed_address_is_a_page_and_the_api_keeps_its_422(app: HubApp, al
     assert page.status_code == 404 and "text/html" in page.headers["content-type"] and "Not found" in page.text
     api = app.call("GET", "/jobs/not-an-id!", alice.token)
     assert api.status_code == 422 and api.json()["detail"][0]["loc"]
+
+
+def test_a_jobs_buttons_follow_its_state() -> None:
+    from lz.hub.web.pages_jobs import available_actions
+
+    assert available_actions("pending", "received") == ["cancel"]
+    assert available_actions("leased", "building") == ["stop", "kill", "cancel"]
+    assert available_actions("leased", "running") == ["stop", "kill", "pause", "cancel"]
+    assert available_actions("leased", "paused") == ["stop", "kill", "resume", "cancel"]
+    assert available_actions("finished", "cleaned") == []

@@ -106,10 +106,21 @@ def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     job = _job(hub, viewer, job_id)
     row = job.pop("_row")
     files = stored.returned_files(stored.manifest(hub.files, row)) if job["results"] else []
-    actions = [] if job["phase"] == "finished" else (
-        ["cancel", "stop", "kill"] if job["phase"] == "pending" else ["stop", "kill", "pause", "resume", "cancel"])
+    actions = available_actions(job["phase"], job["state"])
     return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
             "finished": job["phase"] == "finished"}
+
+
+def available_actions(phase: str, state: str) -> list[str]:
+    """The buttons a job's page offers: a waiting job can only be cancelled; one a landing zone
+    holds can be stopped (partial results), killed or cancelled, paused while queued or running,
+    resumed while paused. The hub's rules decide again when one is pressed."""
+    if phase == "finished":
+        return []
+    if phase == "pending":
+        return ["cancel"]
+    return ["stop", "kill", *(["pause"] if state in ("queued", "running") else []),
+            *(["resume"] if state == "paused" else []), "cancel"]
 
 
 @router.get("/jobs/{job_id}")
