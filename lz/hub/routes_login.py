@@ -19,7 +19,7 @@ from lz.hub import accounts, login
 from lz.hub.accounts import Principal
 from lz.hub.errors import Invalid
 from lz.hub.forms import read_fields
-from lz.hub.server import Hub, hub_of, user
+from lz.hub.server import hub_of, user
 
 api = APIRouter()
 oauth = APIRouter(include_in_schema=False)
@@ -39,9 +39,6 @@ class MetaOut(BaseModel):
     auth: dict[str, str]
 
 
-def _base(hub: Hub, request: Request) -> str:
-    return (hub.config.public_url or str(request.base_url)).rstrip("/")
-
 
 @api.get("/meta", response_model=MetaOut, tags=["login"])
 def meta(request: Request) -> Any:
@@ -50,8 +47,8 @@ def meta(request: Request) -> Any:
     tenant = hub.config.auth0
     auth = ({"kind": "auth0", "domain": tenant.domain, "client_id": tenant.client_id, "audience": tenant.audience,
              "scheme": tenant.scheme} if tenant else
-            {"kind": "embedded", "domain": _base(hub, request).split("://", 1)[1],
-             "scheme": _base(hub, request).split("://", 1)[0], "client_id": "lz"})
+            {"kind": "embedded", "domain": hub.base_url(request).split("://", 1)[1],
+             "scheme": hub.base_url(request).split("://", 1)[0], "client_id": "lz"})
     return MetaOut(version=__version__, min_version=hub.config.min_version or __version__,
                    latest_version=hub.config.latest_version or __version__,
                    upgrade="pip install --upgrade lz  (then restart the landing zone)", auth=auth)
@@ -102,7 +99,7 @@ async def device_code(request: Request) -> Response:
     address = request.client.host if request.client else "unknown"
     code, user_code = hub.write(login.start, client, address, hub.now(), hub.config.device_s,
                                 hub.config.device_interval_s)
-    base = _base(hub, request)
+    base = hub.base_url(request)
     return JSONResponse({
         "device_code": code, "user_code": user_code, "verification_uri": f"{base}/activate",
         "verification_uri_complete": f"{base}/activate?user_code={quote(user_code)}",

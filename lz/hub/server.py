@@ -46,6 +46,11 @@ class Hub:
     def now(self) -> float:
         return self.config.clock()
 
+    def base_url(self, request: Request) -> str:
+        """Where people and landing zones reach this hub: ``public_url`` behind a proxy, else the
+        address the request came to (no trailing slash)."""
+        return (self.config.public_url or str(request.base_url)).rstrip("/")
+
     def write(self, fn: Callable[..., T], *args: Any) -> T:
         with db.write(self.engine) as conn:
             return fn(conn, *args)

@@ -63,9 +63,6 @@ def challenge(verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _base(hub: Hub, request: Request) -> str:
-    return (hub.config.public_url or str(request.base_url)).rstrip("/")
-
 
 def _tenant(request: Request) -> tuple[Hub, Auth0Config | None]:
     hub = hub_of(request)
@@ -87,7 +84,7 @@ def start(request: Request, next: str = "/") -> Response:
         return RedirectResponse(target, status_code=303)
     pending = Pending(secrets.token_urlsafe(24), secrets.token_urlsafe(48), target)  # verifier: 64 chars
     query = urlencode({
-        "response_type": "code", "client_id": tenant.client_id, "redirect_uri": f"{_base(hub, request)}/login/callback",
+        "response_type": "code", "client_id": tenant.client_id, "redirect_uri": f"{hub.base_url(request)}/login/callback",
         "scope": "openid profile email", "audience": tenant.audience, "state": pending.state,
         "code_challenge": challenge(pending.verifier), "code_challenge_method": "S256",
     })
@@ -114,7 +111,7 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
         return _refused(request, tenant, 401, f"The Auth0 tenant refused the sign-in: {said}")
     if not code or len(code) > MAX_PARAM:
         return _refused(request, tenant, 400, "The Auth0 tenant sent no code: try again.")
-    redirect_uri = f"{_base(hub, request)}/login/callback"
+    redirect_uri = f"{hub.base_url(request)}/login/callback"
     try:
         answer = await run_in_threadpool(_exchange, tenant, pending.verifier, code, redirect_uri)
     except _Unreachable as exc:

@@ -117,8 +117,7 @@ def set_cookie(hub: Hub, request: Request, response: Response, cookie: str) -> N
 def is_tls(hub: Hub, request: Request) -> bool:
     """``Secure`` cookies behind TLS: the configured public URL, else the request's own scheme
     (a proxy in front must pass it on, e.g. uvicorn ``--proxy-headers``)."""
-    base = hub.config.public_url or str(request.base_url)
-    return base.startswith("https://")
+    return hub.base_url(request).startswith("https://")
 
 
 def end(hub: Hub, request: Request) -> Response:
