@@ -16,7 +16,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -156,7 +156,27 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             logging.shutdown()
             os._exit(0)
         lock.close()
+        if hub is not None and hub.pilot is not None:
+            _remove_pilot_scratch(settings, hub.pilot, store, db)
     return 0
+
+
+def _remove_pilot_scratch(settings: Settings, pilot: Any, store: JobStore, db: Any) -> None:
+    from lz.hub import outbox
+    from lz.hub.pilot import remove_scratch
+
+    try:
+        active = {k: v for k, v in store.count_by_state().items() if k != "cleaned"}
+        unfinished = len(outbox.claims(db))
+        db.dispose()
+        if remove_scratch(settings, pilot, active, unfinished):
+            log.warning("pilot's state folder %s removed: every job is cleaned and reported", settings.state_dir)
+        else:
+            log.warning("pilot's state folder %s kept (%s)", settings.state_dir,
+                        f"{sum(active.values())} jobs not cleaned, {unfinished} claims open"
+                        if active or unfinished else "not one the pilot chose")
+    except Exception:  # never let tidying up turn a clean exit into a failure
+        log.exception("could not remove the pilot's state folder %s", settings.state_dir)
 
 
 def _serve_metrics(settings: Settings, store: JobStore, listeners: Listeners, runtime: str,

@@ -107,8 +107,8 @@ def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] 
     a 0.5 s tick unless one was chosen."""
     changes: dict[str, Any] = {}
     if settings.db == default_db(environ):
-        base = pilot.allocation.node_tmp or Path("/tmp")
-        changes["db"] = base / f"lz-pilot-{pilot.allocation.job_id}-{settings.name}" / "lz.db"
+        base = pilot.allocation.node_tmp or Path(environ.get("TMPDIR") or "/tmp")
+        changes["db"] = base / scratch_name(pilot, settings.name) / "lz.db"
     if pilot.allocation.cpus and settings.local_slots == 0:
         changes["local_slots"] = pilot.allocation.cpus
     if pilot.allocation.gpus and settings.gpus < 0:
@@ -118,6 +118,24 @@ def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] 
         # job's end is seen at once (the 5 s default made a pilot's trivial job take ~6 s)
         changes["tick_s"] = changes["observe_interval_s"] = 0.5
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def scratch_name(pilot: Pilot, name: str) -> str:
+    """The folder of a pilot's own state on node-local storage (one per allocation and name)."""
+    return f"lz-pilot-{pilot.allocation.job_id}-{name}"
+
+
+def remove_scratch(settings: Settings, pilot: Pilot, active: Mapping[str, int], unfinished_claims: int) -> bool:
+    """At a clean exit, the node-local state folder the pilot chose for itself goes: every job is
+    cleaned and every claim finished with the hub, so nothing in it is needed again (the next
+    pilot is another allocation, with a folder of its own). Anything still open keeps it."""
+    folder = settings.state_dir
+    if folder.name != scratch_name(pilot, settings.name) or unfinished_claims or any(active.values()):
+        return False
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
 
 
 def as_pilot(settings: Settings, options: AgentOptions,
