@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from lz.hub import claims, zones
+from lz.hub import claims, stored, zones
 from lz.hub.accounts import Principal
 from lz.hub.errors import HubError, TooLarge
 from lz.hub.results_check import check_results
@@ -147,7 +147,7 @@ async def upload_results(request: Request, job_id: str = _job_id(), name: str = 
              openapi_extra={"requestBody": {"required": True, "content": {
                  "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def append_log(request: Request, job_id: str = _job_id(),
-                     which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"), name: str = Query(pattern=NAME),
+                     which: str = Path(pattern=stored.LOG_PATTERN), name: str = Query(pattern=NAME),
                      attempt: int = Query(ge=1, le=1_000_000), offset: int = Query(ge=0, le=1 << 40),
                      who: Principal = Depends(principal)) -> LogOut:
     """The next bytes of a running attempt's log (for ``lz logs`` while it runs); the log of

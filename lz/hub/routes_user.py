@@ -8,13 +8,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from lz.hub import jobs, stations, zones
+from lz.hub import jobs, stations, stored, zones
 from lz.hub.accounts import Principal
 from lz.hub.schemas import JOB_ID, NAME, ControlIn, MemberIn, StationIn, StationOut, TokenInfo, ZoneOut
 from lz.hub.server import Hub, hub_of, principal, user
 
 router = APIRouter()
-LOGS = ("stdout", "stderr", "build.log")
 
 
 def _name() -> Any:
@@ -26,7 +25,7 @@ def _job_id() -> Any:
 
 
 def _log_name() -> Any:
-    return Path(pattern=r"^(stdout|stderr|build\.log)$")
+    return Path(pattern=stored.LOG_PATTERN)
 
 
 @router.get("/whoami", response_model=TokenInfo, tags=["users"])
@@ -162,13 +161,16 @@ def control_job(body: ControlIn, request: Request, job_id: str = _job_id(),
             responses={200: {"content": {"application/x-tar": {}}}})
 def job_results(request: Request, job_id: str = _job_id(), who: Principal = Depends(user)) -> Any:
     """The results of the one attempt that finished: a tar of results.tar.gz, manifest.json, logs."""
-    from lz.hub import stored
+    return results_download(hub_of(request), who, job_id)
 
-    hub = hub_of(request)
+
+def results_download(hub: Hub, who: Principal, job_id: str) -> FileResponse:
+    """The stored archive (retention counts from its first download); the web page's too."""
     row = hub.read(jobs.find, who, job_id)
     archive = stored.results_file(hub.files, row)
     hub.write(jobs.mark_downloaded, row.id, hub.now())
-    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar")
+    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar",
+                        headers={"Cache-Control": "no-store"})
 
 
 @router.get("/jobs/{job_id}/logs/{which}", tags=["jobs"], response_class=Response,
@@ -177,8 +179,6 @@ def job_log(request: Request, job_id: str = _job_id(), which: str = _log_name(),
             offset: int = Query(default=0, ge=0, le=1 << 40), who: Principal = Depends(user)) -> Response:
     """A job's log from ``offset``: of the finished attempt (from its results), else as much of
     the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
-    from lz.hub import stored
-
     hub = hub_of(request)
     row = hub.read(jobs.find, who, job_id)
     data, final = stored.log(hub.files, row, which)

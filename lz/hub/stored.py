@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from lz.hub.errors import NotFound
 from lz.hub.storage import Files
 
 LOGS = ("stdout", "stderr", "build.log")
+LOG_PATTERN = "^(" + "|".join(re.escape(name) for name in LOGS) + ")$"  # a log name in a URL
 CHUNK = 1 << 16
 
 

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.errors import UserError
 from lz.hub import login
+from lz.hub.forms import read_fields
 from lz.hub.server import hub_of
 from lz.hub.web import session
 from lz.hub.web.render import page
@@ -37,7 +38,7 @@ def sign_in_page(request: Request, next: str = "/") -> Response:
 @router.post("/login")
 async def sign_in(request: Request) -> Response:
     hub = hub_of(request)
-    fields = await session.raw_form(request)
+    fields = await read_fields(request)
     target = session.safe_next(fields.get("next"))
     if hub.config.auth0 is not None:
         return page(request, "login.html", 400, viewer=None, next=target, tenant=hub.config.auth0,

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lz.hub import jobs, stations, stored, submission
@@ -30,6 +30,17 @@ FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
 
 def _job_id() -> Any:
     return Path(pattern=JOB_ID)
+
+
+def _log_name() -> Any:
+    return Path(pattern=stored.LOG_PATTERN)
+
+
+def _polled(response: Response, finished: bool) -> Response:
+    """A polled fragment of something that can no longer change tells htmx to stop polling."""
+    if finished:
+        response.status_code = FINISHED_STOP_POLLING
+    return response
 
 
 def _list(request: Request, viewer: Viewer, station: str | None) -> list[dict[str, Any]]:
@@ -139,24 +150,18 @@ def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends
 @router.get("/jobs/{job_id}/live")
 def job_live(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
     context = _job_context(hub_of(request), viewer, job_id)
-    response = page(request, "_job_live.html", viewer=viewer, **context)
-    if context["finished"]:
-        response.status_code = FINISHED_STOP_POLLING
-    return response
+    return _polled(page(request, "_job_live.html", viewer=viewer, **context), context["finished"])
 
 
 @router.get("/jobs/{job_id}/tail/{which}")
-def log_tail(request: Request, job_id: str = _job_id(), which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"),
+def log_tail(request: Request, job_id: str = _job_id(), which: str = _log_name(),
              viewer: Viewer = Depends(session.viewer)) -> Response:
     """One log's last 64 KiB, polled on its own so an open log stays open and scrolled."""
     hub = hub_of(request)
     row = hub.read(jobs.find, viewer.who, job_id)
     data, final = stored.log(hub.files, row, which)
     text, cut = _tail(data)
-    response = page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=len(data))
-    if final:
-        response.status_code = FINISHED_STOP_POLLING
-    return response
+    return _polled(page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=len(data)), final)
 
 
 @router.post("/jobs/{job_id}/control")
@@ -176,12 +181,9 @@ async def control(request: Request, job_id: str = _job_id(), viewer: Viewer = De
 
 @router.get("/jobs/{job_id}/results")
 def results(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
-    hub = hub_of(request)
-    row = hub.read(jobs.find, viewer.who, job_id)
-    archive = stored.results_file(hub.files, row)
-    hub.write(jobs.mark_downloaded, row.id, hub.now())
-    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar",
-                        headers={"Cache-Control": "no-store"})
+    from lz.hub.routes_user import results_download
+
+    return results_download(hub_of(request), viewer.who, job_id)
 
 
 @router.get("/jobs/{job_id}/files/{path:path}")
@@ -203,7 +205,7 @@ def one_file(request: Request, job_id: str = _job_id(), path: str = Path(max_len
 
 
 @router.get("/jobs/{job_id}/logs/{which}")
-def log_file(request: Request, job_id: str = _job_id(), which: str = Path(pattern=r"^(stdout|stderr|build\.log)$"),
+def log_file(request: Request, job_id: str = _job_id(), which: str = _log_name(),
              viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
     row = hub.read(jobs.find, viewer.who, job_id)

@@ -38,40 +38,38 @@ def stations_page(request: Request, viewer: Viewer = Depends(session.viewer)) ->
     return page(request, "stations.html", viewer=viewer, **_stations_context(request, viewer))
 
 
-async def _act(request: Request, viewer: Viewer, action: Callable[[Any, dict[str, str]], Any], back: str,
-               on_error: Callable[[], Response]) -> Response:
-    """Run a form's action in one transaction; on success go back (POST/redirect/GET), on a
-    refusal show the page again with the reason."""
+Again = tuple[str, Callable[[], dict[str, Any]]]  # the page to show a refusal on, and its context
+
+
+async def _act(request: Request, viewer: Viewer, action: Callable[[Any, dict[str, str]], str | None], back: str,
+               again: Again) -> Response:
+    """Run a form's action in one transaction; on success go on (POST/redirect/GET) to ``back`` or
+    to where the action says, on a refusal show the page again with the reason and its status."""
     hub = hub_of(request)
     fields = await session.form(request, viewer)
     try:
-        hub.write(lambda conn: action(conn, fields))
+        target = hub.write(lambda conn: action(conn, fields))
     except HubError as exc:
-        request.state.flash = str(exc)
-        request.state.flash_status = exc.status
-        return on_error()
+        template, context = again
+        return page(request, template, exc.status, viewer=viewer, flash=str(exc), flash_kind="err", **context())
     hub.notifier.notify()  # a Station's pending jobs may now have a landing zone
-    return RedirectResponse(back, status_code=303)
+    return RedirectResponse(target or back, status_code=303)
+
+
+def _stations_again(request: Request, viewer: Viewer) -> Again:
+    return "stations.html", lambda: _stations_context(request, viewer)
 
 
 @router.post("/stations")
 async def create_station(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
-    name = ""
 
-    def _create(conn: Any, fields: dict[str, str]) -> None:
-        nonlocal name
+    def _create(conn: Any, fields: dict[str, str]) -> str:
         name = fields.get("name", "").strip()
         stations.create(conn, viewer.who, name, hub.now())
+        return f"/stations/{quote(name)}"
 
-    def _again() -> Response:
-        return page(request, "stations.html", request.state.flash_status, viewer=viewer, flash=request.state.flash,
-                    flash_kind="err", **_stations_context(request, viewer))
-
-    response = await _act(request, viewer, _create, "/stations", _again)
-    if response.status_code == 303:
-        return RedirectResponse(f"/stations/{quote(name)}", status_code=303)
-    return response
+    return await _act(request, viewer, _create, "/stations", _stations_again(request, viewer))
 
 
 @router.post("/invitations/{station}/{answer}")
@@ -85,12 +83,8 @@ async def answer_invitation(request: Request, station: str = _name(), answer: st
         else:
             members.decline(conn, viewer.who, station)
 
-    def _again() -> Response:
-        return page(request, "stations.html", request.state.flash_status, viewer=viewer, flash=request.state.flash,
-                    flash_kind="err", **_stations_context(request, viewer))
-
     back = f"/stations/{quote(station)}" if answer == "accept" else "/stations"
-    return await _act(request, viewer, _answer, back, _again)
+    return await _act(request, viewer, _answer, back, _stations_again(request, viewer))
 
 
 # -- one Station ---------------------------------------------------------------------------------
@@ -120,87 +114,64 @@ def station_page(request: Request, station: str = _name(), viewer: Viewer = Depe
     return page(request, "station.html", viewer=viewer, **_station_context(request, viewer, station))
 
 
-def _station_action(station: str, section: str,
-                    action: Callable[[Any, Viewer, dict[str, str]], None]) -> Callable[..., Any]:
-    async def handler(request: Request, viewer: Viewer) -> Response:
-        def _again() -> Response:
-            return page(request, "station.html", request.state.flash_status, viewer=viewer,
-                        flash=request.state.flash, flash_kind="err", **_station_context(request, viewer, station))
-
-        return await _act(request, viewer, lambda conn, fields: action(conn, viewer, fields),
-                          f"/stations/{quote(station)}#{section}", _again)
-
-    return handler
+async def _on_station(request: Request, viewer: Viewer, station: str, section: str,
+                      action: Callable[[Any, dict[str, str]], Any], back: str | None = None) -> Response:
+    """A form of the Station's page: back to its ``section``; a refusal shows on the page."""
+    again: Again = ("station.html", lambda: _station_context(request, viewer, station))
+    return await _act(request, viewer, action, back or f"/stations/{quote(station)}#{section}", again)
 
 
 @router.post("/stations/{station}/invite")
 async def invite(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
-
-    def _invite(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
-        members.invite(conn, who.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now())
-
-    return await _station_action(station, "members", _invite)(request, viewer)
+    return await _on_station(request, viewer, station, "members", lambda conn, fields: members.invite(
+        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now()))
 
 
 @router.post("/stations/{station}/members/{member}/remove")
 async def remove_member(request: Request, station: str = _name(), member: str = _name(),
                         viewer: Viewer = Depends(session.viewer)) -> Response:
-    return await _station_action(station, "members", lambda conn, who, _f: members.remove(
-        conn, who.who, station, member))(request, viewer)
+    return await _on_station(request, viewer, station, "members", lambda conn, _f: members.remove(
+        conn, viewer.who, station, member))
 
 
 @router.post("/stations/{station}/leave")
 async def leave(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
-    await session.form(request, viewer)
-    hub = hub_of(request)
-    try:
-        hub.write(members.leave, viewer.who, station)
-    except HubError as exc:
-        return page(request, "station.html", exc.status, viewer=viewer, flash=str(exc), flash_kind="err",
-                    **_station_context(request, viewer, station))
-    return RedirectResponse("/stations", status_code=303)
+    return await _on_station(request, viewer, station, "members", lambda conn, _f: members.leave(
+        conn, viewer.who, station), back="/stations")
 
 
 @router.post("/stations/{station}/zones")
 async def add_zone(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
-
-    def _add(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
-        stations.add_zone(conn, who.who, station, fields.get("lz", "").strip(), hub.now())
-
-    return await _station_action(station, "zones", _add)(request, viewer)
+    return await _on_station(request, viewer, station, "zones", lambda conn, fields: stations.add_zone(
+        conn, viewer.who, station, fields.get("lz", "").strip(), hub.now()))
 
 
 @router.post("/stations/{station}/zones/{lz}/remove")
 async def remove_zone(request: Request, station: str = _name(), lz: str = _name(),
                       viewer: Viewer = Depends(session.viewer)) -> Response:
-    return await _station_action(station, "zones", lambda conn, who, _f: stations.remove_zone(
-        conn, who.who, station, lz))(request, viewer)
+    return await _on_station(request, viewer, station, "zones", lambda conn, _f: stations.remove_zone(
+        conn, viewer.who, station, lz))
 
 
 @router.post("/stations/{station}/volumes")
 async def add_volume(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
-
-    def _add(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
-        volumes.add(conn, who.who, station, fields.get("name", "").strip(), fields.get("mount", "").strip(),
-                    fields.get("access", "ro"), hub.now())
-
-    return await _station_action(station, "volumes", _add)(request, viewer)
+    return await _on_station(request, viewer, station, "volumes", lambda conn, fields: volumes.add(
+        conn, viewer.who, station, fields.get("name", "").strip(), fields.get("mount", "").strip(),
+        fields.get("access", "ro"), hub.now()))
 
 
 @router.post("/stations/{station}/volumes/{volume}/map")
 async def map_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
                      viewer: Viewer = Depends(session.viewer)) -> Response:
-    def _map(conn: Any, who: Viewer, fields: dict[str, str]) -> None:
-        volumes.map_to(conn, who.who, station, volume, fields.get("lz", "").strip(), fields.get("host_path", "").strip())
-
-    return await _station_action(station, "volumes", _map)(request, viewer)
+    return await _on_station(request, viewer, station, "volumes", lambda conn, fields: volumes.map_to(
+        conn, viewer.who, station, volume, fields.get("lz", "").strip(), fields.get("host_path", "").strip()))
 
 
 @router.post("/stations/{station}/volumes/{volume}/remove")
 async def remove_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
                         viewer: Viewer = Depends(session.viewer)) -> Response:
-    return await _station_action(station, "volumes", lambda conn, who, _f: volumes.remove(
-        conn, who.who, station, volume))(request, viewer)
+    return await _on_station(request, viewer, station, "volumes", lambda conn, _f: volumes.remove(
+        conn, viewer.who, station, volume))

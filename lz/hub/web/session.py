@@ -77,7 +77,7 @@ def safe_next(target: str | None) -> str:
 
 async def form(request: Request, viewer: Viewer) -> dict[str, str]:
     """A posted form (urlencoded), refused unless it carries the session's CSRF token."""
-    fields = await raw_form(request)
+    fields = await read_fields(request)
     sent = fields.get("csrf") or request.headers.get("x-csrf-token", "")
     if not hmac.compare_digest(sent.encode(), viewer.csrf.encode()):
         raise Forbidden("stale form: reload the page")
@@ -89,10 +89,6 @@ def check_csrf_header(request: Request, viewer: Viewer) -> None:
     sent = request.headers.get("x-csrf-token", "")
     if not hmac.compare_digest(sent.encode(), viewer.csrf.encode()):
         raise Forbidden("stale page: reload it")
-
-
-async def raw_form(request: Request) -> dict[str, str]:
-    return await read_fields(request)
 
 
 def start(hub: Hub, request: Request, user_id: int, target: str) -> Response:
