@@ -33,7 +33,7 @@ def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
 
 def fill(db: Path, count: int) -> None:
     """``count`` jobs as a long-running landing zone has them: nearly all cleaned, a few active."""
-    from lz.job import JobSpec
+    from lz.core.job import JobSpec
     from lz.store.db import make_engine
     from lz.store.jobs import JobStore
     from lz.store.migrate import upgrade

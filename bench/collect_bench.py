@@ -28,10 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lz.changes import changes_since  # noqa: E402
-from lz.collect import COMPRESSLEVEL, collect  # noqa: E402
-from lz.manifest import Manifest, snapshot  # noqa: E402
-from lz.walk import default_workers  # noqa: E402
+from lz.results.changes import changes_since  # noqa: E402
+from lz.results.collect import COMPRESSLEVEL, collect  # noqa: E402
+from lz.results.manifest import Manifest, snapshot  # noqa: E402
+from lz.results.walk import default_workers  # noqa: E402
 
 
 def make_tree(root: Path, files: int, per_dir: int) -> list[str]:

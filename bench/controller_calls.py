@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lz import assembly
 from lz.config import Settings
-from lz.events import Listeners
+from lz.core.events import Listeners
+from lz.core.job import JobSpec
+from lz.engine import assembly
 from lz.executors.slurm import SlurmExecutor
-from lz.job import JobSpec
-from lz.process import Completed, CountingRunner
+from lz.host.process import Completed, CountingRunner
 from lz.runtimes.none import NoneRuntime
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore

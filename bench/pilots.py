@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lz.hub.client import HubClient, read_token  # noqa: E402
+from lz.hub.agent.client import HubClient, read_token  # noqa: E402
 from tests.integration.hub_fleet import trivial_job  # noqa: E402
 from tests.integration.hub_server import HubServer, hub_landing_zone  # noqa: E402
 from tests.integration.landing_zone import wait_until  # noqa: E402

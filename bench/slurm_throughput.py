@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lz.config import load_settings
 from lz.executors.base import wrapper_script
-from lz.intake import receive
+from lz.intake.receive import receive
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade

@@ -36,7 +36,7 @@ def _median_ms(call: Any, runs: int) -> float:
 
 
 def _fill(hub: Any, token_user: str, count: int) -> str:
-    from lz.hub import accounts, jobs, stations
+    from lz.hub.server.domain import accounts, jobs, stations
 
     def _insert(conn: Any) -> str:
         who = accounts.authenticate(conn, token_user, hub.now())
@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-web-") as tmp, hub_app(Path(tmp)) as app:
-        from lz.hub import login
+        from lz.hub.server.domain import login
 
         token = app.user("alice")
         app.hub.write(login.set_password, "alice", "correct horse")

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lz.errors import ConfigError
-from lz.layout import default_work_root
-from lz.resources import Limits, parse_memory, parse_time
+from lz.core.errors import ConfigError
+from lz.core.layout import default_work_root
+from lz.core.resources import Limits, parse_memory, parse_time
+from lz.core.volumes import Volume
+from lz.core.volumes import from_config as volumes_from_config
 from lz.slurm.settings import SlurmSettings
-from lz.volumes import Volume
-from lz.volumes import from_config as volumes_from_config
 
 EXECUTORS = ("local", "slurm")
 RUNTIMES = ("apptainer", "singularity", "charliecloud", "none", "auto")

@@ -1,4 +1,4 @@
-"""``lz run``: the composition root. The landing zone is wired here, once (from ``lz.assembly``);
+"""``lz run``: the composition root. The landing zone is wired here, once (from ``lz.engine.assembly``);
 nothing else builds adapters for the daemon.
 
 Signals: SIGUSR1 wakes the tick (sent by ``lz submit`` and ``lz cancel``); SIGHUP reopens the log
@@ -20,20 +20,21 @@ from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from lz import assembly
 from lz.config import Settings
-from lz.engine import Engine
-from lz.errors import ConfigError, StoreBusy
-from lz.events import Listeners
-from lz.faults import arm_from_environment
-from lz.fs import private_directory
-from lz.hub.options import AgentOptions, start_agent
-from lz.logfile import TransitionLog, log_files, reopen
-from lz.process import ReportingRunner, run_command
+from lz.core.errors import ConfigError, StoreBusy
+from lz.core.events import Listeners
+from lz.engine import assembly
+from lz.engine.tick import Engine
+from lz.engine.zone_lock import lock_landing_zone
+from lz.host.faults import arm_from_environment
+from lz.host.fs import private_directory
+from lz.host.process import ReportingRunner, run_command
+from lz.hub.agent.agent import start_agent
+from lz.hub.agent.options import AgentOptions
+from lz.ops.logfile import TransitionLog, log_files, reopen
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
-from lz.zone_lock import lock_landing_zone
 
 if TYPE_CHECKING:
     from lz.metrics.server import Endpoint
@@ -138,7 +139,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             break
     finally:
         if agent is not None and hub is not None and hub.pilot is not None and sig == signal.SIGTERM:
-            from lz.hub.drain import drain
+            from lz.hub.agent.drain import drain
 
             drain(agent)  # scancel: hand everything back while the ticker still runs the cancels
         if agent is not None:
@@ -162,8 +163,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
 
 
 def _remove_pilot_scratch(settings: Settings, pilot: Any, store: JobStore, db: Any) -> None:
-    from lz.hub import outbox
-    from lz.hub.pilot import remove_scratch
+    from lz.hub.agent import outbox
+    from lz.hub.agent.pilot import remove_scratch
 
     try:
         active = {k: v for k, v in store.count_by_state().items() if k != "cleaned"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from lz.faults import crash_point
+from lz.host.faults import crash_point
 from lz.store.models import metadata
 
 config = context.config

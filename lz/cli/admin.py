@@ -54,9 +54,9 @@ def run(verbose: int, **flags: Any) -> None:
 
 
 def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
-    from lz import logfile
+    from lz.core.errors import UserError
     from lz.daemon import run_daemon
-    from lz.errors import UserError
+    from lz.ops import logfile
 
     log_file, log_max, log_format = flags.pop("log_file"), flags.pop("log_max"), flags.pop("log_format")
     try:
@@ -66,13 +66,13 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
             logfile.configure(path=log_file, max_bytes=max_bytes, fmt=log_format, verbose=verbose)
         except OSError as exc:
             raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
-        from lz.hub.options import agent_options
+        from lz.cli.hub_target import agent_options
 
         hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
                             name=getattr(loaded, "name", None),
                             stations=click.get_current_context().meta.get("lz.stations", ()))
         if hub is not None:
-            from lz.hub.pilot import as_pilot
+            from lz.hub.agent.pilot import as_pilot
 
             loaded, hub = as_pilot(loaded, hub)  # inside a SLURM allocation: a pilot
         code = run_daemon(loaded, hub=hub)
@@ -84,20 +84,13 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
 
 def _size_bytes(option: str, text: str) -> int:
     """``100M`` -> bytes; a bare number is MiB (as memory everywhere in lz)."""
-    from lz.errors import UserError
-    from lz.resources import parse_memory
+    from lz.core.errors import UserError
+    from lz.core.resources import parse_memory
 
     try:
         return parse_memory(text) << 20
     except UserError as exc:
         raise UserError(f"{option}: {exc}") from None
-
-
-def galileod() -> None:
-    """The ``galileod`` entry point: the original daemon's flags (lz.cli.galileod)."""
-    from lz.cli.galileod import galileod_command
-
-    galileod_command()
 
 
 @main.group()
@@ -122,7 +115,7 @@ def db_upgrade() -> None:
               help="Where to write the diagram (default ./state_diagrams).")
 def diagram(directory: Path) -> None:
     """Redraw the job lifecycle diagram from the state machine's definition."""
-    from lz.diagram import write
+    from lz.ops.diagram import write
 
     for path in write(directory):
         click.echo(str(path))
@@ -132,11 +125,22 @@ def diagram(directory: Path) -> None:
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("docs"),
               help="Where to write the picture (default ./docs).")
 def deps(directory: Path) -> None:
-    """Redraw the picture of lz's modules and their imports, grouped by architectural layer."""
-    from lz.architecture import write
+    """Redraw the picture of lz's folders and their imports by layer; count import cycles and
+    arrows back up (both must be 0: exit 1 otherwise, each one listed)."""
+    from lz.ops import architecture
 
-    for path in write(directory):
+    for path in architecture.write(directory):
         click.echo(str(path))
+    edges = architecture.module_imports()
+    found = architecture.cycles(edges)
+    wrong = architecture.arrows_up(edges)
+    for cycle in found:
+        click.echo("cycle: " + " -> ".join(cycle))
+    for arrow in wrong:
+        click.echo(f"arrow back up: {arrow}")
+    click.echo(architecture.summary())
+    if found or wrong:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -165,7 +169,7 @@ def doctor(hub: str | None, token_file: Path | None, no_build: bool) -> None:
     container runtime, the hub and its token, the clock. One line per check, a fix for each failure."""
     import os
 
-    from lz.doctor import checks, hub_from
+    from lz.ops.doctor import checks, hub_from
 
     loaded = settings()
     env_hub, env_token = hub_from(os.environ)

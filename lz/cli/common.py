@@ -22,7 +22,7 @@ class Group(click.Group):
     into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from lz.errors import UserError
+        from lz.core.errors import UserError
 
         try:
             return super().invoke(ctx)
@@ -79,7 +79,7 @@ def settings(**extra_flags: Any) -> Settings:
 def store(loaded: Settings) -> JobStore:
     """The job store; a new or older database is brought up to date first (the CLI works while
     the daemon is down), checked cheaply so the usual call never loads Alembic."""
-    from lz.errors import ConfigError
+    from lz.core.errors import ConfigError
     from lz.store.db import make_engine
     from lz.store.jobs import JobStore
     from lz.store.migrate import needs_upgrade, upgrade
@@ -97,6 +97,6 @@ def store(loaded: Settings) -> JobStore:
 def private_dirs(loaded: Settings) -> None:
     """The state directory (database, spool, results) exists and is closed to other users: it holds
     every job's environment, which often carries secrets."""
-    from lz.fs import private_directory
+    from lz.host.fs import private_directory
 
     private_directory(loaded.state_dir, group=loaded.group_access)

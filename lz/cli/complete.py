@@ -58,7 +58,7 @@ def complete_station(ctx: click.Context, param: click.Parameter, incomplete: str
     """Station names from the hub (LZ_HUB and the token file), asked with a short timeout; nothing
     when no hub answers."""
     try:
-        from lz.hub.options import resolve
+        from lz.cli.hub_target import resolve
 
         target = resolve(ctx.params.get("hub_url"), ctx.params.get("token_file"))
         if target is None:

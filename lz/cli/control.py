@@ -1,6 +1,6 @@
 """Job control commands: stop, kill, pause, resume, top (landing-zone jobs).
 
-Each records the request first (``lz.control``): stop and kill are carried out by the daemon's
+Each records the request first (``lz.engine.control``): stop and kill are carried out by the daemon's
 tick like a cancel; pause and resume are carried out here at once, so SLURM's refusal (suspend
 needs operator rights) is one line on the terminal and the job stays as it was.
 """
@@ -11,8 +11,8 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id
-from lz.hub.options import hub_options
-from lz.hub.options import target as hub_target
+from lz.cli.hub_target import hub_options
+from lz.cli.hub_target import target as hub_target
 
 
 def _who() -> str:
@@ -29,9 +29,9 @@ def _request(job_id: str, what: str) -> None:
         job = hub.client().post(f"/api/v1/jobs/{quote(job_id, safe='')}/control", {"action": what})
         click.echo(f"job {job['id']} {job['state']} ({what} requested on the hub)")
         return
-    from lz import assembly
-    from lz.control import carry_out, request
-    from lz.zone_lock import wake_daemon
+    from lz.engine import assembly
+    from lz.engine.control import carry_out, request
+    from lz.engine.zone_lock import wake_daemon
 
     loaded = settings()
     jobs = store(loaded)
@@ -86,8 +86,8 @@ def resume(job_id: str) -> None:
 @click.argument("job_id", shell_complete=complete_job_id)
 def top(job_id: str) -> None:
     """The processes of a running job with their CPU and memory."""
-    from lz import assembly
-    from lz.resources import format_memory
+    from lz.core.resources import format_memory
+    from lz.engine import assembly
 
     loaded = settings()
     jobs = store(loaded)

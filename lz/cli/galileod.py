@@ -78,3 +78,8 @@ def galileod_command(config_file: Path | None, config_dir: Path | None, workdir:
         **flags, "name": name or socket.gethostname().split(".")[0], "token_file": token_file or default_token(),
         "log_file": log_file, "log_max": None, "log_format": "text", "apptainer_sandbox": None, "workers": None,
         "metrics": None})
+
+
+def galileod() -> None:
+    """The ``galileod`` entry point (console script)."""
+    galileod_command()

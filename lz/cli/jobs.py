@@ -12,12 +12,12 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id, complete_station
-from lz.hub.options import hub_options
-from lz.hub.options import target as hub_target
+from lz.cli.hub_target import hub_options
+from lz.cli.hub_target import target as hub_target
 
 if TYPE_CHECKING:
     from lz.config import Settings
-    from lz.job import Job
+    from lz.core.job import Job
     from lz.store.jobs import JobStore
 
 
@@ -40,13 +40,13 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
     if station is not None:
-        from lz.hub import jobs_cli
+        from lz.cli import remote_jobs as jobs_cli
 
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
-    from lz.intake import Rejected, receive
-    from lz.zone_lock import daemon_running, wake_daemon
+    from lz.engine.zone_lock import daemon_running, wake_daemon
+    from lz.intake.receive import Rejected, receive
 
     loaded = settings()
     jobs = store(loaded)
@@ -58,7 +58,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         click.echo(f"lz: job {exc.job.id} recorded as rejected", err=True)
         sys.exit(2)
     except OSError as exc:  # the landing zone's own disk (full, read-only): nothing was stored
-        from lz.errors import UserError
+        from lz.core.errors import UserError
 
         raise UserError(f"cannot store the job in {loaded.state_dir}: {exc.strerror or exc}") from None
     if not wake_daemon(loaded) and not daemon_running(loaded):
@@ -77,15 +77,15 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
 def _echo_json(job: Job, jobs: JobStore | None) -> None:
     import json
 
-    from lz import views
+    from lz.core import views
 
     click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id) if jobs else None), indent=2))
 
 
 def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
     """Follow the job until it is cleaned: live progress on a terminal, the outcome alone elsewhere."""
-    from lz import assembly
     from lz.cli import progress
+    from lz.engine import assembly
 
     space = assembly.workspace(loaded)
     return progress.follow(lambda: jobs.get(job_id), lambda: jobs.history(job_id),
@@ -104,7 +104,7 @@ def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> No
     """Jobs of this landing zone (or of the hub), or one job with its whole history."""
     hub = hub_target()
     while hub is not None:
-        from lz.hub import jobs_cli
+        from lz.cli import remote_jobs as jobs_cli
 
         text = jobs_cli.status(hub, job_id, as_json)
         if watch and not as_json:
@@ -127,8 +127,8 @@ def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> No
 def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bool) -> str:
     import json
 
-    from lz import views
-    from lz.machine import ACTIVE
+    from lz.core import views
+    from lz.core.machine import ACTIVE
 
     now = time.time()
     if job_id:
@@ -159,11 +159,11 @@ def cancel(job_id: str) -> None:
     """Cancel a job in any state; it is still collected (partial results) and cleaned."""
     hub = hub_target()
     if hub is not None:
-        from lz.hub import jobs_cli
+        from lz.cli import remote_jobs as jobs_cli
 
         jobs_cli.cancel(hub, job_id)
         return
-    from lz.zone_lock import wake_daemon
+    from lz.engine.zone_lock import wake_daemon
 
     loaded = settings()
     jobs = store(loaded)
@@ -183,12 +183,12 @@ def cancel(job_id: str) -> None:
 @hub_options
 def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
     """A job's output: live from its work directory, or from its stored results."""
-    from lz import assembly
-    from lz.errors import UserError
+    from lz.core.errors import UserError
+    from lz.engine import assembly
 
     hub = hub_target()
     if hub is not None and not daemon_log:
-        from lz.hub import jobs_cli
+        from lz.cli import remote_jobs as jobs_cli
 
         if not job_id:
             raise UserError("name a job (lz logs JOB)")
@@ -223,7 +223,7 @@ def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None
 def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
     """Print the file the daemon logs to; when following, a rotated file (a new inode, or one
     shorter than what was read) is read again from its start."""
-    from lz.errors import UserError
+    from lz.core.errors import UserError
 
     name = jobs.status().log_file
     if not name:
@@ -259,13 +259,13 @@ def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
 @hub_options
 def results(job_id: str, output: Path | None, force: bool) -> None:
     """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
-    from lz import assembly
-    from lz.errors import UserError
-    from lz.results import extract_results
+    from lz.core.errors import UserError
+    from lz.engine import assembly
+    from lz.results.unpack import extract_results
 
     hub = hub_target()
     if hub is not None:
-        from lz.hub import jobs_cli
+        from lz.cli import remote_jobs as jobs_cli
 
         jobs_cli.results(hub, job_id, output, force)
         return

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from lz.cli.common import Group, main
-from lz.hub.options import hub_options, target
+from lz.cli.hub_target import hub_options, target
 
 
 @main.group(name="pilots", cls=Group)
@@ -20,7 +20,7 @@ def pilots() -> None:
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
-    from lz.errors import UserError
+    from lz.core.errors import UserError
 
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
@@ -44,7 +44,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def submit(count: int, name_pattern: str, time: str | None, cpus: int | None, memory: str | None,
            partition: str | None, image: Path | None, no_image: bool, output_dir: Path | None, dry_run: bool) -> None:
     """Write the job-array batch file and submit it with one sbatch; prints the array id."""
-    from lz.errors import UserError
+    from lz.core.errors import UserError
     from lz.slurm.pilot_array import PilotArray, batch_script, parse_array_id, sbatch_argv
 
     if image is not None and no_image:
@@ -100,7 +100,7 @@ def list_pilots(name_pattern: str) -> None:
 @click.option("--name-pattern", default="pilot_{index}", show_default=True)
 def stop(name_pattern: str) -> None:
     """Cancel the pilots by name (scancel --name): each drains, handing its jobs back."""
-    from lz.errors import UserError
+    from lz.core.errors import UserError
     from lz.slurm.pilot_array import scancel_argv, slurm_job_name
 
     done = _run(scancel_argv(slurm_job_name(name_pattern)))

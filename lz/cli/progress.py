@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from lz.job import Job, Transition
+    from lz.core.job import Job, Transition
 
 
 class View(Protocol):

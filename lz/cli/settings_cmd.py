@@ -19,8 +19,8 @@ def config_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="{name: {value, source}} as JSON.")
 def show(as_json: bool) -> None:
     """Every setting's effective value and its source: default, file, environment or flag."""
-    from lz import config_reference
     from lz.config import load_settings_with_sources
+    from lz.ops import config_reference
 
     ctx = click.get_current_context()
     loaded, sources = load_settings_with_sources(ctx.meta.get("lz.config_file"), flags=ctx.meta.get("lz.flags", {}))
@@ -32,7 +32,7 @@ def show(as_json: bool) -> None:
               help="Write to this file (docs/configuration.md) instead of stdout.")
 def reference(output: Path | None) -> None:
     """The configuration reference in Markdown, generated from the settings."""
-    from lz.config_reference import reference as text
+    from lz.ops.config_reference import reference as text
 
     if output is None:
         click.echo(text(), nl=False)

@@ -1,7 +1,7 @@
 """The executor interface: start jobs, observe them in one batch, cancel them.
 
 Executors only report facts (what the scheduler or the kernel says, what the exit file holds);
-turning facts into outcomes is the engine's pure job (``lz.rules``).
+turning facts into outcomes is the engine's pure job (``lz.core.rules``).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
 
-from lz.errors import ControlRefused
-from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
-from lz.layout import JobPaths
+from lz.core.errors import ControlRefused
+from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
+from lz.core.layout import JobPaths
 
 
 class Executor(abc.ABC):

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lz.errors import LzError
+from lz.core.errors import LzError
 
 GPU_FILE = "gpus"
 

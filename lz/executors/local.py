@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from lz.errors import ControlRefused, SubmitRejected
+from lz.core.errors import ControlRefused, SubmitRejected
+from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
+from lz.core.layout import JobPaths
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.executors.gpus import GPU_FILE, GpuRegistry, job_environment
-from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
-from lz.layout import JobPaths
 
 CANCEL_MARK = "cancel-requested"
 TIMEOUT_MARK = "time-limit-reached"

@@ -16,10 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from lz.errors import ControllerUnavailable, ControlRefused
+from lz.core.errors import ControllerUnavailable, ControlRefused
+from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.executors.base import Executor, read_exit_code, wrapper_script
-from lz.job import JobContext, Observation, ProcessInfo, Tracked, Usage
-from lz.process import CommandRunner, CommandTimeout, Completed, run_command
+from lz.host.process import CommandRunner, CommandTimeout, Completed, run_command
 from lz.slurm import commands
 from lz.slurm.parse import (
     QueueEntry,

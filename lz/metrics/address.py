@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lz.errors import ConfigError
+from lz.core.errors import ConfigError
 
 
 def parse_address(text: str, what: str = "--metrics") -> tuple[str, int]:

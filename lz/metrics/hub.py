@@ -1,6 +1,6 @@
 """The hub's metrics, for ``lz hub serve --metrics HOST:PORT``: landing zones online, jobs
 waiting, claims and lease expiries. The hub passes callables that read them from its database at
-each scrape (``lz.hub.metrics_source``: right for several hub processes on one database); counts
+each scrape (``lz.hub.server.metrics_source``: right for several hub processes on one database); counts
 kept in this process (``claimed``, ``lease_expired``) are added on top where a caller has them.
 Served with ``lz.metrics.server.serve`` from the same kind of registry as a landing zone's."""
 

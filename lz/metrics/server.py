@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from lz.errors import ConfigError
+from lz.core.errors import ConfigError
 from lz.metrics.address import parse_address
 
 

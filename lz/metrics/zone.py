@@ -1,4 +1,4 @@
-"""A landing zone's metrics: a listener (``lz.events``) that turns transitions, controller calls,
+"""A landing zone's metrics: a listener (``lz.core.events``) that turns transitions, controller calls,
 steps and ticks into Prometheus series, plus a collector that counts jobs by state and outcome
 from the store at each scrape (so jobs that ``lz submit`` and ``lz cancel`` move from other
 processes are counted too). Nothing here is called from inside the engine or the steps.
@@ -15,8 +15,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lz.events import ControllerEvent, StepEvent, TickEvent
-from lz.job import Job, Transition
+from lz.core.events import ControllerEvent, StepEvent, TickEvent
+from lz.core.job import Job, Transition
 
 Counts = Callable[[], Mapping[tuple[str, str | None], int]]
 

@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
 
-from lz.errors import BuildError
-from lz.fs import remove_tree
-from lz.job import JobContext
-from lz.layout import CONTAINER_WORKDIR
-from lz.process import CommandTimeout, run_logged
+from lz.core.errors import BuildError
+from lz.core.job import JobContext
+from lz.core.layout import CONTAINER_WORKDIR
+from lz.host.fs import remove_tree
+from lz.host.process import CommandTimeout, run_logged
 from lz.runtimes.base import (
     Runtime,
     load_default_command,
@@ -107,7 +107,7 @@ class ApptainerRuntime(Runtime):
         command = list(job.spec.command or load_default_command(job))
         options = ["--contain", "--cleanenv", "--pwd", CONTAINER_WORKDIR,
                    "--bind", f"{job.paths.work}:{CONTAINER_WORKDIR}"]
-        for volume in job.spec.volumes:  # lz.volumes checked the paths: no ':' or ',' can split them
+        for volume in job.spec.volumes:  # lz.core.volumes checked the paths: no ':' or ',' can split them
             options += ["--bind", f"{volume.host_path}:{volume.mount}:{volume.access}"]
         if self.sandbox:
             options.append("--writable")

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from lz.errors import BuildError
-from lz.job import JobContext
+from lz.core.errors import BuildError
+from lz.core.job import JobContext
 
 
 class Runtime(abc.ABC):

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from lz.errors import BundleError
-from lz.job import RecipeKind
+from lz.core.errors import BundleError
+from lz.core.job import RecipeKind
 from lz.runtimes.dockerfile import instructions
 
 SCRATCH = "scratch"

@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from lz.errors import BuildError
-from lz.fs import remove_tree
-from lz.job import JobContext
-from lz.layout import CONTAINER_WORKDIR
-from lz.process import CommandRunner, CommandTimeout, run_command, run_logged
+from lz.core.errors import BuildError
+from lz.core.job import JobContext
+from lz.core.layout import CONTAINER_WORKDIR
+from lz.host.fs import remove_tree
+from lz.host.process import CommandRunner, CommandTimeout, run_command, run_logged
 from lz.runtimes.base import Runtime, load_default_command, make_mount_point, save_default_command, tail
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import definition_to_dockerfile

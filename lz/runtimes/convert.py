@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from lz.errors import BuildError
+from lz.core.errors import BuildError
 from lz.runtimes.catalogue import SCRATCH, dockerfile_stages
 from lz.runtimes.dockerfile import default_command, instructions
 

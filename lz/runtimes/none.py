@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import IO
 
-from lz.errors import BuildError
-from lz.job import JobContext
+from lz.core.errors import BuildError
+from lz.core.job import JobContext
 from lz.runtimes.base import Runtime
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from lz.errors import ConfigError
+from lz.core.errors import ConfigError
 from lz.runtimes.base import Runtime
 from lz.runtimes.catalogue import ImageCatalogue
 
@@ -16,6 +16,12 @@ DEBIAN_CH_IMAGE = ("/usr/bin/python3", "/usr/bin/ch-image")
 """Debian's ch-image is a script that imports ``lark``, installed for Debian's own python3 only."""
 
 Which = Callable[[str], "str | None"]
+
+
+def catalogue_from(images: Mapping[str, str], allow_pull: bool) -> ImageCatalogue:
+    """The site's image catalogue from the settings' ``images`` table: one definition for the
+    daemon, intake and the CLI, so they never disagree about a base image."""
+    return ImageCatalogue({k: Path(v) for k, v in images.items()}, allow_pull=allow_pull)
 
 
 def available(name: str, which: Which = shutil.which) -> bool:

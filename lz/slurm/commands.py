@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from lz.resources import Resources, format_memory, format_time
+from lz.core.resources import Resources, format_memory, format_time
 from lz.slurm.settings import SlurmSettings
 
 SQUEUE_FIELDS = ("JobID", "State", "Reason", "Exit_Code", "Name")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from lz.errors import ControllerUnavailable, ControlRefused, SubmitRejected
+from lz.core.errors import ControllerUnavailable, ControlRefused, SubmitRejected
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
 SlurmPhase = Literal["pending", "running", "ended"]

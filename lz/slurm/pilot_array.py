@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lz.errors import UserError
+from lz.core.errors import UserError
 
 _PATTERN = re.compile(r"^[A-Za-z0-9._-]*\{index\}[A-Za-z0-9._-]*$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lz.errors import ConfigError
+from lz.core.errors import ConfigError
 
 
 @dataclass(frozen=True)

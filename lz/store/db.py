@@ -7,21 +7,29 @@ wait for writers under WAL.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 
 BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(db_path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -> Engine:
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    busy_ms = int(busy_timeout_s * 1000)
     engine = create_engine(
         f"sqlite:///{db_path}",
         connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
     )
+    configure_sqlite(engine, int(busy_timeout_s * 1000))
+    return engine
+
+
+def configure_sqlite(engine: Engine, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
+    """WAL, a busy timeout, foreign keys, full sync, and BEGIN IMMEDIATE for write transactions:
+    the landing zone's database and a SQLite hub both open their engines through here."""
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn: Any, _record: Any) -> None:
@@ -37,4 +45,16 @@ def make_engine(db_path: Path, busy_timeout_s: float = BUSY_TIMEOUT_MS / 1000) -
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("lz_write") else "BEGIN")
 
-    return engine
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
+    with engine.connect().execution_options(lz_write=True) as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """One read transaction (deferred BEGIN: it never blocks a writer's start)."""
+    with engine.connect() as conn, conn.begin():
+        yield conn

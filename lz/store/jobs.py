@@ -18,14 +18,14 @@ from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
-from lz.errors import InvalidTransition, JobNotFound, StoreBusy
-from lz.events import Listeners
-from lz.job import Job, JobSpec, Transition
-from lz.machine import ACTIVE, Lifecycle
+from lz.core.errors import InvalidTransition, JobNotFound, StoreBusy
+from lz.core.events import Listeners
+from lz.core.job import Job, JobSpec, Transition
+from lz.core.machine import ACTIVE, Lifecycle
+from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.models import jobs as jobs_t
 from lz.store.models import lz_status as status_t
 from lz.store.models import transitions as transitions_t
-from lz.zone import STATUS_FIELDS, LandingZoneStatus
 
 Clock = Callable[[], float]
 
@@ -252,7 +252,7 @@ class JobStore:
 
     # -- landing zone status -------------------------------------------------------------------
     def set_status(self, **values: Any) -> None:
-        """Update some fields of the landing zone's status (``lz.zone.LandingZoneStatus``)."""
+        """Update some fields of the landing zone's status (``lz.core.zone.LandingZoneStatus``)."""
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
         unknown = set(values) - STATUS_FIELDS

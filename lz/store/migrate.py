@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from lz.faults import crash_point
+from lz.host.faults import crash_point
 
 if TYPE_CHECKING:
     from alembic.config import Config

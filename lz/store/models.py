@@ -58,7 +58,7 @@ lz_status = Table(
     Column("value", Text),
     Column("updated_at", Float, nullable=False),
 )
-"""Facts about the landing zone itself (``lz.zone.LandingZoneStatus``), one JSON value per key."""
+"""Facts about the landing zone itself (``lz.core.zone.LandingZoneStatus``), one JSON value per key."""
 
 hub_claims = Table(
     "hub_claims", metadata,
@@ -73,7 +73,7 @@ hub_claims = Table(
     Column("cancel_applied", Boolean, nullable=False, default=False),
     Column("claimed_at", Float, nullable=False),
 )
-"""A job this landing zone claimed from a hub (``lz.hub.agent``): the outbox of its reports.
+"""A job this landing zone claimed from a hub (``lz.hub.agent.agent``): the outbox of its reports.
 
 Written before the bundle is fetched (intent), linked to the local job once intake stored it (its
 ``source`` is ``hub:<job>:<attempt>``), and deleted once the hub acknowledged the results.

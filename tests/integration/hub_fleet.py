@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lz.hub.client import HubClient, read_token
+from lz.hub.agent.client import HubClient, read_token
 from tests.integration.hub_server import HubServer, hub_landing_zone
 from tests.integration.landing_zone import LandingZone, wait_until
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lz.errors import InvalidTransition
-from lz.machine import Lifecycle
+from lz.core.errors import InvalidTransition
+from lz.core.machine import Lifecycle
 from tests.integration.landing_zone import LandingZone
 
 _LIFECYCLE = Lifecycle()

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from lz.collect import collect, read_manifest
-from lz.errors import CollectionError
-from lz.manifest import snapshot
+from lz.core.errors import CollectionError
+from lz.results.collect import collect, read_manifest
+from lz.results.manifest import snapshot
 
 pytestmark = pytest.mark.root
 

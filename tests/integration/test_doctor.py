@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lz.config import Settings
-from lz.doctor import Check, checks
-from lz.process import CommandTimeout, Completed
+from lz.host.process import CommandTimeout, Completed
+from lz.ops.doctor import Check, checks
 from lz.runtimes.select import available
 from tests.integration.slurm_cluster import slurm_answers
 

@@ -1,4 +1,4 @@
-"""Crash the daemon at every named crash point (``lz.faults.POINTS``), restart it, and check the
+"""Crash the daemon at every named crash point (``lz.host.faults.POINTS``), restart it, and check the
 promise: each job cleaned exactly once, run at most once, results byte-identical to a crash-free
 run, nothing left behind, every transition log a path through the state machine.
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from lz import faults
+from lz.host import faults
 from tests import figures
 from tests.integration import invariants
 from tests.integration.landing_zone import LandingZone

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from lz.hub import accounts, claims, db, jobs, stations, zones
-from lz.hub.models import HubEvent
+from lz.hub.server import db
+from lz.hub.server.domain import accounts, claims, jobs, stations, zones
+from lz.hub.server.models import HubEvent
 
 pytestmark = pytest.mark.integration
 

@@ -32,12 +32,12 @@ def make_job(folder: Path, index: int, sleep_s: float = 0) -> Path:
 
 def fetch_results(hub: HubServer, token: Path, job_id: str, out: Path) -> None:
     """``lz results`` against the hub. Python 3.11.2 has no tarfile extraction filters, which
-    ``lz.collect.unpack_results`` uses (being fixed apart): there, the stored archive is opened here."""
+    ``lz.results.collect.unpack_results`` uses (being fixed apart): there, the stored archive is opened here."""
     if hasattr(tarfile, "data_filter"):
         hub.client(token, "results", job_id, "-o", str(out))
         return
-    from lz.hub.client import HubClient, read_token
-    from lz.hub.jobs_cli import extract_stored
+    from lz.cli.remote_jobs import extract_stored
+    from lz.hub.agent.client import HubClient, read_token
 
     archive = out.parent / f"{job_id}.tar"
     out.parent.mkdir(parents=True, exist_ok=True)

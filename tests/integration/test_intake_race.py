@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lz.config import load_settings
-from lz.intake import Rejected, receive
+from lz.intake.receive import Rejected, receive
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import needs_upgrade, upgrade

@@ -26,7 +26,7 @@ def populate(db: Path, work: Path, count: int) -> list[str]:
     """``count`` jobs that are running under SLURM as far as the database knows."""
     from sqlalchemy import insert
 
-    from lz.job import JobSpec
+    from lz.core.job import JobSpec
     from lz.store.db import make_engine
     from lz.store.migrate import upgrade
     from lz.store.models import jobs

@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WORKER = """
 import sys, time
 from pathlib import Path
-from lz.hub.client import HubClient
-from lz.hub.login_client import TokenSource, read_file
+from lz.hub.agent.client import HubClient
+from lz.hub.agent.login_client import TokenSource, read_file
 path = Path(sys.argv[2])
 client = HubClient(sys.argv[1], TokenSource(path, read_file(path)), retries=0)
 calls, end = 0, time.time() + float(sys.argv[3])

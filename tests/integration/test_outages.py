@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lz import assembly
 from lz.config import load_settings
-from lz.events import Listeners
+from lz.core.events import Listeners
+from lz.engine import assembly
 from lz.executors.local import LocalExecutor
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore

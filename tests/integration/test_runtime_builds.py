@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import BuildError
-from lz.job import JobContext, JobSpec
-from lz.layout import JobPaths
+from lz.core.errors import BuildError
+from lz.core.job import JobContext, JobSpec
+from lz.core.layout import JobPaths
 from lz.runtimes.apptainer import ApptainerRuntime
 from lz.runtimes.base import Runtime
 from lz.runtimes.catalogue import ImageCatalogue

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import ControllerUnavailable
+from lz.core.errors import ControllerUnavailable
+from lz.core.job import JobContext, JobSpec, Observation, Tracked
+from lz.core.layout import JobPaths
+from lz.core.resources import Resources
 from lz.executors.slurm import SlurmExecutor
-from lz.job import JobContext, JobSpec, Observation, Tracked
-from lz.layout import JobPaths
-from lz.resources import Resources
 from lz.slurm.settings import SlurmSettings
 
 CLUSTER = Path(__file__).resolve().parents[2] / "scripts" / "slurm-dev-cluster"

@@ -45,7 +45,7 @@ def test_every_file_and_directory_of_the_spool_copy_is_fsynced_before_the_rename
     spool = tmp_path / "spool"
     spool.mkdir()
     trace = tmp_path / "trace.txt"
-    code = ("import sys; from pathlib import Path; from lz.bundle import stage_bundle; "
+    code = ("import sys; from pathlib import Path; from lz.intake.bundle import stage_bundle; "
             "stage_bundle(Path(sys.argv[1]), Path(sys.argv[2]))")
     subprocess.run(["strace", "-f", "-qq", "-y", "-e", "trace=openat,fsync,fdatasync,rename,renameat,renameat2",
                     "-o", str(trace), sys.executable, "-c", code, str(job), str(spool / "job1")], check=True)

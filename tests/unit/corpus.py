@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from lz.errors import UserError
+from lz.core.errors import UserError
 
 _PLUGIN = "lz-intake-corpus"
 

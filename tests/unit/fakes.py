@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from lz import assembly
 from lz.config import Settings
-from lz.errors import ControllerUnavailable
-from lz.events import Listeners
+from lz.core.errors import ControllerUnavailable
+from lz.core.events import Listeners
+from lz.core.job import Job, JobContext, JobSpec, Observation, Tracked, Usage
+from lz.engine import assembly
 from lz.executors.base import Executor
-from lz.job import Job, JobContext, JobSpec, Observation, Tracked, Usage
 from lz.runtimes.base import Runtime
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
@@ -48,7 +48,7 @@ class FakeExecutor(Executor):
         if self.down:
             raise ControllerUnavailable("sbatch: Unable to contact slurm controller")
         if self.refuse:
-            from lz.errors import SubmitRejected
+            from lz.core.errors import SubmitRejected
 
             raise SubmitRejected(self.refuse)
         self.submitted.append(job.job_id)
@@ -80,7 +80,7 @@ class FakeRuntime(Runtime):
         self.builds: list[str] = []
 
     def build(self, job: JobContext, log: IO[str], timeout_s: float | None = None) -> None:
-        from lz.errors import BuildError
+        from lz.core.errors import BuildError
 
         self.builds.append(job.job_id)
         log.write("building\n")

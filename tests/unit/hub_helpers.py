@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from lz.hub import accounts
-from lz.hub.config import HubConfig
-from lz.hub.server import create_app
+from lz.hub.server.app import create_app
+from lz.hub.server.config import HubConfig
+from lz.hub.server.domain import accounts
 
 
 class Clock:
@@ -102,7 +102,7 @@ def hub_app(tmp_path: Path, lease_s: float = 30.0, **config: Any) -> Iterator[Hu
 @contextmanager
 def tenant_hub_app(tenant: Any, tmp_path: Path) -> Iterator[HubApp]:
     """A hub that signs in through the fake Auth0 ``tenant`` (``tests.fake_tenant``)."""
-    from lz.hub.config import Auth0Config
+    from lz.hub.server.config import Auth0Config
 
     config = Auth0Config(domain=tenant.domain, client_id=tenant.client_id, audience=tenant.audience, scheme="http",
                          jwks_cooldown_s=0)

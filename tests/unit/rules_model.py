@@ -2,7 +2,7 @@
 real ``Lifecycle`` with ``expect`` and ``guard`` checked as ``JobStore.fire`` does), a simulated
 scheduler, worker steps cut into their real commits, and a tick cut where the engine reads twice.
 
-Only what cannot exist in a unit test is simulated; the decisions are ``lz.rules.decide`` itself
+Only what cannot exist in a unit test is simulated; the decisions are ``lz.core.rules.decide`` itself
 (or a scratch copy of it with one fix reverted, to show the property test finds the defect).
 """
 
@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import lz.rules
-from lz.errors import InvalidTransition
-from lz.job import Job, JobSpec, Observation
-from lz.machine import TERMINAL, Lifecycle, State
-from lz.resources import Resources
+import lz.core.rules
+from lz.core.errors import InvalidTransition
+from lz.core.job import Job, JobSpec, Observation
+from lz.core.machine import TERMINAL, Lifecycle, State
+from lz.core.resources import Resources
 
 Decide = Callable[[Job, Observation | None, Any], list[Any]]
 LIVE = ("pending", "running")
@@ -79,7 +79,7 @@ class Store:
         self.fire(job_id, "cancel", expect=job.state, **facts)
 
     def request(self, job_id: str, what: str, now: float) -> bool:
-        """``lz.control.request`` for pause and resume: recorded only where it fits the state."""
+        """``lz.engine.control.request`` for pause and resume: recorded only where it fits the state."""
         job = self.jobs[job_id]
         fits = (job.state in ("queued", "running") and job.submitted) if what == "pause" else job.state == "paused"
         if fits:
@@ -178,10 +178,10 @@ class Worker:
 
 
 def reverted_rules(*edits: tuple[str, str]) -> Decide:
-    """``lz.rules.decide`` from a scratch copy of its source with ``old`` replaced by ``new``."""
-    source = inspect.getsource(lz.rules)
+    """``lz.core.rules.decide`` from a scratch copy of its source with ``old`` replaced by ``new``."""
+    source = inspect.getsource(lz.core.rules)
     for old, new in edits:
-        assert old in source, f"{old!r} is no longer in lz/rules.py: update the revert"
+        assert old in source, f"{old!r} is no longer in lz/core/rules.py: update the revert"
         source = source.replace(old, new)
     name = f"lz_rules_reverted_{abs(hash(edits))}"
     module = types.ModuleType(name)
@@ -192,7 +192,7 @@ def reverted_rules(*edits: tuple[str, str]) -> Decide:
 
 def is_busy_first() -> bool:
     """Whether ``Engine.tick`` asks the pool who is busy before it loads the jobs (the defect-2 fix)."""
-    engine = __import__("lz.engine", fromlist=["Engine"]).Engine
+    engine = __import__("lz.engine.tick", fromlist=["Engine"]).Engine
     source = inspect.getsource(getattr(engine, "_tick", engine.tick))
     return source.index("self.pool.busy()") < source.index("self.store.active()")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lz.archive import Member, Segment, append_file, end_of_archive, header
+from lz.results.archive import Member, Segment, append_file, end_of_archive, header
 
 NAMES = ["a", "d/f.txt", "x" * 99, "x" * 100, "y" * 150, "caf\u00e9/\u65e5\u672c", os.fsdecode(b"r\xe9sultat"),
          "sp ace/tab\tname"]

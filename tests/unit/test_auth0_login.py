@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lz.errors import UserError
-from lz.hub import login_client
+from lz.core.errors import UserError
+from lz.hub.agent import login_client
 from tests.fake_tenant import FakeTenant, new_key
 from tests.unit.hub_helpers import HubApp, tenant_hub_app
 

@@ -7,9 +7,9 @@ import os
 import psutil
 import pytest
 
-from lz.capacity import Capacity, check_capacity, local_capacity
-from lz.errors import ResourceError
-from lz.resources import Resources
+from lz.core.errors import ResourceError
+from lz.core.resources import Resources
+from lz.intake.capacity import Capacity, check_capacity, local_capacity
 from tests.unit.corpus import bad_input, report_to
 
 

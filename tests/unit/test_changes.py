@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from lz.changes import changes_since, diff
-from lz.manifest import DIR, FILE, Manifest, snapshot
-from lz.walk import open_dir
+from lz.results.changes import changes_since, diff
+from lz.results.manifest import DIR, FILE, Manifest, snapshot
+from lz.results.walk import open_dir
 from tests.unit.test_manifest import later, refusing, tree
 
 

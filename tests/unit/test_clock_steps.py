@@ -3,11 +3,11 @@ stretch a controller back-off; found by the clock drill (``tests/integration/tes
 
 from pathlib import Path
 
-from lz.backoff import Backoff
+from lz.core.backoff import Backoff
+from lz.core.job import Observation, Tracked
+from lz.core.layout import JobPaths
+from lz.engine.watcher import Watcher
 from lz.executors.base import Executor
-from lz.job import Observation, Tracked
-from lz.layout import JobPaths
-from lz.watcher import Watcher
 
 
 class Answers(Executor):

@@ -20,8 +20,8 @@ from typing import BinaryIO
 
 import pytest
 
-from lz.collect import ResultSummary, collect, open_file, read_manifest
-from lz.manifest import Manifest, snapshot
+from lz.results.collect import ResultSummary, collect, open_file, read_manifest
+from lz.results.manifest import Manifest, snapshot
 
 
 def tree(root: Path) -> Path:

@@ -19,8 +19,8 @@ from typing import BinaryIO
 
 import pytest
 
-from lz.collect import ResultLimits, collect, open_file, read_manifest
-from lz.manifest import snapshot
+from lz.results.collect import ResultLimits, collect, open_file, read_manifest
+from lz.results.manifest import snapshot
 
 
 def by_path(results: Path) -> dict[str, dict[str, object]]:
@@ -185,7 +185,7 @@ def test_a_racing_swapper_never_gets_an_outside_file_collected(tmp_path: Path, w
 
 def test_what_the_walkers_left_is_opened_through_no_link_either(tmp_path: Path) -> None:
     """The parent archives what did not fit a walker's share by opening it from the root down."""
-    from lz.collect_tree import _Below
+    from lz.results.collect_tree import _Below
 
     root = tmp_path / "w"
     (root / "a" / "b").mkdir(parents=True)

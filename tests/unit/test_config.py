@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from lz.config import load_settings
-from lz.errors import ConfigError
+from lz.core.errors import ConfigError
 
 
 def test_layers_defaults_file_env_flags(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from lz.cli import main
 from lz.config import load_settings_with_sources
-from lz.config_reference import missing_descriptions, reference
+from lz.ops.config_reference import missing_descriptions, reference
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 
 from lz.config import Settings
-from lz.job import JobSpec
+from lz.core.job import JobSpec
+from lz.engine.zone_lock import daemon_running, lock_landing_zone
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
-from lz.zone_lock import daemon_running, lock_landing_zone
 
 CHILD = """
 import sys, time
 from pathlib import Path
-from lz import assembly
+from lz.engine import assembly
 from lz.config import Settings
 from lz.daemon import run_daemon
 from tests.unit.fakes import FakeRuntime

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("graphviz")
 
-from lz.diagram import DIAGRAM_NAME, dot_source  # noqa: E402
+from lz.ops.diagram import DIAGRAM_NAME, dot_source  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_rendered_svg_is_committed() -> None:
 
 
 def test_the_web_pages_copy_is_the_committed_one() -> None:
-    from lz.diagram import PAGE_COPY
+    from lz.ops.diagram import PAGE_COPY
 
     assert PAGE_COPY.read_bytes() == (ROOT / "state_diagrams" / f"{DIAGRAM_NAME}.svg").read_bytes(), \
-        "lz/hub/web/static/job_lifecycle.svg is stale: run `lz diagram`"
+        "lz/hub/server/web/static/job_lifecycle.svg is stale: run `lz diagram`"

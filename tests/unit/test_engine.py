@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lz.job import Observation
+from lz.core.job import Observation
 from tests.unit.fakes import FakeExecutor, FakeRuntime, Harness
 
 
@@ -217,8 +217,8 @@ def test_housekeeping_removes_what_a_crash_left_and_purges_old_results(lz: Harne
 
 
 def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import lz.steps as steps_module
-    from lz.errors import CollectionError
+    import lz.engine.steps as steps_module
+    from lz.core.errors import CollectionError
 
     real_collect = steps_module.collect
     attempts: list[float] = []
@@ -249,7 +249,7 @@ def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness
 def test_a_hub_volume_not_mapped_here_fails_the_job_before_it_runs(lz: Harness) -> None:
     from dataclasses import replace
 
-    from lz.volumes import Volume
+    from lz.core.volumes import Volume
 
     job_id = lz.add()
     spec = replace(lz.store.get(job_id).spec, volumes=(Volume("ref", "", "/data", "ro"),))

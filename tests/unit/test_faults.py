@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lz import faults
+from lz.host import faults
 
 ROOT = Path(__file__).resolve().parents[2]
 CALL = re.compile(r'crash_point\("([^"]+)"\)')
@@ -39,7 +39,7 @@ def test_a_wrong_spec_is_one_line(spec: str) -> None:
 def test_the_nth_passage_kills_at_once_without_cleanup(tmp_path: Path) -> None:
     flag = tmp_path / "finally-ran"
     script = (
-        "from lz import faults\n"
+        "from lz.host import faults\n"
         "import sys\n"
         "try:\n"
         "    for i in range(5):\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import LzError
+from lz.core.errors import LzError
 from lz.executors.gpus import GpuRegistry, NoGpusFree, job_environment
 
 

@@ -13,9 +13,10 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from lz.errors import UserError
-from lz.hub import db, tokens
-from lz.hub.models import HubBase
+from lz.core.errors import UserError
+from lz.hub.server import db
+from lz.hub.server.domain import tokens
+from lz.hub.server.models import HubBase
 from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "hub-openapi.json"
@@ -131,7 +132,7 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
 
 
 def test_openapi_document_is_committed_and_current() -> None:
-    from lz.hub.openapi import document
+    from lz.hub.server.openapi import document
 
     assert DOC.exists(), "run: lz hub openapi -o docs/hub-openapi.json"
     assert json.loads(DOC.read_text()) == json.loads(document()), "run: lz hub openapi -o docs/hub-openapi.json"

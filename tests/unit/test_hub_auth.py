@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from lz.hub import accounts
+from lz.hub.server.domain import accounts
 from tests.unit.hub_helpers import HubApp, hub_app, job_tarball, results_tar
 
 

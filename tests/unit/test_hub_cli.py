@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from lz.cli import main
-from lz.errors import UserError
-from lz.hub.client import HubClient, HubRefused, HubUnavailable, read_token, write_token
+from lz.core.errors import UserError
+from lz.hub.agent.client import HubClient, HubRefused, HubUnavailable, read_token, write_token
 
 
 def test_users_and_tokens_on_the_hub_host(tmp_path: Path) -> None:

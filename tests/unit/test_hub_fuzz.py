@@ -15,9 +15,9 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
-from lz.hub import accounts
-from lz.hub.config import HubConfig
-from lz.hub.server import create_app
+from lz.hub.server.app import create_app
+from lz.hub.server.config import HubConfig
+from lz.hub.server.domain import accounts
 from tests.unit.hub_helpers import job_tarball
 
 pytestmark = pytest.mark.slow

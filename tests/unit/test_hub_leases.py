@@ -200,7 +200,7 @@ def test_hub_metrics_are_read_from_its_database(app: HubApp) -> None:
     """Claims and lease expiries by Station, as any hub process reads them at a scrape."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from lz.hub import metrics_source
+    from lz.hub.server import metrics_source
     from lz.metrics.hub import HubMetrics
 
     token = app.user("alice")
@@ -250,10 +250,10 @@ def test_stop_kill_pause_resume_through_the_hub_reach_the_holding_landing_zone(a
 
 def test_the_agent_carries_out_a_hub_request_once_as_lz_stop_would(tmp_path: Path) -> None:
     from lz.config import Settings
-    from lz.hub.agent import HubAgent
-    from lz.hub.options import AgentOptions
-    from lz.hub.outbox import Claim
-    from lz.job import JobSpec
+    from lz.core.job import JobSpec
+    from lz.hub.agent.agent import HubAgent
+    from lz.hub.agent.options import AgentOptions
+    from lz.hub.agent.outbox import Claim
     from lz.store.db import make_engine
     from lz.store.jobs import JobStore
     from lz.store.migrate import upgrade

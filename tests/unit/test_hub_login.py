@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pytest
 
-from lz.hub import accounts, login
+from lz.hub.server.domain import accounts, login
 from tests.unit.hub_helpers import HubApp, hub_app
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -134,8 +134,8 @@ def test_login_migration_and_device_flow_on_postgresql(postgres_url: str, tmp_pa
     """hub0002_login runs on PostgreSQL too; a device login and a refresh work there."""
     from fastapi.testclient import TestClient
 
-    from lz.hub.config import HubConfig
-    from lz.hub.server import create_app
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
     from tests.unit.hub_helpers import Clock
 
     clock = Clock()

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lz.bundle import IntakeLimits, stage_bundle
-from lz.errors import BundleError, ResourceError
-from lz.resources import Limits
-from lz.spec_file import load_spec
+from lz.core.errors import BundleError, ResourceError
+from lz.core.resources import Limits
+from lz.intake.bundle import IntakeLimits, stage_bundle
+from lz.intake.spec_file import load_spec
 from tests.unit.corpus import bad_input, report_to
 
 SMALL = IntakeLimits(max_bytes=10 << 20, max_files=1000, max_depth=16)

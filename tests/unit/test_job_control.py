@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lz.errors import ControllerUnavailable, ControlRefused, InvalidTransition
-from lz.job import Observation
-from lz.machine import Lifecycle
-from lz.rules import Cancel, Control, Fire, decide, ended_by
+from lz.core.errors import ControllerUnavailable, ControlRefused, InvalidTransition
+from lz.core.job import Observation
+from lz.core.machine import Lifecycle
+from lz.core.rules import Cancel, Control, Fire, decide, ended_by
 from lz.slurm.commands import listpids_argv, scancel_signal_argv, scontrol_argv
 from lz.slurm.parse import read_listpids, read_scontrol
 from tests.unit.test_rules import CTX, NOW, job
@@ -86,7 +86,7 @@ def test_listpids() -> None:
 
 
 def test_step_times_from_a_history() -> None:
-    from lz.timeline import durations, totals
+    from lz.core.timeline import durations, totals
 
     steps = [("receive", "received", 0.0), ("build", "building", 1.0), ("built", "queued", 3.0),
              ("started", "running", 7.0), ("pause", "paused", 10.0), ("resume", "running", 16.0),

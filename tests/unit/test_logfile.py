@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lz import logfile
 from lz.cli import main
-from lz.job import Transition
+from lz.core.job import Transition
+from lz.ops import logfile
 from tests.unit.fakes import job_snapshot as _job
 
 
@@ -33,7 +33,7 @@ def test_transitions_are_logged_even_when_quiet_with_the_job_id(tmp_path: Path, 
     path = tmp_path / "lz.log"
     logfile.configure(path=path, fmt="text", verbose=0)
     logfile.TransitionLog().on_transition(_job(), Transition("received", "building", "build", 0.0, None))
-    logging.getLogger("lz.engine").info("not shown without -v")
+    logging.getLogger("lz.engine.tick").info("not shown without -v")
     assert path.read_text().splitlines()[-1].endswith("lz.transitions: job abc123: received -> building (build)")
     assert "not shown" not in path.read_text()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import UserError
-from lz.hub import login_client
+from lz.core.errors import UserError
+from lz.hub.agent import login_client
 
 
 def test_updates_check_up_to_date_available_and_below_minimum() -> None:

@@ -1,7 +1,7 @@
 import pytest
 
-from lz.errors import InvalidTransition
-from lz.machine import ACTIVE, EVENTS, STATES, TRANSITIONS, Lifecycle, State
+from lz.core.errors import InvalidTransition
+from lz.core.machine import ACTIVE, EVENTS, STATES, TRANSITIONS, Lifecycle, State
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import stat
 import time
 from pathlib import Path
 
-from lz.manifest import DIR, FILE, LINK, OTHER, Manifest, snapshot, type_name
-from lz.walk import open_dir
+from lz.results.manifest import DIR, FILE, LINK, OTHER, Manifest, snapshot, type_name
+from lz.results.walk import open_dir
 
 
 def tree(root: Path) -> Path:

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from lz.errors import UserError
+from lz.core.errors import UserError
 from lz.slurm.pilot_array import PilotArray, batch_script, parse_array_id, parse_squeue, scancel_argv, slurm_job_name
 
 

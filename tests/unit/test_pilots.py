@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.hub.claims import Room
-from lz.hub.pilot import Pilot, as_claim, free
+from lz.hub.agent.pilot import Pilot, as_claim, free
+from lz.hub.server.domain.claims import Room
 from lz.slurm.allocation import Allocation, from_environment, gpu_ids, parse_duration, parse_squeue_end
 from tests.unit.hub_helpers import HubApp, hub_app
 
@@ -122,7 +122,7 @@ def test_a_released_job_is_requeued_as_a_new_attempt_and_the_pilot_shows_offline
 
 def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_path: Path) -> None:
     from lz.config import load_settings
-    from lz.hub.pilot import pilot_settings
+    from lz.hub.agent.pilot import pilot_settings
 
     env = {"HOME": str(tmp_path), "TMPDIR": str(tmp_path / "shared")}
     settings = load_settings(environ=env)
@@ -137,7 +137,7 @@ def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_pat
 
 
 def test_a_pilot_is_grouped_by_its_array_job_else_its_own_job() -> None:
-    from lz.hub.pilot import detect, group_of
+    from lz.hub.agent.pilot import detect, group_of
 
     alloc = Allocation("1002", 1, None, (), 1_800_000_000.0, None)
     assert group_of(alloc, {"SLURM_ARRAY_JOB_ID": "1000", "SLURM_ARRAY_TASK_ID": "2"}) == "1000"
@@ -155,8 +155,8 @@ def _agent(tmp_path: Path, pilot: Pilot | None, name: str) -> dict[str, object]:
     import dataclasses
 
     from lz.config import Settings
-    from lz.hub.agent import HubAgent
-    from lz.hub.options import AgentOptions
+    from lz.hub.agent.agent import HubAgent
+    from lz.hub.agent.options import AgentOptions
     from lz.store.db import make_engine
     from lz.store.jobs import JobStore
     from lz.store.migrate import upgrade
@@ -192,7 +192,7 @@ def test_a_pilot_removes_only_its_own_finished_state_folder(tmp_path: Path) -> N
     import dataclasses
 
     from lz.config import Settings
-    from lz.hub.pilot import Pilot, remove_scratch, scratch_name
+    from lz.hub.agent.pilot import Pilot, remove_scratch, scratch_name
     from lz.slurm.allocation import Allocation
 
     pilot = Pilot(Allocation("42", 1, 100, (), None, None))

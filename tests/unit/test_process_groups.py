@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psutil
 
-from lz.process import kill_recorded_groups, recording_groups, run_logged
+from lz.host.process import kill_recorded_groups, recording_groups, run_logged
 
 
 def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]

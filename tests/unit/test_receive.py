@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from lz.capacity import Capacity
 from lz.config import Settings
-from lz.intake import Rejected, receive
+from lz.intake.capacity import Capacity
+from lz.intake.receive import Rejected, receive
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade

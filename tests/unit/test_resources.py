@@ -1,7 +1,7 @@
 import pytest
 
-from lz.errors import ResourceError
-from lz.resources import Limits, Resources, check_limits, format_time, parse_memory, parse_resources, parse_time
+from lz.core.errors import ResourceError
+from lz.core.resources import Limits, Resources, check_limits, format_time, parse_memory, parse_resources, parse_time
 
 
 @pytest.mark.parametrize("text,mb", [("4G", 4096), ("512M", 512), ("1T", 1 << 20), ("100", 100), ("2GiB", 2048), (64, 64)])

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from lz.collect import collect, read_manifest
-from lz.errors import UserError
-from lz.manifest import snapshot
-from lz.results import extract_results
+from lz.core.errors import UserError
+from lz.results.collect import collect, read_manifest
+from lz.results.manifest import snapshot
+from lz.results.unpack import extract_results
 from tests.unit.test_collect import collected, logs, tree
 
 

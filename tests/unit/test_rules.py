@@ -2,9 +2,9 @@
 
 from dataclasses import replace
 
-from lz.job import Job, JobSpec, Observation
-from lz.resources import Resources
-from lz.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
+from lz.core.job import Job, JobSpec, Observation
+from lz.core.resources import Resources
+from lz.core.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
 
 NOW = 1_000_000.0
 

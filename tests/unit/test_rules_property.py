@@ -24,10 +24,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-import lz.rules
-from lz.errors import InvalidTransition
-from lz.job import Job
-from lz.machine import State
+import lz.core.rules
+from lz.core.errors import InvalidTransition
+from lz.core.job import Job
+from lz.core.machine import State
 from tests import figures
 from tests.unit.rules_model import (
     MIN_JOB_AGE,
@@ -46,7 +46,7 @@ ENDS = ("RUNNING", "COMPLETED", "FAILED", "TIMEOUT", "CANCELLED", "OUT_OF_MEMORY
 
 
 class LandingZoneMachine(RuleBasedStateMachine):
-    decide: Decide = staticmethod(lz.rules.decide)  # type: ignore[assignment]
+    decide: Decide = staticmethod(lz.core.rules.decide)  # type: ignore[assignment]
     busy_first = True  # the engine asks the pool who is busy before it loads the jobs
 
     def __init__(self) -> None:
@@ -87,7 +87,7 @@ class LandingZoneMachine(RuleBasedStateMachine):
         seen = {j.id: self.scheduler.observe(j) for j in jobs
                 if up and j.state in WATCHED and j.submitted and j.id not in busy}
         memory = float("inf") if self.local else MIN_JOB_AGE
-        ctx = lz.rules.TickContext(now=self.now, observed=up, busy=busy, queue_memory_s=memory)
+        ctx = lz.core.rules.TickContext(now=self.now, observed=up, busy=busy, queue_memory_s=memory)
         snapshot = {j.id: j for j in jobs}
         records: dict[str, dict[str, Any]] = {}
         for job in jobs:
@@ -111,13 +111,13 @@ class LandingZoneMachine(RuleBasedStateMachine):
             self.store.record(job_id, **facts)
 
     def _control(self, job: Job, what: str) -> None:
-        """``lz.control.carry_out``: signal, then the transition; a job that is gone forgets it."""
+        """``lz.engine.control.carry_out``: signal, then the transition; a job that is gone forgets it."""
         if not self.scheduler.control(job, what):
             self.store.record(job.id, control=None)
             return
         started = job.started_at is not None or job.state == State.RUNNING
         event = "pause" if what == "pause" else ("resume" if started else "release")
-        facts = {"control": None, "paused_at": self.now} if what == "pause" else lz.rules.resumed(job, self.now)
+        facts = {"control": None, "paused_at": self.now} if what == "pause" else lz.core.rules.resumed(job, self.now)
         self._try(job.id, event, job.state, **facts)
 
     # -- workers: one commit at a time -----------------------------------------------------------

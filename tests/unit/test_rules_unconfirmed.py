@@ -5,8 +5,8 @@ property test (``test_rules_property``): queued, cancelled or failed while pendi
 
 from dataclasses import replace
 
-from lz.job import Observation
-from lz.rules import Fire, Record, TickContext, Work, decide
+from lz.core.job import Observation
+from lz.core.rules import Fire, Record, TickContext, Work, decide
 from tests.unit.test_rules import NOW, job
 
 CTX = TickContext(now=NOW, observed=True, submit_grace_s=30, queue_memory_s=300)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import BuildError, BundleError, ConfigError
-from lz.job import JobContext, JobSpec
-from lz.layout import JobPaths
-from lz.resources import Resources
+from lz.core.errors import BuildError, BundleError, ConfigError
+from lz.core.job import JobContext, JobSpec
+from lz.core.layout import JobPaths
+from lz.core.resources import Resources
 from lz.runtimes.apptainer import ApptainerRuntime, localise_definition, unpack_argv
 from lz.runtimes.base import save_default_command
 from lz.runtimes.catalogue import ImageCatalogue, base_of, bases_of

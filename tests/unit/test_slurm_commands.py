@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lz.resources import Resources
+from lz.core.resources import Resources
 from lz.slurm import commands
 from lz.slurm.settings import SlurmSettings
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import ConfigError, ControllerUnavailable, SubmitRejected
+from lz.core.errors import ConfigError, ControllerUnavailable, SubmitRejected
+from lz.core.job import JobContext, JobSpec, Tracked
+from lz.core.layout import JobPaths
+from lz.core.resources import Resources
 from lz.executors.base import wrapper_script
 from lz.executors.slurm import SlurmExecutor
-from lz.job import JobContext, JobSpec, Tracked
-from lz.layout import JobPaths
-from lz.process import CommandTimeout, Completed
-from lz.resources import Resources
+from lz.host.process import CommandTimeout, Completed
 from lz.slurm.settings import SlurmSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"

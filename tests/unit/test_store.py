@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import InvalidTransition, JobNotFound
-from lz.job import JobSpec
+from lz.core.errors import InvalidTransition, JobNotFound
+from lz.core.job import JobSpec
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import StoreBusy
-from lz.job import JobSpec
+from lz.core.errors import StoreBusy
+from lz.core.job import JobSpec
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade

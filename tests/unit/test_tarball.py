@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.bundle import IntakeLimits, stage_bundle, stage_upload
-from lz.errors import BundleError
+from lz.core.errors import BundleError
+from lz.intake.bundle import IntakeLimits, stage_bundle, stage_upload
 from tests.unit import tarcraft as t
 from tests.unit.corpus import bad_input, nothing_left, report_to, tried
 
@@ -121,8 +121,8 @@ def test_gigantic_gnu_long_name_is_refused_quickly_with_bounded_memory(tmp_path:
         import json, resource, sys, time
         from pathlib import Path
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from lz.bundle import IntakeLimits, stage_bundle
-        from lz.errors import BundleError
+        from lz.intake.bundle import IntakeLimits, stage_bundle
+        from lz.core.errors import BundleError
         start = time.monotonic()
         try:
             stage_bundle(Path(sys.argv[1]), Path(sys.argv[2]), IntakeLimits())
@@ -243,7 +243,7 @@ def test_xz_decoder_memory_is_capped_and_streams_may_follow_each_other(tmp_path:
     """An xz archive picks its decoder's dictionary (up to 4 GiB): the cap refuses a big one."""
     import lzma
 
-    from lz.tar_reader import TarLimits, TarStream
+    from lz.intake.tar_reader import TarLimits, TarStream
 
     raw = t.regular("a", b"1" * 1000) + t.regular("lz.toml", TOML) + t.end()
     half = len(raw) // 1024 * 512

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lz.bundle import IntakeLimits, stage_upload
-from lz.errors import BundleError
+from lz.core.errors import BundleError
+from lz.intake.bundle import IntakeLimits, stage_upload
 from tests.unit import tarcraft as t
 from tests.unit.corpus import report_to, tried
 

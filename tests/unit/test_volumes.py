@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from lz.errors import ConfigError
-from lz.job import JobContext, JobSpec
-from lz.layout import JobPaths
+from lz.core.errors import ConfigError
+from lz.core.job import JobContext, JobSpec
+from lz.core.layout import JobPaths
+from lz.core.volumes import Volume, check, from_config
 from lz.runtimes.apptainer import ApptainerRuntime
 from lz.runtimes.charliecloud import CharliecloudRuntime, read_only_prefix
 from lz.runtimes.none import NoneRuntime
-from lz.volumes import Volume, check, from_config
 
 REF = Volume("ref", "/srv/ref", "/data/ref", "ro")
 OUT = Volume("out", "/srv/out", "/data/out", "rw")

@@ -19,9 +19,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from lz.archive import Member, Segment, end_of_archive
-from lz.hub import login
-from lz.hub.models import WebSession
+from lz.hub.server.domain import login
+from lz.hub.server.models import WebSession
+from lz.results.archive import Member, Segment, end_of_archive
 from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
 
 PASSWORD = "correct horse"
@@ -82,7 +82,7 @@ def _jobs(app: HubApp, who: Browser) -> list[dict[str, Any]]:
 
 
 def _results() -> bytes:
-    """A results upload as a landing zone sends it: results.tar.gz written as lz.collect writes it
+    """A results upload as a landing zone sends it: results.tar.gz written as lz.results.collect writes it
     (one gzip member per walker, then the end of the archive), its manifest, and a log."""
     inner = io.BytesIO()
     length = 0
@@ -401,7 +401,7 @@ def test_a_malformed_address_is_a_page_and_the_api_keeps_its_422(app: HubApp, al
 
 
 def test_a_jobs_buttons_follow_its_state() -> None:
-    from lz.hub.web.pages_jobs import available_actions
+    from lz.hub.server.web.pages_jobs import available_actions
 
     assert available_actions("pending", "received") == ["cancel"]
     assert available_actions("leased", "building") == ["stop", "kill", "cancel"]

@@ -7,8 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from lz.fs import private_directory, remove_tree
-from lz.workpool import WorkPool
+from lz.host.fs import private_directory, remove_tree
+from lz.host.workpool import WorkPool
 
 
 def test_one_worker_per_job_and_lanes_run_side_by_side() -> None:

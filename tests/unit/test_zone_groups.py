@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lz.hub.zones import grouped
+from lz.hub.server.domain.zones import grouped
 
 
 def zone(name: str, owner: str = "alice", group: str | None = None, online: bool = True,

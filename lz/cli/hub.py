@@ -1,0 +1,390 @@
+"""``lz hub …`` (on the hub host, against its database), ``lz station …`` and ``lz zones``
+(clients, over HTTP). Heavy imports (FastAPI, uvicorn, requests) happen inside the commands."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lz.cli.hub_target import hub_options, target
+from lz.core.errors import UserError
+
+
+def _views() -> Any:
+    from lz.core import views
+
+    return views
+
+
+# -- lz hub: the server and its accounts --------------------------------------------------------
+def _db_option(func: Any) -> Any:
+    return click.option("--db", "db_url", default=None, envvar="LZ_HUB_DB",
+                        help="Database URL, e.g. postgresql+psycopg://… or a SQLite path "
+                             "(default $XDG_STATE_HOME/lz/hub/hub.db; env LZ_HUB_DB).")(func)
+
+
+def _engine(db_url: str | None) -> Any:
+    from lz.hub.server import db
+
+    engine = db.make_hub_engine(db.database_url(db_url, db.default_hub_dir()))
+    db.upgrade(engine)
+    return engine
+
+
+@click.group(name="hub")
+def hub_group() -> None:
+    """The hub: Stations users submit to and landing zones pull from."""
+
+
+@hub_group.command(name="serve")
+@click.option("--listen", default="127.0.0.1:8750", show_default=True, help="HOST:PORT to listen on.")
+@_db_option
+@click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
+              help="Where bundles and results are kept (default: beside a SQLite database, else the hub dir).")
+@click.option("--lease", "lease_s", type=float, default=30.0, show_default=True, help="Lease length in seconds.")
+@click.option("--metrics", default=None, metavar="HOST:PORT",
+              help="Serve Prometheus metrics at http://HOST:PORT/metrics (read from the hub's database).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              envvar="LZ_HUB_CONFIG", help="TOML: [auth0] domain, client_id, audience; [login] access_s, "
+                                           "refresh_s, min_version, latest_version, public_url (env LZ_HUB_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
+          config_file: Path | None, verbose: int) -> None:
+    """Serve the HTTP API (OpenAPI document at /openapi.json)."""
+    import logging
+
+    import uvicorn
+
+    from lz.hub.server import db
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
+    from lz.metrics.address import parse_address
+
+    host, port_number = parse_address(listen, "--listen")
+    port = str(port_number)
+    logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from lz.hub.server.config import load_file
+
+    hub_dir = db.default_hub_dir()
+    url = db.database_url(db_url, hub_dir)
+    extra: dict[str, Any] = dict(load_file(config_file)) if config_file else {}
+    try:
+        config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
+                           **extra)
+    except ValueError as exc:
+        raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
+    app = create_app(config)
+    if metrics:
+        _serve_metrics(metrics, app.state.hub.engine, lease_s)
+    # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
+    uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
+                log_level="info" if verbose else "warning",
+                timeout_graceful_shutdown=5)
+
+
+def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from lz.hub.server import metrics_source
+    from lz.metrics.hub import HubMetrics
+    from lz.metrics.server import serve as serve_metrics
+
+    registry = CollectorRegistry()
+    HubMetrics(registry, online=metrics_source.online(engine, 3 * lease_s), queued=metrics_source.queued(engine),
+               claims=metrics_source.events(engine, "claim"),
+               expiries=metrics_source.events(engine, None, "lease of attempt % expired"))
+    serve_metrics(address, registry)
+
+
+@hub_group.group(name="user")
+def user_group() -> None:
+    """Hub users (on the hub host)."""
+
+
+@user_group.command(name="add")
+@click.argument("name")
+@click.option("--admin", is_flag=True, help="May see and change everything on the hub.")
+@click.option("--password-stdin", is_flag=True, help="Read a password for web sign-in (/activate) from stdin.")
+@_db_option
+def user_add(name: str, admin: bool, password_stdin: bool, db_url: str | None) -> None:
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts, login
+
+    password = _stdin_password() if password_stdin else None
+    with db.write(_engine(db_url)) as conn:
+        accounts.add_user(conn, name, admin, time.time())
+        if password is not None:
+            login.set_password(conn, name, password)
+    click.echo(f"user {name} added" + (" (admin)" if admin else ""))
+
+
+@user_group.command(name="password")
+@click.argument("name")
+@_db_option
+def user_password(name: str, db_url: str | None) -> None:
+    """Set NAME's web sign-in password, read from stdin (stored as an argon2id hash)."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import login
+
+    password = _stdin_password()
+    with db.write(_engine(db_url)) as conn:
+        login.set_password(conn, name, password)
+    click.echo(f"password of {name} set")
+
+
+def _stdin_password() -> str:
+    import sys
+
+    line = sys.stdin.readline().rstrip("\r\n")
+    if not line:
+        raise UserError("no password on stdin")
+    return line
+
+
+@hub_group.command(name="approve")
+@click.argument("code")
+@click.option("--user", "user_name", required=True, help="Who approves (the login acts as this user).")
+@click.option("--deny", is_flag=True, help="Deny the login instead.")
+@_db_option
+def approve(code: str, user_name: str, deny: bool, db_url: str | None) -> None:
+    """Approve (or deny) a pending device login by its code, as on /activate."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts, login
+
+    with db.write(_engine(db_url)) as conn:
+        found = login.decide(conn, code, accounts.user_id(conn, user_name), not deny, time.time())
+    click.echo(f"{found.client} from {found.address}: {'denied' if deny else 'approved for ' + user_name}")
+
+
+@hub_group.group(name="token")
+def token_group() -> None:
+    """Hub tokens (on the hub host); only their hashes are stored."""
+
+
+@token_group.command(name="create")
+@click.option("--user", "user_name", required=True, help="Whose token.")
+@click.option("--expires", default=None, help="Lifetime, e.g. 30d, 12h (default: never).")
+@click.option("--for-landing-zones", is_flag=True, help="Only register, claim and report (for pilots).")
+@_db_option
+def token_create(user_name: str, expires: str | None, for_landing_zones: bool, db_url: str | None) -> None:
+    """Print a new token, alone on the last line (store it in a 0600 file)."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts
+    from lz.hub.server.domain.tokens import parse_duration
+
+    lifetime = parse_duration(expires) if expires else None
+    with db.write(_engine(db_url)) as conn:
+        token_id, token = accounts.create_token(conn, user_name, time.time(), lifetime,
+                                                "landing-zone" if for_landing_zones else "user")
+    click.echo(f"token {token_id} for {user_name}" + (f", expires in {expires}" if expires else ""), err=True)
+    click.echo(token)
+
+
+@token_group.command(name="list")
+@click.option("--user", "user_name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@_db_option
+def token_list(user_name: str | None, as_json: bool, db_url: str | None) -> None:
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts
+
+    with db.read(_engine(db_url)) as conn:
+        rows = accounts.list_tokens(conn, user_name)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    iso = _views().iso
+    click.echo(_table([("ID", "USER", "SCOPE", "CREATED", "EXPIRES", "REVOKED")] + [
+        (str(r["id"]), r["user"], r["scope"], iso(r["created_at"]) or "", iso(r["expires_at"]) or "never",
+         iso(r["revoked_at"]) or "") for r in rows]))
+
+
+@token_group.command(name="revoke")
+@click.argument("token_id", type=int)
+@_db_option
+def token_revoke(token_id: int, db_url: str | None) -> None:
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts
+
+    with db.write(_engine(db_url)) as conn:
+        accounts.revoke_token(conn, token_id, time.time())
+    click.echo(f"token {token_id} revoked")
+
+
+@hub_group.command(name="openapi")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Write here (default stdout).")
+def openapi(output: Path | None) -> None:
+    """The API's OpenAPI document (docs/hub-openapi.json is this, committed)."""
+    from lz.hub.server.openapi import document
+
+    text = document()
+    if output:
+        output.write_text(text)
+    else:
+        click.echo(text, nl=False)
+
+
+# -- lz station / lz zones: clients -------------------------------------------------------------
+@click.group(name="station")
+def station_group() -> None:
+    """Stations: queues users submit to and landing zones take jobs from."""
+
+
+def _client() -> Any:
+    found = target(required=True)
+    assert found is not None
+    return found.client()
+
+
+def _station_text(s: dict[str, Any]) -> str:
+    members = ", ".join(f"{m['user']} ({m['role']})" for m in s["members"])
+    jobs = s["jobs"]
+    return "\n".join([f"station {s['name']}", f"  members: {members}",
+                      f"  landing zones: {', '.join(s['landing_zones']) or '(none)'}",
+                      f"  jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished"])
+
+
+@station_group.command(name="create")
+@click.argument("name")
+@hub_options
+def station_create(name: str) -> None:
+    click.echo(_station_text(_client().post("/api/v1/stations", {"name": name})))
+
+
+@station_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@hub_options
+def station_list(as_json: bool) -> None:
+    rows = _client().get("/api/v1/stations")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(_table([("STATION", "LANDING ZONES", "WAITING", "RUNNING", "FINISHED")] + [
+        (s["name"], ",".join(s["landing_zones"]), str(s["jobs"]["pending"]), str(s["jobs"]["leased"]),
+         str(s["jobs"]["finished"])) for s in rows]))
+
+
+@station_group.command(name="show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@hub_options
+def station_show(name: str, as_json: bool) -> None:
+    data = _client().get(f"/api/v1/stations/{_seg(name)}")
+    click.echo(json.dumps(data, indent=2) if as_json else _station_text(data))
+
+
+@station_group.command(name="add-lz")
+@click.argument("station")
+@click.argument("lz")
+@hub_options
+def station_add_lz(station: str, lz: str) -> None:
+    """Let landing zone LZ (yours) run STATION's jobs."""
+    click.echo(_station_text(_client().put(f"/api/v1/stations/{_seg(station)}/zones/{_seg(lz)}")))
+
+
+@station_group.command(name="remove-lz")
+@click.argument("station")
+@click.argument("lz")
+@hub_options
+def station_remove_lz(station: str, lz: str) -> None:
+    click.echo(_station_text(_client().delete(f"/api/v1/stations/{_seg(station)}/zones/{_seg(lz)}")))
+
+
+@station_group.command(name="add-member")
+@click.argument("station")
+@click.argument("user")
+@hub_options
+def station_add_member(station: str, user: str) -> None:
+    """Let USER submit to and see the jobs of STATION (its owner only)."""
+    click.echo(_station_text(_client().post(f"/api/v1/stations/{_seg(station)}/members", {"user": user})))
+
+
+@click.command(name="zones")
+@click.option("--json", "as_json", is_flag=True)
+@hub_options
+def zones_command(as_json: bool) -> None:
+    """Landing zones: yours and those of your Stations."""
+    rows = _client().get("/api/v1/zones")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    views = _views()
+    now = time.time()
+    click.echo(_table([("NAME", "ONLINE", "LAST SEEN", "VERSION", "RUNTIME", "CPUS", "GPUS", "MEMORY", "OS/ARCH",
+                        "RUNNING", "QUEUE", "STATIONS")] + [
+        (z["name"], "yes" if z["online"] else "no",
+         f"{views.age(now - z['last_seen'])} ago" if z["last_seen"] else "never", z["version"] or "",
+         z["runtime"] or "", str(z["cpus"] or ""), str(z["gpus"] or 0),
+         f"{z['memory_mb'] // 1024}G" if z["memory_mb"] else "", f"{z['os'] or '?'}/{z['arch'] or '?'}",
+         f"{z['running']}/{z['max_running']}", str(z["queue_length"]), ",".join(z["stations"]))
+        for z in rows]))
+
+
+def _seg(name: str) -> str:
+    from urllib.parse import quote
+
+    return quote(name, safe="")
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+@click.command(name="login")
+@click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB).")
+@click.option("--token", "token_file", default=None,
+              help="Where to keep the token (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
+def login_command(hub_url: str | None, token_file: str | None) -> None:
+    """Log in to the hub (device flow: open the URL, enter the code) and keep the token (0600)."""
+    from lz.cli.hub_target import resolve
+    from lz.hub.agent import login_client
+
+    found = resolve(hub_url, token_file)
+    if found is None:
+        raise UserError("no hub configured: give --hub URL or set LZ_HUB")
+    login_client.login(found.url, found.token_file)
+    click.echo(f"logged in; token kept in {found.token_file}")
+
+
+@click.group(name="token")
+def client_token_group() -> None:
+    """Tokens made by a signed-in user (over the API)."""
+
+
+@client_token_group.command(name="create")
+@click.option("--for-landing-zones", is_flag=True, help="Only register, claim and report: for a batch of pilots.")
+@click.option("--expires", default="7d", show_default=True, help="Lifetime, e.g. 7d, 12h.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the token to this file (0600) instead of stdout.")
+@hub_options
+def client_token_create(for_landing_zones: bool, expires: str, output: Path | None) -> None:
+    """A non-rotating token (point every pilot of a job array at it with --token FILE)."""
+    answer = _client().post("/api/v1/tokens", {"for_landing_zones": for_landing_zones, "expires": expires})
+    if output is not None:
+        from lz.hub.agent.client import write_token
+
+        write_token(output, answer["token"])
+        click.echo(f"token {answer['id']} ({answer['scope']}) written to {output}")
+    else:
+        click.echo(f"token {answer['id']} ({answer['scope']})", err=True)
+        click.echo(answer["token"])
+
+
+def register(main: click.Group) -> None:
+    """Add ``hub``, ``station``, ``zones``, ``login`` and ``token`` to ``lz``."""
+    from lz.cli import station as members_cli
+
+    main.add_command(login_command)
+    main.add_command(client_token_group)
+    members_cli.register(station_group)
+    main.add_command(hub_group)
+    main.add_command(station_group)
+    main.add_command(zones_command)
+
+

@@ -1,0 +1,108 @@
+"""Where the hub is and which token to use, for every client command (light: no HTTP imports),
+and, for ``lz run --hub``, the login that comes before the daemon starts.
+
+``--hub URL`` or ``LZ_HUB``; ``--token FILE`` or ``LZ_TOKEN_FILE``, default
+``$XDG_CONFIG_HOME/lz/token`` (mode 0600)."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lz.core.errors import UserError
+from lz.hub.agent.options import AgentOptions
+
+if TYPE_CHECKING:
+    from lz.hub.agent.client import HubClient
+
+
+def default_token_file(environ: Mapping[str, str] = os.environ) -> Path:
+    home = Path(environ.get("HOME") or Path.home())
+    return Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "lz" / "token"
+
+
+@dataclass(frozen=True)
+class HubTarget:
+    url: str
+    token_file: Path
+
+    def client(self) -> HubClient:
+        from lz.hub.agent.client import HubClient
+        from lz.hub.agent.login_client import TokenSource, read_file
+
+        return HubClient(self.url, TokenSource(self.token_file, read_file(self.token_file)))
+
+
+def resolve(hub: str | None, token: str | None, environ: Mapping[str, str] = os.environ) -> HubTarget | None:
+    """The hub to talk to, or None when none is configured (the command then works locally)."""
+    url = hub or environ.get("LZ_HUB")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"hub URL {url!r} must start with http:// or https://")
+    token_file = token or environ.get("LZ_TOKEN_FILE")
+    if token_file == "none":
+        raise UserError("--token none is not valid for clients: give a token file")
+    return HubTarget(url, Path(token_file).expanduser() if token_file else default_token_file(environ))
+
+
+def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--hub and --token; the command reads them back with ``target()``."""
+
+    @click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB); with it, the command talks to the hub.")
+    @click.option("--token", "token_file", default=None,
+                  help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, hub_url: str | None, token_file: str | None, **kwargs: Any) -> Any:
+        click.get_current_context().meta["lz.hub"] = (hub_url, token_file)
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def target(required: bool = False) -> HubTarget | None:
+    hub_url, token_file = click.get_current_context().meta.get("lz.hub", (None, None))
+    found = resolve(hub_url, token_file)
+    if found is None and required:
+        raise UserError("no hub configured: give --hub URL or set LZ_HUB")
+    return found
+
+
+def agent_options(hub: str | None, token: str | None, max_running: int | None,
+                  environ: Mapping[str, str] = os.environ, name: str | None = None,
+                  stations: tuple[str, ...] = ()) -> AgentOptions | None:
+    """Before the daemon starts: the hub's versions checked and, without a usable token, the
+    device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
+    memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
+    found = resolve(hub, None if memory_only else token, environ)
+    if found is None:
+        return None
+    if max_running is not None and max_running < 1:
+        raise UserError("--max-running must be at least 1")
+    import sys
+
+    from lz.hub.agent import login_client
+
+    data = None if memory_only else login_client.usable(found.token_file)  # an unsafe file: one line first
+    meta = login_client.fetch_meta(found.url)
+    if data is None:
+        source = login_client.login(found.url, None if memory_only else found.token_file, sys.stdout,
+                                    client_name=f"landing zone {name}" if name else "landing zone", meta=meta)
+    else:
+        login_client.check_updates(meta, sys.stdout)
+        source = login_client.TokenSource(found.token_file, data)
+        try:
+            source()  # refreshed now if due: a dead refresh token means a new login, as with none
+        except login_client.LoginAgain as exc:
+            print(f"lz: {exc}", flush=True)
+            source = login_client.login(found.url, found.token_file, sys.stdout, meta=meta,
+                                        client_name=f"landing zone {name}" if name else "landing zone",
+                                        check=False)
+    return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name,
+                        stations=stations)

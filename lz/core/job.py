@@ -1,0 +1,164 @@
+"""The core's value types: what a job is (spec), what is known of it (snapshot, transitions), what
+its executor reported (observation, usage), and everything an adapter needs to act on it (context).
+
+Frozen dataclasses only; this module imports nothing but the lifecycle, resources, errors and the
+pure path layout, so the rules, the store and every adapter can share it without cycles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from lz.core.layout import JobPaths
+from lz.core.resources import Resources
+from lz.core.volumes import Volume
+
+RecipeKind = Literal["dockerfile", "singularity"]
+Phase = Literal["pending", "running", "ended", "absent"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job description. ``recipe`` is a path relative to the job folder."""
+
+    name: str
+    command: tuple[str, ...] | None = None
+    recipe: str | None = None
+    recipe_kind: RecipeKind | None = None
+    resources: Resources = field(default_factory=Resources)
+    env: Mapping[str, str] = field(default_factory=dict)
+    volumes: tuple[Volume, ...] = ()  # bound by every runtime at their mount points (lz.core.volumes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "volumes": [v.to_dict() for v in self.volumes],
+            "name": self.name,
+            "command": list(self.command) if self.command is not None else None,
+            "recipe": self.recipe,
+            "recipe_kind": self.recipe_kind,
+            "resources": self.resources.to_dict(),
+            "env": dict(self.env),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSpec:
+        command = data.get("command")
+        return cls(
+            name=data["name"],
+            command=tuple(command) if command is not None else None,
+            recipe=data.get("recipe"),
+            recipe_kind=data.get("recipe_kind"),
+            resources=Resources.from_dict(data.get("resources") or {}),
+            env=dict(data.get("env") or {}),
+            volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job; decisions are made on snapshots, never on live database rows."""
+
+    id: str
+    name: str
+    state: str
+    outcome: str | None
+    reason: str | None
+    exit_code: int | None
+    source: str
+    spec: JobSpec
+    work_dir: str | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    ended_at: float | None
+    executor: str | None
+    executor_id: str | None
+    submit_attempted_at: float | None
+    native_state: str | None
+    pending_reason: str | None
+    absent_since: float | None
+    cpu_seconds: float | None
+    max_rss_bytes: int | None
+    results_at: float | None
+    control: str | None = None  # a pending request: stop, kill, pause or resume (intent, kept until done)
+    control_by: str | None = None  # who asked (the local user name, or "hub user NAME")
+    control_at: float | None = None
+    paused_at: float | None = None  # when the current pause began
+    paused_s: float | None = None  # seconds spent paused before (not counted toward the time limit)
+
+    @property
+    def submitted(self) -> bool:
+        """Whether the executor may know this job (a submission was at least attempted)."""
+        return self.executor_id is not None or self.submit_attempted_at is not None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One line of a job's append-only history."""
+
+    from_state: str
+    to_state: str
+    event: str
+    at: float
+    detail: str | None
+    job_id: str = ""
+    seq: int = 0
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything a runtime or executor needs to act on one job."""
+
+    job_id: str
+    spec: JobSpec
+    paths: JobPaths
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A job an executor may know: its lz id, its executor id when recorded, and its paths."""
+
+    job_id: str
+    executor_id: str | None
+    paths: JobPaths
+    time_limit_s: int | None = None
+    paused_s: float = 0.0  # finished pauses: suspended time does not count toward the time limit
+    paused_since: float | None = None  # the current pause began then
+    control_at: float | None = None  # when a stop was asked (its grace period runs from there)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the executor can tell about one job right now.
+
+    ``absent``: neither the scheduler nor the disk knows it (yet, or any more).
+    ``native_state``: the scheduler's word (e.g. SLURM's TIMEOUT), or "EXITED" for an exit file.
+    ``seen_before``: the executor found a trace that the job once started (a pid file, a SLURM
+    job of its name), so an absent job must never be submitted again.
+    """
+
+    phase: Phase
+    executor_id: str | None = None
+    native_state: str | None = None
+    reason: str | None = None
+    exit_code: int | None = None
+    seen_before: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """One process of a running job, as ``lz top`` shows it."""
+
+    pid: int
+    command: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float | None = None
+    max_rss_bytes: int | None = None

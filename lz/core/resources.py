@@ -1,0 +1,210 @@
+"""Resource requests: parsing, formatting and checks against the site's limits (pure)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+from lz.core.errors import ResourceError
+
+# ASCII digits only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads
+_WHOLE = re.compile(r"[0-9]+")
+_MEMORY = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
+_UNIT_MB = {"": Fraction(1), "K": Fraction(1, 1024), "M": Fraction(1), "G": Fraction(1024), "T": Fraction(1 << 20)}
+_PARTITION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_MAX_DIGITS = 24  # longer numbers are absurd anyway; int() of thousands of digits is itself an attack
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a job asks for. ``None`` means "the site's default"."""
+
+    cpus: int = 1
+    memory_mb: int | None = None
+    gpus: int = 0
+    time_s: int | None = None
+    partition: str | None = None
+
+    def with_overrides(self, **changes: Any) -> Resources:
+        """A copy with the given fields replaced; ``None`` values are ignored (flag not given)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "cpus": self.cpus,
+            "memory_mb": self.memory_mb,
+            "gpus": self.gpus,
+            "time_s": self.time_s,
+            "partition": self.partition,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Resources:
+        return cls(**{k: data[k] for k in ("cpus", "memory_mb", "gpus", "time_s", "partition") if k in data})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The most a site lets one job ask for; ``None`` means unlimited."""
+
+    max_cpus: int | None = None
+    max_memory_mb: int | None = None
+    max_gpus: int | None = None
+    max_time_s: int | None = None
+    partitions: tuple[str, ...] | None = None
+
+
+SANE = Limits(max_cpus=1 << 16, max_memory_mb=1 << 30, max_gpus=1024, max_time_s=365 * 86400)
+"""What no landing zone offers one job, with or without ``[limits]``: beyond this a request is a
+typo or an attack (and numbers stay small enough for SQLite and SLURM's fields)."""
+
+
+def _absurd(name: str, shown: object, most: str) -> ResourceError:
+    try:
+        text = str(shown)
+    except ValueError:  # an int too long to print (Python caps int-to-str at 4,300 digits)
+        text = "(a number of thousands of digits)"
+    text = text if len(text) <= 40 else text[:24] + "..."
+    return ResourceError(f"{name} {text} is more than any landing zone offers (at most {most})")
+
+
+def parse_memory(text: str | int) -> int:
+    """"4G" -> 4096 (MiB). A bare number means MiB, as in ``sbatch --mem``."""
+    assert SANE.max_memory_mb is not None
+    if isinstance(text, int) and not isinstance(text, bool):
+        mb = text
+    else:
+        match = _MEMORY.fullmatch(str(text))
+        if not match:
+            raise ResourceError(f"memory {text!r} is not a size such as 512M, 4G or 1T")
+        if len(match.group(1)) > _MAX_DIGITS:
+            raise _absurd("memory", text, _human_memory(SANE.max_memory_mb))
+        mb = int(Fraction(match.group(1)) * _UNIT_MB[match.group(2).upper()])
+    if mb <= 0:
+        raise ResourceError(f"memory {text!r} must be more than zero")
+    if mb > SANE.max_memory_mb:
+        raise _absurd("memory", text, _human_memory(SANE.max_memory_mb))
+    return mb
+
+
+def _human_memory(mb: int) -> str:
+    return f"{mb >> 20}T" if mb % (1 << 20) == 0 else format_memory(mb)
+
+
+def format_memory(mb: int) -> str:
+    """MiB as ``sbatch --mem`` takes it."""
+    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
+
+
+def parse_time(text: str | int) -> int:
+    """SLURM time formats to seconds: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS."""
+    assert SANE.max_time_s is not None
+    if isinstance(text, int) and not isinstance(text, bool):
+        seconds = text * 60
+    else:
+        seconds = _parse_time_text(str(text).strip())
+    if seconds <= 0:
+        raise ResourceError(f"time {text!r} must be more than zero")
+    if seconds > SANE.max_time_s:
+        raise _absurd("time", text, format_time(SANE.max_time_s))
+    return seconds
+
+
+def _parse_time_text(text: str) -> int:
+    bad = ResourceError(f"time {text!r} is not a SLURM time such as 30, 01:00:00 or 2-00:00:00")
+    assert SANE.max_time_s is not None
+    if any(len(run) > _MAX_DIGITS for run in re.findall(r"[0-9]+", text)):
+        raise _absurd("time", text, format_time(SANE.max_time_s))
+    days = 0
+    if "-" in text:
+        day_part, text = text.split("-", 1)
+        if not _WHOLE.fullmatch(day_part):
+            raise bad
+        days = int(day_part)
+        parts = text.split(":")
+        if not all(_WHOLE.fullmatch(p) for p in parts) or not 1 <= len(parts) <= 3:
+            raise bad
+        hours, minutes, secs = (list(map(int, parts)) + [0, 0])[:3]
+    else:
+        parts = text.split(":")
+        if not all(_WHOLE.fullmatch(p) for p in parts) or not 1 <= len(parts) <= 3:
+            raise bad
+        nums = list(map(int, parts))
+        if len(nums) == 1:
+            hours, minutes, secs = 0, nums[0], 0
+        elif len(nums) == 2:
+            hours, minutes, secs = 0, nums[0], nums[1]
+        else:
+            hours, minutes, secs = nums
+    if minutes >= 60 and (days or hours) or secs >= 60:
+        raise bad
+    return ((days * 24 + hours) * 60 + minutes) * 60 + secs
+
+
+def format_time(seconds: int) -> str:
+    """Seconds to ``[D-]HH:MM:SS`` as sbatch --time takes it."""
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def parse_resources(raw: Mapping[str, Any], base: Resources | None = None) -> Resources:
+    """Build Resources from a ``[resources]`` table (or flags); unknown keys are an error."""
+    known = {"cpus", "memory", "gpus", "time", "partition"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ResourceError(f"unknown resource {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    changes: dict[str, Any] = {}
+    if raw.get("cpus") is not None:
+        changes["cpus"] = _positive_int("cpus", raw["cpus"], SANE.max_cpus)
+    if raw.get("gpus") is not None:
+        changes["gpus"] = _positive_int("gpus", raw["gpus"], SANE.max_gpus, allow_zero=True)
+    if raw.get("memory") is not None:
+        changes["memory_mb"] = parse_memory(raw["memory"])
+    if raw.get("time") is not None:
+        changes["time_s"] = parse_time(raw["time"])
+    if raw.get("partition") is not None:
+        partition = str(raw["partition"])
+        if not _PARTITION.match(partition):
+            raise ResourceError(f"partition {partition!r} has characters a partition name cannot have")
+        changes["partition"] = partition
+    return (base or Resources()).with_overrides(**changes)
+
+
+def _positive_int(name: str, value: Any, most: int | None, allow_zero: bool = False) -> int:
+    assert most is not None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ResourceError(f"{name} {value!r} is not a whole number")
+    if isinstance(value, str):
+        if not _WHOLE.fullmatch(value.strip()):
+            raise ResourceError(f"{name} {value!r} is not a whole number")
+        if len(value.strip()) > _MAX_DIGITS:
+            raise _absurd(name, value.strip(), str(most))
+    number = int(value)
+    if number < (0 if allow_zero else 1):
+        raise ResourceError(f"{name} must be at least {0 if allow_zero else 1}, not {number}")
+    if number > most:
+        raise _absurd(name, number, str(most))
+    return number
+
+
+def check_limits(resources: Resources, limits: Limits) -> None:
+    """Refuse requests beyond the site's limits, with the limit in the message."""
+    checks: list[tuple[str, int | None, int | None, Callable[[int], str]]] = [
+        ("cpus", resources.cpus, limits.max_cpus, str),
+        ("gpus", resources.gpus, limits.max_gpus, str),
+        ("memory", resources.memory_mb, limits.max_memory_mb, format_memory),
+        ("time", resources.time_s, limits.max_time_s, format_time),
+    ]
+    for name, asked, most, show in checks:
+        if asked is not None and most is not None and asked > most:
+            raise ResourceError(f"{name} {show(asked)} is more than this site allows ({show(most)})")
+    if resources.partition and limits.partitions is not None and resources.partition not in limits.partitions:
+        raise ResourceError(
+            f"partition {resources.partition!r} is not offered here (allowed: {', '.join(limits.partitions)})"
+        )

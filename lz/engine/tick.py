@@ -1,0 +1,164 @@
+"""The tick: load the active jobs, look at them through the watcher, decide (pure rules), apply.
+
+The tick itself never waits on a build, a submission or a collection: those are handed to the
+worker pool (one worker per job at a time) and the tick moves on. Wake-ups (a new job, a cancel, a
+finished step) run the tick again at once; they start work, they never cause an extra query to
+the controller, because the watcher keeps its own interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from lz.core.errors import InvalidTransition
+from lz.core.events import Listeners, TickEvent
+from lz.core.job import Job
+from lz.core.machine import State
+from lz.core.rules import Action, Cancel, Control, Fire, Record, StopWork, TickContext, Work, decide
+from lz.engine.housekeeping import Housekeeping
+from lz.engine.steps import Steps
+from lz.engine.watcher import Watcher
+from lz.engine.workspace import Workspace
+from lz.host.faults import crash_point
+from lz.host.workpool import WorkPool
+from lz.store.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+WATCHED = (State.QUEUED, State.RUNNING, State.PAUSED, State.CANCELLING)
+
+
+@dataclass(frozen=True)
+class TickSettings:
+    submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
+    lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
+    capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
+    queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
+
+
+class Engine:
+    def __init__(self, store: JobStore, watcher: Watcher, steps: Steps, pool: WorkPool, workspace: Workspace,
+                 *, clock: Callable[[], float], settings: TickSettings = TickSettings(),
+                 housekeeping: Housekeeping | None = None,
+                 listeners: Listeners | None = None):
+        self.store = store
+        self.watcher = watcher
+        self.steps = steps
+        self.pool = pool
+        self.workspace = workspace
+        self.clock = clock
+        self.settings = settings
+        self.housekeeping = housekeeping
+        self.listeners = listeners or Listeners()
+
+    def tick(self) -> None:
+        """One tick; listeners hear how long it took (metrics), whatever it decided."""
+        started = time.monotonic()
+        now = self.clock()
+        active = self._tick(now)
+        self.listeners.tick(TickEvent(at=now, seconds=time.monotonic() - started, active=active))
+
+    def _tick(self, now: float) -> int:
+        busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
+        jobs = self.store.active()
+        watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
+        look = self.watcher.look([self.workspace.tracked(j) for j in watched])
+        ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
+                          lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s)
+        actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
+        self.apply(actions, {j.id: j for j in jobs})
+        running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
+        self._record_usage(running)
+        self._heartbeat(now)
+        if self.housekeeping is not None:
+            self.housekeeping.tick(now)
+        return len(jobs)
+
+    def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
+        records: dict[str, dict[str, object]] = {}
+        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
+        submits = self._submit_budget(jobs.values())
+        for action in actions:
+            if isinstance(action, Record):
+                records.setdefault(action.job_id, {}).update(action.facts)
+            elif isinstance(action, Fire):
+                self._fire(action)
+            elif isinstance(action, Cancel):
+                cancels[action.how].append(jobs[action.job_id])
+            elif isinstance(action, Control):
+                self._control(jobs[action.job_id])
+            elif isinstance(action, StopWork):
+                if self.steps.stop_build(action.job_id):
+                    log.info("job %s: cancelled, stopped its build", action.job_id)
+            elif isinstance(action, Work):
+                if action.kind == "submit":
+                    if submits <= 0:
+                        continue
+                    submits -= 1
+                self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
+        self.store.record_many(records)
+        for how, chosen in cancels.items():
+            self.watcher.cancel([self.workspace.tracked(j) for j in chosen], how)
+        if any(cancels.values()):
+            crash_point("cancel.sent")
+
+    def _control(self, job: Job) -> None:
+        """A pause or resume still recorded (the CLI died before it was done): carry it out."""
+        from lz.core.errors import ControlRefused
+        from lz.engine.control import carry_out
+
+        try:
+            carry_out(self.store, self.watcher.executor, self.workspace, job)
+        except ControlRefused as exc:
+            log.warning("job %s: %s", job.id, exc)
+
+    def _submit_budget(self, jobs: Iterable[Job]) -> int:
+        """How many submissions this tick: none while the controller is backed off; the local
+        executor's free slots; any number where the scheduler queues."""
+        if not self.watcher.available:
+            return 0
+        if self.settings.capacity is None:
+            return 1 << 30
+        holding = sum(1 for j in jobs if j.state in WATCHED and j.submitted)
+        return max(0, self.settings.capacity - holding)
+
+    def _fire(self, action: Fire) -> None:
+        try:
+            self.store.fire(action.job_id, action.event, expect=action.expect, detail=action.detail,
+                            guard=action.guard, **action.facts)
+        except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
+            log.info("job %s: %s", action.job_id, exc)
+        else:
+            if action.event == "ended":
+                crash_point("ended.fired")
+            if action.event in ("ended", "built"):
+                self.steps.wake()
+
+    def _record_usage(self, running: list[Job]) -> None:
+        usage = self.watcher.usage([self.workspace.tracked(j) for j in running])
+        by_id = {j.id: j for j in running}
+        changed = {}
+        for job_id, u in usage.items():
+            job = by_id.get(job_id)
+            if job is None:
+                continue
+            facts = {"cpu_seconds": u.cpu_seconds,
+                     "max_rss_bytes": max(u.max_rss_bytes or 0, job.max_rss_bytes or 0) or None}
+            if (job.cpu_seconds, job.max_rss_bytes) != (facts["cpu_seconds"], facts["max_rss_bytes"]):
+                changed[job_id] = facts
+        self.store.record_many(changed)
+
+    def _heartbeat(self, now: float) -> None:
+        health = self.watcher.health()
+        self.store.set_status(last_tick=now, controller_down_since=health.down_since,
+                              controller_error=health.error, controller_calls=health.calls)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
+
+
+def _bind(step: Callable[[str, str], None], kind: str, job_id: str) -> Callable[[], None]:
+    return lambda: step(kind, job_id)

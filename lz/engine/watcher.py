@@ -1,0 +1,138 @@
+"""The one place that asks the executor about jobs (in the spirit of submitit's InfoWatcher).
+
+Every status and usage query for all jobs goes through here, at most once per interval whatever
+wakes the daemon: a wake-up starts builds and submissions at once, never an extra ``squeue``. While
+the controller is down the watcher backs off (exponentially, capped) and says so; a timeout is
+never a failed job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lz.core.backoff import Backoff
+from lz.core.errors import ControllerUnavailable
+from lz.core.events import ControllerEvent, Listeners
+from lz.core.job import Observation, Tracked, Usage
+from lz.executors.base import Executor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Look:
+    """One tick's view: ``fresh`` when the executor answered for every given job just now."""
+
+    fresh: bool
+    seen: dict[str, Observation] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Health:
+    """The controller as the watcher last found it (for ``lz status``)."""
+
+    down_since: float | None
+    error: str | None
+    calls: dict[str, int]
+
+
+class Watcher:
+    def __init__(self, executor: Executor, *, clock: Callable[[], float], interval_s: float,
+                 usage_interval_s: float, backoff_max_s: float, listeners: Listeners | None = None):
+        self.executor = executor
+        self.clock = clock
+        self.interval_s = interval_s
+        self.usage_interval_s = usage_interval_s
+        self.backoff = Backoff(cap_s=backoff_max_s)
+        self.listeners = listeners or Listeners()
+        self.calls: dict[str, int] = {"observe": 0, "usage": 0, "cancel": 0}
+        self._last_look = float("-inf")
+        self._last_usage = float("-inf")
+        self._error: str | None = None
+
+    # -- queries ---------------------------------------------------------------------------------
+    def look(self, jobs: Sequence[Tracked]) -> Look:
+        """A fresh observation when the interval has passed and the controller is not backed off;
+        otherwise a stale look (the rules then leave scheduler-bound jobs alone)."""
+        now = self.clock()
+        if not self.backoff.ready(now) or not _due(now, self._last_look, self.interval_s):
+            return Look(fresh=False)
+        if not jobs:
+            return Look(fresh=True)
+        self._last_look = now
+        self.calls["observe"] += 1
+        try:
+            seen = self.executor.observe(jobs)
+        except ControllerUnavailable as exc:
+            self.failed(exc)
+            return Look(fresh=False)
+        self.succeeded()
+        return Look(fresh=True, seen=seen)
+
+    def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
+        """CPU time and memory of running jobs, at most once per usage interval; advisory."""
+        now = self.clock()
+        if not jobs or not self.backoff.ready(now) or not _due(now, self._last_usage, self.usage_interval_s):
+            return {}
+        self._last_usage = now
+        self.calls["usage"] += 1
+        try:
+            return self.executor.usage(jobs)
+        except ControllerUnavailable:
+            return {}
+
+    def cancel(self, jobs: Sequence[Tracked], how: str = "cancel") -> None:
+        """Ask the executor to stop jobs (idempotent): ``how`` is cancel, stop (graceful) or kill;
+        a controller outage only defers it."""
+        if not jobs or not self.backoff.ready(self.clock()):
+            return
+        self.calls["cancel"] += 1
+        try:
+            if how == "stop":
+                self.executor.stop(jobs)
+            elif how == "kill":
+                self.executor.kill(jobs)
+            else:
+                self.executor.cancel(jobs)
+        except ControllerUnavailable as exc:
+            self.failed(exc)
+
+    # -- health ----------------------------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        """Whether the controller may be called now (not backing off)."""
+        return self.backoff.ready(self.clock())
+
+    def failed(self, exc: Exception) -> None:
+        """A call (from here or a submission) found the controller unreachable: back off."""
+        now = self.clock()
+        first = self.backoff.healthy
+        self.backoff.failed(now)
+        self._error = str(exc)
+        if first:
+            log.warning("controller unreachable: %s (backing off, jobs keep their state)", exc)
+            self.listeners.controller(ControllerEvent("down", now, error=self._error))
+
+    def succeeded(self) -> None:
+        if not self.backoff.healthy:
+            log.warning("controller answers again")
+            self.backoff.succeeded()
+            self._error = None
+            self.listeners.controller(ControllerEvent("up", self.clock()))
+
+    def health(self) -> Health:
+        return Health(self.backoff.down_since, self._error, dict(self.calls))
+
+
+JITTER = 0.05
+"""Part of an interval forgiven: ticks start a little early or late, and a tick that found the
+interval 10 ms short would otherwise skip a whole period (squeue every 10 s at a 5 s tick)."""
+
+
+def _due(now: float, last: float, interval_s: float) -> bool:
+    """Whether an interval has passed (less its jitter); a clock stepped back (NTP, ``date -s``)
+    counts as passed, or the daemon would stop looking at its jobs until the clock caught up."""
+    elapsed = now - last
+    return elapsed >= interval_s * (1 - JITTER) or elapsed < 0

@@ -1,0 +1,65 @@
+"""The landing zone's lock and pid file: one daemon per database, and how the CLI finds it to wake
+it. Kept apart from the daemon so ``lz submit`` need not import the scheduler to send a signal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+from typing import IO
+
+from lz.config import Settings
+from lz.core.errors import UserError
+
+
+def lock_landing_zone(settings: Settings) -> IO[str]:
+    """One daemon per database: an flock held for the daemon's life; the pid file is for wake-ups."""
+    try:
+        handle = open(settings.lock_file, "a+")
+    except OSError as exc:
+        raise UserError(f"cannot open the lock {settings.lock_file}: {exc.strerror}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(f"another landing zone is already running on {settings.db}") from None
+    tmp = settings.pid_file.with_suffix(".tmp")
+    try:
+        tmp.write_text(f"{os.getpid()}\n")
+        os.replace(tmp, settings.pid_file)
+    except OSError as exc:
+        handle.close()
+        raise UserError(f"cannot write {settings.pid_file}: {exc.strerror}") from None
+    return handle
+
+
+def wake_daemon(settings: Settings) -> bool:
+    """Nudge a running daemon so a new job or a cancel does not wait for the next tick.
+
+    Only while the daemon holds its lock: a stale pid file must never signal a stranger."""
+    if not daemon_running(settings):
+        return False
+    try:
+        pid = int(settings.pid_file.read_text().strip())
+        os.kill(pid, signal.SIGUSR1)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def daemon_running(settings: Settings) -> bool:
+    """True when some process holds the landing zone's lock."""
+    path = settings.lock_file
+    if not path.exists():
+        return False
+    try:
+        handle = open(path, "a+")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

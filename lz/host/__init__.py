@@ -1,0 +1,1 @@
+"""The host machine: durable file writes, process groups, the worker pool and the crash-at fault points."""

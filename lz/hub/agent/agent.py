@@ -1,0 +1,436 @@
+"""The landing zone's side of the hub: claim work while there is room, hand each bundle to the
+local intake (the one door), and tell the hub every transition and the results.
+
+Three threads, started by the daemon: the *claimer* long-polls the hub while this landing zone
+has room and records each claim before anything else (intent); the *heartbeat* renews the leases
+of every claim and brings back cancels and lost leases; the *syncer* does the rest from the
+database, so it resumes after a crash: intake of recorded claims, reports from the transitions
+log after each claim's cursor, and the results upload once the local job is cleaned, after which
+the claim is forgotten.
+Network errors, timeouts and 5xx only delay this; they never fail a job. The agent never runs
+or stops jobs itself: it goes through the intake and ``JobStore.cancel`` like the CLI does.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import platform
+import secrets
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from lz import __version__
+from lz.config import Settings
+from lz.core.errors import LzError, UserError
+from lz.core.layout import JobPaths
+from lz.core.machine import State
+from lz.core.resources import format_time
+from lz.hub.agent import outbox
+from lz.hub.agent.client import HubClient, HubRefused, HubUnavailable
+from lz.hub.agent.options import AgentOptions
+from lz.hub.agent.outbox import Claim
+from lz.hub.protocol.names import FACTS, MANIFEST, RESULT_FILES
+from lz.store.jobs import Job, JobStore
+
+log = logging.getLogger("lz.hub.agent.agent")
+
+
+
+class HubAgent:
+    def __init__(self, options: AgentOptions, client: HubClient, store: JobStore, settings: Settings,
+                 wake: Callable[[], None], clock: Callable[[], float] = time.time):
+        self.options = options
+        self.client = client
+        self.store = store
+        self._controls_applied: dict[tuple[str, int], int] = {}
+        self.engine = store.engine
+        self.settings = settings
+        self.name = settings.name
+        self.wake_daemon = wake
+        self.clock = clock
+        self.lease_s = 30.0
+        self._stop = threading.Event()
+        self._kick = threading.Event()  # wakes the syncer (a new claim, a transition to report)
+        self._room = threading.Event()  # wakes the claimer (a job ended)
+        self._last_beat = 0.0
+        self._sent_facts: dict[tuple[str, int], dict[str, Any]] = {}
+        self._log_sent: dict[tuple[str, int, str], int | None] = {}  # None: the hub refused more
+        self._threads: list[threading.Thread] = []
+        self.incoming = settings.state_dir / "hub-incoming"
+        self.outgoing = settings.state_dir / "hub-outgoing"
+
+    # -- life ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        for path in (self.incoming, self.outgoing):
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for target, name in ((self._claimer, "hub-claimer"), (self._syncer, "hub-syncer"),
+                             (self._beater, "hub-heartbeat")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop claiming; what is unreported stays in the database for the next start."""
+        self._stop.set()
+        self._kick.set()
+        self._room.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def kick(self) -> None:
+        """Something changed locally (the daemon's tick ran): report it soon."""
+        self._kick.set()
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)
+
+    # -- claiming -----------------------------------------------------------------------------------
+    def facts(self) -> dict[str, Any]:
+        try:
+            import psutil
+
+            memory_mb = int(psutil.virtual_memory().total // (1 << 20))
+        except Exception:  # not essential
+            memory_mb = None
+        runtime = self.store.status().runtime
+        return {"name": self.name, "version": __version__, "runtime": runtime,
+                "executor": self.settings.executor,
+                "cpus": os.cpu_count(), "gpus": 0, "memory_mb": memory_mb, "os": platform.system().lower(),
+                "arch": platform.machine(), "max_running": self.options.max_running, **self._load(),
+                **(self.options.pilot.facts() if self.options.pilot is not None else {})}
+
+    def _load(self) -> dict[str, int]:
+        counts = self.store.count_by_state()
+        running = counts.get(State.RUNNING.value, 0)
+        waiting = sum(v for k, v in counts.items() if k not in (State.RUNNING.value, State.CLEANED.value))
+        return {"running": running, "queue_length": waiting}
+
+    def _busy(self) -> int:
+        """Claims whose local job has not ended yet (a cleaned job awaiting upload takes no room)."""
+        busy = 0
+        for claim in outbox.claims(self.engine):
+            if claim.local_job_id is None:
+                busy += not claim.lease_lost
+                continue
+            busy += self.store.get(claim.local_job_id).state != State.CLEANED
+        return busy
+
+    def _join_stations(self) -> None:
+        """``galileod --stations``: ask the hub to add this landing zone to each (it allows it when
+        the token's user may add landing zones there); a refusal is one log line."""
+        from urllib.parse import quote
+
+        for station in getattr(self.options, "stations", ()):
+            try:
+                self.client.put(f"/api/v1/stations/{quote(station, safe='')}/zones/{quote(self.name, safe='')}")
+                log.warning("landing zone %r joined station %r", self.name, station)
+            except HubRefused as exc:
+                log.warning("could not join station %r: %s", station, exc)
+
+    def _claimer(self) -> None:
+        delay = 1.0
+        registered = False
+        while not self._stop.is_set():
+            try:
+                if not registered:
+                    self.client.post("/api/v1/lz/register", self.facts(), retries=0)
+                    registered = True
+                    log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
+                    self._join_stations()
+                room = self.options.max_running - self._busy()
+                fit = self._pilot_room() if self.options.pilot is not None else {}
+                if room <= 0 or fit is None:
+                    self._room.wait(1.0)
+                    self._room.clear()
+                    continue
+                answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
+                                                               "wait_s": self.options.claim_wait_s, **fit},
+                                          timeout_s=self.options.claim_wait_s + 15, retries=0)
+                self.lease_s = float(answer["lease_s"])
+                for job in answer["jobs"]:
+                    outbox.record_claim(self.engine, self.client.url, job, self.clock())
+                    log.info("claimed hub job %s (attempt %s)", job["id"], job["attempt"])
+                if answer["jobs"]:
+                    self._kick.set()
+                delay = 1.0
+            except (HubUnavailable, HubRefused, LzError, OSError, ValueError, KeyError) as exc:
+                log.warning("hub %s: %s; trying again in %.0fs", self.client.url, exc, delay)
+                self._pause(delay)
+                delay = min(delay * 2, 30.0)
+            except Exception:  # a bug must not stop the landing zone; it is logged and retried
+                log.exception("hub claimer")
+                self._pause(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _pilot_room(self) -> dict[str, Any] | None:
+        """A pilot's free resources and time for the claim call (``None``: nothing fits now);
+        with too little time left it stops claiming and, once idle, stops the daemon."""
+        from lz.hub.agent.pilot import as_claim
+
+        held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
+                and (c.local_job_id is None or self.store.get(c.local_job_id).state != State.CLEANED)]
+        room = self.options.pilot.room(held)
+        if room is None:
+            if not held and not outbox.claims(self.engine):
+                log.warning("pilot %r: the allocation ends too soon for any job; leaving", self.name)
+                self.on_idle_end()
+            return None
+        if (room.cpus is not None and room.cpus <= 0) or (room.memory_mb is not None and room.memory_mb <= 0):
+            return None
+        return as_claim(room)
+
+    def on_idle_end(self) -> None:
+        """The daemon's way out (a SIGTERM to itself: the same path as ``scancel``)."""
+        import signal
+
+        self._stop.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    # -- syncing ------------------------------------------------------------------------------------
+    def _syncer(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync_once()
+            except (HubUnavailable, LzError, OSError) as exc:
+                log.warning("hub %s: %s; will retry", self.client.url, exc)
+                self._pause(2.0)
+            except Exception:
+                log.exception("hub syncer")
+                self._pause(2.0)
+            self._kick.wait(self.options.sync_s)
+            self._kick.clear()
+
+    def _beater(self) -> None:
+        """Heartbeats on their own thread, so a long upload never lets a lease lapse."""
+        while not self._stop.is_set():
+            try:
+                self.heartbeat()
+            except (HubUnavailable, LzError, OSError) as exc:
+                log.warning("hub %s heartbeat: %s; will retry", self.client.url, exc)
+            except Exception:
+                log.exception("hub heartbeat")
+            self._pause(max(0.5, self.lease_s / 3 - (self.clock() - self._last_beat)))
+
+    def heartbeat(self) -> None:
+        if self.clock() - self._last_beat >= self.lease_s / 3:
+            self._heartbeat(outbox.claims(self.engine))
+
+    def sync_once(self) -> None:
+        """One pass over every claim; each step is idempotent, so a pass cut short is simply redone."""
+        for claim in outbox.claims(self.engine):
+            if self._stop.is_set():
+                return
+            try:
+                self._advance(claim)
+            except HubRefused as exc:
+                if exc.status == 409:
+                    self._lease_gone(claim, str(exc))
+                else:
+                    log.warning("hub job %s: %s", claim.hub_job_id, exc)
+
+    def _heartbeat(self, claims: list[Claim]) -> None:
+        held = [{"id": c.hub_job_id, "attempt": c.attempt} for c in claims if not c.lease_lost]
+        answer = self.client.post("/api/v1/lz/heartbeat", {"name": self.name, "jobs": held, **self._load()},
+                                  retries=1, timeout_s=max(5.0, self.lease_s / 3))
+        self._last_beat = self.clock()
+        self.lease_s = float(answer["lease_s"])
+        by_id = {c.hub_job_id: c for c in claims if not c.lease_lost}
+        for job_id in answer["gone"]:
+            if job_id in by_id:
+                self._lease_gone(by_id[job_id], "the hub gave its lease away")
+        for job_id in answer["cancel"]:
+            claim = by_id.get(job_id)
+            if claim is not None and not claim.cancel_applied and claim.local_job_id is not None:
+                self._cancel_local(claim.local_job_id, "cancelled on the hub")
+                outbox.mark(self.engine, claim, cancel_applied=True)
+        for wanted in answer.get("controls", []):
+            claim = by_id.get(wanted["id"])
+            if claim is not None and claim.local_job_id is not None:
+                self._control_local(claim, wanted)
+
+    def _control_local(self, claim: Claim, wanted: dict[str, Any]) -> None:
+        """A stop, kill, pause or resume asked on the hub, carried out as ``lz stop`` etc. would:
+        recorded on the local job (the daemon's tick signals it). Each request once per process
+        (its sequence number); a repeat after a restart is harmless (the request is idempotent)."""
+        from lz.engine.control import request
+
+        key = (claim.hub_job_id, claim.attempt)
+        if self._controls_applied.get(key) == wanted["seq"] or claim.local_job_id is None:
+            return
+        self._controls_applied[key] = wanted["seq"]
+        try:
+            request(self.store, claim.local_job_id, wanted["action"], f"{wanted['by']} (on the hub)")
+            self.wake_daemon()
+        except UserError as exc:
+            log.info("hub job %s: %s not carried out: %s", claim.hub_job_id, wanted["action"], exc)
+
+    def _lease_gone(self, claim: Claim, why: str) -> None:
+        """Fencing: our copy is no longer the job's; stop it and never report it again."""
+        log.warning("hub job %s attempt %s: %s; cancelling the local copy", claim.hub_job_id, claim.attempt, why)
+        outbox.mark(self.engine, claim, lease_lost=True)
+        if claim.local_job_id is not None:
+            self._cancel_local(claim.local_job_id, why)
+
+    def _cancel_local(self, job_id: str, why: str) -> None:
+        try:
+            if self.store.get(job_id).state != State.CLEANED:
+                self.store.cancel(job_id)
+                self.wake_daemon()
+        except UserError as exc:
+            log.info("local job %s: %s (%s)", job_id, exc, why)
+
+    def _advance(self, claim: Claim) -> None:
+        if claim.local_job_id is None:
+            if claim.lease_lost:
+                outbox.forget(self.engine, claim)
+                return
+            claim = self._intake(claim)
+            if claim.local_job_id is None:
+                return
+        job = self.store.get(claim.local_job_id)
+        if claim.lease_lost:
+            if job.state == State.CLEANED:
+                outbox.forget(self.engine, claim)
+                self._room.set()
+            return
+        claim = self._report(claim, job)
+        if job.state == State.CLEANED:
+            self._finish(claim, job)
+        elif job.work_dir:
+            self._send_logs(claim, JobPaths(Path(job.work_dir)))
+
+    def _intake(self, claim: Claim) -> Claim:
+        from lz.intake.receive import Rejected, receive
+
+        local_id = outbox.stored_by_intake(self.engine, claim)
+        if local_id is None:
+            bundle = self.incoming / f"{claim.hub_job_id}-{claim.attempt}.tar.gz"
+            self.client.download(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/bundle", bundle,
+                                 params={"name": self.name, "attempt": claim.attempt})
+            try:
+                local_id = receive(self.store, self.settings, bundle, name=claim.name,
+                                   overrides=_overrides(claim.spec), origin=claim.origin,
+                                   volumes=_volumes(claim.spec)).id
+            except Rejected as exc:
+                log.warning("hub job %s refused by this landing zone's intake: %s", claim.hub_job_id, exc)
+                local_id = exc.job.id
+            finally:
+                bundle.unlink(missing_ok=True)
+        outbox.link(self.engine, claim, local_id)
+        self.wake_daemon()
+        log.info("hub job %s attempt %s is local job %s", claim.hub_job_id, claim.attempt, local_id)
+        return outbox.Claim(**{**claim.__dict__, "local_job_id": local_id})
+
+    def _report(self, claim: Claim, job: Job) -> Claim:
+        events = outbox.unreported(self.engine, claim)
+        facts = {k: getattr(job, k) for k in FACTS}
+        key = (claim.hub_job_id, claim.attempt)
+        if not events and self._sent_facts.get(key) == facts:
+            return claim
+        answer = self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/events",
+                                  {"name": self.name, "attempt": claim.attempt, "events": events, "facts": facts})
+        self._sent_facts[key] = facts
+        seq = max([claim.reported_seq, answer["acknowledged_seq"], *(e["seq"] for e in events)])
+        if seq != claim.reported_seq:
+            outbox.mark(self.engine, claim, reported_seq=seq)
+        return outbox.Claim(**{**claim.__dict__, "reported_seq": seq})
+
+    def _send_logs(self, claim: Claim, paths: JobPaths) -> None:
+        """The next bytes of the running job's logs, for ``lz logs`` through the hub (at most
+        1 MiB per log and pass; the hub answers its size, so a restarted agent resumes there)."""
+        for which, path in (("build.log", paths.build_log), ("stdout", paths.stdout), ("stderr", paths.stderr)):
+            key = (claim.hub_job_id, claim.attempt, which)
+            sent = self._log_sent.get(key, 0)
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                continue
+            if sent is None or size <= sent:
+                continue
+            with open(path, "rb") as handle:
+                handle.seek(sent)
+                chunk = handle.read(1 << 20)
+            try:
+                answer = self.client.request(
+                    "POST", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/logs/{which}", body=functools.partial(bytes, chunk),
+                    retries=0,
+                    params={"name": self.name, "attempt": claim.attempt, "offset": sent},
+                    headers={"Content-Type": "application/octet-stream"}).json()
+            except HubRefused as exc:
+                if exc.status != 413:
+                    raise
+                self._log_sent[key] = None
+                continue
+            self._log_sent[key] = int(answer["size"])
+
+    def _finish(self, claim: Claim, job: Job) -> None:
+        """Upload the results (if the job has any), finish the attempt, then forget the claim."""
+        stored = self.settings.results_dir / job.id
+        has_results = job.results_at is not None and (stored / MANIFEST).exists()
+        facts = {k: getattr(job, k) for k in FACTS}
+        if has_results:
+            archive = self.outgoing / f"{claim.hub_job_id}-{claim.attempt}-{secrets.token_hex(3)}.tar"
+            try:
+                _pack_results(stored, archive)
+                self.client.upload("PUT", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/results", archive,
+                                   "application/x-tar", params={"name": self.name, "attempt": claim.attempt},
+                                   timeout_s=600)
+            except HubRefused as exc:
+                if exc.status not in (413, 422):
+                    raise
+                # the hub will never take these results (too large, say): end the attempt without them
+                has_results = False
+                facts["reason"] = f"{job.reason or job.outcome}; results refused by the hub: {exc}"[:4096]
+            finally:
+                archive.unlink(missing_ok=True)
+        self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
+                         {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
+        outbox.forget(self.engine, claim)
+        self._sent_facts.pop((claim.hub_job_id, claim.attempt), None)
+        for which in ("build.log", "stdout", "stderr"):
+            self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
+        self._room.set()
+        log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
+
+
+def _volumes(spec: dict[str, Any]) -> tuple[Any, ...]:
+    """The Station's volumes mapped on this landing zone (the hub puts them in the claimed spec)."""
+    from lz.core.volumes import Volume, check
+
+    return tuple(check(Volume.from_dict(v)) for v in spec.get("volumes") or ())
+
+
+def _overrides(spec: dict[str, Any]) -> dict[str, Any]:
+    """The resources the hub accepted (lz.toml and the submitter's flags) as intake flags."""
+    res = spec.get("resources") or {}
+    return {"cpus": res.get("cpus"), "gpus": res.get("gpus"), "memory": res.get("memory_mb"),
+            "time": format_time(res["time_s"]) if res.get("time_s") else None, "partition": res.get("partition")}
+
+
+def _pack_results(stored: Path, archive: Path) -> None:
+    fd = os.open(archive, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w:") as tar:
+        for name in RESULT_FILES:
+            if (stored / name).is_file():
+                tar.add(stored / name, arcname=name, recursive=False)
+
+
+def start_agent(options: AgentOptions | None, store: JobStore, settings: Settings,
+                wake: Callable[[], None]) -> HubAgent | None:
+    """The daemon's one call: None without a hub. The token is read here, once, and kept in
+    memory only (never in argv or the environment of jobs)."""
+    if options is None:
+        return None
+    from lz.hub.agent.client import read_token
+
+    token = options.tokens if options.tokens is not None else read_token(options.token_file)
+    agent = HubAgent(options, HubClient(options.url, token), store, settings, wake)
+    agent.start()
+    return agent

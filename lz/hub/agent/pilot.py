@@ -1,0 +1,170 @@
+"""A landing zone inside a SLURM allocation (a *pilot*): it claims from the hub only what fits
+what its allocation has free (CPUs, memory, GPUs) and what ends before the allocation does, and
+on SIGTERM (``scancel``) it drains: hands every claim back and marks itself offline.
+
+Claimed jobs run directly under the pilot (the local executor), not as ``srun`` steps: a step per
+job is one more controller RPC per job (the queue cost pilots exist to skip), steps inside a
+batch allocation need ``--overlap``/``--exact`` handling that differs across Slurm versions, and
+the allocation's cgroup already confines everything the pilot starts; ``sstat`` on the batch
+step shows the pilot and its jobs together. The pilot does the accounting the step would have
+done (it never claims more than is free).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lz.config import Settings, default_db
+from lz.hub.agent.options import AgentOptions
+from lz.hub.protocol.fit import Room
+from lz.slurm.allocation import Allocation, from_environment, parse_squeue_end, squeue_end_argv
+
+log = logging.getLogger("lz.hub.agent.pilot")
+
+DEFAULT_MARGIN_S = 60.0
+
+
+def free(allocation: Allocation, held: Iterable[Mapping[str, Any]], time_left_s: float | None,
+         margin_s: float) -> Room | None:
+    """What is left once the jobs still held (their ``resources``) are counted; ``None`` when
+    the allocation ends too soon to claim anything (time left at most the margin)."""
+    if time_left_s is not None and time_left_s <= margin_s:
+        return None
+    room = Room(cpus=allocation.cpus, memory_mb=allocation.memory_mb, gpus=len(allocation.gpus),
+                time_left_s=None if time_left_s is None else time_left_s - margin_s)
+    for res in held:
+        room = room.minus(dict(res))
+    return room
+
+
+def as_claim(room: Room) -> dict[str, Any]:
+    """The claim call's fields (``ClaimIn``); negative means nothing free."""
+    return {"free_cpus": None if room.cpus is None else max(0, room.cpus),
+            "free_memory_mb": None if room.memory_mb is None else max(0, room.memory_mb),
+            "free_gpus": None if room.gpus is None else max(0, room.gpus), "time_left_s": room.time_left_s}
+
+
+class Pilot:
+    """The allocation, and when it ends (Slurm's end time, else asked of ``squeue`` once)."""
+
+    def __init__(self, allocation: Allocation, margin_s: float = DEFAULT_MARGIN_S,
+                 run: Callable[[list[str]], tuple[int, str]] | None = None,
+                 clock: Callable[[], float] = time.time, group: str | None = None):
+        self.allocation = allocation
+        # what the hub groups pilots by (``group_of``); by default the allocation's own job
+        self.group = group_of(allocation, {}) if group is None else group
+        self.margin_s = margin_s
+        self.clock = clock
+        self._end = allocation.end_time
+        if self._end is None and run is not None:
+            code, out = run(squeue_end_argv(allocation.job_id))
+            self._end = parse_squeue_end(out, clock()) if code == 0 else None
+
+    @property
+    def ends_at(self) -> float | None:
+        """When the allocation ends (epoch seconds), ``None`` when Slurm did not say."""
+        return self._end
+
+    def facts(self) -> dict[str, Any]:
+        """What the pilot adds to its landing zone's registration (``ZoneFacts``)."""
+        return {"pilot_group": self.group, "ends_at": self.ends_at}
+
+    def time_left_s(self) -> float | None:
+        return None if self._end is None else max(0.0, self._end - self.clock())
+
+    def room(self, held: Iterable[Mapping[str, Any]]) -> Room | None:
+        return free(self.allocation, held, self.time_left_s(), self.margin_s)
+
+
+def detect(environ: Mapping[str, str] = os.environ) -> Pilot | None:
+    """A pilot when this process runs inside a SLURM allocation (``LZ_PILOT=0`` turns it off)."""
+    if environ.get("LZ_PILOT", "1") == "0":
+        return None
+    allocation = from_environment(environ)
+    if allocation is None:
+        return None
+    return Pilot(allocation, DEFAULT_MARGIN_S, run=_run, group=group_of(allocation, environ))
+
+
+def group_of(allocation: Allocation, environ: Mapping[str, str]) -> str | None:
+    """The SLURM job the pilot belongs to, for the hub to group pilots by: the array's job id
+    (``SLURM_ARRAY_JOB_ID``, shared by its tasks) or, for a lone pilot job, its own job id;
+    ``None`` when that is not a plain job id (the hub would refuse the registration)."""
+    group = environ.get("SLURM_ARRAY_JOB_ID") or allocation.job_id
+    return group if re.fullmatch(r"[0-9][0-9_]{0,63}", group) else None  # schemas.PILOT_GROUP
+
+
+def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] = os.environ) -> Settings:
+    """The database on node-local storage (``$SLURM_TMPDIR``, else /tmp on the node) unless one
+    was chosen; as many local slots as the allocation has CPUs (what fits is the claimer's rule);
+    a 0.5 s tick unless one was chosen."""
+    changes: dict[str, Any] = {}
+    if settings.db == default_db(environ):
+        base = pilot.allocation.node_tmp or Path(environ.get("TMPDIR") or "/tmp")
+        changes["db"] = base / scratch_name(pilot, settings.name) / "lz.db"
+    if pilot.allocation.cpus and settings.local_slots == 0:
+        changes["local_slots"] = pilot.allocation.cpus
+    if pilot.allocation.gpus and settings.gpus < 0:
+        changes["gpus"] = len(pilot.allocation.gpus)
+    if settings.tick_s == Settings.tick_s and settings.observe_interval_s == Settings.observe_interval_s:
+        # the local executor's look is a few /proc reads, no controller: a fast tick costs little and a
+        # job's end is seen at once (the 5 s default made a pilot's trivial job take ~6 s)
+        changes["tick_s"] = changes["observe_interval_s"] = 0.5
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def scratch_name(pilot: Pilot, name: str) -> str:
+    """The folder of a pilot's own state on node-local storage (one per allocation and name)."""
+    return f"lz-pilot-{pilot.allocation.job_id}-{name}"
+
+
+def remove_scratch(settings: Settings, pilot: Pilot, active: Mapping[str, int], unfinished_claims: int) -> bool:
+    """At a clean exit, the node-local state folder the pilot chose for itself goes: every job is
+    cleaned and every claim finished with the hub, so nothing in it is needed again (the next
+    pilot is another allocation, with a folder of its own). Anything still open keeps it."""
+    folder = settings.state_dir
+    if folder.name != scratch_name(pilot, settings.name) or unfinished_claims or any(active.values()):
+        return False
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return not folder.exists()
+
+
+def as_pilot(settings: Settings, options: AgentOptions,
+             environ: Mapping[str, str] = os.environ) -> tuple[Settings, AgentOptions]:
+    """``lz run --hub`` inside an allocation: the pilot's settings and agent options (short
+    long-polls, so a drain never waits long for a claim in flight); unchanged outside SLURM."""
+    pilot = detect(environ)
+    if pilot is None:
+        return settings, options
+    pilot.margin_s = settings.pilot_margin_s  # setting pilot_margin_s (env LZ_PILOT_MARGIN_S)
+    settings = pilot_settings(settings, pilot, environ)
+    slots = settings.local_slots or os.cpu_count() or 1
+    log.warning("pilot in SLURM job %s: %s CPUs, %s MB, %d GPUs, %s left; database %s",
+                pilot.allocation.job_id, pilot.allocation.cpus, pilot.allocation.memory_mb,
+                len(pilot.allocation.gpus), _left(pilot.time_left_s()), settings.db)
+    return settings, dataclasses.replace(options, pilot=pilot, claim_wait_s=5.0,
+                                         max_running=max(options.max_running, slots))
+
+
+def _left(seconds: float | None) -> str:
+    return "unlimited time" if seconds is None else f"{seconds:.0f}s"
+
+
+def _run(argv: list[str]) -> tuple[int, str]:
+    import subprocess
+
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.warning("%s: %s; the pilot's end time is unknown", argv[0], exc)
+        return 1, ""
+    return done.returncode, done.stdout

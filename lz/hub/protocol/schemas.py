@@ -1,0 +1,237 @@
+"""Pydantic models of the API's bodies: one schema for the server, the client and /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+JOB_ID = r"^[0-9a-f]{1,32}$"
+PILOT_GROUP = r"^[0-9][0-9_]{0,63}$"  # a SLURM job id (digits; ``_`` as in array task ids)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationIn(_Body):
+    name: str = Field(pattern=NAME)
+
+
+class MemberIn(_Body):
+    user: str = Field(pattern=NAME)
+
+
+class StationOut(BaseModel):
+    name: str
+    created_at: float
+    members: list[dict[str, str]]
+    landing_zones: list[str]
+    jobs: dict[str, int]
+
+
+class ZoneFacts(_Body):
+    """What a landing zone says about itself when it registers."""
+
+    name: str = Field(pattern=NAME)
+    version: str | None = Field(default=None, max_length=32)
+    executor: str | None = Field(default=None, max_length=16)
+    runtime: str | None = Field(default=None, max_length=16)
+    cpus: int | None = Field(default=None, ge=0, le=1_000_000)
+    gpus: int | None = Field(default=None, ge=0, le=100_000)
+    memory_mb: int | None = Field(default=None, ge=0, le=1 << 40)
+    os: str | None = Field(default=None, max_length=32)
+    arch: str | None = Field(default=None, max_length=32)
+    max_running: int | None = Field(default=None, ge=0, le=100_000)
+    running: int | None = Field(default=None, ge=0, le=1_000_000)
+    queue_length: int | None = Field(default=None, ge=0, le=1_000_000)
+    # a pilot only (lz.hub.agent.pilot): its SLURM array's job id, else its own job id; when it ends
+    pilot_group: str | None = Field(default=None, pattern=PILOT_GROUP)
+    ends_at: float | None = Field(default=None, ge=0, le=1e11)
+
+
+class ZoneOut(BaseModel):
+    name: str
+    owner: str
+    online: bool
+    last_seen: float | None
+    version: str | None
+    executor: str | None
+    runtime: str | None
+    cpus: int | None
+    gpus: int | None
+    memory_mb: int | None
+    os: str | None
+    arch: str | None
+    running: int
+    max_running: int
+    queue_length: int
+    stations: list[str]
+    pilot_group: str | None = None
+    ends_at: float | None = None
+    time_left_s: float | None = None
+
+
+class Held(_Body):
+    id: str = Field(pattern=JOB_ID)
+    attempt: int = Field(ge=1, le=1_000_000)
+
+
+class HeartbeatIn(_Body):
+    name: str = Field(pattern=NAME)
+    running: int | None = Field(default=None, ge=0, le=1_000_000)
+    queue_length: int | None = Field(default=None, ge=0, le=1_000_000)
+    jobs: list[Held] = Field(default_factory=list, max_length=10_000)
+
+
+class ControlOut(BaseModel):
+    """The latest stop/kill/pause/resume request of a held job (``seq`` grows with each)."""
+
+    id: str
+    action: str
+    by: str
+    seq: int
+
+
+class HeartbeatOut(BaseModel):
+    lease_s: float
+    gone: list[str]
+    cancel: list[str]
+    controls: list[ControlOut] = Field(default_factory=list)
+
+
+class ControlIn(_Body):
+    action: Literal["stop", "kill", "pause", "resume"]
+
+
+class ClaimIn(_Body):
+    name: str = Field(pattern=NAME)
+    max_jobs: int = Field(default=1, ge=1, le=16)
+    wait_s: float = Field(default=20.0, ge=0, le=60)
+    # a pilot's room (lz.hub.agent.pilot): only jobs that fit are claimed; None = not limited
+    time_left_s: float | None = Field(default=None, ge=0, le=10 * 365 * 86400)
+    free_cpus: int | None = Field(default=None, ge=0, le=1 << 20)
+    free_memory_mb: int | None = Field(default=None, ge=0, le=1 << 40)
+    free_gpus: int | None = Field(default=None, ge=0, le=1 << 16)
+
+
+class Claimed(BaseModel):
+    id: str
+    attempt: int
+    name: str
+    spec: dict[str, Any]
+    lease_expires: float
+
+
+class ClaimOut(BaseModel):
+    lease_s: float
+    jobs: list[Claimed]
+
+
+class EventIn(_Body):
+    seq: int = Field(ge=0, le=1 << 62)
+    from_state: str = Field(max_length=16)
+    to_state: str = Field(max_length=16)
+    event: str = Field(max_length=32)
+    at: float
+    detail: str | None = Field(default=None, max_length=4096)
+
+
+class Facts(_Body):
+    outcome: str | None = Field(default=None, max_length=16)
+    reason: str | None = Field(default=None, max_length=4096)
+    exit_code: int | None = Field(default=None, ge=-(1 << 31), le=1 << 31)
+    executor: str | None = Field(default=None, max_length=16)
+    executor_id: str | None = Field(default=None, max_length=64)
+    native_state: str | None = Field(default=None, max_length=32)
+    pending_reason: str | None = Field(default=None, max_length=4096)
+    started_at: float | None = None
+    ended_at: float | None = None
+    cpu_seconds: float | None = Field(default=None, ge=0)
+    max_rss_bytes: int | None = Field(default=None, ge=0, le=1 << 62)
+
+
+class ReportIn(_Body):
+    name: str = Field(pattern=NAME)
+    attempt: int = Field(ge=1, le=1_000_000)
+    events: list[EventIn] = Field(default_factory=list, max_length=10_000)
+    facts: Facts = Field(default_factory=Facts)
+
+
+class ReportOut(BaseModel):
+    acknowledged_seq: int
+
+
+class FinishIn(_Body):
+    name: str = Field(pattern=NAME)
+    attempt: int = Field(ge=1, le=1_000_000)
+    results: bool
+    facts: Facts = Field(default_factory=Facts)
+
+
+class LogOut(BaseModel):
+    size: int
+
+
+class Ok(BaseModel):
+    ok: bool = True
+
+
+class TokenInfo(BaseModel):
+    user: str
+    admin: bool
+    scope: str
+
+
+class Problem(BaseModel):
+    """Every refusal: one line for the user."""
+
+    detail: str
+
+
+class InvitationIn(_Body):
+    user: str = Field(pattern=NAME)
+    role: Literal["member", "admin"] = "member"
+
+
+class InvitationOut(BaseModel):
+    station: str
+    user: str
+    role: str
+    invited_by: str
+    created_at: float
+
+
+class MemberOut(BaseModel):
+    user: str
+    role: str
+
+
+class VolumeIn(_Body):
+    mount: str = Field(max_length=255)
+    access: Literal["ro", "rw"] = "ro"
+
+
+class VolumeMapIn(_Body):
+    host_path: str = Field(max_length=1024)
+
+
+class VolumeOut(BaseModel):
+    name: str
+    mount: str
+    access: str
+    landing_zones: dict[str, str]
+
+
+class ReleaseIn(_Body):
+    """A draining landing zone hands back the jobs it holds (requeued as a new attempt, not a
+    failure) and, with ``offline``, says it is leaving."""
+
+    name: str = Field(pattern=NAME)
+    jobs: list[Held] = Field(default_factory=list, max_length=10_000)
+    offline: bool = False
+
+
+class ReleaseOut(BaseModel):
+    released: list[str]

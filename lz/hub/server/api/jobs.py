@@ -1,0 +1,107 @@
+"""Jobs of a Station: submit, list, show, cancel, control, results and logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from lz.hub.protocol.schemas import (
+    NAME,
+    ControlIn,
+)
+from lz.hub.server import downloads
+from lz.hub.server.api import params
+from lz.hub.server.deps import hub_of, user
+from lz.hub.server.domain import jobs
+from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.hub import Hub
+
+router = APIRouter()
+
+
+@router.post("/stations/{station}/jobs", status_code=201, tags=["jobs"],
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/gzip": {"schema": {"type": "string", "format": "binary"}}}}})
+async def submit(request: Request, station: str = params.name(),
+                 key: str = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Idempotency key of this submission."),
+                 name: str | None = Query(default=None, pattern=NAME),
+                 folder: str = Query(default="job", pattern=NAME, description="The folder's name (default name)."),
+                 cpus: str | None = Query(default=None, max_length=16),
+                 memory: str | None = Query(default=None, max_length=16),
+                 gpus: str | None = Query(default=None, max_length=16),
+                 time: str | None = Query(default=None, max_length=32),
+                 partition: str | None = Query(default=None, max_length=64),
+                 who: Principal = Depends(user)) -> Any:
+    """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
+    from lz.hub.server import uploads as submission
+
+    hub = hub_of(request)
+    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
+    done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides)
+    return await run_in_threadpool(_job_out, hub, who, done, True)
+
+
+def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
+    def _get(conn: Any) -> dict[str, Any]:
+        row = jobs.find(conn, who, job_id)
+        return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
+                             jobs.waiting_reasons(conn, [row]).get(row.id))
+
+    return hub.read(_get)
+
+
+@router.get("/jobs", tags=["jobs"])
+def list_jobs(request: Request, station: str | None = Query(default=None, pattern=NAME),
+              who: Principal = Depends(user)) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+    now = hub.now()
+    def _list(conn: Any) -> list[dict[str, Any]]:
+        rows = jobs.listing(conn, who, station)
+        waiting = jobs.waiting_reasons(conn, rows)
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
+
+    return hub.read(_list)
+
+
+@router.get("/jobs/{job_id}", tags=["jobs"])
+def show_job(request: Request, job_id: str = params.job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
+    return _job_out(hub_of(request), who, job_id, True)
+
+
+@router.post("/jobs/{job_id}/cancel", tags=["jobs"])
+def cancel_job(request: Request, job_id: str = params.job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
+    hub = hub_of(request)
+    row = hub.write(jobs.cancel, who, job_id, hub.now())
+    return _job_out(hub, who, row.id, True)
+
+
+@router.post("/jobs/{job_id}/control", tags=["jobs"])
+def control_job(body: ControlIn, request: Request, job_id: str = params.job_id(),
+                who: Principal = Depends(user)) -> dict[str, Any]:
+    """Stop, kill, pause or resume a job (``lz stop|kill|pause|resume --hub``)."""
+    hub = hub_of(request)
+    row = hub.write(jobs.control, who, job_id, body.action, hub.now())
+    return _job_out(hub, who, row.id, True)
+
+
+@router.get("/jobs/{job_id}/results", tags=["jobs"], response_class=FileResponse,
+            responses={200: {"content": {"application/x-tar": {}}}})
+def job_results(request: Request, job_id: str = params.job_id(), who: Principal = Depends(user)) -> Any:
+    """The results of the one attempt that finished: a tar of results.tar.gz, manifest.json, logs."""
+    return downloads.results_download(hub_of(request), who, job_id)
+
+
+@router.get("/jobs/{job_id}/logs/{which}", tags=["jobs"], response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def job_log(request: Request, job_id: str = params.job_id(), which: str = params.log_name(),
+            offset: int = Query(default=0, ge=0, le=1 << 40), who: Principal = Depends(user)) -> Response:
+    """A job's log from ``offset``: of the finished attempt (from its results), else as much of
+    the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
+    hub = hub_of(request)
+    row = hub.read(jobs.find, who, job_id)
+    data, final = downloads.log(hub.files, row, which)
+    return Response(data[offset:], media_type="application/octet-stream",
+                    headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(len(data))})

@@ -1,0 +1,185 @@
+"""Endpoints for landing zones: register, long-poll claims, heartbeats, reports and uploads.
+
+A landing zone acts under its owner's token (scope ``user`` or ``landing-zone``) and by its name;
+it may claim only from Stations it was added to, and report only on jobs it holds under the
+attempt it names (anything else: 409, the landing zone then drops its copy)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from lz.hub.protocol.fit import Room
+from lz.hub.protocol.schemas import (
+    NAME,
+    ClaimIn,
+    ClaimOut,
+    ControlOut,
+    FinishIn,
+    HeartbeatIn,
+    HeartbeatOut,
+    LogOut,
+    Ok,
+    ReportIn,
+    ReportOut,
+    ZoneFacts,
+)
+from lz.hub.server.api import params
+from lz.hub.server.deps import hub_of, principal, refuse_declared_size
+from lz.hub.server.domain import claims, zones
+from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.errors import HubError, TooLarge
+from lz.hub.server.hub import Hub
+from lz.hub.server.results_check import check_results
+
+router = APIRouter(tags=["landing zones"])
+
+
+@router.post("/register", response_model=Ok)
+def register(body: ZoneFacts, request: Request, who: Principal = Depends(principal)) -> Ok:
+    hub = hub_of(request)
+    hub.write(zones.register, who, body.name, body.model_dump(exclude={"name"}), hub.now())
+    return Ok()
+
+
+@router.post("/heartbeat", response_model=HeartbeatOut)
+def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
+    hub = hub_of(request)
+
+    def _beat(conn: Any) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        lz_id = zones.owned(conn, who, body.name)
+        now = hub.now()
+        zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
+        return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
+
+    gone, cancel, controls = hub.write(_beat)
+    return HeartbeatOut(lease_s=hub.config.lease_s, gone=gone, cancel=cancel,
+                        controls=[ControlOut(**c) for c in controls])
+
+
+@router.post("/claim", response_model=ClaimOut)
+async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal)) -> ClaimOut:
+    """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
+    with none. Woken at once by submissions to this process; re-checks the database a few times a
+    second (a read; the write transaction only when there is something to claim) for submissions
+    to other hub processes."""
+    hub = hub_of(request)
+    deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
+    lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
+    while True:
+        got = []
+        if await run_in_threadpool(hub.read, claims.has_pending, lz_id):
+            got = await run_in_threadpool(_claim_once, hub, lz_id, body)
+        left = deadline - time.monotonic()
+        if got or left <= 0 or await request.is_disconnected():
+            return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
+        await hub.notifier.wait(left)
+
+
+def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
+    lz_id = zones.owned(conn, who, name)
+    zones.seen(conn, lz_id, now)
+    return lz_id
+
+
+def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
+    limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
+    room = None if all(v is None for v in limited) else Room(*limited)
+    return hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room)
+
+
+@router.get("/jobs/{job_id}/bundle", response_class=FileResponse,
+            responses={200: {"content": {"application/gzip": {}}}})
+def bundle(request: Request, job_id: str = params.job_id(), name: str = Query(pattern=NAME),
+           attempt: int = Query(ge=1, le=1_000_000), who: Principal = Depends(principal)) -> Any:
+    hub = hub_of(request)
+
+    def _row(conn: Any) -> Any:
+        return claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+
+    row = hub.read(_row)
+    return FileResponse(hub.files.path(row.bundle), media_type="application/gzip")
+
+
+@router.post("/jobs/{job_id}/events", response_model=ReportOut)
+def report(body: ReportIn, request: Request, job_id: str = params.job_id(), who: Principal = Depends(principal)) -> Any:
+    hub = hub_of(request)
+
+    def _report(conn: Any) -> int:
+        lz_id = zones.owned(conn, who, body.name)
+        return claims.report(conn, lz_id, job_id, body.attempt, [e.model_dump() for e in body.events],
+                             body.facts.model_dump(exclude_unset=True), hub.now(), hub.config.lease_s)
+
+    return ReportOut(acknowledged_seq=hub.write(_report))
+
+
+@router.put("/jobs/{job_id}/results", response_model=Ok,
+            openapi_extra={"requestBody": {"required": True, "content": {
+                "application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}})
+async def upload_results(request: Request, job_id: str = params.job_id(), name: str = Query(pattern=NAME),
+                         attempt: int = Query(ge=1, le=1_000_000), who: Principal = Depends(principal)) -> Ok:
+    """Results of one attempt (fenced before and after the upload); replacing an earlier,
+    interrupted upload of the same attempt is harmless."""
+    hub = hub_of(request)
+
+    def _check(conn: Any) -> None:
+        claims.check_upload(conn, zones.owned(conn, who, name), job_id, attempt)
+
+    await run_in_threadpool(hub.read, _check)
+    refuse_declared_size(request, hub.config.max_results_bytes)
+    tmp, _size = await hub.files.receive(request.stream(), hub.config.max_results_bytes)
+    try:
+        await run_in_threadpool(check_results, tmp)
+        await run_in_threadpool(hub.read, _check)
+        hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
+    finally:
+        tmp.unlink(missing_ok=True)
+    return Ok()
+
+
+@router.post("/jobs/{job_id}/logs/{which}", response_model=LogOut,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
+async def append_log(request: Request, job_id: str = params.job_id(),
+                     which: str = params.log_name(), name: str = Query(pattern=NAME),
+                     attempt: int = Query(ge=1, le=1_000_000), offset: int = Query(ge=0, le=1 << 40),
+                     who: Principal = Depends(principal)) -> LogOut:
+    """The next bytes of a running attempt's log (for ``lz logs`` while it runs); the log of
+    record comes with the results."""
+    hub = hub_of(request)
+
+    def _check(conn: Any) -> None:
+        claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+
+    await run_in_threadpool(hub.read, _check)
+    refuse_declared_size(request, 1 << 20)
+    data = b""
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > 1 << 20:
+            raise TooLarge("a log chunk is at most 1 MiB")
+    size = await run_in_threadpool(hub.files.append_log, hub.files.live_log_name(job_id, attempt, which), offset,
+                                   data, hub.config.max_live_log_bytes)
+    return LogOut(size=size)
+
+
+@router.post("/jobs/{job_id}/finish", response_model=Ok)
+def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who: Principal = Depends(principal)) -> Ok:
+    hub = hub_of(request)
+    results = hub.files.results_name(job_id, body.attempt) if body.results else None
+    if results is not None and not hub.files.path(results).exists():
+        raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
+
+    def _finish(conn: Any) -> bool:
+        lz_id = zones.owned(conn, who, body.name)
+        return claims.finish(conn, lz_id, job_id, body.attempt, results,
+                             body.facts.model_dump(exclude_unset=True), hub.now())
+
+    hub.write(_finish)
+    return Ok()
+
+

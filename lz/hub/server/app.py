@@ -1,0 +1,83 @@
+"""The hub's HTTP app (FastAPI): the factory, the only module that lists every router, the error
+mapping (JSON for the API, a page for people) and the reaper of expired leases."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from lz import __version__
+from lz.hub.server import db
+from lz.hub.server.config import HubConfig
+from lz.hub.server.errors import HubError
+from lz.hub.server.hub import Hub
+
+log = logging.getLogger("lz.hub")
+
+
+def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
+    from lz.hub.server import web
+    from lz.hub.server.api import jobs, oauth, pilots, stations, users, zones, zones_lz
+    hub = Hub(config)
+    if migrate:
+        db.upgrade(hub.engine)
+    hub.files.ensure()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub.notifier.bind(asyncio.get_running_loop())
+        reaper = asyncio.create_task(_reap(hub))
+        try:
+            yield
+        finally:
+            reaper.cancel()
+
+    app = FastAPI(title="lz hub", version=__version__, lifespan=lifespan,
+                  description="Stations that users submit to and landing zones pull from.",
+                  responses={401: {"model": _problem()}, 403: {"model": _problem()}, 404: {"model": _problem()}})
+    app.state.hub = hub
+
+    @app.exception_handler(HubError)
+    async def _refused(request: Request, exc: HubError) -> Response:
+        if not request.url.path.startswith(("/api/", "/oauth/")):
+            return web.refused(request, exc)  # a person at the web page gets a page, not JSON
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    app.include_router(users.router, prefix="/api/v1")
+    app.include_router(stations.router, prefix="/api/v1")
+    app.include_router(zones.router, prefix="/api/v1")
+    app.include_router(jobs.router, prefix="/api/v1")
+    app.include_router(zones_lz.router, prefix="/api/v1/lz")
+    oauth.include(app)
+    app.include_router(pilots.router, prefix="/api/v1/lz")
+    web.include(app)
+    return app
+
+
+def _problem() -> Any:
+    from lz.hub.protocol.schemas import Problem
+
+    return Problem
+
+
+async def _reap(hub: Hub) -> None:
+    """Requeue jobs whose leases ran out, a few times per lease period."""
+    period = max(0.2, min(5.0, hub.config.lease_s / 4))
+    last_housekeeping = 0.0
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await run_in_threadpool(hub.requeue_expired)
+            if hub.now() - last_housekeeping > 60:
+                await run_in_threadpool(hub.housekeeping)
+                last_housekeeping = hub.now()
+        except Exception:  # the database may be briefly unreachable; try again next period
+            log.exception("requeue of expired leases or housekeeping failed")

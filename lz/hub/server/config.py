@@ -1,0 +1,72 @@
+"""The hub server's settings (pydantic): defaults, then flags of ``lz hub serve``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class HubConfig(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    db_url: str
+    files_dir: Path
+    lease_s: float = Field(default=30.0, gt=0)
+    online_s: float = Field(default=60.0, gt=0)
+    max_bundle_bytes: int = 1 << 30
+    max_bundle_files: int = 100_000
+    max_upload_bytes: int = 1 << 30  # a job's tarball as uploaded (compressed)
+    max_results_bytes: int = 4 << 30
+    max_live_log_bytes: int = 64 << 20  # per log of a running attempt
+    retention_days: float = 30.0
+    recheck_s: float = 0.25
+    max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer
+    clock: Callable[[], float] = time.time
+    # login (issue 11): the embedded device flow, or an Auth0 tenant when ``auth0`` is set
+    access_s: float = Field(default=3600.0, gt=0)  # access tokens of the device flow
+    refresh_s: float = Field(default=30 * 86400.0, gt=0)
+    refresh_grace_s: float = 30.0  # a just-rotated refresh token still works this long
+    device_s: float = Field(default=600.0, gt=0)  # how long a user code may be entered
+    device_interval_s: int = Field(default=5, ge=1)
+    public_url: str | None = None  # what verification_uri starts with (default: the request's)
+    min_version: str | None = None  # landing zones below it may not claim work
+    latest_version: str | None = None
+    auth0: Auth0Config | None = None
+
+
+class Auth0Config(BaseModel):
+    """``[auth0]`` of the hub's configuration file. ``scheme`` is ``http`` only for tests
+    (a loopback tenant); the issuer is ``{scheme}://{domain}/``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    domain: str
+    client_id: str
+    audience: str
+    scheme: str = "https"
+    jwks_cooldown_s: float = 30.0  # least time between JWKS refetches for unknown key ids
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.scheme}://{self.domain}/"
+
+
+def load_file(path: Path) -> dict[str, object]:
+    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``."""
+    import tomllib
+
+    from lz.core.errors import UserError
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"hub configuration {path}: {exc}") from None
+    out: dict[str, object] = {}
+    if "auth0" in data:
+        out["auth0"] = Auth0Config(**data["auth0"])
+    out.update(data.get("login", {}))
+    return out
+HubConfig.model_rebuild()

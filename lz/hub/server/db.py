@@ -1,0 +1,70 @@
+"""The hub's database: SQLite (one file, single writer) by default, PostgreSQL to scale out.
+
+Write transactions on SQLite start with ``BEGIN IMMEDIATE`` so a claim's read-then-update can
+never interleave with another writer's; on PostgreSQL claims lock rows with ``FOR UPDATE SKIP
+LOCKED`` (see ``lz.hub.server.domain.claims``).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine
+
+from lz.store.db import configure_sqlite, read, write
+
+__all__ = ["read", "write", "make_hub_engine", "upgrade", "database_url", "files_dir_for", "default_hub_dir"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def default_hub_dir(environ: Any = os.environ) -> Path:
+    state_home = environ.get("XDG_STATE_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(state_home) / "lz" / "hub"
+
+
+def database_url(db: str | None, hub_dir: Path) -> str:
+    """``--db``: a SQLAlchemy URL, or a plain path for SQLite; default ``<hub dir>/hub.db``."""
+    if not db:
+        return f"sqlite:///{hub_dir / 'hub.db'}"
+    if "://" in db:
+        return db
+    return f"sqlite:///{Path(db).expanduser().resolve()}"
+
+
+def files_dir_for(url: str, hub_dir: Path) -> Path:
+    """Bundles and results live beside a SQLite database; for a server database, in the hub dir."""
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):]).parent / "files"
+    return hub_dir / "files"
+
+
+def make_hub_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+        configure_sqlite(engine, BUSY_TIMEOUT_MS)
+        if path and path != ":memory:" and Path(path).exists():
+            os.chmod(path, 0o600)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply the hub's migrations (``lz.hub.server.migrations``, apart from the landing zone's)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("lz.hub.server.migrations")))
+    with engine.connect().execution_options(lz_write=True) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+        conn.commit()
+    if engine.url.drivername.startswith("sqlite") and engine.url.database:
+        os.chmod(engine.url.database, 0o600)

@@ -1,0 +1,69 @@
+"""Request dependencies every router and page imports from here: the hub, the caller (a token's
+principal) and the user behind it, and the declared-size check of uploads.
+
+Every API endpoint needs ``Authorization: Bearer <token>``; the token is never logged and never
+accepted in a URL. No token, or an unknown, revoked or expired one: 401 and nothing else happens.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from lz.hub.server.domain import accounts
+from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.errors import Forbidden, TooLarge, Unauthorized
+from lz.hub.server.hub import Hub
+
+_bearer = HTTPBearer(auto_error=False, description="A hub token (`lz hub token create`).")
+
+
+def hub_of(request: Request) -> Hub:
+    """The one ``Hub`` of this app (``app.state.hub``)."""
+    hub: Hub = request.app.state.hub
+    return hub
+
+
+def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise Unauthorized("a hub token is required (Authorization: Bearer …)")
+    hub = hub_of(request)
+    who = hub.read(accounts.authenticate, creds.credentials, hub.now())
+    if who is None and hub.tenant is not None and creds.credentials.count(".") == 2:
+        who = _tenant_user(hub, creds.credentials)
+    if who is None:
+        raise Unauthorized("unknown, revoked or expired token")
+    return who
+
+
+def _tenant_user(hub: Hub, token: str) -> Principal | None:
+    """An access token of the configured Auth0 tenant: verified, then its ``sub`` mapped to a user."""
+    from lz.hub.server.domain import login
+
+    subject = hub.tenant.subject(token)
+    if subject is None:
+        return None
+    found: Principal = hub.write(login.user_for_subject, subject, hub.now())
+    return found
+
+
+def user(who: Principal = Depends(principal)) -> Principal:
+    """Endpoints for people: a landing-zone token may not act as a user."""
+    if who.scope != "user":
+        raise Forbidden("a landing-zone token cannot act as a user")
+    return who
+
+
+def refuse_declared_size(request: Request, max_bytes: int) -> None:
+    """Refuse an upload whose declared length is over the limit before reading any of it (the
+    streaming check still counts what actually arrives)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"upload is larger than {max_bytes} bytes")
+
+
+CurrentHub = Annotated[Hub, Depends(hub_of)]
+Caller = Annotated[Principal, Depends(principal)]
+CurrentUser = Annotated[Principal, Depends(user)]

@@ -1,0 +1,238 @@
+"""Claims under leases, with attempt numbers as fencing tokens.
+
+A pending job is claimed by one landing zone at a time: on PostgreSQL the candidate rows are
+locked with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's rows); on SQLite
+the whole claim runs in one ``BEGIN IMMEDIATE`` transaction (one writer at a time). Either way
+the update is guarded by ``phase = 'pending' AND attempt = :seen``, so a claim can never take a
+job twice. A lease that is not renewed expires: the job goes back to pending with ``attempt + 1``,
+and every report or upload still carrying the old attempt is refused (409).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from lz.hub.protocol.fit import Room, shortfall
+from lz.hub.protocol.names import FACTS
+from lz.hub.server.errors import Conflict, NotFound
+from lz.hub.server.models import HubEvent, HubJob, LandingZone, StationZone
+
+jobs_t: Any = HubJob.__table__
+events_t: Any = HubEvent.__table__
+zones_t: Any = LandingZone.__table__
+links_t: Any = StationZone.__table__
+
+MAX_CLAIM = 16
+FIT_LOOKAHEAD = 64  # pending jobs looked past per claim for ones that fit (bigger ones wait for a bigger zone)
+SCAN_WINDOW = 256  # pending rows looked at per claim when the claimer's room is limited (a pilot)
+
+
+def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_state: str, event: str,
+              now: float, detail: str | None = None, lz_id: int | None = None) -> None:
+    conn.execute(insert(events_t).values(job_id=job_id, attempt=attempt, seq=None, lz_id=lz_id,
+                                         from_state=from_state, to_state=to_state, event=event, at=now,
+                                         detail=detail))
+
+
+def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, Any]]:
+    from lz.hub.server.domain.volumes import for_claim  # volumes -> members -> stations: imported late, no cycle
+
+    return for_claim(conn, station_id, lz_id)
+
+
+def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int,
+          room: Room | None = None) -> list[dict[str, Any]]:
+    """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it;
+    with ``room`` (a pilot's free CPUs, memory, GPUs and time left) only jobs that fit, together.
+
+    The fit is decided on the locked candidate rows (``SKIP LOCKED`` on PostgreSQL): rows that
+    do not fit stay pending and are unlocked at commit, so another landing zone takes them."""
+    limit = max(0, min(limit, MAX_CLAIM))
+    if limit == 0:
+        return []
+    zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
+    if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
+        held = conn.execute(select(func.count()).select_from(jobs_t).where(
+            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased")).scalar_one()
+        limit = min(limit, max(0, zone.max_running - held))
+        if limit == 0:
+            return []
+    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    rows = conn.execute(
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
+        .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed: list[dict[str, Any]] = []
+    for row in rows:
+        if len(claimed) >= limit:
+            break
+        if zone is not None and shortfall(json.loads(row.spec).get("resources") or {}, zone) is not None:
+            continue  # too big for this landing zone: it stays pending for a bigger one
+        if room is not None:
+            need = json.loads(row.spec).get("resources") or {}
+            if not room.fits(need):
+                continue
+            room = room.minus(need)
+        result = conn.execute(
+            update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending", jobs_t.c.attempt == row.attempt)
+            .values(phase="leased", lease_owner=lz_id, lease_expires=now + lease_s, ran_on=lz_id,
+                    state="received", updated_at=now))
+        if result.rowcount != 1:
+            continue
+        hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
+                  f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
+        spec = json.loads(row.spec)
+        spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
+        claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
+                        "lease_expires": now + lease_s})
+    return claimed
+
+
+def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float) -> list[str]:
+    """A draining landing zone hands jobs back: each goes to pending under a new attempt (its
+    old attempt is fenced off), which is not counted as a failure; a job the user cancelled
+    ends cancelled instead. Jobs no longer held by ``lz_id`` under that attempt are skipped."""
+    done = []
+    for job_id, attempt in held:
+        row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
+        if row is None or row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
+            continue
+        if row.cancel_requested:
+            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
+                                          reason="cancelled by user; its landing zone drained", ended_at=now)
+            event, to_state = "cancel", "cleaned"
+        else:
+            values = dict(phase="pending", attempt=attempt + 1, state="received", **{k: None for k in FACTS})
+            event, to_state = "release", "received"
+        result = conn.execute(update(jobs_t).where(
+            jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.attempt == attempt).values(
+            lease_owner=None, lease_expires=None, updated_at=now, **values))
+        if result.rowcount == 1:
+            hub_event(conn, job_id, attempt, row.state, to_state, event, now,
+                      f"attempt {attempt} handed back by its draining landing zone", lz_id)
+            done.append(job_id)
+    return done
+
+
+def has_pending(conn: Connection, lz_id: int) -> bool:
+    """A cheap read before the claim's write transaction: is there anything to claim at all?"""
+    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    return conn.execute(select(jobs_t.c.id).where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+                        .limit(1)).first() is not None
+
+
+def requeue_expired(conn: Connection, now: float) -> list[str]:
+    """Jobs whose lease ran out go back to pending under a new attempt (or end, if cancelled)."""
+    rows = conn.execute(
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.state, jobs_t.c.cancel_requested, jobs_t.c.lease_owner)
+        .where(jobs_t.c.phase == "leased", jobs_t.c.lease_expires < now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    done = []
+    for row in rows:
+        guard = (jobs_t.c.id == row.id, jobs_t.c.phase == "leased", jobs_t.c.attempt == row.attempt)
+        if row.cancel_requested:
+            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
+                                          reason="cancelled by user; its landing zone stopped answering",
+                                          ended_at=now)
+            event, to_state = "cancel", "cleaned"
+        else:
+            values = dict(phase="pending", attempt=row.attempt + 1, state="received",
+                          **{k: None for k in FACTS})
+            event, to_state = "requeue", "received"
+        result = conn.execute(update(jobs_t).where(*guard).values(
+            lease_owner=None, lease_expires=None, updated_at=now, **values))
+        if result.rowcount == 1:
+            hub_event(conn, row.id, row.attempt, row.state, to_state, event, now,
+                      f"lease of attempt {row.attempt} expired", row.lease_owner)
+            done.append(row.id)
+    return done
+
+
+def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update: bool = True) -> Any:
+    """The job row if ``lz_id`` holds it under ``attempt``; otherwise 409 (fencing) or 404."""
+    query = select(jobs_t).where(jobs_t.c.id == job_id)
+    row = conn.execute(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise NotFound(f"no job {job_id!r}")
+    if row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
+        raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone")
+    return row
+
+
+def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
+              lease_s: float) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Renew the leases still held; answer (jobs whose lease is gone, jobs the user cancelled,
+    the latest control request of each job that has one)."""
+    gone, cancel, controls = [], [], []
+    for job_id, attempt in held:
+        result = conn.execute(
+            update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.lease_owner == lz_id,
+                                 jobs_t.c.attempt == attempt)
+            .values(lease_expires=now + lease_s)
+            .returning(jobs_t.c.cancel_requested, jobs_t.c.control, jobs_t.c.control_by, jobs_t.c.control_seq))
+        row = result.first()
+        if row is None:
+            gone.append(job_id)
+            continue
+        if row.cancel_requested:
+            cancel.append(job_id)
+        if row.control:
+            controls.append({"id": job_id, "action": row.control, "by": row.control_by or "", "seq": row.control_seq})
+    return gone, cancel, controls
+
+
+def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],
+           facts: dict[str, Any], now: float, lease_s: float) -> int:
+    """Record the landing zone's transitions (idempotent by job, attempt, seq) and its facts;
+    returns the highest seq now stored for this attempt."""
+    row = _held(conn, lz_id, job_id, attempt)
+    known = set(conn.execute(select(events_t.c.seq).where(
+        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
+    state = row.state
+    for ev in sorted(events, key=lambda e: e["seq"]):
+        if ev["seq"] in known:
+            continue
+        conn.execute(insert(events_t).values(
+            job_id=job_id, attempt=attempt, seq=ev["seq"], lz_id=lz_id, from_state=ev["from_state"],
+            to_state=ev["to_state"], event=ev["event"], at=ev["at"], detail=ev.get("detail")))
+        known.add(ev["seq"])
+        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
+            state = ev["to_state"]
+    values = {k: facts[k] for k in FACTS if k in facts}
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+        state=state, lease_expires=now + lease_s, updated_at=now, **values))
+    return max(known, default=0)
+
+
+def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
+    """Fencing before storing results: only the current holder's attempt may upload."""
+    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+    if row is not None and row.phase == "finished" and row.results_attempt == attempt and row.ran_on == lz_id:
+        return  # a retried upload after a finish that was acknowledged late: harmless
+    _held(conn, lz_id, job_id, attempt, for_update=False)
+
+
+def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
+           now: float) -> bool:
+    """The attempt's end: results (if any) recorded, lease released. Idempotent for the same
+    attempt; returns False when it was already finished by that attempt."""
+    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
+    if row is not None and row.phase == "finished" and row.ran_on == lz_id and row.attempt == attempt:
+        return False
+    row = _held(conn, lz_id, job_id, attempt)
+    values = {k: facts[k] for k in FACTS if k in facts}
+    values.setdefault("outcome", row.outcome or "failed")
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
+        phase="finished", state="cleaned", lease_owner=None, lease_expires=None, results=results,
+        results_attempt=attempt if results else None, results_at=now if results else None, updated_at=now,
+        **values))
+    hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
+              f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
+    return True

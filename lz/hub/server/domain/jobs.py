@@ -1,0 +1,202 @@
+"""Jobs as users see them: submit to a Station, list, show, cancel. A user sees only jobs of
+Stations they belong to; any other job id is answered as unknown (404)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from lz.core.views import iso
+from lz.hub.server.domain import stations
+from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.domain.claims import hub_event
+from lz.hub.server.errors import Conflict, NotFound
+from lz.hub.server.models import HubEvent, HubJob, LandingZone, Station, StationMember
+
+jobs_t: Any = HubJob.__table__
+events_t: Any = HubEvent.__table__
+zones_t: Any = LandingZone.__table__
+stations_t: Any = Station.__table__
+members_t: Any = StationMember.__table__
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(5)
+
+
+def existing_submission(conn: Connection, who: Principal, submit_key: str) -> str | None:
+    """A retried submit (same key from the same user) gets the job the first try created."""
+    row = conn.execute(select(jobs_t.c.id).where(jobs_t.c.submitter_id == who.user_id,
+                                                 jobs_t.c.submit_key == submit_key)).first()
+    return row.id if row else None
+
+
+def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
+           bundle: str, bundle_bytes: int, now: float) -> None:
+    conn.execute(insert(jobs_t).values(
+        id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
+        spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
+        cancel_requested=False, state="received", created_at=now, updated_at=now))
+    hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}")
+
+
+def _visible_query(who: Principal) -> Any:
+    query = (select(jobs_t, stations_t.c.name.label("station"), zones_t.c.name.label("landing_zone"))
+             .join(stations_t, stations_t.c.id == jobs_t.c.station_id)
+             .outerjoin(zones_t, zones_t.c.id == jobs_t.c.ran_on))
+    if not who.admin:
+        mine = select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)
+        query = query.where(jobs_t.c.station_id.in_(mine))
+    return query
+
+
+def find(conn: Connection, who: Principal, job_id: str) -> Any:
+    """A visible job by id or unambiguous prefix."""
+    if not job_id or len(job_id) > 32:
+        raise NotFound(f"no job {job_id!r} in your stations")
+    rows = conn.execute(_visible_query(who).where(jobs_t.c.id.startswith(job_id, autoescape=True)).limit(2)).all()
+    if not rows:
+        raise NotFound(f"no job {job_id!r} in your stations")
+    if len(rows) > 1:
+        raise NotFound(f"{job_id!r} matches more than one job; give more of its id")
+    return rows[0]
+
+
+def listing(conn: Connection, who: Principal, station: str | None = None, limit: int = 1000) -> list[Any]:
+    query = _visible_query(who)
+    if station is not None:
+        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, station))
+    return list(conn.execute(query.order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit)).all())
+
+
+def recent(conn: Connection, who: Principal, station: str | None = None, limit: int = 200) -> list[Any]:
+    """The newest ``limit`` visible jobs, newest first (what a page shows)."""
+    query = _visible_query(who)
+    if station is not None:
+        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, station))
+    return list(conn.execute(query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc()).limit(limit)).all())
+
+
+def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(events_t).where(events_t.c.job_id == job_id).order_by(events_t.c.id)).all()
+    return [{"from": r.from_state or None, "to": r.to_state, "event": r.event, "at": iso(r.at),
+             "detail": r.detail, "attempt": r.attempt, "at_s": r.at} for r in rows]
+
+
+def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
+    row = find(conn, who, job_id)
+    if row.phase == "finished":
+        raise Conflict(f"the job is already {row.state}; cancel is not possible any more")
+    if row.phase == "pending":
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending").values(
+            phase="finished", state="cleaned", outcome="cancelled", reason=f"cancelled by {who.name}",
+            ended_at=now, updated_at=now))
+        hub_event(conn, row.id, row.attempt, row.state, "cleaned", "cancel", now, f"requested by {who.name}")
+    elif not row.cancel_requested:
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(cancel_requested=True, updated_at=now))
+        hub_event(conn, row.id, row.attempt, row.state, row.state, "cancel", now,
+                  f"requested by {who.name}; the landing zone stops it")
+    return find(conn, who, row.id)
+
+
+CONTROLS = ("stop", "kill", "pause", "resume")
+
+
+def control(conn: Connection, who: Principal, job_id: str, action: str, now: float) -> Any:
+    """A stop, kill, pause or resume request for a job a landing zone holds: recorded with who
+    asked and a new sequence number; the landing zone picks it up with its next heartbeat and
+    carries it out as ``lz stop|kill|pause|resume`` would. A job nobody holds yet is stopped or
+    killed at once (as a cancel) and cannot be paused."""
+    if action not in CONTROLS:
+        raise Conflict(f"unknown request {action!r} (known: {', '.join(CONTROLS)})")
+    row = find(conn, who, job_id)
+    if row.phase == "finished":
+        raise Conflict(f"the job is already {row.state}; {action} is not possible any more")
+    if row.phase == "pending":
+        if action in ("pause", "resume"):
+            raise Conflict(f"job {row.id} waits for a landing zone: only a job a landing zone holds can be {action}d")
+        word = "stopped" if action == "stop" else "killed"
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending").values(
+            phase="finished", state="cleaned", outcome="cancelled", reason=f"{word} by {who.name}",
+            ended_at=now, updated_at=now))
+        hub_event(conn, row.id, row.attempt, row.state, "cleaned", action, now, f"requested by {who.name}")
+        return find(conn, who, row.id)
+    conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(
+        control=action, control_by=who.name, control_seq=jobs_t.c.control_seq + 1, updated_at=now))
+    hub_event(conn, row.id, row.attempt, row.state, row.state, action, now,
+              f"requested by {who.name}; the landing zone carries it out")
+    return find(conn, who, row.id)
+
+
+def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
+    """Why each pending job waits (``lz.hub.protocol.fit``): one query per Station for its landing zones."""
+    from lz.hub.protocol.fit import waiting_reason
+    from lz.hub.server.domain.stations import links_t
+
+    zones_of: dict[int, list[Any]] = {}
+    found = {}
+    for row in rows:
+        if row.phase != "pending":
+            continue
+        if row.station_id not in zones_of:
+            zones_of[row.station_id] = list(conn.execute(
+                select(zones_t).join(links_t, links_t.c.lz_id == zones_t.c.id)
+                .where(links_t.c.station_id == row.station_id)).all())
+        resources = json.loads(row.spec).get("resources") or {}
+        found[row.id] = waiting_reason(resources, row.station, zones_of[row.station_id])
+    return found
+
+
+def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
+             waiting: str | None = None) -> dict[str, Any]:
+    """The landing zone's documented job JSON (``lz.core.views.job_json``) plus station, landing_zone
+    and attempts. Add keys; never rename or remove."""
+    spec = json.loads(row.spec)
+    started, ended = row.started_at, row.ended_at
+    data: dict[str, Any] = {
+        "id": row.id, "name": row.name, "state": row.state, "outcome": row.outcome, "exit_code": row.exit_code,
+        "reason": row.reason if row.reason or row.phase != "pending" else None,
+        "slurm_job_id": row.executor_id if row.executor == "slurm" else None,
+        "executor": row.executor, "executor_id": row.executor_id, "native_state": row.native_state,
+        "pending_reason": row.pending_reason or (waiting or "waiting for a landing zone" if row.phase == "pending"
+                                                 else None),
+        "resources": spec.get("resources") or {}, "command": spec.get("command"),
+        "created_at": iso(row.created_at), "started_at": iso(started), "ended_at": iso(ended),
+        "runtime_s": None if started is None else (ended or now) - started,
+        "cpu_seconds": row.cpu_seconds, "max_rss_bytes": row.max_rss_bytes, "results": row.results is not None,
+        "station": row.station, "landing_zone": row.landing_zone, "attempts": row.attempt,
+        "phase": row.phase, "cancel_requested": bool(row.cancel_requested),
+    }
+    if history is not None:
+        from lz.core.timeline import durations, totals
+
+        steps = [(h["event"], h["to"], h["at_s"]) for h in history]
+        data["history"] = [{**h, "duration_s": d} for h, d in zip(history, durations(steps, now))]
+        data["times"] = totals(steps, now)
+    return data
+
+
+def mark_downloaded(conn: Connection, job_id: str, now: float) -> None:
+    """Retention counts from the first download (results are kept until then)."""
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.downloaded_at.is_(None))
+                 .values(downloaded_at=now))
+
+
+def expire(conn: Connection, now: float, retention_s: float) -> list[str]:
+    """Files the hub no longer needs: bundles of finished jobs, and results downloaded more than
+    ``retention_s`` ago. Returns their relative paths (the rows forget them first)."""
+    gone: list[str] = []
+    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
+        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
+    for row in rows:
+        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
+    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
+        jobs_t.c.results.is_not(None), jobs_t.c.downloaded_at < now - retention_s)).all()
+    for row in rows:
+        gone.append(row.results)
+        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(results=None))
+    return gone

@@ -1,0 +1,122 @@
+"""Stations, their members and their landing zones; who may see and change what.
+
+Any user creates a Station and becomes its owner; members see and submit to it. Owners and
+admins add members (``lz.hub.server.domain.members`` has invitations and the other membership rules); they add
+landing zones they own (a landing zone's owner decides which Stations it serves); a landing zone
+leaves a Station by a Station owner or admin, or by its own owner. A hub admin may do everything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select
+
+from lz.hub.server.domain.accounts import Principal, new_id, users_t
+from lz.hub.server.domain.tokens import valid_name
+from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
+from lz.hub.server.models import HubJob, LandingZone, Station, StationMember, StationZone
+
+stations_t: Any = Station.__table__
+members_t: Any = StationMember.__table__
+zones_t: Any = LandingZone.__table__
+links_t: Any = StationZone.__table__
+jobs_t: Any = HubJob.__table__
+
+
+def create(conn: Connection, who: Principal, name: str, now: float) -> int:
+    if not valid_name(name):
+        raise Invalid(f"station name {name!r} may hold only letters, digits, . _ - (at most 64)")
+    if conn.execute(select(stations_t.c.id).where(stations_t.c.name == name)).first():
+        raise Conflict(f"station {name!r} already exists")
+    sid = new_id(conn.execute(insert(stations_t).values(name=name, created_by=who.user_id, created_at=now)))
+    conn.execute(insert(members_t).values(station_id=sid, user_id=who.user_id, role="owner", added_at=now))
+    return sid
+
+
+def visible(conn: Connection, who: Principal, name: str) -> int:
+    """The Station's id if ``who`` belongs to it (or is a hub admin); else NotFound."""
+    row = conn.execute(select(stations_t.c.id).where(stations_t.c.name == name)).first()
+    if row is None or not (who.admin or is_member(conn, row.id, who.user_id)):
+        raise NotFound(f"no station {name!r} that you belong to")
+    return int(row.id)
+
+
+def is_member(conn: Connection, station_id: int, user_id: int) -> bool:
+    return conn.execute(select(members_t.c.user_id).where(
+        members_t.c.station_id == station_id, members_t.c.user_id == user_id)).first() is not None
+
+
+def role(conn: Connection, station_id: int, user_id: int) -> str | None:
+    row = conn.execute(select(members_t.c.role).where(
+        members_t.c.station_id == station_id, members_t.c.user_id == user_id)).first()
+    return row.role if row else None
+
+
+def list_for(conn: Connection, who: Principal) -> list[dict[str, Any]]:
+    query = select(stations_t.c.id, stations_t.c.name)
+    if not who.admin:
+        query = query.join(members_t, members_t.c.station_id == stations_t.c.id).where(
+            members_t.c.user_id == who.user_id)
+    return [describe(conn, r.id) for r in conn.execute(query.order_by(stations_t.c.name)).all()]
+
+
+def describe(conn: Connection, station_id: int) -> dict[str, Any]:
+    station = conn.execute(select(stations_t).where(stations_t.c.id == station_id)).one()
+    members = conn.execute(select(users_t.c.name, members_t.c.role).join(
+        members_t, members_t.c.user_id == users_t.c.id).where(members_t.c.station_id == station_id)
+        .order_by(users_t.c.name)).all()
+    zones = conn.execute(select(zones_t.c.name).join(links_t, links_t.c.lz_id == zones_t.c.id)
+                         .where(links_t.c.station_id == station_id).order_by(zones_t.c.name)).scalars().all()
+    counts: dict[str, int] = dict(conn.execute(select(jobs_t.c.phase, func.count()).where(jobs_t.c.station_id == station_id)
+                               .group_by(jobs_t.c.phase)).all())
+    return {"name": station.name, "created_at": station.created_at,
+            "members": [{"user": m.name, "role": m.role} for m in members],
+            "landing_zones": list(zones),
+            "jobs": {"pending": counts.get("pending", 0), "leased": counts.get("leased", 0),
+                     "finished": counts.get("finished", 0)}}
+
+
+def add_member(conn: Connection, who: Principal, station: str, user: str, now: float) -> None:
+    sid = visible(conn, who, station)
+    if not who.admin and role(conn, sid, who.user_id) not in ("owner", "admin"):
+        raise Forbidden(f"only the owner or an admin of station {station!r} adds members")
+    row = conn.execute(select(users_t.c.id).where(users_t.c.name == user)).first()
+    if row is None:
+        raise NotFound(f"no user {user!r} on this hub")
+    if not is_member(conn, sid, row.id):
+        conn.execute(insert(members_t).values(station_id=sid, user_id=row.id, role="member", added_at=now))
+
+
+def _zone_you_own(conn: Connection, who: Principal, lz: str) -> int:
+    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
+    if row is None:
+        raise NotFound(f"no landing zone {lz!r} (it appears once it has connected)")
+    if row.owner_id != who.user_id and not who.admin:
+        raise Forbidden(f"landing zone {lz!r} belongs to another user; its owner decides which stations it serves")
+    return int(row.id)
+
+
+def _manager(conn: Connection, who: Principal, sid: int) -> bool:
+    return who.admin or role(conn, sid, who.user_id) in ("owner", "admin")
+
+
+def add_zone(conn: Connection, who: Principal, station: str, lz: str, now: float) -> None:
+    sid = visible(conn, who, station)
+    zid = _zone_you_own(conn, who, lz)
+    if not _manager(conn, who, sid):
+        raise Forbidden(f"only the owner or an admin of station {station!r} adds landing zones")
+    if conn.execute(select(links_t.c.lz_id).where(links_t.c.station_id == sid, links_t.c.lz_id == zid)).first():
+        return
+    conn.execute(insert(links_t).values(station_id=sid, lz_id=zid, added_at=now))
+
+
+def remove_zone(conn: Connection, who: Principal, station: str, lz: str) -> None:
+    """By a Station owner or admin, or by the landing zone's own owner (withdrawing it)."""
+    sid = visible(conn, who, station)
+    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
+    if row is None:
+        raise NotFound(f"no landing zone {lz!r} (it appears once it has connected)")
+    if not (_manager(conn, who, sid) or row.owner_id == who.user_id):
+        raise Forbidden(f"only the owner or an admin of station {station!r}, or the owner of {lz!r}, removes it")
+    zid = int(row.id)
+    conn.execute(delete(links_t).where(links_t.c.station_id == sid, links_t.c.lz_id == zid))

@@ -1,0 +1,57 @@
+"""Receiving a job upload (a .tar.gz of a job folder), for the API and the web page alike:
+size limits first, then the same intake checks as a local ``lz submit``, then the bundle file,
+then the row (a crash leaves an unreferenced file, never a job without its bundle). A retried
+upload with the same key from the same user answers the job the first one made."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from lz.hub.server.deps import refuse_declared_size
+from lz.hub.server.domain import jobs, stations
+from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.hub import Hub
+from lz.hub.server.intake_check import check_upload
+from lz.intake.bundle import IntakeLimits
+
+
+async def receive(hub: Hub, request: Request, who: Principal, station: str, key: str, *, name: str | None,
+                  folder: str, overrides: Mapping[str, str | None]) -> str:
+    """The id of the job this upload (``request``'s body) made, or made before under ``key``."""
+    station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
+    done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
+    if done is not None:
+        return done
+    refuse_declared_size(request, hub.config.max_upload_bytes)
+    tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
+    try:
+        limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
+        spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
+                                       overrides=dict(overrides), limits=limits)
+        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size)
+    finally:
+        tmp.unlink(missing_ok=True)
+    hub.notifier.notify()
+    return done
+
+
+def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any, size: int) -> str:
+    job_id = jobs.new_job_id()
+    bundle = hub.files.bundle_name(job_id)
+    hub.files.commit(tmp, bundle)
+
+    def _insert(conn: Any) -> str:
+        earlier = jobs.existing_submission(conn, who, key)
+        if earlier is not None:
+            return earlier
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now())
+        return job_id
+
+    stored = hub.write(_insert)
+    if stored != job_id:
+        hub.files.remove(bundle)
+    return stored

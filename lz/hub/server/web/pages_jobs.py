@@ -1,0 +1,217 @@
+"""Jobs: submit a folder or a .tar.gz by upload (the browser packs a folder into a .tar.gz
+itself, so the hub has one intake path, the API's), the job list, and one job's page: its history,
+live logs, usage, the lifecycle with its state marked, stop/kill/cancel/pause/resume, and its
+results (the archive, or single files named in its manifest)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from lz.hub.protocol.names import LOG_PATTERN, LOGS
+from lz.hub.protocol.schemas import JOB_ID, NAME
+from lz.hub.server import downloads
+from lz.hub.server import uploads as submission
+from lz.hub.server.deps import hub_of
+from lz.hub.server.domain import jobs, stations
+from lz.hub.server.errors import HubError, NotFound
+from lz.hub.server.hub import Hub
+from lz.hub.server.web import session
+from lz.hub.server.web.render import diagram, page
+from lz.hub.server.web.session import Viewer
+
+router = APIRouter(include_in_schema=False)
+SHOWN = 100  # newest jobs a list shows; the API and `lz status --hub` list them all
+LOG_TAIL = 64 << 10  # what a page shows of each log; the whole log is a download
+ACTIONS = ("stop", "kill", "pause", "resume", "cancel")
+FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
+
+
+def _job_id() -> Any:
+    return Path(pattern=JOB_ID)
+
+
+def _log_name() -> Any:
+    return Path(pattern=LOG_PATTERN)
+
+
+def _polled(response: Response, finished: bool) -> Response:
+    """A polled fragment of something that can no longer change tells htmx to stop polling."""
+    if finished:
+        response.status_code = FINISHED_STOP_POLLING
+    return response
+
+
+def _list(request: Request, viewer: Viewer, station: str | None) -> list[dict[str, Any]]:
+    hub = hub_of(request)
+    now = hub.now()
+
+    def _read(conn: Any) -> list[dict[str, Any]]:
+        rows = jobs.recent(conn, viewer.who, station, SHOWN)
+        waiting = jobs.waiting_reasons(conn, rows)
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
+
+    return hub.read(_read)
+
+
+@router.get("/jobs")
+def jobs_page(request: Request, station: str | None = Query(default=None, pattern=NAME),
+              viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    mine = hub.read(stations.list_for, viewer.who)
+    chosen = station if station in {s["name"] for s in mine} else None
+    return page(request, "jobs.html", viewer=viewer, stations=mine, chosen=chosen, station=None,
+                jobs=_list(request, viewer, chosen), filter=chosen)
+
+
+@router.get("/jobs/table")
+def jobs_table(request: Request, station: str | None = Query(default=None, pattern=NAME),
+               viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "_jobs_table.html", viewer=viewer, jobs=_list(request, viewer, station))
+
+
+@router.post("/jobs/upload")
+async def upload(request: Request, station: str = Query(pattern=NAME),
+                 key: str = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$"),
+                 name: str | None = Query(default=None, max_length=64),
+                 folder: str = Query(default="job", max_length=255),
+                 cpus: str | None = Query(default=None, max_length=16),
+                 memory: str | None = Query(default=None, max_length=16),
+                 gpus: str | None = Query(default=None, max_length=16),
+                 time: str | None = Query(default=None, max_length=32),
+                 partition: str | None = Query(default=None, max_length=64),
+                 viewer: Viewer = Depends(session.viewer)) -> Response:
+    """The body is the .tar.gz; the answer is JSON for the page's script: the job's URL, or the
+    one-line reason it was refused."""
+    session.check_csrf_header(request, viewer)
+    hub = hub_of(request)
+    overrides = {k: (v.strip() or None) if v else None
+                 for k, v in {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}.items()}
+    folder = re.sub(r"[^A-Za-z0-9._-]", "_", folder).strip("._") or "job"
+    try:
+        job_id = await submission.receive(hub, request, viewer.who, station, key, name=(name or "").strip() or None,
+                                          folder=folder[:64], overrides=overrides)
+    except HubError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+    return JSONResponse({"id": job_id, "url": f"/jobs/{job_id}"}, status_code=201)
+
+
+# -- one job -------------------------------------------------------------------------------------
+def _job(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    def _read(conn: Any) -> dict[str, Any]:
+        row = jobs.find(conn, viewer.who, job_id)
+        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id), jobs.waiting_reasons(conn, [row]).get(row.id))
+        data["_row"] = row
+        return data
+
+    return hub.read(_read)
+
+
+def _tail(data: bytes) -> tuple[str, bool]:
+    cut = len(data) > LOG_TAIL
+    return data[-LOG_TAIL:].decode("utf-8", "replace"), cut
+
+
+def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
+    job = _job(hub, viewer, job_id)
+    row = job.pop("_row")
+    files = downloads.returned_files(downloads.manifest(hub.files, row)) if job["results"] else []
+    actions = available_actions(job["phase"], job["state"])
+    return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
+            "finished": job["phase"] == "finished"}
+
+
+def available_actions(phase: str, state: str) -> list[str]:
+    """The buttons a job's page offers: a waiting job can only be cancelled; one a landing zone
+    holds can be stopped (partial results), killed or cancelled, paused while queued or running,
+    resumed while paused. The hub's rules decide again when one is pressed."""
+    if phase == "finished":
+        return []
+    if phase == "pending":
+        return ["cancel"]
+    return ["stop", "kill", *(["pause"] if state in ("queued", "running") else []),
+            *(["resume"] if state == "paused" else []), "cancel"]
+
+
+@router.get("/jobs/{job_id}")
+def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    context = _job_context(hub, viewer, job_id)
+    if context["job"]["id"] != job_id:  # a prefix: the page of record has the whole id
+        return RedirectResponse(f"/jobs/{context['job']['id']}", status_code=303)
+    logs = {}
+    for which in LOGS:
+        data, _final = downloads.log(hub.files, context["_row"], which)
+        logs[which] = (*_tail(data), len(data))
+    return page(request, "job.html", viewer=viewer, logs=logs, **context)
+
+
+@router.get("/jobs/{job_id}/live")
+def job_live(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    context = _job_context(hub_of(request), viewer, job_id)
+    return _polled(page(request, "_job_live.html", viewer=viewer, **context), context["finished"])
+
+
+@router.get("/jobs/{job_id}/tail/{which}")
+def log_tail(request: Request, job_id: str = _job_id(), which: str = _log_name(),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    """One log's last 64 KiB, polled on its own so an open log stays open and scrolled."""
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    data, final = downloads.log(hub.files, row, which)
+    text, cut = _tail(data)
+    return _polled(page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=len(data)), final)
+
+
+@router.post("/jobs/{job_id}/control")
+async def control(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    fields = await session.form(request, viewer)
+    action = fields.get("action", "")
+    hub = hub_of(request)
+    if action not in ACTIONS:
+        raise NotFound(f"unknown request {action!r}")
+    if action == "cancel":
+        row = await run_in_threadpool(hub.write, jobs.cancel, viewer.who, job_id, hub.now())
+    else:
+        row = await run_in_threadpool(hub.write, jobs.control, viewer.who, job_id, action, hub.now())
+    hub.notifier.notify()
+    return RedirectResponse(f"/jobs/{quote(row.id)}", status_code=303)
+
+
+@router.get("/jobs/{job_id}/results")
+def results(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    return downloads.results_download(hub_of(request), viewer.who, job_id)
+
+
+@router.get("/jobs/{job_id}/files/{path:path}")
+def one_file(request: Request, job_id: str = _job_id(), path: str = Path(max_length=4096),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    chunks = downloads.one_file(hub.files, row, path)
+    first = next(chunks, b"")  # a missing file is refused before the answer starts
+
+    def _all() -> Any:
+        yield first
+        yield from chunks
+
+    filename = path.rsplit("/", 1)[-1]
+    return StreamingResponse(_all(), media_type="application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/jobs/{job_id}/logs/{which}")
+def log_file(request: Request, job_id: str = _job_id(), which: str = _log_name(),
+             viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    row = hub.read(jobs.find, viewer.who, job_id)
+    data, _final = downloads.log(hub.files, row, which)
+    return Response(data, media_type="text/plain; charset=utf-8", headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f'inline; filename="{row.id}-{which}"'})

@@ -1,0 +1,177 @@
+"""The Stations tab: create a Station; per Station its members and roles, invitations, landing
+zones and volumes, and its jobs. Every form posts back here with the session's CSRF token; a
+refusal of the rules shows on the same page, in one line, with the status the API would give."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import RedirectResponse, Response
+
+from lz.hub.protocol.schemas import NAME
+from lz.hub.server.deps import hub_of
+from lz.hub.server.domain import jobs, members, stations, volumes, zones
+from lz.hub.server.errors import HubError
+from lz.hub.server.web import session
+from lz.hub.server.web.pages_jobs import SHOWN
+from lz.hub.server.web.render import page
+from lz.hub.server.web.session import Viewer
+
+router = APIRouter(include_in_schema=False)
+VOLUME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+
+
+def _name() -> Any:
+    return Path(pattern=NAME)
+
+
+def _stations_context(request: Request, viewer: Viewer) -> dict[str, Any]:
+    hub = hub_of(request)
+    return {"stations": hub.read(stations.list_for, viewer.who), "invitations": hub.read(members.pending, viewer.who)}
+
+
+@router.get("/stations")
+def stations_page(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "stations.html", viewer=viewer, **_stations_context(request, viewer))
+
+
+Again = tuple[str, Callable[[], dict[str, Any]]]  # the page to show a refusal on, and its context
+
+
+async def _act(request: Request, viewer: Viewer, action: Callable[[Any, dict[str, str]], str | None], back: str,
+               again: Again) -> Response:
+    """Run a form's action in one transaction; on success go on (POST/redirect/GET) to ``back`` or
+    to where the action says, on a refusal show the page again with the reason and its status."""
+    hub = hub_of(request)
+    fields = await session.form(request, viewer)
+    try:
+        target = hub.write(lambda conn: action(conn, fields))
+    except HubError as exc:
+        template, context = again
+        return page(request, template, exc.status, viewer=viewer, flash=str(exc), flash_kind="err", **context())
+    hub.notifier.notify()  # a Station's pending jobs may now have a landing zone
+    return RedirectResponse(target or back, status_code=303)
+
+
+def _stations_again(request: Request, viewer: Viewer) -> Again:
+    return "stations.html", lambda: _stations_context(request, viewer)
+
+
+@router.post("/stations")
+async def create_station(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _create(conn: Any, fields: dict[str, str]) -> str:
+        name = fields.get("name", "").strip()
+        stations.create(conn, viewer.who, name, hub.now())
+        return f"/stations/{quote(name)}"
+
+    return await _act(request, viewer, _create, "/stations", _stations_again(request, viewer))
+
+
+@router.post("/invitations/{station}/{answer}")
+async def answer_invitation(request: Request, station: str = _name(), answer: str = Path(pattern="^(accept|decline)$"),
+                            viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+
+    def _answer(conn: Any, _fields: dict[str, str]) -> None:
+        if answer == "accept":
+            members.accept(conn, viewer.who, station, hub.now())
+        else:
+            members.decline(conn, viewer.who, station)
+
+    back = f"/stations/{quote(station)}" if answer == "accept" else "/stations"
+    return await _act(request, viewer, _answer, back, _stations_again(request, viewer))
+
+
+# -- one Station ---------------------------------------------------------------------------------
+def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str, Any]:
+    hub = hub_of(request)
+    now = hub.now()
+
+    def _read(conn: Any) -> dict[str, Any]:
+        sid = stations.visible(conn, viewer.who, station)  # 404 for a Station you are not in
+        rows = jobs.recent(conn, viewer.who, station, SHOWN)
+        waiting = jobs.waiting_reasons(conn, rows)
+        mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
+        return {
+            "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
+            "volumes": volumes.listing(conn, viewer.who, station),
+            "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows],
+            "my_zones": mine,
+        }
+
+    context = hub.read(_read)
+    context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
+    return context
+
+
+@router.get("/stations/{station}")
+def station_page(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    return page(request, "station.html", viewer=viewer, **_station_context(request, viewer, station))
+
+
+async def _on_station(request: Request, viewer: Viewer, station: str, section: str,
+                      action: Callable[[Any, dict[str, str]], Any], back: str | None = None) -> Response:
+    """A form of the Station's page: back to its ``section``; a refusal shows on the page."""
+    again: Again = ("station.html", lambda: _station_context(request, viewer, station))
+    return await _act(request, viewer, action, back or f"/stations/{quote(station)}#{section}", again)
+
+
+@router.post("/stations/{station}/invite")
+async def invite(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    return await _on_station(request, viewer, station, "members", lambda conn, fields: members.invite(
+        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now()))
+
+
+@router.post("/stations/{station}/members/{member}/remove")
+async def remove_member(request: Request, station: str = _name(), member: str = _name(),
+                        viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "members", lambda conn, _f: members.remove(
+        conn, viewer.who, station, member))
+
+
+@router.post("/stations/{station}/leave")
+async def leave(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "members", lambda conn, _f: members.leave(
+        conn, viewer.who, station), back="/stations")
+
+
+@router.post("/stations/{station}/zones")
+async def add_zone(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    return await _on_station(request, viewer, station, "zones", lambda conn, fields: stations.add_zone(
+        conn, viewer.who, station, fields.get("lz", "").strip(), hub.now()))
+
+
+@router.post("/stations/{station}/zones/{lz}/remove")
+async def remove_zone(request: Request, station: str = _name(), lz: str = _name(),
+                      viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "zones", lambda conn, _f: stations.remove_zone(
+        conn, viewer.who, station, lz))
+
+
+@router.post("/stations/{station}/volumes")
+async def add_volume(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    hub = hub_of(request)
+    return await _on_station(request, viewer, station, "volumes", lambda conn, fields: volumes.add(
+        conn, viewer.who, station, fields.get("name", "").strip(), fields.get("mount", "").strip(),
+        fields.get("access", "ro"), hub.now()))
+
+
+@router.post("/stations/{station}/volumes/{volume}/map")
+async def map_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
+                     viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "volumes", lambda conn, fields: volumes.map_to(
+        conn, viewer.who, station, volume, fields.get("lz", "").strip(), fields.get("host_path", "").strip()))
+
+
+@router.post("/stations/{station}/volumes/{volume}/remove")
+async def remove_volume(request: Request, station: str = _name(), volume: str = Path(pattern=VOLUME),
+                        viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "volumes", lambda conn, _f: volumes.remove(
+        conn, viewer.who, station, volume))

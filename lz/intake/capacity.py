@@ -1,0 +1,52 @@
+"""What a landing zone can ever give one job, so intake refuses a job that could never run
+instead of accepting it and failing (or, locally, running it on 2 CPUs and calling it a success).
+
+A local landing zone offers this machine; a SLURM gateway leaves the answer to the cluster
+(unknown fields are ``None``; ``[limits]`` and ``sbatch`` still refuse there).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+
+from lz.core.errors import ResourceError
+from lz.core.resources import Resources, format_memory
+
+_NVIDIA_DEVICE = re.compile(r"nvidia[0-9]+")
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The most one job can have here; ``None`` means unknown (not checked)."""
+
+    cpus: int | None = None
+    memory_mb: int | None = None
+    gpus: int | None = None
+
+
+def local_capacity(gpus: int | None = None) -> Capacity:
+    """This machine: its CPUs, its memory, and its GPUs (as configured, else the NVIDIA devices
+    in /dev)."""
+    if gpus is None:
+        try:
+            gpus = sum(1 for name in os.listdir("/dev") if _NVIDIA_DEVICE.fullmatch(name))
+        except OSError:
+            gpus = None
+    return Capacity(cpus=os.cpu_count(), memory_mb=psutil.virtual_memory().total >> 20, gpus=gpus)
+
+
+def check_capacity(resources: Resources, capacity: Capacity) -> None:
+    """Refuse what this landing zone can never give, with both numbers in the message."""
+    checks: list[tuple[str, int | None, int | None, Callable[[int], str]]] = [
+        ("cpus", resources.cpus, capacity.cpus, str),
+        ("memory", resources.memory_mb, capacity.memory_mb, format_memory),
+        ("gpus", resources.gpus, capacity.gpus, str),
+    ]
+    for name, asked, most, show in checks:
+        if asked is not None and most is not None and asked > most:
+            raise ResourceError(f"{name} {show(asked)} is more than this landing zone can give one job ({show(most)})")

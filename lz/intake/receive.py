@@ -1,0 +1,128 @@
+"""Receiving jobs: the one door every source of jobs (the CLI now; a station API and the upstream
+hub later) goes through. A job is either fully stored (spool directory and database row) or
+rejected with a one-line reason; never half-stored.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from lz.config import Settings
+from lz.core.errors import BundleError, ResourceError, UserError
+from lz.core.job import Job, JobSpec
+from lz.core.volumes import Volume
+from lz.host.fs import remove_tree
+from lz.intake.bundle import IntakeLimits, fsync_directory, stage_bundle
+from lz.intake.capacity import Capacity, check_capacity, local_capacity
+from lz.intake.spec_file import load_spec
+from lz.runtimes import select
+from lz.store.jobs import JobStore, new_job_id
+
+
+class Rejected(UserError):
+    """Intake refused the job; ``job`` is its record (cleaned, failed, with the reason)."""
+
+    def __init__(self, message: str, job: Job):
+        super().__init__(message)
+        self.job = job
+
+
+def receive(
+    store: JobStore,
+    settings: Settings,
+    source: Path,
+    *,
+    name: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    origin: str = "cli",
+    capacity: Capacity | None = None,
+    volumes: Sequence[Volume] = (),
+) -> Job:
+    """Copy and validate the job folder or tarball into the spool, then record the job.
+
+    The copy is staged under a hidden name, fsynced and renamed into place before the commit; a
+    crash in between leaves a spool entry with no row, which the daemon's recovery removes.
+    ``capacity``: what this landing zone can ever give one job (default: ``intake_capacity``).
+    """
+    spool = settings.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    job_id = new_job_id()
+    staging = spool / f".incoming-{job_id}-{secrets.token_hex(3)}"
+    try:
+        stage_bundle(Path(source), staging, IntakeLimits(max_bytes=settings.max_bundle_bytes,
+                                                        max_files=settings.max_bundle_files))
+        spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
+                         limits=settings.limits, require_command=False)
+        if settings.volumes or volumes:  # this zone's and a hub Station's volumes (lz.core.volumes), in the spec
+            spec = replace(spec, volumes=(*spec.volumes, *settings.volumes, *volumes))
+        _within(spec, capacity if capacity is not None else intake_capacity(settings))
+        _require_runnable(spec, settings, staging, _daemon_runtime(store))
+    except UserError as exc:
+        remove_tree(staging)
+        raise Rejected(str(exc), _record_rejection(store, job_id, name or _default_name(source), exc, origin)) from None
+    except BaseException:
+        remove_tree(staging)
+        raise
+    os.rename(staging, spool / job_id)
+    fsync_directory(spool)
+    try:
+        return store.create(spec, job_id=job_id, source=origin)
+    except BaseException:
+        remove_tree(spool / job_id)
+        raise
+
+
+def intake_capacity(settings: Settings) -> Capacity:
+    """What this landing zone can ever give one job: the machine, when jobs run here; unknown
+    under SLURM (the cluster's ``[limits]`` and sbatch decide there)."""
+    if settings.executor == "slurm":
+        return Capacity()
+    return local_capacity(gpus=None if settings.gpus < 0 else settings.gpus)
+
+
+def _within(spec: JobSpec, capacity: Capacity) -> None:
+    try:
+        check_capacity(spec.resources, capacity)
+    except ResourceError as exc:
+        raise ResourceError(f"lz.toml or flags: {exc}") from None
+
+
+def _default_name(source: Path) -> str:
+    base = Path(source).name
+    for suffix in (".tar.gz", ".tgz", ".tar"):
+        if base.endswith(suffix):
+            return base[: -len(suffix)] or "job"
+    return base or "job"
+
+
+def _daemon_runtime(store: JobStore) -> str | None:
+    """The runtime the landing zone's daemon chose when it last started (it may be down now)."""
+    return store.status().runtime
+
+
+def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: str | None) -> None:
+    """Refuse now what the daemon could never run: no command without a container, or a base
+    image the site's catalogue does not have."""
+    if runtime is None:
+        runtime = select.runtime_name(settings.runtime)
+    if runtime == "none":
+        if spec.command is None:
+            raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
+        return
+    if spec.recipe is None:
+        raise BundleError(f"this landing zone runs jobs in {runtime} containers: add a Dockerfile or a definition")
+    text = (folder / spec.recipe).read_text(encoding="utf-8", errors="replace")
+    select.catalogue_from(settings.images, settings.allow_pull).check_recipe(text, spec.recipe_kind or "dockerfile")
+
+
+def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception, origin: str) -> Job:
+    """Rejected jobs still get a record, so ``lz status`` shows what was refused and why; it is
+    written already ended, in one transaction, so no tick can ever pick it up."""
+    safe_name = name if name and all(c.isascii() and (c.isalnum() or c in "._-") for c in name) else "rejected"
+    return store.create_rejected(JobSpec(name=safe_name[:64]), job_id=job_id, reason=f"rejected at intake: {exc}",
+                                 detail=str(exc), source=origin)
