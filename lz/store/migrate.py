@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 SCHEMA_HEAD = "0003_job_control"
-"""Alembic's head revision; ``tests/unit/test_migrations.py`` keeps the two equal."""
+"""Alembic's head revision; ``tests/unit/engine/test_migrations.py`` keeps the two equal."""
 
 
 def alembic_config() -> Config:

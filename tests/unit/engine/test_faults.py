@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lz.host import faults
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CALL = re.compile(r'crash_point\("([^"]+)"\)')
 
 

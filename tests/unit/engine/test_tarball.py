@@ -19,6 +19,7 @@ import pytest
 
 from lz.core.errors import BundleError
 from lz.intake.bundle import IntakeLimits, stage_bundle, stage_upload
+from tests.paths import ROOT
 from tests.unit import tarcraft as t
 from tests.unit.corpus import bad_input, nothing_left, report_to, tried
 
@@ -136,7 +137,7 @@ def test_gigantic_gnu_long_name_is_refused_quickly_with_bounded_memory(tmp_path:
         print(json.dumps({"error": error, "seconds": time.monotonic() - start, "max_rss_mb": hwm / 1024}))
     """)
     out = subprocess.run([sys.executable, "-c", child, str(bomb), str(tmp_path / "dest")], capture_output=True,
-                         text=True, timeout=300, cwd=Path(__file__).parents[2])
+                         text=True, timeout=300, cwd=ROOT)
     tried()
     result = json.loads(out.stdout or "{}") or {"stderr": out.stderr[-2000:]}
     print(f"long-name bomb: {result}")

@@ -15,8 +15,9 @@ from lz.executors.base import wrapper_script
 from lz.executors.slurm import SlurmExecutor
 from lz.host.process import CommandTimeout, Completed
 from lz.slurm.settings import SlurmSettings
+from tests.paths import ROOT
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"
+DATA = ROOT / "tests" / "data" / "slurm"
 
 
 def read(name: str) -> str:

@@ -1,14 +1,12 @@
 """The committed diagram must be the one the machine draws (regenerate with `lz diagram`)."""
 
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("graphviz")
 
 from lz.ops.diagram import DIAGRAM_NAME, dot_source  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 
 
 def test_committed_diagram_matches_the_machine() -> None:

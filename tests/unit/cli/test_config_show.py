@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from lz.cli import main
 from lz.config import load_settings_with_sources
 from lz.ops.config_reference import missing_descriptions, reference
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 
 
 def test_each_layer_is_named_as_the_source(tmp_path: Path) -> None:

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from lz.ops.architecture import (LAYERS, PICTURE_NAME, arrows_up, cycles, dot_source, layer_contract_lines,
-                                 module_imports, unit_of, unit_imports)
+from lz.ops.architecture import (
+    LAYERS,
+    PICTURE_NAME,
+    arrows_up,
+    cycles,
+    dot_source,
+    layer_contract_lines,
+    module_imports,
+    unit_imports,
+    unit_of,
+)
 from tests.paths import ROOT
 
 

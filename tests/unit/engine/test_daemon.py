@@ -15,6 +15,7 @@ from lz.engine.zone_lock import daemon_running, lock_landing_zone
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
+from tests.paths import ROOT
 
 CHILD = """
 import sys, time
@@ -46,7 +47,7 @@ def test_defect_1_the_lock_is_held_until_the_process_has_exited(tmp_path: Path) 
     upgrade(engine)
     job = JobStore(engine).create(JobSpec(name="slow", command=("true",)))
     (settings.spool_dir / job.id).mkdir(parents=True)
-    root = Path(__file__).resolve().parents[2]
+    root = ROOT
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], cwd=root,
                              env={**os.environ, "PYTHONPATH": str(root)})
     try:

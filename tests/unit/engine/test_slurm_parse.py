@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from lz.slurm.parse import (
@@ -21,8 +19,9 @@ from lz.slurm.parse import (
     phase_of,
     size_bytes,
 )
+from tests.paths import ROOT
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "slurm"
+DATA = ROOT / "tests" / "data" / "slurm"
 
 
 def read(name: str) -> str:

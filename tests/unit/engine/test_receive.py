@@ -18,9 +18,10 @@ from lz.intake.receive import Rejected, receive
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
+from tests.paths import ROOT
 from tests.unit.corpus import bad_input, report_to, tried
 
-REPO = Path(__file__).parents[2]
+REPO = ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from lz.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.paths import ROOT
 
 
 def test_site_builds_strict(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from lz.core.machine import Lifecycle
 from lz.core.rules import Cancel, Control, Fire, decide, ended_by
 from lz.slurm.commands import listpids_argv, scancel_signal_argv, scontrol_argv
 from lz.slurm.parse import read_listpids, read_scontrol
-from tests.unit.test_rules import CTX, NOW, job
+from tests.unit.core.test_rules import CTX, NOW, job
 
 
 def test_the_lifecycle_pauses_resumes_and_releases() -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from lz.metrics.hub import METRIC_NAMES as HUB_NAMES
 from lz.metrics.zone import METRIC_NAMES as ZONE_NAMES
+from tests.paths import ROOT
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "lz.json"
+DASHBOARD = ROOT / "docs" / "grafana" / "lz.json"
 _SUFFIXES = ("_bucket", "_sum", "_count")
 
 

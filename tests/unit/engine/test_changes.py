@@ -13,7 +13,7 @@ import pytest
 from lz.results.changes import changes_since, diff
 from lz.results.manifest import DIR, FILE, Manifest, snapshot
 from lz.results.walk import open_dir
-from tests.unit.test_manifest import later, refusing, tree
+from tests.unit.engine.test_manifest import later, refusing, tree
 
 
 def wide_tree(root: Path) -> Path:

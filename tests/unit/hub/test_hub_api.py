@@ -17,9 +17,10 @@ from lz.core.errors import UserError
 from lz.hub.server import db
 from lz.hub.server.domain import tokens
 from lz.hub.server.models import HubBase
+from tests.paths import ROOT
 from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "hub-openapi.json"
+DOC = ROOT / "docs" / "hub-openapi.json"
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from lz.cli import main
 from lz.cli.complete import SHELLS
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 LZ = str(Path(sys.executable).parent / "lz")  # the installed script: completion keys on the program name
 
 

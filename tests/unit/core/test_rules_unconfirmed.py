@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from lz.core.job import Observation
 from lz.core.rules import Fire, Record, TickContext, Work, decide
-from tests.unit.test_rules import NOW, job
+from tests.unit.core.test_rules import NOW, job
 
 CTX = TickContext(now=NOW, observed=True, submit_grace_s=30, queue_memory_s=300)
 

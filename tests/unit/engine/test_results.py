@@ -16,7 +16,7 @@ from lz.core.errors import UserError
 from lz.results.collect import collect, read_manifest
 from lz.results.manifest import snapshot
 from lz.results.unpack import extract_results
-from tests.unit.test_collect import collected, logs, tree
+from tests.unit.engine.test_collect import collected, logs, tree
 
 
 def test_unpack_puts_files_in_place_and_lz_files_under_dot_lz(tmp_path: Path) -> None:
