@@ -139,7 +139,7 @@ class Snapshot:
     @classmethod
     def of(cls, row: Any) -> Snapshot:
         """The snapshot of a database row (any object with those attributes; missing ones default)."""
-        values = {f.name: getattr(row, f.name, f.default) for f in fields(cls)}
+        values: dict[str, Any] = {f.name: getattr(row, f.name, f.default) for f in fields(cls)}
         return cls(**{**values, "phase": Phase(values["phase"]), "cancel_requested": bool(values["cancel_requested"]),
                       "control_seq": values["control_seq"] or 0})
 
