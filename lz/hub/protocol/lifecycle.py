@@ -120,7 +120,9 @@ class Stale(Refused):
 @dataclass(frozen=True)
 class Snapshot:
     """What the lifecycle needs of a hub job: the ``hub_jobs`` columns of the same names, except
-    ``cancel_by`` (who asked to cancel a held job), which has no column yet (reasons say "a user")."""
+    ``cancel_by`` (who asked to cancel a held job), which has no column yet (reasons say "a user").
+    ``ran_on`` is the landing zone of the current attempt: a requeue clears it, so a zone can
+    never pass for the finisher of an attempt it did not hold."""
 
     phase: Phase = Phase.PENDING
     attempt: int = 1
@@ -278,7 +280,7 @@ def _requeued(job: Snapshot, trigger: str, now: float, why: str) -> Snapshot:
     free = replace(job, lease_owner=None, lease_expires=None)
     if next_phase(trigger, job).final:
         return _ended(free, f"{_asked(job)}; {why}", now)
-    return replace(free, phase=Phase.PENDING, attempt=job.attempt + 1)
+    return replace(free, phase=Phase.PENDING, attempt=job.attempt + 1, ran_on=None)
 
 
 def _ended(job: Snapshot, reason: str, now: float) -> Snapshot:

@@ -86,7 +86,8 @@ def test_a_heartbeat_renews_the_lease_of_the_current_attempt_only() -> None:
 # -- release and expiry -----------------------------------------------------------------------------------
 def test_a_released_job_is_queued_again_under_a_new_attempt() -> None:
     job = on_release(leased(), ZONE, 1, 5.0)
-    assert (job.phase, job.attempt, job.lease_owner, job.lease_expires) == (Phase.PENDING, 2, None, None)
+    assert (job.phase, job.attempt, job.lease_owner, job.lease_expires, job.ran_on) == (
+        Phase.PENDING, 2, None, None, None)
     assert claimable(job)
     with pytest.raises(Stale):
         on_release(leased(), ZONE, 2, 5.0)
@@ -160,8 +161,9 @@ def test_a_finish_after_the_hub_ended_the_job_changes_nothing() -> None:
     ended = on_expiry(on_control(leased(), "stop", "alice", 1.0), 100.0)
     assert on_finish(ended, ZONE, 1, "succeeded") is ended
     cancelled_while_waiting = on_cancel(on_expiry(leased(), 100.0), "bob", 101.0)
-    with pytest.raises(Stale):
-        on_finish(cancelled_while_waiting, ZONE, 1, "succeeded")
+    for attempt in (1, 2):  # its own, now stale; and the one it never held (found by the property test)
+        with pytest.raises(Stale):
+            on_finish(cancelled_while_waiting, ZONE, attempt, "succeeded")
 
 
 # -- cancel and control requests -------------------------------------------------------------------------
