@@ -253,16 +253,15 @@ def reverted_lifecycle(old: str, new: str) -> types.ModuleType:
     return module
 
 
-class WithoutStopSurvivesRequeue(HubJobs):
-    """Requeue (and claim) read an accepted end as ``cancel_requested`` alone, as hubs before the table."""
-
-    rules_module = reverted_lifecycle(*FIX)
-
-
 HUNT = settings(max_examples=1000, stateful_step_count=40, deadline=None, database=None, derandomize=True,
                 phases=[Phase.generate], suppress_health_check=list(HealthCheck))  # found, not shrunk
 
 
 def test_the_reverted_fix_is_found() -> None:
+    class WithoutStopSurvivesRequeue(HubJobs):
+        """Requeue (and claim) read an accepted end as ``cancel_requested`` alone, as hubs before the table."""
+
+        rules_module = reverted_lifecycle(*FIX)
+
     with pytest.raises(AssertionError, match="forgotten|overwritten|accepted at attempt|model expected a refusal"):
         run_state_machine_as_test(WithoutStopSurvivesRequeue, settings=HUNT)
