@@ -114,7 +114,7 @@ def db_upgrade() -> None:
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("state_diagrams"),
               help="Where to write the diagram (default ./state_diagrams).")
 def diagram(directory: Path) -> None:
-    """Redraw the job lifecycle diagram from the state machine's definition."""
+    """Redraw both lifecycle diagrams (the landing zone's job, the hub's job) from their tables."""
     from lz.ops.diagram import write
 
     for path in write(directory):
