@@ -225,15 +225,16 @@ def test_hub_metrics_are_read_from_its_database(app: HubApp) -> None:
 def test_stop_kill_pause_resume_through_the_hub_reach_the_holding_landing_zone(app: HubApp) -> None:
     """A control request is recorded on the hub (who, which, a sequence number) and handed to
     the landing zone holding the job with its next heartbeat; a job nobody holds is stopped at
-    once and cannot be paused."""
+    once, and a paused waiting job is held (not claimable) until it is resumed."""
     alice = app.user("alice")
     app.station_with_zone(alice)
     held = app.submit(alice).json()["id"]
     app.clock.now += 1  # oldest first
     waiting = app.submit(alice).json()["id"]
     assert [j["id"] for j in app.claim(alice)] == [held]
-    refused = app.call("POST", f"/jobs/{waiting}/control", alice, json={"action": "pause"})
-    assert refused.status_code == 409 and "waits for a landing zone" in refused.json()["detail"]
+    app.ok("POST", f"/jobs/{waiting}/control", alice, json={"action": "pause"})
+    assert app.claim(alice) == []  # held while paused
+    app.ok("POST", f"/jobs/{waiting}/control", alice, json={"action": "resume"})
     stopped = app.ok("POST", f"/jobs/{waiting}/control", alice, json={"action": "stop"})
     assert (stopped["state"], stopped["outcome"], stopped["reason"]) == ("cleaned", "cancelled", "stopped by alice")
     app.ok("POST", f"/jobs/{held}/control", alice, json={"action": "pause"})
@@ -272,3 +273,38 @@ def test_the_agent_carries_out_a_hub_request_once_as_lz_stop_would(tmp_path: Pat
     job = store.get(local.id)
     assert job.state == "collecting" and job.control_by == "alice (on the hub)"
     assert "stopped by alice (on the hub)" in (job.reason or "") and len(wakes) == 1
+
+
+@pytest.mark.parametrize("action", ["stop", "kill", "cancel"])
+def test_an_accepted_end_survives_the_lease_expiring(app: HubApp, action: str) -> None:
+    """Issue 20 (1): a stop or kill accepted for a held job whose landing zone then vanishes used
+    to be forgotten at the requeue; another zone ran the job again. Now the job ends cancelled."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.ok("POST", "/lz/register", alice, json={"name": "lz2"})
+    app.ok("PUT", "/stations/s1/zones/lz2", alice)
+    job_id = app.submit(alice).json()["id"]
+    assert [j["id"] for j in app.claim(alice, "lz1")] == [job_id]
+    if action == "cancel":
+        app.ok("POST", f"/jobs/{job_id}/cancel", alice)
+    else:
+        app.ok("POST", f"/jobs/{job_id}/control", alice, json={"action": action})
+    app.clock.now += 31  # lz1 vanished
+    assert app.hub.requeue_expired() == [job_id]
+    assert app.claim(alice, "lz2") == []
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    word = {"stop": "stopped", "kill": "killed", "cancel": "cancelled"}[action]
+    assert (job["state"], job["outcome"]) == ("cleaned", "cancelled")
+    assert job["reason"].startswith(f"{word} by ") and "stopped answering" in job["reason"]
+
+
+def test_an_accepted_stop_survives_a_draining_zone_handing_the_job_back(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice, "lz1")
+    app.ok("POST", f"/jobs/{job_id}/control", alice, json={"action": "stop"})
+    app.ok("POST", "/lz/release", alice, json={"name": "lz1", "jobs": [{"id": job_id, "attempt": 1}]})
+    job = app.ok("GET", f"/jobs/{job_id}", alice)
+    assert (job["state"], job["outcome"]) == ("cleaned", "cancelled") and job["reason"].startswith("stopped by alice")
+    assert app.claim(alice, "lz1") == []

@@ -360,11 +360,12 @@ def test_a_plain_member_gets_no_invite_form_and_403_posting_it(app: HubApp, alic
 
 
 # -- controls ------------------------------------------------------------------------------------
-def test_stop_ends_a_pending_job_and_pause_is_refused(app: HubApp, alice: Browser) -> None:
+def test_stop_ends_a_pending_job_and_pause_holds_it(app: HubApp, alice: Browser) -> None:
     paused = _job(app, alice)
-    refused = alice.post(f"/jobs/{paused}/control", action="pause")
-    assert refused.status_code == 409 and "waits for a landing zone" in refused.text
+    held = alice.post(f"/jobs/{paused}/control", action="pause")
+    assert (held.status_code, held.headers["location"]) == (303, f"/jobs/{paused}")
     assert app.ok("GET", f"/jobs/{paused}", alice.token)["state"] == "received"
+    assert ">Resume<" in alice.get(f"/jobs/{paused}").text
     stopped = alice.post(f"/jobs/{paused}/control", action="stop")
     assert (stopped.status_code, stopped.headers["location"]) == (303, f"/jobs/{paused}")
     job = app.ok("GET", f"/jobs/{paused}", alice.token)
@@ -403,7 +404,8 @@ def test_a_malformed_address_is_a_page_and_the_api_keeps_its_422(app: HubApp, al
 def test_a_jobs_buttons_follow_its_state() -> None:
     from lz.hub.server.web.pages_jobs import available_actions
 
-    assert available_actions("pending", "received") == ["cancel"]
+    assert available_actions("pending", "received") == ["pause", "cancel"]
+    assert available_actions("pending", "received", "pause") == ["resume", "cancel"]
     assert available_actions("leased", "building") == ["stop", "kill", "cancel"]
     assert available_actions("leased", "running") == ["stop", "kill", "pause", "cancel"]
     assert available_actions("leased", "paused") == ["stop", "kill", "resume", "cancel"]

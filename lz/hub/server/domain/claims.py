@@ -14,9 +14,11 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, false, func, insert, or_, select, update
 
+from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
+from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.protocol.names import FACTS
 from lz.hub.server.errors import Conflict, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, StationZone
@@ -36,6 +38,34 @@ def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_s
     conn.execute(insert(events_t).values(job_id=job_id, attempt=attempt, seq=None, lz_id=lz_id,
                                          from_state=from_state, to_state=to_state, event=event, at=now,
                                          detail=detail))
+
+
+_ENDS = [c.value for c in Control if c.ends]
+CLAIMABLE = (jobs_t.c.phase == Phase.PENDING, jobs_t.c.cancel_requested == false(),
+             or_(jobs_t.c.control.is_(None), jobs_t.c.control.notin_([Control.PAUSE.value, *_ENDS])))
+"""``lifecycle.claimable`` as SQL: pending, no end asked, not paused (a unit test keeps them equal)."""
+ENDING = or_(jobs_t.c.cancel_requested.is_(True), jobs_t.c.control.in_(_ENDS))
+"""``lifecycle.ending`` as SQL."""
+
+
+def apply(conn: Connection, row: Any, after: Snapshot, now: float, **columns: Any) -> bool:
+    """Write what a lifecycle rule changed as one UPDATE guarded by the phase and attempt the rule
+    was decided on: a concurrent claim, expiry or finish makes it match nothing (False), never
+    half of two decisions. ``columns``: what else the caller records with it."""
+    before = Snapshot.of(row)
+    values = lifecycle.changes(before, after)
+    values.pop("cancel_by", None)  # no column yet: reasons name who asked when they can
+    result = conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == before.phase.value,
+                                               jobs_t.c.attempt == before.attempt)
+                          .values(updated_at=now, **values, **columns))
+    return result.rowcount == 1
+
+
+def requeue_columns(after: Snapshot) -> dict[str, Any]:
+    """The columns beside the lifecycle's that a requeue or an end at requeue sets."""
+    if after.phase is Phase.FINISHED:
+        return {"state": "cleaned"}
+    return {"state": "received", **{k: None for k in FACTS}}
 
 
 def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, Any]]:
@@ -64,7 +94,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
     rows = conn.execute(
         select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
-        .where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+        .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations))
         .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
         .with_for_update(skip_locked=True)
     ).all()
@@ -96,26 +126,24 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
 
 def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float) -> list[str]:
     """A draining landing zone hands jobs back: each goes to pending under a new attempt (its
-    old attempt is fenced off), which is not counted as a failure; a job the user cancelled
-    ends cancelled instead. Jobs no longer held by ``lz_id`` under that attempt are skipped."""
+    old attempt is fenced off), which is not counted as a failure; a job whose user asked for its
+    end (cancel, stop, kill) ends cancelled instead (``lifecycle.on_release``). Jobs no longer held
+    by ``lz_id`` under that attempt are skipped."""
     done = []
     for job_id, attempt in held:
         row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
-        if row is None or row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
+        if row is None:
             continue
-        if row.cancel_requested:
-            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
-                                          reason="cancelled by user; its landing zone drained", ended_at=now)
-            event, to_state = "cancel", "cleaned"
-        else:
-            values = dict(phase="pending", attempt=attempt + 1, state="received", **{k: None for k in FACTS})
-            event, to_state = "release", "received"
-        result = conn.execute(update(jobs_t).where(
-            jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.attempt == attempt).values(
-            lease_owner=None, lease_expires=None, updated_at=now, **values))
-        if result.rowcount == 1:
-            hub_event(conn, job_id, attempt, row.state, to_state, event, now,
-                      f"attempt {attempt} handed back by its draining landing zone", lz_id)
+        try:
+            after = lifecycle.on_release(Snapshot.of(row), lz_id, attempt, now)
+        except lifecycle.Refused:
+            continue
+        if apply(conn, row, after, now, **requeue_columns(after)):
+            ended = after.phase is Phase.FINISHED
+            hub_event(conn, job_id, attempt, row.state, "cleaned" if ended else "received",
+                      "cancel" if ended else "release", now,
+                      f"attempt {attempt} handed back by its draining landing zone" + (f": {after.reason}" if ended else ""),
+                      lz_id)
             done.append(job_id)
     return done
 
@@ -123,34 +151,31 @@ def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: 
 def has_pending(conn: Connection, lz_id: int) -> bool:
     """A cheap read before the claim's write transaction: is there anything to claim at all?"""
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
-    return conn.execute(select(jobs_t.c.id).where(jobs_t.c.phase == "pending", jobs_t.c.station_id.in_(stations))
+    return conn.execute(select(jobs_t.c.id).where(*CLAIMABLE, jobs_t.c.station_id.in_(stations))
                         .limit(1)).first() is not None
 
 
 def requeue_expired(conn: Connection, now: float) -> list[str]:
-    """Jobs whose lease ran out go back to pending under a new attempt (or end, if cancelled)."""
+    """Jobs whose lease ran out go back to pending under a new attempt, or end cancelled when their
+    user asked for an end (``lifecycle.on_expiry``: a stop or kill survives the requeue); waiting
+    jobs that still carry an end request (requeued so by older hubs) are settled too."""
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.state, jobs_t.c.cancel_requested, jobs_t.c.lease_owner)
-        .where(jobs_t.c.phase == "leased", jobs_t.c.lease_expires < now)
+        select(jobs_t).where(or_(jobs_t.c.phase == Phase.LEASED, jobs_t.c.phase == Phase.PENDING))
+        .where(or_(jobs_t.c.lease_expires < now, ENDING))
         .with_for_update(skip_locked=True)
     ).all()
     done = []
     for row in rows:
-        guard = (jobs_t.c.id == row.id, jobs_t.c.phase == "leased", jobs_t.c.attempt == row.attempt)
-        if row.cancel_requested:
-            values: dict[str, Any] = dict(phase="finished", state="cleaned", outcome="cancelled",
-                                          reason="cancelled by user; its landing zone stopped answering",
-                                          ended_at=now)
-            event, to_state = "cancel", "cleaned"
-        else:
-            values = dict(phase="pending", attempt=row.attempt + 1, state="received",
-                          **{k: None for k in FACTS})
-            event, to_state = "requeue", "received"
-        result = conn.execute(update(jobs_t).where(*guard).values(
-            lease_owner=None, lease_expires=None, updated_at=now, **values))
-        if result.rowcount == 1:
-            hub_event(conn, row.id, row.attempt, row.state, to_state, event, now,
-                      f"lease of attempt {row.attempt} expired", row.lease_owner)
+        job = Snapshot.of(row)
+        if job.phase is Phase.LEASED and not lifecycle.expired(job, now):
+            continue  # an end asked of a live lease: its holder carries it out
+        after = lifecycle.on_expiry(job, now) if job.phase is Phase.LEASED else lifecycle.settle(job, now)
+        if apply(conn, row, after, now, **requeue_columns(after)):
+            ended = after.phase is Phase.FINISHED
+            detail = (f"lease of attempt {row.attempt} expired" if job.phase is Phase.LEASED else "waiting") + \
+                (f": {after.reason}" if ended else "")
+            hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else "received",
+                      "cancel" if ended else "requeue", now, detail, row.lease_owner)
             done.append(row.id)
     return done
 

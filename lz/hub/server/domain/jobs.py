@@ -10,9 +10,11 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from lz.core.views import iso
+from lz.hub.protocol import lifecycle
+from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.server.domain import stations
 from lz.hub.server.domain.accounts import Principal
-from lz.hub.server.domain.claims import hub_event
+from lz.hub.server.domain.claims import apply, hub_event
 from lz.hub.server.errors import Conflict, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, Station, StationMember
 
@@ -53,11 +55,13 @@ def _visible_query(who: Principal) -> Any:
     return query
 
 
-def find(conn: Connection, who: Principal, job_id: str) -> Any:
-    """A visible job by id or unambiguous prefix."""
+def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = False) -> Any:
+    """A visible job by id or unambiguous prefix (``for_update``: its row locked on PostgreSQL,
+    so a request is decided on the row a racing claim cannot change underneath it)."""
     if not job_id or len(job_id) > 32:
         raise NotFound(f"no job {job_id!r} in your stations")
-    rows = conn.execute(_visible_query(who).where(jobs_t.c.id.startswith(job_id, autoescape=True)).limit(2)).all()
+    query = _visible_query(who).where(jobs_t.c.id.startswith(job_id, autoescape=True)).limit(2)
+    rows = conn.execute(query.with_for_update(of=jobs_t) if for_update else query).all()
     if not rows:
         raise NotFound(f"no job {job_id!r} in your stations")
     if len(rows) > 1:
@@ -87,48 +91,45 @@ def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
 
 
 def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
-    row = find(conn, who, job_id)
-    if row.phase == "finished":
-        raise Conflict(f"the job is already {row.state}; cancel is not possible any more")
-    if row.phase == "pending":
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending").values(
-            phase="finished", state="cleaned", outcome="cancelled", reason=f"cancelled by {who.name}",
-            ended_at=now, updated_at=now))
-        hub_event(conn, row.id, row.attempt, row.state, "cleaned", "cancel", now, f"requested by {who.name}")
-    elif not row.cancel_requested:
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(cancel_requested=True, updated_at=now))
-        hub_event(conn, row.id, row.attempt, row.state, row.state, "cancel", now,
-                  f"requested by {who.name}; the landing zone stops it")
-    return find(conn, who, row.id)
+    """A waiting job ends cancelled at once; a held one records the request, which its landing zone
+    carries out and which survives a requeue (``lifecycle.on_cancel``)."""
+    return _request(conn, who, job_id, "cancel", now)
 
 
-CONTROLS = ("stop", "kill", "pause", "resume")
+CONTROLS = tuple(c.value for c in Control)
 
 
 def control(conn: Connection, who: Principal, job_id: str, action: str, now: float) -> Any:
-    """A stop, kill, pause or resume request for a job a landing zone holds: recorded with who
-    asked and a new sequence number; the landing zone picks it up with its next heartbeat and
-    carries it out as ``lz stop|kill|pause|resume`` would. A job nobody holds yet is stopped or
-    killed at once (as a cancel) and cannot be paused."""
+    """A stop, kill, pause or resume request, recorded with who asked and a new sequence number;
+    the landing zone holding the job picks it up with its next heartbeat and carries it out as
+    ``lz stop|kill|pause|resume`` would. A waiting job is stopped or killed at once (as a cancel);
+    a paused waiting job is held until resumed (``lifecycle.on_control``)."""
     if action not in CONTROLS:
         raise Conflict(f"unknown request {action!r} (known: {', '.join(CONTROLS)})")
-    row = find(conn, who, job_id)
-    if row.phase == "finished":
-        raise Conflict(f"the job is already {row.state}; {action} is not possible any more")
-    if row.phase == "pending":
-        if action in ("pause", "resume"):
-            raise Conflict(f"job {row.id} waits for a landing zone: only a job a landing zone holds can be {action}d")
-        word = "stopped" if action == "stop" else "killed"
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending").values(
-            phase="finished", state="cleaned", outcome="cancelled", reason=f"{word} by {who.name}",
-            ended_at=now, updated_at=now))
-        hub_event(conn, row.id, row.attempt, row.state, "cleaned", action, now, f"requested by {who.name}")
+    return _request(conn, who, job_id, action, now)
+
+
+def _request(conn: Connection, who: Principal, job_id: str, action: str, now: float) -> Any:
+    """Decide on the locked row and write the decision guarded by its phase and attempt: a claim
+    or expiry racing the request makes the guard miss, and the request is decided again on the
+    row as it is now (never reported done when nothing was written)."""
+    for _ in range(3):
+        row = find(conn, who, job_id, for_update=True)
+        before = Snapshot.of(row)
+        try:
+            after = (lifecycle.on_cancel(before, who.name, now) if action == "cancel"
+                     else lifecycle.on_control(before, action, who.name, now))
+        except lifecycle.Refused as exc:
+            raise Conflict(str(exc)) from None
+        if after == before:
+            return row
+        ended = after.phase is Phase.FINISHED
+        if not apply(conn, row, after, now, **({"state": "cleaned"} if ended else {})):
+            continue
+        detail = f"requested by {who.name}" + ("" if ended else "; the landing zone carries it out")
+        hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else row.state, action, now, detail)
         return find(conn, who, row.id)
-    conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(
-        control=action, control_by=who.name, control_seq=jobs_t.c.control_seq + 1, updated_at=now))
-    hub_event(conn, row.id, row.attempt, row.state, row.state, action, now,
-              f"requested by {who.name}; the landing zone carries it out")
-    return find(conn, who, row.id)
+    raise Conflict(f"job {job_id} changed while the request was being recorded: try again")
 
 
 def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:

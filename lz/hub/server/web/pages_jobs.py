@@ -121,19 +121,20 @@ def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     job = _job(hub, viewer, job_id)
     row = job.pop("_row")
     files = downloads.returned_files(downloads.manifest(hub.files, row)) if job["results"] else []
-    actions = available_actions(job["phase"], job["state"])
+    actions = available_actions(job["phase"], job["state"], row.control)
     return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
             "finished": job["phase"] == "finished"}
 
 
-def available_actions(phase: str, state: str) -> list[str]:
-    """The buttons a job's page offers: a waiting job can only be cancelled; one a landing zone
-    holds can be stopped (partial results), killed or cancelled, paused while queued or running,
-    resumed while paused. The hub's rules decide again when one is pressed."""
+def available_actions(phase: str, state: str, control: str | None = None) -> list[str]:
+    """The buttons a job's page offers: a waiting job can be held (pause) or released (resume)
+    and cancelled; one a landing zone holds can be stopped (partial results), killed or cancelled,
+    paused while queued or running, resumed while paused. The hub's lifecycle decides again when
+    one is pressed."""
     if phase == "finished":
         return []
     if phase == "pending":
-        return ["cancel"]
+        return ["resume" if control == "pause" else "pause", "cancel"]
     return ["stop", "kill", *(["pause"] if state in ("queued", "running") else []),
             *(["resume"] if state == "paused" else []), "cancel"]
 
