@@ -9,7 +9,7 @@ from typing import Any
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
-EXTRA = [("state_diagrams", "job_lifecycle.svg")]
+EXTRA = [("state_diagrams", "job_lifecycle.svg"), ("state_diagrams", "hub_job.svg")]
 
 
 def on_files(files: Files, config: Any) -> Files:
