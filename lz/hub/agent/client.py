@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import requests
 
 from lz.core.errors import LzError, UserError
+from lz.host.fs import write_atomically
 
 log = logging.getLogger("lz.hub.agent.client")
 
@@ -50,11 +51,7 @@ def read_token(path: Path) -> str:
 def write_token(path: Path, token: str) -> None:
     """Atomically, created 0600 from the start."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, token + "\n")
 
 
 def _reason(response: requests.Response) -> str:
