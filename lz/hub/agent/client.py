@@ -16,6 +16,7 @@ import requests
 
 from lz.core.errors import LzError, UserError
 from lz.host.fs import write_atomically
+from lz.host.secret_file import read_secret
 
 log = logging.getLogger("lz.hub.agent.client")
 
@@ -34,15 +35,7 @@ class HubUnavailable(LzError):
 
 def read_token(path: Path) -> str:
     """The token file's first line; refuses a file others may read (it is a password)."""
-    try:
-        st = path.stat()
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise UserError(f"no hub token at {path} (create one with `lz hub token create`)") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the hub token {path}: {exc.strerror}") from None
-    if st.st_mode & 0o077:
-        raise UserError(f"hub token {path} is readable by others: chmod 600 {path}")
+    text = read_secret(path, "hub token", "create one with `lz hub token create`").strip()
     if not text:
         raise UserError(f"hub token file {path} is empty")
     return text.splitlines()[0].strip()

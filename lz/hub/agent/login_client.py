@@ -27,6 +27,7 @@ from auth0.authentication.exceptions import Auth0Error
 from lz import __version__
 from lz.core.errors import UserError
 from lz.host.fs import write_atomically
+from lz.host.secret_file import read_secret
 from lz.hub.protocol.versions import below
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -150,16 +151,7 @@ def parse(text: str) -> dict[str, Any]:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    try:
-        st = path.stat()
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"no hub token at {path} (log in with `lz login`)") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the hub token {path}: {exc.strerror}") from None
-    if st.st_mode & 0o077:
-        raise UserError(f"hub token {path} is readable by others: chmod 600 {path}")
-    return parse(text)
+    return parse(read_secret(path, "hub token", "log in with `lz login`"))
 
 
 def write_file(path: Path, data: dict[str, Any]) -> None:
