@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 LINES_BUFFER = 64 << 10  # enough for the last lines of any sane log; a longer line is cut at its start
 
 
-def tail_bytes(handle: BinaryIO, limit: int) -> tuple[bytes, int]:
+def tail_bytes(handle: IO[bytes], limit: int) -> tuple[bytes, int]:
     """(the last ``limit`` bytes, the size) of an open, seekable file: a file or a tar member.
     Exactly up to the size it had when asked, so the pair agrees while the log grows."""
     size = handle.seek(0, os.SEEK_END)

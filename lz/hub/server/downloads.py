@@ -11,7 +11,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from fastapi.responses import FileResponse
 
@@ -43,7 +43,7 @@ def _member(archive: Path, name: str) -> bytes | None:
 
 
 @contextmanager
-def _open_log(files: Files, row: Any, which: str) -> Iterator[BinaryIO | None]:
+def _open_log(files: Files, row: Any, which: str) -> Iterator[IO[bytes] | None]:
     """The log, open: the finished attempt's from its results, else as much of the running
     attempt's as its landing zone has sent; None when there is none (yet)."""
     if row.results is not None and files.path(row.results).exists():
