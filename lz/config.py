@@ -45,40 +45,73 @@ def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    name: str = "lz"
-    executor: str = "local"  # where jobs run: local, slurm
-    runtime: str = "auto"  # what they run in: none, charliecloud, apptainer, singularity, auto
-    db: Path = field(default_factory=default_db)
-    workdir: Path = field(default_factory=default_work_root)
-    tick_s: float = 5.0
-    observe_interval_s: float = 5.0  # the least time between two status queries (squeue), wake-ups or not
-    usage_interval_s: float = 30.0  # between two usage queries (sstat)
-    backoff_max_s: float = 60.0  # the longest wait between tries while the controller is down
-    workers: int = 4
-    local_slots: int = 0  # jobs the local executor runs at once; 0 = number of CPUs
-    hub: str = ""  # a hub to take jobs from too (lz run --hub URL; env LZ_HUB)
-    token_file: str = ""  # the hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token; "none": memory only)
-    max_running: int = 0  # hub jobs at once; 0 = the CPUs
-    gpus: int = -1  # GPUs this landing zone has for local jobs; -1 = the NVIDIA devices found in /dev
-    pilot_margin_s: float = 60.0  # a pilot claims only jobs that end this long before its allocation
-    job_prefix: str = "lz-"  # SLURM job names and work directories: <prefix><job id>
-    lost_after_s: float = 120.0  # how long a submitted job may stay invisible before it is lost
-    retention_days: float = 30.0
-    build_timeout_s: float = 3600.0
-    stop_grace_s: float = 60.0  # on SIGTERM, how long running steps may finish before the daemon leaves
-    busy_timeout_s: float = 30.0  # how long a write waits for another process's lock on the database
-    max_bundle_bytes: int = 1 << 30
-    max_bundle_files: int = 100_000
-    results_max_bytes: int = 10 * 2**30  # what one job may return (apparent sizes); the rest is listed as skipped
-    results_max_files: int = 100_000
-    allow_pull: bool = False
-    group_access: bool = False  # directories 0750 and files 0640 instead of 0700 and 0600
-    metrics: str = ""  # HOST:PORT of the Prometheus endpoint of lz run ("" = none)
-    limits: Limits = field(default_factory=Limits)
-    images: Mapping[str, str] = field(default_factory=dict)
-    apptainer_sandbox: bool = False  # [apptainer] sandbox: writable directories instead of SIF files
-    slurm: SlurmSettings = field(default_factory=SlurmSettings)
-    volumes: tuple[Volume, ...] = ()  # [volumes.NAME] host_path, mount, access: bound into every job
+    name: str = field(default="lz", metadata={"help":
+        "Name of this landing zone (letters, digits, `-_.`); shown by `lz status` and to a hub."})
+    executor: str = field(default="local", metadata={"help":
+        "Where jobs run: `local` (this machine) or `slurm` (submitted with sbatch)."})
+    runtime: str = field(default="auto", metadata={"help":
+        "What jobs run in: `apptainer`, `singularity`, `charliecloud`, `none` or `auto` (the first "
+        "installed)."})
+    db: Path = field(default_factory=default_db, metadata={"help":
+        "The SQLite database; the spool, the results store and the lock live beside it."})
+    workdir: Path = field(default_factory=default_work_root, metadata={"help":
+        "The work root: one directory per job while it runs (on the shared filesystem under SLURM)."})
+    tick_s: float = field(default=5.0, metadata={"help": "Seconds between two ticks of the daemon."})
+    observe_interval_s: float = field(default=5.0, metadata={"help":
+        "Least time between two status queries (`squeue`), wake-ups or not (never less than the tick)."})
+    usage_interval_s: float = field(default=30.0, metadata={"help": "Seconds between two usage queries (`sstat`)."})
+    backoff_max_s: float = field(default=60.0, metadata={"help":
+        "Longest wait between tries while the controller does not answer."})
+    workers: int = field(default=4, metadata={"help": "Parallel builds and parallel collections."})
+    local_slots: int = field(default=0, metadata={"help":
+        "Jobs the local executor runs at once; 0 means the number of CPUs."})
+    hub: str = field(default="", metadata={"help":
+        "A hub to take jobs from too (`lz run --hub URL`): the landing zone registers, claims and reports."})
+    # unset: $XDG_CONFIG_HOME/lz/token
+    token_file: str = field(default="", metadata={"help":
+        "The hub token file (mode 0600); `none` keeps the token in memory only."})
+    max_running: int = field(default=0, metadata={"help": "Hub jobs this landing zone runs at once; 0 means its CPUs."})
+    gpus: int = field(default=-1, metadata={"help":
+        "GPUs this landing zone offers local jobs; -1 means the NVIDIA devices found in /dev."})
+    pilot_margin_s: float = field(default=60.0, metadata={"help":
+        "Inside a SLURM allocation (a pilot): claim only jobs whose time limit ends at least this long before "
+        "the allocation does."})
+    job_prefix: str = field(default="lz-", metadata={"help":
+        "SLURM job names and work directories are `<prefix><job id>`."})
+    lost_after_s: float = field(default=120.0, metadata={"help":
+        "A submitted job the scheduler and the disk have not known for this long is lost (never resubmitted)."})
+    retention_days: float = field(default=30.0, metadata={"help": "Days results are kept after a job is cleaned."})
+    build_timeout_s: float = field(default=3600.0, metadata={"help": "Seconds a container build may take."})
+    stop_grace_s: float = field(default=60.0, metadata={"help":
+        "On SIGTERM, seconds running steps may take to finish before the daemon exits (the systemd unit's "
+        "TimeoutStopSec is this plus 30)."})
+    busy_timeout_s: float = field(default=30.0, metadata={"help":
+        "How long a database write waits for another process's lock before the step is put off."})
+    max_bundle_bytes: int = field(default=1 << 30, metadata={"help":
+        "Largest job folder or archive intake accepts, in bytes (expanded size)."})
+    max_bundle_files: int = field(default=100_000, metadata={"help": "Most files a job folder or archive may hold."})
+    results_max_bytes: int = field(default=10 * 2**30, metadata={"help":
+        "Most bytes one job returns (apparent sizes); what does not fit is listed in the manifest as skipped."})
+    results_max_files: int = field(default=100_000, metadata={"help":
+        "Most entries one job returns; the rest is listed in the manifest as skipped."})
+    allow_pull: bool = field(default=False, metadata={"help":
+        "Let builds pull base images from a registry (default: only the offline `[images]` catalogue)."})
+    group_access: bool = field(default=False, metadata={"help":
+        "Directories 0750 and files 0640 instead of 0700 and 0600, for a gateway shared by a group."})
+    metrics: str = field(default="", metadata={"help":
+        "`HOST:PORT` where `lz run` serves Prometheus metrics at `/metrics` (empty: none)."})
+    limits: Limits = field(default_factory=Limits, metadata={"help":
+        "`[limits]`: the most one job may ask for (`cpus`, `memory`, `gpus`, `time`, `partitions`)."})
+    images: Mapping[str, str] = field(default_factory=dict, metadata={"help":
+        "`[images]`: the offline base-image catalogue, name = root filesystem directory, tarball or SIF."})
+    apptainer_sandbox: bool = field(default=False, metadata={"help":
+        "`[apptainer] sandbox`: build writable sandbox directories instead of SIF files (sites without "
+        "squashfuse or loop devices)."})
+    slurm: SlurmSettings = field(default_factory=SlurmSettings, metadata={"help":
+        "`[slurm]`: how jobs are submitted (see below)."})
+    volumes: tuple[Volume, ...] = field(default=(), metadata={"help":
+        "`[volumes.NAME]` `host_path`, `mount`, `access` (`ro` or `rw`): a host directory bound into every "
+        "job at `mount` (outside `/lz/work`, never collected); with runtime `none` it is `LZ_VOLUME_<NAME>`."})
 
     @property
     def state_dir(self) -> Path:
@@ -111,6 +144,12 @@ class Settings:
     def container(self) -> str:
         """The original product's single axis: ``slurm``, or the local runtime."""
         return "slurm" if self.executor == "slurm" else self.runtime
+
+
+# what the settings that are no field mean (each field's own sits in its metadata, "help")
+DERIVED_HELP = {
+    "container": "The original product's single flag: `slurm`, or a runtime name (which means the local executor).",
+}
 
 
 # name -> type of every scalar setting (also the environment's LZ_<NAME>)

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from lz.host.logtail import read_tail
+
 if TYPE_CHECKING:
     from lz.core.job import Job, Transition
 
@@ -61,9 +63,7 @@ def last_line(path: Path | None, tail_bytes: int = 4096) -> str:
     if path is None:
         return ""
     try:
-        with open(path, "rb") as handle:
-            handle.seek(max(0, os.fstat(handle.fileno()).st_size - tail_bytes))
-            lines = handle.read().decode("utf-8", "replace").splitlines()
+        lines = read_tail(path, tail_bytes)[0].decode("utf-8", "replace").splitlines()
     except OSError:
         return ""
     text = next((line.strip() for line in reversed(lines) if line.strip()), "")

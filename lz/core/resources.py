@@ -12,6 +12,7 @@ from lz.core.errors import ResourceError
 
 # ASCII digits only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads
 _WHOLE = re.compile(r"[0-9]+")
+_FIELD = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _MEMORY = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:i?B)?\s*", re.IGNORECASE)
 _UNIT_MB = {"": Fraction(1), "K": Fraction(1, 1024), "M": Fraction(1), "G": Fraction(1024), "T": Fraction(1 << 20)}
 _PARTITION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -118,30 +119,40 @@ def _parse_time_text(text: str) -> int:
     assert SANE.max_time_s is not None
     if any(len(run) > _MAX_DIGITS for run in re.findall(r"[0-9]+", text)):
         raise _absurd("time", text, format_time(SANE.max_time_s))
-    days = 0
-    if "-" in text:
-        day_part, text = text.split("-", 1)
-        if not _WHOLE.fullmatch(day_part):
-            raise bad
-        days = int(day_part)
-        parts = text.split(":")
-        if not all(_WHOLE.fullmatch(p) for p in parts) or not 1 <= len(parts) <= 3:
-            raise bad
-        hours, minutes, secs = (list(map(int, parts)) + [0, 0])[:3]
-    else:
-        parts = text.split(":")
-        if not all(_WHOLE.fullmatch(p) for p in parts) or not 1 <= len(parts) <= 3:
-            raise bad
-        nums = list(map(int, parts))
-        if len(nums) == 1:
-            hours, minutes, secs = 0, nums[0], 0
-        elif len(nums) == 2:
-            hours, minutes, secs = 0, nums[0], nums[1]
-        else:
-            hours, minutes, secs = nums
+    clock = slurm_clock(text) if "." not in text else None  # a request is in whole units
+    if clock is None:
+        raise bad
+    days, hours, minutes, secs = clock
     if minutes >= 60 and (days or hours) or secs >= 60:
         raise bad
-    return ((days * 24 + hours) * 60 + minutes) * 60 + secs
+    return int(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+
+
+def slurm_clock(text: str, lone: str = "minutes") -> tuple[int, float, float, float] | None:
+    """SLURM's time grammar, read once for lz: ``[D-]HH[:MM[:SS]]``, ``MM:SS``, ``HH:MM:SS`` and a
+    lone number to (days, hours, minutes, seconds); None when ``text`` is not one (``UNLIMITED``).
+    A lone number is minutes in a request (sbatch --time) and seconds where Slurm reports a time
+    (``lone="seconds"``). Fields may carry a fraction (sstat's ``MM:SS.mmm``); whole ones stay ints."""
+    text = text.strip()
+    days, day_part = 0, False
+    if "-" in text:
+        day, text = text.split("-", 1)
+        if not _WHOLE.fullmatch(day):
+            return None
+        days, day_part = int(day), True
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 3 or not all(_FIELD.fullmatch(p) for p in parts):
+        return None
+    nums: list[float] = [float(p) if "." in p else int(p) for p in parts]
+    if day_part:  # after a day count the clock always starts with hours
+        hours, minutes, secs = (nums + [0, 0])[:3]
+    elif len(nums) == 1:
+        hours, minutes, secs = (0, nums[0], 0) if lone == "minutes" else (0, 0, nums[0])
+    elif len(nums) == 2:
+        hours, minutes, secs = 0, nums[0], nums[1]
+    else:
+        hours, minutes, secs = nums
+    return days, hours, minutes, secs
 
 
 def format_time(seconds: int) -> str:

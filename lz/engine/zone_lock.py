@@ -10,6 +10,7 @@ from typing import IO
 
 from lz.config import Settings
 from lz.core.errors import UserError
+from lz.host.fs import write_atomically
 
 
 def lock_landing_zone(settings: Settings) -> IO[str]:
@@ -23,10 +24,8 @@ def lock_landing_zone(settings: Settings) -> IO[str]:
     except BlockingIOError:
         handle.close()
         raise UserError(f"another landing zone is already running on {settings.db}") from None
-    tmp = settings.pid_file.with_suffix(".tmp")
-    try:
-        tmp.write_text(f"{os.getpid()}\n")
-        os.replace(tmp, settings.pid_file)
+    try:  # readable as the umask allows: whoever may use the zone may wake its daemon
+        write_atomically(settings.pid_file, f"{os.getpid()}\n", 0o666, durable=False)
     except OSError as exc:
         handle.close()
         raise UserError(f"cannot write {settings.pid_file}: {exc.strerror}") from None

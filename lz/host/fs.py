@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,6 +41,41 @@ def remove_tree(path: Path) -> None:
 
     shutil.rmtree(path, onerror=_make_writable)  # onerror: still the spelling Python 3.11 knows
 
+
+def fsync_dir(path: Path) -> None:
+    """Make the entries of ``path`` (creations, renames) durable: a rename is only on disk once its
+    directory is, so every "write, rename" that must survive a node crash ends here."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: Path, payload: bytes | str, mode: int = 0o600, *, exact_mode: bool = False,
+                     durable: bool = True) -> None:
+    """Replace ``path`` so that readers (and a crash) see the old file or the new one, never half of
+    one. The temporary file is created with ``mode`` less the umask (a token is never readable by
+    others, not even for a moment) and named per process and thread, so concurrent writers never
+    share one. ``exact_mode``: ``mode`` whatever the umask (files another account must read).
+    ``durable``: fsync the file and its directory (skip it for records nobody needs after a reboot)."""
+    data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        with open(fd, "wb") as handle:
+            handle.write(data)
+            if exact_mode:
+                os.fchmod(handle.fileno(), mode)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        fsync_dir(path.parent)
 
 
 def private_directory(path: Path, group: bool = False) -> Path:

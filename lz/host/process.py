@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from lz.host.fs import write_atomically
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -108,7 +110,7 @@ def run_logged(argv: Sequence[str], log: IO[str], *, timeout: float | None,
     proc = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env=environment, cwd=cwd, start_new_session=True)
     if record is not None:
-        _write_atomically(record, f"{marker} {proc.pid} {_start_ticks(proc.pid)}\n")
+        _record(record, f"{marker} {proc.pid} {_start_ticks(proc.pid)}\n")
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -126,14 +128,13 @@ def _record_intent(marker: str) -> Path | None:
     groups = Path(directory) / "groups"
     groups.mkdir(mode=0o700, exist_ok=True)
     record = groups / marker
-    _write_atomically(record, f"{marker}\n")
+    _record(record, f"{marker}\n")
     return record
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _record(path: Path, text: str) -> None:
+    """Not fsynced: process groups do not outlive a reboot, so neither need their records."""
+    write_atomically(path, text, 0o666, durable=False)
 
 
 def kill_recorded_groups(directory: Path) -> list[int]:

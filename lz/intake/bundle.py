@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Literal, overload
 
 from lz.core.errors import BundleError, printable
-from lz.host.fs import special_kind
+from lz.host.fs import fsync_dir, special_kind
 from lz.intake.tar_reader import DamagedArchive, Member, NotAnArchive, TarLimits, TarStream
 
 _CHUNK = 1 << 20
@@ -86,7 +86,7 @@ def _staged(dest: Path, fill: Callable[[Path], None]) -> None:
         _check_links_resolve_inside(tmp)
         _fsync_tree(tmp)
         os.rename(tmp, dest)
-        fsync_directory(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -290,15 +290,6 @@ def _copy_stream(src: object, dst: BinaryIO, budget: _Budget, name: str, counted
         if seen > counted:
             budget.data(name, len(chunk))
         dst.write(chunk)
-
-
-def fsync_directory(path: Path) -> None:
-    """Make the entries of ``path`` (creations, renames) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_tree(root: Path) -> None:

@@ -16,8 +16,8 @@ from lz.config import Settings
 from lz.core.errors import BundleError, ResourceError, UserError
 from lz.core.job import Job, JobSpec
 from lz.core.volumes import Volume
-from lz.host.fs import remove_tree
-from lz.intake.bundle import IntakeLimits, fsync_directory, stage_bundle
+from lz.host.fs import fsync_dir, remove_tree
+from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
 from lz.intake.spec_file import load_spec
 from lz.runtimes import select
@@ -69,7 +69,7 @@ def receive(
         remove_tree(staging)
         raise
     os.rename(staging, spool / job_id)
-    fsync_directory(spool)
+    fsync_dir(spool)
     try:
         return store.create(spec, job_id=job_id, source=origin)
     except BaseException:

@@ -1,7 +1,7 @@
-"""What every setting means, and the two views built from it: ``lz config show`` (the effective
-value of each setting and where it came from) and ``docs/configuration.md`` (the reference, from
-the settings' own types and defaults; a test fails when it drifts, or when a setting has no line
-here)."""
+"""The two views of the settings: ``lz config show`` (the effective value of each setting and where
+it came from) and ``docs/configuration.md`` (the reference, from the settings' own types, defaults
+and descriptions, which sit beside each field; a test fails when it drifts, or when a setting has
+no description)."""
 
 from __future__ import annotations
 
@@ -10,60 +10,24 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from lz.config import DERIVED_HELP, Settings
 from lz.config import SCALAR_TYPES as _SCALARS
 from lz.config import SHORT_NAMES as _ALIASES
 from lz.config import SLURM_TYPES as _SLURM
-from lz.config import Settings
 from lz.core.resources import Limits
 from lz.slurm.settings import SlurmSettings
 
-DESCRIPTIONS: dict[str, str] = {
-    "name": "Name of this landing zone (letters, digits, `-_.`); shown by `lz status` and to a hub.",
-    "executor": "Where jobs run: `local` (this machine) or `slurm` (submitted with sbatch).",
-    "runtime": "What jobs run in: `apptainer`, `singularity`, `charliecloud`, `none` or `auto` (the first installed).",
-    "container": "The original product's single flag: `slurm`, or a runtime name (which means the local executor).",
-    "db": "The SQLite database; the spool, the results store and the lock live beside it.",
-    "workdir": "The work root: one directory per job while it runs (on the shared filesystem under SLURM).",
-    "tick_s": "Seconds between two ticks of the daemon.",
-    "observe_interval_s": "Least time between two status queries (`squeue`), wake-ups or not (never less than the tick).",
-    "usage_interval_s": "Seconds between two usage queries (`sstat`).",
-    "backoff_max_s": "Longest wait between tries while the controller does not answer.",
-    "workers": "Parallel builds and parallel collections.",
-    "local_slots": "Jobs the local executor runs at once; 0 means the number of CPUs.",
-    "hub": "A hub to take jobs from too (`lz run --hub URL`): the landing zone registers, claims and reports.",
-    "token_file": "The hub token file (mode 0600); `none` keeps the token in memory only.",
-    "max_running": "Hub jobs this landing zone runs at once; 0 means its CPUs.",
-    "gpus": "GPUs this landing zone offers local jobs; -1 means the NVIDIA devices found in /dev.",
-    "pilot_margin_s": "Inside a SLURM allocation (a pilot): claim only jobs whose time limit ends at least this long before the allocation does.",
-    "job_prefix": "SLURM job names and work directories are `<prefix><job id>`.",
-    "lost_after_s": "A submitted job the scheduler and the disk have not known for this long is lost (never resubmitted).",
-    "retention_days": "Days results are kept after a job is cleaned.",
-    "build_timeout_s": "Seconds a container build may take.",
-    "stop_grace_s": "On SIGTERM, seconds running steps may take to finish before the daemon exits (the systemd "
-                    "unit's TimeoutStopSec is this plus 30).",
-    "busy_timeout_s": "How long a database write waits for another process's lock before the step is put off.",
-    "max_bundle_bytes": "Largest job folder or archive intake accepts, in bytes (expanded size).",
-    "max_bundle_files": "Most files a job folder or archive may hold.",
-    "results_max_bytes": "Most bytes one job returns (apparent sizes); what does not fit is listed in the manifest as skipped.",
-    "results_max_files": "Most entries one job returns; the rest is listed in the manifest as skipped.",
-    "apptainer_sandbox": "`[apptainer] sandbox`: build writable sandbox directories instead of SIF files (sites "
-                         "without squashfuse or loop devices).",
-    "allow_pull": "Let builds pull base images from a registry (default: only the offline `[images]` catalogue).",
-    "group_access": "Directories 0750 and files 0640 instead of 0700 and 0600, for a gateway shared by a group.",
-    "metrics": "`HOST:PORT` where `lz run` serves Prometheus metrics at `/metrics` (empty: none).",
-    "limits": "`[limits]`: the most one job may ask for (`cpus`, `memory`, `gpus`, `time`, `partitions`).",
-    "images": "`[images]`: the offline base-image catalogue, name = root filesystem directory, tarball or SIF.",
-    "slurm": "`[slurm]`: how jobs are submitted (see below).",
-    "volumes": "`[volumes.NAME]` `host_path`, `mount`, `access` (`ro` or `rw`): a host directory bound into every "
-               "job at `mount` (outside `/lz/work`, never collected); with runtime `none` it is `LZ_VOLUME_<NAME>`.",
-    "slurm.account": "`--account` for every job.",
-    "slurm.qos": "`--qos` for every job.",
-    "slurm.partition": "Default partition when a job names none.",
-    "slurm.extra_sbatch_args": "More sbatch options, each `--name=value`.",
-    "slurm.gpu_flag": "`gpus` for `--gpus=N`, `gres` for `--gres=gpu:N`.",
-    "slurm.command_timeout_s": "A SLURM command slower than this counts as \"controller down\".",
-    "slurm.user": "Whose jobs `squeue` lists (default: the daemon's user).",
-}
+
+def descriptions() -> dict[str, str]:
+    """Each setting's meaning, read where it is declared: the field's ``help`` metadata (``[slurm]``
+    keys as ``slurm.KEY``), and ``DERIVED_HELP`` for the settings that are no field."""
+    found = {f.name: f.metadata.get("help", "") for f in fields(Settings)}
+    found.update(DERIVED_HELP)
+    found.update({f"slurm.{f.name}": f.metadata.get("help", "") for f in fields(SlurmSettings)})
+    return found
+
+
+DESCRIPTIONS = descriptions()
 
 _LIMIT_KEYS = {"max_cpus": "cpus", "max_memory_mb": "memory", "max_gpus": "gpus", "max_time_s": "time",
                "partitions": "partitions"}
@@ -147,5 +111,5 @@ def _cell(value: Any) -> str:
 
 
 def missing_descriptions() -> list[str]:
-    names = [*_SCALARS, "container", *(f"slurm.{n}" for n in _SLURM), "images", "limits", "slurm", "volumes"]
-    return [n for n in names if n not in DESCRIPTIONS]
+    names = [*(f.name for f in fields(Settings)), *DERIVED_HELP, *(f"slurm.{f.name}" for f in fields(SlurmSettings))]
+    return [n for n in names if not DESCRIPTIONS.get(n)]

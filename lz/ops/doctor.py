@@ -16,6 +16,7 @@ from typing import Literal
 
 from lz.config import Settings
 from lz.host.process import CommandRunner, CommandTimeout, run_command
+from lz.host.secret_file import open_to_others
 
 Verdict = Literal["ok", "fail", "skip"]
 MAX_SKEW_S = 5.0
@@ -208,7 +209,7 @@ def _hub(url: str | None, token_file: Path | None, fetch: Fetch, clock: Callable
     if token_file is not None:
         try:
             token = token_file.read_text().strip()
-            if token_file.stat().st_mode & 0o077:
+            if open_to_others(token_file.stat().st_mode):
                 yield Check("token", "fail", f"{token_file} can be read by others", f"chmod 600 {token_file}")
         except OSError as exc:
             yield Check("token", "fail", f"{token_file}: {exc.strerror or exc}",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from lz.core.errors import CollectionError
-from lz.host.fs import remove_tree
+from lz.host.fs import fsync_dir, remove_tree
 from lz.results.archive import COMPRESSLEVEL, end_of_archive
 from lz.results.changes import PARALLEL_FROM, workers_for
 from lz.results.collect_tree import (
@@ -105,7 +105,7 @@ def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mappin
         summary = _store(trees, tmp, logs, opener, limits, progress, workers_for=lambda before: workers_for(
             before, workers, parallel_from))
         os.rename(tmp, dest)
-        _sync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except OSError as exc:  # writing the store; the tree's own errors are recorded per entry
         remove_tree(tmp)
         raise CollectionError(_why(exc, dest, progress.bytes)) from exc
@@ -144,7 +144,7 @@ def _store(trees: Mapping[str, tuple[Path, Manifest]], tmp: Path, logs: Mapping[
     with open(create_private(tmp / MANIFEST), "wb") as handle:
         handle.write(_manifest_json(document))
         _sync(handle)
-    _sync_dir(tmp)
+    fsync_dir(tmp)
     return summary
 
 
@@ -207,14 +207,6 @@ def _copy_log(source: str, target: Path, opener: OpenFile) -> bool:
 def _sync(handle: IO[Any]) -> None:
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_manifest(results_dir: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lz.host.fs import special_kind
+from lz.host.fs import special_kind, write_atomically
 from lz.results.walk import ROOT, OpenDir, open_dir, walk_tree
 
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -108,20 +108,6 @@ class Manifest:
             start += size
         return cls(dirs, list(data["unreadable"]), data.get("ctimes") is not None)
 
-
-def write_atomically(path: Path, payload: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    with open(fd, "wb") as handle:
-        handle.write(payload)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def entry_of(st: os.stat_result, name: str, dir_fd: int, ctimes: int = 1) -> Entry:

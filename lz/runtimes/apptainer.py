@@ -32,10 +32,10 @@ from lz.host.fs import remove_tree
 from lz.host.process import CommandTimeout, run_logged
 from lz.runtimes.base import (
     Runtime,
+    build_log_tail,
     load_default_command,
     make_mount_point,
     save_default_command,
-    tail,
 )
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, base_of, bases_of
 from lz.runtimes.convert import dockerfile_to_definition
@@ -186,7 +186,7 @@ class ApptainerRuntime(Runtime):
         except FileNotFoundError:
             raise BuildError(f"{what}: {argv[0]} not found") from None
         if code != 0:
-            raise BuildError(f"{what} failed (exit {code}):\n{_log_tail(log)}")
+            raise BuildError(f"{what} failed (exit {code}):\n{build_log_tail(log)}")
 
     def cleanup(self, job: JobContext) -> None:
         """Everything under ``paths.runtime``: image or sandbox, definition, cache, temporary files."""
@@ -248,9 +248,3 @@ def _home() -> str:
         return os.environ.get("HOME", "/")
 
 
-def _log_tail(log: IO[str]) -> str:
-    log.flush()
-    try:
-        return tail(Path(log.name).read_text(encoding="utf-8", errors="replace"), 10)
-    except (AttributeError, OSError, TypeError):
-        return ""

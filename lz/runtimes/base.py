@@ -15,6 +15,7 @@ from typing import IO
 
 from lz.core.errors import BuildError
 from lz.core.job import JobContext
+from lz.host.logtail import tail_lines
 
 
 class Runtime(abc.ABC):
@@ -61,9 +62,14 @@ def load_default_command(job: JobContext) -> list[str]:
         return []
 
 
-def tail(text: str, lines: int = 20) -> str:
-    """The last lines of a log, for a failure reason."""
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def build_log_tail(log: IO[str]) -> str:
+    """The build log's last lines, for the failure reason: it is a real file (the build's output
+    went to its descriptor), read from its end; empty when it can not be read."""
+    log.flush()
+    try:
+        return tail_lines(Path(log.name), 10)
+    except (AttributeError, OSError, TypeError):
+        return ""
 
 
 def make_mount_point(image: Path, mount_point: str) -> None:

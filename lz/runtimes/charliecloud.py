@@ -26,8 +26,9 @@ from lz.core.errors import BuildError
 from lz.core.job import JobContext
 from lz.core.layout import CONTAINER_WORKDIR
 from lz.host.fs import remove_tree
+from lz.host.logtail import last_lines
 from lz.host.process import CommandRunner, CommandTimeout, run_command, run_logged
-from lz.runtimes.base import Runtime, load_default_command, make_mount_point, save_default_command, tail
+from lz.runtimes.base import Runtime, build_log_tail, load_default_command, make_mount_point, save_default_command
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import definition_to_dockerfile
 from lz.runtimes.dockerfile import default_command
@@ -138,7 +139,7 @@ class CharliecloudRuntime(Runtime):
         except FileNotFoundError as exc:
             raise BuildError(f"build: {exc.filename or self.ch_image[0]} not found") from None
         if code != 0:
-            raise BuildError(f"build failed (exit {code}):\n{_log_tail(log)}")
+            raise BuildError(f"build failed (exit {code}):\n{build_log_tail(log)}")
         for mount_point in (CONTAINER_WORKDIR, *(v.mount for v in job.spec.volumes)):
             make_mount_point(self.image_dir(job), mount_point)
 
@@ -157,7 +158,7 @@ class CharliecloudRuntime(Runtime):
         log.write(done.stdout + done.stderr)
         log.flush()
         if done.returncode != 0:
-            raise BuildError(f"importing base {name} failed (exit {done.returncode}):\n{tail(done.stdout + done.stderr, 10)}")
+            raise BuildError(f"importing base {name} failed (exit {done.returncode}):\n{last_lines(done.stdout + done.stderr, 10)}")
 
     def cleanup(self, job: JobContext) -> None:
         """Everything under ``paths.runtime``: storage, image, recorded command (read-only dirs too)."""
@@ -189,13 +190,6 @@ def _left(deadline: float, timeout_s: float | None) -> float | None:
     return max(deadline - time.monotonic(), 0.001)
 
 
-def _log_tail(log: IO[str]) -> str:
-    """The log's last lines: it is a real file (the build's output went to its descriptor)."""
-    log.flush()
-    try:
-        return tail(Path(log.name).read_text(encoding="utf-8", errors="replace"), 10)
-    except (AttributeError, OSError, TypeError):
-        return ""
 
 
 def _current_user() -> str:

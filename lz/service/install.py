@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from lz.host.fs import write_atomically
 from lz.service.units import Unit, gateway_unit, hub_unit
 
 
@@ -65,9 +66,5 @@ def next_steps(units_: list[Unit], user_mode: bool) -> list[str]:
 
 
 def _replace(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    """Exactly ``mode``: systemd reads the unit whatever umask the installer ran with."""
+    write_atomically(path, text, mode, exact_mode=True)

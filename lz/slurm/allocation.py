@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from lz.slurm.parse import duration_s
+
 _MEMORY = re.compile(r"^\s*(\d+)\s*([KMGT]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
 
@@ -83,12 +85,10 @@ def parse_squeue_end(stdout: str, now: float) -> float | None:
 
 
 def parse_duration(text: str) -> int | None:
-    """Slurm's ``[days-]hours:minutes:seconds`` (also ``MM:SS``); ``UNLIMITED``/``INVALID``: None."""
-    match = re.fullmatch(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)", text.strip())
-    if not match:
-        return None
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+    """squeue's time left (``[days-]hours:minutes:seconds``, ``MM:SS``) in whole seconds;
+    ``UNLIMITED``/``INVALID``: None. squeue always prints a colon; a lone number is not its."""
+    seconds = duration_s(text) if ":" in text else None
+    return None if seconds is None else int(seconds)
 
 
 def _int(value: str | None) -> int | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from lz.core.errors import ControllerUnavailable, ControlRefused, SubmitRejected
+from lz.core.resources import slurm_clock
 from lz.slurm.commands import DELIMITER, SQUEUE_FIELDS
 
 SlurmPhase = Literal["pending", "running", "ended"]
@@ -173,23 +174,13 @@ def size_bytes(text: str) -> int | None:
 
 
 def duration_s(text: str) -> float | None:
-    """sstat's CPU times to seconds: "MM:SS.mmm", "HH:MM:SS", "D-HH:MM:SS"; anything else -> None."""
-    text = text.strip()
-    days = 0
-    if "-" in text:
-        day, text = text.split("-", 1)
-        if not day.isdigit():
-            return None
-        days = int(day)
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 3 or not all(re.fullmatch(r"\d+(?:\.\d+)?", p) for p in parts):
+    """A time Slurm reports (sstat's CPU times "MM:SS.mmm", "HH:MM:SS", "D-HH:MM:SS"; squeue's
+    time left) to seconds; anything else (``UNLIMITED``, ``INVALID``, error text) -> None."""
+    clock = slurm_clock(text, lone="seconds")
+    if clock is None:
         return None
-    if days:  # after a day count the clock always starts with hours
-        parts += ["0"] * (3 - len(parts))
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + float(part)
-    return days * 86400 + seconds
+    days, hours, minutes, seconds = clock
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
 
 
 _UNREACHABLE = (

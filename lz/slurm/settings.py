@@ -3,20 +3,22 @@ argv builders as it is (pure; validated on construction)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lz.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class SlurmSettings:
-    account: str | None = None
-    qos: str | None = None
-    partition: str | None = None
-    extra_sbatch_args: tuple[str, ...] = ()
-    gpu_flag: str = "gpus"  # "gpus": --gpus=N; "gres": --gres=gpu:N
-    command_timeout_s: float = 30.0
-    user: str | None = None  # whose jobs squeue lists; the daemon's user by default
+    account: str | None = field(default=None, metadata={"help": "`--account` for every job."})
+    qos: str | None = field(default=None, metadata={"help": "`--qos` for every job."})
+    partition: str | None = field(default=None, metadata={"help": "Default partition when a job names none."})
+    extra_sbatch_args: tuple[str, ...] = field(default=(), metadata={"help":
+        "More sbatch options, each `--name=value`."})
+    gpu_flag: str = field(default="gpus", metadata={"help": "`gpus` for `--gpus=N`, `gres` for `--gres=gpu:N`."})
+    command_timeout_s: float = field(default=30.0, metadata={"help":
+        'A SLURM command slower than this counts as "controller down".'})
+    user: str | None = field(default=None, metadata={"help": "Whose jobs `squeue` lists (default: the daemon's user)."})
 
     def __post_init__(self) -> None:
         if self.gpu_flag not in ("gpus", "gres"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.landing_zone import LandingZone
+from tests.integration.processes import Process
 
 
 def free_port() -> int:
@@ -37,44 +37,33 @@ class HubServer:
         self.env = {**os.environ, "LZ_HUB_DB": self.db, "XDG_STATE_HOME": str(base / "state"),
                     "XDG_CONFIG_HOME": str(base / "config")}
         self.env.pop("LZ_HUB", None)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.server = Process(base, "hub", self.env)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.server.proc
 
     def start(self) -> None:
-        self.starts += 1
-        log = open(self.base / f"hub-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--files", str(self.files), "--lease", str(self.lease_s), "-v",
-             *(["--config", str(self.config)] if self.config else [])],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"hub exited: {self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("hub did not start")
+        """Started once its port accepts a connection."""
+        self.server.start([sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
+                           "--files", str(self.files), "--lease", str(self.lease_s), "-v",
+                           *(["--config", str(self.config)] if self.config else [])], self._answers)
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.server.kill9()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        self.server.stop(grace=20)
 
     def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.base.glob("hub-*.log")))
+        return self.server.log()
 
     def cli(self, *args: str, check: bool = True, env: dict[str, str] | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tests.integration.processes import Process
 
 
 class LandingZone:
@@ -34,8 +35,7 @@ class LandingZone:
         self.env = {**os.environ, "LZ_DB": str(self.db), "LZ_WORKDIR": str(self.workdir),
                     "LZ_CONTAINER": container, "LZ_RUNTIME": runtime,
                     "LZ_CONFIG": str(self.config), "USER": os.environ.get("USER", "root"), **(extra_env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        self.daemon = Process(base, "daemon", self.env)
         self.as_user: dict[str, Any] = {}
         if user is not None:
             import pwd
@@ -46,40 +46,27 @@ class LandingZone:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
 
     # -- daemon ---------------------------------------------------------------------------------
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.daemon.proc
+
+    def run_argv(self) -> list[str]:
+        return [sys.executable, "-m", "lz.cli", "run", "--container", self.container, "--tick", str(self.tick),
+                "-v", *self.run_args]
+
     def start(self) -> None:
-        self.starts += 1
-        log = open(self.base / f"daemon-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lz.cli", "run", "--container", self.container, "--tick", str(self.tick),
-             "-v", *self.run_args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self.as_user,
-        )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if (self.db.parent / "lz.pid").exists() and self.proc.poll() is None:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited: {self.daemon_log()}")
-            time.sleep(0.05)
-        raise AssertionError("daemon did not start")
+        """Started once its pid file is written (it holds the zone's lock by then)."""
+        self.daemon.start(self.run_argv(), lambda: (self.db.parent / "lz.pid").exists(), **self.as_user)
 
     def kill9(self) -> None:
         """SIGKILL the daemon alone (jobs it started keep running, as after a real crash)."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.daemon.kill9()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        self.daemon.stop(grace=60)
 
     def daemon_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.base.glob("daemon-*.log")))
+        return self.daemon.log()
 
     # -- CLI ------------------------------------------------------------------------------------
     def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:

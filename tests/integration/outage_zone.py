@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tests import figures
+from tests.clock import Clock
 from tests.integration import invariants
 from tests.integration.landing_zone import LandingZone
 
@@ -30,14 +30,15 @@ def jobs(root: Path, markers: Path, count: int, sleep: float, time_limit: str = 
     return folders
 
 
-@dataclass
-class JumpingClock:
-    """Wall-clock time plus an offset the drill moves (NTP stepping the clock, an admin's date -s)."""
+class JumpingClock(Clock):
+    """The real wall clock plus the steps the drill takes (NTP stepping the clock, an admin's
+    date -s): the drill runs real jobs, so time must pass by itself too. ``now`` holds the steps."""
 
-    offset: float = 0.0
+    def __init__(self) -> None:
+        super().__init__(now=0.0)
 
     def __call__(self) -> float:
-        return time.time() + self.offset
+        return time.time() + self.now
 
 
 def verdict(drill: str, zone: LandingZone, ids: dict[str, str], markers: Path, outcomes: dict[str, str],

@@ -10,8 +10,6 @@ job's script appends a line to a marker file outside lz's reach: one line per pr
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -55,12 +53,8 @@ class Zone(LandingZone):
     """A landing zone whose daemon can be started armed with a crash point."""
 
     def start_armed(self, point: str) -> None:
-        self.starts += 1
-        log = open(self.base / f"daemon-{self.starts}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lz.cli", "run", "--container", self.container, "--tick", str(self.tick), "-v",
-             *self.run_args], env={**self.env, faults.ENV: point}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+        """Not waited for: an armed daemon may crash before it writes its pid file."""
+        self.daemon.launch(self.run_argv(), env={**self.env, faults.ENV: point})
 
 
 def make_zone(base: Path, executor: str) -> tuple[Zone, str]:

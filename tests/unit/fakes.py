@@ -4,7 +4,6 @@ asked and answers what the test says, a runtime that builds nothing, a pool that
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,17 +19,7 @@ from lz.runtimes.base import Runtime
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
-
-
-@dataclass
-class Clock:
-    now: float = field(default_factory=time.time)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clock import Clock
 
 
 @dataclass

@@ -14,14 +14,9 @@ from fastapi.testclient import TestClient
 from lz.hub.server.app import create_app
 from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import accounts
+from tests.clock import Clock
 
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+HUB_EPOCH = 1_800_000_000.0  # the hub tests' clock starts here: dates in the pages are fixed
 
 
 def job_tarball(command: str = '["echo", "hi"]', files: dict[str, bytes] | None = None, top: str = "job") -> bytes:
@@ -92,7 +87,7 @@ class HubApp:
 
 @contextmanager
 def hub_app(tmp_path: Path, lease_s: float = 30.0, **config: Any) -> Iterator[HubApp]:
-    clock = Clock()
+    clock = Clock(HUB_EPOCH)
     app = create_app(HubConfig(db_url=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}", files_dir=tmp_path / "hub" / "files",
                                lease_s=lease_s, clock=clock, **config))
     with TestClient(app) as client:

@@ -15,6 +15,8 @@ from typing import Any, BinaryIO
 import requests
 
 from lz.core.errors import LzError, UserError
+from lz.host.fs import write_atomically
+from lz.host.secret_file import read_secret
 
 log = logging.getLogger("lz.hub.agent.client")
 
@@ -33,15 +35,7 @@ class HubUnavailable(LzError):
 
 def read_token(path: Path) -> str:
     """The token file's first line; refuses a file others may read (it is a password)."""
-    try:
-        st = path.stat()
-        text = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise UserError(f"no hub token at {path} (create one with `lz hub token create`)") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the hub token {path}: {exc.strerror}") from None
-    if st.st_mode & 0o077:
-        raise UserError(f"hub token {path} is readable by others: chmod 600 {path}")
+    text = read_secret(path, "hub token", "create one with `lz hub token create`").strip()
     if not text:
         raise UserError(f"hub token file {path} is empty")
     return text.splitlines()[0].strip()
@@ -50,11 +44,7 @@ def read_token(path: Path) -> str:
 def write_token(path: Path, token: str) -> None:
     """Atomically, created 0600 from the start."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    os.replace(tmp, path)
+    write_atomically(path, token + "\n")
 
 
 def _reason(response: requests.Response) -> str:

@@ -26,6 +26,8 @@ from auth0.authentication.exceptions import Auth0Error
 
 from lz import __version__
 from lz.core.errors import UserError
+from lz.host.fs import write_atomically
+from lz.host.secret_file import read_secret
 from lz.hub.protocol.versions import below
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -149,28 +151,13 @@ def parse(text: str) -> dict[str, Any]:
 
 
 def read_file(path: Path) -> dict[str, Any]:
-    try:
-        st = path.stat()
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"no hub token at {path} (log in with `lz login`)") from None
-    except OSError as exc:
-        raise UserError(f"cannot read the hub token {path}: {exc.strerror}") from None
-    if st.st_mode & 0o077:
-        raise UserError(f"hub token {path} is readable by others: chmod 600 {path}")
-    return parse(text)
+    return parse(read_secret(path, "hub token", "log in with `lz login`"))
 
 
 def write_file(path: Path, data: dict[str, Any]) -> None:
     """0600 from the start, replaced atomically (readers see the old or the new file)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(data))
 
 
 class _Locked:

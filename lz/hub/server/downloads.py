@@ -9,11 +9,13 @@ import json
 import os
 import tarfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fastapi.responses import FileResponse
 
+from lz.host.logtail import tail_bytes
 from lz.hub.protocol.names import MANIFEST, RESULTS_ARCHIVE
 from lz.hub.server.domain import jobs
 from lz.hub.server.domain.accounts import Principal
@@ -40,17 +42,39 @@ def _member(archive: Path, name: str) -> bytes | None:
         return handle.read() if handle else None
 
 
-def log(files: Files, row: Any, which: str) -> tuple[bytes, bool]:
-    """(the log so far, whether it can still grow): the finished attempt's from its results,
-    else as much of the running attempt's as its landing zone has sent."""
-    final = row.phase == "finished"
+@contextmanager
+def _open_log(files: Files, row: Any, which: str) -> Iterator[IO[bytes] | None]:
+    """The log, open: the finished attempt's from its results, else as much of the running
+    attempt's as its landing zone has sent; None when there is none (yet)."""
     if row.results is not None and files.path(row.results).exists():
-        return _member(files.path(row.results), which) or b"", final
-    if not final:
+        with tarfile.open(os.fspath(files.path(row.results)), "r:") as tar:
+            try:
+                member = tar.getmember(which)
+            except KeyError:
+                member = None
+            yield tar.extractfile(member) if member is not None else None
+        return
+    if row.phase != "finished":
         live = files.path(files.live_log_name(row.id, row.attempt, which))
         if live.exists():
-            return live.read_bytes(), final
-    return b"", final
+            with open(live, "rb") as handle:
+                yield handle
+            return
+    yield None
+
+
+def log(files: Files, row: Any, which: str) -> tuple[bytes, bool]:
+    """(the log so far, whether it can still grow)."""
+    with _open_log(files, row, which) as handle:
+        return (handle.read() if handle else b""), row.phase == "finished"
+
+
+def log_tail(files: Files, row: Any, which: str, limit: int) -> tuple[bytes, int, bool]:
+    """(the log's last ``limit`` bytes, its size, whether it can still grow), read from its end:
+    a page polls this every few seconds, and a log may be far larger than what it shows."""
+    with _open_log(files, row, which) as handle:
+        data, size = tail_bytes(handle, limit) if handle else (b"", 0)
+    return data, size, row.phase == "finished"
 
 
 def manifest(files: Files, row: Any) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from lz.host.fs import fsync_dir
 from lz.hub.server.errors import TooLarge
 
 
@@ -98,16 +99,8 @@ class Files:
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(tmp, target)
-        _sync_dir(target.parent)
+        fsync_dir(target.parent)
 
     def remove(self, relative: str | None) -> None:
         if relative:
             (self.root / relative).unlink(missing_ok=True)
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -136,9 +136,10 @@ def test_login_migration_and_device_flow_on_postgresql(postgres_url: str, tmp_pa
 
     from lz.hub.server.app import create_app
     from lz.hub.server.config import HubConfig
-    from tests.unit.hub_helpers import Clock
+    from tests.clock import Clock
+    from tests.unit.hub_helpers import HUB_EPOCH
 
-    clock = Clock()
+    clock = Clock(HUB_EPOCH)
     app = create_app(HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock))
     with TestClient(app) as client:
         h = HubApp(client, clock)

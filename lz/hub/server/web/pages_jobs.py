@@ -112,9 +112,10 @@ def _job(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     return hub.read(_read)
 
 
-def _tail(data: bytes) -> tuple[str, bool]:
-    cut = len(data) > LOG_TAIL
-    return data[-LOG_TAIL:].decode("utf-8", "replace"), cut
+def _tail(hub: Hub, row: Any, which: str) -> tuple[str, bool, int, bool]:
+    """(the text a page shows of a log, whether it was cut, the log's size, whether it is final)."""
+    data, size, final = downloads.log_tail(hub.files, row, which, LOG_TAIL)
+    return data.decode("utf-8", "replace"), size > LOG_TAIL, size, final
 
 
 def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
@@ -147,8 +148,7 @@ def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends
         return RedirectResponse(f"/jobs/{context['job']['id']}", status_code=303)
     logs = {}
     for which in LOGS:
-        data, _final = downloads.log(hub.files, context["_row"], which)
-        logs[which] = (*_tail(data), len(data))
+        logs[which] = _tail(hub, context["_row"], which)[:3]
     return page(request, "job.html", viewer=viewer, logs=logs, **context)
 
 
@@ -164,9 +164,8 @@ def log_tail(request: Request, job_id: str = _job_id(), which: str = _log_name()
     """One log's last 64 KiB, polled on its own so an open log stays open and scrolled."""
     hub = hub_of(request)
     row = hub.read(jobs.find, viewer.who, job_id)
-    data, final = downloads.log(hub.files, row, which)
-    text, cut = _tail(data)
-    return _polled(page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=len(data)), final)
+    text, cut, size, final = _tail(hub, row, which)
+    return _polled(page(request, "_log_tail.html", viewer=viewer, text=text, cut=cut, size=size), final)
 
 
 @router.post("/jobs/{job_id}/control")
