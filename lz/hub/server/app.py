@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz import __version__
 from lz.hub.server import db
+from lz.hub.server.body_limit import BodyLimit, Caps
 from lz.hub.server.config import HubConfig
 from lz.hub.server.errors import HubError
 from lz.hub.server.hub import Hub
@@ -43,6 +44,8 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
                   description="Stations that users submit to and landing zones pull from.",
                   responses={401: {"model": _problem()}, 403: {"model": _problem()}, 404: {"model": _problem()}})
     app.state.hub = hub
+    app.add_middleware(BodyLimit, caps=Caps(config.max_upload_bytes, config.max_results_bytes,  # type: ignore[arg-type]
+                                            config.max_live_log_bytes))
 
     @app.exception_handler(HubError)
     async def _refused(request: Request, exc: HubError) -> Response:

@@ -1,0 +1,122 @@
+"""Limits before work: every request body is capped before any of it is read.
+
+An ASGI layer in front of every route: a declared ``Content-Length`` over the route's cap is
+refused with 413 at once, a body without one (chunked) is counted as it arrives and cut at the
+cap, and an ``/api/v1`` request that carries no bearer token is refused with 401 before its body is
+read. Uploads (bundles, results, live logs) have the hub's upload limits; forms 16 KiB; every
+other body (JSON) 1 MiB. So no request, authenticated or not, can make the hub hold more than its
+cap in memory, whatever the route does with the body afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from lz.hub.server.forms import MAX_FORM_BYTES
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+JSON_BYTES = 1 << 20
+_OPEN_API = ("/api/v1/meta",)  # the only /api/v1 routes that take no token
+
+
+@dataclass(frozen=True)
+class Caps:
+    """The upload limits of one hub (from its settings)."""
+
+    upload_bytes: int
+    results_bytes: int
+    live_log_bytes: int
+
+    def for_request(self, method: str, path: str, content_type: str) -> int:
+        """The most body bytes this request may send."""
+        if method == "POST" and (_BUNDLE.match(path) or path == "/jobs/upload"):
+            return self.upload_bytes
+        if method == "PUT" and _RESULTS.match(path):
+            return self.results_bytes
+        if method == "POST" and _LOG.match(path):
+            return self.live_log_bytes
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            return MAX_FORM_BYTES
+        return JSON_BYTES
+
+
+_BUNDLE = re.compile(r"^/api/v1/stations/[^/]+/jobs$")
+_RESULTS = re.compile(r"^/api/v1/lz/jobs/[^/]+/results$")
+_LOG = re.compile(r"^/api/v1/lz/jobs/[^/]+/logs/[^/]+$")
+
+
+class BodyTooLarge(Exception):
+    """The body went past its cap while it was being read."""
+
+
+class BodyLimit:
+    """The ASGI middleware (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp, caps: Caps):
+        self.app = app
+        self.caps = caps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        path, method = scope.get("path", ""), scope.get("method", "GET")
+        if path.startswith("/api/v1/") and path not in _OPEN_API and \
+                not headers.get("authorization", "").lower().startswith("bearer "):
+            await _answer(send, 401, "a hub token is required (Authorization: Bearer …)",
+                          {"www-authenticate": "Bearer"})
+            return
+        cap = self.caps.for_request(method, path, headers.get("content-type", ""))
+        declared = headers.get("content-length", "")
+        if declared and (not declared.isdigit() or int(declared) > cap):
+            await _answer(send, 413, f"request body is larger than {cap} bytes" if declared.isdigit()
+                          else "Content-Length is not a number")
+            return
+        seen = 0
+        started = answered = False
+
+        async def counted_receive() -> Message:
+            nonlocal seen, answered
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > cap:
+                    if not started and not answered:  # answer now: the app may turn the error into a 400
+                        answered = True
+                        await _answer(send, 413, f"request body is larger than {cap} bytes")
+                    raise BodyTooLarge(cap)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return  # the 413 went out; whatever the app says after it is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge:
+            pass  # answered above, or the response had started: the connection closes
+        except Exception:
+            if not answered:
+                raise
+
+
+async def _answer(send: Send, status: int, detail: str, extra: dict[str, str] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"connection", b"close"), *((k.encode(), v.encode()) for k, v in (extra or {}).items())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

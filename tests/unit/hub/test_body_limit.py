@@ -1,0 +1,94 @@
+"""Limits before work (issue 21, item 1): a body over its route's cap is refused before it is read,
+a chunked one is cut at the cap, and an /api/v1 request without a token is refused before its
+body is read."""
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lz.hub.server.body_limit import JSON_BYTES, BodyLimit, Caps
+from lz.hub.server.forms import MAX_FORM_BYTES
+from tests.unit.hub_helpers import HubApp, hub_app
+
+CAPS = Caps(upload_bytes=10_000, results_bytes=20_000, live_log_bytes=5_000)
+
+
+def _run(path: str, headers: dict[str, str], chunks: list[bytes], method: str = "POST") -> tuple[int, int, bool]:
+    """(status, body chunks the app read, whether the app ran) for one request through the layer."""
+    read = 0
+    ran = False
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal read, ran
+        ran = True
+        while True:
+            message = await receive()
+            read += 1
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+
+    async def receive() -> dict[str, Any]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": method, "path": path,
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(BodyLimit(app, CAPS)(scope, receive, send))
+    return sent[0]["status"], read, ran
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_app_runs() -> None:
+    huge = str(400 << 20)
+    assert _run("/login", {"content-length": huge, "content-type": "application/x-www-form-urlencoded"},
+                [b""]) == (413, 0, False)
+    assert _run("/oauth/token", {"content-length": huge}, [b""]) == (413, 0, False)
+    assert _run("/api/v1/stations", {"content-length": huge, "authorization": "Bearer x"}, [b""]) == (413, 0, False)
+    assert _run("/api/v1/stations/s/jobs", {"content-length": "10001", "authorization": "Bearer x"},
+                [b""]) == (413, 0, False)
+    assert _run("/api/v1/stations", {"content-length": "nope", "authorization": "Bearer x"}, [b""])[0] == 413
+
+
+def test_each_route_has_its_cap() -> None:
+    assert CAPS.for_request("POST", "/api/v1/stations/s1/jobs", "application/gzip") == 10_000
+    assert CAPS.for_request("POST", "/jobs/upload", "application/gzip") == 10_000
+    assert CAPS.for_request("PUT", "/api/v1/lz/jobs/ab12/results", "application/x-tar") == 20_000
+    assert CAPS.for_request("POST", "/api/v1/lz/jobs/ab12/logs/stdout", "") == 5_000
+    assert CAPS.for_request("POST", "/login", "application/x-www-form-urlencoded") == MAX_FORM_BYTES
+    assert CAPS.for_request("POST", "/api/v1/lz/heartbeat", "application/json") == JSON_BYTES
+
+
+def test_a_chunked_body_is_cut_at_the_cap() -> None:
+    status, read, ran = _run("/api/v1/lz/heartbeat", {"authorization": "Bearer x"}, [b"x" * 600_000] * 4)
+    assert ran and status == 413 and read == 1  # the second chunk crossed 1 MiB: the app never got it
+
+
+def test_an_api_request_without_a_token_is_refused_before_its_body_is_read() -> None:
+    assert _run("/api/v1/stations/s/jobs", {"content-length": "9000"}, [b"x" * 9000]) == (401, 0, False)
+    assert _run("/api/v1/meta", {}, [b""], method="GET") == (200, 1, True)
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[HubApp]:
+    with hub_app(tmp_path) as a:
+        yield a
+
+
+def test_the_hub_answers_413_and_keeps_serving(app: HubApp) -> None:
+    alice = app.user("alice")
+    big = app.client.post("/api/v1/stations", content=b"{" + b" " * (JSON_BYTES + 10) + b"}",
+                          headers={"content-type": "application/json", **app.auth(alice)})
+    assert big.status_code == 413 and "larger than" in big.json()["detail"]
+    form = app.client.post("/login", content=b"a=" + b"b" * (MAX_FORM_BYTES + 1),
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 413
+    assert app.ok("POST", "/stations", alice, json={"name": "fine"})["name"] == "fine"
