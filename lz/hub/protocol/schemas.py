@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 JOB_ID = r"^[0-9a-f]{1,32}$"
 PILOT_GROUP = r"^[0-9][0-9_]{0,63}$"  # a SLURM job id (digits; ``_`` as in array task ids)
+LAST_TIMESTAMP = 1e11  # the year 5138: beyond any real clock, within what every page can format
+OUTCOME = r"^(succeeded|failed|cancelled|timed_out|lost)$"
 
 
 class _Body(BaseModel):
@@ -134,21 +136,23 @@ class EventIn(_Body):
     from_state: str = Field(max_length=16)
     to_state: str = Field(max_length=16)
     event: str = Field(max_length=32)
-    at: float
+    at: float = Field(ge=0, le=LAST_TIMESTAMP, allow_inf_nan=False)
     detail: str | None = Field(default=None, max_length=4096)
 
 
 class Facts(_Body):
-    outcome: str | None = Field(default=None, max_length=16)
+    outcome: str | None = Field(default=None, max_length=16, pattern=OUTCOME)
     reason: str | None = Field(default=None, max_length=4096)
     exit_code: int | None = Field(default=None, ge=-(1 << 31), le=1 << 31)
     executor: str | None = Field(default=None, max_length=16)
     executor_id: str | None = Field(default=None, max_length=64)
     native_state: str | None = Field(default=None, max_length=32)
     pending_reason: str | None = Field(default=None, max_length=4096)
-    started_at: float | None = None
-    ended_at: float | None = None
-    cpu_seconds: float | None = Field(default=None, ge=0)
+    # a landing zone's report is input like any other: a time no page can show would break
+    # every list the job is in (a start of 1e15 did), so times and figures are bounded here
+    started_at: float | None = Field(default=None, ge=0, le=LAST_TIMESTAMP, allow_inf_nan=False)
+    ended_at: float | None = Field(default=None, ge=0, le=LAST_TIMESTAMP, allow_inf_nan=False)
+    cpu_seconds: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     max_rss_bytes: int | None = Field(default=None, ge=0, le=1 << 62)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -308,3 +309,20 @@ def test_an_accepted_stop_survives_a_draining_zone_handing_the_job_back(app: Hub
     job = app.ok("GET", f"/jobs/{job_id}", alice)
     assert (job["state"], job["outcome"]) == ("cleaned", "cancelled") and job["reason"].startswith("stopped by alice")
     assert app.claim(alice, "lz1") == []
+
+
+@pytest.mark.parametrize("facts", [{"started_at": 1e15}, {"ended_at": -5}, {"cpu_seconds": float("inf")},
+                                   {"outcome": "<script>"}])
+def test_a_landing_zones_impossible_facts_are_refused_and_the_lists_stay_readable(app: HubApp, facts: dict) -> None:
+    """Issue 21 (6): one report with a start time of 1e15 made the job list, the Station page and
+    the job page answer 500 for everyone, for good. Reported facts are bounded: 422, nothing stored."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    body = {"name": "lz1", "attempt": 1, "events": [], "facts": facts}
+    refused = app.client.post(f"/api/v1/lz/jobs/{job_id}/events", content=json.dumps(body, allow_nan=True),
+                              headers={"content-type": "application/json", **app.auth(alice)})
+    assert refused.status_code == 422
+    assert [j["id"] for j in app.ok("GET", "/jobs", alice)] == [job_id]
+    assert app.ok("GET", f"/jobs/{job_id}", alice)["state"] == "received"

@@ -35,12 +35,15 @@ def refused(request: Request, exc: HubError) -> Response:
 
 async def _malformed(request: Request, exc: Exception) -> Response:
     """A malformed address at the web page (``/jobs/<not an id>``) is a page saying so; the API
-    keeps FastAPI's 422 with the details."""
-    from fastapi.exception_handlers import request_validation_exception_handler
+    keeps FastAPI's 422 with the details, less the rejected input itself (it may be anything,
+    even a number JSON cannot write, and it is the caller's own)."""
+    from fastapi.responses import JSONResponse
 
     assert isinstance(exc, RequestValidationError)
     if request.url.path.startswith(("/api/", "/oauth/")):
-        return await request_validation_exception_handler(request, exc)
+        details = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))}
+                   for e in exc.errors()]
+        return JSONResponse({"detail": details}, status_code=422)
     from lz.hub.server.errors import NotFound
 
     return refused(request, NotFound(f"no such page: {request.url.path}"))
