@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -78,13 +79,30 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
                            **extra)
     except ValueError as exc:
         raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
+    os.umask(0o077)  # the database, its -wal/-shm files and every stored file: the hub's account only
     app = create_app(config)
     if metrics:
         _serve_metrics(metrics, app.state.hub.engine, lease_s)
+    _say_where(host, port, config, metrics)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
+
+
+def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
+    """What a person starting a server wants to know first, as uvicorn and Jupyter print it."""
+    from sqlalchemy.engine import make_url
+
+    base = config.public_url or f"http://{host}:{port}"
+    lines = [f"lz hub: serving on http://{host}:{port}",
+             f"lz hub: web page {base.rstrip('/')}/, API {base.rstrip('/')}/api/v1 (OpenAPI at /openapi.json)",
+             f"lz hub: database {make_url(config.db_url).render_as_string(hide_password=True)}",
+             f"lz hub: stored files in {config.files_dir}"]
+    if metrics:
+        lines.append(f"lz hub: Prometheus metrics on http://{metrics}/metrics")
+    lines.append("lz hub: press Ctrl-C (or send SIGTERM) to stop")
+    click.echo("\n".join(lines))
 
 
 def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
