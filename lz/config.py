@@ -109,6 +109,10 @@ class Settings:
         "squashfuse or loop devices)."})
     slurm: SlurmSettings = field(default_factory=SlurmSettings, metadata={"help":
         "`[slurm]`: how jobs are submitted (see below)."})
+    hub_volume_roots: tuple[str, ...] = field(default=(), metadata={"help":
+        "Where a hub's Station volumes may bind host paths on this landing zone: `PATH` (read-only) or "
+        "`PATH:rw` entries (`LZ_HUB_VOLUME_ROOTS=/srv/data,/scratch:rw`). Empty: no hub volume is bound. "
+        "The zone's home, state and token folders are never bound, whatever is listed."})
     volumes: tuple[Volume, ...] = field(default=(), metadata={"help":
         "`[volumes.NAME]` `host_path`, `mount`, `access` (`ro` or `rw`): a host directory bound into every "
         "job at `mount` (outside `/lz/work`, never collected); with runtime `none` it is `LZ_VOLUME_<NAME>`."})
@@ -160,7 +164,7 @@ _SCALARS: dict[str, type] = {
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
-    "apptainer_sandbox": bool,
+    "apptainer_sandbox": bool, "hub_volume_roots": tuple,
 }
 _SLURM: dict[str, type] = {
     "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
@@ -287,6 +291,8 @@ def _coerce(where: str, kind: type | None, value: Any) -> Any:
                 return value.lower() in ("1", "true", "yes", "on")
             raise ValueError
         if kind is tuple:
+            if isinstance(value, str):  # the environment and flags: comma-separated
+                return tuple(v.strip() for v in value.split(",") if v.strip())
             if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
                 return tuple(value)
             raise ValueError

@@ -78,3 +78,34 @@ def from_config(raw: Mapping[str, Any]) -> tuple[Volume, ...]:
         found.append(check(Volume(str(name), str(table["host_path"]), str(table["mount"]),
                                   str(table.get("access", "ro")))))
     return tuple(found)
+
+
+def hub_volume_refusal(volume: Volume, real_host_path: str, roots: tuple[str, ...],
+                       protected: tuple[str, ...], shared: tuple[str, ...] = ()) -> str | None:
+    """Why this landing zone will not bind a volume a hub sent, or None when it may.
+
+    A hub (or anyone who can act as one) must not choose what a zone binds: only paths inside the
+    zone's own ``hub_volume_roots`` (``PATH`` read-only, ``PATH:rw`` read-write) are bound, and
+    never one that is, holds or lies in a ``protected`` folder (the zone's home, state and token
+    folders), nor one that holds a ``shared`` folder (the work root: every job's work lies in it).
+    ``real_host_path``: the host path with every symlink resolved, so a link cannot lead out of a
+    root."""
+    where = f"hub volume {volume.name!r} ({volume.host_path})"
+    for folder in protected:
+        if _within(real_host_path, folder) or _within(folder, real_host_path):
+            return f"{where}: this landing zone never binds its home, state or token folders"
+    for folder in shared:
+        if _within(folder, real_host_path):
+            return f"{where}: it holds this landing zone's work root {folder}"
+    allowed = [(path, access) for path, _, access in (r.partition(":") for r in roots)]
+    matches = [access or "ro" for path, access in allowed if path and _within(real_host_path, path.rstrip("/") or "/")]
+    if not matches:
+        return (f"{where}: not inside this landing zone's hub_volume_roots "
+                f"({', '.join(roots) if roots else 'none are set'})")
+    if volume.access == "rw" and "rw" not in matches:
+        return f"{where}: this landing zone allows it read-only only (hub_volume_roots)"
+    return None
+
+
+def _within(path: str, folder: str) -> bool:
+    return folder == "/" or path == folder or path.startswith(folder.rstrip("/") + "/")

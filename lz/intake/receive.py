@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from lz.config import Settings
-from lz.core.errors import BundleError, ResourceError, UserError
+from lz.core.errors import BundleError, ConfigError, ResourceError, UserError
 from lz.core.job import Job, JobSpec
-from lz.core.volumes import Volume
+from lz.core.volumes import Volume, hub_volume_refusal
 from lz.host.fs import fsync_dir, remove_tree
 from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
@@ -58,6 +58,11 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False)
+        for volume in volumes:  # a hub's: bound only where this zone allows it (its own allow-list)
+            refusal = hub_volume_refusal(volume, os.path.realpath(volume.host_path), settings.hub_volume_roots,
+                                         _protected(settings), (os.path.realpath(settings.workdir),))
+            if refusal:
+                raise ConfigError(refusal)
         if settings.volumes or volumes:  # this zone's and a hub Station's volumes (lz.core.volumes), in the spec
             spec = replace(spec, volumes=(*spec.volumes, *settings.volumes, *volumes))
         _within(spec, capacity if capacity is not None else intake_capacity(settings))
@@ -126,3 +131,14 @@ def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception, o
     safe_name = name if name and all(c.isascii() and (c.isalnum() or c in "._-") for c in name) else "rejected"
     return store.create_rejected(JobSpec(name=safe_name[:64]), job_id=job_id, reason=f"rejected at intake: {exc}",
                                  detail=str(exc), source=origin)
+
+
+def _protected(settings: Settings) -> tuple[str, ...]:
+    """Folders a hub's volume may never bind, nor anything in or around them: the zone's home, its
+    state folder (database, spool, results), its configuration folder and its hub token's."""
+    home = os.path.expanduser("~")
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    folders = [home, str(settings.state_dir), os.path.join(config_home, "lz")]
+    if settings.token_file and settings.token_file != "none":
+        folders.append(os.path.dirname(os.path.abspath(os.path.expanduser(settings.token_file))))
+    return tuple(os.path.realpath(f) for f in folders)

@@ -70,10 +70,11 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "add a volume": ("PUT", "/stations/s1/volumes/out", {"json": {"mount": "/data/out", "access": "rw"}},
                      (200, 200, 403, 404, 403)),
     "remove a volume": ("DELETE", "/stations/s1/volumes/ref", {}, (200, 200, 403, 404, 403)),
+    # only a zone's owner says what it binds (issue 21, item 2): not the Station's owner or admin
     "map a volume on alice's zone": ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv/ref"}},
-                                     (200, 200, 403, 404, 403)),
+                                     (200, 403, 403, 404, 403)),
     "map a volume on mel's zone": ("PUT", "/stations/s1/volumes/ref/zones/lzm", {"json": {"host_path": "/srv/ref"}},
-                                   (200, 200, 200, 404, 403)),
+                                   (403, 403, 200, 404, 403)),
     "accept without an invitation": ("POST", "/invitations/s1/accept", {}, (404, 404, 404, 404, 403)),
     "decline without an invitation": ("POST", "/invitations/s1/decline", {}, (404, 404, 404, 404, 403)),
 }

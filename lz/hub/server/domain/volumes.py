@@ -1,7 +1,8 @@
 """A Station's volumes and where each is on its landing zones (issue 12).
 
 Owners and admins of a Station add and remove volumes (a name, a mount point, ro or rw); the host
-path on a landing zone is set by a Station owner or admin, or by the landing zone's owner. A
+path on a landing zone is set by the landing zone's owner (or a hub admin) only, and the zone binds
+it only inside its own ``hub_volume_roots`` (``lz.core.volumes.hub_volume_refusal``). A
 claimed job's spec carries the volumes mapped on the landing zone that claimed it; the landing
 zone binds them (``lz.core.volumes``) and fails the job before it runs if a host path is missing."""
 
@@ -15,7 +16,7 @@ from lz.core.errors import ConfigError
 from lz.core.volumes import Volume, check
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.domain.members import managed
-from lz.hub.server.domain.stations import links_t, role, visible, zones_t
+from lz.hub.server.domain.stations import links_t, visible, zones_t
 from lz.hub.server.errors import Forbidden, Invalid, NotFound
 from lz.hub.server.models import StationVolume, VolumeMapping
 
@@ -55,15 +56,17 @@ def _volume(conn: Connection, sid: int, station: str, name: str) -> Any:
 
 
 def map_to(conn: Connection, who: Principal, station: str, name: str, lz: str, host_path: str) -> None:
-    """By a Station owner or admin, or the landing zone's owner; the landing zone must serve the Station."""
+    """By the landing zone's owner (or a hub admin) alone: a Station's owners and admins declare
+    volumes, but only whoever owns a machine says which of its paths is bound into jobs (the zone
+    checks again against its own ``hub_volume_roots``). The landing zone must serve the Station."""
     sid = visible(conn, who, station)
     volume = _volume(conn, sid, station, name)
     zone = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
     if zone is None or not conn.execute(select(links_t.c.lz_id).where(
             links_t.c.station_id == sid, links_t.c.lz_id == zone.id)).first():
         raise NotFound(f"landing zone {lz!r} does not serve station {station!r}")
-    if not (who.admin or role(conn, sid, who.user_id) in ("owner", "admin") or zone.owner_id == who.user_id):
-        raise Forbidden(f"only an owner or admin of station {station!r}, or the owner of {lz!r}, maps its volumes")
+    if not (who.admin or zone.owner_id == who.user_id):  # a Station admin must not choose what another's zone binds
+        raise Forbidden(f"only the owner of {lz!r} (or a hub admin) says where a volume is on it")
     _checked(name, host_path, volume.mount, volume.access)
     conn.execute(delete(mappings_t).where(mappings_t.c.station_id == sid, mappings_t.c.name == name,
                                           mappings_t.c.lz_id == zone.id))
