@@ -143,3 +143,15 @@ def test_a_claimed_job_carries_the_volumes_mapped_on_its_landing_zone(world: Wor
     assert job["spec"]["volumes"] == [{"name": "ref", "host_path": "/srv/ref", "mount": "/data/ref", "access": "ro"}]
     listed = app.ok("GET", "/stations/s1/volumes", world.tokens["member"])
     assert listed == [{"name": "ref", "mount": "/data/ref", "access": "ro", "landing_zones": {"lz1": "/srv/ref"}}]
+
+
+def test_the_zone_list_names_only_stations_the_caller_may_know(world: World) -> None:
+    """Issue 21 (9): a landing zone shared through one Station showed the names of every Station it
+    serves, also to members of none of them. A zone's owner sees all of its Stations."""
+    app = world.app
+    alice, member = world.tokens["owner"], world.tokens["member"]
+    app.ok("POST", "/stations", alice, json={"name": "secret-project"})
+    app.ok("PUT", "/stations/secret-project/zones/lz1", alice)
+    seen = {z["name"]: z["stations"] for z in app.ok("GET", "/zones", member)}
+    assert seen["lz1"] == ["s1"]
+    assert "secret-project" in {z["name"]: z["stations"] for z in app.ok("GET", "/zones", alice)}["lz1"]

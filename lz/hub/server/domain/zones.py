@@ -69,10 +69,15 @@ def listing(conn: Connection, who: Principal, now: float, online_s: float) -> li
             members_t.c.user_id == who.user_id)
         query = query.where(or_(zones_t.c.owner_id == who.user_id, zones_t.c.id.in_(shared)))
     rows = conn.execute(query.order_by(zones_t.c.name)).all()
+    # the Stations each zone serves, as far as ``who`` may know them: all of them for a zone of
+    # theirs, otherwise only Stations they belong to (another Station's name is not theirs to see)
+    mine = set(conn.execute(select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)).scalars())
+    owned = {r.id for r in rows if r.owner_id == who.user_id}
     stations: dict[int, list[str]] = {}
-    for lz_id, station in conn.execute(select(links_t.c.lz_id, stations_t.c.name).join(
+    for lz_id, station_id, station in conn.execute(select(links_t.c.lz_id, stations_t.c.id, stations_t.c.name).join(
             stations_t, stations_t.c.id == links_t.c.station_id).order_by(stations_t.c.name)).all():
-        stations.setdefault(lz_id, []).append(station)
+        if who.admin or lz_id in owned or station_id in mine:
+            stations.setdefault(lz_id, []).append(station)
     return [{
         "name": r.name, "owner": r.owner,
         "online": r.last_seen is not None and now - r.last_seen < online_s and r.offline_at is None,
