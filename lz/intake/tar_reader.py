@@ -68,6 +68,8 @@ class TarStream:
     def __init__(self, stream: BinaryIO, limits: TarLimits | None = None):
         self.limits = limits or TarLimits()
         self._raw = _open_decompressed(stream, self.limits.max_decoder_bytes)
+        # a plain archive in a seekable file: members' data is skipped by seeking, not read
+        self._seekable = self._raw is stream
         self._offset = 0  # in the decompressed stream, for messages
         self._left = 0  # data bytes of the current member not yet read
         self._pad = 0
@@ -108,7 +110,17 @@ class TarStream:
         self._left -= len(data)
         return data
 
+    @property
+    def data_offset(self) -> int:
+        """Where the current member's unread data starts in the (decompressed) stream: right after
+        ``members()`` yields it, where its data starts."""
+        return self._offset
+
     def _finish_member(self) -> None:
+        if self._seekable and self._left:
+            self._raw.seek(self._left, 1)
+            self._offset += self._left
+            self._left = 0
         while self._left:
             self.read()
         if self._pad:
@@ -294,7 +306,11 @@ def _check_global(records: dict[str, str]) -> None:
 
 def _open_decompressed(stream: BinaryIO, max_decoder_bytes: int) -> BinaryIO:
     """gzip and bzip2 decoders use a few MiB at most; xz's is bounded here (``LZMAFile`` can't)."""
+    seekable = _seekable(stream)
     head = stream.read(6)
+    if seekable and head[:2] != b"\x1f\x8b" and head[:3] != b"BZh" and head[:6] != b"\xfd7zXZ\0":
+        stream.seek(-len(head), 1)  # plain, in a file: read it as it is (and seek past members' data)
+        return stream
     source = cast(BinaryIO, _Prefixed(head, stream))
     if head[:2] == b"\x1f\x8b":
         return cast(BinaryIO, gzip.GzipFile(fileobj=source, mode="rb"))
@@ -303,6 +319,21 @@ def _open_decompressed(stream: BinaryIO, max_decoder_bytes: int) -> BinaryIO:
     if head[:6] == b"\xfd7zXZ\0":
         return cast(BinaryIO, _XzReader(source, max_decoder_bytes))
     return source
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def member_index(stream: BinaryIO, limits: TarLimits | None = None) -> dict[str, tuple[int, int]]:
+    """name -> (offset of its data, size) of every regular file of a plain archive in a seekable
+    file, read with this reader's bounds (seeking past the data): where to read one member
+    without loading anything else. A name given twice keeps its last entry, as tar does."""
+    tar = TarStream(stream, limits)
+    return {m.name: (tar.data_offset, m.size) for m in tar.members() if m.kind == "file"}
 
 
 class _XzReader:

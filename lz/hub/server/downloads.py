@@ -4,17 +4,17 @@ manifest, single files out of it, and the logs of a running attempt as they arri
 
 from __future__ import annotations
 
-import gzip
+import io
 import json
 import os
-import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, cast
 
 from fastapi.responses import FileResponse
 
+from lz.core.errors import BundleError
 from lz.host.logtail import tail_bytes
 from lz.hub.protocol.names import MANIFEST, RESULTS_ARCHIVE
 from lz.hub.server.domain import jobs
@@ -22,8 +22,10 @@ from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import NotFound
 from lz.hub.server.hub import Hub
 from lz.hub.server.storage import Files
+from lz.intake.tar_reader import TarStream, member_index
 
 CHUNK = 1 << 16
+MANIFEST_LIMIT = 256 << 20  # a manifest of 100,000 entries is a few tens of MiB
 
 
 def results_file(files: Files, row: Any) -> Path:
@@ -33,13 +35,61 @@ def results_file(files: Files, row: Any) -> Path:
     return files.path(row.results)
 
 
-def _member(archive: Path, name: str) -> bytes | None:
-    with tarfile.open(os.fspath(archive), "r:") as tar:
-        try:
-            handle = tar.extractfile(tar.getmember(name))
-        except KeyError:
-            return None
-        return handle.read() if handle else None
+def _members(archive: Path) -> dict[str, tuple[int, int]]:
+    """Where each file of a stored results archive is (offset, size), read with the strict
+    streaming reader: the archive came from a landing zone, and ``tarfile`` would load a pax
+    header of any size it claims into memory on every view."""
+    try:
+        with open(archive, "rb") as handle:
+            return member_index(handle)
+    except BundleError as exc:
+        raise NotFound(f"the stored results are damaged ({exc})") from None
+
+
+class _Window(io.RawIOBase):
+    """One member of a stored archive as a read-only, seekable file of its own."""
+
+    def __init__(self, handle: IO[bytes], offset: int, size: int):
+        self._handle, self._offset, self._size, self._at = handle, offset, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, where: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}[whence]
+        self._at = max(0, min(self._size, base + where))
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._at)
+        if want <= 0:
+            return 0
+        self._handle.seek(self._offset + self._at)
+        data = self._handle.read(want)
+        buffer[:len(data)] = data
+        self._at += len(data)
+        return len(data)
+
+
+@contextmanager
+def _open_member(archive: Path, name: str) -> Iterator[IO[bytes] | None]:
+    where = _members(archive).get(name)
+    if where is None:
+        yield None
+        return
+    with open(archive, "rb") as handle:
+        yield io.BufferedReader(_Window(handle, *where), CHUNK)
+
+
+def _member(archive: Path, name: str, limit: int = MANIFEST_LIMIT) -> bytes | None:
+    with _open_member(archive, name) as handle:
+        return handle.read(limit) if handle else None
 
 
 @contextmanager
@@ -47,12 +97,8 @@ def _open_log(files: Files, row: Any, which: str) -> Iterator[IO[bytes] | None]:
     """The log, open: the finished attempt's from its results, else as much of the running
     attempt's as its landing zone has sent; None when there is none (yet)."""
     if row.results is not None and files.path(row.results).exists():
-        with tarfile.open(os.fspath(files.path(row.results)), "r:") as tar:
-            try:
-                member = tar.getmember(which)
-            except KeyError:
-                member = None
-            yield tar.extractfile(member) if member is not None else None
+        with _open_member(files.path(row.results), which) as handle:
+            yield handle
         return
     if row.phase != "finished":
         live = files.path(files.live_log_name(row.id, row.attempt, which))
@@ -63,10 +109,24 @@ def _open_log(files: Files, row: Any, which: str) -> Iterator[IO[bytes] | None]:
     yield None
 
 
-def log(files: Files, row: Any, which: str) -> tuple[bytes, bool]:
-    """(the log so far, whether it can still grow)."""
+def log_from(files: Files, row: Any, which: str, offset: int) -> tuple[Iterator[bytes], int, bool]:
+    """(the log's bytes from ``offset`` as chunks, its size when asked, whether it can no longer
+    grow): streamed, never loaded whole, however large the log."""
+    final = row.phase == "finished"
     with _open_log(files, row, which) as handle:
-        return (handle.read() if handle else b""), row.phase == "finished"
+        size = handle.seek(0, os.SEEK_END) if handle else 0
+
+    def chunks() -> Iterator[bytes]:
+        with _open_log(files, row, which) as again:
+            if again is None:
+                return
+            again.seek(min(offset, size))
+            left = max(0, size - offset)
+            while left and (chunk := again.read(min(CHUNK, left))):
+                left -= len(chunk)
+                yield chunk
+
+    return chunks(), size, final
 
 
 def log_tail(files: Files, row: Any, which: str, limit: int) -> tuple[bytes, int, bool]:
@@ -97,26 +157,23 @@ def returned_files(document: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def one_file(files: Files, row: Any, path: str) -> Iterator[bytes]:
-    """The bytes of one returned file, streamed out of results.tar.gz inside the stored archive.
-    Only a path the manifest lists as a returned regular file is served."""
+    """The bytes of one returned file, streamed out of results.tar.gz inside the stored archive
+    by the strict streaming reader (it reads every gzip member: lz.results.collect writes one per
+    walker). Only a path the manifest lists as a returned regular file is served."""
     if path not in {e["path"] for e in returned_files(manifest(files, row))}:
         raise NotFound(f"job {row.id} returned no file {path!r}")
-    outer = tarfile.open(os.fspath(results_file(files, row)), "r:")
-    try:
-        inner_handle = outer.extractfile(RESULTS_ARCHIVE)
-        if inner_handle is None:
+    with _open_member(results_file(files, row), RESULTS_ARCHIVE) as inner:
+        if inner is None:
             raise NotFound(f"job {row.id} has no results archive")
-        # GzipFile reads every gzip member (lz.results.collect writes one per walker, then the end of
-        # the archive in another); tarfile's own "r|gz" stops after the first.
-        with gzip.GzipFile(fileobj=inner_handle) as unzipped, tarfile.open(fileobj=unzipped, mode="r|") as inner:
-            for member in inner:
-                if member.name == path and member.isfile():
-                    handle = inner.extractfile(member)
-                    while handle is not None and (chunk := handle.read(CHUNK)):
+        try:
+            tar = TarStream(cast(BinaryIO, inner))
+            for member in tar.members():
+                if member.name == path and member.kind == "file":
+                    while chunk := tar.read(CHUNK):
                         yield chunk
                     return
-    finally:
-        outer.close()
+        except BundleError as exc:
+            raise NotFound(f"job {row.id}: the results archive is damaged ({exc})") from None
     raise NotFound(f"job {row.id}: {path!r} is listed but not in the archive")
 
 

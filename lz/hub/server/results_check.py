@@ -1,24 +1,26 @@
 """Checks on a results upload from a landing zone (untrusted input): a plain tar holding only
-the files a landing zone's results directory has, each a regular file."""
+the files a landing zone's results directory has, each a regular file, read by the strict
+streaming reader (``tarfile`` would load a pax header of any claimed size into memory)."""
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
+from lz.core.errors import BundleError
 from lz.hub.protocol.names import RESULT_FILES
 from lz.hub.server.errors import Invalid
+from lz.intake.tar_reader import TarStream
 
 ALLOWED = frozenset(RESULT_FILES)
 
 
 def check_results(path: Path) -> None:
     try:
-        with tarfile.open(path, "r:") as tar:
+        with open(path, "rb") as handle:
             names = set()
-            for member in tar:
-                if member.name not in ALLOWED or not member.isreg() or member.name in names:
+            for member in TarStream(handle).members():
+                if member.name not in ALLOWED or member.kind != "file" or member.name in names:
                     raise Invalid(f"results upload: unexpected entry {member.name[:80]!r}")
                 names.add(member.name)
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except BundleError as exc:
         raise Invalid(f"results upload: not a readable tar ({exc})") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lz.hub.protocol.schemas import (
@@ -102,6 +102,6 @@ def job_log(request: Request, job_id: str = params.job_id(), which: str = params
     the running attempt's as its landing zone has sent. ``X-Lz-Final: 1`` once it can not grow."""
     hub = hub_of(request)
     row = hub.read(jobs.find, who, job_id)
-    data, final = downloads.log(hub.files, row, which)
-    return Response(data[offset:], media_type="application/octet-stream",
-                    headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(len(data))})
+    chunks, size, final = downloads.log_from(hub.files, row, which, offset)
+    return StreamingResponse(chunks, media_type="application/octet-stream",
+                             headers={"X-Lz-Final": "1" if final else "0", "X-Lz-Size": str(size)})

@@ -211,7 +211,7 @@ def log_file(request: Request, job_id: str = _job_id(), which: str = _log_name()
              viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
     row = hub.read(jobs.find, viewer.who, job_id)
-    data, _final = downloads.log(hub.files, row, which)
-    return Response(data, media_type="text/plain; charset=utf-8", headers={
+    chunks, _size, _final = downloads.log_from(hub.files, row, which, 0)
+    return StreamingResponse(chunks, media_type="text/plain; charset=utf-8", headers={
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
         "Content-Disposition": f'inline; filename="{row.id}-{which}"'})
