@@ -149,3 +149,19 @@ def test_login_migration_and_device_flow_on_postgresql(postgres_url: str, tmp_pa
         tokens = _poll(h, start["device_code"]).json()
         r = client.post("/oauth/token", data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
         assert r.status_code == 200 and h.ok("GET", "/whoami", r.json()["access_token"])["user"] == "alice"
+
+
+def test_device_requests_are_bounded_and_purged(tmp_path: Path) -> None:
+    """Issue 21 (13): anybody, without an account, could add device-code rows without limit, and
+    expired rows were never purged. An address gets slow_down (429, Retry-After) past its share of
+    waiting requests; expired ones are purged, which makes room again."""
+    with hub_app(tmp_path) as h:
+        for _ in range(login.PENDING_PER_ADDRESS):
+            _start(h)
+        refused = h.client.post("/oauth/device/code", data={"client_id": "lz"})
+        assert refused.status_code == 429 and refused.json()["error"] == "slow_down"
+        assert refused.headers["Retry-After"] == "60"
+        h.clock.now += h.hub.config.device_s + login.KEEP_ENDED_S + 1  # all of them expired long ago
+        _start(h)
+        rows = h.hub.read(lambda conn: conn.execute(login.devices_t.select()).all())
+        assert len(rows) == 1

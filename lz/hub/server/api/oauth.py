@@ -85,8 +85,9 @@ def create_token(body: TokenCreate, request: Request, who: Principal = Depends(u
 
 # -- the device flow -----------------------------------------------------------------------------
 def _oauth_error(exc: login.OAuthError) -> JSONResponse:
+    headers = {"Cache-Control": "no-store", **({"Retry-After": "60"} if exc.status == 429 else {})}
     return JSONResponse({"error": exc.error, "error_description": exc.description or exc.error},
-                        status_code=exc.status, headers={"Cache-Control": "no-store"})
+                        status_code=exc.status, headers=headers)
 
 
 @oauth.post("/oauth/device/code")
@@ -97,8 +98,11 @@ async def device_code(request: Request) -> Response:
     params = await read_fields(request)
     client = params.get("client_name") or request.headers.get("user-agent", "unknown")
     address = request.client.host if request.client else "unknown"
-    code, user_code = hub.write(login.start, client, address, hub.now(), hub.config.device_s,
-                                hub.config.device_interval_s)
+    try:
+        code, user_code = hub.write(login.start, client, address, hub.now(), hub.config.device_s,
+                                    hub.config.device_interval_s)
+    except login.OAuthError as exc:
+        return _oauth_error(exc)
     base = hub.base_url(request)
     return JSONResponse({
         "device_code": code, "user_code": user_code, "verification_uri": f"{base}/activate",

@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lz.core.errors import UserError
 from lz.hub.server.domain import accounts, tokens
@@ -80,9 +80,24 @@ def normalize_user_code(text: str) -> str:
     return f"{raw[:4]}-{raw[4:]}" if len(raw) == 8 else raw
 
 
+PENDING_PER_ADDRESS = 20  # device requests one address may have waiting at once
+PENDING_IN_ALL = 10_000  # and everybody together: the table stays small whoever asks
+KEEP_ENDED_S = 3600.0  # an expired or used request is kept this long (its code is not reused), then purged
+
+
 def start(conn: Connection, client: str, address: str, now: float, lifetime_s: float,
           interval_s: int) -> tuple[str, str]:
-    """A new device request: (device_code, user_code)."""
+    """A new device request: (device_code, user_code). Anybody may ask, without an account, so
+    the rows are bounded: expired ones are purged here, and an address (or everybody) with too many
+    waiting gets ``slow_down`` (429) instead of a new row."""
+    conn.execute(delete(devices_t).where(devices_t.c.expires_at < now - KEEP_ENDED_S))
+    waiting = (devices_t.c.status == "pending", devices_t.c.expires_at >= now)
+    mine = conn.execute(select(func.count()).select_from(devices_t).where(
+        *waiting, devices_t.c.address == address[:64])).scalar_one()
+    if mine >= PENDING_PER_ADDRESS or conn.execute(
+            select(func.count()).select_from(devices_t).where(*waiting)).scalar_one() >= PENDING_IN_ALL:
+        raise OAuthError("slow_down", "too many device requests are waiting: finish or let some expire first",
+                         status=429)
     device_code = secrets.token_urlsafe(32)
     for _ in range(10):
         user_code = new_user_code()
