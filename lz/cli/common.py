@@ -39,7 +39,7 @@ class Group(click.Group):
             ctx.exit(2)
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lz")
 def main() -> None:
     """lz, the Landing Zone: build, run and collect container jobs on a SLURM cluster."""

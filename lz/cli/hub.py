@@ -79,6 +79,12 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
                            **extra)
     except ValueError as exc:
         raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
+    from lz.host.faults import arm_from_environment
+
+    try:
+        arm_from_environment()  # a test hook (LZ_CRASH_AT): a wrong point name must not pass unnoticed
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     os.umask(0o077)  # the database, its -wal/-shm files and every stored file: the hub's account only
     app = create_app(config)
     if metrics:

@@ -23,13 +23,14 @@ if TYPE_CHECKING:
 
 @main.command()
 @common
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--name", default=None, help="Job name (default: lz.toml's name, else the folder's).")
-@click.option("--cpus", default=None, help="CPUs per task.")
-@click.option("--memory", default=None, help="Memory, e.g. 4G.")
-@click.option("--gpus", default=None, help="GPUs.")
-@click.option("--time", "time_", default=None, help="Time limit, e.g. 01:00:00.")
-@click.option("--partition", default=None, help="SLURM partition.")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("-J", "--name", "--job-name", "name", default=None,
+              help="Job name (default: lz.toml's name, else the folder's).")
+@click.option("-c", "--cpus", "--cpus-per-task", "cpus", default=None, help="CPUs per task.")
+@click.option("--mem", "--memory", "memory", default=None, help="Memory, e.g. 4G.")
+@click.option("-G", "--gpus", default=None, help="GPUs.")
+@click.option("-t", "--time", "time_", default=None, help="Time limit, e.g. 1:00:00, 90 (minutes) or 1-12:00:00.")
+@click.option("-p", "--partition", default=None, help="SLURM partition.")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
 @click.option("--station", default=None, shell_complete=complete_station,

@@ -29,6 +29,11 @@ POINTS: tuple[str, ...] = (
     "collect.archived",  # results written to the results store, results_at not recorded
     "collect.stored",  # results_at recorded, work directory and spool still there
     "clean.removed",  # work directory and spool removed, `clean` not committed
+    # the hub (lz hub serve): each committed, its answer not sent (the caller retries or times out)
+    "hub.submit.stored",  # a submitted job's bundle and row committed
+    "hub.claim.committed",  # a claim's leases committed
+    "hub.upload.stored",  # an attempt's results file in place
+    "hub.finish.recorded",  # an attempt's finish committed
 )
 
 EXIT_STATUS = 137  # what a shell reports for a SIGKILLed process

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from lz.host.faults import crash_point
 from lz.hub.server.deps import refuse_declared_size
 from lz.hub.server.domain import jobs, stations
 from lz.hub.server.domain.accounts import Principal
@@ -35,6 +36,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size)
     finally:
         tmp.unlink(missing_ok=True)
+    crash_point("hub.submit.stored")
     hub.notifier.notify()
     return done
 

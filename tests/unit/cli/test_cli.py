@@ -96,3 +96,23 @@ def test_help_lists_the_commands(env: dict[str, str]) -> None:
     text = lz(env, "--help").stdout
     for command in ("run", "submit", "status", "cancel", "logs", "results", "db", "diagram", "deps"):
         assert f"  {command}" in text
+
+
+def test_a_mistyped_path_is_a_usage_error_and_records_no_job(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 24 (13): `lz submit` of a missing path recorded a failed job."""
+    missing = lz(env, "submit", str(tmp_path / "no-such-folder"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    assert json.loads(lz(env, "status", "--json").stdout) == []
+
+
+def test_slurm_habits_short_options_and_dash_h(env: dict[str, str], tmp_path: Path) -> None:
+    """`sbatch -c 4 -t 1:00:00 -p gpu -J name --mem 8G -G 1` reads the same with `lz submit`."""
+    folder = job_folder(tmp_path)
+    (folder / "lz.toml").write_text('command = ["sh", "run.sh"]\n')
+    done = lz(env, "submit", "-c", "2", "-t", "90", "-J", "habits", "--mem", "1G", "-G", "0", str(folder), "--json")
+    assert done.exit_code == 0, done.output
+    job = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert job["name"] == "habits" and job["resources"]["cpus"] == 2 and job["resources"]["time_s"] == 5400
+    for args in (["-h"], ["submit", "-h"], ["status", "-h"], ["hub", "-h"], ["station", "-h"]):
+        shown = lz(env, *args)
+        assert shown.exit_code == 0 and "Usage:" in shown.stdout, args

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from lz.host.faults import crash_point
 from lz.hub.protocol.fit import Room
 from lz.hub.protocol.schemas import (
     NAME,
@@ -89,7 +90,10 @@ def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
     limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
     room = None if all(v is None for v in limited) else Room(*limited)
-    return hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room)
+    claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room)
+    if claimed:
+        crash_point("hub.claim.committed")
+    return claimed
 
 
 @router.get("/jobs/{job_id}/bundle", response_class=FileResponse,
@@ -138,6 +142,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
         hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
     finally:
         tmp.unlink(missing_ok=True)
+    crash_point("hub.upload.stored")
     return Ok()
 
 
@@ -180,6 +185,7 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
                              body.facts.model_dump(exclude_unset=True), hub.now())
 
     hub.write(_finish)
+    crash_point("hub.finish.recorded")
     return Ok()
 
 
