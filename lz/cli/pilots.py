@@ -77,9 +77,13 @@ def submit(count: int, name_pattern: str, time: str | None, cpus: int | None, me
 @hub_options
 def list_pilots(name_pattern: str) -> None:
     """Each pilot's SLURM state, hub status, jobs held and time left."""
+    from lz.core.errors import UserError
     from lz.slurm.pilot_array import parse_squeue, slurm_job_name, squeue_argv
 
-    tasks = parse_squeue(_run(squeue_argv(slurm_job_name(name_pattern))).stdout)
+    asked = _run(squeue_argv(slurm_job_name(name_pattern)))
+    if asked.returncode != 0:  # an empty table would say "no pilots", which nobody knows
+        raise UserError(f"squeue: {(asked.stderr.strip() or asked.stdout.strip() or 'failed').splitlines()[-1]}")
+    tasks = parse_squeue(asked.stdout)
     found = target(required=False)
     zones: dict[str, Any] = {}
     if found is not None:
