@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from lz.cli.common import common, main, settings
+from lz.cli.common import common, main, settings, store
 from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
 
 
@@ -164,19 +164,26 @@ def completion(shell: str) -> None:
 @click.option("--token", "token_file", type=click.Path(path_type=Path), default=None,
               help="The hub token file (default LZ_TOKEN_FILE, else $XDG_CONFIG_HOME/lz/token).")
 @click.option("--no-build", is_flag=True, help="Skip the container runtime's tiny build.")
-def doctor(hub: str | None, token_file: Path | None, no_build: bool) -> None:
+@click.option("--container", type=click.Choice(CONTAINERS), default=None,
+              help="Check for a landing zone run with this --container (default: the settings', else the "
+                   "runtime its daemon last used).")
+def doctor(hub: str | None, token_file: Path | None, no_build: bool, container: str | None) -> None:
     """Check what this landing zone needs: Slurm, the work root (from a compute node too), the
-    container runtime, the hub and its token, the clock. One line per check, a fix for each failure."""
+    container runtime, the hub and its token, the clock. One line per check (ok, warn, fail, skip),
+    a fix for each failure or warning; only failures make it exit 1."""
     import os
 
     from lz.ops.doctor import checks, hub_from
 
-    loaded = settings()
+    loaded = settings(container=container)
+    recorded = None
+    if loaded.db.exists():
+        recorded = store(loaded).status().runtime
     env_hub, env_token = hub_from(os.environ)
     hub = hub or loaded.hub or env_hub
     token_file = token_file or (Path(loaded.token_file) if loaded.token_file not in ("", "none") else env_token)
     failed = 0
-    for check in checks(loaded, hub=hub, token_file=token_file, build=not no_build):
+    for check in checks(loaded, hub=hub, token_file=token_file, build=not no_build, recorded_runtime=recorded):
         click.echo(check.line())
         failed += check.verdict == "fail"
     if failed:

@@ -18,7 +18,7 @@ from lz.config import Settings
 from lz.host.process import CommandRunner, CommandTimeout, run_command
 from lz.host.secret_file import open_to_others
 
-Verdict = Literal["ok", "fail", "skip"]
+Verdict = Literal["ok", "warn", "fail", "skip"]  # only "fail" makes `lz doctor` exit non-zero
 MAX_SKEW_S = 5.0
 HUB_CHECK_PATH = "/api/v1/whoami"
 """What the hub check asks for, with the token: an endpoint that needs the token, so the check is a
@@ -34,7 +34,7 @@ class Check:
 
     def line(self) -> str:
         text = f"{self.verdict:<4}  {self.name}: {self.detail}"
-        return text + (f"\n      fix: {self.fix}" if self.verdict == "fail" and self.fix else "")
+        return text + (f"\n      fix: {self.fix}" if self.verdict in ("fail", "warn") and self.fix else "")
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ Fetch = Callable[[str, str | None, float], HubAnswer]
 
 def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str | None = None,
            token_file: Path | None = None, fetch: Fetch | None = None, clock: Callable[[], float] = time.time,
-           build: bool = True) -> Iterator[Check]:
-    """Every check, in order (a generator: the CLI prints each line as soon as it is known)."""
+           build: bool = True, recorded_runtime: str | None = None) -> Iterator[Check]:
+    """Every check, in order (a generator: the CLI prints each line as soon as it is known).
+    ``recorded_runtime``: the runtime this database's daemon chose when it last started."""
     yield from _slurm(settings, runner)
     marker = yield from _work_root(settings)
     if marker is not None:
@@ -58,7 +59,7 @@ def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str 
             yield _visible_from_a_node(settings, runner, marker)
         finally:
             marker.unlink(missing_ok=True)
-    yield _runtime(settings) if build else Check("runtime", "skip", "--no-build given")
+    yield _runtime(settings, recorded_runtime) if build else Check("runtime", "skip", "--no-build given")
     yield from _hub(hub, token_file, fetch or _fetch, clock)
 
 
@@ -138,10 +139,19 @@ def _visible_from_a_node(settings: Settings, runner: CommandRunner, marker: Path
 
 
 # -- the container runtime --------------------------------------------------------------------------
-def _runtime(settings: Settings) -> Check:
+def _runtime(settings: Settings, recorded: str | None = None) -> Check:
+    """The runtime this landing zone will use: the one its settings name, else the one its daemon
+    chose when it last ran, else the first one installed (``auto``). Only a runtime the settings
+    name can fail for want of a base image; a guessed one warns, since a zone that runs its jobs
+    without a container (``--container none``) needs no image."""
+    from dataclasses import replace
+
     from lz.core.errors import LzError
     from lz.engine import assembly
 
+    guessed = settings.runtime in ("", "auto") and recorded is None
+    if settings.runtime in ("", "auto") and recorded is not None:
+        settings = replace(settings, runtime=recorded)
     try:
         runtime = assembly.runtime(settings)
     except LzError as exc:
@@ -150,8 +160,12 @@ def _runtime(settings: Settings) -> Check:
         return Check("runtime", "ok", "none: jobs run directly, nothing to build")
     base = _tiny_base(settings)
     if base is None:
-        return Check("runtime", "fail", f"{runtime.name}: no base image to build from",
-                     "add one to [images] in config.toml (e.g. busybox = \"/srv/images/busybox\")")
+        fix = "add one to [images] in config.toml (e.g. busybox = \"/srv/images/busybox\")"
+        if guessed:
+            return Check("runtime", "warn", f"{runtime.name} found (runtime auto) but no base image: jobs with a "
+                         "Dockerfile or definition cannot build here", fix + ", or run jobs without a container: "
+                         "lz run --container none (lz doctor --container none checks that)")
+        return Check("runtime", "fail", f"{runtime.name}: no base image to build from", fix)
     return _tiny_build(settings, runtime, base)
 
 
