@@ -372,7 +372,11 @@ def login_command(hub_url: str | None, token_file: str | None) -> None:
     found = resolve(hub_url, token_file)
     if found is None:
         raise UserError("no hub configured: give --hub URL or set LZ_HUB")
-    login_client.login(found.url, found.token_file)
+    import getpass
+    import socket
+
+    login_client.login(found.url, found.token_file,
+                       client_name=f"lz login by {getpass.getuser()} on {socket.gethostname()}")
     click.echo(f"logged in; token kept in {found.token_file}")
 
 

@@ -93,7 +93,7 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
     meta = login_client.fetch_meta(found.url)
     if data is None:
         source = login_client.login(found.url, None if memory_only else found.token_file, sys.stdout,
-                                    client_name=f"landing zone {name}" if name else "landing zone", meta=meta)
+                                    client_name=_client_name(name), meta=meta)
     else:
         login_client.check_updates(meta, sys.stdout)
         source = login_client.TokenSource(found.token_file, data)
@@ -102,7 +102,14 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
         except login_client.LoginAgain as exc:
             print(f"lz: {exc}", flush=True)
             source = login_client.login(found.url, found.token_file, sys.stdout, meta=meta,
-                                        client_name=f"landing zone {name}" if name else "landing zone",
+                                        client_name=_client_name(name),
                                         check=False)
     return AgentOptions(found.url, found.token_file, max_running or os.cpu_count() or 1, tokens=source, name=name,
                         stations=stations)
+
+
+def _client_name(name: str | None) -> str:
+    """What the hub's /activate page shows a person about to approve this login."""
+    import socket
+
+    return f"landing zone {name or '(unnamed)'} on {socket.gethostname()}"

@@ -165,3 +165,15 @@ def test_device_requests_are_bounded_and_purged(tmp_path: Path) -> None:
         _start(h)
         rows = h.hub.read(lambda conn: conn.execute(login.devices_t.select()).all())
         assert len(rows) == 1
+
+
+def test_activate_names_what_asked_not_its_http_library(tmp_path: Path) -> None:
+    """Issue 24 (6): /activate named the client "Python/3.11.2" (its user agent)."""
+    with hub_app(tmp_path) as h:
+        named = h.client.post("/oauth/device/code", data={"client_id": "lz", "client_name": "lz login by bob on ws1"})
+        unnamed = h.client.post("/oauth/device/code", data={"client_id": "lz"},
+                                headers={"user-agent": "python-requests/2.32"})
+        for answer, shown in ((named, "lz login by bob on ws1"),
+                              (unnamed, "an unnamed client (python-requests/2.32)")):
+            found = h.hub.read(login.pending, answer.json()["user_code"], h.clock())
+            assert found is not None and found.client == shown

@@ -96,7 +96,7 @@ async def device_code(request: Request) -> Response:
     if hub.config.auth0 is not None:
         return _oauth_error(login.OAuthError("unsupported_grant_type", "this hub logs in through its Auth0 tenant"))
     params = await read_fields(request)
-    client = params.get("client_name") or request.headers.get("user-agent", "unknown")
+    client = params.get("client_name") or f"an unnamed client ({request.headers.get('user-agent', 'no user agent')})"
     address = request.client.host if request.client else "unknown"
     try:
         code, user_code = hub.write(login.start, client, address, hub.now(), hub.config.device_s,
