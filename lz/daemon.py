@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from lz.store.migrate import upgrade
 
 if TYPE_CHECKING:
     from lz.metrics.server import Endpoint
+    from lz.runtimes.base import Runtime
 
 log = logging.getLogger("lz")
 
@@ -88,9 +90,17 @@ class Ticker:
         self.scheduler.shutdown(wait=True)
 
 
-def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None,
-               hub: AgentOptions | None = None) -> int:
-    grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
+@dataclass
+class Ready:
+    """What ``get_ready`` checked and holds: the landing zone's lock and its runtime."""
+
+    lock: IO[str]
+    runtime: Runtime
+
+
+def get_ready(settings: Settings) -> Ready:
+    """Everything that can refuse a start, done before anything asks a person for anything (a
+    hub login): the fault hook, the state folder and work root, the zone's lock, the runtime."""
     os.umask(settings.umask)
     try:
         arm_from_environment()  # a test hook (LZ_CRASH_AT): a wrong point name must not pass unnoticed
@@ -102,12 +112,24 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     except OSError as exc:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
     lock = lock_landing_zone(settings)
+    try:
+        return Ready(lock, assembly.runtime(settings))
+    except BaseException:
+        lock.close()
+        raise
+
+
+def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s: float | None = None,
+               hub: AgentOptions | None = None, ready: Ready | None = None) -> int:
+    grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
+    ready = ready or get_ready(settings)
+    lock = ready.lock
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
     db = make_engine(settings.db, settings.busy_timeout_s)
     upgrade(db)
     listeners = Listeners(TransitionLog())
     store = JobStore(db, listeners=listeners)
-    runtime = assembly.runtime(settings)
+    runtime = ready.runtime
     executor = assembly.executor(settings, runner=ReportingRunner(run_command, listeners.controller))
     endpoint = _serve_metrics(settings, store, listeners, runtime.name, executor.name)
     ticker: Ticker | None = None

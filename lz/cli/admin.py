@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -67,7 +68,12 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         except OSError as exc:
             raise UserError(f"--log {log_file}: {exc.strerror or exc}") from None
         from lz.cli.hub_target import agent_options
+        from lz.daemon import get_ready
+        from lz.hub.agent.pilot import detect
 
+        # a zone that cannot start says so before anyone logs in for it (a pilot's own state
+        # folder is chosen after the login: it is checked then)
+        ready = get_ready(loaded) if detect(os.environ) is None else None
         hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
                             name=getattr(loaded, "name", None),
                             stations=click.get_current_context().meta.get("lz.stations", ()))
@@ -75,7 +81,7 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
             from lz.hub.agent.pilot import as_pilot
 
             loaded, hub = as_pilot(loaded, hub)  # inside a SLURM allocation: a pilot
-        code = run_daemon(loaded, hub=hub)
+        code = run_daemon(loaded, hub=hub, ready=ready if hub is None or hub.pilot is None else None)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
         code = 2
