@@ -29,6 +29,14 @@ POINTS: tuple[str, ...] = (
     "collect.archived",  # results written to the results store, results_at not recorded
     "collect.stored",  # results_at recorded, work directory and spool still there
     "clean.removed",  # work directory and spool removed, `clean` not committed
+    # the hub agent (``lz run --hub``): tests/integration/test_agent_fault_points.py
+    "agent.claim.answered",  # the hub answered a claim with jobs, no claim recorded in the outbox
+    "agent.bundle.downloaded",  # the bundle is in the incoming area, intake not run
+    "agent.intake.committed",  # the local job is stored, the claim not linked to it
+    "agent.results.archived",  # the results archive is in the outgoing area, not uploaded
+    "agent.results.uploaded",  # the hub has the results, the finish not sent
+    "agent.finish.sent",  # the hub answered the finish, the claim still open in the outbox
+    "agent.finish.acknowledged",  # the claim forgotten, before the claimer is told there is room
 )
 
 EXIT_STATUS = 137  # what a shell reports for a SIGKILLed process

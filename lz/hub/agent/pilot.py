@@ -52,20 +52,25 @@ def as_claim(room: Room) -> dict[str, Any]:
 
 
 class Pilot:
-    """The allocation, and when it ends (Slurm's end time, else asked of ``squeue`` once)."""
+    """The allocation, and when it ends (Slurm's end time, else asked of ``squeue`` once). The
+    end is an epoch time (what the hub shows); the time left is counted down on ``monotonic``
+    from the moment it was learnt, so a wall clock stepped back never lengthens it."""
 
     def __init__(self, allocation: Allocation, margin_s: float = DEFAULT_MARGIN_S,
                  run: Callable[[list[str]], tuple[int, str]] | None = None,
-                 clock: Callable[[], float] = time.time, group: str | None = None):
+                 clock: Callable[[], float] = time.time, group: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.allocation = allocation
         # what the hub groups pilots by (``group_of``); by default the allocation's own job
         self.group = group_of(allocation, {}) if group is None else group
         self.margin_s = margin_s
         self.clock = clock
+        self.monotonic = monotonic
         self._end = allocation.end_time
         if self._end is None and run is not None:
             code, out = run(squeue_end_argv(allocation.job_id))
             self._end = parse_squeue_end(out, clock()) if code == 0 else None
+        self._end_mono = None if self._end is None else monotonic() + (self._end - clock())
 
     @property
     def ends_at(self) -> float | None:
@@ -77,7 +82,7 @@ class Pilot:
         return {"pilot_group": self.group, "ends_at": self.ends_at}
 
     def time_left_s(self) -> float | None:
-        return None if self._end is None else max(0.0, self._end - self.clock())
+        return None if self._end_mono is None else max(0.0, self._end_mono - self.monotonic())
 
     def room(self, held: Iterable[Mapping[str, Any]]) -> Room | None:
         return free(self.allocation, held, self.time_left_s(), self.margin_s)

@@ -51,7 +51,8 @@ def test_the_pilot_asks_squeue_only_when_slurm_did_not_set_the_end_time() -> Non
         seen.append(argv)
         return 0, "2026-11-26T15:00:00 0:02:00\n"
 
-    pilot = Pilot(Allocation("7", 2, None, (), None, None), margin_s=10, run=run, clock=lambda: 100.0)
+    pilot = Pilot(Allocation("7", 2, None, (), None, None), margin_s=10, run=run, clock=lambda: 100.0,
+                  monotonic=lambda: 5.0)
     assert seen == [["squeue", "-h", "-j", "7", "-o", "%e %L"]]
     assert pilot.time_left_s() == 120
     room = pilot.room([])
