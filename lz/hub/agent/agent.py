@@ -289,6 +289,12 @@ class HubAgent:
         except UserError as exc:
             log.info("hub job %s: %s not carried out: %s", claim.hub_job_id, wanted["action"], exc)
 
+    def forget(self, claim: Claim) -> None:
+        """The claim is done with: out of the outbox, then its files (a crash between leaves them
+        to the sweep, as nothing owns them any more)."""
+        outbox.forget(self.engine, claim)
+        leftovers.remove_owned((self.incoming, self.outgoing), (claim.hub_job_id, claim.attempt))
+
     def _lease_gone(self, claim: Claim, why: str) -> None:
         """Fencing: our copy is no longer the job's; stop it and never report it again."""
         log.warning("hub job %s attempt %s: %s; cancelling the local copy", claim.hub_job_id, claim.attempt, why)
@@ -307,7 +313,7 @@ class HubAgent:
     def _advance(self, claim: Claim) -> None:
         if claim.local_job_id is None:
             if claim.lease_lost:
-                outbox.forget(self.engine, claim)
+                self.forget(claim)
                 return
             claim = self._intake(claim)
             if claim.local_job_id is None:
@@ -315,7 +321,7 @@ class HubAgent:
         job = self.store.get(claim.local_job_id)
         if claim.lease_lost:
             if job.state == State.CLEANED:
-                outbox.forget(self.engine, claim)
+                self.forget(claim)
                 self._room.set()
             return
         claim = self._report(claim, job)
@@ -414,7 +420,7 @@ class HubAgent:
         self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
                          {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
         crash_point("agent.finish.sent")
-        outbox.forget(self.engine, claim)
+        self.forget(claim)
         crash_point("agent.finish.acknowledged")
         self._sent_facts.pop((claim.hub_job_id, claim.attempt), None)
         for which in ("build.log", "stdout", "stderr"):

@@ -43,7 +43,7 @@ def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
         log.warning("drain: %d local job(s) not cleaned in time; the next start cleans them", len(local))
     for claim in outbox.claims(agent.engine):
         if claim.local_job_id is None or agent.store.get(claim.local_job_id).state == State.CLEANED:
-            outbox.forget(agent.engine, claim)
+            agent.forget(claim)
     _release(agent, offline=True)
 
 

@@ -46,6 +46,15 @@ def stale(entries: Iterable[tuple[str, bool]], open_claims: Collection[tuple[str
     return [name for name, folder in entries if folder or owner(name) not in open_claims]
 
 
+def remove_owned(areas: Iterable[Path], claim: tuple[str, int]) -> None:
+    """Remove the files one claim owns (it was just forgotten)."""
+    job_id, attempt = claim
+    for area in areas:
+        for name in (bundle_name(job_id, attempt), f".{bundle_name(job_id, attempt)}.part",
+                     archive_name(job_id, attempt)):
+            (area / name).unlink(missing_ok=True)
+
+
 def sweep(areas: Iterable[Path], open_claims: Collection[tuple[str, int]]) -> list[Path]:
     """Remove the stale entries of each area; returns what went."""
     removed = []
