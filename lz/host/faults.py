@@ -29,11 +29,20 @@ POINTS: tuple[str, ...] = (
     "collect.archived",  # results written to the results store, results_at not recorded
     "collect.stored",  # results_at recorded, work directory and spool still there
     "clean.removed",  # work directory and spool removed, `clean` not committed
-    # the hub (lz hub serve): each committed, its answer not sent (the caller retries or times out)
+    # the hub (lz hub serve): each committed, its answer not sent (the caller retries or times out);
+    # tests/integration/test_hub_fault_points.py
     "hub.submit.stored",  # a submitted job's bundle and row committed
     "hub.claim.committed",  # a claim's leases committed
     "hub.upload.stored",  # an attempt's results file in place
     "hub.finish.recorded",  # an attempt's finish committed
+    # the hub agent (``lz run --hub``): tests/integration/test_agent_fault_points.py
+    "agent.claim.answered",  # the hub answered a claim with jobs, no claim recorded in the outbox
+    "agent.bundle.downloaded",  # the bundle is in the incoming area, intake not run
+    "agent.intake.committed",  # the local job is stored, the claim not linked to it
+    "agent.results.archived",  # the results archive is in the outgoing area, not uploaded
+    "agent.results.uploaded",  # the hub has the results, the finish not sent
+    "agent.finish.sent",  # the hub answered the finish, the claim still open in the outbox
+    "agent.finish.acknowledged",  # the claim forgotten, before the claimer is told there is room
 )
 
 EXIT_STATUS = 137  # what a shell reports for a SIGKILLed process

@@ -40,7 +40,7 @@ def from_environment(environ: Mapping[str, str]) -> Allocation | None:
     job_id = environ.get("SLURM_JOB_ID") or environ.get("SLURM_JOBID")
     if not job_id:
         return None
-    cpus = _int(environ.get("SLURM_CPUS_ON_NODE"))
+    cpus = cpus_given(environ)
     memory = _memory_mb(environ.get("SLURM_MEM_PER_NODE"))
     if memory is None:
         per_cpu = _memory_mb(environ.get("SLURM_MEM_PER_CPU"))
@@ -49,6 +49,21 @@ def from_environment(environ: Mapping[str, str]) -> Allocation | None:
     tmp = environ.get("SLURM_TMPDIR")
     return Allocation(job_id=job_id, cpus=cpus, memory_mb=memory, gpus=gpu_ids(environ),
                       end_time=float(end) if end else None, node_tmp=Path(tmp) if tmp else None)
+
+
+def cpus_given(environ: Mapping[str, str]) -> int | None:
+    """The CPUs the batch step was given on this node: what the job asked (``--cpus-per-task``
+    times its tasks here, else ``--ntasks``: one CPU a task), never more than the node holds for
+    it (``SLURM_CPUS_ON_NODE``, else the first of ``SLURM_JOB_CPUS_PER_NODE``; Slurm may round that
+    up to whole cores, so it can exceed what was asked); with neither asked, that count."""
+    on_node = _int(environ.get("SLURM_CPUS_ON_NODE")) or _int(environ.get("SLURM_JOB_CPUS_PER_NODE"))
+    tasks = (_int(environ.get("SLURM_NTASKS_PER_NODE")) or _int(environ.get("SLURM_TASKS_PER_NODE"))
+             or _int(environ.get("SLURM_NTASKS")))
+    per_task = _int(environ.get("SLURM_CPUS_PER_TASK"))
+    asked = per_task * (tasks or 1) if per_task else (tasks if "SLURM_NTASKS" in environ else None)
+    if asked and on_node:
+        return min(asked, on_node)
+    return asked or on_node
 
 
 def gpu_ids(environ: Mapping[str, str]) -> tuple[str, ...]:

@@ -51,7 +51,8 @@ def batch_script(array: PilotArray) -> str:
         raise UserError("--count must be between 1 and 10000")
     before, after = array.name_pattern.split("{index}")
     lines = ["#!/bin/bash", f"#SBATCH --job-name={shlex.quote(array.job_name)}",
-             f"#SBATCH --array=1-{array.count}"]
+             f"#SBATCH --array=1-{array.count}",
+             "#SBATCH --ntasks=1"]  # one pilot, one task: its CPUs are what it asked for (SLURM_NTASKS)
     for flag, value in (("--time", array.time), ("--cpus-per-task", array.cpus), ("--mem", array.memory),
                         ("--partition", array.partition)):
         if value is not None:

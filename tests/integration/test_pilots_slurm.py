@@ -135,3 +135,38 @@ def test_a_pilot_with_two_minutes_left_leaves_a_ten_minute_job_to_another_landin
             local.stop()
         subprocess.run(["scancel", "--name", prefix], check=False)
         hub.stop()
+
+
+def test_pilots_of_one_array_keep_their_own_state_and_advertise_their_allocation(tmp_path: Path) -> None:
+    """Issue 20: with LZ_DB set in the submitting shell (sbatch passes it on) the pilots of one
+    array shared one database; and each advertised the node's CPUs, not its allocation's."""
+    hub = HubServer(tmp_path / "hub", lease_s=10)
+    hub.start()
+    prefix = f"ps{uuid.uuid4().hex[:6]}"
+    work = tmp_path / "work"
+    work.mkdir()
+    shared = tmp_path / "shared"
+    try:
+        alice = hub.user("alice")
+        env = {"TMPDIR": str(work), "LZ_DB": str(shared / "lz.db")}
+        array_id = hub.cli("pilots", "submit", "--count", "2", "--no-image", "--time", "5:00",
+                           "--name-pattern", prefix + "_{index}", "--output-dir", str(tmp_path), "--hub", hub.url,
+                           "--token", str(alice), env=env).stdout.strip().splitlines()[-1]
+        assert array_id.isdigit()
+        names = [f"{prefix}_1", f"{prefix}_2"]
+        _wait(lambda: set(names) <= set(_zones(hub, alice)), 420, "both pilots registered")
+        zones = _zones(hub, alice)
+        assert [(zones[n]["cpus"], zones[n]["max_running"]) for n in names] == [(1, 1), (1, 1)], zones
+        hub.client(alice, "station", "create", "s")
+        for name in names:
+            hub.client(alice, "station", "add-lz", "s", name)
+        ids = [hub.client(alice, "submit", str(make_job(tmp_path / f"job{i}", i, sleep_s=3)), "--station", "s",
+                          "--time", "1:00").stdout.split()[-1] for i in range(4)]
+        jobs = wait_jobs(hub, alice, ids, timeout=180)
+        assert {j["outcome"] for j in jobs.values()} == {"succeeded"}
+        folders = sorted(p.name for p in shared.iterdir())
+        assert len(folders) == 2 and all(f.startswith("lz-pilot-") for f in folders), folders
+        assert not (shared / "lz.db").exists()
+    finally:
+        subprocess.run(["scancel", "--name", prefix], check=False)
+        hub.stop()

@@ -17,7 +17,6 @@ import functools
 import logging
 import os
 import platform
-import secrets
 import tarfile
 import threading
 import time
@@ -32,7 +31,8 @@ from lz.core.errors import LzError, UserError
 from lz.core.layout import JobPaths
 from lz.core.machine import State
 from lz.core.resources import format_time
-from lz.hub.agent import outbox
+from lz.host.faults import crash_point
+from lz.hub.agent import beat, leftovers, outbox
 from lz.hub.agent.client import HubClient, HubRefused, HubUnavailable
 from lz.hub.agent.options import AgentOptions
 from lz.hub.agent.outbox import Claim
@@ -42,10 +42,13 @@ from lz.store.jobs import Job, JobStore
 log = logging.getLogger("lz.hub.agent.agent")
 
 
-
 class HubAgent:
+    """``clock`` is wall time, for what is stored or shown (when a claim was made); every interval
+    (heartbeats, the sweep) is measured on ``monotonic``, which no clock step moves."""
+
     def __init__(self, options: AgentOptions, client: HubClient, store: JobStore, settings: Settings,
-                 wake: Callable[[], None], clock: Callable[[], float] = time.time):
+                 wake: Callable[[], None], clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.options = options
         self.client = client
         self.store = store
@@ -55,11 +58,13 @@ class HubAgent:
         self.name = settings.name
         self.wake_daemon = wake
         self.clock = clock
+        self.monotonic = monotonic
         self.lease_s = 30.0
         self._stop = threading.Event()
         self._kick = threading.Event()  # wakes the syncer (a new claim, a transition to report)
         self._room = threading.Event()  # wakes the claimer (a job ended)
-        self._last_beat = 0.0
+        self._last_beat: float | None = None  # monotonic
+        self._last_sweep: float | None = None  # monotonic
         self._sent_facts: dict[tuple[str, int], dict[str, Any]] = {}
         self._log_sent: dict[tuple[str, int, str], int | None] = {}  # None: the hub refused more
         self._threads: list[threading.Thread] = []
@@ -70,6 +75,7 @@ class HubAgent:
     def start(self) -> None:
         for path in (self.incoming, self.outgoing):
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sweep()  # what the last run's SIGKILL left, before anything writes there again
         for target, name in ((self._claimer, "hub-claimer"), (self._syncer, "hub-syncer"),
                              (self._beater, "hub-heartbeat")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -154,6 +160,8 @@ class HubAgent:
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0)
                 self.lease_s = float(answer["lease_s"])
+                if answer["jobs"]:
+                    crash_point("agent.claim.answered")
                 for job in answer["jobs"]:
                     outbox.record_claim(self.engine, self.client.url, job, self.clock())
                     log.info("claimed hub job %s (attempt %s)", job["id"], job["attempt"])
@@ -197,6 +205,8 @@ class HubAgent:
     def _syncer(self) -> None:
         while not self._stop.is_set():
             try:
+                if self.monotonic() - (self._last_sweep or 0.0) >= self.options.sweep_s:
+                    self.sweep()
                 self.sync_once()
             except (HubUnavailable, LzError, OSError) as exc:
                 log.warning("hub %s: %s; will retry", self.client.url, exc)
@@ -216,11 +226,20 @@ class HubAgent:
                 log.warning("hub %s heartbeat: %s; will retry", self.client.url, exc)
             except Exception:
                 log.exception("hub heartbeat")
-            self._pause(max(0.5, self.lease_s / 3 - (self.clock() - self._last_beat)))
+            self._pause(max(0.5, self.beat_due_in()))
+
+    def beat_due_in(self) -> float:
+        return beat.due_in(self.monotonic(), self._last_beat, self.lease_s)
 
     def heartbeat(self) -> None:
-        if self.clock() - self._last_beat >= self.lease_s / 3:
+        if self.beat_due_in() <= 0:
             self._heartbeat(outbox.claims(self.engine))
+
+    def sweep(self) -> list[Path]:
+        """Remove what a crash left in the incoming and outgoing areas (nothing an open claim owns)."""
+        self._last_sweep = self.monotonic()
+        owned = {(c.hub_job_id, c.attempt) for c in outbox.claims(self.engine)}
+        return leftovers.sweep((self.incoming, self.outgoing), owned)
 
     def sync_once(self) -> None:
         """One pass over every claim; each step is idempotent, so a pass cut short is simply redone."""
@@ -236,24 +255,23 @@ class HubAgent:
                     log.warning("hub job %s: %s", claim.hub_job_id, exc)
 
     def _heartbeat(self, claims: list[Claim]) -> None:
-        held = [{"id": c.hub_job_id, "attempt": c.attempt} for c in claims if not c.lease_lost]
-        answer = self.client.post("/api/v1/lz/heartbeat", {"name": self.name, "jobs": held, **self._load()},
-                                  retries=1, timeout_s=max(5.0, self.lease_s / 3))
-        self._last_beat = self.clock()
+        """Renew every held attempt; act on what the answer names, attempt by attempt."""
+        held = beat.held(claims)
+        answer = self.client.post("/api/v1/lz/heartbeat", {
+            "name": self.name, "jobs": [{"id": c.hub_job_id, "attempt": c.attempt} for c in held], **self._load()},
+            retries=1, timeout_s=max(5.0, self.lease_s / 3))
+        self._last_beat = self.monotonic()
         self.lease_s = float(answer["lease_s"])
-        by_id = {c.hub_job_id: c for c in claims if not c.lease_lost}
-        for job_id in answer["gone"]:
-            if job_id in by_id:
-                self._lease_gone(by_id[job_id], "the hub gave its lease away")
-        for job_id in answer["cancel"]:
-            claim = by_id.get(job_id)
-            if claim is not None and not claim.cancel_applied and claim.local_job_id is not None:
+        wanted = beat.orders(held, answer)
+        for claim in wanted.gone:
+            self._lease_gone(claim, "the hub gave its lease away")
+        for claim in wanted.cancel:
+            if not claim.cancel_applied and claim.local_job_id is not None:
                 self._cancel_local(claim.local_job_id, "cancelled on the hub")
                 outbox.mark(self.engine, claim, cancel_applied=True)
-        for wanted in answer.get("controls", []):
-            claim = by_id.get(wanted["id"])
-            if claim is not None and claim.local_job_id is not None:
-                self._control_local(claim, wanted)
+        for claim, control in wanted.controls:
+            if claim.local_job_id is not None and claim not in wanted.gone:
+                self._control_local(claim, control)
 
     def _control_local(self, claim: Claim, wanted: dict[str, Any]) -> None:
         """A stop, kill, pause or resume asked on the hub, carried out as ``lz stop`` etc. would:
@@ -270,6 +288,12 @@ class HubAgent:
             self.wake_daemon()
         except UserError as exc:
             log.info("hub job %s: %s not carried out: %s", claim.hub_job_id, wanted["action"], exc)
+
+    def forget(self, claim: Claim) -> None:
+        """The claim is done with: out of the outbox, then its files (a crash between leaves them
+        to the sweep, as nothing owns them any more)."""
+        outbox.forget(self.engine, claim)
+        leftovers.remove_owned((self.incoming, self.outgoing), (claim.hub_job_id, claim.attempt))
 
     def _lease_gone(self, claim: Claim, why: str) -> None:
         """Fencing: our copy is no longer the job's; stop it and never report it again."""
@@ -289,7 +313,7 @@ class HubAgent:
     def _advance(self, claim: Claim) -> None:
         if claim.local_job_id is None:
             if claim.lease_lost:
-                outbox.forget(self.engine, claim)
+                self.forget(claim)
                 return
             claim = self._intake(claim)
             if claim.local_job_id is None:
@@ -297,7 +321,7 @@ class HubAgent:
         job = self.store.get(claim.local_job_id)
         if claim.lease_lost:
             if job.state == State.CLEANED:
-                outbox.forget(self.engine, claim)
+                self.forget(claim)
                 self._room.set()
             return
         claim = self._report(claim, job)
@@ -309,11 +333,12 @@ class HubAgent:
     def _intake(self, claim: Claim) -> Claim:
         from lz.intake.receive import Rejected, receive
 
+        bundle = self.incoming / leftovers.bundle_name(claim.hub_job_id, claim.attempt)
         local_id = outbox.stored_by_intake(self.engine, claim)
         if local_id is None:
-            bundle = self.incoming / f"{claim.hub_job_id}-{claim.attempt}.tar.gz"
             self.client.download(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/bundle", bundle,
                                  params={"name": self.name, "attempt": claim.attempt})
+            crash_point("agent.bundle.downloaded")
             try:
                 local_id = receive(self.store, self.settings, bundle, name=claim.name,
                                    overrides=_overrides(claim.spec), origin=claim.origin,
@@ -321,8 +346,8 @@ class HubAgent:
             except Rejected as exc:
                 log.warning("hub job %s refused by this landing zone's intake: %s", claim.hub_job_id, exc)
                 local_id = exc.job.id
-            finally:
-                bundle.unlink(missing_ok=True)
+            crash_point("agent.intake.committed")
+        bundle.unlink(missing_ok=True)  # also the one an intake that committed before a crash left
         outbox.link(self.engine, claim, local_id)
         self.wake_daemon()
         log.info("hub job %s attempt %s is local job %s", claim.hub_job_id, claim.attempt, local_id)
@@ -376,12 +401,14 @@ class HubAgent:
         has_results = job.results_at is not None and (stored / MANIFEST).exists()
         facts = {k: getattr(job, k) for k in FACTS}
         if has_results:
-            archive = self.outgoing / f"{claim.hub_job_id}-{claim.attempt}-{secrets.token_hex(3)}.tar"
+            archive = self.outgoing / leftovers.archive_name(claim.hub_job_id, claim.attempt)
             try:
                 _pack_results(stored, archive)
+                crash_point("agent.results.archived")
                 self.client.upload("PUT", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/results", archive,
                                    "application/x-tar", params={"name": self.name, "attempt": claim.attempt},
                                    timeout_s=600)
+                crash_point("agent.results.uploaded")
             except HubRefused as exc:
                 if exc.status not in (413, 422):
                     raise
@@ -392,7 +419,9 @@ class HubAgent:
                 archive.unlink(missing_ok=True)
         self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
                          {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
-        outbox.forget(self.engine, claim)
+        crash_point("agent.finish.sent")
+        self.forget(claim)
+        crash_point("agent.finish.acknowledged")
         self._sent_facts.pop((claim.hub_job_id, claim.attempt), None)
         for which in ("build.log", "stdout", "stderr"):
             self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)

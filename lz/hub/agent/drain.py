@@ -22,19 +22,20 @@ log = logging.getLogger("lz.hub.agent.drain")
 
 def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
     """Hand back, cancel, wait for the local copies to be cleaned (their work directories
-    removed), then say offline. Bounded by ``budget_s`` in all."""
-    deadline = time.monotonic() + budget_s
+    removed), then say offline. Bounded by ``budget_s`` in all, on the agent's monotonic clock."""
+    now = agent.monotonic
+    deadline = now() + budget_s
     agent._stop.set()  # no more claims; the heartbeat and syncer threads end too
     agent._room.set()
     agent._kick.set()
     _release(agent, offline=False)
     for thread in agent._threads:  # a claim in flight may still record jobs: hand those back too
-        thread.join(max(0.0, min(agent.options.claim_wait_s + 2, deadline - time.monotonic() - 5)))
+        thread.join(max(0.0, min(agent.options.claim_wait_s + 2, deadline - now() - 5)))
     _release(agent, offline=False)
     local = [c.local_job_id for c in outbox.claims(agent.engine) if c.local_job_id is not None]
     for job_id in local:
         agent._cancel_local(job_id, "the pilot is draining")
-    while local and time.monotonic() < deadline - 2:
+    while local and now() < deadline - 2:
         local = [j for j in local if agent.store.get(j).state != State.CLEANED]
         agent.wake_daemon()
         time.sleep(0.3)
@@ -42,7 +43,7 @@ def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
         log.warning("drain: %d local job(s) not cleaned in time; the next start cleans them", len(local))
     for claim in outbox.claims(agent.engine):
         if claim.local_job_id is None or agent.store.get(claim.local_job_id).state == State.CLEANED:
-            outbox.forget(agent.engine, claim)
+            agent.forget(claim)
     _release(agent, offline=True)
 
 

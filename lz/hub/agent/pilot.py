@@ -52,20 +52,25 @@ def as_claim(room: Room) -> dict[str, Any]:
 
 
 class Pilot:
-    """The allocation, and when it ends (Slurm's end time, else asked of ``squeue`` once)."""
+    """The allocation, and when it ends (Slurm's end time, else asked of ``squeue`` once). The
+    end is an epoch time (what the hub shows); the time left is counted down on ``monotonic``
+    from the moment it was learnt, so a wall clock stepped back never lengthens it."""
 
     def __init__(self, allocation: Allocation, margin_s: float = DEFAULT_MARGIN_S,
                  run: Callable[[list[str]], tuple[int, str]] | None = None,
-                 clock: Callable[[], float] = time.time, group: str | None = None):
+                 clock: Callable[[], float] = time.time, group: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.allocation = allocation
         # what the hub groups pilots by (``group_of``); by default the allocation's own job
         self.group = group_of(allocation, {}) if group is None else group
         self.margin_s = margin_s
         self.clock = clock
+        self.monotonic = monotonic
         self._end = allocation.end_time
         if self._end is None and run is not None:
             code, out = run(squeue_end_argv(allocation.job_id))
             self._end = parse_squeue_end(out, clock()) if code == 0 else None
+        self._end_mono = None if self._end is None else monotonic() + (self._end - clock())
 
     @property
     def ends_at(self) -> float | None:
@@ -73,11 +78,14 @@ class Pilot:
         return self._end
 
     def facts(self) -> dict[str, Any]:
-        """What the pilot adds to its landing zone's registration (``ZoneFacts``)."""
-        return {"pilot_group": self.group, "ends_at": self.ends_at}
+        """What the pilot adds to its landing zone's registration (``ZoneFacts``): its group, its
+        end, and its allocation's CPUs, memory and GPUs in place of the node's (where Slurm said)."""
+        given = {"cpus": self.allocation.cpus, "memory_mb": self.allocation.memory_mb}
+        return {"pilot_group": self.group, "ends_at": self.ends_at, "gpus": len(self.allocation.gpus),
+                **{k: v for k, v in given.items() if v is not None}}
 
     def time_left_s(self) -> float | None:
-        return None if self._end is None else max(0.0, self._end - self.clock())
+        return None if self._end_mono is None else max(0.0, self._end_mono - self.monotonic())
 
     def room(self, held: Iterable[Mapping[str, Any]]) -> Room | None:
         return free(self.allocation, held, self.time_left_s(), self.margin_s)
@@ -102,13 +110,14 @@ def group_of(allocation: Allocation, environ: Mapping[str, str]) -> str | None:
 
 
 def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] = os.environ) -> Settings:
-    """The database on node-local storage (``$SLURM_TMPDIR``, else /tmp on the node) unless one
-    was chosen; as many local slots as the allocation has CPUs (what fits is the claimer's rule);
-    a 0.5 s tick unless one was chosen."""
-    changes: dict[str, Any] = {}
-    if settings.db == default_db(environ):
-        base = pilot.allocation.node_tmp or Path(environ.get("TMPDIR") or "/tmp")
-        changes["db"] = base / scratch_name(pilot, settings.name) / "lz.db"
+    """A state folder of the pilot's own (database, spool, results, lock), whatever the
+    submitting shell's environment held: on node-local storage (``$SLURM_TMPDIR``, else /tmp on
+    the node), or, where a database was chosen (an ``LZ_DB`` that ``sbatch`` passed on to every
+    task of an array), in a folder for this allocation beside it; pilots of one array landing on
+    one node never share a database. Job work directories are named by job id under the work root
+    (shared, on the shared filesystem). As many local slots as the allocation has CPUs (what fits
+    is the claimer's rule); a 0.5 s tick unless one was chosen."""
+    changes: dict[str, Any] = {"db": state_db(settings.db, pilot, settings.name, environ)}
     if pilot.allocation.cpus and settings.local_slots == 0:
         changes["local_slots"] = pilot.allocation.cpus
     if pilot.allocation.gpus and settings.gpus < 0:
@@ -118,6 +127,21 @@ def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] 
         # job's end is seen at once (the 5 s default made a pilot's trivial job take ~6 s)
         changes["tick_s"] = changes["observe_interval_s"] = 0.5
     return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def state_db(db: Path, pilot: Pilot, name: str, environ: Mapping[str, str]) -> Path:
+    """The pilot's database (pure): in a folder named for its allocation (``scratch_name``)."""
+    if db == default_db(environ):
+        base = pilot.allocation.node_tmp or Path(environ.get("TMPDIR") or "/tmp")
+        return base / scratch_name(pilot, name) / "lz.db"
+    if db.parent.name == scratch_name(pilot, name):  # already the pilot's own (a restart in the same allocation)
+        return db
+    return db.parent / scratch_name(pilot, name) / db.name
+
+
+def running_limit(max_running: int, allocation: Allocation) -> int:
+    """Jobs at once: no more than the allocation's CPUs (a job takes at least one)."""
+    return max(1, min(max_running, allocation.cpus)) if allocation.cpus else max_running
 
 
 def scratch_name(pilot: Pilot, name: str) -> str:
@@ -147,12 +171,11 @@ def as_pilot(settings: Settings, options: AgentOptions,
         return settings, options
     pilot.margin_s = settings.pilot_margin_s  # setting pilot_margin_s (env LZ_PILOT_MARGIN_S)
     settings = pilot_settings(settings, pilot, environ)
-    slots = settings.local_slots or os.cpu_count() or 1
     log.warning("pilot in SLURM job %s: %s CPUs, %s MB, %d GPUs, %s left; database %s",
                 pilot.allocation.job_id, pilot.allocation.cpus, pilot.allocation.memory_mb,
                 len(pilot.allocation.gpus), _left(pilot.time_left_s()), settings.db)
     return settings, dataclasses.replace(options, pilot=pilot, claim_wait_s=5.0,
-                                         max_running=max(options.max_running, slots))
+                                         max_running=running_limit(options.max_running, pilot.allocation))
 
 
 def _left(seconds: float | None) -> str:

@@ -88,18 +88,32 @@ class HeartbeatIn(_Body):
 
 
 class ControlOut(BaseModel):
-    """The latest stop/kill/pause/resume request of a held job (``seq`` grows with each)."""
+    """The latest stop/kill/pause/resume request of a held job (``seq`` grows with each), for
+    the held ``attempt`` (None from hubs older than the field)."""
 
     id: str
     action: str
     by: str
     seq: int
+    attempt: int | None = None
+
+
+class AttemptOut(BaseModel):
+    """One attempt of a job: what a landing zone holding two attempts of one job tells apart."""
+
+    id: str
+    attempt: int
 
 
 class HeartbeatOut(BaseModel):
+    """``gone_jobs`` and ``cancel_jobs`` name the attempt; ``gone`` and ``cancel`` (job ids
+    only) stay for agents older than them, which could not tell two attempts of a job apart."""
+
     lease_s: float
     gone: list[str]
     cancel: list[str]
+    gone_jobs: list[AttemptOut] = Field(default_factory=list)
+    cancel_jobs: list[AttemptOut] = Field(default_factory=list)
     controls: list[ControlOut] = Field(default_factory=list)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -71,16 +72,18 @@ def _problem() -> Any:
     return Problem
 
 
-async def _reap(hub: Hub) -> None:
-    """Requeue jobs whose leases ran out, a few times per lease period."""
+async def _reap(hub: Hub, monotonic: Callable[[], float] = time.monotonic) -> None:
+    """Requeue jobs whose leases ran out, a few times per lease period; housekeeping once a
+    minute. Paced on the monotonic clock (``asyncio.sleep`` is too): a wall clock stepped back
+    would otherwise hold housekeeping back for the length of the step."""
     period = max(0.2, min(5.0, hub.config.lease_s / 4))
-    last_housekeeping = 0.0
+    last_housekeeping: float | None = None
     while True:
         await asyncio.sleep(period)
         try:
             await run_in_threadpool(hub.requeue_expired)
-            if hub.now() - last_housekeeping > 60:
+            if last_housekeeping is None or monotonic() - last_housekeeping > 60:
                 await run_in_threadpool(hub.housekeeping)
-                last_housekeeping = hub.now()
+                last_housekeeping = monotonic()
         except Exception:  # the database may be briefly unreachable; try again next period
             log.exception("requeue of expired leases or housekeeping failed")

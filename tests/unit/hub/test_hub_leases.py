@@ -240,10 +240,10 @@ def test_stop_kill_pause_resume_through_the_hub_reach_the_holding_landing_zone(a
     assert (stopped["state"], stopped["outcome"], stopped["reason"]) == ("cleaned", "cancelled", "stopped by alice")
     app.ok("POST", f"/jobs/{held}/control", alice, json={"action": "pause"})
     beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": held, "attempt": 1}]})
-    assert beat["controls"] == [{"id": held, "action": "pause", "by": "alice", "seq": 1}]
+    assert beat["controls"] == [{"id": held, "attempt": 1, "action": "pause", "by": "alice", "seq": 1}]
     app.ok("POST", f"/jobs/{held}/control", alice, json={"action": "resume"})
     beat = app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", "jobs": [{"id": held, "attempt": 1}]})
-    assert beat["controls"] == [{"id": held, "action": "resume", "by": "alice", "seq": 2}]
+    assert beat["controls"] == [{"id": held, "attempt": 1, "action": "resume", "by": "alice", "seq": 2}]
     bad = app.call("POST", f"/jobs/{held}/control", alice, json={"action": "explode"})
     assert bad.status_code == 422
     events = [h["event"] for h in app.ok("GET", f"/jobs/{held}", alice)["history"]]

@@ -51,7 +51,8 @@ def test_the_pilot_asks_squeue_only_when_slurm_did_not_set_the_end_time() -> Non
         seen.append(argv)
         return 0, "2026-11-26T15:00:00 0:02:00\n"
 
-    pilot = Pilot(Allocation("7", 2, None, (), None, None), margin_s=10, run=run, clock=lambda: 100.0)
+    pilot = Pilot(Allocation("7", 2, None, (), None, None), margin_s=10, run=run, clock=lambda: 100.0,
+                  monotonic=lambda: 5.0)
     assert seen == [["squeue", "-h", "-j", "7", "-o", "%e %L"]]
     assert pilot.time_left_s() == 120
     room = pilot.room([])
@@ -132,7 +133,7 @@ def test_a_pilot_keeps_its_database_on_node_local_storage_and_ticks_fast(tmp_pat
     assert changed.workdir == tmp_path / "shared"  # the work root stays on the shared filesystem
     assert (changed.local_slots, changed.gpus, changed.tick_s) == (3, 1, 0.5)
     chosen = load_settings(environ={**env, "LZ_DB": str(tmp_path / "my.db"), "LZ_TICK_S": "2"})
-    assert pilot_settings(chosen, pilot, env).db == tmp_path / "my.db"
+    assert pilot_settings(chosen, pilot, env).db == tmp_path / "lz-pilot-42-lz" / "my.db"  # its own, beside
     assert pilot_settings(chosen, pilot, env).tick_s == 2
 
 
@@ -146,7 +147,7 @@ def test_a_pilot_is_grouped_by_its_array_job_else_its_own_job() -> None:
     assert group_of(alloc, {"SLURM_ARRAY_JOB_ID": "12; rm"}) is None  # never a registration the hub refuses
     assert group_of(Allocation("x", 1, None, (), None, None), {}) is None
     pilot = detect({"SLURM_JOB_ID": "1002", "SLURM_ARRAY_JOB_ID": "1000", "SLURM_JOB_END_TIME": "1800000000"})
-    assert pilot is not None and pilot.facts() == {"pilot_group": "1000", "ends_at": 1_800_000_000.0}
+    assert pilot is not None and pilot.facts() == {"pilot_group": "1000", "ends_at": 1_800_000_000.0, "gpus": 0}
     assert Pilot(alloc).group == "1002" and Pilot(alloc).ends_at == 1_800_000_000.0
 
 
@@ -206,3 +207,74 @@ def test_a_pilot_removes_only_its_own_finished_state_folder(tmp_path: Path) -> N
     chosen.mkdir()
     assert not remove_scratch(dataclasses.replace(settings, db=chosen / "lz.db"), pilot, {}, 0) and chosen.exists()
     assert remove_scratch(settings, pilot, {"cleaned": 0}, 0) and not own.exists()
+
+
+CAPTURED = Path(__file__).resolve().parents[2] / "data" / "slurm" / "pilot-env"
+
+
+def _captured(name: str) -> dict[str, str]:
+    """A batch step's SLURM_* variables, recorded on the dev Slurm (``env | grep ^SLURM_``)."""
+    lines = (CAPTURED / name).read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_pilots_of_one_array_on_one_node_never_share_a_database(tmp_path: Path) -> None:
+    """Issue 20: the submitting shell's LZ_DB, passed on by sbatch to every task, gave every pilot
+    of the array the same database (the second on a node could not even take the zone's lock)."""
+    from lz.config import load_settings
+    from lz.hub.agent.pilot import pilot_settings
+
+    shell = {"HOME": str(tmp_path), "LZ_DB": str(tmp_path / "shared" / "lz.db")}
+    chosen = []
+    for task in ("ntasks1-1.env", "ntasks1-2.env"):
+        env = {**shell, **_captured(task)}
+        allocation = from_environment(env)
+        assert allocation is not None
+        chosen.append(pilot_settings(load_settings(environ=env), Pilot(allocation), env))
+    assert chosen[0].db != chosen[1].db and chosen[0].state_dir != chosen[1].state_dir
+    assert chosen[0].db == tmp_path / "shared" / "lz-pilot-48-lz" / "lz.db"  # task 1 is SLURM job 48
+    assert chosen[0].workdir == chosen[1].workdir  # job folders are named by job id: one shared work root
+    again = pilot_settings(chosen[0], Pilot(from_environment(_captured("ntasks1-1.env"))), shell)  # type: ignore[arg-type]
+    assert again.db == chosen[0].db  # the pilot's own folder is not nested again
+
+
+def test_a_pilot_advertises_its_allocation_not_the_node(tmp_path: Path) -> None:
+    """Issue 20 (e): pilots of an array with --ntasks=1 (1 CPU each) registered the node's CPUs and a
+    running limit of the node's CPUs."""
+    from lz.config import load_settings
+    from lz.hub.agent.agent import HubAgent
+    from lz.hub.agent.options import AgentOptions
+    from lz.hub.agent.pilot import as_pilot
+    from lz.store.db import make_engine
+    from lz.store.jobs import JobStore
+    from lz.store.migrate import upgrade
+
+    env = {**_captured("ntasks1-1.env"), "SLURM_JOB_END_TIME": "1800000000", "HOME": str(tmp_path),
+           "TMPDIR": str(tmp_path)}
+    node_cpus = 64  # what --max-running defaults to: the node's CPUs
+    settings, options = as_pilot(load_settings(environ=env), AgentOptions("http://h", tmp_path / "t", node_cpus), env)
+    assert (options.max_running, settings.local_slots) == (1, 1)
+    settings.db.parent.mkdir(parents=True)
+    engine = make_engine(settings.db)
+    upgrade(engine)
+    facts = HubAgent(options, None, JobStore(engine), settings, wake=lambda: None).facts()  # type: ignore[arg-type]
+    assert (facts["cpus"], facts["gpus"], facts["max_running"]) == (1, 0, 1)
+    alloc = from_environment(_captured("cpt1-mem.env"))  # --cpus-per-task=1 --mem=100M
+    assert alloc is not None and (alloc.cpus, alloc.memory_mb) == (1, 100)
+    assert Pilot(alloc).facts()["memory_mb"] == 100
+
+
+@pytest.mark.parametrize("env, cpus", [
+    ({"SLURM_CPUS_ON_NODE": "2", "SLURM_NTASKS": "1", "SLURM_TASKS_PER_NODE": "1"}, 1),  # rounded up to a core
+    ({"SLURM_CPUS_ON_NODE": "4", "SLURM_CPUS_PER_TASK": "4", "SLURM_TASKS_PER_NODE": "1"}, 4),
+    ({"SLURM_CPUS_ON_NODE": "8", "SLURM_CPUS_PER_TASK": "2", "SLURM_NTASKS": "2", "SLURM_TASKS_PER_NODE": "2"}, 4),
+    ({"SLURM_CPUS_ON_NODE": "2", "SLURM_TASKS_PER_NODE": "1"}, 2),  # nothing asked: what the node gave
+    ({"SLURM_JOB_CPUS_PER_NODE": "6(x2)"}, 6),
+    ({"SLURM_CPUS_ON_NODE": "1", "SLURM_CPUS_PER_TASK": "4"}, 1),  # never more than the node holds for it
+])
+def test_the_cpus_a_pilot_was_given(env: dict[str, str], cpus: int) -> None:
+    from lz.slurm.allocation import cpus_given
+
+    assert cpus_given(env) == cpus
+    alloc = from_environment({"SLURM_JOB_ID": "5", "SLURM_MEM_PER_CPU": "1000", **env})
+    assert alloc is not None and alloc.memory_mb == 1000 * cpus

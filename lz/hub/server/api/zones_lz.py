@@ -17,6 +17,7 @@ from lz.host.faults import crash_point
 from lz.hub.protocol.fit import Room
 from lz.hub.protocol.schemas import (
     NAME,
+    AttemptOut,
     ClaimIn,
     ClaimOut,
     ControlOut,
@@ -51,14 +52,16 @@ def register(body: ZoneFacts, request: Request, who: Principal = Depends(princip
 def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
     hub = hub_of(request)
 
-    def _beat(conn: Any) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    def _beat(conn: Any) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
         lz_id = zones.owned(conn, who, body.name)
         now = hub.now()
         zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
         return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
     gone, cancel, controls = hub.write(_beat)
-    return HeartbeatOut(lease_s=hub.config.lease_s, gone=gone, cancel=cancel,
+    return HeartbeatOut(lease_s=hub.config.lease_s, gone=[i for i, _ in gone], cancel=[i for i, _ in cancel],
+                        gone_jobs=[AttemptOut(id=i, attempt=a) for i, a in gone],
+                        cancel_jobs=[AttemptOut(id=i, attempt=a) for i, a in cancel],
                         controls=[ControlOut(**c) for c in controls])
 
 

@@ -192,9 +192,10 @@ def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update
 
 
 def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
-              lease_s: float) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Renew the leases still held; answer (jobs whose lease is gone, jobs the user cancelled,
-    the latest control request of each job that has one)."""
+              lease_s: float) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
+    """Renew the leases still held; answer (attempts whose lease is gone, attempts the user
+    cancelled, the latest control request of each held attempt that has one). Each names its
+    attempt: one landing zone may hold a stale attempt of a job beside its live one."""
     gone, cancel, controls = [], [], []
     for job_id, attempt in held:
         result = conn.execute(
@@ -204,12 +205,13 @@ def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now
             .returning(jobs_t.c.cancel_requested, jobs_t.c.control, jobs_t.c.control_by, jobs_t.c.control_seq))
         row = result.first()
         if row is None:
-            gone.append(job_id)
+            gone.append((job_id, attempt))
             continue
         if row.cancel_requested:
-            cancel.append(job_id)
+            cancel.append((job_id, attempt))
         if row.control:
-            controls.append({"id": job_id, "action": row.control, "by": row.control_by or "", "seq": row.control_seq})
+            controls.append({"id": job_id, "attempt": attempt, "action": row.control, "by": row.control_by or "",
+                             "seq": row.control_seq})
     return gone, cancel, controls
 
 
