@@ -17,6 +17,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -96,6 +97,12 @@ class Ready:
 
     lock: IO[str]
     runtime: Runtime
+    pid_file: Path
+
+    def release(self) -> None:
+        """Give the zone back without having run it (a login that failed): lock and pid file."""
+        self.pid_file.unlink(missing_ok=True)
+        self.lock.close()
 
 
 def get_ready(settings: Settings) -> Ready:
@@ -113,7 +120,7 @@ def get_ready(settings: Settings) -> Ready:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
     lock = lock_landing_zone(settings)
     try:
-        return Ready(lock, assembly.runtime(settings))
+        return Ready(lock, assembly.runtime(settings), settings.pid_file)
     except BaseException:
         lock.close()
         raise

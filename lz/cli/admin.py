@@ -74,9 +74,14 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         # a zone that cannot start says so before anyone logs in for it (a pilot's own state
         # folder is chosen after the login: it is checked then)
         ready = get_ready(loaded) if detect(os.environ) is None else None
-        hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
-                            name=getattr(loaded, "name", None),
-                            stations=click.get_current_context().meta.get("lz.stations", ()))
+        try:
+            hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
+                                name=getattr(loaded, "name", None),
+                                stations=click.get_current_context().meta.get("lz.stations", ()))
+        except BaseException:
+            if ready is not None:
+                ready.release()
+            raise
         if hub is not None:
             from lz.hub.agent.pilot import as_pilot
 
