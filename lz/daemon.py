@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,20 +50,37 @@ _SIGNALS = {signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 class Ticker:
     """Runs the engine's tick on APScheduler, never overlapping itself; a wake-up during a tick
-    makes the tick run once more right after, so no submission or cancel waits a full period."""
+    makes the tick run once more right after, so no submission or cancel waits a full period.
 
-    def __init__(self, engine: Engine, period_s: float):
+    APScheduler 3 plans on the wall clock: after the clock is set back an hour its next run is an
+    hour away. A watchdog measures on the monotonic clock and wakes the tick when a period has
+    passed without one, so a clock step delays a tick by one period at most."""
+
+    def __init__(self, engine: Engine, period_s: float, monotonic: Callable[[], float] = time.monotonic):
         self.engine = engine
+        self.period_s = period_s
+        self.monotonic = monotonic
         self.scheduler = BackgroundScheduler(timezone=UTC)
         self._again = threading.Event()
         self._running = threading.Lock()
+        self._stopping = threading.Event()
+        self.last_tick = monotonic()
         self.scheduler.add_job(self._tick, "interval", seconds=period_s, id="tick", max_instances=1,
                                coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(UTC))
+        self._watchdog = threading.Thread(target=self._watch, name="tick-watchdog", daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(self.period_s):
+            if self.monotonic() - self.last_tick > 2 * self.period_s and not self._running.locked():
+                log.warning("no tick for %.0fs (the wall clock stepped?): ticking now",
+                            self.monotonic() - self.last_tick)
+                self.wake()
 
     def _tick(self) -> None:
         if not self._running.acquire(blocking=False):
             self._again.set()
             return
+        self.last_tick = self.monotonic()
         try:
             for _ in range(100):
                 self._again.clear()
@@ -86,8 +104,10 @@ class Ticker:
 
     def start(self) -> None:
         self.scheduler.start()
+        self._watchdog.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         self.scheduler.shutdown(wait=True)
 
 

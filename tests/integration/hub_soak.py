@@ -78,13 +78,32 @@ class SoakResult:
         assert not bad, json.dumps({**self.columns(), "details": {k: v[:10] for k, v in bad.items()}}, indent=1)
 
 
+FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+
+
+def wall_clock_shifter(zone: LandingZone, base: Path) -> Path | None:
+    """Run ``zone`` under libfaketime (Debian's faketime package) with its wall-clock offset read
+    from a file the chaos rewrites: its wall clock steps, its monotonic clock does not. None
+    where libfaketime is missing."""
+    if not FAKETIME.exists():
+        return None
+    offset = base / "wall-offset"
+    offset.write_text("+0\n")
+    extra = {"LD_PRELOAD": str(FAKETIME), "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+             "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    zone.daemon.env.update(extra)
+    return offset
+
+
 class Chaos:
     """Random kills at random moments, from a seed, each followed by a restart after a delay
-    shorter or longer than the lease; a background thread until ``stop``."""
+    shorter or longer than the lease, and wall-clock steps of one zone; a background thread
+    until ``stop``."""
 
     def __init__(self, zones: list[LandingZone], hubs: list[HubServer], seed: int, every_s: float, lease_s: float,
-                 result: SoakResult):
+                 result: SoakResult, wall_offset: Path | None = None):
         self.zones, self.hubs, self.every_s, self.lease_s, self.result = zones, hubs, every_s, lease_s, result
+        self.wall_offset = wall_offset
         self.random = random.Random(seed)
         self.done = threading.Event()
         self.errors: list[BaseException] = []
@@ -102,8 +121,14 @@ class Chaos:
     def _run(self) -> None:
         try:
             while not self.done.wait(self.random.uniform(0.5, 1.5) * self.every_s):
-                kind = self.random.choice(["zone", "zone", "machine", "machine", "hub"])
+                kind = self.random.choice(["zone", "zone", "machine", "machine", "hub", "clock"])
                 pause = self.random.choice([0.2, 1.0, self.lease_s * 1.5])
+                if kind == "clock":
+                    if self.wall_offset is not None:  # an hour back, or put right again
+                        stepped = self.wall_offset.read_text().strip() != "+0"
+                        self.wall_offset.write_text("+0\n" if stepped else "-3600\n")
+                        self.result.kills["clock step"] += 1
+                    continue
                 if kind == "hub":
                     hub = self.random.choice(self.hubs)
                     hub.kill9()
@@ -161,8 +186,11 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
         client = HubClient(servers[0].url, read_token(token), timeout_s=60)
         client.post("/api/v1/stations", {"name": "soak"})
         _allow_attempts(client, "soak", 20)
+        wall_offset = None
         for i in range(zones):
             zone = hub_landing_zone(base / f"lz{i}", servers[i % hubs], f"lz{i}", token, max_running, 0.3)
+            if i == 0:
+                wall_offset = wall_clock_shifter(zone, base)
             zone.start()
             fleet.append(zone)
         wait_until(lambda: len(client.get("/api/v1/zones")) == zones, 60, "landing zones registered")
@@ -179,7 +207,7 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             ids[name] = answer["id"]
             bundle.unlink()
             if chaos is None and len(ids) == max(1, jobs // 10):
-                chaos = Chaos(fleet, servers, seed, chaos_every_s, lease_s, result)
+                chaos = Chaos(fleet, servers, seed, chaos_every_s, lease_s, result, wall_offset)
                 chaos.start()
         deadline = time.monotonic() + timeout_s
         listing: list[dict[str, Any]] = []
@@ -190,6 +218,8 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             time.sleep(1.0)
         if chaos is not None:
             chaos.stop()
+        if wall_offset is not None:
+            wall_offset.write_text("+0\n")
         for zone in fleet:  # every zone up again, to finish what it holds and sweep what it left
             if not zone.daemon.running():
                 zone.start()
