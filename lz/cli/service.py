@@ -32,8 +32,11 @@ def install(user_mode: bool, hub: bool, account: str, exec_path: str | None, roo
     loaded = settings()
     placement = placing.Placement.for_mode(user_mode, root)
     real = placing.Placement.for_mode(user_mode)
-    made = placing.units(exec_path or _this_lz(), placement, hub=hub, account=account,
+    program = exec_path or _this_lz()
+    made = placing.units(program, placement, hub=hub, account=account,
                          stop_grace_s=loaded.stop_grace_s, env_dir=real.env_dir)
+    if not user_mode and not dry_run and root == Path("/"):
+        _account_ready(account, Path(program))
     if dry_run:
         for unit in made:
             click.echo(f"# {real.unit_dir / unit.name}\n{unit.text}\n# {real.env_dir / unit.env_name}\n{unit.env_text}")
@@ -51,3 +54,25 @@ def _this_lz() -> str:
     if beside.exists():
         return str(beside)
     return shutil.which("lz") or str(beside)
+
+
+def _account_ready(account: str, program: Path) -> None:
+    """The system unit's account exists (made here when missing, as root) and can run ``program``."""
+    import os
+    import subprocess
+
+    from lz.core.errors import UserError
+    from lz.service import account as accounts
+
+    if not accounts.exists(account):
+        argv = accounts.create_argv(account)
+        if os.geteuid() != 0:
+            raise UserError(f"no account {account!r}: create it as root ({' '.join(argv)}) or pass --account")
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise UserError(f"{' '.join(argv)}: {(done.stderr.strip() or 'failed').splitlines()[-1]}")
+        click.echo(f"created the system account {account} (home /var/lib/lz)", err=True)
+    why = accounts.unreachable(program, account)
+    if why is not None:
+        raise UserError(f"{why}; install lz where it can, e.g. python3 -m venv /opt/lz && /opt/lz/bin/pip install "
+                        f"lz, then: lz service install --exec /opt/lz/bin/lz")
