@@ -99,15 +99,23 @@ def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
 @click.option("--all", "show_all", is_flag=True,
-              help="Every job in the table (default: the newest 200 active and the last 20 cleaned).")
+              help="Every job in the table (default: the newest 200 active and the last 20 cleaned; "
+                   "with a hub, the newest --limit).")
+@click.option("-n", "--limit", type=click.IntRange(1), default=100, show_default=True,
+              help="With a hub: how many of the newest jobs (pages of 1,000 are fetched as needed).")
+@click.option("-t", "--state", "states", multiple=True, help="With a hub: only jobs in this state (repeat).")
+@click.option("--outcome", "outcomes", multiple=True, help="With a hub: only jobs with this outcome (repeat).")
+@click.option("--station", default=None, help="With a hub: only this Station's jobs.")
 @hub_options
-def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool) -> None:
+def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool, limit: int, states: tuple[str, ...],
+           outcomes: tuple[str, ...], station: str | None) -> None:
     """Jobs of this landing zone (or of the hub), or one job with its whole history."""
     hub = hub_target()
     while hub is not None:
         from lz.cli import remote_jobs as jobs_cli
 
-        text = jobs_cli.status(hub, job_id, as_json)
+        filters = {"state": list(states), "outcome": list(outcomes), **({"station": station} if station else {})}
+        text = jobs_cli.status(hub, job_id, as_json, None if show_all else limit, filters)
         if watch and not as_json:
             click.clear()
         click.echo(text)

@@ -74,15 +74,40 @@ def _wait_for(client: Any, job_id: str, poll_s: float = 1.0) -> Any:
         time.sleep(poll_s)
 
 
-def status(hub: HubTarget, job_id: str | None, as_json: bool) -> str:
+PAGE = 1000  # the most the hub gives in one page
+
+
+def status(hub: HubTarget, job_id: str | None, as_json: bool, limit: int | None = 100,
+           filters: dict[str, Any] | None = None) -> str:
+    """One job, or the newest ``limit`` jobs (None: all of them, page after page)."""
     client = hub.client()
     if job_id:
         job = client.get(f"/api/v1/jobs/{quote(job_id, safe='')}")
         return json.dumps(job, indent=2) if as_json else _details(job)
-    jobs = client.get("/api/v1/jobs")
+    jobs, total = pages(client, limit, filters or {})
     if as_json:
         return json.dumps(jobs, indent=2)
-    return _table(jobs)
+    shown = _table(jobs)
+    if total > len(jobs):
+        shown += f"\n(the newest {len(jobs)} of {total} jobs; --limit N or --all for more)"
+    return shown
+
+
+def pages(client: Any, limit: int | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` jobs (None: all), newest first, and how many match in all."""
+    found: list[dict[str, Any]] = []
+    before: str | None = None
+    total = 0
+    while limit is None or len(found) < limit:
+        size = PAGE if limit is None else min(PAGE, limit - len(found))
+        answer = client.request("GET", "/api/v1/jobs", params={**filters, "limit": size,
+                                                                 **({"before": before} if before else {})})
+        found += answer.json()
+        total = int(answer.headers.get("X-Lz-Total", len(found)))
+        before = answer.headers.get("X-Lz-Next")
+        if not before:
+            break
+    return found, total
 
 
 def _details(job: dict[str, Any]) -> str:

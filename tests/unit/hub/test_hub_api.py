@@ -143,3 +143,29 @@ def test_job_tarball_helper_is_a_valid_job(app: HubApp) -> None:
     alice = app.user("alice")
     app.station_with_zone(alice)
     assert app.submit(alice, body=job_tarball(top="")).status_code == 201
+
+
+def test_the_job_list_pages_newest_first_with_a_total(app: HubApp) -> None:
+    """Issue 22: the list returned the oldest 1,000 jobs with no paging, so the newest vanished."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    made = []
+    for _ in range(25):
+        app.clock.now += 1
+        made.append(app.submit(alice).json()["id"])
+    seen: list[str] = []
+    before = None
+    while True:
+        answer = app.call("GET", "/jobs", alice, params={"limit": 10, **({"before": before} if before else {})})
+        assert answer.status_code == 200 and answer.headers["X-Lz-Total"] == "25"
+        seen += [j["id"] for j in answer.json()]
+        before = answer.headers.get("X-Lz-Next")
+        if not before:
+            break
+    assert seen == made[::-1]
+    app.ok("POST", f"/jobs/{made[0]}/cancel", alice)
+    cancelled = app.call("GET", "/jobs", alice, params={"outcome": "cancelled"})
+    assert [j["id"] for j in cancelled.json()] == [made[0]] and cancelled.headers["X-Lz-Total"] == "1"
+    waiting = app.call("GET", "/jobs", alice, params={"state": "received", "limit": 1000})
+    assert waiting.headers["X-Lz-Total"] == "24" and "X-Lz-Next" not in waiting.headers
+    assert app.call("GET", "/jobs", alice, params={"before": "nonsense"}).status_code == 422

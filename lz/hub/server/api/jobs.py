@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lz.hub.protocol.schemas import (
@@ -55,15 +55,27 @@ def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[
 
 @router.get("/jobs", tags=["jobs"])
 def list_jobs(request: Request, station: str | None = Query(default=None, pattern=NAME),
-              who: Principal = Depends(user)) -> list[dict[str, Any]]:
+              state: list[str] = Query(default=[], max_length=16, description="Only these states (repeat)."),
+              outcome: list[str] = Query(default=[], max_length=8, description="Only these outcomes (repeat)."),
+              limit: int = Query(default=1000, ge=1, le=1000, description="Jobs on this page."),
+              before: str | None = Query(default=None, max_length=80, pattern=r"^[0-9.e+-]+_[0-9a-f]{1,32}$",
+                                         description="The cursor of the previous page (its X-Lz-Next header)."),
+              who: Principal = Depends(user)) -> Response:
+    """Visible jobs, newest first, a page at a time: ``X-Lz-Total`` says how many match,
+    ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)
     now = hub.now()
-    def _list(conn: Any) -> list[dict[str, Any]]:
-        rows = jobs.listing(conn, who, station)
-        waiting = jobs.waiting_reasons(conn, rows)
-        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
+    where = jobs.JobFilter(station, tuple(s[:16] for s in state), tuple(o[:16] for o in outcome))
 
-    return hub.read(_list)
+    def _list(conn: Any) -> tuple[list[dict[str, Any]], int, str | None]:
+        rows = jobs.listing(conn, who, where, limit, jobs.parse_cursor(before) if before else None)
+        waiting = jobs.waiting_reasons(conn, rows)
+        following = jobs.cursor(rows[-1]) if len(rows) == limit else None
+        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows], jobs.counted(conn, who, where), following
+
+    page, total, following = hub.read(_list)
+    headers = {"X-Lz-Total": str(total), **({"X-Lz-Next": following} if following else {})}
+    return JSONResponse(page, headers=headers)
 
 
 @router.get("/jobs/{job_id}", tags=["jobs"])

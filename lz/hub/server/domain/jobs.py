@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from lz.core.views import iso
 from lz.hub.protocol import lifecycle
@@ -69,11 +70,54 @@ def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = Fa
     return rows[0]
 
 
-def listing(conn: Connection, who: Principal, station: str | None = None, limit: int = 1000) -> list[Any]:
+@dataclass(frozen=True)
+class JobFilter:
+    """What a job list asks for: a Station, states, outcomes (None: any)."""
+
+    station: str | None = None
+    states: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+
+
+def _filtered(conn: Connection, who: Principal, where: JobFilter) -> Any:
     query = _visible_query(who)
-    if station is not None:
-        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, station))
-    return list(conn.execute(query.order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit)).all())
+    if where.station is not None:
+        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, where.station))
+    if where.states:
+        query = query.where(jobs_t.c.state.in_(where.states))
+    if where.outcomes:
+        query = query.where(jobs_t.c.outcome.in_(where.outcomes))
+    return query
+
+
+def listing(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000,
+            before: tuple[float, str] | None = None) -> list[Any]:
+    """One page of visible jobs, newest first: those created before the cursor ``before`` (the
+    last row of the previous page), from the (created_at, id) index."""
+    query = _filtered(conn, who, where)
+    if before is not None:
+        at, job_id = before
+        query = query.where(or_(jobs_t.c.created_at < at, and_(jobs_t.c.created_at == at, jobs_t.c.id < job_id)))
+    order = (jobs_t.c.created_at.desc(), jobs_t.c.id.desc())
+    return list(conn.execute(query.order_by(*order).limit(limit)).all())
+
+
+def counted(conn: Connection, who: Principal, where: JobFilter = JobFilter()) -> int:
+    """How many visible jobs the filter matches (a list's total)."""
+    return int(conn.execute(select(func.count()).select_from(_filtered(conn, who, where).subquery())).scalar_one())
+
+
+def cursor(row: Any) -> str:
+    """The cursor after ``row`` (the next page starts below it)."""
+    return f"{row.created_at!r}_{row.id}"
+
+
+def parse_cursor(text: str) -> tuple[float, str]:
+    at, _, job_id = text.partition("_")
+    try:
+        return float(at), job_id
+    except ValueError:
+        raise Conflict(f"not a page cursor: {text[:40]!r}") from None
 
 
 def recent(conn: Connection, who: Principal, station: str | None = None, limit: int = 200) -> list[Any]:
