@@ -68,11 +68,32 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         click.echo(f"lz: job {job.id} received", err=True)
     if wait:
         job = _wait_for(jobs, loaded, job.id)
+        if job.outcome != "succeeded":
+            _explain_failure(loaded, job)
     if as_json:
         _echo_json(job, jobs if wait else None)
     click.echo(job.id)
     if wait and job.outcome != "succeeded":
         sys.exit(1)
+
+
+def _explain_failure(loaded: Settings, job: Job, lines: int = 15) -> None:
+    """A job that did not succeed says why, and shows the end of the log that tells: the build's
+    when it never ran, else its standard error (a bare "exit code 1" helps nobody)."""
+    from lz.engine import assembly
+    from lz.host.logtail import tail_lines
+
+    which = "build.log" if job.started_at is None else "stderr"
+    path = assembly.workspace(loaded).log(job, which)
+    try:
+        tail = tail_lines(path, lines) if path is not None else ""
+    except OSError:
+        tail = ""
+    click.echo(f"lz: job {job.id} {job.outcome}: {job.reason or 'no reason recorded'}", err=True)
+    if tail.strip():
+        click.echo(f"lz: the last lines of its {which}:", err=True)
+        for line in tail.splitlines():
+            click.echo(f"    {line}", err=True)
 
 
 def _echo_json(job: Job, jobs: JobStore | None) -> None:

@@ -104,3 +104,15 @@ def test_user_mistakes_are_one_line_errors(landing_zone: LandingZone, tmp_path: 
     assert "Traceback" not in missing.stderr
     unknown = landing_zone.cli("status", "doesnotexist", check=False)
     assert unknown.returncode == 2 and unknown.stderr.strip() == "lz: error: no job 'doesnotexist' in this landing zone"
+
+
+def test_a_failing_job_waited_for_says_why_with_its_log(landing_zone: LandingZone, tmp_path: Path) -> None:
+    """Issue 24 (9): a failing job printed "failed: exit code 1" and nothing that helps."""
+    folder = tmp_path / "fails"
+    folder.mkdir()
+    (folder / "lz.toml").write_text('command = ["sh", "-c", "echo working; echo boom: no input.txt >&2; exit 3"]\n')
+    landing_zone.start()
+    done = landing_zone.cli("submit", str(folder), "--wait", check=False)
+    assert done.returncode == 1
+    assert "failed: exit code 3" in done.stderr and "the last lines of its stderr:" in done.stderr
+    assert "    boom: no input.txt" in done.stderr
