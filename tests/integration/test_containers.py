@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -281,6 +282,12 @@ def test_unprivileged_daemon_builds_with_fakeroot(runtime: str, images: dict[str
     tarball base unpacked by that user, the SIF run unprivileged."""
     import pwd
 
+    from lz.service.account import unreachable
+
+    blocked = unreachable(Path(sys.executable), "nobody") or _unsearchable(Path(__file__).resolve().parents[2] / "lz")
+    if blocked:  # e.g. a checkout under root's 0700 home: the daemon as nobody cannot import lz from it
+        pytest.skip(f"the unprivileged daemon cannot reach this checkout ({blocked}); clone it where "
+                    "other accounts can read it (e.g. /srv or /opt) to run this test")
     user = pwd.getpwnam("nobody")
     base = Path(_private_dir_for(user.pw_uid, user.pw_gid))
     try:
@@ -308,6 +315,14 @@ def test_unprivileged_daemon_builds_with_fakeroot(runtime: str, images: dict[str
     finally:
         shutil.rmtree(base)
     no_trace_in(shared_tmp)
+
+
+def _unsearchable(folder: Path) -> str | None:
+    """The first folder on the way to ``folder`` that other accounts may not enter, if any."""
+    for part in [*reversed(folder.parents), folder]:
+        if not part.stat().st_mode & 0o001:
+            return f"{part} is not searchable by other accounts"
+    return None
 
 
 def _private_dir_for(uid: int, gid: int) -> str:
