@@ -246,7 +246,8 @@ def _station_text(s: dict[str, Any]) -> str:
     jobs = s["jobs"]
     return "\n".join([f"station {s['name']}", f"  members: {members}",
                       f"  landing zones: {', '.join(s['landing_zones']) or '(none)'}",
-                      f"  jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished"])
+                      f"  jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished",
+                      f"  max attempts: {s.get('max_attempts', 3)} (failed attempts before a job ends lost)"])
 
 
 @station_group.command(name="create")
@@ -276,6 +277,16 @@ def station_list(as_json: bool) -> None:
 def station_show(name: str, as_json: bool) -> None:
     data = _client().get(f"/api/v1/stations/{_seg(name)}")
     click.echo(json.dumps(data, indent=2) if as_json else _station_text(data))
+
+
+@station_group.command(name="set")
+@click.argument("name")
+@click.option("--max-attempts", type=click.IntRange(1, 100), required=True,
+              help="Failed attempts (lease ran out, job lost) a job may have before it ends lost.")
+@hub_options
+def station_set(name: str, max_attempts: int) -> None:
+    """Change STATION's settings (its owner or an admin)."""
+    click.echo(_station_text(_client().put(f"/api/v1/stations/{_seg(name)}", json={"max_attempts": max_attempts})))
 
 
 @station_group.command(name="add-lz")

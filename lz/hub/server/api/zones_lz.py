@@ -174,12 +174,14 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     if results is not None and not hub.files.path(results).exists():
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
-    def _finish(conn: Any) -> bool:
+    def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
         return claims.finish(conn, lz_id, job_id, body.attempt, results,
                              body.facts.model_dump(exclude_unset=True), hub.now())
 
-    hub.write(_finish)
+    if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused
+        hub.files.remove(hub.files.results_name(job_id, body.attempt))
+        hub.notifier.notify()
     return Ok()
 
 
