@@ -51,9 +51,17 @@ def hub_group() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               envvar="LZ_HUB_CONFIG", help="TOML: [auth0] domain, client_id, audience; [login] access_s, "
                                            "refresh_s, min_version, latest_version, public_url (env LZ_HUB_CONFIG).")
+@click.option("--keep-results", "retention_days", type=click.FloatRange(min=0, min_open=True, max=3650),
+              default=30.0, show_default=True, help="Days results are kept after their first download.")
+@click.option("--keep-undownloaded", "undownloaded_days", type=click.FloatRange(min=0, min_open=True, max=3650),
+              default=90.0, show_default=True, help="Days results never downloaded are kept.")
+@click.option("--keep-jobs", "finished_jobs_days", type=click.FloatRange(min=0, min_open=True, max=36500),
+              default=365.0, show_default=True,
+              help="Days a finished job's row, events and attempts are kept (once its results are gone).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
-          config_file: Path | None, verbose: int) -> None:
+          config_file: Path | None, retention_days: float, undownloaded_days: float, finished_jobs_days: float,
+          verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
     import logging
 
@@ -72,7 +80,9 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
 
     hub_dir = db.default_hub_dir()
     url = db.database_url(db_url, hub_dir)
-    extra: dict[str, Any] = dict(load_file(config_file)) if config_file else {}
+    extra: dict[str, Any] = {"retention_days": retention_days, "undownloaded_days": undownloaded_days,
+                             "finished_jobs_days": finished_jobs_days,
+                             **(dict(load_file(config_file)) if config_file else {})}
     try:
         config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
                            **extra)
@@ -80,14 +90,14 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
         raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
     app = create_app(config)
     if metrics:
-        _serve_metrics(metrics, app.state.hub.engine, lease_s)
+        _serve_metrics(metrics, app.state.hub, lease_s)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
 
 
-def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
+def _serve_metrics(address: str, hub: Any, lease_s: float) -> None:
     from prometheus_client import CollectorRegistry
 
     from lz.hub.server import metrics_source
@@ -95,10 +105,46 @@ def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
     from lz.metrics.server import serve as serve_metrics
 
     registry = CollectorRegistry()
+    engine = hub.engine
     HubMetrics(registry, online=metrics_source.online(engine, 3 * lease_s), queued=metrics_source.queued(engine),
                claims=metrics_source.events(engine, "claim"),
-               expiries=metrics_source.events(engine, None, "lease of attempt % expired"))
+               expiries=metrics_source.events(engine, None, "lease of attempt % expired"),
+               removed=lambda: dict(hub.removed))  # counted by this process's housekeeping
     serve_metrics(address, registry)
+
+
+@hub_group.command(name="status")
+@_db_option
+@click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
+              help="The hub's files directory (default: as lz hub serve).")
+@click.option("--online-s", type=click.FloatRange(min=1), default=90.0, show_default=True,
+              help="A landing zone seen within this many seconds counts as online.")
+@click.option("--json", "as_json", is_flag=True)
+def hub_status(db_url: str | None, files_dir: Path | None, online_s: float, as_json: bool) -> None:
+    """Jobs by phase, landing zones online, store size on disk, oldest kept result (on the hub host)."""
+    from lz.cli.progress import human_bytes
+    from lz.hub.server import db
+    from lz.hub.server.domain import retention
+    from lz.hub.server.storage import Files
+
+    hub_dir = db.default_hub_dir()
+    url = db.database_url(db_url, hub_dir)
+    now = time.time()
+    with db.read(_engine(db_url)) as conn:
+        found = retention.status(conn, now, online_s)
+    files = Files(files_dir or db.files_dir_for(url, hub_dir))
+    found["store_bytes"] = files.size() if files.root.is_dir() else 0
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    views = _views()
+    jobs = found["jobs"]
+    oldest = found["oldest_result_at"]
+    click.echo("\n".join([
+        f"jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished",
+        f"landing zones online: {found['zones_online']} of {found['zones']}",
+        f"store on disk: {human_bytes(found['store_bytes'])} ({files.root})",
+        f"oldest kept result: {views.iso(oldest) + f' ({views.age(now - oldest)} ago)' if oldest else '(none)'}"]))
 
 
 @hub_group.group(name="user")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     if migrate:
         db.upgrade(hub.engine)
     hub.files.ensure()
+    hub.files.sweep_incoming(time.time(), config.incoming_grace_s)  # what killed hubs left half-received
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,15 +71,16 @@ def _problem() -> Any:
 
 
 async def _reap(hub: Hub) -> None:
-    """Requeue jobs whose leases ran out, a few times per lease period."""
+    """Requeue jobs whose leases ran out, a few times per lease period; housekeeping (retention,
+    files no row needs, dead uploads) every ``housekeeping_s``, measured on the monotonic clock."""
     period = max(0.2, min(5.0, hub.config.lease_s / 4))
-    last_housekeeping = 0.0
+    next_housekeeping = time.monotonic()
     while True:
         await asyncio.sleep(period)
         try:
             await run_in_threadpool(hub.requeue_expired)
-            if hub.now() - last_housekeeping > 60:
+            if time.monotonic() >= next_housekeeping:
+                next_housekeeping = time.monotonic() + hub.config.housekeeping_s
                 await run_in_threadpool(hub.housekeeping)
-                last_housekeeping = hub.now()
         except Exception:  # the database may be briefly unreachable; try again next period
             log.exception("requeue of expired leases or housekeeping failed")

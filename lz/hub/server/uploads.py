@@ -35,6 +35,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size, max_attempts)
     finally:
         tmp.unlink(missing_ok=True)
+        hub.files.done_with(tmp)
     hub.notifier.notify()
     return done
 

@@ -138,6 +138,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
         hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
     finally:
         tmp.unlink(missing_ok=True)
+        hub.files.done_with(tmp)
     return Ok()
 
 

@@ -13,8 +13,8 @@ claim, requeue, hand-back or finish that starts or ends it.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, false, func, insert, or_, select, update

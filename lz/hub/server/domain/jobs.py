@@ -197,20 +197,3 @@ def attempt_history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
     from lz.hub.server.domain import attempts
 
     return attempts.listing(conn, job_id)
-
-
-def expire(conn: Connection, now: float, retention_s: float) -> list[str]:
-    """Files the hub no longer needs: bundles of finished jobs, and results downloaded more than
-    ``retention_s`` ago. Returns their relative paths (the rows forget them first)."""
-    gone: list[str] = []
-    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
-        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
-    for row in rows:
-        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
-    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
-        jobs_t.c.results.is_not(None), jobs_t.c.downloaded_at < now - retention_s)).all()
-    for row in rows:
-        gone.append(row.results)
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(results=None))
-    return gone
