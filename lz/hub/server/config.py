@@ -61,7 +61,8 @@ class Auth0Config(BaseModel):
 
 
 def load_file(path: Path) -> dict[str, object]:
-    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``."""
+    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``, and
+    ``[hub]`` for any other setting of ``HubConfig`` (retention days, ``recheck_s``, ...)."""
     import tomllib
 
     from lz.core.errors import UserError
@@ -74,5 +75,6 @@ def load_file(path: Path) -> dict[str, object]:
     if "auth0" in data:
         out["auth0"] = Auth0Config(**data["auth0"])
     out.update(data.get("login", {}))
+    out.update(data.get("hub", {}))
     return out
 HubConfig.model_rebuild()

@@ -103,6 +103,7 @@ def test_a_hand_back_is_no_failure(app: HubApp) -> None:
     job = app.ok("GET", f"/jobs/{job_id}", alice)
     assert (job["phase"], job["attempts"], job["failed_attempts"]) == ("pending", 3, 0)
     assert [a["ended"] for a in job["attempt_history"]] == ["released", "released"]
+    assert job["attempt_history"][0]["detail"] == "handed back by its draining landing zone"
 
 
 def test_only_owners_and_admins_change_a_station_and_bad_values_are_refused(app: HubApp) -> None:

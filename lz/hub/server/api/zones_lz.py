@@ -66,14 +66,24 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
     with none. Woken at once by submissions to this process; re-checks the database a few times a
     second (a read; the write transaction only when there is something to claim) for submissions
-    to other hub processes."""
+    to other hub processes. A client that went away (its connection closed) claims nothing: the
+    check runs right before each claim transaction, and jobs claimed while it was going away are
+    handed back at once (attempt + 1, no failure), so another landing zone may take them without
+    waiting for a lease nobody would renew."""
     hub = hub_of(request)
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
     while True:
-        got = []
+        got: list[Any] = []
         if await run_in_threadpool(hub.read, claims.has_pending, lz_id):
+            if await request.is_disconnected():  # nobody would hear of the jobs: claim none
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
             got = await run_in_threadpool(_claim_once, hub, lz_id, body)
+            if got and await request.is_disconnected():  # went away during the claim: hand them back
+                await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
+                                        hub.now(), "the hub: its claimer went away")
+                hub.notifier.notify()
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
             return ClaimOut(lease_s=hub.config.lease_s, jobs=got)

@@ -129,7 +129,8 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     return claimed
 
 
-def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float) -> list[str]:
+def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
+            why: str = "its draining landing zone") -> list[str]:
     """A draining landing zone hands jobs back: each goes to pending under a new attempt (its
     old attempt is fenced off), which is not counted as a failure; a job whose user asked for its
     end (cancel, stop, kill) ends cancelled instead (``lifecycle.on_release``). Jobs no longer held
@@ -145,10 +146,10 @@ def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: 
             continue
         if apply(conn, row, after, now, **requeue_columns(after)):
             ended = after.phase is Phase.FINISHED
-            attempts.end(conn, job_id, attempt, now, "released", "its landing zone drained")
+            attempts.end(conn, job_id, attempt, now, "released", f"handed back by {why}")
             hub_event(conn, job_id, attempt, row.state, "cleaned" if ended else "received",
                       "cancel" if ended else "release", now,
-                      f"attempt {attempt} handed back by its draining landing zone" + (f": {after.reason}" if ended else ""),
+                      f"attempt {attempt} handed back by {why}" + (f": {after.reason}" if ended else ""),
                       lz_id)
             done.append(job_id)
     return done
