@@ -92,6 +92,7 @@ def test_a_lease_that_keeps_expiring_ends_the_job_lost(app: HubApp) -> None:
     job = app.ok("GET", f"/jobs/{job_id}", alice)
     assert (job["phase"], job["outcome"], job["attempts"]) == ("finished", "lost", 1)
     assert "its landing zone stopped answering on attempt 1: 1 of 1 attempts failed" in job["reason"]
+    assert job["history"][-1]["event"] == "lost"
 
 
 def test_a_hand_back_is_no_failure(app: HubApp) -> None:

@@ -184,8 +184,9 @@ def requeue_expired(conn: Connection, now: float) -> list[str]:
             ended = after.phase is Phase.FINISHED
             detail = (f"lease of attempt {row.attempt} expired" if job.phase is Phase.LEASED else "waiting") + \
                 (f": {after.reason}" if ended else "")
-            hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else "received",
-                      "cancel" if ended else "requeue", now, detail, row.lease_owner)
+            event = "requeue" if not ended else "cancel" if lifecycle.ending(job) else "lost"
+            hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else "received", event, now, detail,
+                      row.lease_owner)
             done.append(row.id)
     return done
 
