@@ -100,9 +100,10 @@ def test_young_files_no_row_names_yet_are_kept(app: HubApp) -> None:
 def test_retention_removes_results_then_finished_jobs_and_counts_them(app: HubApp,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     alice = _two_zones(app)
-    fetched, never = app.submit(alice).json()["id"], app.submit(alice).json()["id"]
-    app.claim(alice, "lz1")
-    app.claim(alice, "lz2")
+    app.submit(alice)
+    app.submit(alice)
+    (fetched,) = [j["id"] for j in app.claim(alice, "lz1")]
+    (never,) = [j["id"] for j in app.claim(alice, "lz2")]
     _run(app, alice, fetched, "lz1", 1)
     _run(app, alice, never, "lz2", 1)
     assert app.call("GET", f"/jobs/{fetched}/results", alice).status_code == 200
@@ -188,9 +189,9 @@ def test_hub_status_shows_jobs_zones_store_and_oldest_result(app: HubApp, tmp_pa
     from lz.cli import main
 
     alice = _two_zones(app)
-    done = app.submit(alice).json()["id"]
     app.submit(alice)
-    app.claim(alice, "lz1")
+    app.submit(alice)
+    (done,) = [j["id"] for j in app.claim(alice, "lz1")]
     _run(app, alice, done, "lz1", 1)
     args = ["hub", "status", "--db", str(tmp_path / "hub" / "hub.db"), "--files", str(tmp_path / "hub" / "files")]
     out = CliRunner().invoke(main, [*args, "--json"])
