@@ -155,12 +155,12 @@ def test_two_hubs_reaping_at_the_same_moment_requeue_each_lease_once(engines: tu
         barrier = threading.Barrier(2)
         found: list[list[str]] = []
 
-        def reap(engine: Engine) -> None:
+        def reap(engine: Engine, barrier: threading.Barrier, found: list[list[str]]) -> None:
             barrier.wait()
             with db.write(engine) as conn:
                 found.append(claims.requeue_expired(conn, time.time()))
 
-        threads = [threading.Thread(target=reap, args=(e,)) for e in (one, two)]
+        threads = [threading.Thread(target=reap, args=(e, barrier, found)) for e in (one, two)]
         for t in threads:
             t.start()
         for t in threads:
