@@ -52,9 +52,17 @@ def hub_group() -> None:
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               envvar="LZ_HUB_CONFIG", help="TOML: [auth0] domain, client_id, audience; [login] access_s, "
                                            "refresh_s, min_version, latest_version, public_url (env LZ_HUB_CONFIG).")
+@click.option("--keep-results", "retention_days", type=click.FloatRange(min=0, min_open=True, max=3650),
+              default=30.0, show_default=True, help="Days results are kept after their first download.")
+@click.option("--keep-undownloaded", "undownloaded_days", type=click.FloatRange(min=0, min_open=True, max=3650),
+              default=90.0, show_default=True, help="Days results never downloaded are kept.")
+@click.option("--keep-jobs", "finished_jobs_days", type=click.FloatRange(min=0, min_open=True, max=36500),
+              default=365.0, show_default=True,
+              help="Days a finished job's row, events and attempts are kept (once its results are gone).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
-          config_file: Path | None, verbose: int) -> None:
+          config_file: Path | None, retention_days: float, undownloaded_days: float, finished_jobs_days: float,
+          verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
     import logging
 
@@ -73,7 +81,9 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
 
     hub_dir = db.default_hub_dir()
     url = db.database_url(db_url, hub_dir)
-    extra: dict[str, Any] = dict(load_file(config_file)) if config_file else {}
+    extra: dict[str, Any] = {"retention_days": retention_days, "undownloaded_days": undownloaded_days,
+                             "finished_jobs_days": finished_jobs_days,
+                             **(dict(load_file(config_file)) if config_file else {})}
     try:
         config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
                            **extra)
@@ -88,7 +98,7 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     os.umask(0o077)  # the database, its -wal/-shm files and every stored file: the hub's account only
     app = create_app(config)
     if metrics:
-        _serve_metrics(metrics, app.state.hub.engine, lease_s)
+        _serve_metrics(metrics, app.state.hub, lease_s)
     _say_where(host, port, config, metrics)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
@@ -111,7 +121,7 @@ def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
     click.echo("\n".join(lines))
 
 
-def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
+def _serve_metrics(address: str, hub: Any, lease_s: float) -> None:
     from prometheus_client import CollectorRegistry
 
     from lz.hub.server import metrics_source
@@ -119,10 +129,46 @@ def _serve_metrics(address: str, engine: Any, lease_s: float) -> None:
     from lz.metrics.server import serve as serve_metrics
 
     registry = CollectorRegistry()
+    engine = hub.engine
     HubMetrics(registry, online=metrics_source.online(engine, 3 * lease_s), queued=metrics_source.queued(engine),
                claims=metrics_source.events(engine, "claim"),
-               expiries=metrics_source.events(engine, None, "lease of attempt % expired"))
+               expiries=metrics_source.events(engine, None, "lease of attempt % expired"),
+               removed=lambda: dict(hub.removed))  # counted by this process's housekeeping
     serve_metrics(address, registry)
+
+
+@hub_group.command(name="status")
+@_db_option
+@click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
+              help="The hub's files directory (default: as lz hub serve).")
+@click.option("--online-s", type=click.FloatRange(min=1), default=90.0, show_default=True,
+              help="A landing zone seen within this many seconds counts as online.")
+@click.option("--json", "as_json", is_flag=True)
+def hub_status(db_url: str | None, files_dir: Path | None, online_s: float, as_json: bool) -> None:
+    """Jobs by phase, landing zones online, store size on disk, oldest kept result (on the hub host)."""
+    from lz.cli.progress import human_bytes
+    from lz.hub.server import db
+    from lz.hub.server.domain import retention
+    from lz.hub.server.storage import Files
+
+    hub_dir = db.default_hub_dir()
+    url = db.database_url(db_url, hub_dir)
+    now = time.time()
+    with db.read(_engine(db_url)) as conn:
+        found = retention.status(conn, now, online_s)
+    files = Files(files_dir or db.files_dir_for(url, hub_dir))
+    found["store_bytes"] = files.size() if files.root.is_dir() else 0
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    views = _views()
+    jobs = found["jobs"]
+    oldest = found["oldest_result_at"]
+    click.echo("\n".join([
+        f"jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished",
+        f"landing zones online: {found['zones_online']} of {found['zones']}",
+        f"store on disk: {human_bytes(found['store_bytes'])} ({files.root})",
+        f"oldest kept result: {views.iso(oldest) + f' ({views.age(now - oldest)} ago)' if oldest else '(none)'}"]))
 
 
 @hub_group.group(name="user")
@@ -270,7 +316,8 @@ def _station_text(s: dict[str, Any]) -> str:
     jobs = s["jobs"]
     return "\n".join([f"station {s['name']}", f"  members: {members}",
                       f"  landing zones: {', '.join(s['landing_zones']) or '(none)'}",
-                      f"  jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished"])
+                      f"  jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished",
+                      f"  max attempts: {s.get('max_attempts', 3)} (failed attempts before a job ends lost)"])
 
 
 @station_group.command(name="create")
@@ -300,6 +347,16 @@ def station_list(as_json: bool) -> None:
 def station_show(name: str, as_json: bool) -> None:
     data = _client().get(f"/api/v1/stations/{_seg(name)}")
     click.echo(json.dumps(data, indent=2) if as_json else _station_text(data))
+
+
+@station_group.command(name="set")
+@click.argument("name")
+@click.option("--max-attempts", type=click.IntRange(1, 100), required=True,
+              help="Failed attempts (lease ran out, job lost) a job may have before it ends lost.")
+@hub_options
+def station_set(name: str, max_attempts: int) -> None:
+    """Change STATION's settings (its owner or an admin)."""
+    click.echo(_station_text(_client().put(f"/api/v1/stations/{_seg(name)}", json={"max_attempts": max_attempts})))
 
 
 @station_group.command(name="add-lz")

@@ -122,6 +122,12 @@ def _details(job: dict[str, Any]) -> str:
 
     if job.get("times"):
         lines.append(times_line(job["times"]))
+    if job.get("attempt_history"):
+        lines.append(f"  attempts (at most {job.get('max_attempts')} may fail):")
+        for a in job["attempt_history"]:
+            lines.append(f"    #{a['attempt']}  {a['landing_zone'] or '?':<16} {a['claimed_at']}  -> "
+                         f"{a['ended_at'] or '(running)'}  {a['ended'] or ''}"
+                         + (f"  {a['detail']}" if a.get("detail") else ""))
     lines.append("  history:")
     for ev in job.get("history", []):
         lines.append(f"    {ev['at']}  {format_seconds(ev.get('duration_s')):>7}  #{ev['attempt']}  {ev['event']:<10} "

@@ -12,7 +12,12 @@ crash, drain or stop answering:
   claimable), or leased under a lease that expires unless it is renewed;
 - *an accepted end survives a requeue*: a cancel, stop or kill recorded on a leased job ends it
   cancelled when the lease expires or is handed back, instead of queueing it to run again (hubs
-  before this table looked only at ``cancel_requested`` there and forgot a stop or a kill).
+  before this table looked only at ``cancel_requested`` there and forgot a stop or a kill);
+- *a lost attempt is a failed attempt, and failures are bounded*: a lease that ran out, or a
+  finish whose outcome is ``lost`` (the landing zone's machine crashed under the job and its
+  daemon came back within the lease), queues the job again under a new attempt, and the results
+  that attempt may have uploaded are not accepted; after ``max_attempts`` failed attempts the job
+  ends ``lost`` for good. A hand-back by a draining landing zone is no failure.
 
 Requests on a held job are data on the job (``cancel_requested``, the latest ``control`` and its
 ``control_seq``), delivered with each heartbeat and kept across a requeue. The table says which
@@ -63,7 +68,9 @@ class Control(enum.StrEnum):
 
 
 CANCELLED = "cancelled"  # the outcome of a job ended by a request (lz.core.machine.Outcome's word)
+LOST = "lost"  # a landing zone lost the job (its machine crashed under it): a failed attempt, retried
 DEFAULT_OUTCOME = "failed"  # a finish that names no outcome
+DEFAULT_MAX_ATTEMPTS = 3  # a Station's, unless its owner sets another; a job's is at most its Station's
 PHASES: list[str] = [p.value for p in Phase]
 INITIAL = Phase.PENDING.value
 
@@ -74,16 +81,20 @@ TRANSITIONS: list[dict[str, Any]] = [
      "why": "a landing zone takes it under a lease; the attempt number fences all it sends later"},
     {"trigger": "heartbeat", "source": "leased", "dest": "=",
      "why": "the holder (same landing zone, same attempt) renews its lease and hears the requests"},
-    {"trigger": "finish", "source": "leased", "dest": "finished",
+    {"trigger": "finish", "source": "leased", "dest": "finished", "unless": "retryable",
      "why": "the holder's result, accepted once and only from the current attempt"},
+    {"trigger": "finish", "source": "leased", "dest": "pending", "conditions": "retryable",
+     "why": "the holder lost the job (its machine crashed): attempt + 1, that attempt's results refused"},
     {"trigger": "release", "source": "leased", "dest": "pending", "unless": "ending",
      "why": "a draining landing zone hands it back: attempt + 1, not counted as a failure"},
     {"trigger": "release", "source": "leased", "dest": "finished", "conditions": "ending",
      "why": "an accepted cancel, stop or kill survives the hand-back: the job ends cancelled"},
-    {"trigger": "expire", "source": "leased", "dest": "pending", "unless": "ending",
+    {"trigger": "expire", "source": "leased", "dest": "pending", "unless": ["ending", "exhausted"],
      "why": "the lease ran out: attempt + 1 fences the silent holder off, another zone may claim it"},
     {"trigger": "expire", "source": "leased", "dest": "finished", "conditions": "ending",
      "why": "stop survives requeue: an accepted cancel, stop or kill ends it; it never runs again"},
+    {"trigger": "expire", "source": "leased", "dest": "finished", "conditions": "exhausted", "unless": "ending",
+     "why": "the last attempt it may have failed too: it ends lost, its reason lists every attempt"},
     {"trigger": "cancel", "source": "pending", "dest": "finished", "why": "nobody runs it: it ends at once"},
     {"trigger": "cancel", "source": "leased", "dest": "=", "why": "recorded; the holder stops it"},
     {"trigger": "stop", "source": "pending", "dest": "finished", "why": "nobody runs it: it ends at once"},
@@ -122,7 +133,8 @@ class Snapshot:
     """What the lifecycle needs of a hub job: the ``hub_jobs`` columns of the same names, except
     ``cancel_by`` (who asked to cancel a held job), which has no column yet (reasons say "a user").
     ``ran_on`` is the landing zone of the current attempt: a requeue clears it, so a zone can
-    never pass for the finisher of an attempt it did not hold."""
+    never pass for the finisher of an attempt it did not hold. ``failures`` counts the attempts
+    that failed (lease ran out, job lost); ``max_attempts`` bounds them."""
 
     phase: Phase = Phase.PENDING
     attempt: int = 1
@@ -137,13 +149,16 @@ class Snapshot:
     outcome: str | None = None
     reason: str | None = None
     ended_at: float | None = None
+    failures: int = 0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
     @classmethod
     def of(cls, row: Any) -> Snapshot:
         """The snapshot of a database row (any object with those attributes; missing ones default)."""
         values: dict[str, Any] = {f.name: getattr(row, f.name, f.default) for f in fields(cls)}
         return cls(**{**values, "phase": Phase(values["phase"]), "cancel_requested": bool(values["cancel_requested"]),
-                      "control_seq": values["control_seq"] or 0})
+                      "control_seq": values["control_seq"] or 0, "failures": values["failures"] or 0,
+                      "max_attempts": values["max_attempts"] or DEFAULT_MAX_ATTEMPTS})
 
 
 def changes(before: Snapshot, after: Snapshot) -> dict[str, Any]:
@@ -167,6 +182,17 @@ def paused(job: Snapshot) -> bool:
     return job.control == Control.PAUSE
 
 
+def exhausted(job: Snapshot) -> bool:
+    """The attempt now failing is the last the job may have: with it, ``max_attempts`` failed."""
+    return job.failures + 1 >= job.max_attempts
+
+
+def retryable(job: Snapshot) -> bool:
+    """A finish that reports the job lost (``job.outcome`` is the one being reported) queues it
+    again, unless its user asked for its end or it has no attempt left."""
+    return job.outcome == LOST and not ending(job) and not exhausted(job)
+
+
 def claimable(job: Snapshot) -> bool:
     """A landing zone may claim it now."""
     return job.phase.claimable and not paused(job) and not ending(job)
@@ -182,7 +208,7 @@ def holds(job: Snapshot, owner: int, attempt: int) -> bool:
     return job.phase is Phase.LEASED and job.lease_owner == owner and job.attempt == attempt
 
 
-_CONDITIONS = {"paused": paused, "ending": ending}
+_CONDITIONS = {"paused": paused, "ending": ending, "exhausted": exhausted, "retryable": retryable}
 
 
 def next_phase(trigger: str, job: Snapshot) -> Phase:
@@ -224,22 +250,28 @@ def on_release(job: Snapshot, owner: int, attempt: int, now: float) -> Snapshot:
 
 
 def on_expiry(job: Snapshot, now: float) -> Snapshot:
-    """The lease ran out: queued again under a new attempt, or ended if an end was asked."""
+    """The lease ran out, a failed attempt: queued again under a new attempt, ended cancelled if an
+    end was asked, or ended lost when it was the last attempt the job may have."""
     if job.phase is Phase.LEASED and not expired(job, now):
         raise Refused(f"the lease of attempt {job.attempt} has not run out")
-    return _requeued(job, "expire", now, "its landing zone stopped answering")
+    return _requeued(job, "expire", now, "its landing zone stopped answering", failed=True)
 
 
-def on_finish(job: Snapshot, owner: int, attempt: int, outcome: str | None) -> Snapshot:
+def on_finish(job: Snapshot, owner: int, attempt: int, outcome: str | None, now: float = 0.0) -> Snapshot:
     """The holder's result, accepted once and only from the current attempt. A repeat from the
     attempt that ended the job (a finish acknowledged late, or one arriving after its lease ran
-    out with an end asked) returns the job unchanged: the outcome stays the one accepted first."""
+    out with an end asked) returns the job unchanged: the outcome stays the one accepted first.
+
+    A finish reporting the job ``lost`` is a failed attempt, like a lease that ran out: the job is
+    queued again under a new attempt (its results are not accepted), ends cancelled if its user
+    asked for its end, or ends lost when the attempts are used up."""
     if job.phase.final and job.ran_on == owner and job.attempt == attempt:
         return job
     _fence(job, owner, attempt)
-    next_phase("finish", job)
-    return replace(job, phase=Phase.FINISHED, lease_owner=None, lease_expires=None,
-                   outcome=outcome or DEFAULT_OUTCOME)
+    reported = replace(job, outcome=outcome or DEFAULT_OUTCOME)
+    if next_phase("finish", reported).final and reported.outcome != LOST:
+        return replace(reported, phase=Phase.FINISHED, lease_owner=None, lease_expires=None)
+    return _requeued(job, "finish", now, "its landing zone lost it", failed=True, outcome=reported.outcome)
 
 
 def on_cancel(job: Snapshot, by: str, now: float) -> Snapshot:
@@ -276,11 +308,17 @@ def _fence(job: Snapshot, owner: int, attempt: int) -> None:
                     f"attempt {job.attempt})")
 
 
-def _requeued(job: Snapshot, trigger: str, now: float, why: str) -> Snapshot:
-    free = replace(job, lease_owner=None, lease_expires=None)
-    if next_phase(trigger, job).final:
+def _requeued(job: Snapshot, trigger: str, now: float, why: str, *, failed: bool = False,
+              outcome: str | None = None) -> Snapshot:
+    """Queued again under a new attempt, or ended: cancelled when an end was asked, lost when this
+    failed attempt was the last. ``outcome``: what a finish reported (the table reads it)."""
+    free = replace(job, lease_owner=None, lease_expires=None, failures=job.failures + failed)
+    if not next_phase(trigger, replace(job, outcome=outcome) if outcome else job).final:
+        return replace(free, phase=Phase.PENDING, attempt=job.attempt + 1, ran_on=None)
+    if ending(job):
         return _ended(free, f"{_asked(job)}; {why}", now)
-    return replace(free, phase=Phase.PENDING, attempt=job.attempt + 1, ran_on=None)
+    return replace(_ended(free, f"{why} on attempt {job.attempt}: {free.failures} of {job.max_attempts} "
+                                f"attempts failed", now), outcome=LOST)
 
 
 def _ended(job: Snapshot, reason: str, now: float) -> Snapshot:

@@ -11,6 +11,7 @@ JOB_ID = r"^[0-9a-f]{1,32}$"
 PILOT_GROUP = r"^[0-9][0-9_]{0,63}$"  # a SLURM job id (digits; ``_`` as in array task ids)
 LAST_TIMESTAMP = 1e11  # the year 5138: beyond any real clock, within what every page can format
 OUTCOME = r"^(succeeded|failed|cancelled|timed_out|lost)$"
+MAX_ATTEMPTS = 100  # the most failed attempts a Station may allow its jobs
 
 
 class _Body(BaseModel):
@@ -31,6 +32,15 @@ class StationOut(BaseModel):
     members: list[dict[str, str]]
     landing_zones: list[str]
     jobs: dict[str, int]
+    max_attempts: int = 3
+
+
+class StationSettingsIn(_Body):
+    """What a Station's owner or admin may change (``PUT /api/v1/stations/{station}``)."""
+
+    max_attempts: int = Field(ge=1, le=MAX_ATTEMPTS, description=(
+        "Failed attempts (lease ran out, job lost) a job may have before it ends lost; a job "
+        "submitted with a larger max_attempts gets this."))
 
 
 class ZoneFacts(_Body):

@@ -31,6 +31,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     if migrate:
         db.upgrade(hub.engine)
     hub.files.ensure()
+    hub.files.sweep_incoming(time.time(), config.incoming_grace_s)  # what killed hubs left half-received
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,17 +74,17 @@ def _problem() -> Any:
 
 
 async def _reap(hub: Hub, monotonic: Callable[[], float] = time.monotonic) -> None:
-    """Requeue jobs whose leases ran out, a few times per lease period; housekeeping once a
-    minute. Paced on the monotonic clock (``asyncio.sleep`` is too): a wall clock stepped back
-    would otherwise hold housekeeping back for the length of the step."""
+    """Requeue jobs whose leases ran out, a few times per lease period; housekeeping (retention,
+    files no row needs, dead uploads) every ``housekeeping_s``. Paced on the monotonic clock
+    (``asyncio.sleep`` is too): a wall clock stepped back must not hold housekeeping back."""
     period = max(0.2, min(5.0, hub.config.lease_s / 4))
-    last_housekeeping: float | None = None
+    next_housekeeping = monotonic()
     while True:
         await asyncio.sleep(period)
         try:
             await run_in_threadpool(hub.requeue_expired)
-            if last_housekeeping is None or monotonic() - last_housekeeping > 60:
+            if monotonic() >= next_housekeeping:
+                next_housekeeping = monotonic() + hub.config.housekeeping_s
                 await run_in_threadpool(hub.housekeeping)
-                last_housekeeping = monotonic()
         except Exception:  # the database may be briefly unreachable; try again next period
             log.exception("requeue of expired leases or housekeeping failed")

@@ -21,7 +21,13 @@ class HubConfig(BaseModel):
     max_upload_bytes: int = 1 << 30  # a job's tarball as uploaded (compressed)
     max_results_bytes: int = 4 << 30
     max_live_log_bytes: int = 64 << 20  # per log of a running attempt
-    retention_days: float = 30.0
+    # retention (issue 20), in days: results after their first download, results never downloaded,
+    # finished jobs' rows and events (deleted once their results are gone too)
+    retention_days: float = Field(default=30.0, gt=0, le=3650)
+    undownloaded_days: float = Field(default=90.0, gt=0, le=3650)
+    finished_jobs_days: float = Field(default=365.0, gt=0, le=36500)
+    housekeeping_s: float = Field(default=60.0, gt=0, le=86400)  # how often the reaper runs housekeeping
+    incoming_grace_s: float = Field(default=600.0, ge=0, le=86400)  # an upload file untouched this long is dead
     recheck_s: float = 0.25
     max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer
     clock: Callable[[], float] = time.time
@@ -55,7 +61,8 @@ class Auth0Config(BaseModel):
 
 
 def load_file(path: Path) -> dict[str, object]:
-    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``."""
+    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``, and
+    ``[hub]`` for any other setting of ``HubConfig`` (retention days, ``recheck_s``, ...)."""
     import tomllib
 
     from lz.core.errors import UserError
@@ -68,5 +75,6 @@ def load_file(path: Path) -> dict[str, object]:
     if "auth0" in data:
         out["auth0"] = Auth0Config(**data["auth0"])
     out.update(data.get("login", {}))
+    out.update(data.get("hub", {}))
     return out
 HubConfig.model_rebuild()

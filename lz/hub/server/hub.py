@@ -4,6 +4,8 @@ and Auth0 tenant, wired once by ``app.create_app``; one transaction per call of 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +29,7 @@ class Hub:
         self.engine = db.make_hub_engine(config.db_url)
         self.files = Files(config.files_dir)
         self.notifier = Notifier(config.recheck_s)
+        self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
         self.tenant: Any = None
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
@@ -49,16 +52,32 @@ class Hub:
         with db.read(self.engine) as conn:
             return fn(conn, *args)
 
-    def housekeeping(self) -> None:
-        """Remove files no row needs any more (rows first: a crash leaves a file, never a row
-        pointing at nothing)."""
-        from lz.hub.server.domain import jobs
+    def housekeeping(self) -> Counter[str]:
+        """One pass: files past their retention (forgotten in their rows first, then unlinked),
+        then finished jobs past theirs (rows, events, attempts), then every stored file no row
+        needs and dead uploads in ``incoming``. Counts what went (``removed`` keeps the totals
+        for the metrics) and logs one line when anything did."""
+        from lz.hub.server.domain import retention
 
-        for relative in self.write(jobs.expire, self.now(), self.config.retention_days * 86400):
-            if relative.startswith("logs/"):
-                self.files.remove_tree(relative)
-            else:
-                self.files.remove(relative)
+        config = self.config
+        keep = retention.Retention(after_download_s=config.retention_days * 86400,
+                                   undownloaded_s=config.undownloaded_days * 86400,
+                                   finished_jobs_s=config.finished_jobs_days * 86400)
+        gone: Counter[str] = Counter()
+        for relative in self.write(retention.expire_files, self.now(), keep):
+            kind = relative.split("/", 1)[0]
+            if self.files.path(relative).exists():
+                gone[kind] += 1
+            self.files.remove_tree(relative) if kind == "logs" else self.files.remove(relative)
+        gone["jobs"] += self.write(retention.forget_finished, self.now(), keep)
+        wall = time.time()  # file times are wall-clock times
+        gone += self.files.sweep(self.read(retention.needed), wall, config.incoming_grace_s)
+        gone["incoming"] += self.files.sweep_incoming(wall, config.incoming_grace_s)
+        gone = +gone  # drop zeros
+        if gone:
+            self.removed.update(gone)
+            log.warning("housekeeping removed %s", ", ".join(f"{n} {kind}" for kind, n in sorted(gone.items())))
+        return gone
 
     def requeue_expired(self) -> list[str]:
         requeued = self.write(claims.requeue_expired, self.now())

@@ -46,6 +46,8 @@ class Station(HubBase):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float)
+    # failed attempts (lease ran out, job lost) a job may have before it ends lost (hub0008)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
 
 class StationMember(HubBase):
@@ -141,6 +143,9 @@ class HubJob(HubBase):
     downloaded_at: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    # failed attempts so far, and how many it may have (at most its Station's) (hub0008)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
 
 
 class HubEvent(HubBase):
@@ -162,6 +167,22 @@ class HubEvent(HubBase):
     to_state: Mapped[str] = mapped_column(String(16))
     event: Mapped[str] = mapped_column(String(32))
     at: Mapped[float] = mapped_column(Float)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class HubAttempt(HubBase):
+    """One attempt of a job: which landing zone claimed it and when, and when and why it ended
+    (``ended``: finished, lost, expired, released, cancelled), written in the transaction of the
+    claim, the requeue or the finish (hub0008)."""
+
+    __tablename__ = "hub_attempts"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("hub_jobs.id", ondelete="CASCADE"), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lz_id: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id", ondelete="SET NULL"))
+    claimed_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float)
+    ended: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
 
 

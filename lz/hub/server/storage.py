@@ -1,40 +1,103 @@
 """Bundles and results on disk, beside the database: ``files/bundles/<job>.tar.gz`` and
 ``files/results/<job>/attempt-<n>.tar``. Private (0700 directories, 0600 files), written under a
-temporary name, fsynced and renamed, so a hub killed mid-upload leaves only a temporary file
-that the next upload of the same attempt replaces. Moving this to shared or object storage means
-replacing this one class (paths in the database are relative to its root)."""
+temporary name in ``incoming/`` (fsynced and renamed into place), so a hub killed mid-upload
+leaves only a temporary file there, which a later sweep removes (``sweep_incoming``). Moving
+this to shared or object storage means replacing this one class (paths in the database are
+relative to its root)."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import shutil
-import time
-from collections.abc import AsyncIterator
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Container
 from pathlib import Path
 
 from lz.host.fs import fsync_dir
 from lz.hub.server.errors import TooLarge
 
+KEPT = ("bundles", "results", "logs")  # what rows point at; ``incoming`` holds uploads being received
+
 
 class Files:
     def __init__(self, root: Path):
         self.root = root
+        self._live: set[str] = set()  # names (without suffix) in incoming/ that a request of this process writes
+        self._lock = threading.Lock()
 
-    def ensure(self, stale_s: float = 3600.0) -> None:
-        """Create the tree; drop uploads a killed hub left half-written (old ones only: another
-        hub process sharing this directory may be receiving one right now)."""
-        for sub in ("", "bundles", "results", "incoming", "logs"):
+    def ensure(self) -> None:
+        """Create the tree (sweeping ``incoming`` is the caller's: ``sweep_incoming``)."""
+        for sub in ("", *KEPT, "incoming"):
             path = self.root / sub
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(path, 0o700)
-        now = time.time()
+
+    def sweep_incoming(self, wall_now: float, grace_s: float) -> int:
+        """Remove what killed requests left in ``incoming/`` (``<random>.part`` uploads and their
+        ``<random>.check`` intake folders); returns how many entries went.
+
+        An entry goes when no request of this process writes it and it was last changed more than
+        ``grace_s`` ago. At start every entry is dead as far as this process knows, yet several
+        hub processes may share one files directory (behind a load balancer), and one of them may
+        be receiving an upload right now: nothing says which process writes an entry, so the
+        grace is what protects the others' live uploads (an upload appends to its file as bytes
+        arrive, which keeps its mtime fresh; a stall longer than the grace is a dead client).
+        The grace is measured on file times, which are wall-clock times: ``wall_now`` is
+        ``time.time()``, never a monotonic clock."""
+        removed = 0
         for entry in (self.root / "incoming").iterdir():
+            with self._lock:
+                if entry.name.split(".", 1)[0] in self._live:
+                    continue
             try:
-                if now - entry.lstat().st_mtime > stale_s:
-                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                if wall_now - entry.lstat().st_mtime <= grace_s:
+                    continue
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+                removed += 1
             except FileNotFoundError:
                 continue
+        return removed
+
+    def sweep(self, needed: Container[str], wall_now: float, grace_s: float) -> Counter[str]:
+        """Remove every stored file no row needs (``needed``: relative paths), and empty folders,
+        once older than ``grace_s``: a bundle is written before its row, and results are
+        uploaded under a lease the caller's read of the rows may predate. Returns the counts by
+        kind (bundles, results, logs, folders)."""
+        removed: Counter[str] = Counter()
+        for kind in KEPT:
+            top = self.root / kind
+            for folder, _dirs, names in os.walk(top, topdown=False):
+                for name in names:
+                    path = Path(folder) / name
+                    if path.relative_to(self.root).as_posix() in needed:
+                        continue
+                    try:
+                        if wall_now - path.lstat().st_mtime > grace_s:
+                            path.unlink()
+                            removed[kind] += 1
+                    except FileNotFoundError:
+                        continue
+                if Path(folder) != top:
+                    try:
+                        if not os.listdir(folder) and wall_now - os.lstat(folder).st_mtime > grace_s:
+                            os.rmdir(folder)
+                            removed["folders"] += 1
+                    except OSError:  # gone, or filled meanwhile
+                        continue
+        return removed
+
+    def size(self) -> int:
+        """Bytes stored under the root (what ``lz hub status`` shows)."""
+        total = 0
+        for folder, _dirs, names in os.walk(self.root):
+            for name in names:
+                try:
+                    total += os.lstat(os.path.join(folder, name)).st_blocks * 512
+                except FileNotFoundError:
+                    continue
+        return total
 
     def path(self, relative: str) -> Path:
         return self.root / relative
@@ -74,10 +137,18 @@ class Files:
     def incoming(self) -> Path:
         return self.root / "incoming" / f"{secrets.token_hex(8)}.part"
 
+    def done_with(self, tmp: Path) -> None:
+        """The request that received ``tmp`` is over: the file (and its ``.check`` folder) may be swept."""
+        with self._lock:
+            self._live.discard(tmp.name.split(".", 1)[0])
+
     async def receive(self, chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[Path, int]:
         """Write an upload to a private temporary file, refusing it the moment it passes
-        ``max_bytes`` (never after filling the disk)."""
+        ``max_bytes`` (never after filling the disk). It counts as live (never swept) until the
+        caller's ``done_with``."""
         tmp = self.incoming()
+        with self._lock:
+            self._live.add(tmp.name.split(".", 1)[0])
         size = 0
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -91,6 +162,7 @@ class Files:
                 os.fsync(handle.fileno())
         except BaseException:
             tmp.unlink(missing_ok=True)
+            self.done_with(tmp)
             raise
         return tmp, size
 

@@ -21,7 +21,7 @@ from lz.intake.bundle import IntakeLimits
 
 
 async def receive(hub: Hub, request: Request, who: Principal, station: str, key: str, *, name: str | None,
-                  folder: str, overrides: Mapping[str, str | None]) -> str:
+                  folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None) -> str:
     """The id of the job this upload (``request``'s body) made, or made before under ``key``."""
     station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
     done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
@@ -33,15 +33,17 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
         spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
                                        overrides=dict(overrides), limits=limits)
-        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size)
+        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size, max_attempts)
     finally:
         tmp.unlink(missing_ok=True)
+        hub.files.done_with(tmp)
     crash_point("hub.submit.stored")
     hub.notifier.notify()
     return done
 
 
-def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any, size: int) -> str:
+def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any, size: int,
+           max_attempts: int | None = None) -> str:
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
     hub.files.commit(tmp, bundle)
@@ -50,7 +52,7 @@ def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, 
         earlier = jobs.existing_submission(conn, who, key)
         if earlier is not None:
             return earlier
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now())
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts)
         return job_id
 
     stored = hub.write(_insert)

@@ -178,6 +178,7 @@ def test_the_hubs_reaper_keeps_housekeeping_when_the_wall_clock_steps_back() -> 
     class Hub:
         class config:  # noqa: N801
             lease_s = 0.8  # a pass every 0.2 s
+            housekeeping_s = 60.0
 
         def now(self) -> float:
             return clock()

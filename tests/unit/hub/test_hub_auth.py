@@ -56,6 +56,7 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/jobs/{j}/results", {}),
         ("GET", f"/jobs/{j}/logs/stdout", {}),
         ("POST", "/tokens", {"json": {"for_landing_zones": True, "expires": "7d"}}),
+        ("PUT", "/stations/s1", {"json": {"max_attempts": 5}}),
         ("POST", "/stations/s1/invitations", {"json": {"user": "bob"}}),
         ("GET", "/invitations", {}),
         ("POST", "/invitations/s1/accept", {}),

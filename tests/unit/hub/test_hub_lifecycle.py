@@ -25,6 +25,7 @@ from lz.hub.protocol.lifecycle import (
     changes,
     claimable,
     ending,
+    exhausted,
     expired,
     next_phase,
     on_cancel,
@@ -35,6 +36,7 @@ from lz.hub.protocol.lifecycle import (
     on_heartbeat,
     on_release,
     paused,
+    retryable,
     settle,
 )
 
@@ -166,6 +168,39 @@ def test_a_finish_after_the_hub_ended_the_job_changes_nothing() -> None:
             on_finish(cancelled_while_waiting, ZONE, attempt, "succeeded")
 
 
+def test_a_lost_finish_is_a_failed_attempt_the_job_runs_again() -> None:
+    job = on_finish(leased(), ZONE, 1, "lost", 50.0)
+    assert (job.phase, job.attempt, job.failures, job.lease_owner, job.ran_on, job.outcome) == (
+        Phase.PENDING, 2, 1, None, None, None)
+    with pytest.raises(Stale):  # the lost attempt's word counts no more
+        on_finish(job, ZONE, 1, "lost", 51.0)
+    assert claimable(job)
+
+
+def test_a_lost_finish_with_an_end_asked_ends_cancelled() -> None:
+    job = on_finish(on_control(leased(), "stop", "alice", 1.0), ZONE, 1, "lost", 50.0)
+    assert (job.phase, job.outcome, job.attempt) == (Phase.FINISHED, CANCELLED, 1)
+    assert job.reason == "stopped by alice; its landing zone lost it"
+
+
+@pytest.mark.parametrize("how", ["expire", "lost"])
+def test_after_max_attempts_failures_the_job_ends_lost(how: str) -> None:
+    job = Snapshot(max_attempts=2)
+    for attempt, now in ((1, 100.0), (2, 200.0)):
+        job = on_claim(job, ZONE, now, LEASE_S)
+        job = on_expiry(job, now + LEASE_S + 1) if how == "expire" else on_finish(job, ZONE, attempt, "lost", now + 1)
+    assert (job.phase, job.outcome, job.failures, job.attempt) == (Phase.FINISHED, "lost", 2, 2)
+    assert "2 of 2 attempts failed" in (job.reason or "")
+    assert job.ended_at is not None
+
+
+def test_a_hand_back_is_no_failed_attempt() -> None:
+    job = Snapshot(max_attempts=1)
+    for attempt in (1, 2, 3):
+        job = on_release(on_claim(job, ZONE, 1.0, LEASE_S), ZONE, attempt, 2.0)
+    assert (job.phase, job.failures, job.attempt) == (Phase.PENDING, 0, 4)
+
+
 # -- cancel and control requests -------------------------------------------------------------------------
 def test_cancel_ends_a_waiting_job_at_once_and_is_recorded_on_a_held_one() -> None:
     job = on_cancel(Snapshot(), "bob", 7.0)
@@ -225,7 +260,7 @@ def test_a_snapshot_reads_a_row_and_gives_back_the_changed_columns() -> None:
     assert (job.phase, job.cancel_requested, job.control_seq, job.cancel_by) == (Phase.LEASED, False, 0, None)
     assert changes(job, on_expiry(job, 50.0)) == {
         "phase": "finished", "lease_owner": None, "lease_expires": None, "outcome": CANCELLED,
-        "reason": "stopped by alice; its landing zone stopped answering", "ended_at": 50.0}
+        "reason": "stopped by alice; its landing zone stopped answering", "ended_at": 50.0, "failures": 1}
     assert changes(job, job) == {}
 
 
@@ -250,7 +285,7 @@ def test_every_row_says_why() -> None:
     assert all(len(row["why"]) > 10 for row in TRANSITIONS)
 
 
-_CASES = list(itertools.product(PHASES, EVENTS, [False, True], [False, True]))
+_CASES = list(itertools.product(PHASES, EVENTS, [False, True], [False, True], [False, True], [False, True]))
 
 
 @pytest.fixture(scope="module")
@@ -258,12 +293,14 @@ def machine() -> Machine:
     return Machine(model=None, ignore_invalid_triggers=False, **MACHINE)
 
 
-@pytest.mark.parametrize(("phase", "trigger", "is_paused", "is_ending"), _CASES)
+@pytest.mark.parametrize(("phase", "trigger", "is_paused", "is_ending", "is_exhausted", "is_lost"), _CASES)
 def test_the_rules_read_the_table_as_the_transitions_library_does(
-        machine: Machine, phase: str, trigger: str, is_paused: bool, is_ending: bool) -> None:
+        machine: Machine, phase: str, trigger: str, is_paused: bool, is_ending: bool, is_exhausted: bool,
+        is_lost: bool) -> None:
     """The table drives both the rules (next_phase) and the diagram (transitions): they agree."""
-    job = Snapshot(phase=Phase(phase), cancel_requested=is_ending, control="pause" if is_paused else None)
-    model = SimpleNamespace(paused=is_paused, ending=is_ending)
+    job = Snapshot(phase=Phase(phase), cancel_requested=is_ending, control="pause" if is_paused else None,
+                   failures=2 if is_exhausted else 0, max_attempts=3, outcome="lost" if is_lost else None)
+    model = SimpleNamespace(paused=is_paused, ending=is_ending, exhausted=exhausted(job), retryable=retryable(job))
     machine.add_model(model, initial=phase)
     try:
         try:

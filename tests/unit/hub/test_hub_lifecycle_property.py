@@ -9,10 +9,14 @@ checks the hub's promise after every step against a small model of its own:
   heartbeat is refused;
 - an accepted stop, kill or cancel is never forgotten: the job is never claimed again nor given
   a later attempt, and unless the attempt that held it finished first, it ends cancelled;
+- a lost attempt (lease ran out, or a finish reporting ``lost``) is a failed attempt: the job
+  runs again unless an end was asked or it has failed ``max_attempts`` times, when it ends lost;
+  no job fails more than ``max_attempts`` times, nor runs more often (hand-backs aside);
 - every step is a row of the table.
 
-The same machine, run on a scratch copy of the rules with "stop survives requeue" reverted (an
-end asked read as ``cancel_requested`` alone, as hubs before the table did), must find the defect.
+The same machine, run on a scratch copy of the rules with a fix reverted ("stop survives
+requeue": an end asked read as ``cancel_requested`` alone, as hubs before the table did; a
+``lost`` finish taken as final; attempts unbounded), must find the defect.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ JOBS = ("j0", "j1")
 ZONES = (1, 2, 3)
 LEASE_S = 30.0
 PEOPLE = st.sampled_from(["alice", "bob"])
-OUTCOMES = st.sampled_from(["succeeded", "failed", "cancelled", None])
+OUTCOMES = st.sampled_from(["succeeded", "failed", "cancelled", "lost", None])
 Lease = tuple[str, int, int]  # job, landing zone, attempt
 
 
@@ -71,6 +75,8 @@ class HubJobs(RuleBasedStateMachine):
         self.end_asked: dict[str, tuple[str, int]] = {}  # job: (what was asked, the attempt then)
         self.finished_by_zone: dict[str, int] = {}  # job: the attempt whose finish was accepted
         self.final: dict[str, Any] = {}
+        self.failures = {j: 0 for j in JOBS}  # attempts that failed: leases run out, jobs lost
+        self.runs = {j: 0 for j in JOBS}  # claims not handed back
 
     # -- applying a rule --------------------------------------------------------------------------
     def _apply(self, job_id: str, trigger: str, expect_ok: bool, step: Any) -> Any:
@@ -97,9 +103,12 @@ class HubJobs(RuleBasedStateMachine):
 
     # -- the landing zones ------------------------------------------------------------------------
     @initialize(target=leases, zones=st.lists(st.sampled_from((None, *ZONES)), min_size=len(JOBS),
-                                              max_size=len(JOBS)))
-    def start(self, zones: list[int | None]) -> Any:
-        """Some jobs start out claimed (fewer steps to the races), the others pending."""
+                                              max_size=len(JOBS)),
+                maxes=st.lists(st.integers(1, 3), min_size=len(JOBS), max_size=len(JOBS)))
+    def start(self, zones: list[int | None], maxes: list[int]) -> Any:
+        """Some jobs start out claimed (fewer steps to the races), the others pending; each may
+        fail one to three times."""
+        self.jobs = {j: self.L.Snapshot(max_attempts=m) for j, m in zip(JOBS, maxes)}
         return multiple(*[self.claim(job_id, zone) for job_id, zone in zip(JOBS, zones) if zone is not None])
 
     @rule(target=leases, job_id=st.sampled_from(JOBS), zone=st.sampled_from(ZONES))
@@ -110,6 +119,7 @@ class HubJobs(RuleBasedStateMachine):
             return multiple()
         assert job.attempt == self.attempt[job_id] and job.lease_expires == self.now + LEASE_S
         self.holder[job_id] = self.last_holder[job_id] = (zone, job.attempt)
+        self.runs[job_id] += 1
         return (job_id, zone, job.attempt)
 
     @rule(lease=leases)
@@ -125,6 +135,7 @@ class HubJobs(RuleBasedStateMachine):
         job = self._apply(job_id, "release", self.holder[job_id] == (zone, attempt),
                           lambda j: self.L.on_release(j, zone, attempt, self.now))
         if job is not None:
+            self.runs[job_id] -= job.phase == "pending"  # a hand-back is no run of its own
             self._requeued_or_ended(job_id, job)
 
     @rule(lease=leases, outcome=OUTCOMES)
@@ -143,12 +154,29 @@ class HubJobs(RuleBasedStateMachine):
                   and self.attempt[job_id] == attempt)
         before = self.jobs[job_id]
         job = self._apply(job_id, "finish", current or repeat,
-                          lambda j: self.L.on_finish(j, zone, attempt, outcome))
+                          lambda j: self.L.on_finish(j, zone, attempt, outcome, self.now))
         if repeat:
             assert job is before, "a repeated finish changed a finished job"
+        elif job is not None and outcome == "lost":
+            self._failed(job_id, job, "reported lost")
         elif job is not None:
             assert job.outcome == (outcome or "failed")
             self.finished_by_zone[job_id] = attempt
+
+    def _failed(self, job_id: str, job: Any, how: str) -> None:
+        """An attempt failed: the job runs again, unless an end was asked or it was its last."""
+        self.failures[job_id] += 1
+        last = self.failures[job_id] >= job.max_attempts
+        if job_id in self.end_asked:
+            expected = "finished"
+        else:
+            expected = "finished" if last else "pending"
+        assert job.phase == expected, (
+            f"{job_id}: a lost attempt ({how}, failure {self.failures[job_id]} of {job.max_attempts}) left it "
+            f"{job.phase}, expected {expected}: {job}")
+        if job.phase == "finished" and job_id not in self.end_asked:
+            assert job.outcome == "lost", f"{job_id}: lost attempts used up, yet it ended {job.outcome}: {job}"
+        self._requeued_or_ended(job_id, job)
 
     # -- time and the hub's sweep -------------------------------------------------------------------
     @rule(seconds=st.sampled_from([1.0, 10.0, 29.0, 31.0, 60.0]), sweep=st.booleans())
@@ -163,8 +191,8 @@ class HubJobs(RuleBasedStateMachine):
     def sweep(self) -> None:
         for job_id, job in list(self.jobs.items()):
             if self.L.expired(job, self.now):
-                self._requeued_or_ended(job_id, self._apply(job_id, "expire", True,
-                                                            lambda j: self.L.on_expiry(j, self.now)))
+                self._failed(job_id, self._apply(job_id, "expire", True, lambda j: self.L.on_expiry(j, self.now)),
+                             "lease ran out")
 
     @rule(job_id=st.sampled_from(JOBS))
     def expire_too_early(self, job_id: str) -> None:
@@ -172,7 +200,7 @@ class HubJobs(RuleBasedStateMachine):
         ok = job.phase == "leased" and job.lease_expires < self.now
         job = self._apply(job_id, "expire", ok, lambda j: self.L.on_expiry(j, self.now))
         if job is not None:
-            self._requeued_or_ended(job_id, job)
+            self._failed(job_id, job, "lease ran out")
 
     # -- the users -----------------------------------------------------------------------------------
     @rule(job_id=st.sampled_from(JOBS), by=PEOPLE)
@@ -223,6 +251,15 @@ class HubJobs(RuleBasedStateMachine):
                 assert job.outcome is not None and job.lease_owner is None
 
     @invariant()
+    def attempts_are_bounded(self) -> None:
+        for job_id, job in self.jobs.items():
+            assert self.failures[job_id] <= job.max_attempts, (
+                f"{job_id} failed more than max_attempts ({job.max_attempts}) times: {self.failures[job_id]}")
+            assert self.runs[job_id] <= job.max_attempts, (
+                f"{job_id} ran more than max_attempts ({job.max_attempts}) times: {self.runs[job_id]}")
+            assert job.failures == self.failures[job_id], (job_id, job, self.failures[job_id])
+
+    @invariant()
     def an_accepted_end_is_never_forgotten(self) -> None:
         for job_id, (asked, attempt) in self.end_asked.items():
             job = self.jobs[job_id]
@@ -240,7 +277,8 @@ class HubJobs(RuleBasedStateMachine):
             if job.phase == "leased":
                 job = self.L.on_expiry(job, job.lease_expires + 1)
             elif self.L.claimable(job):
-                job = self.L.on_finish(self.L.on_claim(job, 99, self.now, LEASE_S), 99, job.attempt, "succeeded")
+                job = self.L.on_finish(self.L.on_claim(job, 99, self.now, LEASE_S), 99, job.attempt, "succeeded",
+                                       self.now)
             elif self.L.ending(job):
                 job = self.L.settle(job, self.now)
             else:
@@ -258,10 +296,15 @@ def test_random_interleavings_keep_the_promise() -> None:
 # -- the reverted fix must be found ----------------------------------------------------------------------
 REVERTS = {  # the fix, and what hubs before the table did instead
     # a lease that ran out (or was handed back) looks only at cancel_requested, as claims.requeue_expired did
-    "requeue": ("if next_phase(trigger, job).final:", "if next_phase(trigger, job) and job.cancel_requested:"),
+    "requeue": ("if not next_phase(trigger, replace(job, outcome=outcome) if outcome else job).final:",
+                "if not next_phase(trigger, replace(job, outcome=outcome, control=None)).final:"),
     # an end asked is cancel_requested alone everywhere: requeue, claim and pause/resume too
     "ending": ("return job.cancel_requested or job.control in (Control.STOP, Control.KILL)",
                "return job.cancel_requested"),
+    # a landing zone's "lost" was taken as the job's final outcome
+    "lost": ("return job.outcome == LOST and not ending(job) and not exhausted(job)", "return False"),
+    # attempts unbounded: a lease that keeps running out requeues the job for ever
+    "unbounded": ("return job.failures + 1 >= job.max_attempts", "return False"),
 }
 
 
@@ -285,5 +328,5 @@ def test_the_reverted_fix_is_found(revert: str) -> None:
     class WithoutStopSurvivesRequeue(HubJobs):
         rules_module = reverted_lifecycle(*REVERTS[revert])
 
-    with pytest.raises(AssertionError, match="forgotten|overwritten|accepted at attempt|model expected a refusal"):
+    with pytest.raises(AssertionError, match="forgotten|overwritten|accepted at attempt|model expected a refusal|a lost attempt|max_attempts"):
         run_state_machine_as_test(WithoutStopSurvivesRequeue, settings=HUNT)

@@ -51,6 +51,7 @@ OWN_ZONE = {"owner": "lz1", "admin": "lza", "member": "lzm", "outsider": "lzo", 
 # endpoint -> (method, path, kwargs, expected status for owner, admin, member, outsider, lz token)
 MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "show station": ("GET", "/stations/s1", {}, (200, 200, 200, 404, 403)),
+    "change station settings": ("PUT", "/stations/s1", {"json": {"max_attempts": 5}}, (200, 200, 403, 404, 403)),
     "add member": ("POST", "/stations/s1/members", {"json": {"user": "zed"}}, (200, 200, 403, 404, 403)),
     "add own landing zone": ("PUT", "/stations/s1/zones/{own}", {}, (200, 200, 403, 404, 403)),
     "remove alice's landing zone": ("DELETE", "/stations/s1/zones/lz1", {}, (200, 200, 403, 404, 403)),

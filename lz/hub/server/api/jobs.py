@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from lz.hub.protocol.schemas import (
+    MAX_ATTEMPTS,
     NAME,
     ControlIn,
 )
@@ -34,13 +35,16 @@ async def submit(request: Request, station: str = params.name(),
                  gpus: str | None = Query(default=None, max_length=16),
                  time: str | None = Query(default=None, max_length=32),
                  partition: str | None = Query(default=None, max_length=64),
+                 max_attempts: int | None = Query(default=None, ge=1, le=MAX_ATTEMPTS, description=(
+                     "Failed attempts (lease ran out, job lost) before the job ends lost; at most the Station's.")),
                  who: Principal = Depends(user)) -> Any:
     """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
     from lz.hub.server import uploads as submission
 
     hub = hub_of(request)
     overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
-    done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides)
+    done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
+                                    max_attempts=max_attempts)
     return await run_in_threadpool(_job_out, hub, who, done, True)
 
 
@@ -48,7 +52,8 @@ def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[
     def _get(conn: Any) -> dict[str, Any]:
         row = jobs.find(conn, who, job_id)
         return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
-                             jobs.waiting_reasons(conn, [row]).get(row.id))
+                             jobs.waiting_reasons(conn, [row]).get(row.id),
+                             jobs.attempt_history(conn, row.id) if with_history else None)
 
     return hub.read(_get)
 

@@ -13,6 +13,7 @@ from lz.hub.protocol.schemas import (
     MemberOut,
     StationIn,
     StationOut,
+    StationSettingsIn,
     VolumeIn,
     VolumeMapIn,
     VolumeOut,
@@ -43,6 +44,14 @@ def create_station(body: StationIn, request: Request, who: Principal = Depends(u
 @router.get("/stations/{station}", response_model=StationOut, tags=["stations"])
 def show_station(request: Request, station: str = params.name(), who: Principal = Depends(user)) -> Any:
     return hub_of(request).read(lambda c: stations.describe(c, stations.visible(c, who, station)))
+
+
+@router.put("/stations/{station}", response_model=StationOut, tags=["stations"])
+def change_station(body: StationSettingsIn, request: Request, station: str = params.name(),
+                   who: Principal = Depends(user)) -> Any:
+    """Change a Station's settings (its owner or an admin): ``max_attempts``."""
+    return hub_of(request).write(lambda c: stations.describe(
+        c, stations.set_max_attempts(c, who, station, body.max_attempts)))
 
 
 @router.post("/stations/{station}/members", response_model=StationOut, tags=["stations"])

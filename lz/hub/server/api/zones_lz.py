@@ -70,14 +70,24 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
     with none. Woken at once by submissions to this process; re-checks the database a few times a
     second (a read; the write transaction only when there is something to claim) for submissions
-    to other hub processes."""
+    to other hub processes. A client that went away (its connection closed) claims nothing: the
+    check runs right before each claim transaction, and jobs claimed while it was going away are
+    handed back at once (attempt + 1, no failure), so another landing zone may take them without
+    waiting for a lease nobody would renew."""
     hub = hub_of(request)
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
     while True:
-        got = []
+        got: list[Any] = []
         if await run_in_threadpool(hub.read, claims.has_pending, lz_id):
+            if await request.is_disconnected():  # nobody would hear of the jobs: claim none
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
             got = await run_in_threadpool(_claim_once, hub, lz_id, body)
+            if got and await request.is_disconnected():  # went away during the claim: hand them back
+                await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
+                                        hub.now(), "the hub: its claimer went away")
+                hub.notifier.notify()
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
             return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
@@ -145,6 +155,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
         hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
     finally:
         tmp.unlink(missing_ok=True)
+        hub.files.done_with(tmp)
     crash_point("hub.upload.stored")
     return Ok()
 
@@ -182,12 +193,14 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     if results is not None and not hub.files.path(results).exists():
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
-    def _finish(conn: Any) -> bool:
+    def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
         return claims.finish(conn, lz_id, job_id, body.attempt, results,
                              body.facts.model_dump(exclude_unset=True), hub.now())
 
-    hub.write(_finish)
+    if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused
+        hub.files.remove(hub.files.results_name(job_id, body.attempt))
+        hub.notifier.notify()
     crash_point("hub.finish.recorded")
     return Ok()
 

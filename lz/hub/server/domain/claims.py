@@ -5,13 +5,16 @@ locked with ``FOR UPDATE SKIP LOCKED`` (concurrent claimers skip each other's ro
 the whole claim runs in one ``BEGIN IMMEDIATE`` transaction (one writer at a time). Either way
 the update is guarded by ``phase = 'pending' AND attempt = :seen``, so a claim can never take a
 job twice. A lease that is not renewed expires: the job goes back to pending with ``attempt + 1``,
-and every report or upload still carrying the old attempt is refused (409).
+and every report or upload still carrying the old attempt is refused (409). Each attempt is
+recorded in ``hub_attempts`` (``lz.hub.server.domain.attempts``) in the same transaction as the
+claim, requeue, hand-back or finish that starts or ends it.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Connection, false, func, insert, or_, select, update
@@ -20,6 +23,7 @@ from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.protocol.names import FACTS
+from lz.hub.server.domain import attempts
 from lz.hub.server.errors import Conflict, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, StationZone
 
@@ -117,6 +121,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             continue
         hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
+        attempts.begin(conn, row.id, row.attempt, lz_id, now)
         spec = json.loads(row.spec)
         spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
@@ -124,7 +129,8 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     return claimed
 
 
-def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float) -> list[str]:
+def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
+            why: str = "its draining landing zone") -> list[str]:
     """A draining landing zone hands jobs back: each goes to pending under a new attempt (its
     old attempt is fenced off), which is not counted as a failure; a job whose user asked for its
     end (cancel, stop, kill) ends cancelled instead (``lifecycle.on_release``). Jobs no longer held
@@ -140,9 +146,10 @@ def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: 
             continue
         if apply(conn, row, after, now, **requeue_columns(after)):
             ended = after.phase is Phase.FINISHED
+            attempts.end(conn, job_id, attempt, now, "released", f"handed back by {why}")
             hub_event(conn, job_id, attempt, row.state, "cleaned" if ended else "received",
                       "cancel" if ended else "release", now,
-                      f"attempt {attempt} handed back by its draining landing zone" + (f": {after.reason}" if ended else ""),
+                      f"attempt {attempt} handed back by {why}" + (f": {after.reason}" if ended else ""),
                       lz_id)
             done.append(job_id)
     return done
@@ -170,12 +177,16 @@ def requeue_expired(conn: Connection, now: float) -> list[str]:
         if job.phase is Phase.LEASED and not lifecycle.expired(job, now):
             continue  # an end asked of a live lease: its holder carries it out
         after = lifecycle.on_expiry(job, now) if job.phase is Phase.LEASED else lifecycle.settle(job, now)
+        if job.phase is Phase.LEASED:
+            attempts.end(conn, row.id, row.attempt, now, "expired", "its landing zone stopped answering")
+            after = with_attempts(conn, row.id, after)
         if apply(conn, row, after, now, **requeue_columns(after)):
             ended = after.phase is Phase.FINISHED
             detail = (f"lease of attempt {row.attempt} expired" if job.phase is Phase.LEASED else "waiting") + \
                 (f": {after.reason}" if ended else "")
-            hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else "received",
-                      "cancel" if ended else "requeue", now, detail, row.lease_owner)
+            event = "requeue" if not ended else "cancel" if lifecycle.ending(job) else "lost"
+            hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else "received", event, now, detail,
+                      row.lease_owner)
             done.append(row.id)
     return done
 
@@ -247,19 +258,44 @@ def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> Non
 
 
 def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
-           now: float) -> bool:
-    """The attempt's end: results (if any) recorded, lease released. Idempotent for the same
-    attempt; returns False when it was already finished by that attempt."""
+           now: float) -> bool | None:
+    """The attempt's end (``lifecycle.on_finish``): results (if any) recorded, lease released.
+    Idempotent for the same attempt: False when that attempt had already finished the job. A
+    finish reporting the job ``lost`` is a failed attempt: the job is queued again under a new
+    attempt and the results are not accepted (None: the caller removes them), unless an end was
+    asked or the attempts are used up (the job ends then, cancelled or lost)."""
     row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
-    if row is not None and row.phase == "finished" and row.ran_on == lz_id and row.attempt == attempt:
+    if row is None:
+        raise NotFound(f"no job {job_id!r}")
+    before = Snapshot.of(row)
+    reported = facts.get("outcome") or row.outcome
+    try:
+        after = lifecycle.on_finish(before, lz_id, attempt, reported, now)
+    except lifecycle.Refused:
+        raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone") from None
+    if after is before:
         return False
-    row = _held(conn, lz_id, job_id, attempt)
-    values = {k: facts[k] for k in FACTS if k in facts}
-    values.setdefault("outcome", row.outcome or "failed")
-    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
-        phase="finished", state="cleaned", lease_owner=None, lease_expires=None, results=results,
-        results_attempt=attempt if results else None, results_at=now if results else None, updated_at=now,
-        **values))
+    attempts.end(conn, job_id, attempt, now, reported or lifecycle.DEFAULT_OUTCOME, facts.get("reason"))
+    if after.phase is not Phase.FINISHED:
+        if not apply(conn, row, after, now, **requeue_columns(after)):
+            raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
+        hub_event(conn, job_id, attempt, row.state, "received", "requeue", now,
+                  f"attempt {attempt} lost by its landing zone" + (f": {facts['reason']}" if facts.get("reason")
+                                                                   else "") + "; queued again", lz_id)
+        return None
+    after = with_attempts(conn, job_id, after)
+    changed = lifecycle.changes(before, after)
+    values = {k: facts[k] for k in FACTS if k in facts and k not in changed}
+    if not apply(conn, row, after, now, state="cleaned", results=results, results_attempt=attempt if results else None,
+                 results_at=now if results else None, **values):
+        raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
     hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
               f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
     return True
+
+
+def with_attempts(conn: Connection, job_id: str, after: Snapshot) -> Snapshot:
+    """A job that ends lost because its attempts ran out says what happened on each of them."""
+    if after.phase is Phase.FINISHED and after.outcome == lifecycle.LOST and not lifecycle.ending(after):
+        return replace(after, reason=f"{after.reason}: {attempts.summary(conn, job_id)}")
+    return after

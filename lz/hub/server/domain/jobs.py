@@ -38,11 +38,14 @@ def existing_submission(conn: Connection, who: Principal, submit_key: str) -> st
 
 
 def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
-           bundle: str, bundle_bytes: int, now: float) -> None:
+           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None) -> None:
+    """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's."""
+    limit = conn.execute(select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
     conn.execute(insert(jobs_t).values(
         id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
         spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
-        cancel_requested=False, state="received", created_at=now, updated_at=now))
+        cancel_requested=False, state="received", created_at=now, updated_at=now, failures=0,
+        max_attempts=min(max_attempts or limit, limit)))
     hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}")
 
 
@@ -196,9 +199,10 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
 
 
 def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
-             waiting: str | None = None) -> dict[str, Any]:
+             waiting: str | None = None, tries: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The landing zone's documented job JSON (``lz.core.views.job_json``) plus station, landing_zone
-    and attempts. Add keys; never rename or remove."""
+    and attempts (the current attempt's number), max_attempts and, for one job, ``attempt_history``
+    (each attempt's landing zone, start, end and why it ended). Add keys; never rename or remove."""
     spec = json.loads(row.spec)
     started, ended = row.started_at, row.ended_at
     data: dict[str, Any] = {
@@ -214,7 +218,10 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
         "cpu_seconds": row.cpu_seconds, "max_rss_bytes": row.max_rss_bytes, "results": row.results is not None,
         "station": row.station, "landing_zone": row.landing_zone, "attempts": row.attempt,
         "phase": row.phase, "cancel_requested": bool(row.cancel_requested),
+        "max_attempts": row.max_attempts, "failed_attempts": row.failures,
     }
+    if tries is not None:
+        data["attempt_history"] = tries
     if history is not None:
         from lz.core.timeline import durations, totals
 
@@ -230,18 +237,7 @@ def mark_downloaded(conn: Connection, job_id: str, now: float) -> None:
                  .values(downloaded_at=now))
 
 
-def expire(conn: Connection, now: float, retention_s: float) -> list[str]:
-    """Files the hub no longer needs: bundles of finished jobs, and results downloaded more than
-    ``retention_s`` ago. Returns their relative paths (the rows forget them first)."""
-    gone: list[str] = []
-    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
-        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
-    for row in rows:
-        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
-    rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
-        jobs_t.c.results.is_not(None), jobs_t.c.downloaded_at < now - retention_s)).all()
-    for row in rows:
-        gone.append(row.results)
-        conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(results=None))
-    return gone
+def attempt_history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
+    from lz.hub.server.domain import attempts
+
+    return attempts.listing(conn, job_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lz.hub.server.domain.accounts import Principal, new_id, users_t
 from lz.hub.server.domain.tokens import valid_name
@@ -73,7 +73,20 @@ def describe(conn: Connection, station_id: int) -> dict[str, Any]:
             "members": [{"user": m.name, "role": m.role} for m in members],
             "landing_zones": list(zones),
             "jobs": {"pending": counts.get("pending", 0), "leased": counts.get("leased", 0),
-                     "finished": counts.get("finished", 0)}}
+                     "finished": counts.get("finished", 0)},
+            "max_attempts": station.max_attempts}
+
+
+def set_max_attempts(conn: Connection, who: Principal, station: str, max_attempts: int) -> int:
+    """How many failed attempts the Station's jobs may have from now on (jobs already submitted
+    keep theirs); by its owner or an admin. Returns the Station's id."""
+    sid = visible(conn, who, station)
+    if not _manager(conn, who, sid):
+        raise Forbidden(f"only the owner or an admin of station {station!r} changes its settings")
+    if not 1 <= max_attempts <= 100:
+        raise Invalid(f"max_attempts must be between 1 and 100, not {max_attempts}")
+    conn.execute(update(stations_t).where(stations_t.c.id == sid).values(max_attempts=max_attempts))
+    return sid
 
 
 def add_member(conn: Connection, who: Principal, station: str, user: str, now: float) -> None:
