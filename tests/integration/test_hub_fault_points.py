@@ -38,7 +38,7 @@ def test_the_hub_killed_at_each_point(tmp_path: Path, point: str) -> None:
         bundle = tmp_path / "job.tar.gz"
         bundle.write_bytes(soak_job("j", 7, 0.5, ledger))
         try:
-            client.upload("POST", "/api/v1/stations/s/jobs", bundle, "application/gzip", params={"key": "k-j"})
+            client.upload("POST", "/api/v1/stations/s/jobs", bundle, "application/gzip", params={"key": "key-job-j"})
         except Exception:
             assert point == "hub.submit.stored"  # the answer never came: the submitter tries again
         assert hub.proc is not None
@@ -49,7 +49,7 @@ def test_the_hub_killed_at_each_point(tmp_path: Path, point: str) -> None:
         hub.start()
         again = HubClient(hub.url, read_token(token), timeout_s=30)
         job_id = again.upload("POST", "/api/v1/stations/s/jobs", bundle, "application/gzip",
-                              params={"key": "k-j"})["id"]  # the same key: the same job, never two
+                              params={"key": "key-job-j"})["id"]  # the same key: the same job, never two
         wait_until(lambda: again.get(f"/api/v1/jobs/{job_id}")["state"] == "cleaned", 90, "the job to end")
         job = again.get(f"/api/v1/jobs/{job_id}")
         assert job["outcome"] == "succeeded", job
