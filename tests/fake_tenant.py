@@ -47,7 +47,7 @@ class FakeTenant:
         self.auth_codes: dict[str, dict[str, str]] = {}  # code -> challenge, redirect_uri, sub
         self.exchanges: list[dict[str, str]] = []  # what authorization-code token requests sent
         self.token_options: dict[str, Any] = {}  # e.g. {"audience": "https://elsewhere"}: a token the hub refuses
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()

@@ -1,6 +1,6 @@
 """The batch-of-pilots recipe on the real Slurm: one ``lz login``, then a job array of 3 landing
 zones (``sbatch --array=0-2``) started with ``--token FILE`` sharing that file. Access tokens live
-20 s, so the pilots refresh concurrently many times; all three stay online for two minutes and
+20 s, so the pilots refresh concurrently many times; all three stay online for two minutes (CI: one, LZ_TEST_ARRAY_WATCH_S) and
 none asks to log in again. On a node with fewer than 3 CPUs (the dev cluster has 2, and Slurm
 allocates whole cores) the third task waits for a CPU: after the watch the test cancels task 0, and
 task 2 must start from the token file, rotated many times by then, without a login."""

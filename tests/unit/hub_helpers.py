@@ -85,11 +85,32 @@ class HubApp:
                                                               "max_jobs": max_jobs})["jobs"])
 
 
+_migrated: list[bytes] = []  # the migrated hub database, built once per process (per xdist worker)
+
+
+def migrated_hub_db(path: Path) -> None:
+    """Put a hub database at ``path`` at the newest revision: Alembic runs once per process (2-5 s),
+    every later call copies its bytes (a few ms). ``test_hub_api`` checks the migrations themselves."""
+    if not _migrated:
+        from lz.hub.server import db
+
+        build = path.with_name(path.name + ".template")
+        engine = db.make_hub_engine(f"sqlite:///{build}")
+        db.upgrade(engine)
+        engine.dispose()  # the last connection checkpoints the WAL into the file
+        _migrated.append(build.read_bytes())
+        build.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_bytes(_migrated[0])
+    path.chmod(0o600)
+
+
 @contextmanager
 def hub_app(tmp_path: Path, lease_s: float = 30.0, **config: Any) -> Iterator[HubApp]:
     clock = Clock(HUB_EPOCH)
+    migrated_hub_db(tmp_path / "hub" / "hub.db")
     app = create_app(HubConfig(db_url=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}", files_dir=tmp_path / "hub" / "files",
-                               lease_s=lease_s, clock=clock, **config))
+                               lease_s=lease_s, clock=clock, **config), migrate=False)
     with TestClient(app) as client:
         yield HubApp(client, clock)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,14 @@ def test_systemd_analyze_verify_accepts_every_generated_unit(tmp_path: Path, use
         assert result.exit_code == 0, result.output
     unit_files = sorted(root.rglob("*.service"))
     assert [p.name for p in unit_files] == ["lz-hub.service", "lz.service"]
-    runtime_dir = tmp_path / "run"
-    runtime_dir.mkdir(mode=0o700)
-    checked = _verify(unit_files, bool(user_flag), runtime_dir)
+    # a short runtime directory: the user units' socket paths under it must fit in 108 bytes,
+    # which tmp_path under xdist (…/popen-gw0/test_…) does not
+    with tempfile.TemporaryDirectory(prefix="lz-run-") as short:
+        runtime_dir = Path(short)
+        runtime_dir.chmod(0o700)
+        checked = _verify(unit_files, bool(user_flag), runtime_dir)
+        broken = tmp_path / "broken.service"
+        broken.write_text(unit_files[1].read_text().replace("KillMode=mixed", "KillMode=drain"))
+        complaint = _verify([broken], bool(user_flag), runtime_dir)
     assert checked.returncode == 0 and checked.stdout + checked.stderr == "", checked.stdout + checked.stderr
-    broken = tmp_path / "broken.service"
-    broken.write_text(unit_files[1].read_text().replace("KillMode=mixed", "KillMode=drain"))
-    complaint = _verify([broken], bool(user_flag), runtime_dir)
     assert "KillMode" in complaint.stderr or "kill mode" in complaint.stderr  # the check can fail
