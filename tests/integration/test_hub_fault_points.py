@@ -23,7 +23,7 @@ HUB_POINTS = ("hub.submit.stored", "hub.claim.committed", "hub.upload.stored", "
 @pytest.mark.parametrize("point", HUB_POINTS)
 def test_the_hub_killed_at_each_point(tmp_path: Path, point: str) -> None:
     hub = HubServer(tmp_path / "hub", lease_s=3)
-    hub.env["LZ_CRASH_AT"] = point
+    hub.server.env["LZ_CRASH_AT"] = point  # the hub process's own environment
     hub.start()
     token = hub.user("alice")
     zone = hub_landing_zone(tmp_path / "lz1", hub, "lz1", token, max_running=1)
@@ -45,7 +45,7 @@ def test_the_hub_killed_at_each_point(tmp_path: Path, point: str) -> None:
         hub.proc.wait(60)
         assert hub.proc.returncode == 137, hub.log()[-3000:]
         assert f"crash point {point} reached" in hub.log()
-        hub.env.pop("LZ_CRASH_AT")
+        hub.server.env.pop("LZ_CRASH_AT")
         hub.start()
         again = HubClient(hub.url, read_token(token), timeout_s=30)
         job_id = again.upload("POST", "/api/v1/stations/s/jobs", bundle, "application/gzip",
