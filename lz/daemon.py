@@ -28,7 +28,7 @@ from lz.core.errors import ConfigError, StoreBusy
 from lz.core.events import Listeners
 from lz.engine import assembly
 from lz.engine.tick import Engine
-from lz.engine.zone_lock import lock_landing_zone
+from lz.engine.zone_lock import lock_landing_zone, write_pid_file
 from lz.host.faults import arm_from_environment
 from lz.host.fs import private_directory
 from lz.host.process import ReportingRunner, run_command
@@ -138,7 +138,7 @@ def get_ready(settings: Settings) -> Ready:
         settings.workdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create {exc.filename}: {exc.strerror}") from None
-    lock = lock_landing_zone(settings)
+    lock = lock_landing_zone(settings, pid_file=False)  # the pid file says "running": written by run_daemon
     try:
         return Ready(lock, assembly.runtime(settings), settings.pid_file)
     except BaseException:
@@ -151,6 +151,11 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     ready = ready or get_ready(settings)
     lock = ready.lock
+    try:
+        write_pid_file(settings)
+    except BaseException:
+        lock.close()
+        raise
     signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
     db = make_engine(settings.db, settings.busy_timeout_s)
     upgrade(db)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 @main.command()
 @common
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("-J", "--name", "--job-name", "name", default=None,
               help="Job name (default: lz.toml's name, else the folder's).")
 @click.option("-c", "--cpus", "--cpus-per-task", "cpus", default=None, help="CPUs per task.")
@@ -40,6 +40,10 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
            time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
+    if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
+        from lz.core.errors import UserError
+
+        raise UserError(f"{path}: no such file or directory (nothing was submitted)")
     if station is not None:
         from lz.cli import remote_jobs as jobs_cli
 

@@ -13,8 +13,9 @@ from lz.core.errors import UserError
 from lz.host.fs import write_atomically
 
 
-def lock_landing_zone(settings: Settings) -> IO[str]:
-    """One daemon per database: an flock held for the daemon's life; the pid file is for wake-ups."""
+def lock_landing_zone(settings: Settings, *, pid_file: bool = True) -> IO[str]:
+    """One daemon per database: an flock held for the daemon's life; the pid file is for wake-ups
+    (``pid_file=False``: written later with ``write_pid_file``, once the daemon really runs)."""
     try:
         handle = open(settings.lock_file, "a+")
     except OSError as exc:
@@ -24,12 +25,20 @@ def lock_landing_zone(settings: Settings) -> IO[str]:
     except BlockingIOError:
         handle.close()
         raise UserError(f"another landing zone is already running on {settings.db}") from None
+    if pid_file:
+        try:
+            write_pid_file(settings)
+        except UserError:
+            handle.close()
+            raise
+    return handle
+
+
+def write_pid_file(settings: Settings) -> None:
     try:  # readable as the umask allows: whoever may use the zone may wake its daemon
         write_atomically(settings.pid_file, f"{os.getpid()}\n", 0o666, durable=False)
     except OSError as exc:
-        handle.close()
         raise UserError(f"cannot write {settings.pid_file}: {exc.strerror}") from None
-    return handle
 
 
 def wake_daemon(settings: Settings) -> bool:

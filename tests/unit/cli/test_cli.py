@@ -101,7 +101,8 @@ def test_help_lists_the_commands(env: dict[str, str]) -> None:
 def test_a_mistyped_path_is_a_usage_error_and_records_no_job(env: dict[str, str], tmp_path: Path) -> None:
     """Issue 24 (13): `lz submit` of a missing path recorded a failed job."""
     missing = lz(env, "submit", str(tmp_path / "no-such-folder"))
-    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == f"lz: error: {tmp_path / 'no-such-folder'}: no such file or directory (nothing was submitted)"
     assert json.loads(lz(env, "status", "--json").stdout) == []
 
 
