@@ -19,7 +19,7 @@ class Process:
     def __init__(self, base: Path, name: str, env: Mapping[str, str]):
         self.base = base
         self.name = name
-        self.env = dict(env)
+        self.env = env  # the owner's own dict, not a copy: a test changes it between starts (PATH shims)
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
