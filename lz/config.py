@@ -78,6 +78,9 @@ class Settings:
         "the allocation does."})
     job_prefix: str = field(default="lz-", metadata={"help":
         "SLURM job names and work directories are `<prefix><job id>`."})
+    submit_grace_s: float = field(default=30.0, metadata={"help":
+        "After a restart, how long a job whose submission was begun but never confirmed may stay "
+        "invisible to the scheduler before it is submitted again (at least three ticks)."})
     lost_after_s: float = field(default=120.0, metadata={"help":
         "A submitted job the scheduler and the disk have not known for this long is lost (never resubmitted)."})
     retention_days: float = field(default=30.0, metadata={"help": "Days results are kept after a job is cleaned."})
@@ -160,7 +163,7 @@ DERIVED_HELP = {
 _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
-    "local_slots": int, "hub": str, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "lost_after_s": float, "retention_days": float,
+    "local_slots": int, "hub": str, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
@@ -374,7 +377,7 @@ def _validate(settings: Settings) -> None:
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime {settings.runtime!r} is not one of {', '.join(RUNTIMES)}")
     for name in ("tick_s", "observe_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
-                 "build_timeout_s", "stop_grace_s"):
+                 "submit_grace_s", "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     if settings.metrics:

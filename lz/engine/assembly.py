@@ -100,7 +100,7 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
                   ResultLimits(settings.results_max_bytes, settings.results_max_files))
     pool = WorkPool({"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=wake)
     housekeeping = Housekeeping(store, space, clock, settings.retention_days)
-    tick = TickSettings(submit_grace_s=max(30.0, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
+    tick = TickSettings(submit_grace_s=max(settings.submit_grace_s, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
                         capacity=executor_.capacity(),
                         queue_memory_s=300.0 if settings.executor == "slurm" else float("inf"))
     engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping, listeners=listeners)

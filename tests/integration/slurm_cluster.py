@@ -31,5 +31,7 @@ def slurm_jobs_named(name: str) -> list[str]:
 
 
 def controller(action: str) -> None:
-    """Stop or start slurmctld through the dev-cluster script (the outage test)."""
-    subprocess.run([str(CLUSTER), action], check=True, timeout=120, env={**os.environ})
+    """Stop or start slurmctld through the dev-cluster script (the outage test); the daemons do not
+    get this test worker's own TMPDIR, which goes when the worker does."""
+    env = {name: value for name, value in os.environ.items() if name != "TMPDIR"}
+    subprocess.run([str(CLUSTER), action], check=True, timeout=120, env=env)

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,8 @@ LZ_TEST_FOREIGN_TMP to a regular expression for them; CI runs nothing else, so t
 def shared_tmp() -> dict[Path, set[str]]:
     """What /tmp and /var/tmp hold before the test: afterwards nothing of the jobs may be there
     (a killed Apptainer build leaves whole unpacked images in its temporary directory)."""
-    return {d: set(os.listdir(d)) for d in SHARED_TMP if d.is_dir()}
+    own = Path(tempfile.gettempdir())  # this test worker's own scratch, when the suite runs in streams
+    return {d: set(os.listdir(d)) for d in dict.fromkeys((*SHARED_TMP, own)) if d.is_dir()}
 
 
 def no_trace(lz: LandingZone, job_ids: list[str], before: dict[Path, set[str]]) -> None:

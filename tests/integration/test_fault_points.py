@@ -62,7 +62,8 @@ class Zone(LandingZone):
 
 def make_zone(base: Path, executor: str) -> tuple[Zone, str]:
     prefix = f"lzf{secrets.token_hex(3)}-"
-    config = f'job_prefix = "{prefix}"\nobserve_interval_s = 0.5\nlost_after_s = 60\n'
+    # submit_grace_s: a submission the crash left unconfirmed is looked for this long, not 30 s
+    config = f'job_prefix = "{prefix}"\nobserve_interval_s = 0.5\nlost_after_s = 60\nsubmit_grace_s = 8\n'
     if executor == "slurm":
         return Zone(base, container="slurm", tick=0.3, config=config, run_args=["--runtime", "none"]), prefix
     return Zone(base, container="none", tick=0.3, config=config), prefix

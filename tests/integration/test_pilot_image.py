@@ -21,7 +21,7 @@ from tests.integration.slurm_cluster import requires_slurm
 from tests.integration.test_hub_end_to_end import make_job, wait_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_slurm,
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.slurm, requires_slurm,
               pytest.mark.skipif(shutil.which("apptainer") is None, reason="no apptainer")]
 
 

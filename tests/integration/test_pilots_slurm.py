@@ -17,7 +17,7 @@ from tests.integration.hub_server import HubServer, hub_landing_zone
 from tests.integration.slurm_cluster import requires_slurm
 from tests.integration.test_hub_end_to_end import make_job, wait_jobs
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, requires_slurm]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.slurm, requires_slurm]
 
 
 def _shim(bin_dir: Path, log: Path) -> None:
