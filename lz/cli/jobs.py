@@ -35,9 +35,13 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
 @click.option("--station", default=None, shell_complete=complete_station,
               help="Submit to this Station of the hub (--hub or LZ_HUB).")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
+              help="With --station: failed attempts (a lost landing zone, a lease that ran out) the hub "
+                   "allows this job before it ends lost; at most the Station's own limit.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
-           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None) -> None:
+           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None,
+           max_attempts: int | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
@@ -47,9 +51,15 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     if station is not None:
         from lz.cli import remote_jobs as jobs_cli
 
-        overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
+        overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
+                     "max_attempts": max_attempts}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
+    if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
+        from lz.core.errors import UserError
+
+        raise UserError("--max-attempts is for hub jobs (--station): a landing zone runs each job once "
+                        "(nothing was submitted)")
     from lz.engine.zone_lock import daemon_running, wake_daemon
     from lz.intake.receive import Rejected, receive
 

@@ -127,3 +127,42 @@ def test_a_landing_zone_with_a_bad_token_file_says_so_before_starting(tmp_path: 
                                     "--hub", "http://127.0.0.1:9", "--token", str(unsafe)])
     assert out.exit_code == 2 and "readable by others" in out.output
     assert not (tmp_path / "lz.pid").exists()
+
+
+class _Submissions(BaseHTTPRequestHandler):
+    queries: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        _Submissions.queries.append(self.path)
+        body = json.dumps({"id": "j1", "station": "lab", "state": "pending"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_submit_to_a_station_asks_for_at_most_n_attempts_and_a_local_submit_refuses_it(tmp_path: Path) -> None:
+    """``lz submit --station S --max-attempts N`` sends N with the job; on a landing zone, where a
+    job runs once, the flag is one line and exit 2, and nothing is stored."""
+    server = HTTPServer(("127.0.0.1", 0), _Submissions)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "lz.toml").write_text('command = ["true"]\n')
+    write_token(tmp_path / "token", "lzh_abc")
+    try:
+        out = CliRunner().invoke(main, ["submit", str(job), "--station", "lab", "--max-attempts", "2",
+                                        "--hub", f"http://127.0.0.1:{server.server_address[1]}",
+                                        "--token", str(tmp_path / "token")])
+    finally:
+        server.shutdown()
+    assert out.exit_code == 0, out.output
+    assert "max_attempts=2" in _Submissions.queries[-1]
+    local = CliRunner().invoke(main, ["submit", str(job), "--max-attempts", "2", "--db", str(tmp_path / "lz.db")])
+    assert local.exit_code == 2 and "--max-attempts is for hub jobs" in local.output
+    assert not (tmp_path / "lz.db").exists()

@@ -410,3 +410,15 @@ def test_a_jobs_buttons_follow_its_state() -> None:
     assert available_actions("leased", "running") == ["stop", "kill", "pause", "cancel"]
     assert available_actions("leased", "paused") == ["stop", "kill", "resume", "cancel"]
     assert available_actions("finished", "cleaned") == []
+
+
+def test_a_jobs_page_lists_its_attempts_with_zone_and_end(app: HubApp, alice: Browser) -> None:
+    """Issue 20: each attempt's landing zone, start, end and why it ended, on the page as in the API."""
+    job_id = _finished(app, alice)
+    api = app.ok("GET", f"/jobs/{job_id}", alice.token)
+    [attempt] = api["attempt_history"]
+    page = alice.get(f"/jobs/{job_id}").text
+    table = page[page.index('id="attempts"'):page.index("</table>", page.index('id="attempts"'))]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", table)
+    assert cells[:2] == ["1", "lz1"] and cells[4] == attempt["ended"], cells
+    assert "at most 3 may fail" in page

@@ -105,7 +105,8 @@ async def upload(request: Request, station: str = Query(pattern=NAME),
 def _job(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     def _read(conn: Any) -> dict[str, Any]:
         row = jobs.find(conn, viewer.who, job_id)
-        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id), jobs.waiting_reasons(conn, [row]).get(row.id))
+        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id), jobs.waiting_reasons(conn, [row]).get(row.id),
+                             jobs.attempt_history(conn, row.id))
         data["_row"] = row
         return data
 
