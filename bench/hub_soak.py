@@ -3,7 +3,7 @@
 jobs' processes (a machine dying) and hubs are SIGKILLed at random; prints the columns (goal: 0
 lost, duplicated, stuck, wrong, leftovers). CI runs the small one (tests/integration/test_hub_soak.py).
 
-    python3 bench/hub_soak.py [--jobs 1000] [--zones 8] [--only sqlite|postgres] [--seed N]
+    python3 bench/hub_soak.py [--jobs 1000] [--zones 8] [--max-running 2] [--only sqlite|postgres] [--seed N]
 
 PostgreSQL runs use a throwaway Debian postgresql-15 cluster and two hub processes sharing it.
 """
@@ -29,11 +29,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=["sqlite", "postgres"], default=None)
     parser.add_argument("--timeout", type=float, default=7200)
+    parser.add_argument("--max-running", type=int, default=2, help="jobs each landing zone runs at once")
     args = parser.parse_args()
     failed = False
     if args.only != "postgres":
         with tempfile.TemporaryDirectory(prefix="lz-soak-sqlite-") as tmp:
-            result = run_soak(Path(tmp), jobs=args.jobs, zones=args.zones, seed=args.seed, timeout_s=args.timeout)
+            result = run_soak(Path(tmp), jobs=args.jobs, zones=args.zones, seed=args.seed, timeout_s=args.timeout,
+                              max_running=args.max_running)
         print("sqlite, 1 hub:     ", json.dumps(result.columns()))
         failed |= _failed(result)
     if args.only != "sqlite" and available():
@@ -42,7 +44,7 @@ def main() -> None:
             cluster.start()
             with tempfile.TemporaryDirectory(prefix="lz-soak-pg-") as tmp:
                 result = run_soak(Path(tmp), jobs=args.jobs, zones=args.zones, hubs=2, db_url=cluster.url,
-                                  seed=args.seed, timeout_s=args.timeout)
+                                  seed=args.seed, timeout_s=args.timeout, max_running=args.max_running)
             print("postgresql, 2 hubs:", json.dumps(result.columns()))
             failed |= _failed(result)
         finally:
