@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from lz.cli.common import common, main, settings, store
+from lz.cli.exit_codes import ExitCode
 from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
 
 
@@ -89,7 +90,7 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         code = run_daemon(loaded, hub=hub, ready=ready if hub is None or hub.pilot is None else None)
     except UserError as exc:
         click.echo(f"lz: error: {exc}", err=True)
-        code = 2
+        code = ExitCode.USAGE
     sys.exit(code)
 
 
@@ -151,7 +152,7 @@ def deps(directory: Path) -> None:
         click.echo(f"arrow back up: {arrow}")
     click.echo(architecture.summary())
     if found or wrong:
-        raise SystemExit(1)
+        raise SystemExit(ExitCode.FAILED)
 
 
 @main.command()
@@ -199,4 +200,4 @@ def doctor(hub: str | None, token_file: Path | None, no_build: bool, container: 
         failed += check.verdict == "fail"
     if failed:
         click.echo(f"lz doctor: {failed} check{'s' if failed != 1 else ''} failed", err=True)
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)

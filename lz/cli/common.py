@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lz import __version__
+from lz.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from lz.config import Settings
@@ -28,7 +29,7 @@ class Group(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             click.echo(f"lz: error: {exc}", err=True)
-            ctx.exit(2)
+            ctx.exit(ExitCode.USAGE)
         except Exception as exc:
             from sqlalchemy.exc import OperationalError
 
@@ -36,7 +37,7 @@ class Group(click.Group):
                 raise
             # the database is unreachable, read-only or locked past the busy timeout: not a bug
             click.echo(f"lz: error: database: {exc.orig}", err=True)
-            ctx.exit(2)
+            ctx.exit(ExitCode.USAGE)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from lz.cli.exit_codes import ExitCode
 from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
 
 
@@ -28,9 +29,9 @@ class _OneLine(click.Command):
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
             click.echo(f"galileod: error: {exc.format_message()} (galileod --help lists the flags)", err=True)
-            sys.exit(2)
+            sys.exit(ExitCode.USAGE)
         except click.Abort:
-            sys.exit(1)
+            sys.exit(ExitCode.FAILED)
 
 
 def default_token(home: Path | None = None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,12 +13,15 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id, complete_station
+from lz.cli.exit_codes import ExitCode
 from lz.cli.hub_target import hub_options
 from lz.cli.hub_target import target as hub_target
+from lz.cli.job_filters import chosen, filter_options
 
 if TYPE_CHECKING:
     from lz.config import Settings
     from lz.core.job import Job
+    from lz.core.selection import Selection
     from lz.store.jobs import JobStore
 
 
@@ -71,7 +75,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id} recorded as rejected", err=True)
-        sys.exit(2)
+        sys.exit(ExitCode.USAGE)
     except OSError as exc:  # the landing zone's own disk (full, read-only): nothing was stored
         from lz.core.errors import UserError
 
@@ -88,7 +92,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         _echo_json(job, jobs if wait else None)
     click.echo(job.id)
     if wait and job.outcome != "succeeded":
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)
 
 
 def _explain_failure(loaded: Settings, job: Job, lines: int = 15) -> None:
@@ -133,33 +137,41 @@ def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
 @click.argument("job_id", required=False, shell_complete=complete_job_id)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (documented in the README).")
 @click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
-@click.option("--all", "show_all", is_flag=True,
-              help="Every job in the table (default: the newest 200 active and the last 20 cleaned; "
-                   "with a hub, the newest --limit).")
-@click.option("-n", "--limit", type=click.IntRange(1), default=100, show_default=True,
-              help="With a hub: how many of the newest jobs (pages of 1,000 are fetched as needed).")
-@click.option("-t", "--state", "states", multiple=True, help="With a hub: only jobs in this state (repeat).")
-@click.option("--outcome", "outcomes", multiple=True, help="With a hub: only jobs with this outcome (repeat).")
-@click.option("--station", default=None, help="With a hub: only this Station's jobs.")
+@filter_options()
+@click.option("-N", "--limit", type=click.IntRange(1), default=None,
+              help="The newest N matching jobs (default 100 with a filter or a hub; with neither: "
+                   "the newest 200 active and the last 20 cleaned).")
+@click.option("--all", "show_all", is_flag=True, help="Every matching job (a hub's: page after page).")
+@click.option("-o", "--format", "fmt", default=None, metavar="FORMAT",
+              help='squeue\'s fields, e.g. "%i %j %T %M %l" (id, name, state, time used, time limit); '
+                   "docs/command-line.md lists them.")
+@click.option("--noheader", is_flag=True, help="With --format: no header line.")
 @hub_options
-def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool, limit: int, states: tuple[str, ...],
-           outcomes: tuple[str, ...], station: str | None) -> None:
-    """Jobs of this landing zone (or of the hub), or one job with its whole history."""
+def status(job_id: str | None, as_json: bool, watch: bool, limit: int | None, show_all: bool, fmt: str | None,
+           noheader: bool) -> None:
+    """Jobs of this landing zone (or of the hub), filtered like squeue, or one job with its whole
+    history."""
+    from lz.core import job_format
+
     hub = hub_target()
-    while hub is not None:
-        from lz.cli import remote_jobs as jobs_cli
+    selection, extra = chosen(None if show_all else limit, hub=hub is not None)
+    if job_id and (selection.filters() or extra or fmt):
+        from lz.core.errors import UserError
 
-        filters = {"state": list(states), "outcome": list(outcomes), **({"station": station} if station else {})}
-        text = jobs_cli.status(hub, job_id, as_json, None if show_all else limit, filters)
-        if watch and not as_json:
-            click.clear()
-        click.echo(text)
-        if not watch:
-            return
-        time.sleep(2)
-    jobs = store(settings())
+        raise UserError("give a job id or filters (-t, -n, --since, --format ...), not both")
+    if fmt is not None:
+        job_format.parse(fmt)  # a bad field is one line before anything is read
+    if hub is not None and not show_all and selection.limit is None:
+        selection = replace(selection, limit=DEFAULT_LIMIT)
+    jobs = None if hub is not None else store(settings())
     while True:
-        text = _status_text(jobs, job_id, as_json, show_all)
+        if hub is not None:
+            from lz.cli import remote_jobs as jobs_cli
+
+            text = jobs_cli.status(hub, job_id, as_json, selection, extra, fmt, not noheader)
+        else:
+            assert jobs is not None
+            text = _status_text(jobs, job_id, as_json, selection, show_all, fmt, not noheader)
         if watch and not as_json:
             click.clear()
         click.echo(text)
@@ -168,10 +180,15 @@ def status(job_id: str | None, as_json: bool, watch: bool, show_all: bool, limit
         time.sleep(2)
 
 
-def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bool) -> str:
+DEFAULT_LIMIT = 100
+"""How many of the newest jobs a filtered list shows, locally and from a hub."""
+
+
+def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: Selection, show_all: bool,
+                 fmt: str | None, header: bool) -> str:
     import json
 
-    from lz.core import views
+    from lz.core import job_format, views
     from lz.core.machine import ACTIVE
 
     now = time.time()
@@ -181,39 +198,92 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, show_all: bo
         if as_json:
             return json.dumps(views.job_json(job, now, history), indent=2)
         return views.details(job, history, now)
-    if as_json:
-        return json.dumps([views.job_json(j, now) for j in jobs.jobs()], indent=2)
-    limit = None if show_all else 200
-    active = jobs.jobs(ACTIVE, limit=limit, newest_first=True)
-    shown = active + jobs.jobs(["cleaned"], limit=None if show_all else 20, newest_first=True)
+    classic = not selection.filters() and selection.limit is None and not show_all
+    note = ""
+    if classic and as_json:
+        shown = jobs.jobs()  # documented: `lz status --json` lists every job
+    elif classic:
+        active = jobs.jobs(ACTIVE, limit=200, newest_first=True)
+        shown = active + jobs.jobs(["cleaned"], limit=20, newest_first=True)
+        hidden = sum(jobs.count_by_state().get(state, 0) for state in ACTIVE) - len(active)
+        if hidden > 0:
+            note = f"... and {hidden} older active jobs (lz status --all, or --json, lists every job)"
+    else:
+        if not show_all and selection.limit is None:
+            selection = replace(selection, limit=DEFAULT_LIMIT)
+        shown, total = jobs.select(selection)
+        if total > len(shown):
+            note = f"(the newest {len(shown)} of {total} matching jobs; -N N or --all for more)"
     shown.sort(key=lambda j: (j.created_at, j.id))
+    if as_json:
+        return json.dumps([views.job_json(j, now) for j in shown], indent=2)
+    if fmt is not None:
+        if note:  # stdout stays the formatted lines alone, for scripts
+            click.echo(f"lz: {note.strip('(). ')}", err=True)
+        return job_format.render(fmt, [views.job_json(j, now) for j in shown], header)
     counts = jobs.count_by_state()
     lines = [views.landing_zone_line(jobs.status(), now), views.summary(counts), "", views.table(shown, now)]
-    hidden = sum(counts.get(state, 0) for state in ACTIVE) - len(active)
-    if hidden > 0:
-        lines.append(f"... and {hidden} older active jobs (lz status --all, or --json, lists every job)")
+    if note:
+        lines.append(note)
     return "\n".join(lines)
 
 
 @main.command()
 @common
-@click.argument("job_id", shell_complete=complete_job_id)
+@click.argument("job_ids", nargs=-1, metavar="[JOB]...", shell_complete=complete_job_id)
+@filter_options(outcome=False)
 @hub_options
-def cancel(job_id: str) -> None:
-    """Cancel a job in any state; it is still collected (partial results) and cleaned."""
+def cancel(job_ids: tuple[str, ...]) -> None:
+    """Cancel jobs in any state: the ids given, or every active job the filters match (-n, -t,
+    --since). Each is still collected (partial results) and cleaned. As scancel: no question asked,
+    one line per job; an unknown id is one line on stderr and exit status 2, the others are
+    cancelled all the same."""
+    from lz.core.errors import UserError
+    from lz.core.machine import ACTIVE
+
     hub = hub_target()
+    selection, extra = chosen(None, hub=hub is not None)
+    if job_ids and (selection.filters() or extra):
+        raise UserError("give job ids or filters (-n, -t, --since ...), not both")
+    if not job_ids and not (selection.filters() or extra):
+        raise UserError("name the jobs to cancel: job ids, or -n PATTERN / -t STATE / --since (lz cancel -h)")
+    states = tuple(s for s in (selection.states or ACTIVE) if s in ACTIVE)
+    if not states:
+        raise UserError("cleaned jobs have ended: there is nothing to cancel")
+    selection = replace(selection, states=states)
     if hub is not None:
         from lz.cli import remote_jobs as jobs_cli
 
-        jobs_cli.cancel(hub, job_id)
-        return
+        failed = jobs_cli.cancel(hub, job_ids, None if job_ids else (selection, extra))
+    else:
+        failed = _cancel_here(job_ids, selection)
+    if failed:
+        sys.exit(ExitCode.USAGE)
+
+
+def _cancel_here(job_ids: tuple[str, ...], selection: Selection) -> int:
+    """Cancel each job (by id, or every one the selection matches, oldest first); how many ids
+    were unknown or could not be cancelled."""
+    from lz.core.errors import UserError
     from lz.engine.zone_lock import wake_daemon
 
     loaded = settings()
     jobs = store(loaded)
-    job = jobs.cancel(jobs.find(job_id).id)
+    targets = list(dict.fromkeys(job_ids)) or [j.id for j in reversed(jobs.select(selection)[0])]
+    if not targets:
+        click.echo("lz: no active job matches", err=True)
+        return 0
+    failed = 0
+    for wanted in targets:
+        try:
+            job = jobs.cancel(jobs.find(wanted).id)
+        except UserError as exc:  # unknown, ambiguous or already cleaned: say so, go on with the others
+            click.echo(f"lz: error: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"job {job.id} {job.state}")
     wake_daemon(loaded)
-    click.echo(f"job {job.id} {job.state}")
+    return failed
 
 
 @main.command()

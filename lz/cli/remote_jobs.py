@@ -17,8 +17,10 @@ from urllib.parse import quote
 
 import click
 
+from lz.cli.exit_codes import ExitCode
 from lz.cli.hub_target import HubTarget
 from lz.core.errors import UserError
+from lz.core.selection import Selection
 from lz.hub.protocol.names import RESULT_FILES
 
 
@@ -53,7 +55,7 @@ def submit(hub: HubTarget, path: Path, station: str, name: str | None, overrides
         click.echo(json.dumps(job, indent=2))
     click.echo(job["id"])
     if wait and job.get("outcome") != "succeeded":
-        sys.exit(1)
+        sys.exit(ExitCode.FAILED)
 
 
 def _safe_name(name: str) -> str | None:
@@ -77,20 +79,26 @@ def _wait_for(client: Any, job_id: str, poll_s: float = 1.0) -> Any:
 PAGE = 1000  # the most the hub gives in one page
 
 
-def status(hub: HubTarget, job_id: str | None, as_json: bool, limit: int | None = 100,
-           filters: dict[str, Any] | None = None) -> str:
-    """One job, or the newest ``limit`` jobs (None: all of them, page after page)."""
+def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selection,
+           extra: dict[str, Any] | None = None, fmt: str | None = None, header: bool = True) -> str:
+    """One job, or the newest ``selection.limit`` jobs it matches (None: all, page after page)."""
+    from lz.cli.job_filters import hub_params
+
     client = hub.client()
     if job_id:
         job = client.get(f"/api/v1/jobs/{quote(job_id, safe='')}")
         return json.dumps(job, indent=2) if as_json else _details(job)
-    jobs, total = pages(client, limit, filters or {})
+    jobs, total = pages(client, selection.limit, hub_params(selection, extra or {}))
     if as_json:
         return json.dumps(jobs, indent=2)
-    shown = _table(jobs)
-    if total > len(jobs):
-        shown += f"\n(the newest {len(jobs)} of {total} jobs; --limit N or --all for more)"
-    return shown
+    note = f"the newest {len(jobs)} of {total} jobs; -N N or --all for more" if total > len(jobs) else ""
+    if fmt is not None:
+        from lz.core import job_format
+
+        if note:  # stdout stays the formatted lines alone, for scripts
+            click.echo(f"lz: {note}", err=True)
+        return job_format.render(fmt, jobs, header)
+    return _table(jobs) + (f"\n({note})" if note else "")
 
 
 def pages(client: Any, limit: int | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
@@ -143,9 +151,30 @@ def _table(jobs: list[dict[str, Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def cancel(hub: HubTarget, job_id: str) -> None:
-    job = hub.client().post(f"/api/v1/jobs/{quote(job_id, safe='')}/cancel")
-    click.echo(f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else ""))
+def cancel(hub: HubTarget, job_ids: tuple[str, ...],
+           matching: tuple[Selection, dict[str, Any]] | None = None) -> int:
+    """Cancel each job (by id, or every one the hub lists for ``matching``, oldest first), one line
+    each; how many could not be cancelled (unknown, or refused), each said on stderr."""
+    from lz.cli.job_filters import hub_params
+
+    client = hub.client()
+    targets = list(dict.fromkeys(job_ids))
+    if matching is not None:
+        selection, extra = matching
+        targets = [j["id"] for j in reversed(pages(client, None, hub_params(selection, extra))[0])]
+        if not targets:
+            click.echo("lz: no active job matches", err=True)
+            return 0
+    failed = 0
+    for wanted in targets:
+        try:
+            job = client.post(f"/api/v1/jobs/{quote(wanted, safe='')}/cancel")
+        except UserError as exc:  # the hub's 404 or 409: say so, go on with the others
+            click.echo(f"lz: error: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else ""))
+    return failed
 
 
 def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:

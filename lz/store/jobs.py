@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
@@ -22,6 +22,7 @@ from lz.core.errors import InvalidTransition, JobNotFound, StoreBusy
 from lz.core.events import Listeners
 from lz.core.job import Job, JobSpec, Transition
 from lz.core.machine import ACTIVE, Lifecycle
+from lz.core.selection import Selection, like_pattern
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.models import jobs as jobs_t
 from lz.store.models import lz_status as status_t
@@ -142,6 +143,28 @@ class JobStore:
             query = query.limit(limit)
         with self._read() as conn:
             return [job_from_row(r) for r in conn.execute(query)]
+
+    def select(self, selection: Selection) -> tuple[list[Job], int]:
+        """The newest ``selection.limit`` jobs it matches (all when None), newest first, and how
+        many match in all; ``--since`` and the order read the (created_at, id) index."""
+        query = select(jobs_t)
+        if selection.states:
+            query = query.where(jobs_t.c.state.in_(selection.states))
+        if selection.outcomes:
+            query = query.where(jobs_t.c.outcome.in_(selection.outcomes))
+        if selection.names:
+            query = query.where(or_(*(jobs_t.c.name.ilike(like_pattern(p), escape="\\") for p in selection.names)))
+        if selection.since is not None:
+            query = query.where(jobs_t.c.created_at >= selection.since)
+        counted = select(func.count()).select_from(query.subquery())
+        query = query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc())
+        if selection.limit is not None:
+            query = query.limit(selection.limit)
+        with self._read() as conn:
+            found = [job_from_row(r) for r in conn.execute(query)]
+            short = selection.limit is None or len(found) < selection.limit  # then it found them all
+            total = len(found) if short else int(conn.execute(counted).scalar_one())
+        return found, total
 
     def active(self) -> list[Job]:
         """Every job not yet cleaned (the tick's working set; specs parsed once per job)."""

@@ -36,6 +36,7 @@ jobs = Table(
     Column("control_at", Float),
     Column("paused_at", Float),
     Column("paused_s", Float),
+    Index("ix_jobs_created", "created_at", "id"),
 )
 """One job and everything known about it; its state changes are logged in ``transitions``."""
 

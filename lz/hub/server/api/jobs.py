@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from lz.core.selection import MAX_PATTERN, MAX_PATTERNS
 from lz.hub.protocol.schemas import (
     MAX_ATTEMPTS,
     NAME,
@@ -18,6 +19,7 @@ from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, user
 from lz.hub.server.domain import jobs
 from lz.hub.server.domain.accounts import Principal
+from lz.hub.server.errors import Invalid
 from lz.hub.server.hub import Hub
 
 router = APIRouter()
@@ -62,6 +64,12 @@ def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[
 def list_jobs(request: Request, station: str | None = Query(default=None, pattern=NAME),
               state: list[str] = Query(default=[], max_length=16, description="Only these states (repeat)."),
               outcome: list[str] = Query(default=[], max_length=8, description="Only these outcomes (repeat)."),
+              name: list[str] = Query(default=[], max_length=MAX_PATTERNS, description=(
+                  "Only jobs whose name matches one of these patterns (* any characters, ? one; "
+                  "case-insensitive; repeat).")),
+              zone: str | None = Query(default=None, pattern=NAME, description="Only jobs that ran on this landing zone."),
+              since: float | None = Query(default=None, ge=0, le=1e11, description="Only jobs submitted at or after "
+                                                                                   "this time (UNIX seconds)."),
               limit: int = Query(default=1000, ge=1, le=1000, description="Jobs on this page."),
               before: str | None = Query(default=None, max_length=80, pattern=r"^[0-9.e+-]+_[0-9a-f]{1,32}$",
                                          description="The cursor of the previous page (its X-Lz-Next header)."),
@@ -70,7 +78,10 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
     ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)
     now = hub.now()
-    where = jobs.JobFilter(station, tuple(s[:16] for s in state), tuple(o[:16] for o in outcome))
+    if any(len(p) > MAX_PATTERN for p in name):
+        raise Invalid(f"a name pattern is longer than {MAX_PATTERN} characters")
+    where = jobs.JobFilter(station, tuple(s[:16] for s in state), tuple(o[:16] for o in outcome), tuple(name),
+                           zone, since)
 
     def _list(conn: Any) -> tuple[list[dict[str, Any]], int, str | None]:
         rows = jobs.listing(conn, who, where, limit, jobs.parse_cursor(before) if before else None)

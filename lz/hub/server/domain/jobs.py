@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
+from lz.core.selection import like_pattern
 from lz.core.views import iso
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
@@ -75,11 +76,15 @@ def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = Fa
 
 @dataclass(frozen=True)
 class JobFilter:
-    """What a job list asks for: a Station, states, outcomes (None: any)."""
+    """What a job list asks for: a Station, states, outcomes, name patterns (``*``, ``?``;
+    case-insensitive), the landing zone it ran on, submitted at or after ``since`` (empty: any)."""
 
     station: str | None = None
     states: tuple[str, ...] = ()
     outcomes: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    zone: str | None = None
+    since: float | None = None
 
 
 def _filtered(conn: Connection, who: Principal, where: JobFilter) -> Any:
@@ -90,6 +95,12 @@ def _filtered(conn: Connection, who: Principal, where: JobFilter) -> Any:
         query = query.where(jobs_t.c.state.in_(where.states))
     if where.outcomes:
         query = query.where(jobs_t.c.outcome.in_(where.outcomes))
+    if where.names:
+        query = query.where(or_(*(jobs_t.c.name.ilike(like_pattern(p), escape="\\") for p in where.names)))
+    if where.zone is not None:
+        query = query.where(zones_t.c.name == where.zone)
+    if where.since is not None:
+        query = query.where(jobs_t.c.created_at >= where.since)
     return query
 
 
