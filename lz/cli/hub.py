@@ -182,6 +182,7 @@ def user_group() -> None:
 @click.option("--password-stdin", is_flag=True, help="Read a password for web sign-in (/activate) from stdin.")
 @_db_option
 def user_add(name: str, admin: bool, password_stdin: bool, db_url: str | None) -> None:
+    """Add user NAME to the hub (then give them a token: lz hub token create --user NAME)."""
     from lz.hub.server import db
     from lz.hub.server.domain import accounts, login
 
@@ -256,10 +257,11 @@ def token_create(user_name: str, expires: str | None, for_landing_zones: bool, d
 
 
 @token_group.command(name="list")
-@click.option("--user", "user_name", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--user", "user_name", default=None, help="Only this user's tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_db_option
 def token_list(user_name: str | None, as_json: bool, db_url: str | None) -> None:
+    """List the hub's tokens (every user's, or --user NAME's): id, scope, created, expires, revoked."""
     from lz.hub.server import db
     from lz.hub.server.domain import accounts
 
@@ -278,6 +280,7 @@ def token_list(user_name: str | None, as_json: bool, db_url: str | None) -> None
 @click.argument("token_id", type=int)
 @_db_option
 def token_revoke(token_id: int, db_url: str | None) -> None:
+    """Revoke token TOKEN_ID (its id from lz hub token list): it is refused from now on."""
     from lz.hub.server import db
     from lz.hub.server.domain import accounts
 
@@ -324,6 +327,7 @@ def _station_text(s: dict[str, Any]) -> str:
 @click.argument("name")
 @hub_options
 def station_create(name: str) -> None:
+    """Create Station NAME; you are its owner."""
     click.echo(_station_text(_client().post("/api/v1/stations", {"name": name})))
 
 
@@ -331,6 +335,7 @@ def station_create(name: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @hub_options
 def station_list(as_json: bool) -> None:
+    """The Stations you belong to: landing zones, waiting, running and finished jobs."""
     rows = _client().get("/api/v1/stations")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -345,6 +350,7 @@ def station_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @hub_options
 def station_show(name: str, as_json: bool) -> None:
+    """One Station: its landing zones, jobs and settings."""
     data = _client().get(f"/api/v1/stations/{_seg(name)}")
     click.echo(json.dumps(data, indent=2) if as_json else _station_text(data))
 
@@ -373,6 +379,7 @@ def station_add_lz(station: str, lz: str) -> None:
 @click.argument("lz")
 @hub_options
 def station_remove_lz(station: str, lz: str) -> None:
+    """Stop landing zone LZ from running STATION's jobs."""
     click.echo(_station_text(_client().delete(f"/api/v1/stations/{_seg(station)}/zones/{_seg(lz)}")))
 
 
