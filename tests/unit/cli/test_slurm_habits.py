@@ -5,6 +5,7 @@ several ids or filters, as scancel does; against a real SQLite store filled thro
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -113,8 +114,8 @@ def test_format_takes_squeues_letters(env: dict[str, str]) -> None:
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows[ids["train-1"]] == [ids["train-1"], "train-1", "R", "running", "1:00:00", "2"]
     assert rows[ids["Train-3"]][2:4] == ["S", "paused"] and rows[ids["prep"]][2:4] == ["PD", "received"]
-    used = lz(env, "status", "-t", "R", "-o", "%.12M|%j", "--noheader").stdout.strip()
-    assert used.endswith("|train-1") and used.split("|")[0].strip() in ("5:00:00", "5:00:01", "5:00:02")
+    used = lz(env, "status", "-t", "R", "-o", "%.12M|%j", "--noheader").stdout.rstrip("\n")
+    assert re.fullmatch(r" {5}5:0[0-9]:[0-5][0-9]\|train-1", used), used  # right-aligned in 12 columns
     ended = lz(env, "status", "-t", "cleaned", "-o", "%t %O %%").stdout.splitlines()
     assert ended == ["ST OUTCOME %", "F  failed  %"]
 
@@ -154,3 +155,12 @@ def test_cancel_mistakes_are_one_line(env: dict[str, str]) -> None:
         bad = lz(env, "cancel", *args)
         assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and said in bad.stderr, (args, bad.stderr)
     assert names(lz(env, "status", "-t", "collecting,cancelling", "--json")) == []  # nothing was cancelled
+
+
+def test_format_prints_a_hostile_name_escaped(env: dict[str, str]) -> None:
+    """A job name is the submitter's text: --format never lets it move the cursor or clear a screen."""
+    engine = make_engine(Path(env["LZ_DB"]))
+    upgrade(engine)
+    JobStore(engine).create(JobSpec(name="evil\x1b[2J\nline", command=("true",)))
+    shown = lz(env, "status", "-n", "evil*", "-o", "%j", "--noheader")
+    assert shown.exit_code == 0 and shown.stdout == "evil\\x1b[2J\\nline\n"

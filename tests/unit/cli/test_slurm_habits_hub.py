@@ -133,3 +133,15 @@ def test_hub_cancel_several_ids_and_by_name(hub: Hub, tmp_path: Path) -> None:
     assert by_name.stdout.splitlines() == [f"job {ids['train-1']} received (cancel requested)"]
     nothing = lz(hub, tmp_path, "cancel", "-n", "nomatch")
     assert nothing.exit_code == 0 and "no active job matches" in nothing.stderr
+
+
+def test_filters_only_narrow_what_a_user_may_see(hub: Hub, tmp_path: Path) -> None:
+    """--zone names a landing zone, not a way round Station membership: bob, in no Station,
+    sees none of the jobs that ran on lz1, whatever he filters by."""
+    fill(hub)
+    bob = hub.hub.write(lambda conn: (accounts.add_user(conn, "bob", False, hub.clock()),
+                                      accounts.create_token(conn, "bob", hub.clock(), None, "user")[1])[1])
+    for params in ({"zone": "lz1"}, {"name": "*"}, {"since": "0"}, {"name": "%"}):
+        answer = requests.get(hub.url + "/api/v1/jobs", params=params, timeout=30,
+                              headers={"Authorization": f"Bearer {bob}"})
+        assert answer.status_code == 200 and answer.json() == [] and answer.headers["X-Lz-Total"] == "0", params
