@@ -27,25 +27,32 @@ def filter_options(outcome: bool = True) -> Callable[[Callable[..., Any]], Calla
 
 
 def _decorate(func: Callable[..., Any], outcome: bool) -> Callable[..., Any]:
-    @click.option("-t", "--state", "states", multiple=True, metavar="STATES", help=STATE_HELP)
-    @click.option("-n", "--name", "names", multiple=True, metavar="PATTERN",
-                  help="Only jobs whose name matches (* any characters, ? one; case-insensitive; repeat for any of several).")
-    @click.option("--since", default=None, metavar="WHEN",
-                  help="Only jobs submitted since: a duration back from now (90s, 15m, 2h, 3d, 1w, 1h30m), "
-                       "a time today (09:30) or an ISO date or time (2026-12-01T09:30; local unless it has an offset).")
-    @click.option("--station", default=None, help="With a hub: only this Station's jobs.")
-    @click.option("--zone", default=None, help="With a hub: only jobs that ran (or run) on this landing zone.")
     @functools.wraps(func)
     def wrapper(*args: Any, states: tuple[str, ...], names: tuple[str, ...], since: str | None,
                 station: str | None, zone: str | None, outcomes: tuple[str, ...] = (), **kwargs: Any) -> Any:
         click.get_current_context().meta["lz.filters"] = (states, names, outcomes, since, station, zone)
         return func(*args, **kwargs)
 
-    if not outcome:
-        return wrapper
-    return click.option("--outcome", "outcomes", multiple=True, metavar="OUTCOMES",
-                        help="Only ended jobs with these outcomes (comma-separated or repeated): succeeded, "
-                             "failed, cancelled, timed_out, lost, or squeue's CD, F, CA, TO, NF.")(wrapper)
+    options = [
+        click.option("-t", "--state", "states", multiple=True, metavar="STATES", help=STATE_HELP),
+        click.option("-n", "--name", "names", multiple=True, metavar="PATTERN",
+                     help="Only jobs whose name matches (* any characters, ? one; case-insensitive; "
+                          "repeat for any of several)."),
+        click.option("--outcome", "outcomes", multiple=True, metavar="OUTCOMES",
+                     help="Only ended jobs with these outcomes (comma-separated or repeated): succeeded, "
+                          "failed, cancelled, timed_out, lost, or squeue's CD, F, CA, TO, NF.") if outcome else None,
+        click.option("--since", default=None, metavar="WHEN",
+                     help="Only jobs submitted since: a duration back from now (90s, 15m, 2h, 3d, 1w, 1h30m), "
+                          "a time today (09:30) or an ISO date or time (2026-12-01T09:30; local unless it has "
+                          "an offset)."),
+        click.option("--station", default=None, metavar="NAME", help="With a hub: only this Station's jobs."),
+        click.option("--zone", default=None, metavar="NAME",
+                     help="With a hub: only jobs that ran (or run) on this landing zone."),
+    ]
+    for option in reversed(options):  # click lists options in the order they were applied, last first
+        if option is not None:
+            wrapper = option(wrapper)
+    return wrapper
 
 
 def chosen(limit: int | None = None, hub: bool = False) -> tuple[Selection, dict[str, Any]]:
