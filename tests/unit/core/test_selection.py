@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from lz.core import job_format
 from lz.core.errors import UserError
 from lz.core.selection import compact_state, like_pattern, parse_outcomes, parse_since, parse_states
 
-NOW = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc).timestamp()
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC).timestamp()
 
 
 @pytest.mark.parametrize(("words", "states"), [
