@@ -159,14 +159,15 @@ def register(station_group: click.Group) -> None:
 
 
 def _quota_values(pending: str | None, running: str | None, size: str | None) -> dict[str, int | None]:
-    """The fields to set: a number (a size for bytes), or ``default`` (None); bad input: exit 2."""
+    """The fields to set: a number (a size for bytes), or ``default`` (None); bad input: one line, exit 2."""
+    from lz.core.errors import UserError
     from lz.hub.protocol.sizes import parse_size
 
     def _count(text: str, flag: str) -> int | None:
         if text == "default":
             return None
         if not text.isdigit() or int(text) > 1 << 31:
-            raise click.BadParameter(f"{text!r} is not a count (0 to {1 << 31}) or 'default'", param_hint=flag)
+            raise UserError(f"{flag} {text!r}: not a count (0 to {1 << 31}) nor 'default'")
         return int(text)
 
     values: dict[str, int | None] = {}
@@ -178,7 +179,7 @@ def _quota_values(pending: str | None, running: str | None, size: str | None) ->
         try:
             values["bytes"] = None if size == "default" else parse_size(size)
         except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--bytes") from None
+            raise UserError(f"--bytes: {exc}") from None
     return values
 
 

@@ -5,6 +5,7 @@ jobs pending at claim time, and a cancelled waiting job's bundle gone at once.""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -211,3 +212,52 @@ def test_two_concurrent_submissions_with_room_for_one_let_exactly_one_in(
         assert sorted(a.status_code for a in answers) == [201, status], [a.text for a in answers]
         assert len(_bundles(app)) == 1
         assert app.ok("GET", "/stations/s1/quota", alice)["pending"]["used"] == 1
+
+
+class _InProcess:
+    """``lz station quota``'s client, talking to the in-process hub as ``token``."""
+
+    def __init__(self, app: HubApp, token: str):
+        self.app, self.token = app, token
+
+    def _answer(self, method: str, path: str, **kwargs: Any) -> Any:
+        from lz.hub.agent.client import HubRefused
+
+        response = self.app.client.request(method, path, headers=self.app.auth(self.token), **kwargs)
+        if response.status_code >= 400:
+            raise HubRefused(response.status_code, response.json()["detail"])
+        return response.json()
+
+    def get(self, path: str) -> Any:
+        return self._answer("GET", path)
+
+    def put(self, path: str, json: Any) -> Any:
+        return self._answer("PUT", path, json=json)
+
+
+def test_lz_station_quota_shows_and_sets(app: HubApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from lz.cli import main, station
+
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.submit(alice)
+    monkeypatch.setattr(station, "_client", lambda: _InProcess(app, alice))
+    runner = CliRunner()
+    shown = runner.invoke(main, ["station", "quota", "s1"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines() == [
+        "station s1 quota", "  jobs waiting: 1 of 2 (the hub's default)", "  jobs running: 0 of 1000 (the hub's default)",
+        f"  stored: {len(TARBALL)} bytes of 100.0 GiB (the hub's default)"]
+    set_ = runner.invoke(main, ["station", "quota", "s1", "--running", "4", "--bytes", "1.5G"])
+    assert set_.exit_code == 0, set_.output
+    assert "jobs running: 0 of 4\n" in set_.output and "of 1.5 GiB\n" in set_.output
+    back = runner.invoke(main, ["station", "quota", "s1", "--running", "default", "--json"])
+    assert json.loads(back.output)["running"] == {"limit": 1000, "used": 0, "own": False}
+    for bad, why in ((["--pending", "-3"], "--pending '-3': not a count"), (["--bytes", "lots"], "is not a size"),
+                     (["--running", "1e3"], "--running '1e3': not a count")):
+        refused = runner.invoke(main, ["station", "quota", "s1", *bad])
+        assert refused.exit_code == 2 and why in refused.output and len(refused.output.splitlines()) == 1
+    above = runner.invoke(main, ["station", "quota", "s1", "--pending", "3"])
+    assert above.exit_code == 2 and "only a hub admin sets more" in above.output

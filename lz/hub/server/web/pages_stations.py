@@ -182,8 +182,11 @@ async def remove_volume(request: Request, station: str = _name(), volume: str = 
 async def set_quota(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     """The quota form: each field a number (a size such as 500G for bytes), or empty for the hub's default."""
     hub = hub_of(request)
-    return await _on_station(request, viewer, station, "quota", lambda conn, fields: quotas.set_quota(
-        conn, viewer.who, station, _quota_fields(fields), quotas.Defaults.of(hub.config)))
+
+    def _set(conn: Any, fields: dict[str, str]) -> None:
+        quotas.set_quota(conn, viewer.who, station, _quota_fields(fields), quotas.Defaults.of(hub.config))
+
+    return await _on_station(request, viewer, station, "quota", _set)
 
 
 def _quota_fields(fields: dict[str, str]) -> dict[str, int | None]:
