@@ -177,42 +177,76 @@ def test_who_reads_and_who_sets_a_station_quota(app: HubApp) -> None:
     assert app.call("PUT", "/stations/s1/quota", owner, json={"disk": 1}).status_code == 422
 
 
-@pytest.mark.parametrize(("limits", "status"), [({"station_pending": 1}, 409),
-                                                ({"station_bytes": len(TARBALL) + 10}, 413)])
-def test_two_concurrent_submissions_with_room_for_one_let_exactly_one_in(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limits: dict[str, int], status: int) -> None:
-    """Two hub processes' worth (two apps on one SQLite file); both pass the early check, then
-    wait for each other inside the intake check, so both reach the locked check together."""
-    both_checked = threading.Barrier(2, timeout=20)
+@pytest.fixture
+def both_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Submissions wait for each other inside the intake check (after the early quota check,
+    before the locked one), so two of them reach the locked check together."""
+    barrier = threading.Barrier(2, timeout=20)
     real_check = uploads.check_upload
 
     def _meet(*args: Any, **kwargs: Any) -> Any:
-        both_checked.wait()
+        barrier.wait()
         return real_check(*args, **kwargs)
 
     monkeypatch.setattr(uploads, "check_upload", _meet)
+
+
+def _race(app: HubApp, token: str, limits: dict[str, int]) -> list[int]:
+    """Two submissions at once, one through ``app``, one through a second app on its database
+    and files (two hub processes' worth); the statuses they got."""
+    other = create_app(HubConfig(db_url=app.hub.config.db_url, files_dir=app.hub.config.files_dir,
+                                 clock=lambda: HUB_EPOCH, **limits), migrate=False)
+    answers: list[Any] = []
+    with TestClient(other) as second:
+
+        def _submit(client: TestClient, key: str) -> None:
+            answers.append(client.post("/api/v1/stations/s1/jobs", params={"key": key}, content=TARBALL,
+                                       headers=app.auth(token)))
+
+        threads = [threading.Thread(target=_submit, args=(c, f"race-key-{i}")) for i, c in
+                   enumerate((app.client, second))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert len(answers) == 2, "a submission hung"
+    return sorted(a.status_code for a in answers)
+
+
+RACES = [({"station_pending": 1}, 409), ({"station_bytes": len(TARBALL) + 10}, 413)]
+
+
+@pytest.mark.parametrize(("limits", "status"), RACES)
+def test_two_concurrent_submissions_with_room_for_one_let_exactly_one_in(
+        tmp_path: Path, both_checked: None, limits: dict[str, int], status: int) -> None:
     with hub_app(tmp_path, **limits) as app:
         alice = app.user("alice")
         app.station_with_zone(alice)
-        other = create_app(HubConfig(db_url=app.hub.config.db_url, files_dir=app.hub.config.files_dir,
-                                     clock=lambda: HUB_EPOCH, **limits), migrate=False)
-        answers: list[Any] = []
-        with TestClient(other) as second:
-
-            def _submit(client: TestClient, key: str) -> None:
-                answers.append(client.post("/api/v1/stations/s1/jobs", params={"key": key}, content=TARBALL,
-                                           headers=app.auth(alice)))
-
-            threads = [threading.Thread(target=_submit, args=(c, f"race-key-{i}")) for i, c in
-                       enumerate((app.client, second))]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(30)
-        assert sorted(a.status_code for a in answers) == [201, status], [a.text for a in answers]
+        assert _race(app, alice, limits) == [201, status]
         assert len(_bundles(app)) == 1
         assert app.ok("GET", "/stations/s1/quota", alice)["pending"]["used"] == 1
 
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("limits", "status"), RACES)
+def test_quotas_on_postgresql(postgres_url: str, tmp_path: Path, both_checked: None, limits: dict[str, int],
+                              status: int) -> None:
+    """hub0010_quotas runs on PostgreSQL; the Station's row lock lets one of two racing
+    submissions in; the running quota's locked count holds a job pending."""
+    from tests.clock import Clock
+
+    clock = Clock(HUB_EPOCH)
+    app = create_app(HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock, **limits))
+    with TestClient(app) as client:
+        h = HubApp(client, clock)
+        alice = h.user("alice")
+        _roomy_station(h, alice)
+        assert _race(h, alice, limits) == [201, status]
+        assert len(_bundles(h)) == 1
+        h.ok("PUT", "/stations/s1/quota", alice, json={"running": 0})
+        assert h.claim(alice) == []
+        h.ok("PUT", "/stations/s1/quota", alice, json={"running": None})
+        assert len(h.claim(alice)) == 1
 
 class _InProcess:
     """``lz station quota``'s client, talking to the in-process hub as ``token``."""
