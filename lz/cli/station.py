@@ -1,4 +1,4 @@
-"""``lz station invite|invitations|accept|decline|members|remove-member|leave`` (hub clients)."""
+"""``lz station invite|invitations|accept|decline|members|remove-member|leave|quota`` (hub clients)."""
 
 from __future__ import annotations
 
@@ -83,6 +83,22 @@ def register(station_group: click.Group) -> None:
         _client().delete(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}")
         click.echo(f"removed {user} from station {station}")
 
+    @station_group.command(name="quota")
+    @click.argument("station")
+    @click.option("--pending", default=None, metavar="N|default", help="Jobs waiting at once.")
+    @click.option("--running", default=None, metavar="N|default", help="Jobs running (leased) at once; more wait.")
+    @click.option("--bytes", "size", default=None, metavar="SIZE|default",
+                  help="Bytes kept on the hub for its jobs (bundles and results), e.g. 500G.")
+    @click.option("--json", "as_json", is_flag=True)
+    @hub_options
+    def quota(station: str, pending: str | None, running: str | None, size: str | None, as_json: bool) -> None:
+        """Show STATION's quota and use; with values, set them (its owner up to the hub's defaults,
+        a hub admin any; ``default`` goes back to the hub's)."""
+        values = _quota_values(pending, running, size)
+        path = f"/api/v1/stations/{_seg(station)}/quota"
+        got = _client().put(path, json=values) if values else _client().get(path)
+        click.echo(json.dumps(got, indent=2) if as_json else _quota_text(got))
+
     @station_group.group(name="volume")
     def volume() -> None:
         """A Station's volumes: a mount point and access, a host path per landing zone."""
@@ -140,3 +156,41 @@ def register(station_group: click.Group) -> None:
         """Leave STATION (its owner cannot)."""
         _client().post(f"/api/v1/stations/{_seg(station)}/leave")
         click.echo(f"you left station {station}")
+
+
+def _quota_values(pending: str | None, running: str | None, size: str | None) -> dict[str, int | None]:
+    """The fields to set: a number (a size for bytes), or ``default`` (None); bad input: one line, exit 2."""
+    from lz.core.errors import UserError
+    from lz.hub.protocol.sizes import parse_size
+
+    def _count(text: str, flag: str) -> int | None:
+        if text == "default":
+            return None
+        if not text.isdigit() or int(text) > 1 << 31:
+            raise UserError(f"{flag} {text!r}: not a count (0 to {1 << 31}) nor 'default'")
+        return int(text)
+
+    values: dict[str, int | None] = {}
+    if pending is not None:
+        values["pending"] = _count(pending, "--pending")
+    if running is not None:
+        values["running"] = _count(running, "--running")
+    if size is not None:
+        try:
+            values["bytes"] = None if size == "default" else parse_size(size)
+        except ValueError as exc:
+            raise UserError(f"--bytes: {exc}") from None
+    return values
+
+
+def _quota_text(got: dict[str, Any]) -> str:
+    from lz.hub.protocol.sizes import human_bytes
+
+    def _line(kind: str, what: str, show: Any) -> str:
+        q = got[kind]
+        whose = "" if q["own"] else " (the hub's default)"
+        return f"  {what}: {show(q['used'])} of {show(q['limit'])}{whose}"
+
+    return "\n".join([f"station {got['station']} quota",
+                      _line("pending", "jobs waiting", str), _line("running", "jobs running", str),
+                      _line("bytes", "stored", human_bytes)])

@@ -43,6 +43,32 @@ class StationSettingsIn(_Body):
         "submitted with a larger max_attempts gets this."))
 
 
+class QuotaIn(_Body):
+    """A Station's own quota (``PUT /api/v1/stations/{station}/quota``): a field left out stays as
+    it is; ``null`` goes back to the hub's default. A Station owner may set values up to the hub's
+    defaults; only a hub admin may set more."""
+
+    pending: int | None = Field(default=None, ge=0, le=1 << 31, description="Jobs waiting at once.")
+    running: int | None = Field(default=None, ge=0, le=1 << 31, description="Jobs leased (running) at once.")
+    bytes: int | None = Field(default=None, ge=0, le=1 << 62, description=(
+        "Bytes stored on the hub for its jobs: bundles of unfinished jobs plus results kept."))
+
+
+class QuotaLimit(BaseModel):
+    limit: int
+    used: int
+    own: bool = Field(description="The Station's own value (else the hub's default).")
+
+
+class QuotaOut(BaseModel):
+    """A Station's quota and what its jobs use now."""
+
+    station: str
+    pending: QuotaLimit
+    running: QuotaLimit
+    bytes: QuotaLimit
+
+
 class ZoneFacts(_Body):
     """What a landing zone says about itself when it registers."""
 

@@ -28,6 +28,15 @@ class HubConfig(BaseModel):
     finished_jobs_days: float = Field(default=365.0, gt=0, le=36500)
     housekeeping_s: float = Field(default=60.0, gt=0, le=86400)  # how often the reaper runs housekeeping
     incoming_grace_s: float = Field(default=600.0, ge=0, le=86400)  # an upload file untouched this long is dead
+    # quotas (issue 21): what each Station (unless it has its own, ``lz station quota``) and each
+    # user may have at once: jobs waiting, jobs running (leased; more wait, never refused), and
+    # bytes stored on the hub (bundles plus results kept) for their jobs
+    station_pending: int = Field(default=10_000, ge=0)  # jobs waiting in one Station
+    station_running: int = Field(default=1_000, ge=0)  # jobs of one Station leased at once
+    station_bytes: int = Field(default=100 << 30, ge=0)  # bundles and results of one Station's jobs
+    user_pending: int = Field(default=10_000, ge=0)  # jobs one user has waiting, all Stations together
+    user_running: int = Field(default=1_000, ge=0)
+    user_bytes: int = Field(default=50 << 30, ge=0)
     recheck_s: float = 0.25
     max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer
     clock: Callable[[], float] = time.time

@@ -52,6 +52,13 @@ class Hub:
         with db.read(self.engine) as conn:
             return fn(conn, *args)
 
+    def drop_unneeded_bundle(self, row: Any) -> None:
+        """After a cancel or control request: a finished job whose row forgot its bundle (a
+        waiting job ended at once) has it unlinked now, not at the next housekeeping, so it stops
+        filling the disk and counting toward quotas at once."""
+        if row.phase == "finished" and not row.bundle:
+            self.files.remove(self.files.bundle_name(row.id))
+
     def housekeeping(self) -> Counter[str]:
         """One pass: files past their retention (forgotten in their rows first, then unlinked),
         then finished jobs past theirs (rows, events, attempts), then every stored file no row

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -48,6 +48,10 @@ class Station(HubBase):
     created_at: Mapped[float] = mapped_column(Float)
     # failed attempts (lease ran out, job lost) a job may have before it ends lost (hub0008)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # quotas of the Station's jobs; None: the hub's default (``lz.hub.server.domain.quotas``, hub0010)
+    quota_pending: Mapped[int | None] = mapped_column(Integer)
+    quota_running: Mapped[int | None] = mapped_column(Integer)
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class StationMember(HubBase):
@@ -146,6 +150,7 @@ class HubJob(HubBase):
     # failed attempts so far, and how many it may have (at most its Station's) (hub0008)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    results_bytes: Mapped[int | None] = mapped_column(BigInteger)  # the stored results' size (quotas, hub0010)
 
 
 class HubEvent(HubBase):

@@ -1,7 +1,9 @@
 """Receiving a job upload (a .tar.gz of a job folder), for the API and the web page alike:
 size limits first, then the same intake checks as a local ``lz submit``, then the bundle file,
 then the row (a crash leaves an unreferenced file, never a job without its bundle). A retried
-upload with the same key from the same user answers the job the first one made."""
+upload with the same key from the same user answers the job the first one made. Quotas
+(``domain.quotas``) are checked before anything is read (by the declared length) and again in
+the transaction that creates the row, with the Station and the submitter locked."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.host.faults import crash_point
 from lz.hub.server.deps import refuse_declared_size
-from lz.hub.server.domain import jobs, stations
+from lz.hub.server.domain import jobs, quotas, stations
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.hub import Hub
 from lz.hub.server.intake_check import check_upload
@@ -28,6 +30,10 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
     if done is not None:
         return done
     refuse_declared_size(request, hub.config.max_upload_bytes)
+    declared = request.headers.get("content-length", "")
+    adding = int(declared) if declared.isdigit() else 0
+    await run_in_threadpool(hub.read, lambda conn: quotas.check_submit(
+        conn, who, station_id, quotas.Defaults.of(hub.config), adding, lock=False))
     tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
     try:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
@@ -52,10 +58,15 @@ def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, 
         earlier = jobs.existing_submission(conn, who, key)
         if earlier is not None:
             return earlier
+        quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
         jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts)
         return job_id
 
-    stored = hub.write(_insert)
+    try:
+        stored = hub.write(_insert)
+    except BaseException:
+        hub.files.remove(bundle)  # refused (a quota) or failed: no row will ever need it
+        raise
     if stored != job_id:
         hub.files.remove(bundle)
     return stored

@@ -57,6 +57,8 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/jobs/{j}/logs/stdout", {}),
         ("POST", "/tokens", {"json": {"for_landing_zones": True, "expires": "7d"}}),
         ("PUT", "/stations/s1", {"json": {"max_attempts": 5}}),
+        ("GET", "/stations/s1/quota", {}),
+        ("PUT", "/stations/s1/quota", {"json": {"pending": 5}}),
         ("POST", "/stations/s1/invitations", {"json": {"user": "bob"}}),
         ("GET", "/invitations", {}),
         ("POST", "/invitations/s1/accept", {}),

@@ -52,6 +52,9 @@ OWN_ZONE = {"owner": "lz1", "admin": "lza", "member": "lzm", "outsider": "lzo", 
 MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "show station": ("GET", "/stations/s1", {}, (200, 200, 200, 404, 403)),
     "change station settings": ("PUT", "/stations/s1", {"json": {"max_attempts": 5}}, (200, 200, 403, 404, 403)),
+    # quotas (issue 21): any member reads; only the owner (or a hub admin) sets, up to the hub's defaults
+    "show quota": ("GET", "/stations/s1/quota", {}, (200, 200, 200, 404, 403)),
+    "set quota": ("PUT", "/stations/s1/quota", {"json": {"pending": 5}}, (200, 403, 403, 404, 403)),
     "add member": ("POST", "/stations/s1/members", {"json": {"user": "zed"}}, (200, 200, 403, 404, 403)),
     "add own landing zone": ("PUT", "/stations/s1/zones/{own}", {}, (200, 200, 403, 404, 403)),
     "remove alice's landing zone": ("DELETE", "/stations/s1/zones/lz1", {}, (200, 200, 403, 404, 403)),

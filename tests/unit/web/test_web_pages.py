@@ -359,6 +359,28 @@ def test_a_plain_member_gets_no_invite_form_and_403_posting_it(app: HubApp, alic
     assert app.ok("GET", "/invitations", app.user("carol")) == []
 
 
+def test_the_station_page_shows_the_quota_and_its_owner_sets_it(app: HubApp, alice: Browser) -> None:
+    _job(app, alice)
+    page = alice.get("/stations/s1").text
+    assert 'id="quota"' in page and 'action="/stations/s1/quota"' in page and "the hub&#39;s default" in page
+    assert alice.post("/stations/s1/quota", csrf="forged", pending="1").status_code == 403
+    assert app.ok("GET", "/stations/s1/quota", alice.token)["pending"]["own"] is False
+    set_ = alice.post("/stations/s1/quota", pending="1", running="", bytes="1G")
+    assert (set_.status_code, set_.headers["location"]) == (303, "/stations/s1#quota")
+    quota = app.ok("GET", "/stations/s1/quota", alice.token)
+    assert (quota["pending"], quota["running"]["own"], quota["bytes"]["limit"]) == (
+        {"limit": 1, "used": 1, "own": True}, False, 1 << 30)
+    assert 'value="1"' in alice.get("/stations/s1").text
+    refused = alice.post("/stations/s1/quota", pending="many")
+    assert refused.status_code == 422 and "pending: &#39;many&#39; is not a count" in _flash(refused)
+    assert app.submit(alice.token).status_code == 409  # the page's quota is the one submissions meet
+    bob = Browser(app, "bob")
+    app.ok("POST", "/stations/s1/members", alice.token, json={"user": "bob"})
+    page = bob.get("/stations/s1").text
+    assert 'id="quota"' in page and 'action="/stations/s1/quota"' not in page
+    assert bob.post("/stations/s1/quota", pending="5").status_code == 403
+
+
 # -- controls ------------------------------------------------------------------------------------
 def test_stop_ends_a_pending_job_and_pause_holds_it(app: HubApp, alice: Browser) -> None:
     paused = _job(app, alice)

@@ -103,6 +103,7 @@ def show_job(request: Request, job_id: str = params.job_id(), who: Principal = D
 def cancel_job(request: Request, job_id: str = params.job_id(), who: Principal = Depends(user)) -> dict[str, Any]:
     hub = hub_of(request)
     row = hub.write(jobs.cancel, who, job_id, hub.now())
+    hub.drop_unneeded_bundle(row)
     return _job_out(hub, who, row.id, True)
 
 
@@ -112,6 +113,7 @@ def control_job(body: ControlIn, request: Request, job_id: str = params.job_id()
     """Stop, kill, pause or resume a job (``lz stop|kill|pause|resume --hub``)."""
     hub = hub_of(request)
     row = hub.write(jobs.control, who, job_id, body.action, hub.now())
+    hub.drop_unneeded_bundle(row)
     return _job_out(hub, who, row.id, True)
 
 

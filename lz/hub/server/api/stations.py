@@ -11,6 +11,8 @@ from lz.hub.protocol.schemas import (
     InvitationOut,
     MemberIn,
     MemberOut,
+    QuotaIn,
+    QuotaOut,
     StationIn,
     StationOut,
     StationSettingsIn,
@@ -20,7 +22,7 @@ from lz.hub.protocol.schemas import (
 )
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, user
-from lz.hub.server.domain import members, stations, volumes
+from lz.hub.server.domain import members, quotas, stations, volumes
 from lz.hub.server.domain.accounts import Principal
 
 router = APIRouter()
@@ -52,6 +54,22 @@ def change_station(body: StationSettingsIn, request: Request, station: str = par
     """Change a Station's settings (its owner or an admin): ``max_attempts``."""
     return hub_of(request).write(lambda c: stations.describe(
         c, stations.set_max_attempts(c, who, station, body.max_attempts)))
+
+
+@router.get("/stations/{station}/quota", response_model=QuotaOut, tags=["stations"])
+def show_quota(request: Request, station: str = params.name(), who: Principal = Depends(user)) -> Any:
+    """The Station's quota (its own or the hub's default) and its use now; any member may read it."""
+    hub = hub_of(request)
+    return hub.read(quotas.describe, who, station, quotas.Defaults.of(hub.config))
+
+
+@router.put("/stations/{station}/quota", response_model=QuotaOut, tags=["stations"])
+def set_quota(body: QuotaIn, request: Request, station: str = params.name(), who: Principal = Depends(user)) -> Any:
+    """Set the Station's own quota: fields left out stay, ``null`` is the hub's default. Its
+    owner may set values up to the hub's defaults; a hub admin any value."""
+    hub = hub_of(request)
+    return hub.write(quotas.set_quota, who, station, body.model_dump(exclude_unset=True),
+                     quotas.Defaults.of(hub.config))
 
 
 @router.post("/stations/{station}/members", response_model=StationOut, tags=["stations"])

@@ -32,7 +32,7 @@ from lz.hub.protocol.schemas import (
 )
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, refuse_declared_size
-from lz.hub.server.domain import claims, zones
+from lz.hub.server.domain import claims, quotas, zones
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import HubError, TooLarge
 from lz.hub.server.hub import Hub
@@ -103,7 +103,8 @@ def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
     limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
     room = None if all(v is None for v in limited) else Room(*limited)
-    claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room)
+    claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room,
+                        quotas.Defaults.of(hub.config))
     if claimed:
         crash_point("hub.claim.committed")
     return claimed
@@ -193,10 +194,15 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     if results is not None and not hub.files.path(results).exists():
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
+    size = hub.files.path(results).stat().st_size if results is not None else 0
+
     def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
-        return claims.finish(conn, lz_id, job_id, body.attempt, results,
+        done = claims.finish(conn, lz_id, job_id, body.attempt, results,
                              body.facts.model_dump(exclude_unset=True), hub.now())
+        if done and results is not None:
+            quotas.record_results(conn, job_id, size)  # counts toward its Station's and submitter's bytes
+        return done
 
     if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused
         hub.files.remove(hub.files.results_name(job_id, body.attempt))

@@ -23,7 +23,7 @@ from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.protocol.names import FACTS
-from lz.hub.server.domain import attempts
+from lz.hub.server.domain import attempts, quotas
 from lz.hub.server.errors import Conflict, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, StationZone
 
@@ -79,9 +79,11 @@ def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dic
 
 
 def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int,
-          room: Room | None = None) -> list[dict[str, Any]]:
+          room: Room | None = None, quota: quotas.Defaults | None = None) -> list[dict[str, Any]]:
     """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it;
-    with ``room`` (a pilot's free CPUs, memory, GPUs and time left) only jobs that fit, together.
+    with ``room`` (a pilot's free CPUs, memory, GPUs and time left) only jobs that fit, together;
+    with ``quota``, no more leased jobs of a Station or a submitter than its running quota (the
+    rest stay pending: Stations and users already at theirs are not even candidates).
 
     The fit is decided on the locked candidate rows (``SKIP LOCKED`` on PostgreSQL): rows that
     do not fit stay pending and are unlocked at commit, so another landing zone takes them."""
@@ -96,16 +98,27 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         if limit == 0:
             return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
+    bounds: list[Any] = []
+    station_room: dict[int, int] = {}
+    user_room: dict[int, int] = {}
+    if quota is not None:
+        station_room = quotas.running_room(conn, conn.execute(stations).scalars(), quota)
+        bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
+                  jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id)
-        .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations))
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id)
+        .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)
         .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
         .with_for_update(skip_locked=True)
     ).all()
+    if quota is not None:
+        user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
     for row in rows:
         if len(claimed) >= limit:
             break
+        if quota is not None and (station_room[row.station_id] <= 0 or user_room[row.submitter_id] <= 0):
+            continue  # its Station or submitter reached the running quota during this claim
         if zone is not None and shortfall(json.loads(row.spec).get("resources") or {}, zone) is not None:
             continue  # too big for this landing zone: it stays pending for a bigger one
         if room is not None:
@@ -119,6 +132,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
                     state="received", updated_at=now))
         if result.rowcount != 1:
             continue
+        if quota is not None:
+            station_room[row.station_id] -= 1
+            user_room[row.submitter_id] -= 1
         hub_event(conn, row.id, row.attempt, "pending", "received", "claim", now,
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
         attempts.begin(conn, row.id, row.attempt, lz_id, now)

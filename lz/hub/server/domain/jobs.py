@@ -149,8 +149,9 @@ def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
 
 
 def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
-    """A waiting job ends cancelled at once; a held one records the request, which its landing zone
-    carries out and which survives a requeue (``lifecycle.on_cancel``)."""
+    """A waiting job ends cancelled at once (its bundle forgotten: ``Hub.drop_unneeded_bundle``
+    unlinks it); a held one records the request, which its landing zone carries out and which
+    survives a requeue (``lifecycle.on_cancel``)."""
     return _request(conn, who, job_id, "cancel", now)
 
 
@@ -182,7 +183,9 @@ def _request(conn: Connection, who: Principal, job_id: str, action: str, now: fl
         if after == before:
             return row
         ended = after.phase is Phase.FINISHED
-        if not apply(conn, row, after, now, **({"state": "cleaned"} if ended else {})):
+        # a waiting job that ends forgets its bundle here; the caller unlinks it after the commit
+        columns = ({"state": "cleaned", **({"bundle": ""} if before.phase is Phase.PENDING else {})} if ended else {})
+        if not apply(conn, row, after, now, **columns):
             continue
         detail = f"requested by {who.name}" + ("" if ended else "; the landing zone carries it out")
         hub_event(conn, row.id, row.attempt, row.state, "cleaned" if ended else row.state, action, now, detail)

@@ -1,5 +1,5 @@
 """The Stations tab: create a Station; per Station its members and roles, invitations, landing
-zones and volumes, and its jobs. Every form posts back here with the session's CSRF token; a
+zones and volumes, its quota, and its jobs. Every form posts back here with the session's CSRF token; a
 refusal of the rules shows on the same page, in one line, with the status the API would give."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from lz.hub.protocol.schemas import NAME
 from lz.hub.server.deps import hub_of
-from lz.hub.server.domain import jobs, members, stations, volumes, zones
-from lz.hub.server.errors import HubError
+from lz.hub.server.domain import jobs, members, quotas, stations, volumes, zones
+from lz.hub.server.errors import HubError, Invalid
 from lz.hub.server.web import session
 from lz.hub.server.web.pages_jobs import SHOWN
 from lz.hub.server.web.render import page
@@ -101,11 +101,12 @@ def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str
             "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
             "volumes": volumes.listing(conn, viewer.who, station),
             "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows],
-            "my_zones": mine,
+            "my_zones": mine, "quota": quotas.describe(conn, viewer.who, station, quotas.Defaults.of(hub.config)),
         }
 
     context = hub.read(_read)
     context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
+    context["quota_setter"] = viewer.who.admin or context["role"] in quotas.SETTERS
     return context
 
 
@@ -175,3 +176,34 @@ async def remove_volume(request: Request, station: str = _name(), volume: str = 
                         viewer: Viewer = Depends(session.viewer)) -> Response:
     return await _on_station(request, viewer, station, "volumes", lambda conn, _f: volumes.remove(
         conn, viewer.who, station, volume))
+
+
+@router.post("/stations/{station}/quota")
+async def set_quota(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    """The quota form: each field a number (a size such as 500G for bytes), or empty for the hub's default."""
+    hub = hub_of(request)
+
+    def _set(conn: Any, fields: dict[str, str]) -> None:
+        quotas.set_quota(conn, viewer.who, station, _quota_fields(fields), quotas.Defaults.of(hub.config))
+
+    return await _on_station(request, viewer, station, "quota", _set)
+
+
+def _quota_fields(fields: dict[str, str]) -> dict[str, int | None]:
+    from lz.hub.protocol.sizes import parse_size
+
+    values: dict[str, int | None] = {}
+    for kind in quotas.KINDS:
+        text = fields.get(kind, "").strip()
+        if not text:
+            values[kind] = None
+        elif kind == "bytes":
+            try:
+                values[kind] = parse_size(text)
+            except ValueError as exc:
+                raise Invalid(f"bytes: {exc}") from None
+        elif text.isdigit() and int(text) <= 1 << 31:
+            values[kind] = int(text)
+        else:
+            raise Invalid(f"{kind}: {text[:40]!r} is not a count (0 to {1 << 31}), or empty for the hub's default")
+    return values

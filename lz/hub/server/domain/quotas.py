@@ -1,0 +1,181 @@
+"""Quotas (issue 21): how many jobs a Station and a user may have waiting and running, and how
+many bytes the hub keeps for their jobs (bundles of unfinished jobs plus results kept).
+
+Waiting jobs and bytes are checked at submission: once on a cheap read before the upload is
+read (by its declared length), and again in the transaction that creates the job, with the
+Station's and the submitter's rows locked (``FOR UPDATE`` on PostgreSQL; SQLite's ``BEGIN
+IMMEDIATE`` already lets one writer in), so two submissions with room for one can never both get
+in. A full quota refuses the submission: 409 for a count (the request is fine, the queue is
+full; 429 would promise a retry time that does not exist), 413 for bytes (this upload does not
+fit what is left). The running quota never refuses: ``claims.claim`` leases no more jobs of a
+Station or user than it allows, and the rest stay pending. Results are never refused (work done
+would be lost): they count toward the bytes and so hold back the next submissions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, case, func, select, update
+
+from lz.hub.protocol.lifecycle import Phase
+from lz.hub.protocol.sizes import human_bytes
+from lz.hub.server.domain.accounts import Principal, users_t
+from lz.hub.server.domain.stations import role, visible
+from lz.hub.server.errors import Conflict, Forbidden, TooLarge
+from lz.hub.server.models import HubJob, Station
+
+jobs_t: Any = HubJob.__table__
+stations_t: Any = Station.__table__
+KINDS = ("pending", "running", "bytes")
+SETTERS = ("owner",)  # besides hub admins: who sets a Station's quota (up to the hub's defaults)
+
+
+@dataclass(frozen=True)
+class Limits:
+    pending: int
+    running: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The hub's defaults (``HubConfig``): per Station (unless it has its own) and per user."""
+
+    station: Limits
+    user: Limits
+
+    @classmethod
+    def of(cls, config: Any) -> Defaults:
+        return cls(Limits(config.station_pending, config.station_running, config.station_bytes),
+                   Limits(config.user_pending, config.user_running, config.user_bytes))
+
+
+def _stored_bytes() -> Any:
+    """Bytes a job keeps on the hub: its bundle until forgotten, its results while kept."""
+    return func.coalesce(func.sum(
+        case((jobs_t.c.bundle != "", jobs_t.c.bundle_bytes), else_=0)
+        + case((jobs_t.c.results.is_not(None), func.coalesce(jobs_t.c.results_bytes, 0)), else_=0)), 0)
+
+
+def use(conn: Connection, where: Any) -> Limits:
+    """What the jobs matching ``where`` use now (``Limits`` as counts and bytes)."""
+    def counted(phase: Phase) -> Any:
+        return func.coalesce(func.sum(case((jobs_t.c.phase == phase.value, 1), else_=0)), 0)
+
+    row = conn.execute(select(counted(Phase.PENDING), counted(Phase.LEASED), _stored_bytes()).where(where)).one()
+    return Limits(int(row[0]), int(row[1]), int(row[2]))
+
+
+def station_limits(conn: Connection, station_id: int, defaults: Defaults) -> Limits:
+    row = conn.execute(select(stations_t.c.quota_pending, stations_t.c.quota_running, stations_t.c.quota_bytes)
+                       .where(stations_t.c.id == station_id)).one()
+    own = Limits(row.quota_pending, row.quota_running, row.quota_bytes)
+    return Limits(*(d if o is None else o for o, d in zip(_values(own), _values(defaults.station), strict=True)))
+
+
+def _values(limits: Limits) -> tuple[Any, Any, Any]:
+    return limits.pending, limits.running, limits.bytes
+
+
+def _lock(conn: Connection, station_id: int, user_id: int) -> str:
+    """Lock the Station's row, then the user's (always in this order: no deadlock between two
+    submissions); answers the Station's name."""
+    name: str = conn.execute(select(stations_t.c.name).where(stations_t.c.id == station_id).with_for_update()
+                             ).scalar_one()
+    conn.execute(select(users_t.c.id).where(users_t.c.id == user_id).with_for_update()).first()
+    return name
+
+
+def check_submit(conn: Connection, who: Principal, station_id: int, defaults: Defaults, adding_bytes: int,
+                 *, lock: bool) -> None:
+    """Refuse a new job (409 for the waiting count, 413 for bytes) when the Station or the
+    submitter has no room for it; ``lock``: inside the transaction that creates it."""
+    if lock:
+        name = _lock(conn, station_id, who.user_id)
+    else:
+        name = conn.execute(select(stations_t.c.name).where(stations_t.c.id == station_id)).scalar_one()
+    station = (f"Station {name}", "its limit", "it has", station_limits(conn, station_id, defaults),
+               use(conn, jobs_t.c.station_id == station_id))
+    user = (f"user {who.name}", "the limit per user", "they have", defaults.user,
+            use(conn, jobs_t.c.submitter_id == who.user_id))
+    for whose, limit_is, has, limits, used in (station, user):
+        if used.pending + 1 > limits.pending:
+            raise Conflict(f"{whose}: {limits.pending} pending jobs is {limit_is} and {has} {used.pending} "
+                           "(nothing was submitted)")
+        if used.bytes + adding_bytes > limits.bytes:
+            raise TooLarge(f"{whose}: {human_bytes(limits.bytes)} stored is {limit_is} and {has} "
+                           f"{human_bytes(used.bytes)}; this upload is {human_bytes(adding_bytes)} "
+                           "(nothing was submitted)")
+
+
+def describe(conn: Connection, who: Principal, station: str, defaults: Defaults) -> dict[str, Any]:
+    """The Station's quota and use (any member, or a hub admin, may read it)."""
+    sid = visible(conn, who, station)
+    row = conn.execute(select(stations_t.c.quota_pending, stations_t.c.quota_running, stations_t.c.quota_bytes)
+                       .where(stations_t.c.id == sid)).one()
+    limits = station_limits(conn, sid, defaults)
+    used = use(conn, jobs_t.c.station_id == sid)
+    return {"station": station, **{kind: {"limit": getattr(limits, kind), "used": getattr(used, kind),
+                                          "own": getattr(row, f"quota_{kind}") is not None} for kind in KINDS}}
+
+
+def set_quota(conn: Connection, who: Principal, station: str, values: dict[str, int | None],
+              defaults: Defaults) -> dict[str, Any]:
+    """Set the Station's own quota (``None``: back to the hub's default). A hub admin sets any
+    value; the Station's owner only up to the hub's defaults (else one person could lift the
+    bound the hub set for every Station); nobody else."""
+    sid = visible(conn, who, station)
+    if not who.admin:
+        if role(conn, sid, who.user_id) not in SETTERS:
+            raise Forbidden(f"only the owner of station {station!r} or a hub admin sets its quota")
+        for kind, value in values.items():
+            cap = getattr(defaults.station, kind)
+            if kind in KINDS and value is not None and value > cap:
+                shown = human_bytes(value) if kind == "bytes" else str(value)
+                capped = human_bytes(cap) if kind == "bytes" else str(cap)
+                raise Forbidden(f"a {kind} quota of {shown} is above the hub's default ({capped}): "
+                                "only a hub admin sets more")
+    columns = {f"quota_{kind}": value for kind, value in values.items() if kind in KINDS}
+    if columns:
+        conn.execute(update(stations_t).where(stations_t.c.id == sid).values(**columns))
+    return describe(conn, who, station, defaults)
+
+
+def running_room(conn: Connection, station_ids: Iterable[int], defaults: Defaults) -> dict[int, int]:
+    """How many more jobs of each Station may be leased now, with the Stations' rows locked (in
+    id order) so concurrent claims on PostgreSQL count one after the other."""
+    ids = sorted(set(station_ids))
+    if not ids:
+        return {}
+    rows = conn.execute(select(stations_t.c.id, stations_t.c.quota_running).where(stations_t.c.id.in_(ids))
+                        .order_by(stations_t.c.id).with_for_update()).all()
+    leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.station_id, func.count()).where(
+        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.station_id.in_(ids)).group_by(jobs_t.c.station_id)).all())
+    return {r.id: (defaults.station.running if r.quota_running is None else r.quota_running) - int(leased.get(r.id, 0))
+            for r in rows}
+
+
+def users_running_room(conn: Connection, user_ids: Iterable[int], defaults: Defaults) -> dict[int, int]:
+    """How many more jobs of each user may be leased now (their rows locked, in id order)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    conn.execute(select(users_t.c.id).where(users_t.c.id.in_(ids)).order_by(users_t.c.id).with_for_update()).all()
+    leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.submitter_id, func.count()).where(
+        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.submitter_id.in_(ids)).group_by(jobs_t.c.submitter_id)).all())
+    return {uid: defaults.user.running - int(leased.get(uid, 0)) for uid in ids}
+
+
+def users_at_running_limit(conn: Connection, defaults: Defaults) -> list[int]:
+    """Users whose leased jobs fill their running quota (their pending jobs are not candidates)."""
+    return list(conn.execute(select(jobs_t.c.submitter_id).where(jobs_t.c.phase == Phase.LEASED.value)
+                             .group_by(jobs_t.c.submitter_id)
+                             .having(func.count() >= defaults.user.running)).scalars())
+
+
+def record_results(conn: Connection, job_id: str, size: int) -> None:
+    """The stored results' size, which counts toward the bytes of the job's Station and submitter."""
+    conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(results_bytes=size))
+
