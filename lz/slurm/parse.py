@@ -144,17 +144,27 @@ def parse_sstat(text: str) -> dict[str, StepUsage]:
         if len(parts) < 3 or not parts[0].strip() or "." not in parts[0]:
             continue
         slurm_id = parts[0].split(".", 1)[0]
-        rss = size_bytes(parts[1])
-        cpu = duration_s(parts[2])
+        rss = _sane(size_bytes(parts[1]), MAX_RSS_BYTES)
+        cpu = _sane(duration_s(parts[2]), MAX_CPU_SECONDS)
         tasks = int(parts[3]) if len(parts) > 3 and parts[3].strip().isdigit() else 1
         if cpu is not None:
-            cpu *= max(tasks, 1)  # AveCPU is per task
+            cpu = _sane(cpu * max(tasks, 1), MAX_CPU_SECONDS)  # AveCPU is per task
         old = found.get(slurm_id)
         if old is not None:
             rss = _larger(rss, old.max_rss_bytes)
             cpu = _larger(cpu, old.cpu_seconds)
         found[slurm_id] = StepUsage(slurm_id, cpu, rss)
     return found
+
+
+MAX_RSS_BYTES = 1 << 50  # a PiB
+MAX_CPU_SECONDS = 1e10  # three centuries
+"""Beyond these a figure is sstat's garbage (seen for steps that have just started or ended under
+load, e.g. 2**64 - 1 bytes), not a measurement: unknown, not a fact."""
+
+
+def _sane(value: _N | None, limit: float) -> _N | None:
+    return None if value is None or value < 0 or value > limit else value
 
 
 def _larger(a: _N | None, b: _N | None) -> _N | None:

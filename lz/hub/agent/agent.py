@@ -37,6 +37,7 @@ from lz.hub.agent.client import HubClient, HubRefused, HubUnavailable
 from lz.hub.agent.options import AgentOptions
 from lz.hub.agent.outbox import Claim
 from lz.hub.protocol.names import FACTS, MANIFEST, RESULT_FILES
+from lz.hub.protocol.schemas import facts_within_bounds
 from lz.store.jobs import Job, JobStore
 
 log = logging.getLogger("lz.hub.agent.agent")
@@ -355,7 +356,7 @@ class HubAgent:
 
     def _report(self, claim: Claim, job: Job) -> Claim:
         events = outbox.unreported(self.engine, claim)
-        facts = {k: getattr(job, k) for k in FACTS}
+        facts = _facts(job)
         key = (claim.hub_job_id, claim.attempt)
         if not events and self._sent_facts.get(key) == facts:
             return claim
@@ -399,7 +400,7 @@ class HubAgent:
         """Upload the results (if the job has any), finish the attempt, then forget the claim."""
         stored = self.settings.results_dir / job.id
         has_results = job.results_at is not None and (stored / MANIFEST).exists()
-        facts = {k: getattr(job, k) for k in FACTS}
+        facts = _facts(job)
         if has_results:
             archive = self.outgoing / leftovers.archive_name(claim.hub_job_id, claim.attempt)
             try:
@@ -427,6 +428,14 @@ class HubAgent:
             self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
         self._room.set()
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
+
+
+def _facts(job: Job) -> dict[str, Any]:
+    """The job's facts for the hub, each within the protocol's bounds (out of them: null, logged)."""
+    facts, dropped = facts_within_bounds({k: getattr(job, k) for k in FACTS})
+    if dropped:
+        log.warning("job %s: %s out of the hub's bounds, reported as unknown", job.id, ", ".join(dropped))
+    return facts
 
 
 def _volumes(spec: dict[str, Any]) -> tuple[Any, ...]:

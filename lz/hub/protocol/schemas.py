@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 JOB_ID = r"^[0-9a-f]{1,32}$"
@@ -204,6 +205,23 @@ class Facts(_Body):
     ended_at: float | None = Field(default=None, ge=0, le=LAST_TIMESTAMP, allow_inf_nan=False)
     cpu_seconds: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
     max_rss_bytes: int | None = Field(default=None, ge=0, le=1 << 62)
+
+
+def facts_within_bounds(facts: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The facts as the hub accepts them, and the names of those it would refuse (sent as null):
+    one absurd figure (sstat's garbage for a step that just started) must not make the hub refuse
+    a whole report, which the landing zone would then send again for ever while the job stalls."""
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for name, value in facts.items():
+        try:
+            Facts.model_validate({name: value})
+        except ValidationError:
+            kept[name] = None
+            dropped.append(name)
+        else:
+            kept[name] = value
+    return kept, dropped
 
 
 class ReportIn(_Body):

@@ -180,3 +180,13 @@ def test_refusals_on_captured_messages(name: str) -> None:
 ])
 def test_error_classification(message: str, unreachable: bool) -> None:
     assert is_unreachable(message) is unreachable
+
+
+def test_sstat_garbage_is_unknown_not_a_figure() -> None:
+    """22.05's sstat can print 2**64-1 bytes or a CPU time of centuries for a step that has just
+    started: such a figure is not reported (the hub refuses it, and it once stalled a job's reports)."""
+    got = parse_sstat("5.0|16777216T|213503982334-00:00:00|1\n6.batch|18446744073709551615|00:01.000|1\n"
+                      "7.0|1M|100000000-00:00:00|4\n")
+    assert got["5"].max_rss_bytes is None and got["5"].cpu_seconds is None
+    assert got["6"].max_rss_bytes is None and got["6"].cpu_seconds == 1
+    assert got["7"].max_rss_bytes == 1024**2 and got["7"].cpu_seconds is None

@@ -326,3 +326,22 @@ def test_a_landing_zones_impossible_facts_are_refused_and_the_lists_stay_readabl
     assert refused.status_code == 422
     assert [j["id"] for j in app.ok("GET", "/jobs", alice)] == [job_id]
     assert app.ok("GET", f"/jobs/{job_id}", alice)["state"] == "received"
+
+
+def test_a_landing_zone_reports_an_absurd_figure_as_unknown_and_the_hub_takes_the_report(app: HubApp) -> None:
+    """In a CI run under load, sstat's garbage CPU time made every report of a running job a 422;
+    the agent sent it again for ever and the job never finished on the hub. The agent now sends
+    what is out of the protocol's bounds as null, and the hub takes the rest."""
+    from lz.hub.protocol.schemas import facts_within_bounds
+
+    facts, dropped = facts_within_bounds({"outcome": None, "cpu_seconds": 1.8e19, "max_rss_bytes": 1 << 64,
+                                          "native_state": "RUNNING", "started_at": 1_700_000_000.0})
+    assert dropped == ["cpu_seconds", "max_rss_bytes"]
+    assert facts == {"outcome": None, "cpu_seconds": None, "max_rss_bytes": None, "native_state": "RUNNING",
+                     "started_at": 1_700_000_000.0}
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    app.ok("POST", f"/lz/jobs/{job_id}/events", alice, json={"name": "lz1", "attempt": 1, "events": [], "facts": facts})
+    assert app.ok("GET", f"/jobs/{job_id}", alice)["native_state"] == "RUNNING"
