@@ -8,9 +8,11 @@ import time
 from importlib import resources
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from lz.hub.server import db
 from tests.unit.hub_helpers import hub_app
@@ -63,13 +65,15 @@ def _at(url: str, revision: str) -> None:
     engine.dispose()
 
 
-def test_migration_keeps_links_and_caps_endless_tokens(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'hub.db'}"
+def _migrate_with_rows(url: str) -> None:
+    """Rows at hub0008 (a zone serving a Station with a volume mapped, a token that never expires
+    and one that does), then the upgrade: nothing of them is lost, only the endless token capped,
+    and a second owner may now use the same zone name."""
     _at(url, "hub0008_attempts")
     engine = db.make_hub_engine(url)
     with db.write(engine) as conn:
         for statement in (
-            "INSERT INTO users (id, name, admin, created_at) VALUES (1, 'alice', 0, 1), (2, 'bob', 0, 1)",
+            "INSERT INTO users (id, name, admin, created_at) VALUES (1, 'alice', false, 1), (2, 'bob', false, 1)",
             "INSERT INTO stations (id, name, created_by, created_at) VALUES (1, 's1', 1, 1)",
             "INSERT INTO landing_zones (id, name, owner_id, registered_at, running, max_running, queue_length)"
             " VALUES (1, 'gw', 1, 1, 0, 1, 0)",
@@ -89,7 +93,22 @@ def test_migration_keeps_links_and_caps_endless_tokens(tmp_path: Path) -> None:
         assert conn.execute(text("SELECT lz_id FROM volume_mappings")).all() == [(1,)]
         expiry = dict(conn.execute(text("SELECT id, expires_at FROM tokens")).all())
         assert before + 90 * 86400 <= expiry[1] <= time.time() + 90 * 86400 and expiry[2] == 5000000000
-        conn.execute(text("INSERT INTO landing_zones (name, owner_id, registered_at, running, max_running,"
-                          " queue_length) VALUES ('gw', 2, 1, 0, 1, 0)"))
-        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        conn.execute(text("INSERT INTO landing_zones (id, name, owner_id, registered_at, running, max_running,"
+                          " queue_length) VALUES (2, 'gw', 2, 1, 0, 1, 0)"))
+        if engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    with pytest.raises(IntegrityError), db.write(engine) as conn:  # within one owner a name stays one zone
+        conn.execute(text("INSERT INTO landing_zones (id, name, owner_id, registered_at, running, max_running,"
+                          " queue_length) VALUES (3, 'gw', 2, 1, 0, 1, 0)"))
     engine.dispose()
+
+
+def test_migration_keeps_links_and_caps_endless_tokens(tmp_path: Path) -> None:
+    """SQLite copies the table in batch mode: with foreign keys on, that copy's DROP would have
+    cascaded and removed every Station's zones and volume mappings."""
+    _migrate_with_rows(f"sqlite:///{tmp_path / 'hub.db'}")
+
+
+@pytest.mark.postgres
+def test_migration_on_postgresql(postgres_url: str) -> None:
+    _migrate_with_rows(postgres_url)
