@@ -198,7 +198,8 @@ def user_add(name: str, admin: bool, password_stdin: bool, db_url: str | None) -
 @click.argument("name")
 @_db_option
 def user_password(name: str, db_url: str | None) -> None:
-    """Set NAME's web sign-in password, read from stdin (stored as an argon2id hash)."""
+    """Set NAME's web sign-in password, read from stdin (stored as an argon2id hash); ends NAME's
+    web sessions, device logins and the tokens they made (tokens made here stay)."""
     from lz.hub.server import db
     from lz.hub.server.domain import login
 
@@ -206,6 +207,32 @@ def user_password(name: str, db_url: str | None) -> None:
     with db.write(_engine(db_url)) as conn:
         login.set_password(conn, name, password)
     click.echo(f"password of {name} set")
+
+
+@user_group.command(name="disable")
+@click.argument("name")
+@_db_option
+def user_disable(name: str, db_url: str | None) -> None:
+    """End every web session, login and token of NAME at once, and refuse their sign-in."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts
+
+    with db.write(_engine(db_url)) as conn:
+        accounts.set_disabled(conn, name, True, time.time())
+    click.echo(f"user {name} disabled: sessions and tokens ended, sign-in refused")
+
+
+@user_group.command(name="enable")
+@click.argument("name")
+@_db_option
+def user_enable(name: str, db_url: str | None) -> None:
+    """Let NAME sign in again (what disabling ended stays ended: they log in anew)."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts
+
+    with db.write(_engine(db_url)) as conn:
+        accounts.set_disabled(conn, name, False, time.time())
+    click.echo(f"user {name} enabled")
 
 
 def _stdin_password() -> str:
@@ -239,7 +266,8 @@ def token_group() -> None:
 
 @token_group.command(name="create")
 @click.option("--user", "user_name", required=True, help="Whose token.")
-@click.option("--expires", default=None, help="Lifetime, e.g. 30d, 12h (default: never).")
+@click.option("--expires", default=None, help="Lifetime, e.g. 30d, 12h (default: never; only here, on the hub "
+                                               "host: tokens made over the API are capped).")
 @click.option("--for-landing-zones", is_flag=True, help="Only register, claim and report (for pilots).")
 @_db_option
 def token_create(user_name: str, expires: str | None, for_landing_zones: bool, db_url: str | None) -> None:
@@ -451,13 +479,17 @@ def client_token_group() -> None:
 
 @client_token_group.command(name="create")
 @click.option("--for-landing-zones", is_flag=True, help="Only register, claim and report: for a batch of pilots.")
-@click.option("--expires", default="7d", show_default=True, help="Lifetime, e.g. 7d, 12h.")
+@click.option("--expires", default="7d", show_default=True,
+              help="Lifetime, e.g. 7d, 12h (at most the hub's max_token_s, 90 days by default).")
+@click.option("--label", default=None, help="What it is for (shown by lz token list).")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the token to this file (0600) instead of stdout.")
 @hub_options
-def client_token_create(for_landing_zones: bool, expires: str, output: Path | None) -> None:
-    """A non-rotating token (point every pilot of a job array at it with --token FILE)."""
-    answer = _client().post("/api/v1/tokens", {"for_landing_zones": for_landing_zones, "expires": expires})
+def client_token_create(for_landing_zones: bool, expires: str, label: str | None, output: Path | None) -> None:
+    """A non-rotating token (point every pilot of a job array at it with --token FILE); it ends with
+    the login that made it."""
+    answer = _client().post("/api/v1/tokens", {"for_landing_zones": for_landing_zones, "expires": expires,
+                                               **({"label": label} if label else {})})
     if output is not None:
         from lz.hub.agent.client import write_token
 
@@ -466,6 +498,31 @@ def client_token_create(for_landing_zones: bool, expires: str, output: Path | No
     else:
         click.echo(f"token {answer['id']} ({answer['scope']})", err=True)
         click.echo(answer["token"])
+
+
+@client_token_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True)
+@hub_options
+def client_token_list(as_json: bool) -> None:
+    """Your tokens that still work (never their secrets)."""
+    rows = _client().get("/api/v1/tokens")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    iso = _views().iso
+    click.echo(_table([("ID", "KIND", "SCOPE", "LABEL", "CREATED", "EXPIRES", "LAST USED")] + [
+        (str(r["id"]) + (" *" if r.get("current") else ""), r["kind"], r["scope"], r.get("label") or "",
+         iso(r["created_at"]) or "", iso(r["expires_at"]) or "never", iso(r["last_used_at"]) or "")
+        for r in rows]))
+
+
+@client_token_group.command(name="revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+@hub_options
+def client_token_revoke(token_id: int) -> None:
+    """Revoke your token ID (a login's access token: that whole login ends)."""
+    _client().delete(f"/api/v1/tokens/{token_id}")
+    click.echo(f"token {token_id} revoked")
 
 
 def register(main: click.Group) -> None:

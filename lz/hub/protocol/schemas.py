@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+ZONE_REF = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # NAME or OWNER/NAME
 JOB_ID = r"^[0-9a-f]{1,32}$"
 PILOT_GROUP = r"^[0-9][0-9_]{0,63}$"  # a SLURM job id (digits; ``_`` as in array task ids)
 LAST_TIMESTAMP = 1e11  # the year 5138: beyond any real clock, within what every page can format

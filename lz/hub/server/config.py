@@ -44,6 +44,8 @@ class HubConfig(BaseModel):
     access_s: float = Field(default=3600.0, gt=0)  # access tokens of the device flow
     refresh_s: float = Field(default=30 * 86400.0, gt=0)
     refresh_grace_s: float = 30.0  # a just-rotated refresh token still works this long
+    # the longest a token minted over the API (``POST /api/v1/tokens``) may live; never longer
+    max_token_s: float = Field(default=90 * 86400.0, gt=0, le=3650 * 86400.0)
     device_s: float = Field(default=600.0, gt=0)  # how long a user code may be entered
     device_interval_s: int = Field(default=5, ge=1)
     public_url: str | None = None  # what verification_uri starts with (default: the request's)

@@ -63,8 +63,25 @@ def upgrade(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(resources.files("lz.hub.server.migrations")))
     with engine.connect().execution_options(lz_write=True) as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
-        conn.commit()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a batch-mode table copy must not cascade its DROP into the tables that refer to it
+            _pragma(conn, "PRAGMA foreign_keys=OFF")  # outside a transaction, or SQLite ignores it
+        try:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+        finally:
+            if sqlite:
+                conn.rollback()
+                _pragma(conn, "PRAGMA foreign_keys=ON")
     if engine.url.drivername.startswith("sqlite") and engine.url.database:
         os.chmod(engine.url.database, 0o600)
+
+
+def _pragma(conn: Any, statement: str) -> list[Any]:
+    """A PRAGMA on the raw SQLite connection, outside SQLAlchemy's transaction."""
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        return list(cursor.execute(statement).fetchall())
+    finally:
+        cursor.close()

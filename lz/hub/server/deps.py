@@ -35,6 +35,8 @@ def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Dep
         who = _tenant_user(hub, creds.credentials)
     if who is None:
         raise Unauthorized("unknown, revoked or expired token")
+    if who.token_id and (who.last_used_at is None or hub.now() - who.last_used_at >= accounts.TOUCH_EVERY_S):
+        hub.write(accounts.touch, who.token_id, hub.now())  # for ``GET /api/v1/tokens``; rarely a write
     return who
 
 
@@ -45,7 +47,7 @@ def _tenant_user(hub: Hub, token: str) -> Principal | None:
     subject = hub.tenant.subject(token)
     if subject is None:
         return None
-    found: Principal = hub.write(login.user_for_subject, subject, hub.now())
+    found: Principal | None = hub.write(login.user_for_subject, subject, hub.now())
     return found
 
 

@@ -19,13 +19,19 @@ class User(HubBase):
     created_at: Mapped[float] = mapped_column(Float)
     password_hash: Mapped[str | None] = mapped_column(Text)  # argon2id; None: no web sign-in
     subject: Mapped[str | None] = mapped_column(String(255), unique=True)  # an Auth0 tenant's ``sub``
+    # ``lz hub user disable``: no sign-in, no token, no session until enabled again (hub0011)
+    disabled_at: Mapped[float | None] = mapped_column(Float)
 
 
 class Token(HubBase):
     """Only the sha256 of a token is stored; the token itself is shown once, at creation.
 
     ``scope`` is ``user`` (everything the user may do, running a landing zone included) or
-    ``landing-zone`` (register, claim and report only; what a batch of pilots shares)."""
+    ``landing-zone`` (register, claim and report only; what a batch of pilots shares).
+
+    ``origin`` says how it was made (``lz.hub.server.domain.tokens.Origin``; None: before hub0011);
+    ``family`` ties a device login's access tokens, and the tokens they minted, to its refresh
+    family: revoking the family revokes them all (hub0011)."""
 
     __tablename__ = "tokens"
 
@@ -37,6 +43,9 @@ class Token(HubBase):
     expires_at: Mapped[float | None] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float)
     last_used_at: Mapped[float | None] = mapped_column(Float)
+    origin: Mapped[str | None] = mapped_column(String(16))
+    family: Mapped[str | None] = mapped_column(String(32), index=True)
+    label: Mapped[str | None] = mapped_column(String(64))
 
 
 class Station(HubBase):
@@ -66,12 +75,14 @@ class StationMember(HubBase):
 
 
 class LandingZone(HubBase):
-    """A landing zone as it last described itself (register and heartbeat)."""
+    """A landing zone as it last described itself (register and heartbeat). Its name is unique
+    per owner (hub0011): two users may each run a zone called ``gw``."""
 
     __tablename__ = "landing_zones"
+    __table_args__ = (UniqueConstraint("owner_id", "name", name="uq_landing_zones_owner_name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     registered_at: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float | None] = mapped_column(Float)

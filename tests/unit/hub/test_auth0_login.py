@@ -93,3 +93,14 @@ def test_refused_tokens_are_401(hub: HubApp, tenant: FakeTenant, bad: str) -> No
              "unknown_kid": lambda: tenant.token(key=new_key(), kid="nope")}[bad]()
     r = hub.client.get("/api/v1/whoami", headers=hub.auth(token))
     assert r.status_code == 401 and token not in r.text
+
+
+def test_a_disabled_tenant_user_is_refused(hub: HubApp, tenant: FakeTenant) -> None:
+    """The tenant still vouches for them, but the hub's ``lz hub user disable`` wins: 401."""
+    from lz.hub.server.domain import accounts
+
+    assert hub.client.get("/api/v1/whoami", headers=hub.auth(tenant.token())).status_code == 200
+    hub.hub.write(accounts.set_disabled, "auth0-alice", True, hub.clock())
+    assert hub.client.get("/api/v1/whoami", headers=hub.auth(tenant.token())).status_code == 401
+    hub.hub.write(accounts.set_disabled, "auth0-alice", False, hub.clock())
+    assert hub.client.get("/api/v1/whoami", headers=hub.auth(tenant.token())).status_code == 200

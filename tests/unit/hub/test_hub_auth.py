@@ -56,6 +56,8 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"/jobs/{j}/results", {}),
         ("GET", f"/jobs/{j}/logs/stdout", {}),
         ("POST", "/tokens", {"json": {"for_landing_zones": True, "expires": "7d"}}),
+        ("GET", "/tokens", {}),
+        ("DELETE", "/tokens/1", {}),  # alice's
         ("PUT", "/stations/s1", {"json": {"max_attempts": 5}}),
         ("GET", "/stations/s1/quota", {}),
         ("PUT", "/stations/s1/quota", {"json": {"pending": 5}}),
@@ -97,7 +99,7 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     operations = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
                .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
-               .replace("/volumes/ref", "/volumes/{volume}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
+               .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations - PUBLIC == {(m, "/api/v1" + p) for m, p in listed}
 
 
@@ -129,7 +131,7 @@ def test_a_landing_zone_token_cannot_act_as_a_user(world: World) -> None:
 
 def test_the_wrong_user_sees_nothing_of_another_station(world: World) -> None:
     expected = {("POST", "/stations"): 201, ("GET", "/stations"): 200, ("GET", "/whoami"): 200,
-                ("GET", "/zones"): 200, ("GET", "/jobs"): 200, ("POST", "/tokens"): 201,  # his own token
+                ("GET", "/zones"): 200, ("GET", "/jobs"): 200, ("POST", "/tokens"): 201, ("GET", "/tokens"): 200,  # his own tokens
                 ("GET", "/invitations"): 200}
     for method, path, kwargs in _user_calls(world):
         response = world.app.call(method, path, world.bob, **kwargs)
@@ -143,10 +145,11 @@ def test_the_wrong_user_sees_nothing_of_another_station(world: World) -> None:
 
 def test_a_landing_zone_of_another_user_or_station(world: World) -> None:
     app, bob, job = world.app, world.bob, world.job
-    # bob cannot act as alice's landing zone, nor add it to his station
-    for method, path, kwargs in _lz_calls(world):
+    # bob cannot act as alice's landing zone (a name is his own zone of that name, and he has no
+    # lz1 yet), nor add it to his station
+    for method, path, kwargs in _lz_calls(world)[1:]:
         response = app.call(method, path, bob, **kwargs)
-        assert response.status_code == 403, (method, path, response.text)
+        assert response.status_code == 404, (method, path, response.text)
     assert app.call("PUT", "/stations/s2/zones/lz1", bob).status_code == 403
     # nor may alice add her landing zone to bob's station
     assert app.call("PUT", "/stations/s2/zones/lz1", world.alice).status_code == 404
@@ -167,8 +170,11 @@ def test_a_landing_zone_of_another_user_or_station(world: World) -> None:
     assert app.ok("POST", "/lz/release", bob, json={"name": "lz2", "jobs": [{"id": job, "attempt": 1}]}) == {
         "released": []}  # a job it does not hold is not its to hand back
     assert app.ok("GET", f"/jobs/{alice_job}", world.alice)["phase"] == "pending"
-    # a landing-zone name belongs to the user who registered it first
-    assert app.call("POST", "/lz/register", bob, json={"name": "lz1"}).status_code == 403
+    # landing-zone names are per owner: bob's own lz1 is another zone, which holds nothing of alice's
+    app.ok("POST", "/lz/register", bob, json={"name": "lz1"})
+    beat = app.ok("POST", "/lz/heartbeat", bob, json={"name": "lz1", "jobs": [{"id": job, "attempt": 1}]})
+    assert beat["gone"] == [job] and app.claim(bob, "lz1") == []
+    assert app.ok("GET", f"/jobs/{job}", world.alice)["phase"] == "leased"  # still alice's lz1's
 
 
 def test_an_admin_sees_every_station(world: World) -> None:

@@ -1,6 +1,6 @@
 """Login endpoints: what a client needs to know (``/api/v1/meta``), the RFC 8628 device flow
 (``/oauth/device/code``, ``/oauth/token``: form-encoded as the RFC says, JSON accepted too, as
-auth0-python sends it), and landing-zone tokens made by a signed-in user (``POST /api/v1/tokens``).
+auth0-python sends it). Tokens a signed-in user makes are ``lz.hub.server.api.tokens``.
 The ``/activate`` page where a person approves a code is part of the web page (``lz.hub.server.web``)."""
 
 from __future__ import annotations
@@ -8,17 +8,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lz import __version__
-from lz.core.errors import UserError
-from lz.hub.server.deps import hub_of, user
-from lz.hub.server.domain import accounts, login
-from lz.hub.server.domain.accounts import Principal
-from lz.hub.server.errors import Invalid
+from lz.hub.server.deps import hub_of
+from lz.hub.server.domain import login
 from lz.hub.server.forms import read_fields
 
 api = APIRouter()
@@ -52,35 +49,6 @@ def meta(request: Request) -> Any:
     return MetaOut(version=__version__, min_version=hub.config.min_version or __version__,
                    latest_version=hub.config.latest_version or __version__,
                    upgrade="pip install --upgrade lz  (then restart the landing zone)", auth=auth)
-
-
-class TokenCreate(BaseModel):
-    for_landing_zones: bool = True
-    expires: str | None = Field(default="7d", max_length=16, description="e.g. 7d, 12h; null: never")
-
-
-class TokenCreated(BaseModel):
-    id: int
-    token: str
-    scope: str
-    expires_at: float | None
-
-
-@api.post("/tokens", response_model=TokenCreated, status_code=201, tags=["login"])
-def create_token(body: TokenCreate, request: Request, who: Principal = Depends(user)) -> Any:
-    """A token for a batch of pilots (non-rotating; landing-zone scope unless asked otherwise)."""
-    from lz.hub.server.domain.tokens import parse_duration
-
-    hub = hub_of(request)
-    try:
-        lifetime = parse_duration(body.expires) if body.expires else None
-    except UserError as exc:
-        raise Invalid(str(exc)) from None
-    now = hub.now()
-    token_id, token = hub.write(accounts.create_token, who.name, now, lifetime,
-                                "landing-zone" if body.for_landing_zones else "user")
-    return TokenCreated(id=token_id, token=token, scope="landing-zone" if body.for_landing_zones else "user",
-                        expires_at=now + lifetime if lifetime else None)
 
 
 # -- the device flow -----------------------------------------------------------------------------

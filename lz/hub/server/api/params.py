@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Path
 
 from lz.hub.protocol.names import LOG_PATTERN
-from lz.hub.protocol.schemas import JOB_ID, NAME
+from lz.hub.protocol.schemas import JOB_ID, NAME, ZONE_REF
 
 VOLUME = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
 
@@ -27,3 +27,9 @@ def log_name() -> Any:
 
 def volume() -> Any:
     return Path(pattern=VOLUME)
+
+
+def zone_ref() -> Any:
+    """In a route as ``{lz:path}``, so that ``OWNER/NAME`` may stand where a name did."""
+    return Path(pattern=ZONE_REF, description="A landing zone: NAME (your own, else the only one of that name "
+                                              "in question) or OWNER/NAME.")

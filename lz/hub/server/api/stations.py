@@ -83,8 +83,8 @@ def add_member(body: MemberIn, request: Request, station: str = params.name(), w
     return hub.write(_add)
 
 
-@router.put("/stations/{station}/zones/{lz}", response_model=StationOut, tags=["stations"])
-def add_zone(request: Request, station: str = params.name(), lz: str = params.name(), who: Principal = Depends(user)) -> Any:
+@router.put("/stations/{station}/zones/{lz:path}", response_model=StationOut, tags=["stations"])
+def add_zone(request: Request, station: str = params.name(), lz: str = params.zone_ref(), who: Principal = Depends(user)) -> Any:
     hub = hub_of(request)
 
     def _add(conn: Any) -> Any:
@@ -96,8 +96,8 @@ def add_zone(request: Request, station: str = params.name(), lz: str = params.na
     return result
 
 
-@router.delete("/stations/{station}/zones/{lz}", response_model=StationOut, tags=["stations"])
-def remove_zone(request: Request, station: str = params.name(), lz: str = params.name(), who: Principal = Depends(user)) -> Any:
+@router.delete("/stations/{station}/zones/{lz:path}", response_model=StationOut, tags=["stations"])
+def remove_zone(request: Request, station: str = params.name(), lz: str = params.zone_ref(), who: Principal = Depends(user)) -> Any:
     def _remove(conn: Any) -> Any:
         stations.remove_zone(conn, who, station, lz)
         return stations.describe(conn, stations.visible(conn, who, station))
@@ -191,9 +191,9 @@ def remove_volume(request: Request, station: str = params.name(), volume: str = 
     return hub_of(request).write(_remove)
 
 
-@router.put("/stations/{station}/volumes/{volume}/zones/{lz}", tags=["volumes"], response_model=list[VolumeOut])
+@router.put("/stations/{station}/volumes/{volume}/zones/{lz:path}", tags=["volumes"], response_model=list[VolumeOut])
 def map_volume(body: VolumeMapIn, request: Request, station: str = params.name(), volume: str = params.volume(),
-               lz: str = params.name(), who: Principal = Depends(user)) -> Any:
+               lz: str = params.zone_ref(), who: Principal = Depends(user)) -> Any:
     def _map(conn: Any) -> Any:
         volumes.map_to(conn, who, station, volume, lz, body.host_path)
         return volumes.listing(conn, who, station)

@@ -8,6 +8,7 @@ Passwords are argon2id (memory-hard). Errors are the OAuth error codes of RFC 67
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lz.core.errors import UserError
 from lz.hub.server.domain import accounts, tokens
+from lz.hub.server.domain.tokens import Origin
 from lz.hub.server.models import DeviceRequest, RefreshToken, User, WebSession
 
 devices_t: Any = DeviceRequest.__table__
@@ -44,28 +46,33 @@ def hash_password(password: str) -> str:
 
 
 def check_password(conn: Connection, name: str, password: str) -> int | None:
-    """The user's id when the password is theirs, else None (same work either way)."""
+    """The user's id when the password is theirs and they are not disabled, else None (same work
+    either way)."""
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    row = conn.execute(select(users_t.c.id, users_t.c.password_hash).where(users_t.c.name == name)).first()
+    row = conn.execute(select(users_t.c.id, users_t.c.password_hash, users_t.c.disabled_at)
+                       .where(users_t.c.name == name)).first()
     hasher = PasswordHasher()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY
     try:
         hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
-    return int(row.id) if row is not None and row.password_hash else None
+    return int(row.id) if row is not None and row.password_hash and row.disabled_at is None else None
 
 
 _DUMMY = "$argon2id$v=19$m=65536,t=3,p=4$wEadS/VZcUqxILPRLYZWHg$DNAulaM7q2FCwwtYvHettLdtBabiHC6ntRXFuyLLr0c"
 
 
-def set_password(conn: Connection, name: str, password: str) -> None:
+def set_password(conn: Connection, name: str, password: str, now: float | None = None) -> None:
+    """A new password ends every sign-in made with the old one (web sessions, device logins and the
+    tokens they minted): whoever knew it is out. Tokens an admin made on the hub host stay."""
     if len(password) < 8:
         raise UserError("a password needs at least 8 characters")
-    conn.execute(update(users_t).where(users_t.c.id == accounts.user_id(conn, name))
-                 .values(password_hash=hash_password(password)))
+    uid = accounts.user_id(conn, name)
+    conn.execute(update(users_t).where(users_t.c.id == uid).values(password_hash=hash_password(password)))
+    accounts.end_sign_ins(conn, uid, time.time() if now is None else now, admin_tokens=False)
 
 
 # -- the device flow -----------------------------------------------------------------------------
@@ -128,6 +135,8 @@ def pending(conn: Connection, user_code: str, now: float) -> PendingRequest | No
 def decide(conn: Connection, user_code: str, user_id: int, approve: bool, now: float) -> PendingRequest:
     """Approve or deny a pending request for ``user_id``; one line when there is none."""
     found = pending(conn, user_code, now)
+    if accounts.is_disabled(conn, user_id):
+        raise UserError("this account is disabled")
     if found is None:
         raise UserError(f"no pending login with code {user_code!r} (expired, used or mistyped)")
     conn.execute(update(devices_t).where(devices_t.c.user_code == found.user_code, devices_t.c.status == "pending")
@@ -151,6 +160,8 @@ def poll(conn: Connection, device_code: str, now: float, access_s: float, refres
             raise OAuthError("slow_down", f"poll at most every {row.interval_s} s")
         raise OAuthError("authorization_pending", "waiting for the code to be entered")
     conn.execute(update(devices_t).where(devices_t.c.id == row.id).values(status="used"))
+    if accounts.is_disabled(conn, int(row.user_id)):
+        raise OAuthError("access_denied", "this account is disabled")
     return issue(conn, int(row.user_id), now, access_s, refresh_s, secrets.token_hex(16))
 
 
@@ -158,7 +169,7 @@ def issue(conn: Connection, user_id: int, now: float, access_s: float, refresh_s
           family: str) -> dict[str, Any]:
     """A token response: a hub access token that expires and a new refresh token of ``family``."""
     name = conn.execute(select(users_t.c.name).where(users_t.c.id == user_id)).scalar_one()
-    _, access = accounts.create_token(conn, name, now, access_s, "user")
+    _, access = accounts.create_token(conn, name, now, access_s, "user", Origin.DEVICE, family)
     refresh = REFRESH_PREFIX + secrets.token_urlsafe(32)
     conn.execute(insert(refresh_t).values(user_id=user_id, digest=tokens.digest(refresh), family=family,
                                           created_at=now, expires_at=now + refresh_s))
@@ -168,17 +179,27 @@ def issue(conn: Connection, user_id: int, now: float, access_s: float, refresh_s
 
 def refresh(conn: Connection, presented: str, now: float, access_s: float, refresh_s: float,
             grace_s: float) -> dict[str, Any]:
-    """Rotate: the presented refresh token is used up and a new pair issued. A token used again
-    within ``grace_s`` (a concurrent refresh by another process sharing the file) still works;
-    later it is a replay and revokes its whole family."""
+    """Rotate (RFC 9700 §4.14.2): the presented refresh token is used up and a new pair issued.
+
+    A token used again within ``grace_s`` (a lost answer retried, a process sharing the file
+    without its lock) gets a sibling successor of the same family, but only one line of the family
+    may go on: the first use of any successor revokes its unused siblings, and presenting a
+    revoked token (such a sibling, or any token after the family ended) revokes the whole family,
+    as does a use of a spent token after the grace. Two holders of one family cannot both go on
+    unnoticed."""
     row = conn.execute(select(refresh_t).where(refresh_t.c.digest == tokens.digest(presented))).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
+    if row is not None and (row.revoked_at is not None
+                            or (row.used_at is not None and now - row.used_at > grace_s)):
+        accounts.revoke_family(conn, row.family, now)
+        raise OAuthError("invalid_grant", "refresh token reused or revoked: log in again")
+    if row is None or row.expires_at <= now:
         raise OAuthError("invalid_grant", "refresh token unknown, revoked or expired: log in again")
-    if row.used_at is not None and now - row.used_at > grace_s:
-        conn.execute(update(refresh_t).where(refresh_t.c.family == row.family, refresh_t.c.revoked_at.is_(None))
+    if accounts.is_disabled(conn, int(row.user_id)):
+        raise OAuthError("invalid_grant", "this account is disabled")
+    if row.used_at is None:  # the line goes on from here: any other unused token of the family is spent
+        conn.execute(update(refresh_t).where(refresh_t.c.family == row.family, refresh_t.c.id != row.id,
+                                             refresh_t.c.used_at.is_(None), refresh_t.c.revoked_at.is_(None))
                      .values(revoked_at=now))
-        raise OAuthError("invalid_grant", "refresh token reused: log in again")
-    if row.used_at is None:
         conn.execute(update(refresh_t).where(refresh_t.c.id == row.id).values(used_at=now))
     return issue(conn, int(row.user_id), now, access_s, refresh_s, row.family)
 
@@ -186,7 +207,7 @@ def refresh(conn: Connection, presented: str, now: float, access_s: float, refre
 def revoke_refresh_family(conn: Connection, presented: str, now: float) -> None:
     row = conn.execute(select(refresh_t.c.family).where(refresh_t.c.digest == tokens.digest(presented))).first()
     if row is not None:
-        conn.execute(update(refresh_t).where(refresh_t.c.family == row.family).values(revoked_at=now))
+        accounts.revoke_family(conn, row.family, now)
 
 
 # -- web sessions (the /activate page) ----------------------------------------------------------
@@ -209,10 +230,10 @@ def session(conn: Connection, cookie: str | None, now: float) -> Session | None:
     if not cookie:
         return None
     row = conn.execute(select(sessions_t.c.user_id, sessions_t.c.csrf, sessions_t.c.expires_at, users_t.c.name,
-                              users_t.c.admin)
+                              users_t.c.admin, users_t.c.disabled_at)
                        .join(users_t, users_t.c.id == sessions_t.c.user_id)
                        .where(sessions_t.c.digest == tokens.digest(cookie))).first()
-    if row is None or row.expires_at <= now:
+    if row is None or row.expires_at <= now or row.disabled_at is not None:
         return None
     return Session(int(row.user_id), row.name, row.csrf, bool(row.admin))
 
@@ -224,9 +245,10 @@ def end_session(conn: Connection, cookie: str | None) -> None:
 
 
 # -- users of an Auth0 tenant -------------------------------------------------------------------
-def user_for_subject(conn: Connection, subject: str, now: float) -> accounts.Principal:
-    """The hub user of a tenant's ``sub``, created on first sight (name derived from it)."""
-    row = conn.execute(select(users_t.c.id, users_t.c.name, users_t.c.admin)
+def user_for_subject(conn: Connection, subject: str, now: float) -> accounts.Principal | None:
+    """The hub user of a tenant's ``sub``, created on first sight (name derived from it); None for a
+    disabled user."""
+    row = conn.execute(select(users_t.c.id, users_t.c.name, users_t.c.admin, users_t.c.disabled_at)
                        .where(users_t.c.subject == subject)).first()
     if row is None:
         base = "".join(c if c.isalnum() or c in "._-" else "-" for c in subject)[:56].strip("-.") or "user"
@@ -236,4 +258,6 @@ def user_for_subject(conn: Connection, subject: str, now: float) -> accounts.Pri
         uid = accounts.new_id(conn.execute(insert(users_t).values(name=name, admin=False, created_at=now,
                                                                   subject=subject)))
         return accounts.Principal(user_id=uid, name=name, admin=False, scope="user", token_id=0)
+    if row.disabled_at is not None:
+        return None
     return accounts.Principal(user_id=int(row.id), name=row.name, admin=bool(row.admin), scope="user", token_id=0)

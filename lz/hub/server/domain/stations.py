@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lz.hub.server.domain.accounts import Principal, new_id, users_t
 from lz.hub.server.domain.tokens import valid_name
+from lz.hub.server.domain.zones import find, label
 from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
 from lz.hub.server.models import HubJob, LandingZone, Station, StationMember, StationZone
 
@@ -65,8 +66,10 @@ def describe(conn: Connection, station_id: int) -> dict[str, Any]:
     members = conn.execute(select(users_t.c.name, members_t.c.role).join(
         members_t, members_t.c.user_id == users_t.c.id).where(members_t.c.station_id == station_id)
         .order_by(users_t.c.name)).all()
-    zones = conn.execute(select(zones_t.c.name).join(links_t, links_t.c.lz_id == zones_t.c.id)
-                         .where(links_t.c.station_id == station_id).order_by(zones_t.c.name)).scalars().all()
+    zones = label([(r.owner, r.name) for r in conn.execute(
+        select(users_t.c.name.label("owner"), zones_t.c.name).join(links_t, links_t.c.lz_id == zones_t.c.id)
+        .join(users_t, users_t.c.id == zones_t.c.owner_id)
+        .where(links_t.c.station_id == station_id).order_by(zones_t.c.name, users_t.c.name)).all()])
     counts: dict[str, int] = dict(conn.execute(select(jobs_t.c.phase, func.count()).where(jobs_t.c.station_id == station_id)
                                .group_by(jobs_t.c.phase)).all())
     return {"name": station.name, "created_at": station.created_at,
@@ -101,9 +104,7 @@ def add_member(conn: Connection, who: Principal, station: str, user: str, now: f
 
 
 def _zone_you_own(conn: Connection, who: Principal, lz: str) -> int:
-    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
-    if row is None:
-        raise NotFound(f"no landing zone {lz!r} (it appears once it has connected)")
+    row = find(conn, who, lz)
     if row.owner_id != who.user_id and not who.admin:
         raise Forbidden(f"landing zone {lz!r} belongs to another user; its owner decides which stations it serves")
     return int(row.id)
@@ -126,9 +127,7 @@ def add_zone(conn: Connection, who: Principal, station: str, lz: str, now: float
 def remove_zone(conn: Connection, who: Principal, station: str, lz: str) -> None:
     """By a Station owner or admin, or by the landing zone's own owner (withdrawing it)."""
     sid = visible(conn, who, station)
-    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
-    if row is None:
-        raise NotFound(f"no landing zone {lz!r} (it appears once it has connected)")
+    row = find(conn, who, lz, select(links_t.c.lz_id).where(links_t.c.station_id == sid))
     if not (_manager(conn, who, sid) or row.owner_id == who.user_id):
         raise Forbidden(f"only the owner or an admin of station {station!r}, or the owner of {lz!r}, removes it")
     zid = int(row.id)

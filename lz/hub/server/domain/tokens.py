@@ -5,11 +5,22 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from enum import StrEnum
 
 from lz.core.errors import UserError
 
 PREFIX = "lzh_"
 SCOPES = ("user", "landing-zone")
+DEFAULT_MAX_S = 90 * 86400.0  # the longest a token minted over the API may live (HubConfig.max_token_s)
+LABEL_MAX = 64
+
+
+class Origin(StrEnum):
+    """How a token was made: what ``GET /api/v1/tokens`` calls its kind."""
+
+    ADMIN = "admin"  # ``lz hub token create`` on the hub host: may never expire
+    DEVICE = "device"  # a device login's short-lived access token (of a refresh family)
+    API = "api"  # ``POST /api/v1/tokens`` by a signed-in user: capped, tied to the minting family
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 

@@ -17,6 +17,7 @@ from lz.core.volumes import Volume, check
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.domain.members import managed
 from lz.hub.server.domain.stations import links_t, visible, zones_t
+from lz.hub.server.domain.zones import find
 from lz.hub.server.errors import Forbidden, Invalid, NotFound
 from lz.hub.server.models import StationVolume, VolumeMapping
 
@@ -61,7 +62,10 @@ def map_to(conn: Connection, who: Principal, station: str, name: str, lz: str, h
     checks again against its own ``hub_volume_roots``). The landing zone must serve the Station."""
     sid = visible(conn, who, station)
     volume = _volume(conn, sid, station, name)
-    zone = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == lz)).first()
+    try:
+        zone = find(conn, who, lz, select(links_t.c.lz_id).where(links_t.c.station_id == sid))
+    except NotFound:
+        zone = None
     if zone is None or not conn.execute(select(links_t.c.lz_id).where(
             links_t.c.station_id == sid, links_t.c.lz_id == zone.id)).first():
         raise NotFound(f"landing zone {lz!r} does not serve station {station!r}")

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from lz.hub.protocol.names import PILOT_FACTS
 from lz.hub.server.domain.accounts import Principal, new_id, users_t
 from lz.hub.server.domain.tokens import valid_name
-from lz.hub.server.errors import Forbidden, Invalid, NotFound
+from lz.hub.server.errors import Conflict, Invalid, NotFound
 from lz.hub.server.models import LandingZone, Station, StationMember, StationZone
 
 zones_t: Any = LandingZone.__table__
@@ -25,30 +25,60 @@ LOAD = ("running", "queue_length")
 
 
 def register(conn: Connection, who: Principal, name: str, facts: dict[str, Any], now: float) -> int:
-    """Create or refresh the landing zone ``name``; a name belongs to the user who first used it."""
+    """Create or refresh ``who``'s landing zone ``name``. Names are unique per owner: another user's
+    zone of the same name is another zone (nobody can take a name away from somebody else)."""
     if not valid_name(name):
         raise Invalid(f"landing zone name {name!r} may hold only letters, digits, . _ - (at most 64)")
     values = {k: facts[k] for k in DESCRIBED + LOAD if facts.get(k) is not None}
     values.update({k: facts.get(k) for k in PILOT})  # a name run outside SLURM after a pilot: no stale group
-    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == name)).first()
+    row = conn.execute(select(zones_t.c.id).where(zones_t.c.owner_id == who.user_id, zones_t.c.name == name)).first()
     if row is None:
         defaults = {"running": 0, "queue_length": 0, "max_running": 1}
         return new_id(conn.execute(insert(zones_t).values(name=name, owner_id=who.user_id, registered_at=now,
                                                           last_seen=now, **{**defaults, **values})))
-    if row.owner_id != who.user_id:
-        raise Forbidden(f"landing zone name {name!r} is taken by another user")
     conn.execute(update(zones_t).where(zones_t.c.id == row.id).values(last_seen=now, offline_at=None, **values))
     return int(row.id)
 
 
 def owned(conn: Connection, who: Principal, name: str) -> int:
     """The id of ``who``'s landing zone ``name`` (what claim, heartbeat and reports act as)."""
-    row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == name)).first()
+    row = conn.execute(select(zones_t.c.id).where(zones_t.c.owner_id == who.user_id, zones_t.c.name == name)).first()
     if row is None:
-        raise NotFound(f"no landing zone {name!r}: register it first")
-    if row.owner_id != who.user_id:
-        raise Forbidden(f"landing zone {name!r} belongs to another user")
+        raise NotFound(f"no landing zone {name!r} of yours: register it first")
     return int(row.id)
+
+
+def find(conn: Connection, who: Principal, ref: str, among: Any = None) -> Any:
+    """The landing zone a user means by ``ref`` (its id and owner_id): ``OWNER/NAME`` exactly;
+    a bare ``NAME`` is the caller's own zone of that name, else the only zone of that name (among
+    the ids of the ``among`` query: a Station's zones), else 404; two others of that name: 409,
+    say which with ``OWNER/NAME``. Whether the caller may act on it is the caller's rule."""
+    if "/" in ref:
+        owner, name = ref.split("/", 1)
+        row = conn.execute(select(zones_t.c.id, zones_t.c.owner_id).join(users_t, users_t.c.id == zones_t.c.owner_id)
+                           .where(users_t.c.name == owner, zones_t.c.name == name)).first()
+        if row is None:
+            raise NotFound(f"no landing zone {ref!r} (it appears once it has connected)")
+        return row
+    mine = conn.execute(select(zones_t.c.id, zones_t.c.owner_id)
+                        .where(zones_t.c.owner_id == who.user_id, zones_t.c.name == ref)).first()
+    if mine is not None:
+        return mine
+    query = select(zones_t.c.id, zones_t.c.owner_id).where(zones_t.c.name == ref)
+    rows = conn.execute(query if among is None else query.where(zones_t.c.id.in_(among))).all()
+    if not rows:
+        raise NotFound(f"no landing zone {ref!r} (it appears once it has connected)")
+    if len(rows) > 1:
+        raise Conflict(f"{len(rows)} landing zones are called {ref!r}: say whose, as OWNER/{ref}")
+    return rows[0]
+
+
+def label(names: list[tuple[str, str]]) -> list[str]:
+    """(owner, name) pairs as a list shows them: the name alone, ``OWNER/NAME`` where it is shared."""
+    count: dict[str, int] = {}
+    for _owner, name in names:
+        count[name] = count.get(name, 0) + 1
+    return [name if count[name] == 1 else f"{owner}/{name}" for owner, name in names]
 
 
 def seen(conn: Connection, lz_id: int, now: float, **load: Any) -> None:

@@ -122,6 +122,8 @@ async def callback(request: Request, code: str = "", state: str = "", error: str
     if subject is None:
         return _refused(request, tenant, 401, "The Auth0 tenant did not confirm this sign-in: try again.")
     who = await run_in_threadpool(hub.write, login.user_for_subject, subject, hub.now())
+    if who is None:
+        return _refused(request, tenant, 403, "This account is disabled on this hub: ask its administrator.")
     response = session.start(hub, request, who.user_id, pending.next)
     response.delete_cookie(COOKIE, path="/login")
     return response

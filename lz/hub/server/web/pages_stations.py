@@ -11,7 +11,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
 
-from lz.hub.protocol.schemas import NAME
+from lz.hub.protocol.schemas import NAME, ZONE_REF
 from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import jobs, members, quotas, stations, volumes, zones
 from lz.hub.server.errors import HubError, Invalid
@@ -149,8 +149,8 @@ async def add_zone(request: Request, station: str = _name(), viewer: Viewer = De
         conn, viewer.who, station, fields.get("lz", "").strip(), hub.now()))
 
 
-@router.post("/stations/{station}/zones/{lz}/remove")
-async def remove_zone(request: Request, station: str = _name(), lz: str = _name(),
+@router.post("/stations/{station}/zones/{lz:path}/remove")
+async def remove_zone(request: Request, station: str = _name(), lz: str = Path(pattern=ZONE_REF),
                       viewer: Viewer = Depends(session.viewer)) -> Response:
     return await _on_station(request, viewer, station, "zones", lambda conn, _f: stations.remove_zone(
         conn, viewer.who, station, lz))
