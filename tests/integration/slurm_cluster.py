@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,27 @@ def slurm_jobs_named(name: str) -> list[str]:
     out = subprocess.run(["squeue", "-h", "--states=all", f"--name={name}", "-o", "%i"],
                          capture_output=True, text=True, timeout=30, check=True).stdout
     return sorted(set(out.split()))
+
+
+def stopped(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for an ``srun`` (or sbatch --wait) a test started; killed if it outlives ``timeout``."""
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def gone(name: str, timeout: float) -> None:
+    """Until no job of this name is pending or running (scancel'ed steps linger through KillWait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["squeue", "-h", f"--name={name}", "-o", "%i"], capture_output=True, text=True,
+                             timeout=30).stdout
+        if not out.strip():
+            return
+        time.sleep(1)
+    raise AssertionError(f"SLURM jobs named {name} still there after {timeout:.0f} s")
 
 
 def controller(action: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.hub_server import HubServer
-from tests.integration.slurm_cluster import requires_slurm
+from tests.integration.slurm_cluster import gone, requires_slurm, stopped
 from tests.integration.test_hub_end_to_end import make_job, wait_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +57,9 @@ def test_the_pilot_image_builds_and_its_pilot_runs_a_job_in_a_slurm_step(tmp_pat
         assert hub.client(alice, "logs", job_id).stdout == "done 1\n"
     finally:
         subprocess.run(["scancel", "--name", name], check=False)
-        if pilot is not None:
-            pilot.wait(60)
-        hub.stop()
+        try:
+            if pilot is not None:
+                stopped(pilot, 120)
+            gone(name, 120)  # the next test finds the node free
+        finally:
+            hub.stop()
