@@ -33,7 +33,8 @@ class Hub:
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
         self.tenant: Any = None
         self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each
-        self.polls = PerKeyCap(config.polls_per_token, "long-poll claims")
+        self.polls = PerKeyCap(config.polls_per_token, "long-poll claims", "per token")
+        self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 

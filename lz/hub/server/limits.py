@@ -78,9 +78,10 @@ class Slots:
 class PerKeyCap:
     """At most ``size`` holders at once per key in this process (long polls per token)."""
 
-    def __init__(self, size: int, what: str, retry_after_s: float = 5.0):
+    def __init__(self, size: int, what: str, per: str, retry_after_s: float = 5.0):
         self.size = size
         self.what = what
+        self.per = per
         self.retry_after_s = retry_after_s
         self._held: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -89,7 +90,7 @@ class PerKeyCap:
     def held(self, key: str) -> Iterator[None]:
         with self._lock:
             if self._held[key] >= self.size:
-                raise TooMany(f"at most {self.size} {self.what} at once per token: wait for one to end",
+                raise TooMany(f"at most {self.size} {self.what} at once {self.per}: wait for one to end",
                               self.retry_after_s)
             self._held[key] += 1
         try:

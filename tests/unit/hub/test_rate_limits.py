@@ -165,19 +165,26 @@ def test_housekeeping_purges_idle_counters(tmp_path: Path) -> None:
         assert h.hub.housekeeping()["rate-limits"] == 1
 
 
-def test_long_polls_at_once_per_token_are_capped(tmp_path: Path) -> None:
-    """Unlimited concurrent long polls per token held a connection each. Past ``polls_per_token``
-    at once (per process), a claim is 429 with Retry-After."""
-    with hub_app(tmp_path, polls_per_token=2) as h:
+def test_long_polls_at_once_per_zone_and_per_token_are_capped(tmp_path: Path) -> None:
+    """Unlimited concurrent long polls per token held a connection each. Past ``polls_per_zone``
+    at once for one landing zone, or ``polls_per_token`` for all of a token's zones (per process),
+    a claim is 429 with Retry-After; other zones and tokens go on."""
+    with hub_app(tmp_path, polls_per_zone=2, polls_per_token=3) as h:
         token = h.user("alice")
         h.station_with_zone(token)
-        who = h.hub.read(accounts.authenticate, token, h.clock())
-        with h.hub.polls.held(f"token:{who.token_id}"), h.hub.polls.held(f"token:{who.token_id}"):
+        for name in ("lz2", "lz3"):
+            h.ok("POST", "/lz/register", token, json={"name": name})
+        key = f"token:{h.hub.read(accounts.authenticate, token, h.clock()).token_id}"
+        with h.hub.zone_polls.held(f"{key}/lz1"), h.hub.zone_polls.held(f"{key}/lz1"):
             refused = h.call("POST", "/lz/claim", token, json={"name": "lz1", "wait_s": 0})
             assert _retry_after(refused) == 5 and refused.status_code == 429
-            assert "long-poll claims at once" in refused.json()["detail"]
+            assert "long-poll claims at once per landing zone" in refused.json()["detail"]
+            assert h.call("POST", "/lz/claim", token, json={"name": "lz2", "wait_s": 0}).status_code == 200
+        with h.hub.polls.held(key), h.hub.polls.held(key), h.hub.polls.held(key):
+            refused = h.call("POST", "/lz/claim", token, json={"name": "lz3", "wait_s": 0})
+            assert "per token" in refused.json()["detail"] and refused.status_code == 429
             other = h.user("bob")  # another token is not held back
-            h.ok("POST", "/lz/register", other, json={"name": "lz2"})
-            assert h.call("POST", "/lz/claim", other, json={"name": "lz2", "wait_s": 0}).status_code == 200
+            h.ok("POST", "/lz/register", other, json={"name": "lz4"})
+            assert h.call("POST", "/lz/claim", other, json={"name": "lz4", "wait_s": 0}).status_code == 200
         assert h.call("POST", "/lz/claim", token, json={"name": "lz1", "wait_s": 0}).status_code == 200
-        assert h.hub.polls.holding(f"token:{who.token_id}") == 0
+        assert h.hub.polls.holding(key) == 0 and h.hub.zone_polls.holding(f"{key}/lz1") == 0
