@@ -166,7 +166,9 @@ def test_the_session_cookie_is_httponly_strict_and_secure_behind_https(tmp_path:
         with hub_app(tmp_path / str(secure), public_url=public_url) as app:
             app.user("alice")
             app.hub.write(login.set_password, "alice", PASSWORD)
-            response = sign_in(app.client, "alice", PASSWORD)
+            # a browser behind TLS (the sign-in form's cookie is Secure there too)
+            browser = TestClient(app.client.app, base_url="https://testserver" if secure else "http://testserver")
+            response = sign_in(browser, "alice", PASSWORD)
             cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("lz_session="))
             attributes = [a.strip().lower() for a in cookie.split(";")]
             assert attributes[0].startswith("lz_session=")
