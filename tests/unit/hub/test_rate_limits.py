@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from lz.hub.server.domain import accounts, login, rate_limits
@@ -188,3 +189,46 @@ def test_long_polls_at_once_per_zone_and_per_token_are_capped(tmp_path: Path) ->
             assert h.call("POST", "/lz/claim", other, json={"name": "lz4", "wait_s": 0}).status_code == 200
         assert h.call("POST", "/lz/claim", token, json={"name": "lz1", "wait_s": 0}).status_code == 200
         assert h.hub.polls.holding(key) == 0 and h.hub.zone_polls.holding(f"{key}/lz1") == 0
+
+
+def _racing_hits(hubs: list[Any], now: float, threads: int = 8, each: int = 5) -> int:
+    """``threads`` at once, spread over ``hubs``, each counting ``each`` events of one fresh key
+    (limit 20): how many were allowed. No update may be lost and no insert may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rule = rate_limits.Rule(limit=20, window_s=60)
+
+    def _run(i: int) -> int:
+        hub = hubs[i % len(hubs)]
+        return sum(hub.write(rate_limits.hit, "race", now, rule) == 0.0 for _ in range(each))
+
+    with ThreadPoolExecutor(threads) as pool:
+        return sum(pool.map(_run, range(threads)))
+
+
+def test_racing_processes_count_every_event_on_sqlite(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as one:
+        from lz.hub.server.hub import Hub
+
+        assert _racing_hits([one.hub, Hub(one.hub.config)], one.clock()) == 20
+
+
+@pytest.mark.postgres
+def test_rate_limits_migrate_and_count_every_event_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """hub0009_rate_limits runs on PostgreSQL; two hubs racing to create and count one key (the
+    insert race, then row locks) allow exactly the limit; the sign-in lockout works there."""
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
+    from lz.hub.server.hub import Hub
+    from tests.clock import Clock
+    from tests.unit.hub_helpers import HUB_EPOCH
+
+    clock = Clock(HUB_EPOCH)
+    config = HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock, login_failures=2)
+    with TestClient(create_app(config)) as client:
+        h = HubApp(client, clock)
+        assert _racing_hits([h.hub, Hub(config)], clock()) == 20
+        _alice(h)
+        for _ in range(2):
+            assert sign_in(client, "alice", "wrong").status_code == 401
+        assert _retry_after(sign_in(client, "alice", PASSWORD)) == 900
