@@ -232,3 +232,16 @@ def test_rate_limits_migrate_and_count_every_event_on_postgresql(postgres_url: s
         for _ in range(2):
             assert sign_in(client, "alice", "wrong").status_code == 401
         assert _retry_after(sign_in(client, "alice", PASSWORD)) == 900
+
+
+@pytest.mark.parametrize(("host", "counted_as"), [
+    ("192.0.2.7", "192.0.2.7"), ("::ffff:192.0.2.7", "192.0.2.7"),
+    ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"), ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),
+    ("testclient", "testclient")])
+def test_an_ipv6_client_counts_by_its_64(host: str, counted_as: str) -> None:
+    """One host usually holds a whole IPv6 /64: counting single addresses would count nothing."""
+    from starlette.requests import Request
+
+    from lz.hub.server.limits import address
+
+    assert address(Request({"type": "http", "client": (host, 1234), "headers": []})) == counted_as
