@@ -65,8 +65,7 @@ async def sign_in(request: Request) -> Response:
     if left:
         raise TooMany("too many failed sign-ins for this user: password sign-in is locked for "
                       f"{int(left / 60 + 0.999)} min", left)
-    with hub.password_checks.held():
-        user_id = await run_in_threadpool(hub.read, login.check_password, name, fields.get("password", "")[:1024])
+    user_id = await run_in_threadpool(_check_password, hub, name, fields.get("password", "")[:1024])
     if user_id is None:
         cfg = hub.config
         await run_in_threadpool(hub.write, rate_limits.failed, key, hub.now(),
@@ -75,6 +74,13 @@ async def sign_in(request: Request) -> Response:
         return _form(request, 401, target, "Unknown user or wrong password.")
     await run_in_threadpool(hub.write, rate_limits.forget, key)
     return session.start(hub, request, user_id, target)
+
+
+def _check_password(hub: Hub, name: str, password: str) -> int | None:
+    """In the worker thread, slot and all: a client that goes away mid-check (the request's task
+    cancelled) must not free the slot while its argon2id check still runs."""
+    with hub.password_checks.held():
+        return hub.read(login.check_password, name, password)
 
 
 @router.post("/logout")
