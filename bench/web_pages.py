@@ -66,7 +66,9 @@ def main() -> None:
         last = _fill(app.hub, token, args.jobs)
         fill_s = time.perf_counter() - started
         client = app.client
-        client.post("/login", data={"name": "alice", "password": "correct horse", "next": "/zones"})
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+        assert csrf, "the sign-in form carries a CSRF token"
+        client.post("/login", data={"name": "alice", "password": "correct horse", "next": "/zones", "csrf": csrf.group(1)})
         assert re.search(r"csrf-token", client.get("/zones").text)
         pages = {"GET /zones/table": "/zones/table", "GET /jobs/table": "/jobs/table",
                  "GET /stations/lab": "/stations/lab", "GET /jobs/{id}/live": f"/jobs/{last}/live",

@@ -118,7 +118,10 @@ def test_lz_login_approved_on_the_activate_page(hub: HubServer, tmp_path: Path) 
     target = f"/activate?user_code={code}"
     page = browser.get(hub.url + target)  # no session yet: redirected to sign in
     assert page.url.startswith(hub.url + "/login?next=") and 'name="password"' in page.text
-    signed_in = browser.post(hub.url + "/login", data={"name": "alice", "password": "correct horse", "next": target})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf, "the sign-in form carries a CSRF token"
+    signed_in = browser.post(hub.url + "/login", data={"name": "alice", "password": "correct horse", "next": target,
+                                                       "csrf": csrf.group(1)})
     cookie = signed_in.headers["set-cookie"]
     assert signed_in.status_code == 200 and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
     page = browser.get(hub.url + target)

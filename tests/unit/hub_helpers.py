@@ -124,3 +124,18 @@ def tenant_hub_app(tenant: Any, tmp_path: Path) -> Iterator[HubApp]:
                          jwks_cooldown_s=0)
     with hub_app(tmp_path, auth0=config) as h:
         yield h
+
+
+def login_csrf(text: str) -> str:
+    """The CSRF token of a sign-in page's form."""
+    import re
+
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found, "no csrf field in the sign-in form"
+    return found.group(1)
+
+
+def sign_in(client: Any, name: str, password: str, next: str = "/", **kwargs: Any) -> Any:
+    """Sign in as a browser does: open the sign-in page (its cookie and form token), then post it."""
+    token = login_csrf(client.get("/login", params={"next": next}).text)
+    return client.post("/login", data={"name": name, "password": password, "next": next, "csrf": token}, **kwargs)

@@ -1,6 +1,8 @@
 """The hub's HTTP client (requests): one session, the token in a header (never in a URL), timeouts
-on every call, and retries with backoff on network errors and 5xx. Refusals (4xx) become one-line
-``HubRefused`` errors carrying the HTTP status."""
+on every call, and retries with backoff on network errors and 5xx. A 429 (a rate limit) and a
+5xx wait what ``Retry-After`` says, up to ``max_wait_s`` (one wait longer than that is not
+waited: the 429 becomes the error). Refusals (4xx) become one-line ``HubRefused`` errors carrying
+the HTTP status."""
 
 from __future__ import annotations
 
@@ -27,6 +29,16 @@ class HubRefused(UserError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+def retry_after(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds only; a date or garbage reads as absent)."""
+    text = response.headers.get("Retry-After", "").strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < 1e9 else None
 
 
 class HubUnavailable(LzError):
@@ -62,8 +74,9 @@ def _reason(response: requests.Response) -> str:
 class HubClient:
     def __init__(self, url: str, token: str | Callable[[], str], *, timeout_s: float = 30.0, retries: int = 5,
                  backoff_s: float = 0.5, sleep: Callable[[float], None] = time.sleep,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None, max_wait_s: float = 60.0):
         self.url = url.rstrip("/")
+        self.max_wait_s = max_wait_s
         self.timeout_s = timeout_s
         self.retries = retries
         self.backoff_s = backoff_s
@@ -81,6 +94,7 @@ class HubClient:
         tries = 1 + (self.retries if retries is None else retries)
         refreshed = False
         for attempt in range(tries):
+            told: float | None = None  # what this answer's Retry-After says
             if not isinstance(self.token, str):
                 self.session.headers["Authorization"] = f"Bearer {self.token()}"
             data = body() if body is not None else None
@@ -95,18 +109,27 @@ class HubClient:
                     refreshed = True  # revoked or expired early: one refresh, then try again
                     response.close()
                     continue
-                if response.status_code < 500:
+                told = retry_after(response)
+                if response.status_code == 429 and told is not None and told <= self.max_wait_s \
+                        and attempt + 1 < tries:
+                    problem = f"hub answered 429 ({_reason(response)})"
+                    response.close()
+                elif response.status_code < 500:
                     if response.status_code >= 400:
                         raise HubRefused(response.status_code, _reason(response))
                     return response
-                problem = f"hub answered {response.status_code}"
-                response.close()
+                else:
+                    problem = f"hub answered {response.status_code}"
+                    response.close()
             finally:
                 if data is not None and hasattr(data, "close"):
                     data.close()
             if attempt + 1 < tries:
                 delay = min(30.0, self.backoff_s * 2 ** attempt) * (0.5 + random.random() / 2)
-                log.info("%s %s: %s; retrying in %.1fs", method, path, problem, delay)
+                if told is not None:  # the hub said when: no sooner, and never longer than max_wait_s
+                    delay = min(self.max_wait_s, max(delay, told))
+                log.log(logging.WARNING if told else logging.INFO, "%s %s: %s; retrying in %.1fs", method, path,
+                        problem, delay)
                 self.sleep(delay)
         raise HubUnavailable(f"hub {self.url} unreachable ({problem})")
 

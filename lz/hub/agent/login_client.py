@@ -110,7 +110,9 @@ def device_flow(meta: dict[str, Any], hub_url: str, out: IO[str], client_name: s
         try:
             answer = grant.device_token(start["device_code"])
         except Auth0Error as exc:
-            if exc.error_code == "authorization_pending":
+            if exc.status_code == 429:  # the hub's rate limit: wait what it says (bounded), then poll on
+                sleep(waited(exc))
+            elif exc.error_code == "authorization_pending":
                 pass
             elif exc.error_code == "slow_down":
                 interval += 5
@@ -122,6 +124,19 @@ def device_flow(meta: dict[str, Any], hub_url: str, out: IO[str], client_name: s
                 raise UserError(f"login failed: {exc.error_code}: {exc.message}") from None
             continue
         return token_set(answer, meta, hub_url, clock())
+
+
+MAX_WAIT_S = 60.0  # the longest Retry-After a client waits before asking again
+
+
+def waited(exc: Auth0Error, default_s: float = 5.0) -> float:
+    """What a 429's ``Retry-After`` asks to wait, at most ``MAX_WAIT_S`` (``default_s`` without one)."""
+    headers = exc.headers or {}
+    try:
+        seconds = float(headers.get("Retry-After") or headers.get("retry-after") or default_s)
+    except (TypeError, ValueError):
+        seconds = default_s
+    return min(MAX_WAIT_S, max(0.0, seconds))
 
 
 def token_set(answer: dict[str, Any], meta: dict[str, Any], hub_url: str, now: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from lz import __version__
 from lz.hub.server import db
 from lz.hub.server.body_limit import BodyLimit, Caps
 from lz.hub.server.config import HubConfig
-from lz.hub.server.errors import HubError
+from lz.hub.server.errors import HubError, TooMany
 from lz.hub.server.hub import Hub
 
 log = logging.getLogger("lz.hub")
@@ -53,8 +53,13 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     async def _refused(request: Request, exc: HubError) -> Response:
         if not request.url.path.startswith(("/api/", "/oauth/")):
             return web.refused(request, exc)  # a person at the web page gets a page, not JSON
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        body: dict[str, str] = {"detail": str(exc)}
+        if isinstance(exc, TooMany):
+            headers["Retry-After"] = exc.retry_after
+            if request.url.path.startswith("/oauth/"):  # what OAuth clients read (RFC 6749 §5.2)
+                body.update(error="slow_down", error_description=str(exc))
+        return JSONResponse(body, status_code=exc.status, headers=headers)
 
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")

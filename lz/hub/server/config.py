@@ -52,6 +52,18 @@ class HubConfig(BaseModel):
     min_version: str | None = None  # landing zones below it may not claim work
     latest_version: str | None = None
     auth0: Auth0Config | None = None
+    # abuse limits (issue 21), shared by the hub's processes through the database unless said
+    # otherwise; a refusal is 429 with Retry-After
+    rate_window_s: float = Field(default=60.0, gt=0, le=86400)  # the window of the per-address limits below
+    login_per_address: int = Field(default=20, ge=1)  # password sign-ins one address may try per window
+    login_failures: int = Field(default=10, ge=1)  # failed passwords for one user that lock its password sign-in
+    login_lock_s: float = Field(default=900.0, gt=0, le=86400)  # the first lock (each next one twice as long, up to a day); failures count within this long too
+    token_per_address: int = Field(default=600, ge=1)  # /oauth/token calls one address may make per window
+    device_per_address: int = Field(default=30, ge=1)  # device logins one address may start per window
+    activate_per_address: int = Field(default=30, ge=1)  # user codes one address (or signed-in user) may look up per window
+    password_checks: int = Field(default=2, ge=1, le=64)  # argon2 checks (64 MiB each) at once per process; more: 503 at once
+    polls_per_zone: int = Field(default=2, ge=1, le=100)  # long-poll claims at once per landing zone (and token) per process
+    polls_per_token: int = Field(default=128, ge=1, le=10_000)  # and per token, all its zones together (a job array of pilots shares one token)
 
 
 class Auth0Config(BaseModel):

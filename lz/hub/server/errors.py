@@ -35,3 +35,25 @@ class TooLarge(HubError):
 
 class Invalid(HubError):
     status = 422
+
+
+class TooMany(HubError):
+    """A rate limit or a lockout: 429, and when to try again (the ``Retry-After`` header)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def retry_after(self) -> str:
+        """Whole seconds, at least 1 (what ``Retry-After`` carries)."""
+        return str(max(1, int(-(-self.retry_after_s // 1))))
+
+
+class Busy(TooMany):
+    """This process is at its bound of some costly work (password checks): 503, try again soon."""
+
+    status = 503
+

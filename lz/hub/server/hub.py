@@ -14,6 +14,7 @@ from fastapi import Request
 from lz.hub.server import db
 from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import claims
+from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Files
 
@@ -31,6 +32,9 @@ class Hub:
         self.notifier = Notifier(config.recheck_s)
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
         self.tenant: Any = None
+        self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each
+        self.polls = PerKeyCap(config.polls_per_token, "long-poll claims", "per token")
+        self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 
@@ -64,7 +68,7 @@ class Hub:
         then finished jobs past theirs (rows, events, attempts), then every stored file no row
         needs and dead uploads in ``incoming``. Counts what went (``removed`` keeps the totals
         for the metrics) and logs one line when anything did."""
-        from lz.hub.server.domain import retention
+        from lz.hub.server.domain import rate_limits, retention
 
         config = self.config
         keep = retention.Retention(after_download_s=config.retention_days * 86400,
@@ -77,6 +81,7 @@ class Hub:
                 gone[kind] += 1
             self.files.remove_tree(relative) if kind == "logs" else self.files.remove(relative)
         gone["jobs"] += self.write(retention.forget_finished, self.now(), keep)
+        gone["rate-limits"] += self.write(rate_limits.purge, self.now())
         wall = time.time()  # file times are wall-clock times
         gone += self.files.sweep(self.read(retention.needed), wall, config.incoming_grace_s)
         gone["incoming"] += self.files.sweep_incoming(wall, config.incoming_grace_s)

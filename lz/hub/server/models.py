@@ -280,3 +280,19 @@ class VolumeMapping(HubBase):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     lz_id: Mapped[int] = mapped_column(ForeignKey("landing_zones.id", ondelete="CASCADE"), primary_key=True)
     host_path: Mapped[str] = mapped_column(String(1024))
+
+
+class RateLimit(HubBase):
+    """One counter of the rate limits and sign-in lockouts (``lz.hub.server.domain.rate_limits``),
+    shared by every hub process: events (or failures) since ``started_at``, and a lock that began
+    at ``locked_at`` and lasts ``lock_s`` (``strikes`` locks so far: each next one is longer)."""
+
+    __tablename__ = "hub_rate_limits"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[float | None] = mapped_column(Float)
+    lock_s: Mapped[float] = mapped_column(Float, default=0.0)
+    strikes: Mapped[int] = mapped_column(Integer, default=0)
+    seen_at: Mapped[float] = mapped_column(Float, index=True)

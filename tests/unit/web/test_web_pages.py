@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from lz.hub.server.domain import login
 from lz.hub.server.models import WebSession
 from lz.results.archive import Member, Segment, end_of_archive
-from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
+from tests.unit.hub_helpers import HubApp, hub_app, job_tarball, login_csrf, sign_in
 
 PASSWORD = "correct horse"
 COUNT = b"3 files counted\n"
@@ -39,7 +39,7 @@ class Browser:
         self.token = app.user(name)
         app.hub.write(login.set_password, name, PASSWORD)
         self.client = TestClient(app.client.app, follow_redirects=False)
-        signed_in = self.client.post("/login", data={"name": name, "password": PASSWORD, "next": "/zones"})
+        signed_in = sign_in(self.client, name, PASSWORD, "/zones")
         assert signed_in.status_code == 200, signed_in.text
         found = re.search(r'name="csrf-token" content="([^"]+)"', self.client.get("/zones").text)
         assert found
@@ -144,7 +144,8 @@ def test_next_never_leaves_the_site(app: HubApp, target: str) -> None:
     browser = TestClient(app.client.app, follow_redirects=False)
     form = browser.get("/login", params={"next": target})
     assert '<input type="hidden" name="next" value="/">' in form.text
-    signed_in = browser.post("/login", data={"name": "alice", "password": PASSWORD, "next": target})
+    signed_in = browser.post("/login", data={"name": "alice", "password": PASSWORD, "next": target,
+                                             "csrf": login_csrf(form.text)})
     assert signed_in.status_code == 200 and 'content="0;url=/"' in signed_in.text and "evil" not in signed_in.text
     assert browser.get("/login", params={"next": target}).headers["location"] == "/"
 
@@ -154,7 +155,7 @@ def test_a_wrong_password_gets_401_and_no_cookie(app: HubApp) -> None:
     app.hub.write(login.set_password, "alice", PASSWORD)
     browser = TestClient(app.client.app, follow_redirects=False)
     for name, password in (("alice", "wrong"), ("nobody", PASSWORD)):
-        refused = browser.post("/login", data={"name": name, "password": password})
+        refused = sign_in(browser, name, password)
         assert refused.status_code == 401 and "set-cookie" not in refused.headers
         assert "Unknown user or wrong password." in refused.text
     assert browser.get("/zones").status_code == 303
@@ -165,8 +166,11 @@ def test_the_session_cookie_is_httponly_strict_and_secure_behind_https(tmp_path:
         with hub_app(tmp_path / str(secure), public_url=public_url) as app:
             app.user("alice")
             app.hub.write(login.set_password, "alice", PASSWORD)
-            response = app.client.post("/login", data={"name": "alice", "password": PASSWORD})
-            attributes = [a.strip().lower() for a in response.headers["set-cookie"].split(";")]
+            # a browser behind TLS (the sign-in form's cookie is Secure there too)
+            browser = TestClient(app.client.app, base_url="https://testserver" if secure else "http://testserver")
+            response = sign_in(browser, "alice", PASSWORD)
+            cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("lz_session="))
+            attributes = [a.strip().lower() for a in cookie.split(";")]
             assert attributes[0].startswith("lz_session=")
             assert {"httponly", "samesite=strict", "path=/"} <= set(attributes)
             assert ("secure" in attributes) is secure

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from lz import __version__
+from lz.hub.server import limits
 from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import login
 from lz.hub.server.forms import read_fields
@@ -63,6 +64,7 @@ async def device_code(request: Request) -> Response:
     hub = hub_of(request)
     if hub.config.auth0 is not None:
         return _oauth_error(login.OAuthError("unsupported_grant_type", "this hub logs in through its Auth0 tenant"))
+    await limits.per_address(hub, request, "device login", hub.config.device_per_address)
     params = await read_fields(request)
     client = params.get("client_name") or f"an unnamed client ({request.headers.get('user-agent', 'no user agent')})"
     address = request.client.host if request.client else "unknown"
@@ -82,6 +84,7 @@ async def device_code(request: Request) -> Response:
 @oauth.post("/oauth/token")
 async def token(request: Request) -> Response:
     hub = hub_of(request)
+    await limits.per_address(hub, request, "token", hub.config.token_per_address)
     params = await read_fields(request)
     grant = params.get("grant_type", "")
     cfg = hub.config

@@ -73,8 +73,17 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     to other hub processes. A client that went away (its connection closed) claims nothing: the
     check runs right before each claim transaction, and jobs claimed while it was going away are
     handed back at once (attempt + 1, no failure), so another landing zone may take them without
-    waiting for a lease nobody would renew."""
+    waiting for a lease nobody would renew. Each poll holds a connection, so this process holds at
+    most ``polls_per_zone`` at once per landing zone and ``polls_per_token`` per token (a job array
+    of pilots shares one token, each pilot its own zone name): one more is 429 with Retry-After."""
     hub = hub_of(request)
+    # an Auth0 tenant's tokens have no row (token_id 0): their user stands for them
+    token = f"token:{who.token_id}" if who.token_id else f"user:{who.user_id}"
+    with hub.polls.held(token), hub.zone_polls.held(f"{token}/{body.name}"):
+        return await _long_poll(hub, body, request, who)
+
+
+async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
     while True:

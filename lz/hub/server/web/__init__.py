@@ -27,10 +27,14 @@ def include(app: FastAPI) -> None:
 
 def refused(request: Request, exc: HubError) -> Response:
     """A refusal of the rules (404 for what you may not see, 403, 409…) as a page of its own."""
+    from lz.hub.server.errors import TooMany
     from lz.hub.server.web import render, session
 
-    return render.page(request, "error.html", exc.status, viewer=session.current(request), message=str(exc),
-                       code=exc.status)
+    response = render.page(request, "error.html", exc.status, viewer=session.current(request), message=str(exc),
+                           code=exc.status)
+    if isinstance(exc, TooMany):
+        response.headers["Retry-After"] = exc.retry_after
+    return response
 
 
 async def _malformed(request: Request, exc: Exception) -> Response:

@@ -4,6 +4,7 @@ sha256 is stored), and the CSRF token every form posts back."""
 from __future__ import annotations
 
 import hmac
+import secrets
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -92,6 +93,34 @@ def check_csrf_header(request: Request, viewer: Viewer) -> None:
         raise Forbidden("stale page: reload it")
 
 
+# -- the sign-in form's CSRF token (login CSRF: nobody else's site may sign you in as them) -------
+LOGIN_COOKIE = "lz_login"
+LOGIN_S = 3600
+
+
+def login_token(request: Request) -> tuple[str, bool]:
+    """The pre-session token the sign-in form carries: the ``lz_login`` cookie's value, or a new
+    one (then True: the answer must set the cookie)."""
+    sent = request.cookies.get(LOGIN_COOKIE, "")
+    if 20 <= len(sent) <= 64 and sent.isascii():
+        return sent, False
+    return secrets.token_urlsafe(24), True
+
+
+def set_login_cookie(hub: Hub, request: Request, response: Response, token: str) -> None:
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/login",
+                        secure=is_tls(hub, request), max_age=LOGIN_S)
+
+
+def check_login_csrf(request: Request, fields: dict[str, str]) -> None:
+    """Double submit: the posted ``csrf`` must equal the ``lz_login`` cookie, which another site
+    can neither read nor set (and a ``SameSite=Strict`` cookie is not even sent with its post)."""
+    cookie = request.cookies.get(LOGIN_COOKIE, "")
+    sent = fields.get("csrf", "")
+    if len(cookie) < 20 or not hmac.compare_digest(sent.encode(), cookie.encode()):
+        raise Forbidden("stale sign-in form: reload the page and sign in again")
+
+
 def start(hub: Hub, request: Request, user_id: int, target: str) -> Response:
     """A new session for ``user_id`` and the way on to ``target``.
 
@@ -103,6 +132,7 @@ def start(hub: Hub, request: Request, user_id: int, target: str) -> Response:
     cookie, _csrf = hub.write(login.new_session, user_id, hub.now(), SESSION_S)
     response = moving_on(safe_next(target))
     set_cookie(hub, request, response, cookie)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 

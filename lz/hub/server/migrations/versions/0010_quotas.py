@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "hub0010_quotas"
-down_revision = "hub0008_attempts"
+down_revision = "hub0009_rate_limits"
 branch_labels = None
 depends_on = None
 
