@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lz.hub.server.domain import accounts, login
-from tests.unit.hub_helpers import HubApp, hub_app
+from tests.unit.hub_helpers import HubApp, hub_app, sign_in
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 PASSWORD = "correct horse"
@@ -38,7 +38,7 @@ def _refresh(h: HubApp, refresh_token: str) -> Any:
 
 
 def _web_session(h: HubApp, name: str = "alice") -> Any:
-    return h.client.post("/login", data={"name": name, "password": PASSWORD, "next": "/"}, follow_redirects=False)
+    return sign_in(h.client, name, PASSWORD, follow_redirects=False)
 
 
 def test_api_tokens_are_capped_and_never_endless(tmp_path: Path) -> None:
