@@ -1,7 +1,7 @@
 """Session-wide pieces: the figures of the fault, outage and property suites (printed at the end),
-a throwaway PostgreSQL cluster for the hub's tests, and what lets the process-level tests run in
-two streams (``scripts/test``): every test that drives the one real Slurm in one xdist group, and
-each worker a temporary directory of its own, so one stream's scratch is never the other's trace."""
+a throwaway PostgreSQL cluster for the hub's tests, and a temporary directory of its own for each
+xdist worker, so one worker's scratch is never another's trace. (``scripts/test`` gives each of its
+two process-level streams a TMPDIR of its own the same way.)"""
 
 from __future__ import annotations
 
@@ -15,9 +15,6 @@ import pytest
 
 from tests import figures
 
-SLURM_GROUP = "slurm"
-"""The xdist group of the tests that drive the dev cluster: one at a time, as they stop its
-controller, kill its slurmd and check its queue is left empty."""
 _OWN_TMP = pytest.StashKey[str]()
 
 
@@ -26,7 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not worker:
         return
     # what each test's no-trace check lists is then this worker's own scratch, plus /tmp and
-    # /var/tmp, which no test of either stream writes to; 0711: the PostgreSQL cluster's owner
+    # /var/tmp, which no other worker writes to; 0711: the PostgreSQL cluster's owner
     # (another account) must reach its folder inside
     own = tempfile.mkdtemp(prefix=f"lz-tests-{worker}-")
     os.chmod(own, 0o711)
@@ -39,15 +36,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     own = config.stash.get(_OWN_TMP, None)
     if own:
         shutil.rmtree(own, ignore_errors=True)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The Slurm tests first (the longest stream starts at once) and as one xdist group."""
-    slurm = [item for item in items if item.get_closest_marker("slurm")]
-    for item in slurm:
-        item.add_marker(pytest.mark.xdist_group(SLURM_GROUP))
-    rest = [item for item in items if not item.get_closest_marker("slurm")]
-    items[:] = slurm + rest
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
