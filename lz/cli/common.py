@@ -34,8 +34,9 @@ class Group(click.Group):
         except ModuleNotFoundError as exc:
             if (exc.name or "").split(".")[0] not in HUB_PACKAGES:
                 raise
-            command = ctx.command_path if ctx.invoked_subcommand is None else f"{ctx.command_path} {ctx.invoked_subcommand}"
-            click.echo(f"lz: error: {command} needs the hub's packages: pip install 'lz[hub]'", err=True)
+            where = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            click.echo(f"lz: error: {where}: the hub's packages are not installed (no module {exc.name}): "
+                       "pip install 'lz[hub]'", err=True)
             ctx.exit(2)
         except Exception as exc:
             from sqlalchemy.exc import OperationalError

@@ -107,7 +107,8 @@ def test_the_base_install_imports_no_web_stack(built: tuple[Path, Path]) -> None
     serve = subprocess.run([str(venv / "bin/lz"), "hub", "serve", "--db", str(venv / "hub.db")],
                            capture_output=True, text=True, env=_clean_env(), timeout=60)
     assert serve.returncode == 2 and serve.stderr.strip().splitlines() == [
-        "lz: error: lz hub serve needs the hub's packages: pip install 'lz[hub]'"], serve.stderr
+        "lz: error: lz hub: the hub's packages are not installed (no module uvicorn): pip install 'lz[hub]'"], \
+        serve.stderr
 
 
 class _VenvZone(LandingZone):

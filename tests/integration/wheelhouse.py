@@ -44,7 +44,8 @@ def repack(name: str, directory: Path) -> Path:
             if line.startswith("Tag:")] or ["py3-none-any"]
     top = Path(str(dist.locate_file(""))).resolve()
     normal = re.sub(r"[-_.]+", "_", dist.metadata["Name"])
-    path = directory / f"{normal}-{dist.version}-{tags[0]}.whl"
+    parts = [list(dict.fromkeys(t.split("-")[i] for t in tags)) for i in range(3)]  # py2.py3-none-any
+    path = directory / f"{normal}-{dist.version}-{'-'.join('.'.join(p) for p in parts)}.whl"
     record: list[str] = []
     info = None
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as wheel:
