@@ -159,6 +159,13 @@ def test_the_pilot_image_base_from_this_venv_has_its_standard_library(built: tup
                            "import encodings, ssl, sqlite3, sqlalchemy, click, pip; print('ok')"],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
+    # what anyone who reads the image sees: the interpreter, its standard library, lz's dependencies;
+    # none of the builder's other packages (pyenv's own site-packages), no path of the builder's home
+    shipped = {p.name.split("-")[0].lower() for p in rootfs.rglob("*.dist-info")}
+    assert {"sqlalchemy", "click", "pip"} <= shipped and not shipped & {"pytest", "fastapi", "ipython", "mypy"}
+    prefix = subprocess.run([str(venv / "bin/python"), "-c", "import sys; print(sys.base_prefix)"], env=_clean_env(),
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert prefix == "/usr" or not (rootfs / prefix.lstrip("/")).exists()
 
 
 @pytest.mark.apptainer
