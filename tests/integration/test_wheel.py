@@ -11,6 +11,7 @@ build requirements (setuptools-scm): from PyPI or pip's cache, as ``scripts/boot
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -34,6 +35,10 @@ def _clean_env(**extra: str) -> dict[str, str]:
     """The environment without this checkout on PYTHONPATH: the venv must run its own lz."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     return {**env, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", **extra}
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0].lower()
 
 
 def _other_python() -> str:
@@ -82,8 +87,8 @@ def test_the_wheel_carries_the_pilot_definition_and_the_hub_is_an_extra(built: t
     assert {"lz/ops/landing-zone-daemon.def", "lz/migrations/env.py", "lz/wrapper/job.sh",
             "lz/hub/server/web/templates/base.html"} <= names
     requires = meta.get_all("Requires-Dist") or []
-    base = {r.split(">")[0].split("[")[0].split(";")[0].strip().lower() for r in requires if "extra ==" not in r}
-    hub = {r.split(">")[0].split("[")[0].strip().lower() for r in requires if 'extra == "hub"' in r}
+    base = {_name(r) for r in requires if "extra ==" not in r}
+    hub = {_name(r) for r in requires if 'extra == "hub"' in r}
     assert "click" in base and "sqlalchemy" in base and not base & {"fastapi", "uvicorn", "jinja2", "argon2-cffi"}
     assert {"fastapi", "uvicorn", "jinja2", "argon2-cffi", "psycopg"} <= hub
     assert meta["Version"] and meta["Version"] != "0.1.0"  # from git (setuptools-scm), not a written number
@@ -96,10 +101,10 @@ def test_the_base_install_imports_no_web_stack(built: tuple[Path, Path]) -> None
                              env=_clean_env()).stdout.strip()
     assert version == f"lz {wheel.name.split('-')[1]}"
     probe = f"import importlib.util as u; print([m for m in {WEB_STACK!r} if u.find_spec(m)])"
-    missing = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, env=_clean_env())
+    missing = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, check=True, env=_clean_env())
     assert missing.stdout.strip() == "[]"  # not even installed
-    for argv in ([python, "-X", "importtime", "-m", "lz", "--help"],
-                 [python, "-X", "importtime", "-c", "import lz.cli, lz.daemon, lz.hub.agent.agent"]):
+    for argv in ([python, "-I", "-X", "importtime", "-m", "lz", "--help"],
+                 [python, "-I", "-X", "importtime", "-c", "import lz.cli, lz.daemon, lz.hub.agent.agent"]):
         done = subprocess.run(argv, capture_output=True, text=True, env=_clean_env(), check=True)
         loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines() if "|" in line}
         assert not loaded & set(WEB_STACK), argv
@@ -119,10 +124,11 @@ class _VenvZone(LandingZone):
         self.python = str(venv / "bin/python")
 
     def run_argv(self) -> list[str]:
-        return [self.python, "-m", "lz", "run", "--container", "none", "--tick", str(self.tick), "-v"]
+        return [self.python, "-I", "-m", "lz", "run", "--container", "none", "--tick", str(self.tick), "-v"]
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([self.python, "-m", "lz", *args], env=self.env, capture_output=True, text=True,
+    def cli(self, *args: str, check: bool = True, timeout: float = 120,
+            lz: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.python, "-I", *(["-m", "lz"] if lz else []), *args], env=self.env, capture_output=True, text=True,
                                 timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"lz {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
@@ -136,8 +142,8 @@ def test_a_job_runs_through_a_landing_zone_of_the_base_install(built: tuple[Path
     try:
         job_id = zone.submit(make_job(tmp_path / "job", 1), "--wait")
         assert zone.cli("logs", job_id).stdout == "done 1\n"
-        where = zone.cli("run", "--help").stdout  # the daemon answering is the venv's lz
-        assert "--container" in where
+        where = zone.cli("-c", "import lz; print(lz.__file__)", lz=False).stdout
+        assert where.startswith(str(venv)), where  # the venv's lz ran, not this checkout's
     finally:
         zone.stop()
     assert "fastapi" not in zone.daemon_log()
@@ -152,10 +158,10 @@ def test_the_pilot_image_base_from_this_venv_has_its_standard_library(built: tup
     _, venv = built
     rootfs = tmp_path / "rootfs"
     rootfs.mkdir()
-    subprocess.run([str(venv / "bin/python"), "-c", "import sys; from pathlib import Path; "
+    subprocess.run([str(venv / "bin/python"), "-I", "-c", "import sys; from pathlib import Path; "
                     "from lz.ops.pilot_image import make_rootfs; make_rootfs(Path(sys.argv[1]))", str(rootfs)],
                    check=True, env=_clean_env(), timeout=600)
-    done = subprocess.run(["chroot", str(rootfs), "/usr/bin/python3.11", "-I", "-c",
+    done = subprocess.run([str(shutil.which("chroot")), str(rootfs), "/usr/bin/python3.11", "-I", "-c",
                            "import encodings, ssl, sqlite3, sqlalchemy, click, pip; print('ok')"],
                           capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
