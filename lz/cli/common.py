@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lz import __version__
 from lz.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -18,9 +17,13 @@ if TYPE_CHECKING:
     from lz.store.jobs import JobStore
 
 
+HUB_PACKAGES = frozenset({"fastapi", "starlette", "uvicorn", "jinja2", "argon2", "psycopg", "jwt", "cryptography"})
+"""What ``pip install 'lz[hub]'`` adds (setup.cfg's [hub] extra): a landing zone installs without it."""
+
+
 class Group(click.Group):
-    """Turns a UserError (a mistake with a one-line message), or a database that cannot be used,
-    into one line and exit status 2."""
+    """Turns a UserError (a mistake with a one-line message), a database that cannot be used, or a
+    hub command on an install without the hub's packages, into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from lz.core.errors import UserError
@@ -29,6 +32,13 @@ class Group(click.Group):
             return super().invoke(ctx)
         except UserError as exc:
             click.echo(f"lz: error: {exc}", err=True)
+            ctx.exit(ExitCode.USAGE)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in HUB_PACKAGES:
+                raise
+            where = " ".join(filter(None, (ctx.command_path, ctx.invoked_subcommand)))
+            click.echo(f"lz: error: {where}: the hub's packages are not installed (no module {exc.name}): "
+                       "pip install 'lz[hub]'", err=True)
             ctx.exit(ExitCode.USAGE)
         except Exception as exc:
             from sqlalchemy.exc import OperationalError
@@ -41,9 +51,18 @@ class Group(click.Group):
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lz")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _p, v: _version(ctx, v),
+              help="Show the version (from the git tag it was built from) and exit.")
 def main() -> None:
     """lz, the Landing Zone: build, run and collect container jobs on a SLURM cluster."""
+
+
+def _version(ctx: click.Context, asked: bool) -> None:
+    if asked and not ctx.resilient_parsing:
+        import lz
+
+        click.echo(f"lz {lz.__version__}")
+        ctx.exit()
 
 
 def common(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -51,6 +51,8 @@ def submit(count: int, name_pattern: str, time: str | None, cpus: int | None, me
         raise UserError("--image and --no-image exclude each other")
     if image is None and not no_image:
         raise UserError("give --image PATH.sif (the pilot image) or --no-image")
+    if image is not None:
+        _check_fakeroot(dry_run)
     found = target(required=True)
     assert found is not None
     script = batch_script(PilotArray(
@@ -70,6 +72,24 @@ def submit(count: int, name_pattern: str, time: str | None, cpus: int | None, me
     if done.returncode != 0:
         raise UserError(f"sbatch: {(done.stderr or done.stdout).strip().splitlines()[-1:] or ['failed']}")
     click.echo(parse_array_id(done.stdout))
+
+
+def _check_fakeroot(dry_run: bool) -> None:
+    """The image runs with ``apptainer run --fakeroot``: without subordinate ids every pilot would
+    die at once, so nothing is submitted (a dry run says so and prints the file anyway)."""
+    import pwd
+
+    from lz.core.errors import UserError
+    from lz.host.subids import SUBGID, SUBUID, fakeroot_ready
+
+    user = pwd.getpwuid(os.getuid()).pw_name
+    found = fakeroot_ready(user, os.getuid(), subuid=SUBUID, subgid=SUBGID)
+    if found.ok:
+        return
+    message = f"--image runs apptainer --fakeroot: {found.detail}; {found.fix}"
+    if not dry_run:
+        raise UserError(message + " (nothing was submitted)")
+    click.echo(f"lz: warning: {message}", err=True)
 
 
 @pilots.command(name="list")
@@ -110,3 +130,26 @@ def stop(name_pattern: str) -> None:
     done = _run(scancel_argv(slurm_job_name(name_pattern)))
     if done.returncode != 0:
         raise UserError(f"scancel: {done.stderr.strip() or 'failed'}")
+
+
+@pilots.group(name="image", cls=Group)
+def image_group() -> None:
+    """The pilot image (landing-zone-daemon.def, shipped with lz)."""
+
+
+@image_group.command(name="build")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=Path("landing-zone-daemon.sif"),
+              show_default=True, help="Where the image goes (replaced when it exists).")
+def build_image(output: Path) -> None:
+    """Build the pilot image offline from this lz, its interpreter and its dependencies (Apptainer);
+    prints the image's path."""
+    from lz.core.errors import UserError
+    from lz.ops.pilot_image import ImageError, build
+
+    output = output.resolve()
+    if not output.parent.is_dir():
+        raise UserError(f"{output.parent}: no such directory")
+    try:
+        click.echo(build(output))
+    except (ImageError, OSError) as exc:
+        raise UserError(f"pilot image: {exc}") from None

@@ -17,6 +17,7 @@ from typing import Literal
 from lz.config import Settings
 from lz.host.process import CommandRunner, CommandTimeout, run_command
 from lz.host.secret_file import open_to_others
+from lz.host.subids import SUBGID, SUBUID, fakeroot_ready
 
 Verdict = Literal["ok", "warn", "fail", "skip"]  # only "fail" makes `lz doctor` exit non-zero
 MAX_SKEW_S = 5.0
@@ -49,9 +50,11 @@ Fetch = Callable[[str, str | None, float], HubAnswer]
 
 def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str | None = None,
            token_file: Path | None = None, fetch: Fetch | None = None, clock: Callable[[], float] = time.time,
-           build: bool = True, recorded_runtime: str | None = None) -> Iterator[Check]:
+           build: bool = True, recorded_runtime: str | None = None,
+           subids: tuple[Path, Path] = (SUBUID, SUBGID)) -> Iterator[Check]:
     """Every check, in order (a generator: the CLI prints each line as soon as it is known).
-    ``recorded_runtime``: the runtime this database's daemon chose when it last started."""
+    ``recorded_runtime``: the runtime this database's daemon chose when it last started;
+    ``subids``: the subordinate id files (/etc/subuid, /etc/subgid)."""
     yield from _slurm(settings, runner)
     marker = yield from _work_root(settings)
     if marker is not None:
@@ -60,6 +63,7 @@ def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str 
         finally:
             marker.unlink(missing_ok=True)
     yield _runtime(settings, recorded_runtime) if build else Check("runtime", "skip", "--no-build given")
+    yield fakeroot(*subids)
     yield from _hub(hub, token_file, fetch or _fetch, clock)
 
 
@@ -211,6 +215,19 @@ def _tiny_build(settings: Settings, runtime: object, base: str) -> Check:
             runtime.cleanup(ctx)
         finally:
             remove_tree(ctx.paths.root)
+
+
+# -- the pilot image's --fakeroot -------------------------------------------------------------------
+def fakeroot(subuid: Path = SUBUID, subgid: Path = SUBGID) -> Check:
+    """``apptainer run --fakeroot`` (the pilot image, ``lz pilots submit --image``) needs subordinate
+    ids; a warning, not a failure: a landing zone that starts no pilot image needs none."""
+    import shutil
+
+    name = "fakeroot (pilot image)"
+    if shutil.which("apptainer") is None and shutil.which("singularity") is None:
+        return Check(name, "skip", "no apptainer or singularity on PATH")
+    found = fakeroot_ready(_user(), os.getuid(), subuid=subuid, subgid=subgid)
+    return Check(name, "ok" if found.ok else "warn", found.detail, found.fix)
 
 
 # -- the hub ------------------------------------------------------------------------------------------

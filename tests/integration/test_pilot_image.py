@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import lz
 from tests.integration.hub_server import HubServer
 from tests.integration.slurm_cluster import gone, requires_slurm, stopped
 from tests.integration.test_hub_end_to_end import make_job, wait_jobs
@@ -30,7 +31,7 @@ def test_the_pilot_image_builds_and_its_pilot_runs_a_job_in_a_slurm_step(tmp_pat
     subprocess.run([sys.executable, str(ROOT / "scripts" / "pilot-image"), "-o", str(image)], check=True,
                    capture_output=True, timeout=600)
     labels = subprocess.run(["apptainer", "inspect", str(image)], capture_output=True, text=True).stdout
-    assert "org.opencontainers.image.version: 0.1.0" in labels
+    assert f"org.opencontainers.image.version: {lz.__version__}" in labels  # setuptools-scm, from git
     hub = HubServer(tmp_path / "hub", lease_s=10)
     hub.start()
     name = f"img{uuid.uuid4().hex[:6]}"

@@ -1,13 +1,33 @@
-"""Comparing lz versions: the hub's minimum and latest against what a landing zone runs."""
+"""Comparing lz versions: the hub's minimum and latest against what a landing zone runs.
+
+Versions come from git tags (setuptools-scm), so a landing zone may run a development build:
+``0.2.1.dev4+g1a2b3c`` is four commits after 0.2.0, before 0.2.1 (PEP 440's order: dev < a < b
+< rc < the release < post). The local part (``+g…``) does not count."""
 
 from __future__ import annotations
 
 import re
 
+_VERSION = re.compile(r"v?(\d+(?:\.\d+)*)(.*)", re.I)
+_PHASES = (("dev", -4), ("a", -3), ("b", -2), ("c", -1), ("rc", -1), ("post", 1))
+
 
 def version_key(text: str) -> tuple[int, ...]:
-    """``0.10.2`` -> (0, 10, 2): numeric, so 0.10 sorts after 0.9 (the first four numbers)."""
-    return tuple(int(n) for n in re.findall(r"\d+", text)[:4])
+    """``0.10.2`` -> (0, 10, 2, 0, 0, 0): numeric, so 0.10 sorts after 0.9 (the first four
+    numbers), then the phase (a dev build or a pre-release before its release) and its number."""
+    found = _VERSION.match(text.strip().split("+", 1)[0])
+    if found is None:
+        return (0, 0, 0, 0, -5, 0)
+    release = [int(n) for n in found.group(1).split(".")[:4]]
+    release += [0] * (4 - len(release))
+    rest = found.group(2).lower().lstrip(".-_")
+    phase, number = 0, 0
+    for name, rank in sorted(_PHASES, key=lambda item: -len(item[0])):
+        if rest.startswith(name):
+            digits = re.match(r"[._-]?(\d*)", rest[len(name):])
+            phase, number = rank, int(digits.group(1) or 0) if digits else 0
+            break
+    return (*release, phase, number)
 
 
 def below(version: str, other: str) -> bool:
