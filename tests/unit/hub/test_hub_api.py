@@ -136,7 +136,10 @@ def test_openapi_document_is_committed_and_current() -> None:
     from lz.hub.server.openapi import document
 
     assert DOC.exists(), "run: lz hub openapi -o docs/hub-openapi.json"
-    assert json.loads(DOC.read_text()) == json.loads(document()), "run: lz hub openapi -o docs/hub-openapi.json"
+    committed, current = json.loads(DOC.read_text()), json.loads(document())
+    for doc in (committed, current):  # the build's version (from git: every commit has its own) is not the API
+        doc["info"].pop("version")
+    assert committed == current, "run: lz hub openapi -o docs/hub-openapi.json"
 
 
 def test_job_tarball_helper_is_a_valid_job(app: HubApp) -> None:
