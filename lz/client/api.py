@@ -120,9 +120,12 @@ class Job:
             offset += len(chunk)
             if chunk:
                 yield chunk
-            if not follow or final:
+            if final:
                 return
-            time.sleep(poll_s)
+            if not chunk:  # caught up with what there is now (an answer may stop short of it)
+                if not follow:
+                    return
+                time.sleep(poll_s)
 
     def logs(self, which: str = "stdout") -> str:
         """The log as text now (stdout, stderr or build.log); bad bytes are replaced."""

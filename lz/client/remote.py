@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lz.client.target import HubTarget
 
 PAGE = 1000  # the most the hub gives in one page
+MAX_LOG_READ = 16 << 20  # bytes of a log taken from one answer, whatever the hub sends (the caller loops)
 REFUSED_AT_INTAKE = (413, 422)  # a submission's: too large, or intake's one line about lz.toml
 
 
@@ -115,10 +116,21 @@ class HubBackend:
             return dict(self.http.post(_job(job_id) + "/control", {"action": what}))
 
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]:
+        """At most ``MAX_LOG_READ`` bytes from ``offset`` (read as a stream, never the whole answer);
+        final only when the hub says so and nothing of its answer was left unread."""
+        import requests
+
         with _remote():
             response = self.http.request("GET", f"{_job(job_id)}/logs/{quote(which, safe='')}",
-                                         params={"offset": offset})
-        return response.content, response.headers.get("X-Lz-Final") == "1"
+                                         params={"offset": offset}, stream=True)
+        try:
+            chunk = response.raw.read(MAX_LOG_READ + 1, decode_content=True)
+        except requests.RequestException as exc:
+            raise Unavailable(f"log from {self.http.url} broke off ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        final = response.headers.get("X-Lz-Final") == "1" and len(chunk) <= MAX_LOG_READ
+        return chunk[:MAX_LOG_READ], final
 
     def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]:
         from lz.results.unpack import extract_results

@@ -125,6 +125,13 @@ def test_submit_wait_logs_and_results_through_a_hub(hub: Hub, tmp_path: Path) ->
     assert job.wait(timeout=30, poll_s=0.1, on_change=lambda j: seen.append(j.state)) is job
     assert (job.state, job.outcome, job.succeeded, seen[-1]) == ("cleaned", "succeeded", True, "cleaned")
     assert job.logs() == "hi from the hub\n"
+    from lz.client import remote
+
+    remote.MAX_LOG_READ, cap = 4, remote.MAX_LOG_READ  # a hub's answer is read a bounded piece at a time
+    try:
+        assert list(job.stream_logs()) == [b"hi f", b"rom ", b"the ", b"hub\n"]
+    finally:
+        remote.MAX_LOG_READ = cap
     out = job.results(tmp_path / "out")
     assert out == tmp_path / "out" and (out / "answer.txt").read_text() == "42\n"
     assert (out / ".lz" / "stdout").read_bytes() == b"hi from the hub\n"
@@ -157,6 +164,9 @@ def test_a_hubs_refusals_are_typed_errors(hub: Hub, tmp_path: Path) -> None:
     client = Client(hub=hub.url, token=hub.token_file)
     with pytest.raises(lz.client.NotFound):
         client.job("0123456789abcdef")
+    for hostile in ("../stations", "..", "x/../../meta", "a?b=c"):  # an id is one quoted path segment
+        with pytest.raises((lz.client.NotFound, lz.client.Refused)):
+            client.job(hostile)
     with pytest.raises(lz.client.NotFound):
         client.submit(job_folder(tmp_path, "a"), station="nowhere")
     with pytest.raises(lz.client.Rejected, match="cpus") as rejected:
