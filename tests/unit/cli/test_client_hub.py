@@ -183,3 +183,18 @@ def test_a_hubs_refusals_are_typed_errors(hub: Hub, tmp_path: Path) -> None:
     dead.backend.http.retries = 0  # type: ignore[attr-defined]
     with pytest.raises(lz.client.Unavailable, match="unreachable"):
         dead.jobs()
+
+
+def test_a_dead_hub_is_one_line_and_exit_2_on_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the CLI was built on lz.client, a hub that did not answer ended ``lz status --hub`` in a
+    traceback; now it is ``Unavailable``: one line, exit 2."""
+    made = HubTarget.client
+    monkeypatch.setattr(HubTarget, "client", lambda self: _no_retries(made(self)))
+    write_token(tmp_path / "token", "lzh_abc")
+    out = CliRunner().invoke(main, ["status", "--hub", "http://127.0.0.1:9", "--token", str(tmp_path / "token")])
+    assert (out.exit_code, out.output) == (2, "lz: error: hub http://127.0.0.1:9 unreachable (ConnectionError)\n")
+
+
+def _no_retries(client: Any) -> Any:
+    client.retries = 0
+    return client
