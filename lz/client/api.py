@@ -186,6 +186,8 @@ class Client:
             self.backend: Backend = _remote(target)
             self.hub: str | None = target.url
             return
+        if token is not None:
+            raise Error("token= is for a hub: give hub=URL too (or set LZ_HUB)")
         from lz.config import load_settings
 
         flags = {"db": Path(db) if db is not None else None, "workdir": Path(workdir) if workdir is not None else None}

@@ -103,6 +103,8 @@ def test_refusals_are_typed_errors_with_one_line(client: Client, tmp_path: Path)
         job.control("explode")
     with pytest.raises(lz.client.Error, match="must start with http"):
         Client(hub="ftp://hub")
+    with pytest.raises(lz.client.Error, match="token= is for a hub"):
+        Client(token=tmp_path / "token")
     assert all(issubclass(e, lz.client.Error) for e in (lz.client.NotFound, lz.client.Refused, lz.client.Rejected,
                                                         lz.client.Timeout, lz.client.Unavailable))
 
