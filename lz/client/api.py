@@ -193,7 +193,6 @@ class Client:
         flags = {"db": Path(db) if db is not None else None, "workdir": Path(workdir) if workdir is not None else None}
         with translated():
             settings = load_settings(Path(config) if config is not None else None, flags=flags)
-        os.umask(settings.umask)  # as the CLI: the spool and results are private
         self.backend = _local(settings)
         self.hub = None
 

@@ -45,6 +45,17 @@ def open_store(settings: Settings) -> JobStore:
 
 
 @contextmanager
+def _umask(settings: Settings) -> Iterator[None]:
+    """What lz writes is private (the settings' umask, as the CLI's), without leaving the caller's
+    process changed: a notebook keeps its own umask."""
+    old = os.umask(settings.umask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextmanager
 def _local() -> Iterator[None]:
     """``translated``, and a database that cannot be used (locked past the busy timeout,
     read-only, gone) as ``Unavailable`` with the CLI's line."""
@@ -65,7 +76,7 @@ class LocalBackend:
     @property
     def store(self) -> JobStore:
         if self._store is None:
-            with _local():
+            with _local(), _umask(self.settings):
                 self._store = open_store(self.settings)
         return self._store
 
@@ -80,7 +91,7 @@ class LocalBackend:
         from lz.intake.receive import receive
 
         wanted = {k: v for k, v in overrides.items() if k != "max_attempts"}
-        with _local():
+        with _local(), _umask(self.settings):
             try:
                 job = receive(self.store, self.settings, path, name=name, overrides=wanted)
             except Refusal as exc:
@@ -154,7 +165,8 @@ class LocalBackend:
             if job.results_at is None or not stored.exists():
                 raise NotFound(f"job {job.id} has no results yet (it is {job.state})" if not _done(job.state)
                                else f"job {job.id} has no stored results")
-            return extract_results(stored, target, force=force)
+            with _umask(self.settings):
+                return extract_results(stored, target, force=force)
 
     def running(self) -> bool:
         from lz.engine.zone_lock import daemon_running

@@ -115,3 +115,18 @@ def test_a_database_that_cannot_be_used_is_unavailable(client: Client, tmp_path:
     (tmp_path / "state" / "lz.db").mkdir()  # the file is gone, something else is in its place
     with pytest.raises(lz.client.Unavailable, match="^database: "):
         Client().job(job.id)
+
+
+def test_what_the_api_writes_is_private_and_the_callers_umask_stays(client: Client, tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        job = client.submit(job_folder(tmp_path, "a", toml='command = ["true"]\n'))
+        assert os.umask(0o022) == 0o022  # unchanged by the call
+    finally:
+        os.umask(old)
+    assert (tmp_path / "state" / "spool" / job.id / "lz.toml").exists()
+    for private in (tmp_path / "state", tmp_path / "state" / "lz.db", tmp_path / "state" / "spool"):
+        assert stat.S_IMODE(private.stat().st_mode) & 0o077 == 0, private
