@@ -51,3 +51,44 @@ def test_a_job_a_sweep_and_a_stop_through_the_python_api(client: Client, landing
     long.wait(timeout=120, poll_s=0.2)
     assert long.outcome == "cancelled" and long.reason.startswith("stopped by ")
     assert (long.results(tmp_path / "partial") / "partial.txt").read_text() == "partial\n"
+
+
+def test_a_sweep_through_a_real_hub_and_landing_zone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lz hub serve`` and ``lz run --hub`` as processes; the sweep submitted, waited for and
+    collected from Python, as docs/python-api.md shows."""
+    import time
+
+    from tests.integration.hub_server import HubServer, hub_landing_zone
+
+    monkeypatch.delenv("LZ_HUB", raising=False)
+    hub = HubServer(tmp_path / "hub", lease_s=6)
+    hub.start()
+    try:
+        alice = hub.user("alice")
+        zone = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice)
+        zone.start()
+        try:
+            hub.client(alice, "station", "create", "science")
+            deadline = time.monotonic() + 30
+            while not hub.client_json(alice, "zones") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            hub.client(alice, "station", "add-lz", "science", "lz1")
+            client = Client(hub=hub.url, token=alice)
+            sweep = []
+            for n in (2, 3):
+                folder_ = tmp_path / "sweep" / f"n{n}"
+                folder_.mkdir(parents=True)
+                (folder_ / "lz.toml").write_text(
+                    f'command = ["sh", "-c", "mkdir -p out && echo $(({n} * {n})) | tee out/square.txt"]\n')
+                sweep.append(client.submit(folder_, station="science", name=f"sweep-{n}", cpus=1))
+            for job in sweep:
+                job.wait(timeout=120, poll_s=0.3)
+            assert [(j.outcome, j.data["landing_zone"]) for j in sweep] == [("succeeded", "lz1")] * 2, hub.log()[-2000:]
+            assert [int(j.logs()) for j in sweep] == [4, 9]
+            out = sweep[1].results(tmp_path / "results")
+            assert (out / "out" / "square.txt").read_text() == "9\n"
+            assert [j.name for j in client.jobs(name="sweep-*", station="science")] == ["sweep-3", "sweep-2"]
+        finally:
+            zone.stop()
+    finally:
+        hub.stop()
