@@ -97,26 +97,7 @@ def settings(**extra_flags: Any) -> Settings:
 
 
 def store(loaded: Settings) -> JobStore:
-    """The job store; a new or older database is brought up to date first (the CLI works while
-    the daemon is down), checked cheaply so the usual call never loads Alembic."""
-    from lz.core.errors import ConfigError
-    from lz.store.db import make_engine
-    from lz.store.jobs import JobStore
-    from lz.store.migrate import needs_upgrade, upgrade
+    """The job store, brought up to date first (``lz.client.local.open_store``: the Python API's too)."""
+    from lz.client.local import open_store
 
-    try:
-        private_dirs(loaded)
-        engine = make_engine(loaded.db)
-        if needs_upgrade(engine):
-            upgrade(engine)
-    except OSError as exc:
-        raise ConfigError(f"database {loaded.db}: {exc.strerror or exc}") from None
-    return JobStore(engine)
-
-
-def private_dirs(loaded: Settings) -> None:
-    """The state directory (database, spool, results) exists and is closed to other users: it holds
-    every job's environment, which often carries secrets."""
-    from lz.host.fs import private_directory
-
-    private_directory(loaded.state_dir, group=loaded.group_access)
+    return open_store(loaded)

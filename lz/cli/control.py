@@ -15,31 +15,17 @@ from lz.cli.hub_target import hub_options
 from lz.cli.hub_target import target as hub_target
 
 
-def _who() -> str:
-    import getpass
-
-    return getpass.getuser()
-
-
 def _request(job_id: str, what: str) -> None:
     hub = hub_target()
     if hub is not None:  # a hub's job: the hub records it, the holding landing zone carries it out
-        from urllib.parse import quote
+        from lz.cli import remote_jobs
 
-        job = hub.client().post(f"/api/v1/jobs/{quote(job_id, safe='')}/control", {"action": what})
-        click.echo(f"job {job['id']} {job['state']} ({what} requested on the hub)")
+        remote_jobs.control(hub, job_id, what)
         return
-    from lz.engine import assembly
-    from lz.engine.control import carry_out, request
-    from lz.engine.zone_lock import wake_daemon
+    from lz.client import Client
 
-    loaded = settings()
-    jobs = store(loaded)
-    job = request(jobs, jobs.find(job_id).id, what, _who())
-    if what in ("pause", "resume"):
-        job = carry_out(jobs, assembly.executor(loaded), assembly.workspace(loaded), job)
-    wake_daemon(loaded)
-    pending = f" ({what} requested)" if job.control == what else ""
+    job = Client.for_settings(settings()).job(job_id).control(what)
+    pending = f" ({what} requested)" if job.data["control"] == what else ""
     click.echo(f"job {job.id} {job.state}{pending}")
 
 

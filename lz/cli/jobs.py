@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -64,34 +65,34 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
 
         raise UserError("--max-attempts is for hub jobs (--station): a landing zone runs each job once "
                         "(nothing was submitted)")
-    from lz.engine.zone_lock import daemon_running, wake_daemon
-    from lz.intake.receive import Rejected, receive
+    from lz.client import Client, Rejected
 
     loaded = settings()
-    jobs = store(loaded)
-    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition}
+    client = Client.for_settings(loaded)
     try:
-        job = receive(jobs, loaded, path, name=name, overrides=overrides)
+        submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
+                                  partition=partition)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
-        click.echo(f"lz: job {exc.job.id} recorded as rejected", err=True)
+        click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)
         sys.exit(ExitCode.USAGE)
-    except OSError as exc:  # the landing zone's own disk (full, read-only): nothing was stored
-        from lz.core.errors import UserError
-
-        raise UserError(f"cannot store the job in {loaded.state_dir}: {exc.strerror or exc}") from None
-    if not wake_daemon(loaded) and not daemon_running(loaded):
+    if not client.landing_zone_running():
         click.echo(f"lz: no landing zone is running on {loaded.db}; the job starts when one does", err=True)
     elif not wait:
-        click.echo(f"lz: job {job.id} received", err=True)
-    if wait:
-        job = _wait_for(jobs, loaded, job.id)
-        if job.outcome != "succeeded":
-            _explain_failure(loaded, job)
+        click.echo(f"lz: job {submitted.id} received", err=True)
+    if not wait:
+        if as_json:
+            click.echo(json.dumps(submitted.data, indent=2))
+        click.echo(submitted.id)
+        return
+    jobs = store(loaded)
+    job = _wait_for(jobs, loaded, submitted.id)
+    if job.outcome != "succeeded":
+        _explain_failure(loaded, job)
     if as_json:
-        _echo_json(job, jobs if wait else None)
+        _echo_json(job, jobs)
     click.echo(job.id)
-    if wait and job.outcome != "succeeded":
+    if job.outcome != "succeeded":
         sys.exit(ExitCode.FAILED)
 
 
@@ -114,12 +115,10 @@ def _explain_failure(loaded: Settings, job: Job, lines: int = 15) -> None:
             click.echo(f"    {line}", err=True)
 
 
-def _echo_json(job: Job, jobs: JobStore | None) -> None:
-    import json
-
+def _echo_json(job: Job, jobs: JobStore) -> None:
     from lz.core import views
 
-    click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id) if jobs else None), indent=2))
+    click.echo(json.dumps(views.job_json(job, time.time(), jobs.history(job.id)), indent=2))
 
 
 def _wait_for(jobs: JobStore, loaded: Settings, job_id: str) -> Job:
@@ -298,7 +297,6 @@ def _cancel_here(job_ids: tuple[str, ...], selection: Selection) -> int:
 def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz.core.errors import UserError
-    from lz.engine import assembly
 
     hub = hub_target()
     if hub is not None and not daemon_log:
@@ -310,28 +308,16 @@ def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None
         return
 
     loaded = settings()
-    jobs = store(loaded)
     if daemon_log:
-        _show_daemon_log(jobs, follow)
+        _show_daemon_log(store(loaded), follow)
         return
     if not job_id:
         raise UserError("name a job (lz logs JOB), or use --daemon for the daemon's log")
-    space = assembly.workspace(loaded)
-    job = jobs.find(job_id)
-    offset = 0
-    while True:
-        job = jobs.get(job.id)
-        path = space.log(job, which)
-        if path is not None and path.exists():
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                chunk = handle.read()
-                offset += len(chunk)
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
-        if not follow or job.state == "cleaned":
-            return
-        time.sleep(1)
+    from lz.client import Client
+
+    for chunk in Client.for_settings(loaded).job(job_id).stream_logs(which, follow=follow):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
 
 
 def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
@@ -373,9 +359,6 @@ def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
 @hub_options
 def results(job_id: str, output: Path | None, force: bool) -> None:
     """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
-    from lz.core.errors import UserError
-    from lz.engine import assembly
-    from lz.results.unpack import extract_results
 
     hub = hub_target()
     if hub is not None:
@@ -384,16 +367,8 @@ def results(job_id: str, output: Path | None, force: bool) -> None:
         jobs_cli.results(hub, job_id, output, force)
         return
 
-    loaded = settings()
-    jobs = store(loaded)
-    job = jobs.find(job_id)
-    stored = assembly.workspace(loaded).results(job.id)
-    if job.results_at is None or not stored.exists():
-        raise UserError(f"job {job.id} has no results yet (it is {job.state})"
-                        if job.state != "cleaned" else f"job {job.id} has no stored results")
-    target = output or Path(job.id)
-    for note in extract_results(stored, target, force=force):
-        click.echo(f"lz: {note}", err=True)
+    from lz.client import Client
+
+    job = Client.for_settings(settings()).job(job_id)
+    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True))
     click.echo(str(target))
-
-

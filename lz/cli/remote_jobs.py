@@ -1,15 +1,11 @@
 """``lz submit --station``, ``lz status``, ``lz logs``, ``lz cancel`` and ``lz results`` against a
-hub: the same output as locally, plus ``station``, ``landing_zone`` and ``attempts``."""
+hub: the same output as locally, plus ``station``, ``landing_zone`` and ``attempts``. Built on the
+Python API (``lz.client``): this module only formats."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import sys
-import tarfile
-import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,65 +14,27 @@ from urllib.parse import quote
 import click
 
 from lz.cli.exit_codes import ExitCode
-from lz.cli.hub_target import HubTarget
+from lz.client import Client, Job
+from lz.client.target import HubTarget
 from lz.core.errors import UserError
 from lz.core.selection import Selection
-from lz.hub.protocol.names import RESULT_FILES
-
-
-def pack_folder(folder: Path, target: Path) -> None:
-    """A .tar.gz of the folder (links kept as links, nothing followed); the hub checks it."""
-    with tarfile.open(target, "w:gz") as tar:
-        tar.add(folder, arcname=folder.name or "job", recursive=True)
 
 
 def submit(hub: HubTarget, path: Path, station: str, name: str | None, overrides: Mapping[str, Any],
            wait: bool, as_json: bool) -> None:
-    client = hub.client()
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"{path}: no such file or directory")
-    folder = path.name
-    for suffix in (".tar.gz", ".tgz", ".tar"):
-        if folder.endswith(suffix):
-            folder = folder[: -len(suffix)]
-    params = {k: v for k, v in {**overrides, "name": name, "key": secrets.token_urlsafe(16),
-                                "folder": _safe_name(folder)}.items() if v is not None}
-    with tempfile.TemporaryDirectory(prefix="lz-submit-") as tmp:
-        upload = path if path.is_file() else Path(tmp) / "job.tar.gz"
-        if path.is_dir():
-            pack_folder(path, upload)
-        job = client.upload("POST", f"/api/v1/stations/{quote(station, safe='')}/jobs", upload,
-                            "application/gzip", params=params, timeout_s=600)
-    click.echo(f"lz: job {job['id']} submitted to station {job['station']}", err=True)
+    job = Client.for_hub(hub).submit(path, station=station, name=name, **overrides)
+    click.echo(f"lz: job {job.id} submitted to station {job.station}", err=True)
     if wait:
-        job = _wait_for(client, job["id"])
+        job.wait(on_change=_say_state)
     if as_json:
-        click.echo(json.dumps(job, indent=2))
-    click.echo(job["id"])
-    if wait and job.get("outcome") != "succeeded":
+        click.echo(json.dumps(job.data, indent=2))
+    click.echo(job.id)
+    if wait and not job.succeeded:
         sys.exit(ExitCode.FAILED)
 
 
-def _safe_name(name: str) -> str | None:
-    ok = name[:64] and name[0].isalnum() and all(c.isalnum() or c in "._-" for c in name[:64])
-    return name[:64] if ok else None
-
-
-def _wait_for(client: Any, job_id: str, poll_s: float = 1.0) -> Any:
-    last = None
-    while True:
-        job = client.get(f"/api/v1/jobs/{job_id}")
-        if job["state"] != last:
-            click.echo(f"lz: job {job_id} {job['state']}" + (f" ({job['outcome']}: {job['reason']})"
-                                                               if job["outcome"] else ""), err=True)
-            last = job["state"]
-        if job["state"] == "cleaned":
-            return job
-        time.sleep(poll_s)
-
-
-PAGE = 1000  # the most the hub gives in one page
+def _say_state(job: Job) -> None:
+    click.echo(f"lz: job {job.id} {job.state}" + (f" ({job.outcome}: {job.reason})" if job.outcome else ""), err=True)
 
 
 def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selection,
@@ -84,11 +42,10 @@ def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selecti
     """One job, or the newest ``selection.limit`` jobs it matches (None: all, page after page)."""
     from lz.cli.job_filters import hub_params
 
-    client = hub.client()
     if job_id:
-        job = client.get(f"/api/v1/jobs/{quote(job_id, safe='')}")
+        job = Client.for_hub(hub).job(job_id).data
         return json.dumps(job, indent=2) if as_json else _details(job)
-    jobs, total = pages(client, selection.limit, hub_params(selection, extra or {}))
+    jobs, total = pages(hub.client(), selection.limit, hub_params(selection, extra or {}))
     if as_json:
         return json.dumps(jobs, indent=2)
     note = f"the newest {len(jobs)} of {total} jobs; -N N or --all for more" if total > len(jobs) else ""
@@ -99,6 +56,9 @@ def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selecti
             click.echo(f"lz: {note}", err=True)
         return job_format.render(fmt, jobs, header)
     return _table(jobs) + (f"\n({note})" if note else "")
+
+
+PAGE = 1000  # the most the hub gives in one page
 
 
 def pages(client: Any, limit: int | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
@@ -177,48 +137,21 @@ def cancel(hub: HubTarget, job_ids: tuple[str, ...],
     return failed
 
 
+def control(hub: HubTarget, job_id: str, what: str) -> None:
+    """Stop, kill, pause or resume: the hub records it, the holding landing zone carries it out."""
+    job = Client.for_hub(hub).job(job_id).control(what)
+    click.echo(f"job {job.id} {job.state} ({what} requested on the hub)")
+
+
 def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:
     """The log of the finished attempt, or as much of the running one's as the hub has; with
     ``follow``, new bytes as they arrive until the job ends."""
-    client = hub.client()
-    offset = 0
-    while True:
-        response = client.request("GET", f"/api/v1/jobs/{quote(job_id, safe='')}/logs/{which}",
-                                  params={"offset": offset})
-        sys.stdout.buffer.write(response.content)
+    for chunk in Client.for_hub(hub).job(job_id).stream_logs(which, follow=follow):
+        sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
-        offset += len(response.content)
-        if not follow or response.headers.get("X-Lz-Final") == "1":
-            return
-        time.sleep(1)
 
 
 def results(hub: HubTarget, job_id: str, output: Path | None, force: bool = False) -> None:
-    from lz.results.unpack import extract_results
-
-    client = hub.client()
-    job = client.get(f"/api/v1/jobs/{quote(job_id, safe='')}")
-    target = output or Path(job["id"])
-    with tempfile.TemporaryDirectory(prefix="lz-results-") as tmp:
-        archive = Path(tmp) / "results.tar"
-        client.download(f"/api/v1/jobs/{job['id']}/results", archive, timeout_s=600)
-        stored = Path(tmp) / "stored"
-        extract_stored(archive, stored)
-        for note in extract_results(stored, target, force=force):
-            click.echo(f"lz: {note}", err=True)
+    job = Client.for_hub(hub).job(job_id)
+    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True))
     click.echo(str(target))
-
-
-def extract_stored(archive: Path, dest: Path) -> None:
-    """The hub's results tar: only the known plain files, nothing else (it came over a network)."""
-    dest.mkdir(mode=0o700)
-    with tarfile.open(archive, "r:") as tar:
-        for member in tar:
-            if member.name not in RESULT_FILES or not member.isreg():
-                raise UserError(f"results of the hub hold an unexpected entry {member.name[:80]!r}")
-            source = tar.extractfile(member)
-            assert source is not None
-            fd = os.open(dest / member.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as handle, source:
-                while chunk := source.read(1 << 20):
-                    handle.write(chunk)

@@ -19,6 +19,7 @@ from pathlib import Path
 LAYERS: list[tuple[str, tuple[str, ...], bool]] = [
     # (name, units, independent): independent units of a layer may not import each other
     ("entry points", ("lz.cli", "lz.daemon"), False),
+    ("python api", ("lz.client",), False),
     ("services", ("lz.hub.server", "lz.hub.agent", "lz.ops"), True),
     ("engine", ("lz.engine",), False),
     ("intake", ("lz.intake",), False),
@@ -29,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...], bool]] = [
     ("core", ("lz.core",), False),
 ]
 PICTURE_NAME = "architecture"
-_COLOURS = {"entry points": "#f4cccc", "services": "#fce5cd", "engine": "#fff2cc", "intake": "#fff2cc",
+_COLOURS = {"entry points": "#f4cccc", "python api": "#f4cccc", "services": "#fce5cd", "engine": "#fff2cc", "intake": "#fff2cc",
             "settings": "#eeeeee", "adapters": "#d9ead3", "host": "#d0e0e3", "core": "#cfe2f3"}
 _OUTSIDE = ("lz", "lz.__main__", "lz.hub", "lz.wrapper")  # the package roots and the wrapper's data folder
 

@@ -36,7 +36,7 @@ def fetch_results(hub: HubServer, token: Path, job_id: str, out: Path) -> None:
     if hasattr(tarfile, "data_filter"):
         hub.client(token, "results", job_id, "-o", str(out))
         return
-    from lz.cli.remote_jobs import extract_stored
+    from lz.client.remote import extract_stored
     from lz.hub.agent.client import HubClient, read_token
 
     archive = out.parent / f"{job_id}.tar"

@@ -53,3 +53,24 @@ def test_every_shell_snippet_is_valid_shell(where: str, text: str) -> None:
 
 def test_the_snippets_are_found() -> None:
     assert len(snippets("toml")) >= 6 and len(snippets("sh")) >= 10
+
+
+@pytest.mark.parametrize(("where", "text"), snippets("python"), ids=[w for w, _ in snippets("python")])
+def test_every_python_snippet_compiles_and_imports_what_lz_client_has(where: str, text: str) -> None:
+    """Python blocks (the Python API's notebook) are compiled, not run (they need a landing zone:
+    tests/integration/test_python_api.py runs the same calls); what they import from lz.client exists."""
+    import lz.client
+
+    compile(text, where, "exec")
+    for names in re.findall(r"^from lz\.client import (.+)$", text, re.M):
+        missing = [n.strip() for n in names.split(",") if not hasattr(lz.client, n.strip())]
+        assert not missing, f"{where}: lz.client has no {missing}"
+
+
+def test_the_python_api_page_documents_every_public_call() -> None:
+    from lz.client import Client, Job
+
+    page = (ROOT / "docs" / "python-api.md").read_text()
+    public = {f"client.{n}(" for n in vars(Client) if not n.startswith("_") and n not in ("for_settings", "for_hub")}
+    public |= {f"job.{n}" for n in vars(Job) if not n.startswith("_") and n not in ("control",)}
+    assert not [call for call in sorted(public) if call not in page]
