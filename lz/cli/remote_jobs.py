@@ -63,13 +63,16 @@ PAGE = 1000  # the most the hub gives in one page
 
 def pages(client: Any, limit: int | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     """The newest ``limit`` jobs (None: all), newest first, and how many match in all."""
+    from lz.client.remote import hub_errors
+
     found: list[dict[str, Any]] = []
     before: str | None = None
     total = 0
     while limit is None or len(found) < limit:
         size = PAGE if limit is None else min(PAGE, limit - len(found))
-        answer = client.request("GET", "/api/v1/jobs", params={**filters, "limit": size,
-                                                                 **({"before": before} if before else {})})
+        with hub_errors():  # a hub that does not answer: one line, exit 2
+            answer = client.request("GET", "/api/v1/jobs", params={**filters, "limit": size,
+                                                                     **({"before": before} if before else {})})
         found += answer.json()
         total = int(answer.headers.get("X-Lz-Total", len(found)))
         before = answer.headers.get("X-Lz-Next")

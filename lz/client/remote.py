@@ -27,7 +27,7 @@ REFUSED_AT_INTAKE = (413, 422)  # a submission's: too large, or intake's one lin
 
 
 @contextmanager
-def _remote(rejected: tuple[int, ...] = ()) -> Iterator[None]:
+def hub_errors(rejected: tuple[int, ...] = ()) -> Iterator[None]:
     """The hub client's errors as the API's: 404 ``NotFound``, ``rejected`` statuses ``Rejected``,
     any other 4xx ``Refused``, no answer after the retries ``Unavailable``."""
     from lz.hub.agent.client import HubRefused, HubUnavailable
@@ -63,7 +63,7 @@ def safe_name(name: str) -> str | None:
 
 class HubBackend:
     def __init__(self, target: HubTarget):
-        with _remote():
+        with hub_errors():
             self.http = target.client()
 
     def submit(self, path: Path, station: str | None, name: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class HubBackend:
             folder = folder.removesuffix(suffix)
         params = {k: v for k, v in {**overrides, "name": name, "key": secrets.token_urlsafe(16),
                                     "folder": safe_name(folder)}.items() if v is not None}
-        with tempfile.TemporaryDirectory(prefix="lz-submit-") as tmp, _remote(REFUSED_AT_INTAKE):
+        with tempfile.TemporaryDirectory(prefix="lz-submit-") as tmp, hub_errors(REFUSED_AT_INTAKE):
             upload = path if path.is_file() else Path(tmp) / "job.tar.gz"
             if path.is_dir():
                 pack_folder(path, upload)
@@ -81,7 +81,7 @@ class HubBackend:
                                          "application/gzip", params=params, timeout_s=600))
 
     def get(self, job_id: str) -> dict[str, Any]:
-        with _remote():
+        with hub_errors():
             return dict(self.http.get(_job(job_id)))
 
     def listing(self, filters: Filters, limit: int | None) -> tuple[list[dict[str, Any]], int]:
@@ -92,7 +92,7 @@ class HubBackend:
         found: list[dict[str, Any]] = []
         before: str | None = None
         total = 0
-        with _remote():
+        with hub_errors():
             while limit is None or len(found) < limit:
                 size = PAGE if limit is None or filters.name else min(PAGE, limit - len(found))
                 answer = self.http.request("GET", "/api/v1/jobs", params={**query, "limit": size,
@@ -108,11 +108,11 @@ class HubBackend:
         return found[:limit], total
 
     def cancel(self, job_id: str) -> dict[str, Any]:
-        with _remote():
+        with hub_errors():
             return dict(self.http.post(_job(job_id) + "/cancel"))
 
     def control(self, job_id: str, what: str) -> dict[str, Any]:
-        with _remote():
+        with hub_errors():
             return dict(self.http.post(_job(job_id) + "/control", {"action": what}))
 
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]:
@@ -120,7 +120,7 @@ class HubBackend:
         final only when the hub says so and nothing of its answer was left unread."""
         import requests
 
-        with _remote():
+        with hub_errors():
             response = self.http.request("GET", f"{_job(job_id)}/logs/{quote(which, safe='')}",
                                          params={"offset": offset}, stream=True)
         try:
@@ -135,7 +135,7 @@ class HubBackend:
     def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]:
         from lz.results.unpack import extract_results
 
-        with _remote(), tempfile.TemporaryDirectory(prefix="lz-results-") as tmp:
+        with hub_errors(), tempfile.TemporaryDirectory(prefix="lz-results-") as tmp:
             archive = Path(tmp) / "results.tar"
             self.http.download(_job(job_id) + "/results", archive, timeout_s=600)
             stored = Path(tmp) / "stored"

@@ -155,9 +155,9 @@ def test_listing_pages_like_the_cli(hub: Hub, tmp_path: Path, monkeypatch: pytes
     assert client.jobs(station="lab", limit=1).total == 5
     client.job(ids[0]).cancel()
     assert [j.id for j in client.jobs(outcome="cancelled")] == [ids[0]]
-    table = CliRunner().invoke(main, ["status", "--hub", hub.url, "--token", str(hub.token_file), "-n", "2"])
+    table = CliRunner().invoke(main, ["status", "--hub", hub.url, "--token", str(hub.token_file), "-N", "2"])
     assert table.exit_code == 0, table.output
-    assert "(the newest 2 of 5 jobs; --limit N or --all for more)" in table.output
+    assert "(the newest 2 of 5 jobs; -N N or --all for more)" in table.output
 
 
 def test_a_hubs_refusals_are_typed_errors(hub: Hub, tmp_path: Path) -> None:
