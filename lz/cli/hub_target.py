@@ -2,7 +2,8 @@
 and, for ``lz run --hub``, the login that comes before the daemon starts.
 
 ``--hub URL`` or ``LZ_HUB``; ``--token FILE`` or ``LZ_TOKEN_FILE``, default
-``$XDG_CONFIG_HOME/lz/token`` (mode 0600)."""
+``$XDG_CONFIG_HOME/lz/token`` (mode 0600). Every hub URL passes ``check_hub_url`` (https, or http to
+loopback, unless ``--allow-insecure-hub`` / ``LZ_ALLOW_INSECURE_HUB``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import click
 
 from lz.core.errors import UserError
 from lz.hub.agent.options import AgentOptions
+from lz.hub.protocol.transport import ALLOW_ENV, ALLOW_FLAG, check_hub_url
 
 if TYPE_CHECKING:
     from lz.hub.agent.client import HubClient
@@ -31,6 +33,7 @@ def default_token_file(environ: Mapping[str, str] = os.environ) -> Path:
 class HubTarget:
     url: str
     token_file: Path
+    insecure_allowed: bool = False  # a plain http hub elsewhere was allowed (pilots pass it on)
 
     def client(self) -> HubClient:
         from lz.hub.agent.client import HubClient
@@ -39,17 +42,23 @@ class HubTarget:
         return HubClient(self.url, TokenSource(self.token_file, read_file(self.token_file)))
 
 
-def resolve(hub: str | None, token: str | None, environ: Mapping[str, str] = os.environ) -> HubTarget | None:
-    """The hub to talk to, or None when none is configured (the command then works locally)."""
+def resolve(hub: str | None, token: str | None, environ: Mapping[str, str] = os.environ,
+            allow_insecure: bool | None = None) -> HubTarget | None:
+    """The hub to talk to, or None when none is configured (the command then works locally).
+    ``allow_insecure`` None: ``LZ_ALLOW_INSECURE_HUB`` decides."""
     url = hub or environ.get("LZ_HUB")
     if not url:
         return None
-    if not url.startswith(("http://", "https://")):
-        raise UserError(f"hub URL {url!r} must start with http:// or https://")
+    if allow_insecure is None:
+        from lz.config import bool_from_env
+
+        allow_insecure = bool_from_env(ALLOW_ENV, environ)
+    check_hub_url(url, allow_insecure)
     token_file = token or environ.get("LZ_TOKEN_FILE")
     if token_file == "none":
         raise UserError("--token none is not valid for clients: give a token file")
-    return HubTarget(url, Path(token_file).expanduser() if token_file else default_token_file(environ))
+    return HubTarget(url, Path(token_file).expanduser() if token_file else default_token_file(environ),
+                     insecure_allowed=allow_insecure)
 
 
 def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,17 +67,26 @@ def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB); with it, the command talks to the hub.")
     @click.option("--token", "token_file", default=None,
                   help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
+    @insecure_option
     @functools.wraps(func)
-    def wrapper(*args: Any, hub_url: str | None, token_file: str | None, **kwargs: Any) -> Any:
-        click.get_current_context().meta["lz.hub"] = (hub_url, token_file)
+    def wrapper(*args: Any, hub_url: str | None, token_file: str | None, allow_insecure_hub: bool | None,
+                **kwargs: Any) -> Any:
+        click.get_current_context().meta["lz.hub"] = (hub_url, token_file, allow_insecure_hub)
         return func(*args, **kwargs)
 
     return wrapper
 
 
+def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--allow-insecure-hub``: unset (None) leaves it to the setting."""
+    return click.option(ALLOW_FLAG, "allow_insecure_hub", is_flag=True, default=None,
+                        help=f"Allow a plain http:// hub on another machine (token and jobs unencrypted; "
+                             f"env {ALLOW_ENV}).")(func)
+
+
 def target(required: bool = False) -> HubTarget | None:
-    hub_url, token_file = click.get_current_context().meta.get("lz.hub", (None, None))
-    found = resolve(hub_url, token_file)
+    hub_url, token_file, allow = click.get_current_context().meta.get("lz.hub", (None, None, None))
+    found = resolve(hub_url, token_file, allow_insecure=allow)
     if found is None and required:
         raise UserError("no hub configured: give --hub URL or set LZ_HUB")
     return found
@@ -76,11 +94,11 @@ def target(required: bool = False) -> HubTarget | None:
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,
                   environ: Mapping[str, str] = os.environ, name: str | None = None,
-                  stations: tuple[str, ...] = ()) -> AgentOptions | None:
+                  stations: tuple[str, ...] = (), allow_insecure: bool | None = None) -> AgentOptions | None:
     """Before the daemon starts: the hub's versions checked and, without a usable token, the
     device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
     memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
-    found = resolve(hub, None if memory_only else token, environ)
+    found = resolve(hub, None if memory_only else token, environ, allow_insecure)
     if found is None:
         return None
     if max_running is not None and max_running < 1:
