@@ -17,6 +17,7 @@ import requests
 from lz.core.errors import LzError, UserError
 from lz.host.fs import write_atomically
 from lz.host.secret_file import read_secret
+from lz.hub.protocol.transport import transport_problem
 
 log = logging.getLogger("lz.hub.agent.client")
 
@@ -88,7 +89,7 @@ class HubClient:
                 response = self.session.request(method, self.url + path, timeout=timeout_s or self.timeout_s,
                                                 data=data, stream=stream, **kwargs)
             except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}"
+                problem = transport_problem(exc)
             else:
                 if response.status_code == 401 and not refreshed and hasattr(self.token, "force_refresh") \
                         and self.token.force_refresh():

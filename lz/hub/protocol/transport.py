@@ -47,3 +47,12 @@ def check_hub_url(url: str, allow_insecure: bool = False) -> str:
             f"docs/hub-behind-a-proxy.md) or allow it with {ALLOW_FLAG} (setting {ALLOW_SETTING}, "
             f"env {ALLOW_ENV}=true)")
     return url
+
+
+def transport_problem(exc: BaseException) -> str:
+    """A failed request in a few words (never its text: it may hold a URL); for a certificate the
+    client does not trust, how to trust a site CA."""
+    name = type(exc).__name__
+    if name == "SSLError":
+        return f"{name}: its TLS certificate is not trusted here; give the site's CA with REQUESTS_CA_BUNDLE=PATH"
+    return name
