@@ -90,6 +90,9 @@ class TlsProxy:
         self.process = Process(base, self.kind, {**os.environ, "HOME": str(base), "XDG_DATA_HOME": str(base / "data"),
                                                  "XDG_CONFIG_HOME": str(base / "config")})
 
+    def start(self) -> None:
+        raise NotImplementedError
+
     def _answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
