@@ -124,6 +124,11 @@ def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
              f"lz hub: stored files in {config.files_dir}"]
     if metrics:
         lines.append(f"lz hub: Prometheus metrics on http://{metrics}/metrics")
+    from lz.hub.protocol.transport import is_loopback
+
+    if not is_loopback(host.strip("[]")) and not (config.public_url or "").startswith("https://"):
+        lines.append("lz hub: clients elsewhere refuse plain http: put a TLS proxy in front "
+                     "(docs/hub-behind-a-proxy.md) and set public_url")
     lines.append("lz hub: press Ctrl-C (or send SIGTERM) to stop")
     click.echo("\n".join(lines))
 

@@ -100,3 +100,14 @@ def test_doctor_never_sends_the_token_over_plain_http_elsewhere(tmp_path: Path) 
     found = list(_hub(REMOTE, token, fetch, lambda: 0.0))
     assert [(c.name, c.verdict) for c in found] == [("hub", "fail"), ("clock", "skip")]
     assert "plain http" in found[0].detail
+
+
+def test_a_hub_listening_elsewhere_says_clients_need_tls(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from lz.cli.hub import _say_where
+
+    for host, public_url, warned in (("0.0.0.0", None, True), ("127.0.0.1", None, False),
+                                     ("[::]", "https://hub.example.org", False)):
+        _say_where(host, "8750", SimpleNamespace(public_url=public_url, db_url="sqlite://", files_dir=tmp_path), None)
+        assert ("put a TLS proxy in front" in capsys.readouterr().out) is warned, host
