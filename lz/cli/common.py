@@ -18,15 +18,15 @@ if TYPE_CHECKING:
 
 
 class Group(click.Group):
-    """Turns a UserError (a mistake with a one-line message), or a database that cannot be used,
-    into one line and exit status 2."""
+    """Turns a UserError (a mistake with a one-line message), a hub that does not answer, or a
+    database that cannot be used, into one line and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from lz.core.errors import UserError
+        from lz.core.errors import Unavailable, UserError
 
         try:
             return super().invoke(ctx)
-        except UserError as exc:
+        except (UserError, Unavailable) as exc:
             click.echo(f"lz: error: {exc}", err=True)
             ctx.exit(2)
         except Exception as exc:

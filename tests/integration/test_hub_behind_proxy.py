@@ -65,10 +65,9 @@ def test_the_hub_sees_https_and_keeps_its_own_limits(proxied: tuple[HubServer, T
     hub, proxy = proxied
     subprocess.run([sys.executable, "-m", "lz.cli", "hub", "user", "add", "alice", "--password-stdin"],
                    input=PASSWORD + "\n", text=True, env=hub.env, check=True, capture_output=True)
-    session = requests.Session()
-    session.verify = str(proxy.tls.ca)
+    session, ca = requests.Session(), str(proxy.tls.ca)  # per request: REQUESTS_CA_BUNDLE would win over the session's
     signed_in = session.post(f"{proxy.url}/login", data={"name": "alice", "password": PASSWORD}, timeout=30,
-                             allow_redirects=False)
+                             allow_redirects=False, verify=ca)
     assert signed_in.status_code == 200, signed_in.text
     cookie = next(c for c in session.cookies if c.name == "lz_session")
     assert cookie.secure, "behind https the session cookie must be Secure"
@@ -76,7 +75,7 @@ def test_the_hub_sees_https_and_keeps_its_own_limits(proxied: tuple[HubServer, T
     assert "secure" not in direct.headers["set-cookie"].lower()  # plain http straight to the hub: not
     token = hub.base / "token-alice"
     token.write_text(hub.cli("hub", "token", "create", "--user", "alice").stdout.strip().splitlines()[-1])
-    too_big = session.post(f"{proxy.url}/api/v1/stations", data=b"{" + b" " * (2 << 20) + b"}", timeout=60,
+    too_big = session.post(f"{proxy.url}/api/v1/stations", data=b"{" + b" " * (2 << 20) + b"}", timeout=60, verify=ca,
                            headers={"Authorization": f"Bearer {token.read_text().strip()}",
                                     "Content-Type": "application/json"})
     assert too_big.status_code == 413 and "detail" in too_big.json()  # the hub's answer, not the proxy's page

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 import requests
 
-from lz.core.errors import LzError, UserError
+from lz.core.errors import Unavailable, UserError
 from lz.host.fs import write_atomically
 from lz.host.secret_file import read_secret
 from lz.hub.protocol.transport import transport_problem
@@ -30,7 +30,7 @@ class HubRefused(UserError):
         self.status = status
 
 
-class HubUnavailable(LzError):
+class HubUnavailable(Unavailable):
     """No answer after the retries (network error, timeout or 5xx): try again later."""
 
 

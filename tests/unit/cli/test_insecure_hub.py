@@ -111,3 +111,23 @@ def test_a_hub_listening_elsewhere_says_clients_need_tls(capsys: pytest.CaptureF
                                      ("[::]", "https://hub.example.org", False)):
         _say_where(host, "8750", SimpleNamespace(public_url=public_url, db_url="sqlite://", files_dir=tmp_path), None)
         assert ("put a TLS proxy in front" in capsys.readouterr().out) is warned, host
+
+
+def test_a_hub_that_does_not_answer_is_one_line_not_a_traceback() -> None:
+    """An untrusted certificate (or no answer) after the retries: one line, exit 2."""
+    import click
+
+    from lz.cli.common import Group
+    from lz.hub.agent.client import HubUnavailable
+
+    @click.group(cls=Group)
+    def group() -> None:
+        pass
+
+    @group.command()
+    def ask() -> None:
+        raise HubUnavailable("hub https://hub.example.org unreachable (SSLError: its TLS certificate is not trusted)")
+
+    result = CliRunner().invoke(group, ["ask"])
+    assert result.exit_code == 2
+    assert result.stderr == "lz: error: hub https://hub.example.org unreachable (SSLError: its TLS certificate is not trusted)\n"
