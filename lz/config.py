@@ -22,6 +22,7 @@ from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
 from lz.core.volumes import Volume
 from lz.core.volumes import from_config as volumes_from_config
+from lz.hub.protocol.transport import check_hub_url
 from lz.slurm.settings import SlurmSettings
 
 EXECUTORS = ("local", "slurm")
@@ -66,7 +67,11 @@ class Settings:
     local_slots: int = field(default=0, metadata={"help":
         "Jobs the local executor runs at once; 0 means the number of CPUs."})
     hub: str = field(default="", metadata={"help":
-        "A hub to take jobs from too (`lz run --hub URL`): the landing zone registers, claims and reports."})
+        "A hub to take jobs from too (`lz run --hub URL`): the landing zone registers, claims and reports. "
+        "`https://` (certificates verified; a site CA through `REQUESTS_CA_BUNDLE`), or `http://` to loopback only."})
+    allow_insecure_hub: bool = field(default=False, metadata={"help":
+        "Let clients and `lz run` use a plain `http://` hub on another machine (`--allow-insecure-hub`): "
+        "its token and jobs travel unencrypted. For a closed test network only."})
     # unset: $XDG_CONFIG_HOME/lz/token
     token_file: str = field(default="", metadata={"help":
         "The hub token file (mode 0600); `none` keeps the token in memory only."})
@@ -163,7 +168,7 @@ DERIVED_HELP = {
 _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
-    "local_slots": int, "hub": str, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
+    "local_slots": int, "hub": str, "allow_insecure_hub": bool, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
@@ -323,6 +328,11 @@ def _coerce(where: str, kind: type | None, value: Any) -> Any:
         raise ConfigError(f"{where}: {value!r} is not {expected}") from None
 
 
+def bool_from_env(name: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """One boolean variable read as the settings read it (unset: false; a wrong value: one line)."""
+    return bool(_coerce(name, bool, environ.get(name) or "false"))
+
+
 def _table(path: Path, key: str, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: [{key}] must be a table")
@@ -380,6 +390,8 @@ def _validate(settings: Settings) -> None:
                  "submit_grace_s", "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
+    if settings.hub:
+        check_hub_url(settings.hub, settings.allow_insecure_hub)
     if settings.metrics:
         from lz.metrics.address import parse_address
 

@@ -41,6 +41,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--token", "token_file", default=None,
                      help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token)."),
         click.option("--max-running", type=int, default=None, help="Hub jobs at once (default: the CPUs)."),
+        click.option("--allow-insecure-hub", "allow_insecure_hub", is_flag=True, default=None,
+                     help="Allow a plain http:// hub on another machine (setting allow_insecure_hub)."),
     ]):
         func = option(func)
     return func
@@ -78,7 +80,8 @@ def start_daemon(verbose: int, flags: dict[str, Any]) -> None:
         try:
             hub = agent_options(loaded.hub or None, loaded.token_file or None, loaded.max_running or None,
                                 name=getattr(loaded, "name", None),
-                                stations=click.get_current_context().meta.get("lz.stations", ()))
+                                stations=click.get_current_context().meta.get("lz.stations", ()),
+                                allow_insecure=loaded.allow_insecure_hub)
         except BaseException:
             if ready is not None:
                 ready.release()

@@ -22,15 +22,16 @@ HUB_PACKAGES = frozenset({"fastapi", "starlette", "uvicorn", "jinja2", "argon2",
 
 
 class Group(click.Group):
-    """Turns a UserError (a mistake with a one-line message), a database that cannot be used, or a
-    hub command on an install without the hub's packages, into one line and exit status 2."""
+    """Turns a UserError (a mistake with a one-line message), a hub that does not answer, a database
+    that cannot be used, or a hub command on an install without the hub's packages, into one line and
+    exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from lz.core.errors import UserError
+        from lz.core.errors import Unavailable, UserError
 
         try:
             return super().invoke(ctx)
-        except UserError as exc:
+        except (UserError, Unavailable) as exc:
             click.echo(f"lz: error: {exc}", err=True)
             ctx.exit(ExitCode.USAGE)
         except ModuleNotFoundError as exc:

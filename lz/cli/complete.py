@@ -60,7 +60,8 @@ def complete_station(ctx: click.Context, param: click.Parameter, incomplete: str
     try:
         from lz.cli.hub_target import resolve
 
-        target = resolve(ctx.params.get("hub_url"), ctx.params.get("token_file"))
+        target = resolve(ctx.params.get("hub_url"), ctx.params.get("token_file"),
+                         allow_insecure=ctx.params.get("allow_insecure_hub"))
         if target is None:
             return []
         stations = target.client().get("/api/v1/stations", timeout_s=3, retries=0)

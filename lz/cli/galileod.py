@@ -57,6 +57,8 @@ def default_token(home: Path | None = None) -> str | None:
               help="Work root (default $TMPDIR, $TEMP, $TMP, else /tmp).")
 @click.option("--stations", default=None, help="Stations to join at start, by name (comma-separated).")
 @click.option("--hub", default=None, help="Hub URL (setting hub; env LZ_HUB).")
+@click.option("--allow-insecure-hub", "allow_insecure_hub", is_flag=True, default=None,
+              help="Allow a plain http:// hub on another machine (setting allow_insecure_hub).")
 @click.option("--max-running", type=int, default=None, help="Hub jobs at once (default: the CPUs).")
 @click.option("--executor", type=click.Choice(EXECUTORS), default=None, help="Where jobs run.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default=None, help="What jobs run in.")

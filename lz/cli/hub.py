@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from lz.cli.hub_target import hub_options, target
+from lz.cli.hub_target import hub_options, insecure_option, target
 from lz.core.errors import UserError
 
 
@@ -59,10 +59,13 @@ def hub_group() -> None:
 @click.option("--keep-jobs", "finished_jobs_days", type=click.FloatRange(min=0, min_open=True, max=36500),
               default=365.0, show_default=True,
               help="Days a finished job's row, events and attempts are kept (once its results are gone).")
+@click.option("--trusted-proxies", default=None, metavar="ADDRS",
+              help="Comma-separated addresses or networks of the TLS proxy in front, whose X-Forwarded-Proto/For "
+                   "are believed (default 127.0.0.1,::1; [hub] trusted_proxies).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
           config_file: Path | None, retention_days: float, undownloaded_days: float, finished_jobs_days: float,
-          verbose: int) -> None:
+          trusted_proxies: str | None, verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
     import logging
 
@@ -84,11 +87,14 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     extra: dict[str, Any] = {"retention_days": retention_days, "undownloaded_days": undownloaded_days,
                              "finished_jobs_days": finished_jobs_days,
                              **(dict(load_file(config_file)) if config_file else {})}
+    if trusted_proxies is not None:
+        extra["trusted_proxies"] = tuple(a.strip() for a in trusted_proxies.split(",") if a.strip())
     try:
         config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
                            **extra)
     except ValueError as exc:
-        raise UserError(f"hub configuration {config_file}: {' '.join(str(exc).split())}") from None
+        where = f"hub configuration {config_file}" if config_file else "hub settings"
+        raise UserError(f"{where}: {' '.join(str(exc).split())}") from None
     from lz.host.faults import arm_from_environment
 
     try:
@@ -101,7 +107,8 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
         _serve_metrics(metrics, app.state.hub, lease_s)
     _say_where(host, port, config, metrics)
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
-    uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0,
+    # the app believes forwarded headers from config.trusted_proxies only (not FORWARDED_ALLOW_IPS)
+    uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0, proxy_headers=False,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
 
@@ -117,6 +124,11 @@ def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
              f"lz hub: stored files in {config.files_dir}"]
     if metrics:
         lines.append(f"lz hub: Prometheus metrics on http://{metrics}/metrics")
+    from lz.hub.protocol.transport import is_loopback
+
+    if not is_loopback(host.strip("[]")) and not (config.public_url or "").startswith("https://"):
+        lines.append("lz hub: clients elsewhere refuse plain http: put a TLS proxy in front "
+                     "(docs/hub-behind-a-proxy.md) and set public_url")
     lines.append("lz hub: press Ctrl-C (or send SIGTERM) to stop")
     click.echo("\n".join(lines))
 
@@ -456,12 +468,13 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 @click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB).")
 @click.option("--token", "token_file", default=None,
               help="Where to keep the token (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
-def login_command(hub_url: str | None, token_file: str | None) -> None:
+@insecure_option
+def login_command(hub_url: str | None, token_file: str | None, allow_insecure_hub: bool | None) -> None:
     """Log in to the hub (device flow: open the URL, enter the code) and keep the token (0600)."""
     from lz.cli.hub_target import resolve
     from lz.hub.agent import login_client
 
-    found = resolve(hub_url, token_file)
+    found = resolve(hub_url, token_file, allow_insecure=allow_insecure_hub)
     if found is None:
         raise UserError("no hub configured: give --hub URL or set LZ_HUB")
     import getpass

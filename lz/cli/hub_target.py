@@ -1,5 +1,7 @@
 """``--hub`` and ``--token`` for every client command (resolved by ``lz.client.target``, as the
-Python API does), and, for ``lz run --hub``, the login that comes before the daemon starts."""
+Python API does: every hub URL passes ``check_hub_url``, https or http to loopback unless
+``--allow-insecure-hub`` / ``LZ_ALLOW_INSECURE_HUB``), and, for ``lz run --hub``, the login that
+comes before the daemon starts."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import click
 from lz.client.target import HubTarget, default_token_file, resolve
 from lz.core.errors import UserError
 from lz.hub.agent.options import AgentOptions
+from lz.hub.protocol.transport import ALLOW_ENV, ALLOW_FLAG
 
 __all__ = ["HubTarget", "agent_options", "default_token_file", "hub_options", "resolve", "target"]
 
@@ -23,17 +26,26 @@ def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--hub", "hub_url", default=None, help="Hub URL (env LZ_HUB); with it, the command talks to the hub.")
     @click.option("--token", "token_file", default=None,
                   help="Hub token file (env LZ_TOKEN_FILE; default $XDG_CONFIG_HOME/lz/token).")
+    @insecure_option
     @functools.wraps(func)
-    def wrapper(*args: Any, hub_url: str | None, token_file: str | None, **kwargs: Any) -> Any:
-        click.get_current_context().meta["lz.hub"] = (hub_url, token_file)
+    def wrapper(*args: Any, hub_url: str | None, token_file: str | None, allow_insecure_hub: bool | None,
+                **kwargs: Any) -> Any:
+        click.get_current_context().meta["lz.hub"] = (hub_url, token_file, allow_insecure_hub)
         return func(*args, **kwargs)
 
     return wrapper
 
 
+def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--allow-insecure-hub``: unset (None) leaves it to the setting."""
+    return click.option(ALLOW_FLAG, "allow_insecure_hub", is_flag=True, default=None,
+                        help=f"Allow a plain http:// hub on another machine (token and jobs unencrypted; "
+                             f"env {ALLOW_ENV}).")(func)
+
+
 def target(required: bool = False) -> HubTarget | None:
-    hub_url, token_file = click.get_current_context().meta.get("lz.hub", (None, None))
-    found = resolve(hub_url, token_file)
+    hub_url, token_file, allow = click.get_current_context().meta.get("lz.hub", (None, None, None))
+    found = resolve(hub_url, token_file, allow_insecure=allow)
     if found is None and required:
         raise UserError("no hub configured: give --hub URL or set LZ_HUB")
     return found
@@ -41,11 +53,11 @@ def target(required: bool = False) -> HubTarget | None:
 
 def agent_options(hub: str | None, token: str | None, max_running: int | None,
                   environ: Mapping[str, str] = os.environ, name: str | None = None,
-                  stations: tuple[str, ...] = ()) -> AgentOptions | None:
+                  stations: tuple[str, ...] = (), allow_insecure: bool | None = None) -> AgentOptions | None:
     """Before the daemon starts: the hub's versions checked and, without a usable token, the
     device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
     memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
-    found = resolve(hub, None if memory_only else token, environ)
+    found = resolve(hub, None if memory_only else token, environ, allow_insecure)
     if found is None:
         return None
     if max_running is not None and max_running < 1:

@@ -58,7 +58,8 @@ def submit(count: int, name_pattern: str, time: str | None, cpus: int | None, me
     script = batch_script(PilotArray(
         count=count, name_pattern=name_pattern, hub=found.url, token_file=str(found.token_file.resolve()),
         lz=[sys.executable, "-m", "lz"], time=time, cpus=cpus, memory=memory, partition=partition,
-        image=str(image.resolve()) if image else None, output_dir=str(output_dir.resolve()) if output_dir else None))
+        image=str(image.resolve()) if image else None, output_dir=str(output_dir.resolve()) if output_dir else None,
+        allow_insecure_hub=found.insecure_allowed))
     if dry_run:
         click.echo(script, nl=False)
         return

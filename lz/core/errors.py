@@ -18,6 +18,11 @@ class UserError(LzError):
     """Bad input or a request that cannot be honoured; the message is one line for the user."""
 
 
+class Unavailable(LzError):
+    """Something lz talks to did not answer (a hub over the network): not a bug, so the CLI prints
+    one line (exit status 2); a daemon retries later."""
+
+
 class BundleError(UserError):
     """A job folder or tarball was refused at intake (the message names the file)."""
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from lz.config import Settings
+from lz.core.errors import UserError
 from lz.host.process import CommandRunner, CommandTimeout, run_command
 from lz.host.secret_file import open_to_others
 from lz.host.subids import SUBGID, SUBUID, fakeroot_ready
+from lz.hub.protocol.transport import check_hub_url
 
 Verdict = Literal["ok", "warn", "fail", "skip"]  # only "fail" makes `lz doctor` exit non-zero
 MAX_SKEW_S = 5.0
@@ -64,7 +66,7 @@ def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str 
             marker.unlink(missing_ok=True)
     yield _runtime(settings, recorded_runtime) if build else Check("runtime", "skip", "--no-build given")
     yield fakeroot(*subids)
-    yield from _hub(hub, token_file, fetch or _fetch, clock)
+    yield from _hub(hub, token_file, fetch or _fetch, clock, settings.allow_insecure_hub)
 
 
 # -- SLURM -------------------------------------------------------------------------------------------
@@ -231,9 +233,16 @@ def fakeroot(subuid: Path = SUBUID, subgid: Path = SUBGID) -> Check:
 
 
 # -- the hub ------------------------------------------------------------------------------------------
-def _hub(url: str | None, token_file: Path | None, fetch: Fetch, clock: Callable[[], float]) -> Iterator[Check]:
+def _hub(url: str | None, token_file: Path | None, fetch: Fetch, clock: Callable[[], float],
+         allow_insecure: bool = False) -> Iterator[Check]:
     if not url:
         yield Check("hub", "skip", "no hub configured (--hub URL or LZ_HUB)")
+        yield Check("clock", "skip", "no hub to compare with")
+        return
+    try:
+        check_hub_url(url, allow_insecure)  # the token is never sent where a client would not send it
+    except UserError as exc:
+        yield Check("hub", "fail", str(exc), "give the hub's https:// URL")
         yield Check("clock", "skip", "no hub to compare with")
         return
     token = None

@@ -29,6 +29,7 @@ class PilotArray:
     partition: str | None = None
     image: str | None = None  # the pilot image (.sif): run through ``apptainer run --fakeroot``
     output_dir: str | None = None
+    allow_insecure_hub: bool = False  # the user allowed a plain http hub: the pilots are told so too
 
     @property
     def job_name(self) -> str:
@@ -66,7 +67,8 @@ def batch_script(array: PilotArray) -> str:
         start = [*array.lz, "run", "--container", "none"]
     name = f"{shlex.quote(before)}\"$SLURM_ARRAY_TASK_ID\"{shlex.quote(after)}"
     lines.append("exec " + " ".join(shlex.quote(a) for a in start) + f" --name {name} --hub "
-                 + shlex.quote(array.hub) + " --token " + shlex.quote(array.token_file))
+                 + shlex.quote(array.hub) + " --token " + shlex.quote(array.token_file)
+                 + (" --allow-insecure-hub" if array.allow_insecure_hub else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -27,7 +27,9 @@ def available() -> bool:
 class Browser:
     """One browser profile (its own cookies), downloads into ``downloads``."""
 
-    def __init__(self, downloads: Path, size: tuple[int, int] = LAPTOP):
+    def __init__(self, downloads: Path, size: tuple[int, int] = LAPTOP, trust_ca: Path | None = None):
+        """``trust_ca``: a CA certificate this browser trusts for servers (through an NSS database in
+        its own home, as a site CA is trusted: no certificate error is ignored)."""
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -48,7 +50,10 @@ class Browser:
             "download.default_directory": str(downloads), "download.prompt_for_download": False,
             "safebrowsing.enabled": False})
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        service = Service(DRIVER, env={**os.environ, "TMPDIR": str(scratch)})
+        env = {**os.environ, "TMPDIR": str(scratch)}
+        if trust_ca is not None:
+            env["HOME"] = str(_nss_home(scratch, trust_ca))
+        service = Service(DRIVER, env=env)
         self.driver = webdriver.Chrome(service=service, options=options)
         self.driver.set_page_load_timeout(60)
 
@@ -144,6 +149,21 @@ class Browser:
         except Exception:
             return []
         return [e["message"] for e in entries if e.get("level") == "SEVERE"]
+
+
+def _nss_home(scratch: Path, ca: Path) -> Path:
+    """A home whose ``.pki/nssdb`` (where Chromium on Linux looks) trusts ``ca`` for servers."""
+    import subprocess
+
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        pytest.skip("certutil is not installed (libnss3-tools; scripts/bootstrap installs it)")
+    db = scratch / "home" / ".pki" / "nssdb"
+    db.mkdir(parents=True)
+    subprocess.run([certutil, "-d", f"sql:{db}", "-N", "--empty-password"], check=True, capture_output=True)
+    subprocess.run([certutil, "-d", f"sql:{db}", "-A", "-t", "C,,", "-n", "lz test CA", "-i", str(ca)],
+                   check=True, capture_output=True)
+    return db.parents[1]
 
 
 def require_chromium() -> None:

@@ -16,9 +16,10 @@ from typing import Any, BinaryIO
 
 import requests
 
-from lz.core.errors import LzError, UserError
+from lz.core.errors import Unavailable, UserError
 from lz.host.fs import write_atomically
 from lz.host.secret_file import read_secret
+from lz.hub.protocol.transport import transport_problem
 
 log = logging.getLogger("lz.hub.agent.client")
 
@@ -41,7 +42,7 @@ def retry_after(response: requests.Response) -> float | None:
     return seconds if 0 <= seconds < 1e9 else None
 
 
-class HubUnavailable(LzError):
+class HubUnavailable(Unavailable):
     """No answer after the retries (network error, timeout or 5xx): try again later."""
 
 
@@ -102,7 +103,7 @@ class HubClient:
                 response = self.session.request(method, self.url + path, timeout=timeout_s or self.timeout_s,
                                                 data=data, stream=stream, **kwargs)
             except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}"
+                problem = transport_problem(exc)
             else:
                 if response.status_code == 401 and not refreshed and hasattr(self.token, "force_refresh") \
                         and self.token.force_refresh():

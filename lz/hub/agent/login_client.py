@@ -28,6 +28,7 @@ from lz import __version__
 from lz.core.errors import UserError
 from lz.host.fs import write_atomically
 from lz.host.secret_file import read_secret
+from lz.hub.protocol.transport import transport_problem
 from lz.hub.protocol.versions import below
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -59,7 +60,7 @@ def fetch_meta(hub_url: str) -> dict[str, Any]:
         response.raise_for_status()
         meta: dict[str, Any] = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise UserError(f"hub {hub_url} unreachable ({type(exc).__name__})") from None
+        raise UserError(f"hub {hub_url} unreachable ({transport_problem(exc)})") from None
     return meta
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lz import __version__
 from lz.hub.server import db
@@ -48,6 +49,8 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.state.hub = hub
     app.add_middleware(BodyLimit, caps=Caps(config.max_upload_bytes, config.max_results_bytes,  # type: ignore[arg-type]
                                             config.max_live_log_bytes))
+    # outermost: X-Forwarded-Proto/For are believed only from the proxy's own address (issue 21)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))  # type: ignore[arg-type]
 
     @app.exception_handler(HubError)
     async def _refused(request: Request, exc: HubError) -> Response:

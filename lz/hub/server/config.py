@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class HubConfig(BaseModel):
@@ -49,6 +49,9 @@ class HubConfig(BaseModel):
     device_s: float = Field(default=600.0, gt=0)  # how long a user code may be entered
     device_interval_s: int = Field(default=5, ge=1)
     public_url: str | None = None  # what verification_uri starts with (default: the request's)
+    # addresses (or networks) whose X-Forwarded-Proto/For are believed: the TLS proxy in front;
+    # anyone else's are ignored, so nobody can make the hub think a plain request came over https
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     min_version: str | None = None  # landing zones below it may not claim work
     latest_version: str | None = None
     auth0: Auth0Config | None = None
@@ -64,6 +67,19 @@ class HubConfig(BaseModel):
     password_checks: int = Field(default=2, ge=1, le=64)  # argon2 checks (64 MiB each) at once per process; more: 503 at once
     polls_per_zone: int = Field(default=2, ge=1, le=100)  # long-poll claims at once per landing zone (and token) per process
     polls_per_token: int = Field(default=128, ge=1, le=10_000)  # and per token, all its zones together (a job array of pilots shares one token)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each an IP address or network: a typo must not silently trust nobody (or a name)."""
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return value
 
 
 class Auth0Config(BaseModel):
