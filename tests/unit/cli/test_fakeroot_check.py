@@ -76,7 +76,7 @@ def _submit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, subuid: str | None,
     (bin_dir / "sbatch").chmod(0o755)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
     result = CliRunner().invoke(main, ["pilots", "submit", "--count", "2", "--image", str(tmp_path / "p.sif"),
-                                       "--hub", "http://hub:8750", "--token", str(token), *extra], env=env)
+                                       "--hub", "https://hub:8750", "--token", str(token), *extra], env=env)
     return result, (bin_dir / "calls").exists()
 
 

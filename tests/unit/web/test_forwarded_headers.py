@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from lz.cli import main
 from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import login
-from tests.unit.hub_helpers import hub_app
+from tests.unit.hub_helpers import hub_app, login_csrf
 
 PASSWORD = "correct horse"
 HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
@@ -22,9 +22,13 @@ HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
 
 def _cookie_is_secure(app: object, client_address: str) -> bool:
     browser = TestClient(app, client=(client_address, 40000), follow_redirects=False)  # type: ignore[arg-type]
-    response = browser.post("/login", data={"name": "alice", "password": PASSWORD}, headers=HTTPS)
+    page = browser.get("/login", headers=HTTPS)  # the form's CSRF token and its cookie (Secure or not)
+    form = {"name": "alice", "password": PASSWORD, "next": "/", "csrf": login_csrf(page.text)}
+    response = browser.post("/login", data=form,
+                            headers={**HTTPS, "Cookie": f"lz_login={page.cookies['lz_login']}"})
     assert response.status_code == 200 and "set-cookie" in response.headers, response.text
-    return "secure" in [a.strip().lower() for a in response.headers["set-cookie"].split(";")]
+    [session] = [c for c in response.headers.get_list("set-cookie") if not c.startswith("lz_login=")]
+    return "secure" in [a.strip().lower() for a in session.split(";")]
 
 
 def test_forwarded_https_is_believed_from_loopback_only(tmp_path: Path) -> None:
