@@ -18,7 +18,7 @@ from lz import __version__
 from lz.hub.server import db
 from lz.hub.server.body_limit import BodyLimit, Caps
 from lz.hub.server.config import HubConfig
-from lz.hub.server.errors import HubError
+from lz.hub.server.errors import Busy, HubError
 from lz.hub.server.hub import Hub
 
 log = logging.getLogger("lz.hub")
@@ -52,9 +52,13 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     @app.exception_handler(HubError)
     async def _refused(request: Request, exc: HubError) -> Response:
         if not request.url.path.startswith(("/api/", "/oauth/")):
-            return web.refused(request, exc)  # a person at the web page gets a page, not JSON
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+            answer = web.refused(request, exc)  # a person at the web page gets a page, not JSON
+        else:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            answer = JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+        if isinstance(exc, Busy):
+            answer.headers["Retry-After"] = str(exc.retry_after_s)
+        return answer
 
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(stations.router, prefix="/api/v1")

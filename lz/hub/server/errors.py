@@ -35,3 +35,13 @@ class TooLarge(HubError):
 
 class Invalid(HubError):
     status = 422
+
+
+class Busy(HubError):
+    """Too much of one kind of work at once: try again after ``retry_after_s`` (Retry-After)."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
