@@ -19,7 +19,7 @@ from lz.core.errors import BundleError
 from lz.hub.protocol.names import LOGS
 from lz.hub.server import uploads
 from lz.intake.bundle import IntakeLimits, stage_bundle
-from tests.unit.hub_helpers import HubApp, hub_app, job_tarball
+from tests.unit.hub_helpers import HubApp, hub_app
 
 
 def _pax_padded(members: int, header_bytes: int) -> bytes:
