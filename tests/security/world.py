@@ -25,7 +25,7 @@ from tests.unit.hub_helpers import job_tarball
 MiB = 1 << 20
 # the test hub's limits: small, so that going past them costs little
 SETTINGS = {"max_upload_bytes": 8 * MiB, "max_results_bytes": 8 * MiB, "max_live_log_bytes": MiB,
-            "max_bundle_bytes": 16 * MiB, "max_bundle_files": 1000,
+            "max_bundle_bytes": 16 * MiB, "max_bundle_files": 1000, "body_timeout_s": 3.0, "body_idle_s": 3.0,
             "max_parallel_checks": 2, "check_wait_s": 2.0, "max_claim_wait_s": 5.0}
 PASSWORD = "correct horse battery"
 ACTORS = ("owner", "admin", "member", "outsider", "zone")

@@ -47,7 +47,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
                   responses={401: {"model": _problem()}, 403: {"model": _problem()}, 404: {"model": _problem()}})
     app.state.hub = hub
     app.add_middleware(BodyLimit, caps=Caps(config.max_upload_bytes, config.max_results_bytes,  # type: ignore[arg-type]
-                                            config.max_live_log_bytes))
+                                            config.max_live_log_bytes, config.body_timeout_s, config.body_idle_s))
 
     @app.exception_handler(HubError)
     async def _refused(request: Request, exc: HubError) -> Response:
