@@ -122,8 +122,9 @@ class World:
         return int(self.process.memory_info().rss)
 
     def server_errors(self) -> list[str]:
-        """Lines of the hub's access log that answered 5xx (none may)."""
-        return [line for line in self.server.log().splitlines() if re.search(r'HTTP/1\.[01]" 5\d\d ', line)]
+        """Lines of the hub's log that answered 5xx or logged a traceback (none may)."""
+        return [line for line in self.server.log().splitlines()
+                if re.search(r'HTTP/1\.[01]" 5\d\d ', line) or "Exception in ASGI application" in line]
 
     def stop(self) -> None:
         self.server.stop()

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import ClientDisconnect
+
 from lz.hub.server.forms import MAX_FORM_BYTES
 
 Scope = MutableMapping[str, Any]
@@ -145,7 +147,12 @@ class BodyLimit:
         try:
             await self.app(scope, counted_receive, watched_send)
         except BodyRefused:
-            pass  # answered above, or the response had started: the connection closes
+            pass
+        except ClientDisconnect:
+            if started:
+                raise
+            # the client went away before an answer (a trickler giving up, a cut upload): nobody
+            # to answer, and nothing to log (a traceback per hang-up would let anyone fill the log)  # answered above, or the response had started: the connection closes
         except Exception:
             if not answered:
                 raise

@@ -150,3 +150,26 @@ def test_once_a_body_is_whole_receive_is_the_apps_own_however_long() -> None:
     caps = Caps(upload_bytes=10_000, results_bytes=20_000, live_log_bytes=5_000, body_s=0.5, idle_s=0.2)
     status, took = _timed("/api/v1/jobs/abc/logs/stdout", {"authorization": "Bearer x"}, [], caps, after_s=0.6)
     assert status == 200 and took >= 0.6
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_error_and_no_log(caplog: pytest.LogCaptureFixture) -> None:
+    """149 'Exception in ASGI application' tracebacks in the security suite's hub log: each slow
+    client that hung up made one (about 60 lines each: anyone could fill the log)."""
+    from starlette.requests import ClientDisconnect
+
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        raise ClientDisconnect()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"name=", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/login",
+             "headers": [(b"content-type", b"application/x-www-form-urlencoded")]}
+    asyncio.run(BodyLimit(app, CAPS)(scope, receive, send))
+    assert sent == []
