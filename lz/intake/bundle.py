@@ -34,6 +34,12 @@ class IntakeLimits:
     max_name_bytes: int = 4096  # a whole path, as PATH_MAX
     max_header_bytes: int = 1 << 20  # a tar member's extended headers (pax records, GNU long names)
 
+    @property
+    def max_stream_bytes(self) -> int:
+        """An archive's whole decompressed stream: the data, a header and padding per file, and
+        some room for extended headers (decompression costs CPU even where nothing is written)."""
+        return self.max_bytes + self.max_files * 2048 + (32 << 20)
+
 
 class _Budget:
     """Counts entries and bytes as they are written; refuses the bundle the moment a cap is passed."""
@@ -183,7 +189,8 @@ def stage_upload(stream: BinaryIO, dest: Path, limits: IntakeLimits | None = Non
 
 def _extract_tarball(stream: BinaryIO, dest: Path, budget: _Budget, limits: IntakeLimits, label: str) -> None:
     archive = TarStream(stream, TarLimits(max_name_bytes=limits.max_name_bytes,
-                                          max_header_bytes=limits.max_header_bytes))
+                                          max_header_bytes=limits.max_header_bytes,
+                                          max_stream_bytes=limits.max_stream_bytes))
     written: set[PurePosixPath] = set()
     links: set[PurePosixPath] = set()
     try:

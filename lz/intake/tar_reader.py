@@ -51,6 +51,9 @@ class TarLimits:
     max_extended_headers: int = 8  # in a row, before one member
     max_trailing_bytes: int = 16 << 20  # zeros after the end marker (tar pads to its record size)
     max_decoder_bytes: int = 128 << 20  # xz's dictionary is chosen by the archive (up to 4 GiB)
+    # the whole stream once decompressed (data, headers, padding): what a reader may spend on it,
+    # however little of it is written (a few KiB of gzip expand to GiBs of pax headers); None: any
+    max_stream_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class TarStream:
         except (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
             raise DamagedArchive(f"damaged compressed stream ({exc})") from None
         self._offset += len(data)
+        cap = self.limits.max_stream_bytes
+        if cap is not None and self._offset > cap:
+            raise DamagedArchive(f"more than {cap} bytes once decompressed")
         return data
 
     def _read_upto(self, n: int) -> bytes:

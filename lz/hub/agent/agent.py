@@ -163,7 +163,7 @@ class HubAgent:
                 self.lease_s = float(answer["lease_s"])
                 if answer["jobs"]:
                     crash_point("agent.claim.answered")
-                for job in answer["jobs"]:
+                for job in _checked_claims(answer["jobs"]):
                     outbox.record_claim(self.engine, self.client.url, job, self.clock())
                     log.info("claimed hub job %s (attempt %s)", job["id"], job["attempt"])
                 if answer["jobs"]:
@@ -436,6 +436,24 @@ def _facts(job: Job) -> dict[str, Any]:
     if dropped:
         log.warning("job %s: %s out of the hub's bounds, reported as unknown", job.id, ", ".join(dropped))
     return facts
+
+
+def _checked_claims(jobs: Any) -> list[dict[str, Any]]:
+    """The claims of a hub's answer that have the hub's own form; the rest are refused with a log
+    line. A claim's id and attempt name files of the state folder (the bundle, the results
+    archive), so a hostile hub's ``../../x`` must never reach a path."""
+    from pydantic import ValidationError
+
+    from lz.hub.protocol.schemas import Claimed
+
+    checked = []
+    for job in jobs if isinstance(jobs, list) else []:
+        try:
+            checked.append(Claimed.model_validate(job).model_dump())
+        except ValidationError as exc:
+            log.warning("hub answered a claim that is not one (%d problems, first: %s); ignored",
+                        exc.error_count(), exc.errors()[0]["msg"])
+    return checked
 
 
 def _volumes(spec: dict[str, Any]) -> tuple[Any, ...]:

@@ -149,12 +149,49 @@ def scratch_name(pilot: Pilot, name: str) -> str:
     return f"lz-pilot-{pilot.allocation.job_id}-{name}"
 
 
+def own_state_folder(settings: Settings, pilot: Pilot) -> Settings:
+    """The pilot's state folder made private before anything is written there. Its name is
+    predictable (a restart in the same allocation finds it), and a shared /tmp lets anyone make
+    it first: a folder this account does not own, that others may write to, or a link, is never
+    used (it would stop the pilot, or hold the database, every job's secrets, where someone else
+    controls it); the pilot takes a fresh private folder of an unpredictable name beside it."""
+    folder = settings.db.parent
+    if folder.name != scratch_name(pilot, settings.name) or _private(folder):
+        return settings
+    import tempfile
+
+    fresh = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+    log.warning("pilot: %s is not a private folder of this account (made by someone else?); using %s",
+                folder, fresh)
+    return dataclasses.replace(settings, db=fresh / settings.db.name)
+
+
+def _private(folder: Path) -> bool:
+    """Made now (0700), or found as a real folder this account owns that nobody else may write to."""
+    import stat
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder, 0o700)
+        return True
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def _chosen(folder: Path, pilot: Pilot, name: str) -> bool:
+    """A state folder the pilot chose for itself: its own name, or a fresh one beside it."""
+    own = scratch_name(pilot, name)
+    return folder.name == own or folder.name.startswith(f"{own}.")
+
+
 def remove_scratch(settings: Settings, pilot: Pilot, active: Mapping[str, int], unfinished_claims: int) -> bool:
     """At a clean exit, the node-local state folder the pilot chose for itself goes: every job is
     cleaned and every claim finished with the hub, so nothing in it is needed again (the next
     pilot is another allocation, with a folder of its own). Anything still open keeps it."""
     folder = settings.state_dir
-    if folder.name != scratch_name(pilot, settings.name) or unfinished_claims or any(active.values()):
+    if not _chosen(folder, pilot, settings.name) or unfinished_claims or any(active.values()):
         return False
     import shutil
 
@@ -170,7 +207,7 @@ def as_pilot(settings: Settings, options: AgentOptions,
     if pilot is None:
         return settings, options
     pilot.margin_s = settings.pilot_margin_s  # setting pilot_margin_s (env LZ_PILOT_MARGIN_S)
-    settings = pilot_settings(settings, pilot, environ)
+    settings = own_state_folder(pilot_settings(settings, pilot, environ), pilot)
     log.warning("pilot in SLURM job %s: %s CPUs, %s MB, %d GPUs, %s left; database %s",
                 pilot.allocation.job_id, pilot.allocation.cpus, pilot.allocation.memory_mb,
                 len(pilot.allocation.gpus), _left(pilot.time_left_s()), settings.db)

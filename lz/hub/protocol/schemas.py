@@ -171,9 +171,11 @@ class ClaimIn(_Body):
 
 
 class Claimed(BaseModel):
-    id: str
-    attempt: int
-    name: str
+    """A claimed job; a landing zone checks it as untrusted input (its id and attempt name files)."""
+
+    id: str = Field(pattern=JOB_ID)
+    attempt: int = Field(ge=1, le=1_000_000)
+    name: str = Field(max_length=4096)
     spec: dict[str, Any]
     lease_expires: float
 

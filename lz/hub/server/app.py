@@ -48,21 +48,23 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
                   responses={401: {"model": _problem()}, 403: {"model": _problem()}, 404: {"model": _problem()}})
     app.state.hub = hub
     app.add_middleware(BodyLimit, caps=Caps(config.max_upload_bytes, config.max_results_bytes,  # type: ignore[arg-type]
-                                            config.max_live_log_bytes))
+                                            config.max_live_log_bytes, config.body_timeout_s, config.body_idle_s))
     # outermost: X-Forwarded-Proto/For are believed only from the proxy's own address (issue 21)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))  # type: ignore[arg-type]
 
     @app.exception_handler(HubError)
     async def _refused(request: Request, exc: HubError) -> Response:
         if not request.url.path.startswith(("/api/", "/oauth/")):
-            return web.refused(request, exc)  # a person at the web page gets a page, not JSON
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
-        body: dict[str, str] = {"detail": str(exc)}
-        if isinstance(exc, TooMany):
-            headers["Retry-After"] = exc.retry_after
-            if request.url.path.startswith("/oauth/"):  # what OAuth clients read (RFC 6749 §5.2)
+            answer = web.refused(request, exc)  # a person at the web page gets a page, not JSON
+        else:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+            body: dict[str, str] = {"detail": str(exc)}
+            if isinstance(exc, TooMany) and request.url.path.startswith("/oauth/"):  # RFC 6749 §5.2
                 body.update(error="slow_down", error_description=str(exc))
-        return JSONResponse(body, status_code=exc.status, headers=headers)
+            answer = JSONResponse(body, status_code=exc.status, headers=headers)
+        if isinstance(exc, TooMany):  # a rate limit, a lockout, or a process busy with costly work
+            answer.headers["Retry-After"] = exc.retry_after
+        return answer
 
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")

@@ -6,15 +6,25 @@ cap, and an ``/api/v1`` request that carries no bearer token is refused with 401
 read. Uploads (bundles, results, live logs) have the hub's upload limits; forms 16 KiB; every
 other body (JSON) 1 MiB. So no request, authenticated or not, can make the hub hold more than its
 cap in memory, whatever the route does with the body afterwards.
+
+Time is capped too: a form or JSON body must arrive whole within ``body_s`` of the request, and
+no body (uploads included) may pause longer than ``idle_s``; otherwise 408. A client trickling
+a body a byte at a time holds its socket for that long at most, never a worker (bodies are read
+before a handler thread is taken). Once a body is whole, ``receive`` is the app's own again (a
+streamed answer listens on it for the client going away, however long it streams).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+from starlette.requests import ClientDisconnect
 
 from lz.hub.server.forms import MAX_FORM_BYTES
 
@@ -25,6 +35,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_BYTES = 1 << 20
+_LATE_S = 0.05  # past its deadline, a body is still taken chunk by chunk if it is already here
 _OPEN_API = ("/api/v1/meta",)  # the only /api/v1 routes that take no token
 
 
@@ -35,6 +46,13 @@ class Caps:
     upload_bytes: int
     results_bytes: int
     live_log_bytes: int
+    body_s: float = 30.0  # the most a form or JSON body may take to arrive
+    idle_s: float = 120.0  # the longest pause inside any body
+
+    def is_upload(self, method: str, path: str) -> bool:
+        return (method == "POST" and (_BUNDLE.match(path) is not None or path == "/jobs/upload"
+                                      or _LOG.match(path) is not None)) or \
+            (method == "PUT" and _RESULTS.match(path) is not None)
 
     def for_request(self, method: str, path: str, content_type: str) -> int:
         """The most body bytes this request may send."""
@@ -54,8 +72,16 @@ _RESULTS = re.compile(r"^/api/v1/lz/jobs/[^/]+/results$")
 _LOG = re.compile(r"^/api/v1/lz/jobs/[^/]+/logs/[^/]+$")
 
 
-class BodyTooLarge(Exception):
+class BodyRefused(Exception):
+    """The body was refused while it was being read (the answer went out already)."""
+
+
+class BodyTooLarge(BodyRefused):
     """The body went past its cap while it was being read."""
+
+
+class BodyTooSlow(BodyRefused):
+    """The body did not arrive in time."""
 
 
 class BodyLimit:
@@ -83,17 +109,30 @@ class BodyLimit:
                           else "Content-Length is not a number")
             return
         seen = 0
-        started = answered = False
+        started = answered = whole = False
+        deadline = None if self.caps.is_upload(method, path) else time.monotonic() + self.caps.body_s
+
+        async def refuse(status: int, detail: str) -> None:
+            nonlocal answered
+            if not started and not answered:  # answer now: the app may turn the error into a 400
+                answered = True
+                await _answer(send, status, detail)
 
         async def counted_receive() -> Message:
-            nonlocal seen, answered
-            message = await receive()
+            nonlocal seen, whole
+            if whole:
+                return await receive()
+            wait = self.caps.idle_s if deadline is None else min(self.caps.idle_s, deadline - time.monotonic())
+            try:
+                message = await asyncio.wait_for(receive(), max(wait, _LATE_S))
+            except TimeoutError:
+                await refuse(408, "the request body did not arrive in time")
+                raise BodyTooSlow() from None
+            whole = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
-                    if not started and not answered:  # answer now: the app may turn the error into a 400
-                        answered = True
-                        await _answer(send, 413, f"request body is larger than {cap} bytes")
+                    await refuse(413, f"request body is larger than {cap} bytes")
                     raise BodyTooLarge(cap)
             return message
 
@@ -107,8 +146,13 @@ class BodyLimit:
 
         try:
             await self.app(scope, counted_receive, watched_send)
-        except BodyTooLarge:
-            pass  # answered above, or the response had started: the connection closes
+        except BodyRefused:
+            pass
+        except ClientDisconnect:
+            if started:
+                raise
+            # the client went away before an answer (a trickler giving up, a cut upload): nobody
+            # to answer, and nothing to log (a traceback per hang-up would let anyone fill the log)  # answered above, or the response had started: the connection closes
         except Exception:
             if not answered:
                 raise

@@ -20,7 +20,15 @@ class HubConfig(BaseModel):
     max_bundle_files: int = 100_000
     max_upload_bytes: int = 1 << 30  # a job's tarball as uploaded (compressed)
     max_results_bytes: int = 4 << 30
-    max_live_log_bytes: int = 64 << 20  # per log of a running attempt
+    max_live_log_bytes: int = Field(default=64 << 20, ge=0)  # per log of a running attempt (three logs)
+    # uploads checked at once by one hub process (each decompresses and unpacks an archive); one
+    # more waits up to check_wait_s for a slot, then is refused with 503 and Retry-After
+    # a slow client: a form or JSON body arrives whole within body_timeout_s, and no body (uploads
+    # included) pauses longer than body_idle_s; otherwise 408
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    body_idle_s: float = Field(default=120.0, gt=0, le=3600)
+    max_parallel_checks: int = Field(default=4, ge=1, le=256)
+    check_wait_s: float = Field(default=10.0, ge=0, le=600)
     # retention (issue 20), in days: results after their first download, results never downloaded,
     # finished jobs' rows and events (deleted once their results are gone too)
     retention_days: float = Field(default=30.0, gt=0, le=3650)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 from lz.hub.server import db
+from lz.hub.server.check_slots import CheckSlots
 from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import claims
 from lz.hub.server.limits import PerKeyCap, Slots
@@ -30,6 +31,7 @@ class Hub:
         self.engine = db.make_hub_engine(config.db_url)
         self.files = Files(config.files_dir)
         self.notifier = Notifier(config.recheck_s)
+        self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
         self.tenant: Any = None
         self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each

@@ -37,8 +37,9 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
     tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
     try:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
-        spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
-                                       overrides=dict(overrides), limits=limits)
+        async with hub.checks.slot():
+            spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
+                                           overrides=dict(overrides), limits=limits)
         done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size, max_attempts)
     finally:
         tmp.unlink(missing_ok=True)

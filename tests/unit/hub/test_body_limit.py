@@ -3,6 +3,7 @@ a chunked one is cut at the cap, and an /api/v1 request without a token is refus
 body is read."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -92,3 +93,83 @@ def test_the_hub_answers_413_and_keeps_serving(app: HubApp) -> None:
                            headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 413
     assert app.ok("POST", "/stations", alice, json={"name": "fine"})["name"] == "fine"
+
+
+def _timed(path: str, headers: dict[str, str], gaps: list[float], caps: Caps, after_s: float = 0.0) -> tuple[int, float]:
+    """(status, seconds) for a body whose chunks arrive ``gaps`` apart; the app then listens on
+    ``receive`` for ``after_s`` more (as a streamed answer does for the client going away)."""
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if after_s:
+            await asyncio.wait_for(receive(), after_s + 5)
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    chunks = iter([*gaps, None])
+    ended = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal ended
+        if ended:
+            await asyncio.sleep(after_s)
+            return {"type": "http.disconnect"}
+        gap = next(chunks)
+        if gap is None:
+            ended = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.sleep(gap)
+        return {"type": "http.request", "body": b"a", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": path,
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    began = time.monotonic()
+    asyncio.run(BodyLimit(app, caps)(scope, receive, send))
+    return sent[0]["status"], time.monotonic() - began
+
+
+def test_a_trickled_body_is_refused_with_408_when_its_time_is_up() -> None:
+    """Issue 21: a client trickling a body held its connection as long as it liked. A form or JSON
+    body has ``body_s`` to arrive whole (a byte every 0.1 s never gets there), and no body may
+    pause longer than ``idle_s``; uploads may take long, but never stall."""
+    caps = Caps(upload_bytes=10_000, results_bytes=20_000, live_log_bytes=5_000, body_s=0.5, idle_s=0.3)
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    status, took = _timed("/login", form, [0.1] * 100, caps)
+    assert status == 408 and 0.4 < took < 2, (status, took)
+    upload = {"authorization": "Bearer x", "content-type": "application/gzip"}
+    status, took = _timed("/api/v1/stations/s/jobs", upload, [0.1] * 12 + [1.0], caps)
+    assert status == 408 and 1.3 < took < 3, (status, took)  # 1.2 s of steady chunks is fine; a stall is not
+
+
+def test_once_a_body_is_whole_receive_is_the_apps_own_however_long() -> None:
+    caps = Caps(upload_bytes=10_000, results_bytes=20_000, live_log_bytes=5_000, body_s=0.5, idle_s=0.2)
+    status, took = _timed("/api/v1/jobs/abc/logs/stdout", {"authorization": "Bearer x"}, [], caps, after_s=0.6)
+    assert status == 200 and took >= 0.6
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_error_and_no_log(caplog: pytest.LogCaptureFixture) -> None:
+    """149 'Exception in ASGI application' tracebacks in the security suite's hub log: each slow
+    client that hung up made one (about 60 lines each: anyone could fill the log)."""
+    from starlette.requests import ClientDisconnect
+
+    sent: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        raise ClientDisconnect()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"name=", "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/login",
+             "headers": [(b"content-type", b"application/x-www-form-urlencoded")]}
+    asyncio.run(BodyLimit(app, CAPS)(scope, receive, send))
+    assert sent == []

@@ -3,8 +3,10 @@ fit filter, and the release a draining pilot makes (the API with a real SQLite d
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,7 +256,7 @@ def test_a_pilot_advertises_its_allocation_not_the_node(tmp_path: Path) -> None:
     node_cpus = 64  # what --max-running defaults to: the node's CPUs
     settings, options = as_pilot(load_settings(environ=env), AgentOptions("http://h", tmp_path / "t", node_cpus), env)
     assert (options.max_running, settings.local_slots) == (1, 1)
-    settings.db.parent.mkdir(parents=True)
+    assert settings.db.parent.is_dir()  # the pilot made its own state folder, private
     engine = make_engine(settings.db)
     upgrade(engine)
     facts = HubAgent(options, None, JobStore(engine), settings, wake=lambda: None).facts()  # type: ignore[arg-type]
@@ -278,3 +280,68 @@ def test_the_cpus_a_pilot_was_given(env: dict[str, str], cpus: int) -> None:
     assert cpus_given(env) == cpus
     alloc = from_environment({"SLURM_JOB_ID": "5", "SLURM_MEM_PER_CPU": "1000", **env})
     assert alloc is not None and alloc.memory_mb == 1000 * cpus
+
+
+def _pilot_in(tmp_path: Path) -> tuple[Any, Any, dict[str, str]]:
+    """A pilot's settings and options as ``lz run --hub`` makes them, in SLURM job 48, with a
+    shared TMPDIR (sticky and world-writable, as /tmp is)."""
+    import time
+
+    from lz.config import load_settings
+    from lz.hub.agent.options import AgentOptions
+
+    shared = tmp_path / "shared-tmp"
+    shared.mkdir(exist_ok=True)
+    shared.chmod(0o1777)
+    env = {"HOME": str(tmp_path / "home"), "TMPDIR": str(shared), **_captured("ntasks1-1.env"),
+           "SLURM_JOB_END_TIME": str(int(time.time()) + 3600)}
+    return load_settings(environ=env), AgentOptions("http://hub.test", tmp_path / "token", 2), env
+
+
+def test_a_pilot_uses_its_own_folder_in_a_shared_tmp_and_keeps_it_across_a_restart(tmp_path: Path) -> None:
+    import stat
+
+    from lz.hub.agent.pilot import as_pilot
+
+    settings, options, env = _pilot_in(tmp_path)
+    first, _ = as_pilot(settings, options, env)
+    assert first.state_dir == tmp_path / "shared-tmp" / "lz-pilot-48-lz"
+    info = first.state_dir.stat()
+    assert info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == 0o700
+    again, _ = as_pilot(settings, options, env)  # a restart in the same allocation finds its state
+    assert again.state_dir == first.state_dir
+
+
+@pytest.mark.parametrize("squat", ["someone else's", "open to all", "a symlink"])
+def test_a_folder_someone_else_made_under_the_pilots_name_is_never_used(tmp_path: Path, squat: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21, suspected: the pilot's state folder in a shared /tmp has a predictable name; a
+    folder another user made there first stopped the pilot (it could not make it private), or
+    worse, the pilot kept its database (every job's secrets) in a folder someone else controls.
+    The pilot takes a fresh private folder of an unpredictable name instead."""
+    import stat
+
+    from lz.hub.agent import pilot as pilot_module
+    from lz.hub.agent.pilot import as_pilot
+
+    settings, options, env = _pilot_in(tmp_path)
+    predictable = tmp_path / "shared-tmp" / "lz-pilot-48-lz"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if squat == "a symlink":
+        predictable.symlink_to(elsewhere)
+    else:
+        predictable.mkdir(mode=0o700)
+        predictable.chmod(0o777 if squat == "open to all" else 0o700)
+    if squat == "someone else's":  # (as root, chown it; otherwise the pilot is told its uid is another)
+        if os.geteuid() == 0:
+            os.chown(predictable, 65534, 65534)
+        else:
+            monkeypatch.setattr(pilot_module.os, "geteuid", lambda: os.getuid() + 1)
+    chosen, _ = as_pilot(settings, options, env)
+    assert chosen.state_dir != predictable and not chosen.state_dir.is_relative_to(elsewhere)
+    assert chosen.state_dir.parent == tmp_path / "shared-tmp"
+    assert chosen.state_dir.name.startswith("lz-pilot-48-lz.") and len(chosen.state_dir.name) > 20
+    info = os.lstat(chosen.state_dir)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+    assert list(elsewhere.iterdir()) == []

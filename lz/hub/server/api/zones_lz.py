@@ -160,7 +160,8 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
     refuse_declared_size(request, hub.config.max_results_bytes)
     tmp, _size = await hub.files.receive(request.stream(), hub.config.max_results_bytes)
     try:
-        await run_in_threadpool(check_results, tmp)
+        async with hub.checks.slot():
+            await run_in_threadpool(check_results, tmp)
         await run_in_threadpool(hub.read, _check)
         hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
     finally:
