@@ -65,7 +65,11 @@ def checks(settings: Settings, *, runner: CommandRunner = run_command, hub: str 
         finally:
             marker.unlink(missing_ok=True)
     yield _runtime(settings, recorded_runtime) if build else Check("runtime", "skip", "--no-build given")
-    yield fakeroot(*subids)
+    if settings.runtime in ("none", "charliecloud"):  # this zone builds nothing with --fakeroot
+        yield Check("fakeroot (pilot image)", "skip", f"runtime {settings.runtime}: nothing here runs "
+                    "--fakeroot (lz pilots submit --image checks it itself)")
+    else:
+        yield fakeroot(*subids)
     yield from _hub(hub, token_file, fetch or _fetch, clock, settings.allow_insecure_hub)
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.integration.hub_server import HubServer
-from tests.integration.slurm_cluster import requires_slurm
+from tests.integration.slurm_cluster import gone, requires_slurm
 from tests.integration.test_login_refresh import login
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.slurm, requires_slurm]
@@ -89,6 +89,7 @@ exec {sys.executable} -m lz run --container none --name pilot_$SLURM_ARRAY_TASK_
         assert first["access_token"] not in outputs and last["access_token"] not in outputs
     finally:
         subprocess.run(["scancel", f"--name={name}"], check=False)
+        gone(name, 180)  # draining pilots linger: the next Slurm test finds the queue empty
 
 
 def _outputs(shared: Path) -> str:
