@@ -17,6 +17,7 @@ import requests
 
 from tests.integration.hub_server import HubServer
 from tests.integration.tls_proxy import PROXIES, TlsProxy, make_ca, require
+from tests.unit.hub_helpers import login_csrf
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PASSWORD = "correct horse"
@@ -66,12 +67,17 @@ def test_the_hub_sees_https_and_keeps_its_own_limits(proxied: tuple[HubServer, T
     subprocess.run([sys.executable, "-m", "lz.cli", "hub", "user", "add", "alice", "--password-stdin"],
                    input=PASSWORD + "\n", text=True, env=hub.env, check=True, capture_output=True)
     session, ca = requests.Session(), str(proxy.tls.ca)  # per request: REQUESTS_CA_BUNDLE would win over the session's
-    signed_in = session.post(f"{proxy.url}/login", data={"name": "alice", "password": PASSWORD}, timeout=30,
-                             allow_redirects=False, verify=ca)
+    form = session.get(f"{proxy.url}/login", timeout=30, verify=ca)  # the form's CSRF token and cookie
+    signed_in = session.post(f"{proxy.url}/login", data={"name": "alice", "password": PASSWORD, "next": "/",
+                                                         "csrf": login_csrf(form.text)},
+                             timeout=30, allow_redirects=False, verify=ca)
     assert signed_in.status_code == 200, signed_in.text
     cookie = next(c for c in session.cookies if c.name == "lz_session")
     assert cookie.secure, "behind https the session cookie must be Secure"
-    direct = requests.post(f"{hub.url}/login", data={"name": "alice", "password": PASSWORD}, timeout=30)
+    straight = requests.Session()
+    form = straight.get(f"{hub.url}/login", timeout=30)
+    direct = straight.post(f"{hub.url}/login", data={"name": "alice", "password": PASSWORD, "next": "/",
+                                                      "csrf": login_csrf(form.text)}, timeout=30, allow_redirects=False)
     assert "secure" not in direct.headers["set-cookie"].lower()  # plain http straight to the hub: not
     token = hub.base / "token-alice"
     token.write_text(hub.cli("hub", "token", "create", "--user", "alice").stdout.strip().splitlines()[-1])

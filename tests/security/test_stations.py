@@ -22,6 +22,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/stations/{station}/volumes/{volume}"): {"json": {"mount": "/data/x", "access": "ro"}},
     ("PUT", "/api/v1/stations/{station}/volumes/{volume}/zones/{lz}"): {"json": {"host_path": "/srv/x"}},
     ("POST", "/api/v1/jobs/{job_id}/control"): {"json": {"action": "stop"}},
+    ("PUT", "/api/v1/stations/{station}/quota"): {"json": {"pending": 5}},
 }
 
 
