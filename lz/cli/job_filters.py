@@ -79,3 +79,19 @@ def hub_params(selection: Selection, extra: dict[str, Any]) -> dict[str, Any]:
     if selection.since is not None:
         params["since"] = repr(selection.since)
     return params
+
+
+def cancel_each(targets: list[str], cancel: Callable[[str], str]) -> int:
+    """Cancel each job in turn, one line each (``cancel`` returns it); how many could not be (each
+    said on stderr), the others still cancelled, as scancel does. Local and hub alike."""
+    if not targets:
+        click.echo("lz: no active job matches", err=True)
+        return 0
+    failed = 0
+    for wanted in targets:
+        try:
+            click.echo(cancel(wanted))
+        except UserError as exc:  # unknown, ambiguous, already ended, or the hub's 404/409
+            click.echo(f"lz: error: {exc}", err=True)
+            failed += 1
+    return failed

@@ -17,7 +17,7 @@ from lz.cli.complete import complete_job_id, complete_station
 from lz.cli.exit_codes import ExitCode
 from lz.cli.hub_target import hub_options
 from lz.cli.hub_target import target as hub_target
-from lz.cli.job_filters import chosen, filter_options
+from lz.cli.job_filters import cancel_each, chosen, filter_options
 
 if TYPE_CHECKING:
     from lz.config import Settings
@@ -263,24 +263,17 @@ def cancel(job_ids: tuple[str, ...]) -> None:
 def _cancel_here(job_ids: tuple[str, ...], selection: Selection) -> int:
     """Cancel each job (by id, or every one the selection matches, oldest first); how many ids
     were unknown or could not be cancelled."""
-    from lz.core.errors import UserError
     from lz.engine.zone_lock import wake_daemon
 
     loaded = settings()
     jobs = store(loaded)
     targets = list(dict.fromkeys(job_ids)) or [j.id for j in reversed(jobs.select(selection)[0])]
-    if not targets:
-        click.echo("lz: no active job matches", err=True)
-        return 0
-    failed = 0
-    for wanted in targets:
-        try:
-            job = jobs.cancel(jobs.find(wanted).id)
-        except UserError as exc:  # unknown, ambiguous or already cleaned: say so, go on with the others
-            click.echo(f"lz: error: {exc}", err=True)
-            failed += 1
-            continue
-        click.echo(f"job {job.id} {job.state}")
+
+    def one(wanted: str) -> str:
+        job = jobs.cancel(jobs.find(wanted).id)
+        return f"job {job.id} {job.state}"
+
+    failed = cancel_each(targets, one)
     wake_daemon(loaded)
     return failed
 

@@ -16,7 +16,6 @@ import click
 from lz.cli.exit_codes import ExitCode
 from lz.client import Client, Job
 from lz.client.target import HubTarget
-from lz.core.errors import UserError
 from lz.core.selection import Selection
 
 
@@ -118,26 +117,19 @@ def cancel(hub: HubTarget, job_ids: tuple[str, ...],
            matching: tuple[Selection, dict[str, Any]] | None = None) -> int:
     """Cancel each job (by id, or every one the hub lists for ``matching``, oldest first), one line
     each; how many could not be cancelled (unknown, or refused), each said on stderr."""
-    from lz.cli.job_filters import hub_params
+    from lz.cli.job_filters import cancel_each, hub_params
 
     client = hub.client()
     targets = list(dict.fromkeys(job_ids))
     if matching is not None:
         selection, extra = matching
         targets = [j["id"] for j in reversed(pages(client, None, hub_params(selection, extra))[0])]
-        if not targets:
-            click.echo("lz: no active job matches", err=True)
-            return 0
-    failed = 0
-    for wanted in targets:
-        try:
-            job = client.post(f"/api/v1/jobs/{quote(wanted, safe='')}/cancel")
-        except UserError as exc:  # the hub's 404 or 409: say so, go on with the others
-            click.echo(f"lz: error: {exc}", err=True)
-            failed += 1
-            continue
-        click.echo(f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else ""))
-    return failed
+
+    def one(wanted: str) -> str:
+        job = client.post(f"/api/v1/jobs/{quote(wanted, safe='')}/cancel")
+        return f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else "")
+
+    return cancel_each(targets, one)
 
 
 def control(hub: HubTarget, job_id: str, what: str) -> None:
