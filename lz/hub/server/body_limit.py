@@ -12,6 +12,12 @@ no body (uploads included) may pause longer than ``idle_s``; otherwise 408. A cl
 a body a byte at a time holds its socket for that long at most, never a worker (bodies are read
 before a handler thread is taken). Once a body is whole, ``receive`` is the app's own again (a
 streamed answer listens on it for the client going away, however long it streams).
+
+A refused body of modest size (up to ``DRAIN_BYTES``) is read and thrown away, for at most
+``DRAIN_S`` (and while it keeps flowing), before the refusal goes out, as nginx's lingering close does: closing a socket with
+unread bytes in it resets the connection, and a proxy still sending the body would then lose the
+hub's 413 and answer 502 of its own. Nothing is kept, so this costs time, not memory; a larger
+body, or one whose client waits for ``100 Continue``, is refused at once.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 JSON_BYTES = 1 << 20
+DRAIN_BYTES = 16 << 20  # a refused body up to this size is read to its end (see the docstring)
+DRAIN_S = 2.0
+DRAIN_IDLE_S = 0.25  # a refused body that stops flowing is not waited for
 _LATE_S = 0.05  # past its deadline, a body is still taken chunk by chunk if it is already here
 _OPEN_API = ("/api/v1/meta",)  # the only /api/v1 routes that take no token
 
@@ -99,12 +108,14 @@ class BodyLimit:
         path, method = scope.get("path", ""), scope.get("method", "GET")
         if path.startswith("/api/v1/") and path not in _OPEN_API and \
                 not headers.get("authorization", "").lower().startswith("bearer "):
+            await _drain(receive, headers, 0)
             await _answer(send, 401, "a hub token is required (Authorization: Bearer …)",
                           {"www-authenticate": "Bearer"})
             return
         cap = self.caps.for_request(method, path, headers.get("content-type", ""))
         declared = headers.get("content-length", "")
         if declared and (not declared.isdigit() or int(declared) > cap):
+            await _drain(receive, headers, 0)
             await _answer(send, 413, f"request body is larger than {cap} bytes" if declared.isdigit()
                           else "Content-Length is not a number")
             return
@@ -132,6 +143,8 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > cap:
+                    if not whole:
+                        whole = await _drain(receive, headers, seen)
                     await refuse(413, f"request body is larger than {cap} bytes")
                     raise BodyTooLarge(cap)
             return message
@@ -156,6 +169,30 @@ class BodyLimit:
         except Exception:
             if not answered:
                 raise
+
+
+async def _drain(receive: Receive, headers: dict[str, str], seen: int) -> bool:
+    """Read and drop the rest of a refused body when it is small (see the module's docstring);
+    True when its end was reached."""
+    declared = headers.get("content-length", "")
+    if "100-continue" in headers.get("expect", "").lower() or \
+            (declared and (not declared.isdigit() or int(declared) > DRAIN_BYTES)):
+        return False
+    deadline = time.monotonic() + DRAIN_S
+    while seen <= DRAIN_BYTES:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            message = await asyncio.wait_for(receive(), min(left, DRAIN_IDLE_S))
+        except TimeoutError:
+            return False
+        if message["type"] != "http.request":
+            return True
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
 
 
 async def _answer(send: Send, status: int, detail: str, extra: dict[str, str] | None = None) -> None:

@@ -173,3 +173,37 @@ def test_a_client_that_hangs_up_mid_body_is_no_error_and_no_log(caplog: pytest.L
              "headers": [(b"content-type", b"application/x-www-form-urlencoded")]}
     asyncio.run(BodyLimit(app, CAPS)(scope, receive, send))
     assert sent == []
+
+
+def _drained(headers: dict[str, str], chunks: list[bytes]) -> tuple[int, int]:
+    """(status, chunks taken off the socket before the answer went out) for a refused request."""
+    taken: list[int] = []
+    queue = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        taken.append(len(sent))
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while (await receive()).get("more_body"):
+            pass
+
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/stations",
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(BodyLimit(app, CAPS)(scope, receive, send))
+    return sent[0]["status"], sum(1 for before in taken if before == 0)
+
+
+def test_a_modest_refused_body_is_read_to_its_end_before_the_answer() -> None:
+    """So a proxy still sending it gets the hub's 413, not a reset it turns into 502."""
+    body = [b"x" * (1 << 20)] * 3
+    auth = {"authorization": "Bearer x"}
+    assert _drained({**auth, "content-length": str(3 << 20)}, body) == (413, 3)
+    assert _drained({"content-length": str(3 << 20)}, body) == (401, 3)
+    assert _drained(auth, body) == (413, 3)  # chunked: cut at the cap, the rest dropped
+    assert _drained({**auth, "content-length": str(400 << 20)}, body) == (413, 0)  # too big to wait for
+    assert _drained({**auth, "content-length": str(3 << 20), "expect": "100-continue"}, body) == (413, 0)
