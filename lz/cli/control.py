@@ -1,4 +1,5 @@
-"""Job control commands: stop, kill, pause, resume, top (landing-zone jobs).
+"""Job control commands: stop, kill, pause, resume (``lz.cli.job_actions``: ids or filters, as
+``lz cancel``), top.
 
 Each records the request first (``lz.engine.control``): stop and kill are carried out by the daemon's
 tick like a cancel; pause and resume are carried out here at once, so SLURM's refusal (suspend
@@ -11,60 +12,43 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.complete import complete_job_id
-from lz.cli.hub_target import hub_options
-from lz.cli.hub_target import target as hub_target
-
-
-def _request(job_id: str, what: str) -> None:
-    hub = hub_target()
-    if hub is not None:  # a hub's job: the hub records it, the holding landing zone carries it out
-        from lz.cli import remote_jobs
-
-        remote_jobs.control(hub, job_id, what)
-        return
-    from lz.client import Client
-
-    job = Client.for_settings(settings()).job(job_id).control(what)
-    pending = f" ({what} requested)" if job.data["control"] == what else ""
-    click.echo(f"job {job.id} {job.state}{pending}")
+from lz.cli.job_actions import act, job_targets
 
 
 @main.command()
 @common
-@click.argument("job_id", shell_complete=complete_job_id)
-@hub_options
-def stop(job_id: str) -> None:
-    """Stop a job gracefully: SIGTERM to its processes, the normal cancel after a grace period;
-    partial results are collected."""
-    _request(job_id, "stop")
+@job_targets
+def stop(job_ids: tuple[str, ...]) -> None:
+    """Stop jobs gracefully: SIGTERM to their processes, the normal cancel after a grace period;
+    partial results are collected. Takes ids or filters as lz cancel does."""
+    act("stop", job_ids)
 
 
 @main.command()
 @common
-@click.argument("job_id", shell_complete=complete_job_id)
-@hub_options
-def kill(job_id: str) -> None:
-    """Kill a job at once (SIGKILL to its processes); what it wrote so far is collected."""
-    _request(job_id, "kill")
+@job_targets
+def kill(job_ids: tuple[str, ...]) -> None:
+    """Kill jobs at once (SIGKILL to their processes); what they wrote so far is collected. Takes
+    ids or filters as lz cancel does."""
+    act("kill", job_ids)
 
 
 @main.command()
 @common
-@click.argument("job_id", shell_complete=complete_job_id)
-@hub_options
-def pause(job_id: str) -> None:
-    """Pause a job: SIGSTOP locally; under SLURM hold (pending) or suspend (running, needs operator
-    rights). Time paused does not count toward its time limit."""
-    _request(job_id, "pause")
+@job_targets
+def pause(job_ids: tuple[str, ...]) -> None:
+    """Pause jobs: SIGSTOP locally; under SLURM hold (pending) or suspend (running, needs operator
+    rights). Time paused does not count toward the time limit. Filters pick queued and running
+    jobs."""
+    act("pause", job_ids)
 
 
 @main.command()
 @common
-@click.argument("job_id", shell_complete=complete_job_id)
-@hub_options
-def resume(job_id: str) -> None:
-    """Resume a paused job (SIGCONT; SLURM release or resume)."""
-    _request(job_id, "resume")
+@job_targets
+def resume(job_ids: tuple[str, ...]) -> None:
+    """Resume paused jobs (SIGCONT; SLURM release or resume). Filters pick paused jobs."""
+    act("resume", job_ids)
 
 
 @main.command()

@@ -1,7 +1,7 @@
-"""The job filters ``lz status`` and ``lz cancel`` share, with squeue's letters and meanings
+"""The job filters ``lz status`` and ``lz cancel|stop|kill|pause|resume`` share, with squeue's letters and meanings
 (``-t/--state``, ``-n/--name``, ``--outcome``, ``--since``; ``--station``, ``--zone`` with a hub):
 one set of options, turned into a ``Selection`` for the landing zone's store or into the hub's
-``GET /api/v1/jobs`` parameters, so the two mean the same."""
+``GET /api/v1/jobs`` parameters (``lz.client.remote.hub_params``), so the two mean the same."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ STATE_HELP = ("Only jobs in these states (comma-separated or repeated): lz's sta
 
 
 def filter_options(outcome: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """-t/--state, -n/--name, --outcome (unless ``outcome`` is false: ``lz cancel`` has no use for
-    it), --since, --station, --zone; read back with ``chosen``."""
+    """-t/--state, -n/--name, --outcome (unless ``outcome`` is false: ``lz cancel`` and its kin have
+    no use for it), --since, --station, --zone; read back with ``chosen``."""
     return functools.partial(_decorate, outcome=outcome)
 
 
@@ -65,33 +65,3 @@ def chosen(limit: int | None = None, hub: bool = False) -> tuple[Selection, dict
     if extra and not hub:
         raise UserError(f"--{next(iter(extra))} is for a hub's jobs (give --hub URL or set LZ_HUB)")
     return selection, extra
-
-
-def hub_params(selection: Selection, extra: dict[str, Any]) -> dict[str, Any]:
-    """``GET /api/v1/jobs``'s query parameters for a selection (the limit is the pager's)."""
-    params: dict[str, Any] = dict(extra)
-    if selection.states:
-        params["state"] = list(selection.states)
-    if selection.outcomes:
-        params["outcome"] = list(selection.outcomes)
-    if selection.names:
-        params["name"] = list(selection.names)
-    if selection.since is not None:
-        params["since"] = repr(selection.since)
-    return params
-
-
-def cancel_each(targets: list[str], cancel: Callable[[str], str]) -> int:
-    """Cancel each job in turn, one line each (``cancel`` returns it); how many could not be (each
-    said on stderr), the others still cancelled, as scancel does. Local and hub alike."""
-    if not targets:
-        click.echo("lz: no active job matches", err=True)
-        return 0
-    failed = 0
-    for wanted in targets:
-        try:
-            click.echo(cancel(wanted))
-        except UserError as exc:  # unknown, ambiguous, already ended, or the hub's 404/409
-            click.echo(f"lz: error: {exc}", err=True)
-            failed += 1
-    return failed

@@ -17,7 +17,8 @@ from lz.cli.complete import complete_job_id, complete_station
 from lz.cli.exit_codes import ExitCode
 from lz.cli.hub_target import hub_options
 from lz.cli.hub_target import target as hub_target
-from lz.cli.job_filters import cancel_each, chosen, filter_options
+from lz.cli.job_actions import act, job_targets
+from lz.cli.job_filters import chosen, filter_options
 
 if TYPE_CHECKING:
     from lz.config import Settings
@@ -229,53 +230,13 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
 
 @main.command()
 @common
-@click.argument("job_ids", nargs=-1, metavar="[JOB]...", shell_complete=complete_job_id)
-@filter_options(outcome=False)
-@hub_options
+@job_targets
 def cancel(job_ids: tuple[str, ...]) -> None:
     """Cancel jobs in any state: the ids given, or every active job the filters match (-n, -t,
     --since). Each is still collected (partial results) and cleaned. As scancel: no question asked,
     one line per job; an unknown id is one line on stderr and exit status 2, the others are
     cancelled all the same."""
-    from lz.core.errors import UserError
-    from lz.core.machine import ACTIVE
-
-    hub = hub_target()
-    selection, extra = chosen(None, hub=hub is not None)
-    if job_ids and (selection.filters() or extra):
-        raise UserError("give job ids or filters (-n, -t, --since ...), not both")
-    if not job_ids and not (selection.filters() or extra):
-        raise UserError("name the jobs to cancel: job ids, or -n PATTERN / -t STATE / --since (lz cancel -h)")
-    states = tuple(s for s in (selection.states or ACTIVE) if s in ACTIVE)
-    if not states:
-        raise UserError("cleaned jobs have ended: there is nothing to cancel")
-    selection = replace(selection, states=states)
-    if hub is not None:
-        from lz.cli import remote_jobs as jobs_cli
-
-        failed = jobs_cli.cancel(hub, job_ids, None if job_ids else (selection, extra))
-    else:
-        failed = _cancel_here(job_ids, selection)
-    if failed:
-        sys.exit(ExitCode.USAGE)
-
-
-def _cancel_here(job_ids: tuple[str, ...], selection: Selection) -> int:
-    """Cancel each job (by id, or every one the selection matches, oldest first); how many ids
-    were unknown or could not be cancelled."""
-    from lz.engine.zone_lock import wake_daemon
-
-    loaded = settings()
-    jobs = store(loaded)
-    targets = list(dict.fromkeys(job_ids)) or [j.id for j in reversed(jobs.select(selection)[0])]
-
-    def one(wanted: str) -> str:
-        job = jobs.cancel(jobs.find(wanted).id)
-        return f"job {job.id} {job.state}"
-
-    failed = cancel_each(targets, one)
-    wake_daemon(loaded)
-    return failed
+    act("cancel", job_ids)
 
 
 @main.command()

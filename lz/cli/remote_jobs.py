@@ -1,4 +1,4 @@
-"""``lz submit --station``, ``lz status``, ``lz logs``, ``lz cancel`` and ``lz results`` against a
+"""``lz submit --station``, ``lz status``, ``lz logs`` and ``lz results`` against a
 hub: the same output as locally, plus ``station``, ``landing_zone`` and ``attempts``. Built on the
 Python API (``lz.client``): this module only formats."""
 
@@ -9,7 +9,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import click
 
@@ -39,12 +38,12 @@ def _say_state(job: Job) -> None:
 def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selection,
            extra: dict[str, Any] | None = None, fmt: str | None = None, header: bool = True) -> str:
     """One job, or the newest ``selection.limit`` jobs it matches (None: all, page after page)."""
-    from lz.cli.job_filters import hub_params
-
+    client = Client.for_hub(hub)
     if job_id:
-        job = Client.for_hub(hub).job(job_id).data
+        job = client.job(job_id).data
         return json.dumps(job, indent=2) if as_json else _details(job)
-    jobs, total = pages(hub.client(), selection.limit, hub_params(selection, extra or {}))
+    found = client.select(selection, **(extra or {}))
+    jobs, total = [job.data for job in found], found.total
     if as_json:
         return json.dumps(jobs, indent=2)
     note = f"the newest {len(jobs)} of {total} jobs; -N N or --all for more" if total > len(jobs) else ""
@@ -55,29 +54,6 @@ def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selecti
             click.echo(f"lz: {note}", err=True)
         return job_format.render(fmt, jobs, header)
     return _table(jobs) + (f"\n({note})" if note else "")
-
-
-PAGE = 1000  # the most the hub gives in one page
-
-
-def pages(client: Any, limit: int | None, filters: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    """The newest ``limit`` jobs (None: all), newest first, and how many match in all."""
-    from lz.client.remote import hub_errors
-
-    found: list[dict[str, Any]] = []
-    before: str | None = None
-    total = 0
-    while limit is None or len(found) < limit:
-        size = PAGE if limit is None else min(PAGE, limit - len(found))
-        with hub_errors():  # a hub that does not answer: one line, exit 2
-            answer = client.request("GET", "/api/v1/jobs", params={**filters, "limit": size,
-                                                                     **({"before": before} if before else {})})
-        found += answer.json()
-        total = int(answer.headers.get("X-Lz-Total", len(found)))
-        before = answer.headers.get("X-Lz-Next")
-        if not before:
-            break
-    return found, total
 
 
 def _details(job: dict[str, Any]) -> str:
@@ -111,31 +87,6 @@ def _table(jobs: list[dict[str, Any]]) -> str:
               str(j["attempts"])) for j in jobs]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def cancel(hub: HubTarget, job_ids: tuple[str, ...],
-           matching: tuple[Selection, dict[str, Any]] | None = None) -> int:
-    """Cancel each job (by id, or every one the hub lists for ``matching``, oldest first), one line
-    each; how many could not be cancelled (unknown, or refused), each said on stderr."""
-    from lz.cli.job_filters import cancel_each, hub_params
-
-    client = hub.client()
-    targets = list(dict.fromkeys(job_ids))
-    if matching is not None:
-        selection, extra = matching
-        targets = [j["id"] for j in reversed(pages(client, None, hub_params(selection, extra))[0])]
-
-    def one(wanted: str) -> str:
-        job = client.post(f"/api/v1/jobs/{quote(wanted, safe='')}/cancel")
-        return f"job {job['id']} {job['state']}" + (" (cancel requested)" if job["cancel_requested"] else "")
-
-    return cancel_each(targets, one)
-
-
-def control(hub: HubTarget, job_id: str, what: str) -> None:
-    """Stop, kill, pause or resume: the hub records it, the holding landing zone carries it out."""
-    job = Client.for_hub(hub).job(job_id).control(what)
-    click.echo(f"job {job.id} {job.state} ({what} requested on the hub)")
 
 
 def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:

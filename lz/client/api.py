@@ -8,7 +8,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -17,20 +16,11 @@ from lz.client.target import HubTarget, resolve
 
 if TYPE_CHECKING:
     from lz.config import Settings
+    from lz.core.selection import Selection
 
 log = logging.getLogger("lz.client")
 
 LOGS = ("stdout", "stderr", "build.log")
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which jobs a listing shows (each empty filter lets everything through)."""
-
-    state: tuple[str, ...] = ()
-    outcome: tuple[str, ...] = ()
-    station: str | None = None
-    name: str | None = None  # a job name, or a glob pattern of one (``sweep-*``)
 
 
 class Backend(Protocol):
@@ -38,7 +28,7 @@ class Backend(Protocol):
 
     def submit(self, path: Path, station: str | None, name: str | None, overrides: dict[str, Any]) -> dict[str, Any]: ...
     def get(self, job_id: str) -> dict[str, Any]: ...
-    def listing(self, filters: Filters, limit: int | None) -> tuple[list[dict[str, Any]], int]: ...
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]: ...
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
@@ -244,14 +234,31 @@ class Client:
              name: str | None = None, station: str | None = None, limit: int = 100, all: bool = False,  # noqa: A002
              ) -> JobList:
         """The newest ``limit`` jobs that match (``all``: every one, page after page), newest
-        first; the list's ``total`` says how many match in all."""
+        first; the list's ``total`` says how many match in all. States and outcomes take
+        ``lz status``'s words (``R``, ``PD``, ``active``); ``name`` a pattern (``sweep-*``, any case)."""
+        from lz.core.selection import Selection, check_patterns, parse_outcomes, parse_states
+
         if limit < 1:
             raise Error("limit must be at least 1")
-        filters = Filters(_tuple(state), _tuple(outcome), station, name)
-        found, total = self.backend.listing(filters, None if all else limit)
+        with translated():
+            selection = Selection(parse_states(_tuple(state)), parse_outcomes(_tuple(outcome)),
+                                  check_patterns(_tuple(name or ())), None, None if all else limit)
+        return self.select(selection, station=station)
+
+    def select(self, selection: Selection, station: str | None = None, zone: str | None = None) -> JobList:
+        """The jobs a ``lz.core.selection.Selection`` matches (``lz status``'s filters: states, outcomes,
+        name patterns, ``--since``, a limit), newest first; ``station`` and ``zone`` narrow a hub's."""
+        where = {k: v for k, v in {"station": station, "zone": zone}.items() if v is not None}
+        found, total = self.backend.listing(selection, where)
         shown = JobList(Job(self, data) for data in found)
         shown.total = total
         return shown
+
+    def request(self, job_id: str, what: str) -> Job:
+        """Cancel, stop, kill, pause or resume the job ``job_id`` (or a prefix of it locally) in one
+        call, without reading it first: what ``lz cancel|stop|kill|pause|resume JOB...`` do."""
+        job = Job(self, {"id": job_id})
+        return job.cancel() if what == "cancel" else job.control(what)
 
     def landing_zone_running(self) -> bool | None:
         """Locally: whether a daemon is running on this database (a job waits for one); None on a hub."""

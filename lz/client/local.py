@@ -9,16 +9,15 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lz.client.errors import Error, NotFound, Rejected, Unavailable, translated
 
 if TYPE_CHECKING:
-    from lz.client.api import Filters
     from lz.config import Settings
     from lz.core.job import Job as StoredJob
+    from lz.core.selection import Selection
     from lz.store.jobs import JobStore
 
 MAX_LOG_READ = 16 << 20  # bytes of a log read in one call (a caller loops for more)
@@ -105,14 +104,12 @@ class LocalBackend:
         with _local():
             return self._json(self.store.find(job_id), with_history=True)
 
-    def listing(self, filters: Filters, limit: int | None) -> tuple[list[dict[str, Any]], int]:
-        if filters.station is not None:
-            raise Error("station= filters a hub's jobs; this is a landing zone")
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+        if where:
+            raise Error(f"{next(iter(where))}= filters a hub's jobs; this is a landing zone")
         with _local():
-            rows = self.store.jobs(filters.state or None, newest_first=True)
-            found = [j for j in rows if (not filters.outcome or j.outcome in filters.outcome)
-                     and (filters.name is None or fnmatchcase(j.name, filters.name))]
-            return [self._json(j) for j in found[:limit]], len(found)
+            found, total = self.store.select(selection)
+            return [self._json(j) for j in found], total
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         from lz.engine.zone_lock import wake_daemon

@@ -9,7 +9,6 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -18,8 +17,8 @@ from lz.client.errors import Error, NotFound, Refused, Rejected, Unavailable, tr
 from lz.hub.protocol.names import RESULT_FILES
 
 if TYPE_CHECKING:
-    from lz.client.api import Filters
     from lz.client.target import HubTarget
+    from lz.core.selection import Selection
 
 PAGE = 1000  # the most the hub gives in one page
 MAX_LOG_READ = 16 << 20  # bytes of a log taken from one answer, whatever the hub sends (the caller loops)
@@ -47,6 +46,21 @@ def hub_errors(rejected: tuple[int, ...] = ()) -> Iterator[None]:
 
 def _job(job_id: str) -> str:
     return f"/api/v1/jobs/{quote(job_id, safe='')}"
+
+
+def hub_params(selection: Selection, where: dict[str, str]) -> dict[str, Any]:
+    """``GET /api/v1/jobs``'s query parameters for a selection and the hub's own filters
+    (station, zone); the limit is the pager's."""
+    params: dict[str, Any] = dict(where)
+    if selection.states:
+        params["state"] = list(selection.states)
+    if selection.outcomes:
+        params["outcome"] = list(selection.outcomes)
+    if selection.names:
+        params["name"] = list(selection.names)
+    if selection.since is not None:
+        params["since"] = repr(selection.since)
+    return params
 
 
 def pack_folder(folder: Path, target: Path) -> None:
@@ -84,28 +98,26 @@ class HubBackend:
         with hub_errors():
             return dict(self.http.get(_job(job_id)))
 
-    def listing(self, filters: Filters, limit: int | None) -> tuple[list[dict[str, Any]], int]:
-        """Page after page (``before=`` the previous page's ``X-Lz-Next``) until ``limit`` match. A
-        name is matched here, so its total counts the pages read."""
-        query: dict[str, Any] = {"state": list(filters.state), "outcome": list(filters.outcome),
-                                 **({"station": filters.station} if filters.station else {})}
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+        """The newest ``selection.limit`` jobs (None: all), newest first, page after page
+        (``before=`` the previous page's ``X-Lz-Next``), and how many match in all; the hub
+        filters (``hub_params``)."""
+        query = hub_params(selection, where)
+        limit = selection.limit
         found: list[dict[str, Any]] = []
         before: str | None = None
         total = 0
         with hub_errors():
             while limit is None or len(found) < limit:
-                size = PAGE if limit is None or filters.name else min(PAGE, limit - len(found))
+                size = PAGE if limit is None else min(PAGE, limit - len(found))
                 answer = self.http.request("GET", "/api/v1/jobs", params={**query, "limit": size,
                                                                          **({"before": before} if before else {})})
-                page = answer.json()
-                if filters.name is not None:
-                    page = [j for j in page if fnmatchcase(str(j.get("name")), filters.name)]
-                found += page
-                total = len(found) if filters.name else int(answer.headers.get("X-Lz-Total", len(found)))
+                found += answer.json()
+                total = int(answer.headers.get("X-Lz-Total", len(found)))
                 before = answer.headers.get("X-Lz-Next")
                 if not before:
                     break
-        return found[:limit], total
+        return found, total
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with hub_errors():

@@ -160,6 +160,28 @@ def test_listing_pages_like_the_cli(hub: Hub, tmp_path: Path, monkeypatch: pytes
     assert "(the newest 2 of 5 jobs; -N N or --all for more)" in table.output
 
 
+def test_listing_passes_the_name_and_squeues_words_to_the_hub(hub: Hub, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hub filters by name (any case, as `lz status -n`): one page for the newest match, and
+    the total is the hub's count of every match, not of the pages read."""
+    from lz.client import remote
+
+    monkeypatch.setattr(remote, "PAGE", 2)
+    client = Client(hub=hub.url, token=hub.token_file)
+    for i in range(5):
+        client.submit(job_folder(tmp_path, f"j{i}"), station="lab", name=f"sweep-{i}" if i % 2 else f"other-{i}")
+    asked: list[dict[str, Any]] = []
+    real = client.backend.http.request  # type: ignore[attr-defined]
+    monkeypatch.setattr(client.backend.http, "request",  # type: ignore[attr-defined]
+                        lambda *a, **k: asked.append(k.get("params", {})) or real(*a, **k))
+    newest = client.jobs(name="SWEEP-*", state="PD", limit=1)
+    assert [j.name for j in newest] == ["sweep-3"] and newest.total == 2
+    assert len(asked) == 1 and asked[0]["name"] == ["SWEEP-*"]
+    assert asked[0]["state"] == ["received", "building", "queued"]
+    with pytest.raises(lz.client.Error, match="unknown state 'bogus'"):
+        client.jobs(state="bogus")
+
+
 def test_a_hubs_refusals_are_typed_errors(hub: Hub, tmp_path: Path) -> None:
     client = Client(hub=hub.url, token=hub.token_file)
     with pytest.raises(lz.client.NotFound):

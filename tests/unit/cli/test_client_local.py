@@ -59,6 +59,9 @@ def test_submit_lists_and_finds_jobs_of_the_local_landing_zone(client: Client, t
     assert [j.id for j in client.jobs(name="sweep-*")] == [second.id, first.id]
     assert client.jobs(state="running") == [] and client.jobs(state="running").total == 0
     assert len(client.jobs(state=("received",))) == 3
+    assert [j.id for j in client.jobs(name="SWEEP-?", state="PD")] == [second.id, first.id]  # as lz status -n -t
+    with pytest.raises(lz.client.Error, match="unknown state 'bogus'"):
+        client.jobs(state="bogus")
 
 
 def test_cancel_and_wait_and_a_timeout(client: Client, tmp_path: Path) -> None:

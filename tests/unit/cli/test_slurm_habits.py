@@ -164,3 +164,39 @@ def test_format_prints_a_hostile_name_escaped(env: dict[str, str]) -> None:
     JobStore(engine).create(JobSpec(name="evil\x1b[2J\nline", command=("true",)))
     shown = lz(env, "status", "-n", "evil*", "-o", "%j", "--noheader")
     assert shown.exit_code == 0 and shown.stdout == "evil\\x1b[2J\\nline\n"
+
+
+def test_stop_and_kill_take_ids_and_filters_as_cancel_does(env: dict[str, str]) -> None:
+    """One shape for the five (lz.cli.job_actions): several ids, an unknown one among them is its
+    line on stderr and exit status 2 (the others are acted on), a pattern picks the active jobs."""
+    ids = fill(env)
+    done = lz(env, "stop", ids["prep"], "nosuchjob", ids["train-2"])
+    assert done.exit_code == 2
+    assert done.stdout.splitlines() == [f"job {ids['prep']} collecting (stop requested)",
+                                        f"job {ids['train-2']} cancelling (stop requested)"]
+    assert done.stderr.strip() == "lz: error: no job 'nosuchjob' in this landing zone"
+    killed = lz(env, "kill", "--name", "TRAIN-?", "-t", "R,S")
+    assert killed.exit_code == 0, killed.output
+    assert killed.stdout.splitlines() == [f"job {ids['train-1']} cancelling (kill requested)",
+                                          f"job {ids['Train-3']} cancelling (kill requested)"]
+    assert names(lz(env, "status", "-t", "active", "--json")) == ["train-1", "train-2", "prep", "Train-3"]
+    nothing = lz(env, "stop", "-n", "eval")  # cleaned jobs are never candidates
+    assert nothing.exit_code == 0 and nothing.stdout == "" and "no active job matches" in nothing.stderr
+
+
+def test_pause_and_resume_take_ids_and_filters_each_refusal_one_line(env: dict[str, str]) -> None:
+    """Filters pick the jobs each verb applies to (pause: queued or running; resume: paused); a
+    job that refuses (never submitted, no process here) is one line each, exit status 2."""
+    ids = fill(env)
+    paused = lz(env, "pause", "-n", "*")
+    assert paused.exit_code == 2 and paused.stdout == ""
+    assert paused.stderr.splitlines() == [f"lz: error: job {ids[n]} is not submitted yet: pause it once it is queued"
+                                          for n in ("train-1", "train-2")]
+    resumed = lz(env, "resume", ids["train-1"], "nosuchjob")
+    assert resumed.exit_code == 2 and resumed.stderr.splitlines() == [
+        f"lz: error: job {ids['train-1']} is running, not paused: nothing to resume",
+        "lz: error: no job 'nosuchjob' in this landing zone"]
+    for args, said in ((["pause"], "name the jobs to pause"), (["resume", "-t", "R"], "resume takes paused jobs"),
+                       (["pause", ids["prep"], "-n", "x"], "not both"), (["kill", "--zone", "z1"], "--zone is for a hub")):
+        bad = lz(env, *args)
+        assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and said in bad.stderr, (args, bad.stderr)

@@ -145,3 +145,25 @@ def test_filters_only_narrow_what_a_user_may_see(hub: Hub, tmp_path: Path) -> No
         answer = requests.get(hub.url + "/api/v1/jobs", params=params, timeout=30,
                               headers={"Authorization": f"Bearer {bob}"})
         assert answer.status_code == 200 and answer.json() == [] and answer.headers["X-Lz-Total"] == "0", params
+
+
+def test_hub_stop_kill_pause_resume_take_ids_and_filters(hub: Hub, tmp_path: Path) -> None:
+    """The hub has all four requests (POST .../control): several ids with an unknown one among
+    them (its line, exit status 2, the others recorded), and a pattern, as `lz cancel --hub`."""
+    ids = fill(hub)
+    paused = lz(hub, tmp_path, "pause", ids["train-1"], "0000000000", ids["prep"])
+    assert paused.exit_code == 2
+    assert paused.stdout.splitlines() == [f"job {ids['train-1']} received (pause requested on the hub)",
+                                          f"job {ids['prep']} received (pause requested on the hub)"]
+    assert paused.stderr.strip() == "lz: error: no job '0000000000' in your stations"
+    resumed = lz(hub, tmp_path, "resume", ids["prep"])
+    assert resumed.exit_code == 0 and resumed.stdout.strip() == f"job {ids['prep']} received (resume requested on the hub)"
+    stopped = lz(hub, tmp_path, "stop", "-n", "TRAIN-*", "--station", "s1")
+    assert stopped.exit_code == 0, stopped.output
+    assert stopped.stdout.splitlines() == [f"job {ids['train-1']} received (stop requested on the hub)",
+                                           f"job {ids['train-2']} cleaned (stop requested on the hub)"]
+    killed = lz(hub, tmp_path, "kill", "--zone", "lz1")
+    assert killed.exit_code == 0 and killed.stdout.splitlines() == [
+        f"job {ids['train-1']} received (kill requested on the hub)"]
+    nothing = lz(hub, tmp_path, "resume", "-n", "*")  # no hub job is paused on a landing zone
+    assert nothing.exit_code == 0 and nothing.stdout == "" and "no paused job matches" in nothing.stderr
