@@ -460,8 +460,9 @@ def _seg(name: str) -> str:
 
 
 def _table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    from lz.core.tables import columns
+
+    return columns(rows)
 
 
 @click.command(name="login")

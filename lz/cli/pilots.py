@@ -116,9 +116,9 @@ def list_pilots(name_pattern: str) -> None:
         hub = "-" if zone is None else ("online" if zone["online"] else "offline")
         rows.append((name, f"{task['job_id']}", task["state"], hub, str(zone["running"]) if zone else "-",
                      task["time_left"]))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    from lz.core.tables import columns
+
+    click.echo(columns(rows))
 
 
 @pilots.command()

@@ -57,27 +57,28 @@ def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selecti
 
 
 def _details(job: dict[str, Any]) -> str:
-    lines = [f"job {job['id']} ({job['name']}) on station {job['station']}",
-             f"  state: {job['state']}" + (f", outcome {job['outcome']}" if job["outcome"] else ""),
-             f"  landing zone: {job['landing_zone'] or '(none yet)'}, attempts: {job['attempts']}"]
-    for key in ("reason", "pending_reason", "exit_code", "executor_id"):
-        if job.get(key) is not None:
-            lines.append(f"  {key.replace('_', ' ')}: {job[key]}")
+    from lz.core.errors import printable as p
     from lz.core.timeline import format_seconds
     from lz.core.views import times_line
 
+    lines = [f"job {job['id']} ({p(job['name'])}) on station {p(job['station'])}",
+             f"  state: {job['state']}" + (f", outcome {job['outcome']}" if job["outcome"] else ""),
+             f"  landing zone: {p(job['landing_zone'] or '(none yet)')}, attempts: {job['attempts']}"]
+    for key in ("reason", "pending_reason", "exit_code", "executor_id"):
+        if job.get(key) is not None:
+            lines.append(f"  {key.replace('_', ' ')}: {p(str(job[key]))}")
     if job.get("times"):
         lines.append(times_line(job["times"]))
     if job.get("attempt_history"):
         lines.append(f"  attempts (at most {job.get('max_attempts')} may fail):")
         for a in job["attempt_history"]:
-            lines.append(f"    #{a['attempt']}  {a['landing_zone'] or '?':<16} {a['claimed_at']}  -> "
+            lines.append(f"    #{a['attempt']}  {p(a['landing_zone'] or '?'):<16} {a['claimed_at']}  -> "
                          f"{a['ended_at'] or '(running)'}  {a['ended'] or ''}"
-                         + (f"  {a['detail']}" if a.get("detail") else ""))
+                         + (f"  {p(a['detail'])}" if a.get("detail") else ""))
     lines.append("  history:")
     for ev in job.get("history", []):
         lines.append(f"    {ev['at']}  {format_seconds(ev.get('duration_s')):>7}  #{ev['attempt']}  {ev['event']:<10} "
-                     f"{ev['from'] or '':>10} -> {ev['to']:<10}" + (f"  {ev['detail']}" if ev.get("detail") else ""))
+                     f"{ev['from'] or '':>10} -> {ev['to']:<10}" + (f"  {p(ev['detail'])}" if ev.get("detail") else ""))
     return "\n".join(lines)
 
 
@@ -85,8 +86,9 @@ def _table(jobs: list[dict[str, Any]]) -> str:
     rows = [("ID", "NAME", "STATION", "STATE", "OUTCOME", "LANDING ZONE", "ATTEMPTS")]
     rows += [(j["id"], j["name"], j["station"], j["state"], j["outcome"] or "", j["landing_zone"] or "",
               str(j["attempts"])) for j in jobs]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    from lz.core.tables import columns
+
+    return columns(rows)
 
 
 def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:

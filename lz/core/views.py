@@ -6,9 +6,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from lz.core.errors import printable
 from lz.core.job import Job, Transition
 from lz.core.machine import STATES
 from lz.core.resources import format_memory, format_time
+from lz.core.tables import columns
 from lz.core.timeline import durations, format_seconds, totals
 from lz.core.zone import LandingZoneStatus
 
@@ -87,8 +89,7 @@ def table(jobs: list[Job], now: float) -> str:
             job.executor_id if job.executor == "slurm" and job.executor_id else "",
             " ".join(usage),
         ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+    return columns(rows)
 
 
 def summary(counts: Mapping[str, int]) -> str:
@@ -96,7 +97,7 @@ def summary(counts: Mapping[str, int]) -> str:
 
 
 def details(job: Job, history: Iterable[Transition], now: float) -> str:
-    lines = [f"job {job.id} ({job.name})", f"  state      {job.state}"]
+    lines = [f"job {job.id} ({printable(job.name)})", f"  state      {job.state}"]
     for label, value in (
         ("outcome", job.outcome), ("exit code", job.exit_code), ("reason", job.reason),
         ("executor", f"{job.executor} {job.executor_id or ''}".strip() if job.executor else None),
@@ -108,14 +109,14 @@ def details(job: Job, history: Iterable[Transition], now: float) -> str:
         ("max rss", f"{job.max_rss_bytes // 1024} KiB" if job.max_rss_bytes else None),
     ):
         if value is not None and value != "":
-            lines.append(f"  {label:<10} {value}")
+            lines.append(f"  {label:<10} {printable(str(value))}")
     history = list(history)
     steps = [(t.event, t.to_state, t.at) for t in history]
     lines.append(times_line(totals(steps, now)))
     lines.append("  history" + " " * 22 + "for")
     for t, length in zip(history, durations(steps, now)):
         lines.append(f"    {iso(t.at)}  {format_seconds(length):>7}  {t.from_state or '-':>10} -> {t.to_state:<10} "
-                     f"{t.event}" + (f"  ({t.detail})" if t.detail else ""))
+                     f"{t.event}" + (f"  ({printable(t.detail)})" if t.detail else ""))
     return "\n".join(lines)
 
 
@@ -145,7 +146,7 @@ def _resources(job: Job) -> str:
 
 def landing_zone_line(status: LandingZoneStatus, now: float) -> str:
     """One line about the landing zone: its daemon, its last tick, its controller."""
-    parts = [f"landing zone {status.name or 'lz'}"]
+    parts = [f"landing zone {printable(status.name or 'lz')}"]
     if status.daemon_pid:
         parts.append(f"daemon pid {status.daemon_pid} ({status.executor or '?'}, {status.runtime or '?'})")
         tick_age = status.tick_age(now)
@@ -155,5 +156,5 @@ def landing_zone_line(status: LandingZoneStatus, now: float) -> str:
         parts.append("daemon not running")
     if status.controller_down_since is not None:
         parts.append(f"controller unreachable since {iso(status.controller_down_since)}"
-                     + (f" ({status.controller_error})" if status.controller_error else ""))
+                     + (f" ({printable(status.controller_error)})" if status.controller_error else ""))
     return ", ".join(parts)

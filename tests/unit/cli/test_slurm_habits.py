@@ -200,3 +200,22 @@ def test_pause_and_resume_take_ids_and_filters_each_refusal_one_line(env: dict[s
                        (["pause", ids["prep"], "-n", "x"], "not both"), (["kill", "--zone", "z1"], "--zone is for a hub")):
         bad = lz(env, *args)
         assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and said in bad.stderr, (args, bad.stderr)
+
+
+def test_the_table_and_the_details_print_a_hostile_name_escaped(env: dict[str, str]) -> None:
+    """Plain `lz status` (the table) and `lz status JOB` escape what a submitter chose (a newline,
+    a tab, an escape sequence, a bell: lz.core.tables); --json keeps the name as it is."""
+    engine = make_engine(Path(env["LZ_DB"]))
+    upgrade(engine)
+    hostile = "evil\x1b[2J\nline\tx\x07"
+    job = JobStore(engine).create(JobSpec(name=hostile, command=("true",)))
+    shown = "evil\\x1b[2J\\nline\\tx\\x07"
+    table = lz(env, "status")
+    assert table.exit_code == 0, table.output
+    assert not any(c in table.stdout for c in "\x1b\x07\t"), table.stdout
+    header, row = table.stdout.splitlines()[-2:]
+    assert header.split() == ["ID", "NAME", "STATE", "OUTCOME", "AGE", "RUNTIME", "SLURM", "USAGE"]
+    assert row.split()[:3] == [job.id, shown, "received"] and header.index("STATE") == row.index("received")
+    details = lz(env, "status", job.id)
+    assert not any(c in details.stdout for c in "\x1b\x07\t") and details.stdout.startswith(f"job {job.id} ({shown})\n")
+    assert json.loads(lz(env, "status", "--json").stdout)[0]["name"] == hostile
