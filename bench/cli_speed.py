@@ -22,7 +22,10 @@ from pathlib import Path
 TARGETS = {"lz --help": 0.6, "lz status (empty)": None, "lz status (10,000 jobs)": 1.5, "lz submit (small folder)": 1.0}
 
 
-def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
+def timed(argv: list[str], env: dict[str, str], runs: int, warmup: int = 0) -> float:
+    """The median wall time of ``runs`` fresh processes, after ``warmup`` untimed ones (caches)."""
+    for _ in range(warmup):
+        subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     samples = []
     for _ in range(runs):
         start = time.perf_counter()

@@ -3,8 +3,6 @@ it records, lists and refuses, each refusal a typed error; and that importing it
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,13 +32,6 @@ def job_folder(base: Path, name: str, toml: str = 'command = ["true"]\n') -> Pat
     folder.mkdir(parents=True)
     (folder / "lz.toml").write_text(toml)
     return folder
-
-
-def test_importing_the_api_loads_no_server_nor_database_code() -> None:
-    code = ("import sys, lz.client; print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'jinja2', 'requests', "
-            "'sqlalchemy', 'sqlalchemy.dialects.postgresql', 'click') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
 
 
 def test_submit_lists_and_finds_jobs_of_the_local_landing_zone(client: Client, tmp_path: Path) -> None:

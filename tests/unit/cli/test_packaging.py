@@ -1,4 +1,4 @@
-"""Packaging (issue 24): the CLI and the gateway load no web framework, ``lz --version`` says the
+"""Packaging (issue 24): the API, ``lz --help`` and the gateway load none of the hub's server stack, ``lz --version`` says the
 installed version, and a hub command on an install without the ``[hub]`` extra says what to
 install in one line (it used to end in a traceback: ModuleNotFoundError: No module named 'uvicorn')."""
 
@@ -16,20 +16,29 @@ from click.testing import CliRunner
 from lz.cli import main
 from tests.paths import ROOT
 
-WEB_STACK = ("fastapi", "starlette", "uvicorn", "jinja2")
+SERVER_STACK = ("fastapi", "starlette", "uvicorn", "jinja2", "boto3", "botocore", "alembic", "psycopg", "psycopg2",
+                "sqlalchemy.dialects.postgresql", "lz.hub.server")
+"""The hub's web and database server (and cloud SDKs): what neither the API, nor ``lz --help``, nor
+a landing zone loads (the base install has none of it: ``pip install 'lz[hub]'`` for a hub)."""
+
+HELP = ("import contextlib, io, runpy, sys; sys.argv = ['lz', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    runpy.run_module('lz.cli', run_name='__main__')")
 
 
-def test_version_comes_from_the_installed_metadata() -> None:
-    result = CliRunner().invoke(main, ["--version"])
-    assert result.exit_code == 0 and result.stdout == f"lz {md.version('lz')}\n"
-
-
-def test_the_cli_and_the_gateway_import_no_web_stack() -> None:
-    probe = ("import sys, lz.cli, lz.daemon, lz.hub.agent.agent; "
-             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {WEB_STACK!r}))")
+@pytest.mark.parametrize(("probe", "also_not"), [
+    ("import lz.client", ("requests", "sqlalchemy", "click")),  # the API: HTTP and database code only when used
+    (HELP, ("requests",)),  # `lz --help` (python -m lz.cli --help, as the console script runs lz.cli:main)
+    ("import lz.cli, lz.daemon, lz.hub.agent.agent", ()),  # the gateway and the hub agent a landing zone runs
+], ids=["import lz.client", "lz --help", "the gateway"])
+def test_the_api_the_help_and_the_gateway_load_no_server_stack(probe: str, also_not: tuple[str, ...]) -> None:
+    """One fresh interpreter each; a module counts as loaded with any of its submodules."""
+    forbidden = SERVER_STACK + also_not
+    code = (f"{probe}\nimport sys\nprint(sorted(m for m in sys.modules "
+            f"if any(m == f or m.startswith(f + '.') for f in {forbidden!r})))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60, check=True)
-    assert done.stdout.strip() == "[]"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_a_hub_command_without_the_hub_extra_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
