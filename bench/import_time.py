@@ -28,12 +28,10 @@ def console_script() -> str | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--warmup", type=int, default=2)
-    args = parser.parse_args()
-    python = sys.executable
-    env = dict(os.environ)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="timed fresh processes per command")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (disk and page caches)")
+    args, python, env = parser.parse_args(), sys.executable, dict(os.environ)
     commands = {
         "python -c pass": [python, "-c", "pass"],
         "import lz.client": [python, "-c", "import lz.client"],
