@@ -31,7 +31,19 @@ def write(directory: Path, date: str | None = None) -> list[Path]:
     from lz.cli import main
 
     directory.mkdir(parents=True, exist_ok=True)
+    _settle_help_options(main)
     with warnings.catch_warnings():  # click-man calls a helper click 8.2 deprecated: not ours to fix
         warnings.simplefilter("ignore", DeprecationWarning)
         write_man_pages("lz", main, version=__version__, target_dir=str(directory), date=date)
     return [directory / f"{'-'.join(path)}.1" for path in command_paths(main)]
+
+
+def _settle_help_options(command: click.Command, parent: click.Context | None = None, name: str = "lz") -> None:
+    """click keeps each command's help option as the first context that asks makes it; click-man's
+    contexts lack the root's ``-h`` (its context_settings), so ask first with contexts that have
+    it: every command keeps its ``-h`` after the pages are written (it lost it, in tests and in any
+    process that writes pages and then runs a command)."""
+    ctx = click.Context(command, info_name=name, parent=parent, **command.context_settings)
+    command.get_help_option(ctx)
+    for sub_name, sub in getattr(command, "commands", {}).items():
+        _settle_help_options(sub, ctx, sub_name)

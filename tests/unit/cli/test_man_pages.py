@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from lz.cli import main
 from lz.cli.manpages import command_paths, write
@@ -26,6 +27,9 @@ def test_every_command_has_a_page_with_its_options(tmp_path: Path) -> None:
     assert status.startswith('.TH "LZ STATUS" "1"') and "squeue" in status
     for option in (r"\-\-state", r"\-\-name", r"\-\-since", r"\-\-format", r"\-\-limit", r"\-\-zone"):
         assert option in status, option
+    for args in (["-h"], ["status", "-h"], ["hub", "-h"]):  # writing the pages left every -h working
+        shown = CliRunner().invoke(main, args)
+        assert shown.exit_code == 0 and "Usage:" in shown.stdout, (args, shown.output)
 
 
 def test_every_command_says_what_it_does() -> None:
