@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from click.testing import CliRunner, Result
 from lz.cli import main
 from lz.core.job import JobSpec
 from lz.core.resources import Resources
+from lz.executors.local import _start_time
 from lz.store.db import make_engine
 from lz.store.jobs import JobStore
 from lz.store.migrate import upgrade
@@ -219,3 +221,36 @@ def test_the_table_and_the_details_print_a_hostile_name_escaped(env: dict[str, s
     details = lz(env, "status", job.id)
     assert not any(c in details.stdout for c in "\x1b\x07\t") and details.stdout.startswith(f"job {job.id} ({shown})\n")
     assert json.loads(lz(env, "status", "--json").stdout)[0]["name"] == hostile
+
+
+def test_pause_and_resume_by_pattern_and_ids_signal_real_processes(env: dict[str, str]) -> None:
+    """Two running jobs of the local executor, each a real process group: `lz pause -n` stops
+    both, `lz resume ID nosuchjob ID` continues both, says the unknown one and exits 2."""
+    engine = make_engine(Path(env["LZ_DB"]))
+    upgrade(engine)
+    store = JobStore(engine)
+    sleepers = [subprocess.Popen(["sleep", "60"], start_new_session=True) for _ in range(2)]
+    try:
+        ids = []
+        for i, proc in enumerate(sleepers):
+            job = store.create(JobSpec(name=f"sleeper-{i}", command=("sleep", "60")))
+            for event in ("build", "built", "started"):
+                store.fire(job.id, event, **({"started_at": time.time()} if event == "started" else {}))
+            store.record(job.id, executor="local", executor_id=f"{proc.pid}:{_start_time(proc.pid)}")
+            ids.append(job.id)
+        paused = lz(env, "pause", "-n", "SLEEPER-*")
+        assert paused.exit_code == 0, paused.output
+        assert paused.stdout.splitlines() == [f"job {i} paused" for i in ids]
+        assert [_process_state(p.pid) for p in sleepers] == ["T", "T"]
+        resumed = lz(env, "resume", ids[0], "nosuchjob", ids[1])
+        assert resumed.exit_code == 2 and resumed.stdout.splitlines() == [f"job {i} running" for i in ids]
+        assert resumed.stderr.strip() == "lz: error: no job 'nosuchjob' in this landing zone"
+        assert [_process_state(p.pid) for p in sleepers] == ["S", "S"]
+    finally:
+        for proc in sleepers:
+            proc.kill()
+            proc.wait()
+
+
+def _process_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
