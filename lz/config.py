@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 from lz.core.errors import ConfigError
 from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
@@ -24,10 +25,6 @@ from lz.core.volumes import Volume
 from lz.core.volumes import from_config as volumes_from_config
 from lz.hub.protocol.transport import check_hub_url
 from lz.slurm.settings import SlurmSettings
-
-EXECUTORS = ("local", "slurm")
-RUNTIMES = ("apptainer", "singularity", "charliecloud", "none", "auto")
-CONTAINERS = ("slurm", *RUNTIMES)
 
 
 def _home(environ: Mapping[str, str]) -> Path:

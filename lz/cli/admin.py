@@ -12,7 +12,7 @@ import click
 
 from lz.cli.common import common, main, settings, store
 from lz.cli.exit_codes import ExitCode
-from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
+from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 
 
 def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from lz.cli.exit_codes import ExitCode
-from lz.config import CONTAINERS, EXECUTORS, RUNTIMES
+from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 
 
 class _OneLine(click.Command):

@@ -28,7 +28,7 @@ HELP = ("import contextlib, io, runpy, sys; sys.argv = ['lz', '--help']\n"
 
 @pytest.mark.parametrize(("probe", "also_not"), [
     ("import lz.client", ("requests", "sqlalchemy", "click")),  # the API: HTTP and database code only when used
-    (HELP, ("requests",)),  # `lz --help` (python -m lz.cli --help, as the console script runs lz.cli:main)
+    (HELP, ("requests", "lz.config")),  # `lz --help` (as the console script runs lz.cli:main); no settings read
     ("import lz.cli, lz.daemon, lz.hub.agent.agent", ()),  # the gateway and the hub agent a landing zone runs
 ], ids=["import lz.client", "lz --help", "the gateway"])
 def test_the_api_the_help_and_the_gateway_load_no_server_stack(probe: str, also_not: tuple[str, ...]) -> None:
