@@ -18,7 +18,7 @@ from lz.hub.server.errors import HubError
 
 PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_SIZE = 50
-MAX_FIELD = 128  # a job name's own limit; every field of the form is at most this long
+MAX_FIELD = 256  # what is kept of a field: more than any valid value, so a longer one is refused, not cut
 STATE_CHOICES = (("active", "active (not ended)"), ("PD", "waiting (received, building, queued)"),
                  ("R", "running"), ("S", "paused"), ("CG", "ending (cancelling, collecting)"),
                  *((s, s) for s in STATES))
