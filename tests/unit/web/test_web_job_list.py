@@ -212,3 +212,14 @@ def test_the_station_page_shows_the_first_page_and_links_on(app: HubApp, alice: 
     more = _link(text, "following")
     assert more and more.startswith("/jobs?") and "station=s1" in more
     assert _shown(alice.get(more).text) == made[9::-1]
+
+
+def test_a_cursor_past_the_end_says_so_and_leads_back(app: HubApp, alice: Browser) -> None:
+    made = _add(app, alice.token, "s1", ["a", "b"], app.clock() - 100)
+    last = _link(alice.get("/jobs", params={"size": "1"}).text, "following")
+    assert last and _shown(alice.get(last).text) == made[:1]
+    assert _link(alice.get(last).text, "following") is None  # a full last page: no empty one after it
+    app.ok("POST", f"/jobs/{made[0]}/cancel", alice.token)
+    app.hub.write(lambda conn: conn.execute(jobs.jobs_t.delete().where(jobs.jobs_t.c.id == made[0])))
+    gone = alice.get(last).text
+    assert "No more jobs." in gone and _link(gone, "first") == "/jobs?size=1"

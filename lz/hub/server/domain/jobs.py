@@ -114,9 +114,10 @@ CURSOR = r"^[0-9.e+-]{1,40}_[0-9a-f]{1,32}$"  # what ``cursor`` writes
 
 @dataclass(frozen=True)
 class JobPage:
-    """One page of a job list: its rows in the list's order, the cursor of the page after it
-    (``following``; None on the last), of the page before it (``preceding``; None when that is
-    the first page) and whether this is the first page (``first``)."""
+    """One page of a job list: its rows in the list's order, the cursor for the page after it
+    (``following``: None on the last), the cursor for the page before it (``preceding``: None on
+    the first, or when a cursor led past the end and the way back is the first page) and whether
+    this is the first page (``first``)."""
 
     rows: list[Any]
     following: str | None
@@ -138,7 +139,7 @@ def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit
     or, going back, the rows just ahead of ``before`` (the first row of the page after). Both
     the API and the web page list jobs through here."""
     if order not in ORDERS:
-        raise Invalid(f"unknown order {order[:16]!r} (orders: {', '.join(ORDERS)})")
+        raise Invalid(f"unknown order {printable(order[:16])!r} (orders: {', '.join(ORDERS)})")
     back = before is not None
     given = before if before is not None else after
     edge = parse_cursor(given) if given is not None else None
@@ -157,11 +158,6 @@ def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit
         rows.reverse()
         return JobPage(rows, cursor(rows[-1]), cursor(rows[0]), False)
     return JobPage(rows, cursor(rows[-1]) if more else None, cursor(rows[0]) if rows and edge else None, edge is None)
-
-
-def listing(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000) -> list[Any]:
-    """The first ``limit`` visible jobs, newest first."""
-    return page(conn, who, where, limit).rows
 
 
 def counted(conn: Connection, who: Principal, where: JobFilter = JobFilter()) -> int:
