@@ -207,6 +207,21 @@ def _the_rest(hub: HubServer, browser: Browser, lz: LandingZone, tmp_path: Path,
     browser.wait("both jobs listed", lambda: len(browser.all("tr[data-job]")) == 2)
     browser.screenshot(SHOTS, "3-jobs")
 
+    # the filter form: a plain GET (Enter in a field sends it), its address a bookmark, its values
+    # kept in the form and by the table's polling
+    browser.fill("#f-name", "tick")
+    browser.find("#f-name").send_keys(Keys.ENTER)
+    browser.wait("only the ticker", lambda: [r.get_attribute("data-job") for r in browser.all("tr[data-job]")]
+                 == [ticker])
+    assert "name=tick" in browser.url and browser.find("#f-name").get_attribute("value") == "tick"
+    time.sleep(3.5)  # one poll of the table later, still filtered
+    assert [r.get_attribute("data-job") for r in browser.all("tr[data-job]")] == [ticker]
+    browser.go(f"{hub.url}/jobs?size=1&order=oldest")
+    browser.click("#jobs-following")
+    browser.wait("the second page", lambda: [r.get_attribute("data-job") for r in browser.all("tr[data-job]")]
+                 == [ticker])
+    assert "order=oldest" in browser.url and "size=1" in browser.url
+
     # nothing was fetched from outside the hub, and the page logged no errors
     for page in ("/zones", "/stations/lab", f"/jobs/{job_id}"):
         browser.go(hub.url + page)

@@ -172,3 +172,26 @@ def test_the_job_list_pages_newest_first_with_a_total(app: HubApp) -> None:
     waiting = app.call("GET", "/jobs", alice, params={"state": "received", "limit": 1000})
     assert waiting.headers["X-Lz-Total"] == "24" and "X-Lz-Next" not in waiting.headers
     assert app.call("GET", "/jobs", alice, params={"before": "nonsense"}).status_code == 422
+
+
+def test_the_job_list_pages_oldest_first_and_ends_on_a_full_last_page(app: HubApp) -> None:
+    """The order the web page's Jobs tab offers too (one listing, ``jobs.page``); a full last
+    page carries no X-Lz-Next (it used to, and the next call answered an empty page)."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    made = []
+    for _ in range(15):
+        app.clock.now += 1
+        made.append(app.submit(alice).json()["id"])
+    pages: list[list[str]] = []
+    before = None
+    while True:
+        answer = app.call("GET", "/jobs", alice, params={"limit": 5, "order": "oldest",
+                                                          **({"before": before} if before else {})})
+        assert answer.status_code == 200
+        pages.append([j["id"] for j in answer.json()])
+        before = answer.headers.get("X-Lz-Next")
+        if not before:
+            break
+    assert pages == [made[0:5], made[5:10], made[10:15]]
+    assert app.call("GET", "/jobs", alice, params={"order": "sideways"}).status_code == 422

@@ -71,11 +71,13 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
               since: float | None = Query(default=None, ge=0, le=1e11, description="Only jobs submitted at or after "
                                                                                    "this time (UNIX seconds)."),
               limit: int = Query(default=1000, ge=1, le=1000, description="Jobs on this page."),
-              before: str | None = Query(default=None, max_length=80, pattern=r"^[0-9.e+-]+_[0-9a-f]{1,32}$",
+              order: str = Query(default=jobs.NEWEST, pattern="^(" + "|".join(jobs.ORDERS) + ")$",
+                                 description="newest (first; the default) or oldest first."),
+              before: str | None = Query(default=None, max_length=80, pattern=jobs.CURSOR,
                                          description="The cursor of the previous page (its X-Lz-Next header)."),
               who: Principal = Depends(user)) -> Response:
-    """Visible jobs, newest first, a page at a time: ``X-Lz-Total`` says how many match,
-    ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
+    """Visible jobs, newest (or oldest) first, a page at a time: ``X-Lz-Total`` says how many
+    match, ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)
     now = hub.now()
     if any(len(p) > MAX_PATTERN for p in name):
@@ -84,10 +86,10 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
                            zone, since)
 
     def _list(conn: Any) -> tuple[list[dict[str, Any]], int, str | None]:
-        rows = jobs.listing(conn, who, where, limit, jobs.parse_cursor(before) if before else None)
-        waiting = jobs.waiting_reasons(conn, rows)
-        following = jobs.cursor(rows[-1]) if len(rows) == limit else None
-        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows], jobs.counted(conn, who, where), following
+        found = jobs.page(conn, who, where, limit, order=order, after=before)
+        waiting = jobs.waiting_reasons(conn, found.rows)
+        return ([jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in found.rows], jobs.counted(conn, who, where),
+                found.following)
 
     page, total, following = hub.read(_list)
     headers = {"X-Lz-Total": str(total), **({"X-Lz-Next": following} if following else {})}

@@ -4,12 +4,15 @@ Stations they belong to; any other job id is answered as unknown (404)."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
+from lz.core.errors import printable
 from lz.core.selection import like_pattern
 from lz.core.views import iso
 from lz.hub.protocol import lifecycle
@@ -17,7 +20,7 @@ from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.server.domain import stations
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.domain.claims import apply, hub_event
-from lz.hub.server.errors import Conflict, NotFound
+from lz.hub.server.errors import Conflict, Invalid, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, Station, StationMember
 
 jobs_t: Any = HubJob.__table__
@@ -104,16 +107,57 @@ def _filtered(conn: Connection, who: Principal, where: JobFilter) -> Any:
     return query
 
 
-def listing(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000,
-            before: tuple[float, str] | None = None) -> list[Any]:
-    """One page of visible jobs, newest first: those created before the cursor ``before`` (the
-    last row of the previous page), from the (created_at, id) index."""
+NEWEST, OLDEST = "newest", "oldest"
+ORDERS = (NEWEST, OLDEST)  # both walk the (created_at, id) index; no other order has one
+CURSOR = r"^[0-9.e+-]{1,40}_[0-9a-f]{1,32}$"  # what ``cursor`` writes
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of a job list: its rows in the list's order, the cursor for the page after it
+    (``following``: None on the last), the cursor for the page before it (``preceding``: None on
+    the first, or when a cursor led past the end and the way back is the first page) and whether
+    this is the first page (``first``)."""
+
+    rows: list[Any]
+    following: str | None
+    preceding: str | None
+    first: bool
+
+
+def _beyond(query: Any, edge: tuple[float, str], descending: bool) -> Any:
+    at, job_id = edge
+    if descending:
+        return query.where(or_(jobs_t.c.created_at < at, and_(jobs_t.c.created_at == at, jobs_t.c.id < job_id)))
+    return query.where(or_(jobs_t.c.created_at > at, and_(jobs_t.c.created_at == at, jobs_t.c.id > job_id)))
+
+
+def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000, *,
+         order: str = NEWEST, after: str | None = None, before: str | None = None) -> JobPage:
+    """One page of visible jobs in ``order`` (newest or oldest first), keyset-paged on the
+    (created_at, id) index: the rows past the cursor ``after`` (the last row of the page before),
+    or, going back, the rows just ahead of ``before`` (the first row of the page after). Both
+    the API and the web page list jobs through here."""
+    if order not in ORDERS:
+        raise Invalid(f"unknown order {printable(order[:16])!r} (orders: {', '.join(ORDERS)})")
+    back = before is not None
+    given = before if before is not None else after
+    edge = parse_cursor(given) if given is not None else None
+    descending = (order == NEWEST) != back
     query = _filtered(conn, who, where)
-    if before is not None:
-        at, job_id = before
-        query = query.where(or_(jobs_t.c.created_at < at, and_(jobs_t.c.created_at == at, jobs_t.c.id < job_id)))
-    order = (jobs_t.c.created_at.desc(), jobs_t.c.id.desc())
-    return list(conn.execute(query.order_by(*order).limit(limit)).all())
+    if edge is not None:
+        query = _beyond(query, edge, descending)
+    columns = (jobs_t.c.created_at, jobs_t.c.id)
+    sort = [c.desc() for c in columns] if descending else [c.asc() for c in columns]
+    rows = list(conn.execute(query.order_by(*sort).limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if back:
+        if not more:  # nothing ahead of these: the first page, full
+            return page(conn, who, where, limit, order=order)
+        rows.reverse()
+        return JobPage(rows, cursor(rows[-1]), cursor(rows[0]), False)
+    return JobPage(rows, cursor(rows[-1]) if more else None, cursor(rows[0]) if rows and edge else None, edge is None)
 
 
 def counted(conn: Connection, who: Principal, where: JobFilter = JobFilter()) -> int:
@@ -122,24 +166,21 @@ def counted(conn: Connection, who: Principal, where: JobFilter = JobFilter()) ->
 
 
 def cursor(row: Any) -> str:
-    """The cursor after ``row`` (the next page starts below it)."""
+    """The cursor of ``row``: a page starts after it (``after``) or ends before it (``before``)."""
     return f"{row.created_at!r}_{row.id}"
 
 
 def parse_cursor(text: str) -> tuple[float, str]:
+    if not re.fullmatch(CURSOR, text):
+        raise Invalid(f"not a page cursor: {printable(text[:40])!r}")
     at, _, job_id = text.partition("_")
     try:
-        return float(at), job_id
+        value = float(at)
     except ValueError:
-        raise Conflict(f"not a page cursor: {text[:40]!r}") from None
-
-
-def recent(conn: Connection, who: Principal, station: str | None = None, limit: int = 200) -> list[Any]:
-    """The newest ``limit`` visible jobs, newest first (what a page shows)."""
-    query = _visible_query(who)
-    if station is not None:
-        query = query.where(jobs_t.c.station_id == stations.visible(conn, who, station))
-    return list(conn.execute(query.order_by(jobs_t.c.created_at.desc(), jobs_t.c.id.desc()).limit(limit)).all())
+        value = math.nan
+    if not math.isfinite(value):
+        raise Invalid(f"not a page cursor: {printable(text[:40])!r}")
+    return value, job_id
 
 
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:

@@ -21,12 +21,12 @@ from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import jobs, stations
 from lz.hub.server.errors import HubError, NotFound
 from lz.hub.server.hub import Hub
-from lz.hub.server.web import session
+from lz.hub.server.web import job_list, session
+from lz.hub.server.web.job_list import JobQuery
 from lz.hub.server.web.render import diagram, page
 from lz.hub.server.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
-SHOWN = 100  # newest jobs a list shows; the API and `lz status --hub` list them all
 LOG_TAIL = 64 << 10  # what a page shows of each log; the whole log is a download
 ACTIONS = ("stop", "kill", "pause", "resume", "cancel")
 FINISHED_STOP_POLLING = 286  # htmx: swap this answer, then stop polling
@@ -47,32 +47,65 @@ def _polled(response: Response, finished: bool) -> Response:
     return response
 
 
-def _list(request: Request, viewer: Viewer, station: str | None) -> list[dict[str, Any]]:
-    hub = hub_of(request)
+def listed(hub: Hub, viewer: Viewer, query: JobQuery) -> dict[str, Any]:
+    """One page of the job list ``query`` asks for, with what the table and its paging links
+    need; ``BadFilter`` (or the rules' refusal) when a value can not be used."""
     now = hub.now()
+    where, size, order = query.where(now), query.page_size(), query.checked_order()
 
-    def _read(conn: Any) -> list[dict[str, Any]]:
-        rows = jobs.recent(conn, viewer.who, station, SHOWN)
-        waiting = jobs.waiting_reasons(conn, rows)
-        return [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows]
+    def _read(conn: Any) -> dict[str, Any]:
+        found = jobs.page(conn, viewer.who, where, size, order=order, after=query.after or None,
+                          before=query.before or None)
+        waiting = jobs.waiting_reasons(conn, found.rows)
+        return {"jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in found.rows],
+                "total": jobs.counted(conn, viewer.who, where), "found": found}
 
-    return hub.read(_read)
+    listing = hub.read(_read)
+    found = listing.pop("found")
+    links = {"following": query.url(after=found.following, before="") if found.following else None,
+             "preceding": None if found.first else query.url(before=found.preceding or "", after=""),
+             "first": None if found.first else query.url(after="", before="")}
+    return {**listing, "pages": links, "query": query, "newest_first": order == jobs.NEWEST,
+            "filtered": where != jobs.JobFilter()}
+
+
+def _query(request: Request) -> JobQuery:
+    return JobQuery.of(dict(request.query_params))
 
 
 @router.get("/jobs")
-def jobs_page(request: Request, station: str | None = Query(default=None, pattern=NAME),
-              viewer: Viewer = Depends(session.viewer)) -> Response:
+def jobs_page(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    """The Jobs tab: submit, then the list as its GET form asks (filters, order, page); a value the
+    list can not use shows the form again with one line saying why."""
     hub = hub_of(request)
     mine = hub.read(stations.list_for, viewer.who)
-    chosen = station if station in {s["name"] for s in mine} else None
-    return page(request, "jobs.html", viewer=viewer, stations=mine, chosen=chosen, station=None,
-                jobs=_list(request, viewer, chosen), filter=chosen)
+    query = _query(request)
+    chosen = query.station if query.station in {s["name"] for s in mine} else None
+    context: dict[str, Any] = {"viewer": viewer, "stations": mine, "chosen": chosen, "station": None,
+                               "states": job_list.STATE_CHOICES, "outcomes": job_list.OUTCOME_CHOICES,
+                               "orders": job_list.ORDER_CHOICES, "sizes": job_list.PAGE_SIZES, "query": query,
+                               "zones": _zone_names(mine)}
+    try:
+        context.update(listed(hub, viewer, query))
+    except HubError as exc:
+        return page(request, "jobs.html", status=exc.status, error=str(exc), jobs=[], **context)
+    return page(request, "jobs.html", table_url=query.url("/jobs/table"), **context)
+
+
+def _zone_names(mine: list[dict[str, Any]]) -> list[str]:
+    """The landing zones of the viewer's Stations (the zone field's suggestions)."""
+    return sorted({z.split("/")[-1] for s in mine for z in s.get("landing_zones", ())})
 
 
 @router.get("/jobs/table")
-def jobs_table(request: Request, station: str | None = Query(default=None, pattern=NAME),
-               viewer: Viewer = Depends(session.viewer)) -> Response:
-    return page(request, "_jobs_table.html", viewer=viewer, jobs=_list(request, viewer, station))
+def jobs_table(request: Request, viewer: Viewer = Depends(session.viewer)) -> Response:
+    """The list alone, polled by the page with the page's own query (its filters and page)."""
+    query = _query(request)
+    try:
+        context = listed(hub_of(request), viewer, query)
+    except HubError as exc:
+        return page(request, "_jobs_table.html", status=exc.status, viewer=viewer, jobs=[], error=str(exc))
+    return page(request, "_jobs_table.html", viewer=viewer, **context)
 
 
 @router.post("/jobs/upload")

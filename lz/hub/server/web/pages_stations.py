@@ -13,10 +13,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from lz.hub.protocol.schemas import NAME, ZONE_REF
 from lz.hub.server.deps import hub_of
-from lz.hub.server.domain import jobs, members, quotas, stations, volumes, zones
+from lz.hub.server.domain import members, quotas, stations, volumes, zones
 from lz.hub.server.errors import HubError, Invalid
 from lz.hub.server.web import session
-from lz.hub.server.web.pages_jobs import SHOWN
+from lz.hub.server.web.job_list import JobQuery
+from lz.hub.server.web.pages_jobs import listed
 from lz.hub.server.web.render import page
 from lz.hub.server.web.session import Viewer
 
@@ -94,17 +95,15 @@ def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str
 
     def _read(conn: Any) -> dict[str, Any]:
         sid = stations.visible(conn, viewer.who, station)  # 404 for a Station you are not in
-        rows = jobs.recent(conn, viewer.who, station, SHOWN)
-        waiting = jobs.waiting_reasons(conn, rows)
         mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
         return {
             "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
             "volumes": volumes.listing(conn, viewer.who, station),
-            "jobs": [jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in rows],
             "my_zones": mine, "quota": quotas.describe(conn, viewer.who, station, quotas.Defaults.of(hub.config)),
         }
 
     context = hub.read(_read)
+    context.update(listed(hub, viewer, JobQuery(station=station)))  # the Jobs tab's first page of this Station
     context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
     context["quota_setter"] = viewer.who.admin or context["role"] in quotas.SETTERS
     return context
