@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -165,9 +166,13 @@ class Shell:
         self.groups.append(step.proc.pid)
         return step
 
-    def finish(self, step: Step, timeout: float = 120, take_env: bool = True) -> Step:
+    def finish(self, step: Step, timeout: float = 90, take_env: bool = True) -> Step:
         assert step.proc is not None
-        rc = step.proc.wait(timeout)
+        try:
+            rc = step.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"README line did not end in {timeout:.0f} s (a server without &?): "
+                                 f"{step.line}\n{step.output()}") from None
         assert rc == 0, f"README line failed (exit {rc}): {step.line}\n{step.output()}"
         if not take_env:
             return step
@@ -267,7 +272,8 @@ class Quickstart:
             time.sleep(0.1)
 
     def step_of(self, program: str) -> Step:
-        return [s for s in self.ran if code_part(s.command).startswith(program)][-1]
+        """The last README line that ran ``program``."""
+        return [s for s in self.ran if program in code_part(s.command)][-1]
 
 
 class Browser(requests.Session):
@@ -305,7 +311,7 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, shared_tmp: dict[
     home.mkdir()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "lz").write_text(f'#!/bin/sh\nexec {sys.executable} -m lz.cli "$@"\n')
+    (bin_dir / "lz").write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m lz.cli "$@"\n')
     (bin_dir / "lz").chmod(0o755)
     hub_config = tmp_path / "hub.toml"
     hub_config.write_text(HUB_CONFIG)
@@ -320,6 +326,7 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, shared_tmp: dict[
         zones = quick.step_of("lz zones").output("stdout")
         assert re.search(r"^ws1\s+yes\s", zones, re.M), zones
         job = quick.found["JOB"]
+        assert "words: " in quick.step_of("lz logs").output("stdout")
         done = json.loads(shell.run(Step("(check)"), f"lz status {job} --json").output("stdout"))
         assert (done["state"], done["outcome"], done["landing_zone"]) == ("cleaned", "succeeded", "ws1"), done
         results = checkout / code_part(quick.step_of("lz results").command).split()[-1]
