@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.invariants import tmp_listing
 from tests.integration.landing_zone import LandingZone
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,3 +36,10 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                    capture_output=True)
     subprocess.run(["tar", "-czf", str(root / "busybox.tar.gz"), "-C", str(root / "busybox"), "."], check=True)
     return {"busybox": root / "busybox", "busybox-tar": root / "busybox.tar.gz"}
+
+
+@pytest.fixture
+def shared_tmp() -> dict[Path, set[str]]:
+    """What /tmp and /var/tmp hold before the test: afterwards nothing of the jobs may be there
+    (a killed Apptainer build leaves whole unpacked images in its temporary directory)."""
+    return tmp_listing()

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sqlite3
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,3 +142,22 @@ def zone_outcome(zone: LandingZone, job_id: str) -> str | None:
     finally:
         conn.close()
     return row[0] if row else None
+
+
+# -- no trace in the shared temporary directories ---------------------------------------------------
+SHARED_TMP = (Path("/tmp"), Path("/var/tmp"))
+FOREIGN_TMP = re.compile(os.environ.get("LZ_TEST_FOREIGN_TMP") or "^pytest-of-")
+"""Names in /tmp that other programs make meanwhile: on a shared development machine, set
+LZ_TEST_FOREIGN_TMP to a regular expression for them; CI runs nothing else, so the check is strict."""
+
+
+def tmp_listing() -> dict[Path, set[str]]:
+    """What /tmp, /var/tmp and this test worker's own scratch (when the suite runs in streams) hold."""
+    own = Path(tempfile.gettempdir())
+    return {d: set(os.listdir(d)) for d in dict.fromkeys((*SHARED_TMP, own)) if d.is_dir()}
+
+
+def no_trace_in(before: dict[Path, set[str]]) -> None:
+    for directory, names in before.items():
+        new = sorted(n for n in set(os.listdir(directory)) - names if not FOREIGN_TMP.search(n))
+        assert new == [], f"left in {directory}: {new}"

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.invariants import no_trace_in
 from tests.integration.landing_zone import LandingZone, job_states, wait_until
 from tests.integration.runtimes_present import runtimes
 from tests.integration.slurm_cluster import ROOT, requires_slurm
@@ -87,20 +86,6 @@ def check_hostile_env(lz: LandingZone, job_id: str, out: Path) -> None:
 
 
 # -- no trace -------------------------------------------------------------------------------------
-SHARED_TMP = (Path("/tmp"), Path("/var/tmp"))
-FOREIGN_TMP = re.compile(os.environ.get("LZ_TEST_FOREIGN_TMP") or "^pytest-of-")
-"""Names in /tmp that other programs make meanwhile: on a shared development machine, set
-LZ_TEST_FOREIGN_TMP to a regular expression for them; CI runs nothing else, so the check is strict."""
-
-
-@pytest.fixture
-def shared_tmp() -> dict[Path, set[str]]:
-    """What /tmp and /var/tmp hold before the test: afterwards nothing of the jobs may be there
-    (a killed Apptainer build leaves whole unpacked images in its temporary directory)."""
-    own = Path(tempfile.gettempdir())  # this test worker's own scratch, when the suite runs in streams
-    return {d: set(os.listdir(d)) for d in dict.fromkeys((*SHARED_TMP, own)) if d.is_dir()}
-
-
 def no_trace(lz: LandingZone, job_ids: list[str], before: dict[Path, set[str]]) -> None:
     assert lz.leftovers() == []
     for root in (lz.workdir, lz.db.parent / "spool"):
@@ -333,12 +318,6 @@ def _private_dir_for(uid: int, gid: int) -> str:
     path = tempfile.mkdtemp(prefix="lz-fakeroot-test-")
     os.chown(path, uid, gid)
     return path
-
-
-def no_trace_in(before: dict[Path, set[str]]) -> None:
-    for directory, names in before.items():
-        new = sorted(n for n in set(os.listdir(directory)) - names if not FOREIGN_TMP.search(n))
-        assert new == [], f"left in {directory}: {new}"
 
 
 # -- the stand-in, for what needs a GPU -------------------------------------------------------------
