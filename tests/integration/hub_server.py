@@ -92,9 +92,11 @@ class HubServer:
 
 def hub_landing_zone(base: Path, hub: HubServer, name: str, token_file: Path, max_running: int = 4,
                      tick: float = 0.3, container: str = "none", extra_args: tuple[str, ...] = (),
-                     config: str = "") -> LandingZone:
+                     config: str = "", url: str | None = None, ca: Path | None = None) -> LandingZone:
+    """``url``/``ca``: reach the hub through a proxy that ``ca`` vouches for, not straight."""
     return LandingZone(base, tick=tick, container=container, config=config,
-                       run_args=[*extra_args, "--name", name, "--hub", hub.url, "--token", str(token_file),
+                       extra_env={"REQUESTS_CA_BUNDLE": str(ca)} if ca is not None else None,
+                       run_args=[*extra_args, "--name", name, "--hub", url or hub.url, "--token", str(token_file),
                                  "--max-running", str(max_running)])
 
 

@@ -27,9 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from lz.hub.agent.client import HubClient, read_token
 from tests.integration.hub_server import HubServer, hub_landing_zone
 from tests.integration.landing_zone import LandingZone, wait_until
+from tests.integration.tls_proxy import Balancer, make_ca
 
 RUN = """#!/bin/sh
 # one line per run of this job, in a ledger outside every landing zone
@@ -101,8 +104,9 @@ class Chaos:
     until ``stop``."""
 
     def __init__(self, zones: list[LandingZone], hubs: list[HubServer], seed: int, every_s: float, lease_s: float,
-                 result: SoakResult, wall_offset: Path | None = None):
+                 result: SoakResult, wall_offset: Path | None = None, first: str | None = None):
         self.zones, self.hubs, self.every_s, self.lease_s, self.result = zones, hubs, every_s, lease_s, result
+        self.first = first  # the kind of the first event (a test that must see a hub die), else random
         self.wall_offset = wall_offset
         self.random = random.Random(seed)
         self.done = threading.Event()
@@ -122,6 +126,7 @@ class Chaos:
         try:
             while not self.done.wait(self.random.uniform(0.5, 1.5) * self.every_s):
                 kind = self.random.choice(["zone", "zone", "machine", "machine", "hub", "clock"])
+                kind, self.first = self.first or kind, None
                 pause = self.random.choice([0.2, 1.0, self.lease_s * 1.5])
                 if kind == "clock":
                     if self.wall_offset is not None:  # an hour back, or put right again
@@ -169,7 +174,10 @@ def kill_machine(zone: LandingZone) -> None:
 
 def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_url: str | None = None,
              lease_s: float = 4.0, chaos_every_s: float = 6.0, seed: int = 1, timeout_s: float = 600,
-             max_running: int = 2, max_sleep_s: float = 3.0) -> SoakResult:
+             max_running: int = 2, max_sleep_s: float = 3.0, balanced: bool = False) -> SoakResult:
+    """``balanced``: every zone and the user reach the hubs only through one nginx in front of
+    them all (deploy/nginx/lz-hub.conf with a server line per hub), as a site with several hub
+    hosts runs them."""
     ledger = base / "ledger"
     ledger.mkdir(parents=True)
     files = base / "files"
@@ -178,17 +186,28 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
     fleet: list[LandingZone] = []
     result = SoakResult(jobs)
     chaos: Chaos | None = None
+    balancer: Balancer | None = None
     started = time.monotonic()
     try:
         for server in servers:
             server.start()
+        url, ca = servers[0].url, None
+        if balanced:
+            tls = make_ca(base / "tls")
+            balancer = Balancer(base / "balancer", tls, [server.port for server in servers])
+            balancer.start()
+            url, ca = balancer.url, tls.ca
         token = servers[0].user("alice")
-        client = HubClient(servers[0].url, read_token(token), timeout_s=60)
+        session = requests.Session()
+        if ca is not None:  # this CA, whatever REQUESTS_CA_BUNDLE the machine sets (it would win)
+            session.trust_env, session.verify = False, str(ca)
+        client = HubClient(url, read_token(token), timeout_s=60, session=session)
         client.post("/api/v1/stations", {"name": "soak"})
         _allow_attempts(client, "soak", 20)
         wall_offset = None
         for i in range(zones):
-            zone = hub_landing_zone(base / f"lz{i}", servers[i % hubs], f"lz{i}", token, max_running, 0.3)
+            zone = hub_landing_zone(base / f"lz{i}", servers[i % hubs], f"lz{i}", token, max_running, 0.3,
+                                    url=url if balanced else None, ca=ca)
             if i == 0:
                 wall_offset = wall_clock_shifter(zone, base)
             zone.start()
@@ -207,7 +226,8 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             ids[name] = answer["id"]
             bundle.unlink()
             if chaos is None and len(ids) == max(1, jobs // 10):
-                chaos = Chaos(fleet, servers, seed, chaos_every_s, lease_s, result, wall_offset)
+                chaos = Chaos(fleet, servers, seed, chaos_every_s, lease_s, result, wall_offset,
+                              first="hub" if balanced else None)
                 chaos.start()
         deadline = time.monotonic() + timeout_s
         listing: list[dict[str, Any]] = []
@@ -244,6 +264,8 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             zone.stop()
         for server in servers:
             server.stop()
+        if balancer is not None:
+            balancer.stop()
 
 
 def _allow_attempts(client: HubClient, station: str, attempts: int) -> None:

@@ -110,10 +110,12 @@ class TlsProxy:
 class Nginx(TlsProxy):
     kind = "nginx"
 
-    def start(self) -> None:
-        site = _placed(NGINX_SITE.read_text(), self.tls, self.hub_port).replace(
+    def site(self) -> str:
+        return _placed(NGINX_SITE.read_text(), self.tls, self.hub_port).replace(
             "listen 443 ssl;", f"listen 127.0.0.1:{self.port} ssl;").replace(NAME, "localhost")
-        (self.base / "lz-hub.conf").write_text(site)
+
+    def start(self) -> None:
+        (self.base / "lz-hub.conf").write_text(self.site())
         temp = self.base / "temp"
         temp.mkdir(exist_ok=True)
         # the main context around the site file: a private prefix, no daemon, no /var paths
@@ -127,6 +129,20 @@ class Nginx(TlsProxy):
             + f"  include {self.base}/lz-hub.conf;\n}}\n")
         self.process.start([_which("nginx"), "-p", str(self.base), "-c", str(self.base / "nginx.conf"),
                             "-e", str(self.base / "error.log"), "-g", "daemon off;"], self._answers)
+
+
+class Balancer(Nginx):
+    """The same site file in front of several hubs: its upstream's one server line becomes one per
+    hub, as docs/operations.md tells an administrator to do."""
+
+    def __init__(self, base: Path, tls: ThrowawayCA, hub_ports: list[int]):
+        super().__init__(base, tls, hub_ports[0])
+        self.hub_ports = hub_ports
+
+    def site(self) -> str:
+        text = super().site()
+        line = next(line for line in text.splitlines() if line.strip().startswith(f"server 127.0.0.1:{self.hub_port} "))
+        return text.replace(line, "\n".join(line.replace(str(self.hub_port), str(port)) for port in self.hub_ports))
 
 
 class Caddy(TlsProxy):

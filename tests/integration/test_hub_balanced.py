@@ -1,0 +1,27 @@
+"""Several hub hosts behind a real load balancer (issue 22): two `lz hub serve` processes with
+state folders of their own on one PostgreSQL, Debian's nginx in front of them running
+deploy/nginx/lz-hub.conf with a server line per hub, and landing zones and the user talking only
+to nginx. The soak's chaos kills a hub first (then zones, machines and hubs at random); every
+soak column must be 0: nothing lost, run twice, stuck, wrong or left behind."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.integration.hub_soak import run_soak
+from tests.integration.tls_proxy import require
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.postgres]
+
+
+@pytest.mark.timeout(900)
+def test_two_hubs_behind_nginx_lose_nothing_when_one_is_killed(tmp_path: Path, postgres_url: str) -> None:
+    require("nginx")
+    result = run_soak(tmp_path, jobs=int(os.environ.get("LZ_BALANCED_JOBS", "24")), zones=3, hubs=2,
+                      db_url=postgres_url, seed=int(os.environ.get("LZ_SOAK_SEED", "2")), timeout_s=600,
+                      balanced=True)
+    print("balanced hubs:", json.dumps(result.columns()))
+    assert result.kills["hub"] >= 1, result.kills  # a hub really died under the balancer
+    result.check()
