@@ -56,11 +56,11 @@ def test_clients_need_a_hub_and_a_private_token(tmp_path: Path) -> None:
 
 
 def test_the_cli_does_not_import_the_web_stack() -> None:
-    code = ("import sys, lz.cli; heavy = [m for m in ('fastapi', 'uvicorn', 'requests', 'starlette', 'sqlalchemy.dialects.postgresql') "
-            "if m in sys.modules]; print(heavy)")
+    code = ("import sys, lz.cli; heavy = [m for m in ('fastapi', 'uvicorn', 'requests', 'starlette', 'sqlalchemy.dialects.postgresql', "
+            "'boto3', 'botocore') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().startswith("[") and "fastapi" not in out.stdout and "uvicorn" not in out.stdout
-    assert "requests" not in out.stdout
+    assert "requests" not in out.stdout and "boto" not in out.stdout
 
 
 class _Flaky(BaseHTTPRequestHandler):
