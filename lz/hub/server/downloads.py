@@ -82,8 +82,15 @@ def _open_member(files: Store, archive: str, name: str) -> Iterator[IO[bytes] | 
 
 
 def _member(files: Store, archive: str, name: str, limit: int = MANIFEST_LIMIT) -> bytes | None:
+    """A small member whole (up to ``limit``), read a chunk at a time: ``read(limit)`` would
+    allocate ``limit`` bytes up front on every view."""
     with _open_member(files, archive, name) as handle:
-        return handle.read(limit) if handle else None
+        if handle is None:
+            return None
+        out = bytearray()
+        while len(out) < limit and (chunk := handle.read(min(CHUNK, limit - len(out)))):
+            out += chunk
+        return bytes(out)
 
 
 @contextmanager
