@@ -43,7 +43,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
                                            name=name, overrides=dict(overrides), limits=limits)
         done = await run_in_threadpool(_store, hub, who, station_id, key, spec, received, max_attempts)
     finally:
-        await run_in_threadpool(hub.files.release, received)
+        hub.files.release(received)
     crash_point("hub.submit.stored")
     hub.notifier.notify()
     return done

@@ -114,3 +114,51 @@ def _settings(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "hub.toml"
     path.write_text(text)
     return path
+
+
+def test_a_client_following_a_presigned_redirect_does_not_carry_its_token(tmp_path: Path) -> None:
+    """The hub answers 307 to the object store (another host or port): the client's token stays
+    with the hub (requests drops Authorization on a redirect to another origin)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lz.hub.agent.client import HubClient
+
+    seen: list[str | None] = []
+
+    class Store(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"bytes")
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    store = ThreadingHTTPServer(("127.0.0.1", 0), Store)
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(307)
+            self.send_header("Location", f"http://127.0.0.1:{store.server_port}/b/k?X-Amz-Signature=abc")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    for server in (store, hub):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        HubClient(f"http://127.0.0.1:{hub.server_port}", "lzh_secret").download("/api/v1/jobs/j/results",
+                                                                             tmp_path / "out.tar")
+    finally:
+        for server in (store, hub):
+            server.shutdown()
+            server.server_close()
+    assert (tmp_path / "out.tar").read_bytes() == b"bytes"
+    assert seen == ["Bearer lzh_secret", None]

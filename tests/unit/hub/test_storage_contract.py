@@ -84,6 +84,22 @@ def test_a_large_upload_streams_in_parts_and_commits_whole(store: Store) -> None
     assert _left_in_incoming(store) == []
 
 
+def test_an_upload_is_never_held_whole(store: Store) -> None:
+    """40 MiB arrive a chunk at a time; at most a part (8 MiB on S3) and its copy are held."""
+    async def generated() -> AsyncIterator[bytes]:
+        for _ in range(640):
+            yield bytes(1 << 16)
+
+    tracemalloc.start()
+    try:
+        received = asyncio.run(store.receive(generated(), 64 * MiB))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert received.size == 40 * MiB and peak < 24 * MiB
+    store.release(received)
+
+
 @pytest.mark.parametrize("size", [MiB, 20 * MiB])
 def test_an_upload_past_its_limit_is_refused_and_leaves_nothing(store: Store, size: int) -> None:
     with pytest.raises(TooLarge):

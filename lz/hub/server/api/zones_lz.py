@@ -165,7 +165,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
         await run_in_threadpool(hub.read, _check)
         await run_in_threadpool(hub.files.commit, received, hub.files.results_name(job_id, attempt))
     finally:
-        await run_in_threadpool(hub.files.release, received)
+        hub.files.release(received)
     crash_point("hub.upload.stored")
     return Ok()
 

@@ -29,6 +29,7 @@ class Received:
     name: str
     size: int
     scratch: Path  # a private local folder (``<token>.check``) for the intake check's unpacked copy
+    committed: bool = False  # moved into place: nothing of it is left under ``name``
 
 
 class Store(abc.ABC):
@@ -135,9 +136,12 @@ class Store(abc.ABC):
             self._live.discard(received.token)
 
     def release(self, received: Received) -> None:
-        """Drop what is left of an upload (nothing, once committed) and let the sweeps see it."""
+        """Drop what is left of an upload (nothing, once committed) and let the sweeps see it.
+        Called from a request's ``finally``, synchronously: a request cancelled by its client
+        going away must still release (an ``await`` there would be cancelled too)."""
         try:
-            self.remove(received.name)
+            if not received.committed:
+                self.remove(received.name)
             shutil.rmtree(received.scratch, ignore_errors=True)
         finally:
             self.done_with(received)

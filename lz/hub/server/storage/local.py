@@ -170,6 +170,7 @@ class LocalStore(Store):
         target = self.root / name
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(self.root / received.name, target)
+        received.committed = True
         fsync_dir(target.parent)
 
     def response(self, name: str, media_type: str, filename: str | None = None,

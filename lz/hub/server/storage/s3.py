@@ -150,7 +150,7 @@ class S3Store(Store):
         upload_id: str | None = None
         parts: list[dict[str, Any]] = []
 
-        def _part(data: bytes) -> None:
+        def _part(data: bytes | bytearray) -> None:
             done = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
                                            PartNumber=len(parts) + 1, Body=data)
             parts.append({"PartNumber": len(parts) + 1, "ETag": done["ETag"]})
@@ -166,18 +166,19 @@ class S3Store(Store):
                         started = await run_in_threadpool(self.client.create_multipart_upload,
                                                           Bucket=self.bucket, Key=key)
                         upload_id = started["UploadId"]
-                    data, buffer = bytes(buffer), bytearray()
+                    data, buffer = buffer, bytearray()  # handed over, not copied
                     await run_in_threadpool(_part, data)
+                    del data
             if upload_id is None:
                 await run_in_threadpool(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer)))
             else:
                 if buffer:
-                    await run_in_threadpool(_part, bytes(buffer))
+                    await run_in_threadpool(_part, buffer)
                 await run_in_threadpool(lambda: self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}))
         except BaseException:
-            if upload_id is not None:
-                await run_in_threadpool(self._abort, key, upload_id)
+            if upload_id is not None:  # at once, not awaited: a request being cancelled cancels awaits
+                self._abort(key, upload_id)
             raise
         return size
 
@@ -192,6 +193,7 @@ class S3Store(Store):
         received object goes: a crash between leaves only an ``incoming`` object to sweep."""
         self.client.copy({"Bucket": self.bucket, "Key": self._key(received.name)}, self.bucket, self._key(name))
         self.client.delete_object(Bucket=self.bucket, Key=self._key(received.name))
+        received.committed = True
 
     # -- live logs ---------------------------------------------------------------------------
     def _log_segments(self, name: str) -> list[tuple[int, int, str]]:
