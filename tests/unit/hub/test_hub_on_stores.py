@@ -162,3 +162,43 @@ def test_a_client_following_a_presigned_redirect_does_not_carry_its_token(tmp_pa
             server.server_close()
     assert (tmp_path / "out.tar").read_bytes() == b"bytes"
     assert seen == ["Bearer lzh_secret", None]
+
+
+def test_the_web_page_s_reads_of_stored_results_on_each_store(app: HubApp) -> None:
+    """One returned file out of results.tar.gz inside the stored archive, the manifest, a log's
+    tail: the reads the job page makes, by seeking (Range GETs on S3)."""
+    import gzip
+    import io
+    import json
+    import tarfile
+    from types import SimpleNamespace
+
+    from lz.hub.server import downloads
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tar:
+        for name, data in {"out/a.txt": b"returned\n", "out/b.bin": bytes(3 << 20)}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    manifest = {"entries": [{"path": "out/a.txt", "type": "file", "status": "added"}]}
+    outer = io.BytesIO()
+    with tarfile.open(fileobj=outer, mode="w") as tar:
+        for name, data in {"results.tar.gz": gzip.compress(inner.getvalue()), "manifest.json": json.dumps(
+                manifest).encode(), "stdout": b"x" * 100_000 + b"the last line\n"}.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    job_id = app.submit(alice).json()["id"]
+    app.claim(alice)
+    app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params={"name": "lz1", "attempt": 1}, content=outer.getvalue())
+    app.ok("POST", f"/lz/jobs/{job_id}/finish", alice,
+           json={"name": "lz1", "attempt": 1, "results": True, "facts": {"outcome": "succeeded"}})
+    row = SimpleNamespace(id=job_id, results=app.hub.files.results_name(job_id, 1), phase="finished", attempt=1,
+                          state="cleaned")
+    assert downloads.manifest(app.hub.files, row) == manifest
+    assert b"".join(downloads.one_file(app.hub.files, row, "out/a.txt")) == b"returned\n"
+    tail, size, final = downloads.log_tail(app.hub.files, row, "stdout", 14)
+    assert (tail, size, final) == (b"the last line\n", 100_014, True)
