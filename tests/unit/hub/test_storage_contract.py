@@ -133,6 +133,58 @@ def test_a_live_log_appends_in_order_once_and_within_its_bound(store: Store) -> 
     assert store.remove_tree("logs/j1") and store.open_log(name) is None and not store.remove_tree("logs/j1")
 
 
+def _twin(store: Store) -> Store:
+    """The same store as another hub process opens it."""
+    from lz.hub.server.storage import LocalStore
+
+    if isinstance(store, LocalStore):
+        return LocalStore(store.root)
+    from lz.hub.server.storage.s3 import S3Store
+
+    return S3Store(store.where, scratch=store.scratch_root)  # type: ignore[attr-defined]
+
+
+def test_a_live_log_appended_through_two_hub_processes_reads_whole_in_both(store: Store) -> None:
+    """Chunks arrive through whichever hub process the balancer picks: each sees the others'."""
+    other = _twin(store)
+    name = store.live_log_name("j1", 1, "stderr")
+    end = 0
+    for i in range(6):
+        chunk = f"chunk {i}\n".encode()
+        assert (store if i % 2 else other).append_log(name, end, chunk, 1 << 20) == end + len(chunk)
+        end += len(chunk)
+        assert (other if i % 2 else store).append_log(name, end - len(chunk), chunk, 1 << 20) == end  # a retry
+    for each in (store, other):
+        log = each.open_log(name)
+        assert log is not None
+        with log:
+            assert log.read() == b"".join(f"chunk {i}\n".encode() for i in range(6))
+
+
+def test_an_s3_live_log_lists_only_the_chunks_it_has_not_seen(store: Store) -> None:
+    client = getattr(store, "client", None)
+    if client is None:
+        pytest.skip("S3 only: a folder appends in place")
+    name = store.live_log_name("j1", 1, "stdout")
+    for offset in range(0, 50, 10):
+        store.append_log(name, offset, b"0123456789", 1 << 20)
+    asked: list[dict[str, Any]] = []
+    real = client.get_paginator
+
+    def paginator(kind: str) -> Any:
+        pages = real(kind)
+        wrapped = pages.paginate
+        pages.paginate = lambda **kwargs: (asked.append(kwargs), wrapped(**kwargs))[1]
+        return pages
+
+    client.get_paginator = paginator
+    try:
+        assert store.append_log(name, 50, b"x", 1 << 20) == 51
+    finally:
+        client.get_paginator = real
+    assert [a.get("StartAfter", "").rsplit("/", 1)[-1] for a in asked] == [f"{40:020d}"]
+
+
 def test_the_sweep_removes_what_no_row_needs_once_old(store: Store) -> None:
     for name in ("bundles/keep.tar.gz", "bundles/gone.tar.gz", "results/j2/attempt-1.tar"):
         received = _receive(store, b"x" * 100)

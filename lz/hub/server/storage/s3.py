@@ -11,7 +11,8 @@ from __future__ import annotations
 import io
 import logging
 import os
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Container, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -24,6 +25,7 @@ PART = 8 << 20  # a multipart upload's part (S3's least is 5 MiB, but for the la
 READ_BUFFER = 256 << 10
 STREAM_CHUNK = 1 << 16
 DELETE_BATCH = 1000  # the most DeleteObjects takes
+KNOWN_LOGS = 4096  # live logs whose chunks one process remembers (a few hundred bytes per chunk)
 
 
 class S3Store(Store):
@@ -55,6 +57,8 @@ class S3Store(Store):
         self.bucket = where.bucket
         self._scratch = scratch
         self.presign_s = presign_s
+        self._known: OrderedDict[str, list[tuple[int, int, str]]] = OrderedDict()  # live logs' chunks seen
+        self._known_lock = threading.Lock()
 
     # -- names and keys ----------------------------------------------------------------------
     def _key(self, name: str) -> str:
@@ -134,6 +138,9 @@ class S3Store(Store):
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def remove_tree(self, prefix: str) -> bool:
+        with self._known_lock:
+            for name in [n for n in self._known if n.startswith(prefix.rstrip("/") + "/")]:
+                del self._known[name]
         keys = [o["Key"] for o in self._objects(self._key(prefix.rstrip("/")) + "/")]
         self._delete_keys(keys)
         return bool(keys)
@@ -197,22 +204,38 @@ class S3Store(Store):
 
     # -- live logs ---------------------------------------------------------------------------
     def _log_segments(self, name: str) -> list[tuple[int, int, str]]:
-        """(offset, size, key) of a live log's chunks, in order, up to the first gap."""
-        segments: list[tuple[int, int, str]] = []
-        for found in self._objects(self._key(name) + "/"):
-            tail = found["Key"].rsplit("/", 1)[-1]
-            if not tail.isdigit():
-                continue
-            segments.append((int(tail), int(found["Size"]), found["Key"]))
-        segments.sort()
-        contiguous: list[tuple[int, int, str]] = []
-        end = 0
-        for offset, size, key in segments:
+        """(offset, size, key) of a live log's chunks, in order, up to the first gap. The chunks
+        this process has seen are remembered, so each call lists only the newer ones (S3 lists
+        in key order, and the keys are zero-padded offsets): a log of many chunks costs one short
+        listing per append, not one page per thousand chunks. Chunks are never rewritten (a write
+        goes only at the end the store shows), so what was seen stays true."""
+        prefix = self._key(name) + "/"
+        with self._known_lock:
+            known = list(self._known.get(name, ()))
+        after = {"StartAfter": known[-1][2]} if known else {}
+        newer: list[tuple[int, int, str]] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix,
+                                                                          **after):
+            for found in page.get("Contents", []):
+                tail = found["Key"][len(prefix):]
+                if tail.isdigit() and len(tail) == 20:
+                    newer.append((int(tail), int(found["Size"]), found["Key"]))
+        contiguous = known
+        end = known[-1][0] + known[-1][1] if known else 0
+        for offset, size, key in sorted(newer):
             if offset != end:
                 break
             contiguous.append((offset, size, key))
             end += size
+        self._remember(name, contiguous)
         return contiguous
+
+    def _remember(self, name: str, segments: list[tuple[int, int, str]]) -> None:
+        with self._known_lock:
+            self._known[name] = segments
+            self._known.move_to_end(name)
+            while len(self._known) > KNOWN_LOGS:
+                self._known.popitem(last=False)
 
     def open_log(self, name: str) -> BinaryIO | None:
         segments = self._log_segments(name)
@@ -226,7 +249,9 @@ class S3Store(Store):
         if size + len(data) > max_bytes:
             raise TooLarge(f"live log is larger than {max_bytes} bytes; the rest comes with the results")
         if data:
-            self.client.put_object(Bucket=self.bucket, Key=f"{self._key(name)}/{offset:020d}", Body=data)
+            key = f"{self._key(name)}/{offset:020d}"
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+            self._remember(name, [*segments, (offset, len(data), key)])
         return size + len(data)
 
     # -- sweeps ------------------------------------------------------------------------------
