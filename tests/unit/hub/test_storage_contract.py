@@ -74,6 +74,28 @@ def test_an_upload_is_received_committed_and_read_back_at_any_offset(store: Stor
         store.open("bundles/j1.tar.gz")
 
 
+def test_an_open_object_replaced_meanwhile_is_never_read_mixed(store: Store) -> None:
+    """An attempt's results uploaded again while a page reads the old ones: the reader gets the
+    old bytes (the folder's open inode) or an error (S3's If-Match), never a mix."""
+    for data in (b"a" * (2 * MiB), None):
+        if data is None:
+            handle = store.open("results/j1/attempt-1.tar")
+            handle.read(10)
+            data = b"b" * (2 * MiB)
+        received = _receive(store, data)
+        store.commit(received, "results/j1/attempt-1.tar")
+        store.release(received)
+    handle.seek(MiB)
+    try:
+        rest = handle.read()
+    except Exception as exc:  # noqa: BLE001 - botocore's ClientError: 412 Precondition Failed
+        assert "412" in str(exc) or "PreconditionFailed" in str(exc), exc
+    else:
+        assert rest == b"a" * MiB
+    finally:
+        handle.close()
+
+
 def test_a_large_upload_streams_in_parts_and_commits_whole(store: Store) -> None:
     data = hashlib.sha256(b"seed").digest() * (20 * MiB // 32)  # 20 MiB: three parts on S3
     received = _receive(store, data)

@@ -107,13 +107,17 @@ class S3Store(Store):
         return None if head is None else int(head["ContentLength"])
 
     def open(self, name: str) -> BinaryIO:
-        size = self.size(name)
-        if size is None:
+        """Pinned to the object as it is now (``If-Match`` its ETag): one replaced meanwhile (an
+        attempt's results uploaded again) fails the read instead of mixing two objects' bytes,
+        as an open file keeps its old inode on the folder."""
+        head = self._head(name)
+        if head is None:
             raise FileNotFoundError(name)
-        return self._reader([(0, size, self._key(name))])
+        return self._reader([(0, int(head["ContentLength"]), self._key(name))], head.get("ETag"))
 
-    def _reader(self, segments: list[tuple[int, int, str]]) -> BinaryIO:
-        return cast(BinaryIO, io.BufferedReader(RangeReader(self.client, self.bucket, segments), READ_BUFFER))
+    def _reader(self, segments: list[tuple[int, int, str]], etag: str | None = None) -> BinaryIO:
+        raw = RangeReader(self.client, self.bucket, segments, etag)
+        return cast(BinaryIO, io.BufferedReader(raw, READ_BUFFER))
 
     def _objects(self, prefix_key: str) -> Iterator[dict[str, Any]]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix_key):
@@ -326,8 +330,9 @@ class RangeReader(io.RawIOBase):
     """Read-only, seekable access to one object (or a live log's chunks, end to end) by HTTP
     Range GETs of what is asked for; wrap it in a BufferedReader of a modest size."""
 
-    def __init__(self, client: Any, bucket: str, segments: list[tuple[int, int, str]]):
+    def __init__(self, client: Any, bucket: str, segments: list[tuple[int, int, str]], etag: str | None = None):
         self._client, self._bucket, self._segments = client, bucket, segments
+        self._pin = {"IfMatch": etag} if etag else {}  # one object: exactly the one opened
         self._size = segments[-1][0] + segments[-1][1] if segments else 0
         self._at = 0
 
@@ -355,7 +360,8 @@ class RangeReader(io.RawIOBase):
             if offset <= self._at < offset + size:
                 start = self._at - offset
                 count = min(want, size - start)
-                got = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={start}-{start + count - 1}")
+                got = self._client.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={start}-{start + count - 1}",
+                                              **self._pin)
                 data = got["Body"].read(count)
                 got["Body"].close()
                 view = memoryview(buffer).cast("B")
