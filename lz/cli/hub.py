@@ -36,7 +36,7 @@ def _check_store(url: object) -> None:
         return
     if not isinstance(url, str):
         raise UserError("hub settings: store is a URL (file:///DIR or s3://BUCKET/PREFIX)")
-    from lz.hub.server.storage.choose import parse_store
+    from lz.hub.server.storage.location import parse_store
 
     parse_store(url)
 

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, cast
 
 from lz.hub.server.errors import NotFound, TooLarge
 from lz.hub.server.storage.base import KEPT, Received, Store, private_folder
-from lz.hub.server.storage.choose import S3Location
+from lz.hub.server.storage.location import S3Location
 
 PART = 8 << 20  # a multipart upload's part (S3's least is 5 MiB, but for the last)
 READ_BUFFER = 256 << 10
