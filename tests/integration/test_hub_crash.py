@@ -27,8 +27,11 @@ def _claims(db: Path) -> list[tuple[str, int]]:
         return [tuple(r) for r in conn.execute("SELECT hub_job_id, attempt FROM hub_claims")]  # type: ignore[misc]
 
 
-def test_landing_zone_killed_mid_job_the_job_runs_again_elsewhere(tmp_path: Path) -> None:
-    hub = HubServer(tmp_path / "hub", lease_s=3)
+@pytest.mark.parametrize("backend", ["local", "s3"])
+def test_landing_zone_killed_mid_job_the_job_runs_again_elsewhere(tmp_path: Path, backend: str,
+                                                                  request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    hub = HubServer(tmp_path / "hub", lease_s=3, store=s3.url(s3.new_bucket()) if s3 else None)
     hub.start()
     alice = hub.user("alice")
     lz1 = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice)
