@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 KEPT = ("bundles", "results", "logs")  # what rows point at; ``incoming`` holds uploads being received
-READ_BUFFER = 1 << 20  # what a seekable reader of a remote object holds at once
 
 
 @dataclass
