@@ -75,3 +75,29 @@ def postgres_cluster() -> Iterator[Any]:
 def postgres_url(postgres_cluster: Any) -> str:
     """A fresh database of the session's cluster for one test."""
     return str(postgres_cluster.new_database())
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """A real S3 server process for the session (moto's standalone server, ``tests.s3_server``;
+    skips where ``moto[server]`` and boto3 are not installed: ``pip install '.[s3,dev]'``)."""
+    from tests.s3_server import S3Server, available
+
+    if not available():
+        pytest.skip("moto[server] and boto3 are not installed (pip install '.[s3,dev]')")
+    server = S3Server()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A store URL of a fresh bucket of the session's S3 server, its credentials in the environment."""
+    from tests.s3_server import CREDENTIALS
+
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    return str(s3_server.url(s3_server.new_bucket()))

@@ -22,6 +22,25 @@ def _views() -> Any:
 
 
 # -- lz hub: the server and its accounts --------------------------------------------------------
+def _store_option(func: Any) -> Any:
+    return click.option("--store", default=None, envvar="LZ_HUB_STORE", metavar="URL",
+                        help="Where bundles, results and logs are kept instead of --files: file:///DIR or "
+                             "s3://BUCKET/PREFIX?endpoint=URL&region=NAME (credentials from AWS_ACCESS_KEY_ID/"
+                             "AWS_SECRET_ACCESS_KEY or [hub] store_credentials; [hub] store; env LZ_HUB_STORE).")(func)
+
+
+def _check_store(url: object) -> None:
+    """A bad store URL is one line and exit 2 before anything starts (never echoing it whole:
+    a URL with a secret in it is refused without repeating the secret)."""
+    if url is None:
+        return
+    if not isinstance(url, str):
+        raise UserError("hub settings: store is a URL (file:///DIR or s3://BUCKET/PREFIX)")
+    from lz.hub.server.storage.location import parse_store
+
+    parse_store(url)
+
+
 def _db_option(func: Any) -> Any:
     return click.option("--db", "db_url", default=None, envvar="LZ_HUB_DB",
                         help="Database URL, e.g. postgresql+psycopg://… or a SQLite path "
@@ -46,6 +65,7 @@ def hub_group() -> None:
 @_db_option
 @click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
               help="Where bundles and results are kept (default: beside a SQLite database, else the hub dir).")
+@_store_option
 @click.option("--lease", "lease_s", type=float, default=30.0, show_default=True, help="Lease length in seconds.")
 @click.option("--metrics", default=None, metavar="HOST:PORT",
               help="Serve Prometheus metrics at http://HOST:PORT/metrics (read from the hub's database).")
@@ -63,7 +83,8 @@ def hub_group() -> None:
               help="Comma-separated addresses or networks of the TLS proxy in front, whose X-Forwarded-Proto/For "
                    "are believed (default 127.0.0.1,::1; [hub] trusted_proxies).")
 @click.option("-v", "--verbose", count=True, help="More log output.")
-def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: float, metrics: str | None,
+def serve(listen: str, db_url: str | None, files_dir: Path | None, store: str | None, lease_s: float,
+          metrics: str | None,
           config_file: Path | None, retention_days: float, undownloaded_days: float, finished_jobs_days: float,
           trusted_proxies: str | None, verbose: int) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json)."""
@@ -89,6 +110,9 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
                              **(dict(load_file(config_file)) if config_file else {})}
     if trusted_proxies is not None:
         extra["trusted_proxies"] = tuple(a.strip() for a in trusted_proxies.split(",") if a.strip())
+    if store is not None:
+        extra["store"] = store
+    _check_store(extra.get("store"))
     try:
         config = HubConfig(db_url=url, files_dir=files_dir or db.files_dir_for(url, hub_dir), lease_s=lease_s,
                            **extra)
@@ -105,7 +129,7 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
     app = create_app(config)
     if metrics:
         _serve_metrics(metrics, app.state.hub, lease_s)
-    _say_where(host, port, config, metrics)
+    _say_where(host, port, config, metrics, app.state.hub.files.describe())
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     # the app believes forwarded headers from config.trusted_proxies only (not FORWARDED_ALLOW_IPS)
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0, proxy_headers=False,
@@ -113,7 +137,7 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, lease_s: floa
                 timeout_graceful_shutdown=5)
 
 
-def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
+def _say_where(host: str, port: str, config: Any, metrics: str | None, store: str) -> None:
     """What a person starting a server wants to know first, as uvicorn and Jupyter print it."""
     from sqlalchemy.engine import make_url
 
@@ -121,7 +145,7 @@ def _say_where(host: str, port: str, config: Any, metrics: str | None) -> None:
     lines = [f"lz hub: serving on http://{host}:{port}",
              f"lz hub: web page {base.rstrip('/')}/, API {base.rstrip('/')}/api/v1 (OpenAPI at /openapi.json)",
              f"lz hub: database {make_url(config.db_url).render_as_string(hide_password=True)}",
-             f"lz hub: stored files in {config.files_dir}"]
+             f"lz hub: stored files in {store}"]
     if metrics:
         lines.append(f"lz hub: Prometheus metrics on http://{metrics}/metrics")
     from lz.hub.protocol.transport import is_loopback
@@ -153,23 +177,33 @@ def _serve_metrics(address: str, hub: Any, lease_s: float) -> None:
 @_db_option
 @click.option("--files", "files_dir", type=click.Path(path_type=Path), default=None,
               help="The hub's files directory (default: as lz hub serve).")
+@_store_option
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              envvar="LZ_HUB_CONFIG", help="The hub's TOML settings (its [hub] store and store_credentials).")
 @click.option("--online-s", type=click.FloatRange(min=1), default=90.0, show_default=True,
               help="A landing zone seen within this many seconds counts as online.")
 @click.option("--json", "as_json", is_flag=True)
-def hub_status(db_url: str | None, files_dir: Path | None, online_s: float, as_json: bool) -> None:
-    """Jobs by phase, landing zones online, store size on disk, oldest kept result (on the hub host)."""
+def hub_status(db_url: str | None, files_dir: Path | None, store: str | None, config_file: Path | None,
+               online_s: float, as_json: bool) -> None:
+    """Jobs by phase, landing zones online, store size, oldest kept result (on the hub host)."""
     from lz.cli.progress import human_bytes
     from lz.hub.server import db
+    from lz.hub.server.config import load_file
     from lz.hub.server.domain import retention
-    from lz.hub.server.storage import Files
+    from lz.hub.server.storage.choose import open_store_url
 
     hub_dir = db.default_hub_dir()
     url = db.database_url(db_url, hub_dir)
     now = time.time()
     with db.read(_engine(db_url)) as conn:
         found = retention.status(conn, now, online_s)
-    files = Files(files_dir or db.files_dir_for(url, hub_dir))
-    found["store_bytes"] = files.size() if files.root.is_dir() else 0
+    settings = dict(load_file(config_file)) if config_file else {}
+    store = store if store is not None else settings.get("store")  # type: ignore[assignment]
+    _check_store(store)
+    credentials = settings.get("store_credentials")
+    files = open_store_url(store, files_dir or db.files_dir_for(url, hub_dir),
+                           Path(str(credentials)) if credentials else None)
+    found["store_bytes"] = files.total_size()
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -179,7 +213,7 @@ def hub_status(db_url: str | None, files_dir: Path | None, online_s: float, as_j
     click.echo("\n".join([
         f"jobs: {jobs['pending']} waiting, {jobs['leased']} running, {jobs['finished']} finished",
         f"landing zones online: {found['zones_online']} of {found['zones']}",
-        f"store on disk: {human_bytes(found['store_bytes'])} ({files.root})",
+        f"store: {human_bytes(found['store_bytes'])} ({files.describe()})",
         f"oldest kept result: {views.iso(oldest) + f' ({views.age(now - oldest)} ago)' if oldest else '(none)'}"]))
 
 

@@ -37,11 +37,18 @@ SHOTS = Path(os.environ["LZ_SCREENSHOTS"]).resolve() if os.environ.get("LZ_SCREE
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubServer]:
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubServer]:
+    """On the local folder, or (``indirect`` param ``s3``) on a real S3 server process with
+    downloads redirected to presigned URLs: the browser follows them."""
     require_chromium()
     config = tmp_path / "hub.toml"
     config.write_text("[login]\ndevice_interval_s = 1\n")
-    server = HubServer(tmp_path / "hub", lease_s=10, config=config)
+    store = None
+    if getattr(request, "param", "local") == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        store = s3.url(s3.new_bucket())
+        config.write_text("[login]\ndevice_interval_s = 1\n[hub]\npresign = true\n")
+    server = HubServer(tmp_path / "hub", lease_s=10, config=config, store=store)
     server.start()
     for name in ("alice", "bob"):
         subprocess.run([sys.executable, "-m", "lz.cli", "hub", "user", "add", name, "--password-stdin"],
@@ -106,6 +113,7 @@ def state_of(browser: Browser) -> str:
     return str(browser.find("#job-state").get_attribute("data-state"))
 
 
+@pytest.mark.parametrize("hub", ["local", "s3"], indirect=True)
 def test_the_web_page_end_to_end(hub: HubServer, browser: Browser, tmp_path: Path) -> None:
     # sign in; the landing zone started with `lz run --hub` (no token) prints a code; approve it here
     sign_in(browser, hub, "alice")
@@ -170,6 +178,7 @@ def _the_rest(hub: HubServer, browser: Browser, lz: LandingZone, tmp_path: Path,
     api = requests.get(f"{hub.url}/api/v1/jobs/{job_id}/results", headers={"Authorization": f"Bearer {alice_token}"},
                        timeout=30)
     assert api.status_code == 200 and hashlib.sha256(api.content).digest() == hashlib.sha256(archive.read_bytes()).digest()
+    assert [r.status_code for r in api.history] == ([307] if hub.store else [])  # S3: from a presigned URL
     files = members_of(archive)
     expected_count = f"{len((EXAMPLE / 'input.txt').read_text().split())}\n".encode()
     assert files["out/count.txt"].strip() == expected_count.strip()

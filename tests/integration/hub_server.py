@@ -25,17 +25,22 @@ class HubServer:
     """The hub as a process; ``cli`` runs hub-host commands (``lz hub …``) and clients."""
 
     def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None,
-                 files: Path | None = None, config: Path | None = None):
+                 files: Path | None = None, config: Path | None = None, store: str | None = None):
         self.base = base
         self.config = config
         base.mkdir(parents=True, exist_ok=True)
         self.db = db or str(base / "hub.db")
         self.files = files or base / "files"
+        self.store = store  # an s3:// URL (tests.s3_server): bundles and results in a bucket, not in files
         self.lease_s = lease_s
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "LZ_HUB_DB": self.db, "XDG_STATE_HOME": str(base / "state"),
                     "XDG_CONFIG_HOME": str(base / "config")}
+        if store:
+            from tests.s3_server import CREDENTIALS
+
+            self.env.update(CREDENTIALS)  # credentials from the environment, never argv
         self.env.pop("LZ_HUB", None)
         self.server = Process(base, "hub", self.env)
 
@@ -47,6 +52,7 @@ class HubServer:
         """Started once its port accepts a connection."""
         self.server.start([sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
                            "--files", str(self.files), "--lease", str(self.lease_s), "-v",
+                           *(["--store", self.store] if self.store else []),
                            *(["--config", str(self.config)] if self.config else [])], self._answers)
 
     def _answers(self) -> bool:
@@ -55,6 +61,16 @@ class HubServer:
                 return True
         except OSError:
             return False
+
+    def open_store(self) -> Any:
+        """The hub's store, as the hub opens it (``Store``: the folder or the bucket)."""
+        from lz.hub.server.storage.choose import open_store_url
+        from tests.s3_server import CREDENTIALS
+
+        credentials = self.base / "s3.credentials"  # this process's own: its environment has none
+        credentials.write_text(f"[default]\naws_access_key_id = {CREDENTIALS['AWS_ACCESS_KEY_ID']}\n"
+                               f"aws_secret_access_key = {CREDENTIALS['AWS_SECRET_ACCESS_KEY']}\n")
+        return open_store_url(self.store, self.files, credentials)
 
     def kill9(self) -> None:
         self.server.kill9()

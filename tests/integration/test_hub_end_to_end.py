@@ -62,17 +62,31 @@ def wait_jobs(hub: HubServer, token: Path, ids: list[str], timeout: float = 180)
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> Any:
-    server = HubServer(tmp_path / "hub", lease_s=6)
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The hub on its local folder, or (``indirect`` param ``s3``) on S3, a real S3 server process
+    (``tests.s3_server``), with downloads redirected to presigned URLs."""
+    store, config = None, None
+    if getattr(request, "param", "local") == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        store = s3.url(s3.new_bucket())
+        config = tmp_path / "hub.toml"
+        config.write_text("[hub]\npresign = true\n")
+    server = HubServer(tmp_path / "hub", lease_s=6, store=store, config=config)
     server.start()
     yield server
     server.stop()
 
 
+@pytest.mark.parametrize("hub", ["local", "s3"], indirect=True)
 def test_twenty_jobs_through_a_station(hub: HubServer, tmp_path: Path) -> None:
     alice = hub.user("alice")
     zones = [hub_landing_zone(tmp_path / f"lz{i}", hub, f"lz{i}", alice) for i in (1, 2)]
     _twenty_jobs(hub, tmp_path, alice, zones)
+    kept = hub.open_store()
+    assert sorted(name.split("/")[0] for name, _ in kept.listing("results")) == ["results"] * 20
+    if hub.store:  # nothing of the jobs on the hub's disk: its scratch folder is empty
+        assert not (hub.files / "results").exists() and list((hub.files / "scratch").iterdir()) == []
+        assert "presign" in hub.config.read_text() and "X-Amz-Signature" not in hub.log()
 
 
 @pytest.mark.slurm

@@ -14,6 +14,14 @@ class HubConfig(BaseModel):
 
     db_url: str
     files_dir: Path
+    # where bundles, results and logs are kept (issue 22): None is ``files_dir``; else a URL,
+    # file:///srv/lz-hub/files or s3://bucket/prefix?endpoint=https://s3.example.org&region=us-east-1
+    store: str | None = None
+    # S3 credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment, or this file
+    # (the AWS shared credentials format, [default] aws_access_key_id, aws_secret_access_key)
+    store_credentials: Path | None = None
+    presign: bool = False  # S3: downloads redirect (307) to a presigned URL instead of passing through the hub
+    presign_s: int = Field(default=300, ge=10, le=3600)  # how long such a URL works
     lease_s: float = Field(default=30.0, gt=0)
     online_s: float = Field(default=60.0, gt=0)
     max_bundle_bytes: int = 1 << 30

@@ -9,10 +9,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO, Any, BinaryIO, cast
-
-from fastapi.responses import FileResponse
 
 from lz.core.errors import BundleError
 from lz.host.logtail import tail_bytes
@@ -21,27 +18,27 @@ from lz.hub.server.domain import jobs
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import NotFound
 from lz.hub.server.hub import Hub
-from lz.hub.server.storage import Files
+from lz.hub.server.storage import Store
 from lz.intake.tar_reader import TarStream, member_index
 
 CHUNK = 1 << 16
 MANIFEST_LIMIT = 256 << 20  # a manifest of 100,000 entries is a few tens of MiB
 
 
-def results_file(files: Files, row: Any) -> Path:
-    if row.results is None or not files.path(row.results).exists():
+def results_file(files: Store, row: Any) -> str:
+    """The stored name of the job's results archive (NotFound when there is none)."""
+    if row.results is None or not files.exists(row.results):
         raise NotFound(f"job {row.id} has no results yet (it is {row.state})" if row.phase != "finished"
                        else f"job {row.id} has no stored results")
-    return files.path(row.results)
+    return str(row.results)
 
 
-def _members(archive: Path) -> dict[str, tuple[int, int]]:
+def _members(handle: IO[bytes]) -> dict[str, tuple[int, int]]:
     """Where each file of a stored results archive is (offset, size), read with the strict
     streaming reader: the archive came from a landing zone, and ``tarfile`` would load a pax
     header of any size it claims into memory on every view."""
     try:
-        with open(archive, "rb") as handle:
-            return member_index(handle)
+        return member_index(cast(BinaryIO, handle))
     except BundleError as exc:
         raise NotFound(f"the stored results are damaged ({exc})") from None
 
@@ -78,38 +75,42 @@ class _Window(io.RawIOBase):
 
 
 @contextmanager
-def _open_member(archive: Path, name: str) -> Iterator[IO[bytes] | None]:
-    where = _members(archive).get(name)
-    if where is None:
-        yield None
-        return
-    with open(archive, "rb") as handle:
-        yield io.BufferedReader(_Window(handle, *where), CHUNK)
+def _open_member(files: Store, archive: str, name: str) -> Iterator[IO[bytes] | None]:
+    with files.open(archive) as handle:
+        where = _members(handle).get(name)
+        yield None if where is None else io.BufferedReader(_Window(handle, *where), CHUNK)
 
 
-def _member(archive: Path, name: str, limit: int = MANIFEST_LIMIT) -> bytes | None:
-    with _open_member(archive, name) as handle:
-        return handle.read(limit) if handle else None
+def _member(files: Store, archive: str, name: str, limit: int = MANIFEST_LIMIT) -> bytes | None:
+    """A small member whole (up to ``limit``), read a chunk at a time: ``read(limit)`` would
+    allocate ``limit`` bytes up front on every view."""
+    with _open_member(files, archive, name) as handle:
+        if handle is None:
+            return None
+        out = bytearray()
+        while len(out) < limit and (chunk := handle.read(min(CHUNK, limit - len(out)))):
+            out += chunk
+        return bytes(out)
 
 
 @contextmanager
-def _open_log(files: Files, row: Any, which: str) -> Iterator[IO[bytes] | None]:
+def _open_log(files: Store, row: Any, which: str) -> Iterator[IO[bytes] | None]:
     """The log, open: the finished attempt's from its results, else as much of the running
     attempt's as its landing zone has sent; None when there is none (yet)."""
-    if row.results is not None and files.path(row.results).exists():
-        with _open_member(files.path(row.results), which) as handle:
+    if row.results is not None and files.exists(row.results):
+        with _open_member(files, row.results, which) as handle:
             yield handle
         return
     if row.phase != "finished":
-        live = files.path(files.live_log_name(row.id, row.attempt, which))
-        if live.exists():
-            with open(live, "rb") as handle:
-                yield handle
+        live = files.open_log(files.live_log_name(row.id, row.attempt, which))
+        if live is not None:
+            with live:
+                yield live
             return
     yield None
 
 
-def log_from(files: Files, row: Any, which: str, offset: int) -> tuple[Iterator[bytes], int, bool]:
+def log_from(files: Store, row: Any, which: str, offset: int) -> tuple[Iterator[bytes], int, bool]:
     """(the log's bytes from ``offset`` as chunks, its size when asked, whether it can no longer
     grow): streamed, never loaded whole, however large the log."""
     final = row.phase == "finished"
@@ -129,7 +130,7 @@ def log_from(files: Files, row: Any, which: str, offset: int) -> tuple[Iterator[
     return chunks(), size, final
 
 
-def log_tail(files: Files, row: Any, which: str, limit: int) -> tuple[bytes, int, bool]:
+def log_tail(files: Store, row: Any, which: str, limit: int) -> tuple[bytes, int, bool]:
     """(the log's last ``limit`` bytes, its size, whether it can still grow), read from its end:
     a page polls this every few seconds, and a log may be far larger than what it shows."""
     with _open_log(files, row, which) as handle:
@@ -137,10 +138,10 @@ def log_tail(files: Files, row: Any, which: str, limit: int) -> tuple[bytes, int
     return data, size, row.phase == "finished"
 
 
-def manifest(files: Files, row: Any) -> dict[str, Any] | None:
-    if row.results is None or not files.path(row.results).exists():
+def manifest(files: Store, row: Any) -> dict[str, Any] | None:
+    if row.results is None or not files.exists(row.results):
         return None
-    raw = _member(files.path(row.results), MANIFEST)
+    raw = _member(files, row.results, MANIFEST)
     try:
         found = json.loads(raw) if raw else None
     except ValueError:
@@ -156,13 +157,13 @@ def returned_files(document: dict[str, Any] | None) -> list[dict[str, Any]]:
             and e.get("status") in ("added", "modified")]
 
 
-def one_file(files: Files, row: Any, path: str) -> Iterator[bytes]:
+def one_file(files: Store, row: Any, path: str) -> Iterator[bytes]:
     """The bytes of one returned file, streamed out of results.tar.gz inside the stored archive
     by the strict streaming reader (it reads every gzip member: lz.results.collect writes one per
     walker). Only a path the manifest lists as a returned regular file is served."""
     if path not in {e["path"] for e in returned_files(manifest(files, row))}:
         raise NotFound(f"job {row.id} returned no file {path!r}")
-    with _open_member(results_file(files, row), RESULTS_ARCHIVE) as inner:
+    with _open_member(files, results_file(files, row), RESULTS_ARCHIVE) as inner:
         if inner is None:
             raise NotFound(f"job {row.id} has no results archive")
         try:
@@ -177,10 +178,11 @@ def one_file(files: Files, row: Any, path: str) -> Iterator[bytes]:
     raise NotFound(f"job {row.id}: {path!r} is listed but not in the archive")
 
 
-def results_download(hub: Hub, who: Principal, job_id: str) -> FileResponse:
-    """The stored archive (retention counts from its first download); the web page's too."""
+def results_download(hub: Hub, who: Principal, job_id: str) -> Any:
+    """The stored archive (retention counts from its first download); the web page's too: the
+    file, a stream from object storage, or a redirect to a short-lived presigned URL."""
     row = hub.read(jobs.find, who, job_id)
     archive = results_file(hub.files, row)
     hub.write(jobs.mark_downloaded, row.id, hub.now())
-    return FileResponse(archive, media_type="application/x-tar", filename=f"{row.id}.tar",
-                        headers={"Cache-Control": "no-store"})
+    return hub.files.response(archive, "application/x-tar", filename=f"{row.id}.tar",
+                              headers={"Cache-Control": "no-store"}, redirect=True)

@@ -17,7 +17,8 @@ from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import claims
 from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
-from lz.hub.server.storage import Files
+from lz.hub.server.storage import Store
+from lz.hub.server.storage.choose import open_store
 
 log = logging.getLogger("lz.hub")
 T = TypeVar("T")
@@ -29,7 +30,7 @@ class Hub:
     def __init__(self, config: HubConfig):
         self.config = config
         self.engine = db.make_hub_engine(config.db_url)
-        self.files = Files(config.files_dir)
+        self.files: Store = open_store(config)
         self.notifier = Notifier(config.recheck_s)
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
@@ -79,12 +80,11 @@ class Hub:
         gone: Counter[str] = Counter()
         for relative in self.write(retention.expire_files, self.now(), keep):
             kind = relative.split("/", 1)[0]
-            if self.files.path(relative).exists():
+            if self.files.remove_tree(relative) if kind == "logs" else self.files.remove(relative):
                 gone[kind] += 1
-            self.files.remove_tree(relative) if kind == "logs" else self.files.remove(relative)
         gone["jobs"] += self.write(retention.forget_finished, self.now(), keep)
         gone["rate-limits"] += self.write(rate_limits.purge, self.now())
-        wall = time.time()  # file times are wall-clock times
+        wall = time.time()  # stored times are wall-clock times
         gone += self.files.sweep(self.read(retention.needed), wall, config.incoming_grace_s)
         gone["incoming"] += self.files.sweep_incoming(wall, config.incoming_grace_s)
         gone = +gone  # drop zeros

@@ -4,19 +4,19 @@ streaming reader (``tarfile`` would load a pax header of any claimed size into m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lz.core.errors import BundleError
 from lz.hub.protocol.names import RESULT_FILES
 from lz.hub.server.errors import Invalid
+from lz.hub.server.storage import Store
 from lz.intake.tar_reader import TarStream
 
 ALLOWED = frozenset(RESULT_FILES)
 
 
-def check_results(path: Path) -> None:
+def check_results(store: Store, name: str) -> None:
+    """``Invalid`` unless the upload stored under ``name`` is such a tar (read as a stream)."""
     try:
-        with open(path, "rb") as handle:
+        with store.open(name) as handle:
             names = set()
             for member in TarStream(handle).members():
                 if member.name not in ALLOWED or member.kind != "file" or member.name in names:

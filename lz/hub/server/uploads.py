@@ -19,6 +19,7 @@ from lz.hub.server.domain import jobs, quotas, stations
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.hub import Hub
 from lz.hub.server.intake_check import check_upload
+from lz.hub.server.storage import Received
 from lz.intake.bundle import IntakeLimits
 
 
@@ -34,26 +35,26 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
     adding = int(declared) if declared.isdigit() else 0
     await run_in_threadpool(hub.read, lambda conn: quotas.check_submit(
         conn, who, station_id, quotas.Defaults.of(hub.config), adding, lock=False))
-    tmp, size = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
+    received = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
     try:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
         async with hub.checks.slot():
-            spec = await run_in_threadpool(check_upload, tmp, tmp.with_suffix(".check") / folder, name=name,
-                                           overrides=dict(overrides), limits=limits)
-        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, tmp, size, max_attempts)
+            spec = await run_in_threadpool(check_upload, hub.files, received.name, received.scratch / folder,
+                                           name=name, overrides=dict(overrides), limits=limits)
+        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, received, max_attempts)
     finally:
-        tmp.unlink(missing_ok=True)
-        hub.files.done_with(tmp)
+        hub.files.release(received)
     crash_point("hub.submit.stored")
     hub.notifier.notify()
     return done
 
 
-def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], tmp: Any, size: int,
+def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
            max_attempts: int | None = None) -> str:
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
-    hub.files.commit(tmp, bundle)
+    hub.files.commit(received, bundle)
+    size = received.size
 
     def _insert(conn: Any) -> str:
         earlier = jobs.existing_submission(conn, who, key)

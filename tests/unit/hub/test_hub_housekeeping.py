@@ -168,8 +168,9 @@ def test_an_upload_being_received_is_never_swept(tmp_path: Path) -> None:
         _age(part)  # a stalled client: old, but its request is alive
         swept = files.sweep_incoming(time.time(), 60)
         gate.set()
-        tmp, _size = await task
-        files.done_with(tmp)
+        received = await task
+        files.done_with(received)
+        tmp = files.path(received.name)
         _age(tmp)
         return swept, tmp.exists() and files.sweep_incoming(time.time(), 60) == 1
 

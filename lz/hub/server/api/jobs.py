@@ -120,7 +120,9 @@ def control_job(body: ControlIn, request: Request, job_id: str = params.job_id()
 
 
 @router.get("/jobs/{job_id}/results", tags=["jobs"], response_class=FileResponse,
-            responses={200: {"content": {"application/x-tar": {}}}})
+            responses={200: {"content": {"application/x-tar": {}}},
+                       307: {"description": "On an S3 store with presign = true: the archive is at "
+                                            "Location, a presigned URL that works presign_s seconds"}})
 def job_results(request: Request, job_id: str = params.job_id(), who: Principal = Depends(user)) -> Any:
     """The results of the one attempt that finished: a tar of results.tar.gz, manifest.json, logs."""
     return downloads.results_download(hub_of(request), who, job_id)

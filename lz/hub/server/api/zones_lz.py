@@ -129,7 +129,7 @@ def bundle(request: Request, job_id: str = params.job_id(), name: str = Query(pa
         return claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
 
     row = hub.read(_row)
-    return FileResponse(hub.files.path(row.bundle), media_type="application/gzip")
+    return hub.files.response(row.bundle, "application/gzip")
 
 
 @router.post("/jobs/{job_id}/events", response_model=ReportOut)
@@ -158,15 +158,14 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
 
     await run_in_threadpool(hub.read, _check)
     refuse_declared_size(request, hub.config.max_results_bytes)
-    tmp, _size = await hub.files.receive(request.stream(), hub.config.max_results_bytes)
+    received = await hub.files.receive(request.stream(), hub.config.max_results_bytes)
     try:
         async with hub.checks.slot():
-            await run_in_threadpool(check_results, tmp)
+            await run_in_threadpool(check_results, hub.files, received.name)
         await run_in_threadpool(hub.read, _check)
-        hub.files.commit(tmp, hub.files.results_name(job_id, attempt))
+        await run_in_threadpool(hub.files.commit, received, hub.files.results_name(job_id, attempt))
     finally:
-        tmp.unlink(missing_ok=True)
-        hub.files.done_with(tmp)
+        hub.files.release(received)
     crash_point("hub.upload.stored")
     return Ok()
 
@@ -201,10 +200,9 @@ async def append_log(request: Request, job_id: str = params.job_id(),
 def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who: Principal = Depends(principal)) -> Ok:
     hub = hub_of(request)
     results = hub.files.results_name(job_id, body.attempt) if body.results else None
-    if results is not None and not hub.files.path(results).exists():
+    size = hub.files.size(results) if results is not None else 0
+    if size is None:
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
-
-    size = hub.files.path(results).stat().st_size if results is not None else 0
 
     def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
