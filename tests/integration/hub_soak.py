@@ -174,14 +174,17 @@ def kill_machine(zone: LandingZone) -> None:
 
 def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_url: str | None = None,
              lease_s: float = 4.0, chaos_every_s: float = 6.0, seed: int = 1, timeout_s: float = 600,
-             max_running: int = 2, max_sleep_s: float = 3.0, balanced: bool = False) -> SoakResult:
+             max_running: int = 2, max_sleep_s: float = 3.0, balanced: bool = False,
+             store: str | None = None) -> SoakResult:
     """``balanced``: every zone and the user reach the hubs only through one nginx in front of
     them all (deploy/nginx/lz-hub.conf with a server line per hub), as a site with several hub
-    hosts runs them."""
+    hosts runs them. ``store``: an object store's URL; each hub then has a folder of its own
+    (no shared disk), else they share one ``files`` folder."""
     ledger = base / "ledger"
     ledger.mkdir(parents=True)
     files = base / "files"
-    servers = [HubServer(base / f"hub{i}", db=db_url or str(base / "hub.db"), files=files, lease_s=lease_s)
+    servers = [HubServer(base / f"hub{i}", db=db_url or str(base / "hub.db"), files=None if store else files,
+                         lease_s=lease_s, store=store)
                for i in range(hubs)]
     fleet: list[LandingZone] = []
     result = SoakResult(jobs)
@@ -255,7 +258,7 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             zone.stop()
         fleet_left = [p for zone in fleet for p in zone.leftovers() + _hub_areas(zone)]
         result.zone_leftovers.extend(fleet_left)
-        result.hub_leftovers.extend(str(p) for p in (files / "incoming").glob("*") if (files / "incoming").exists())
+        result.hub_leftovers.extend(_hub_incoming(servers, files, store))
         return result
     finally:
         if chaos is not None and not chaos.done.is_set():
@@ -266,6 +269,16 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             server.stop()
         if balancer is not None:
             balancer.stop()
+
+
+def _hub_incoming(servers: list[HubServer], files: Path, store: str | None) -> list[str]:
+    """Uploads the hubs left unfinished: in the shared folder, or in the bucket and each hub's
+    own scratch folder."""
+    if store is None:
+        return [str(p) for p in (files / "incoming").glob("*")] if (files / "incoming").exists() else []
+    left = [name for name, _ in servers[0].open_store().listing("incoming")]
+    return left + [str(p) for server in servers for p in (server.files / "incoming").glob("*")
+                   if (server.files / "incoming").exists()]
 
 
 def _allow_attempts(client: HubClient, station: str, attempts: int) -> None:
