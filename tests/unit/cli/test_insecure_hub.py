@@ -109,7 +109,8 @@ def test_a_hub_listening_elsewhere_says_clients_need_tls(capsys: pytest.CaptureF
 
     for host, public_url, warned in (("0.0.0.0", None, True), ("127.0.0.1", None, False),
                                      ("[::]", "https://hub.example.org", False)):
-        _say_where(host, "8750", SimpleNamespace(public_url=public_url, db_url="sqlite://", files_dir=tmp_path), None)
+        _say_where(host, "8750", SimpleNamespace(public_url=public_url, db_url="sqlite://", files_dir=tmp_path), None,
+                   f"folder {tmp_path}")
         assert ("put a TLS proxy in front" in capsys.readouterr().out) is warned, host
 
 
