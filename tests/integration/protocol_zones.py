@@ -115,7 +115,7 @@ class Zone:
         self.wire = wire
         self.max_running = max_running
         self.held: dict[str, int] = {}
-        self.finishing: set[str] = set()  # a heartbeat crossing the finish names it gone: that is no loss
+        self.finishing: set[str] = set()  # a heartbeat crossing the finish names it gone: no loss
         self.lease_s = 30.0
         self.room = asyncio.Event()
 
@@ -152,7 +152,8 @@ class Zone:
                                jobs=[Held(id=i, attempt=a) for i, a in self.held.items()])
             answer = HeartbeatOut.model_validate(await self.wire.call(
                 client, "POST", "/api/v1/lz/heartbeat", self.token, json=body.model_dump()))
-            taken = [j for j in answer.gone_jobs + answer.cancel_jobs if j.id not in self.finishing]
+            taken = [j for j in answer.gone_jobs + answer.cancel_jobs
+                     if self.held.get(j.id) == j.attempt and j.id not in self.finishing]
             if taken:
                 self.wire.failures.append(f"{self.name}: the heartbeat took jobs away: {taken}")
             await asyncio.sleep(answer.lease_s / 3)
