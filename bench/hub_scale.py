@@ -5,6 +5,7 @@
 long-polling `claim`, heartbeating, reporting a trivial job's transitions, uploading results,
 finishing). Per N, on a fresh hub:
 
+  baseline   the hub before any zone joined (--baseline seconds): CPU seconds per minute
   idle       all N zones long-polling, nothing to do: hub CPU seconds per minute, RSS
   claim      --latency-jobs submitted one at a time (each finished before the next):
              submit sent -> claim answer at the zone, p50/p95/p99
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200, help="jobs of the burst")
     parser.add_argument("--latency-jobs", type=int, default=50, help="jobs submitted one at a time")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of idle measured")
+    parser.add_argument("--baseline", type=float, default=10.0, help="seconds of the hub alone measured")
     parser.add_argument("--submitters", type=int, default=4)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (one hub process)")
     args = parser.parse_args()
@@ -65,7 +67,7 @@ def _series(label: str, sizes: list[int], args: argparse.Namespace, db_url: str 
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix=f"lz-bench-scale-{n}-") as tmp:
             result: ScaleResult = run_scale(Path(tmp), zones=n, jobs=args.jobs, latency_jobs=args.latency_jobs,
-                                            idle_s=args.idle, submitters=args.submitters, db_url=db_url)
+                                            idle_s=args.idle, baseline_s=args.baseline, submitters=args.submitters, db_url=db_url)
         row = result.row()
         try:
             result.check()

@@ -199,6 +199,7 @@ class ScaleResult:
     jobs: int
     setup_s: float
     idle_s: float
+    baseline_cpu_s_per_min: float  # the same hub before any zone joined
     idle_cpu_s_per_min: float
     idle_rss_mib: float
     latency_ms: list[float]  # submit sent -> claim answer at the zone, one job at a time, zones idle
@@ -222,7 +223,8 @@ class ScaleResult:
         return values[min(len(values) - 1, int(len(values) * q))] if values else float("nan")
 
     def row(self) -> dict[str, Any]:
-        return {"zones": self.zones, "idle_cpu_s_per_min": round(self.idle_cpu_s_per_min, 2),
+        return {"zones": self.zones, "baseline_cpu_s_per_min": round(self.baseline_cpu_s_per_min, 2),
+                "idle_cpu_s_per_min": round(self.idle_cpu_s_per_min, 2),
                 "idle_rss_mib": round(self.idle_rss_mib, 1),
                 "claim_ms_p50": round(statistics.median(self.latency_ms), 1) if self.latency_ms else None,
                 "claim_ms_p95": round(self.percentile(0.95), 1), "claim_ms_p99": round(self.percentile(0.99), 1),
@@ -239,30 +241,35 @@ class ScaleResult:
 
 
 def run_scale(base: Path, *, zones: int, jobs: int, latency_jobs: int = 50, idle_s: float = 30.0,
-              submitters: int = 4, max_running: int = 4, db_url: str | None = None) -> ScaleResult:
-    """A fresh hub process, ``zones`` protocol-level zones long-polling it, then: ``idle_s`` of idle
-    (CPU and RSS), ``latency_jobs`` submitted one at a time, each once finished (submit->claim),
+              baseline_s: float = 10.0, submitters: int = 4, max_running: int = 4,
+              db_url: str | None = None) -> ScaleResult:
+    """A fresh hub process: ``baseline_s`` of its CPU with no zone at all, then ``zones``
+    protocol-level zones long-polling it, then: ``idle_s`` of idle (CPU and RSS), ``latency_jobs`` submitted one at a time, each once finished (submit->claim),
     then ``jobs`` submitted at once by ``submitters`` clients (jobs/s, CPU per job)."""
     hub = HubServer(base / "hub", db=db_url)
     hub.start()
     try:
         assert hub.proc is not None
         return asyncio.run(_drive(hub, HubProcess(hub.proc.pid), zones=zones, jobs=jobs,
-                                  latency_jobs=latency_jobs, idle_s=idle_s, submitters=submitters,
+                                  latency_jobs=latency_jobs, idle_s=idle_s, baseline_s=baseline_s,
+                                  submitters=submitters,
                                   max_running=max_running))
     finally:
         hub.stop()
 
 
 async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, latency_jobs: int, idle_s: float,
-                 submitters: int, max_running: int) -> ScaleResult:
+                 baseline_s: float, submitters: int, max_running: int) -> ScaleResult:
     wire = Wire()
     alice = read_token(hub.user("alice"))
     limits = httpx.Limits(max_connections=2 * zones + 4 * submitters + 50, max_keepalive_connections=2 * zones + 50)
     bundle = trivial_job()
     async with httpx.AsyncClient(base_url=hub.url, limits=limits, timeout=60) as client:
-        started = time.monotonic()
         await wire.call(client, "POST", "/api/v1/stations", alice, json={"name": STATION})
+        cpu0, t0 = proc.cpu_s(), time.monotonic()
+        await asyncio.sleep(baseline_s)
+        baseline_cpu = (proc.cpu_s() - cpu0) / (time.monotonic() - t0) * 60
+        started = time.monotonic()
         fleet = await _join(client, wire, alice, zones, max_running)
         loops = [asyncio.create_task(loop(client)) for zone in fleet for loop in (zone.claim_loop, zone.heartbeat_loop)]
         try:
@@ -303,7 +310,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
-    return ScaleResult(zones, jobs, setup_s, idle_s, idle_cpu, idle_rss, latency, burst_s, burst_cpu, peak_rss,
+    return ScaleResult(zones, jobs, setup_s, idle_s, baseline_cpu, idle_cpu, idle_rss, latency, burst_s, burst_cpu, peak_rss,
                        wire.statuses, wire.claims, wire.failures)
 
 

@@ -25,9 +25,11 @@ class Notifier:
     def __init__(self, recheck_s: float, check: Callable[[], Claimable]):
         self.recheck_s = recheck_s
         self.check = check  # a blocking database read: run in a worker thread
-        self.checks = 0  # database checks made (a test counts them)
         self._tickets: dict[int, int] = {}
+        self._left = 0  # tickets not taken yet
         self._stations_of: dict[int, tuple[int, ...]] = {}
+        self._took: set[int] = set()  # zones that took a ticket of the latest check (one each, so a
+        # zone that cannot fit a Station's backlog tries once per check, not once per waiting job)
         self._waiters: dict[int, list[asyncio.Future[bool]]] = {}  # by landing zone, longest waiting first
         self._kick: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -49,7 +51,7 @@ class Notifier:
         if self._loop is None:
             await asyncio.sleep(min(timeout, self.recheck_s))
             return True
-        if self._take(lz_id):
+        if lz_id not in self._took and self._take(lz_id):  # left over: a check just before it waited
             return True
         waiter: asyncio.Future[bool] = self._loop.create_future()
         self._waiters.setdefault(lz_id, []).append(waiter)
@@ -77,7 +79,6 @@ class Notifier:
             if not self._waiters:
                 continue  # a claim that starts looks in the database itself
             try:
-                self.checks += 1
                 tickets, stations_of = await asyncio.to_thread(self.check)
             except Exception as exc:  # noqa: BLE001 - the database away for a moment: the next check
                 problem = f"{type(exc).__name__}: {exc}"
@@ -89,9 +90,10 @@ class Notifier:
             self._hand_out(tickets, stations_of)
 
     def _hand_out(self, tickets: dict[int, int], stations_of: dict[int, tuple[int, ...]]) -> None:
-        self._tickets, self._stations_of = dict(tickets), stations_of
+        self._tickets, self._stations_of, self._took = dict(tickets), stations_of, set()
+        self._left = sum(tickets.values())
         for lz_id, queue in list(self._waiters.items()):
-            if not any(self._tickets.values()):
+            if self._left <= 0:
                 return
             for waiter in queue:
                 if not waiter.done() and self._take(lz_id):
@@ -101,5 +103,7 @@ class Notifier:
         for station_id in self._stations_of.get(lz_id, ()):
             if self._tickets.get(station_id, 0) > 0:
                 self._tickets[station_id] -= 1
+                self._left -= 1
+                self._took.add(lz_id)
                 return True
         return False

@@ -5,6 +5,7 @@ submission made each of them look: 1,000 idle zones took 3 CPU cores (bench/hub_
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -102,3 +103,23 @@ def test_one_submission_costs_the_same_with_one_or_many_long_polls_waiting(tmp_p
     # the submission, a check or two and one claim either way; before: every waiting poll looked
     # (and many ran a claim transaction that found the job gone)
     assert many <= one + 8, f"one submission: {one} statements with 1 long poll waiting, {many} with {ZONES}"
+
+
+def test_a_zone_that_cannot_fit_a_backlog_tries_once_per_check_not_once_per_job() -> None:
+    """A pilot whose room fits none of a Station's 10,000 waiting jobs: each check gives it one
+    ticket (one claim transaction), not one per waiting job in a tight loop."""
+    from lz.hub.server.notify import Notifier
+
+    async def scenario() -> list[bool]:
+        notifier = Notifier(60.0, lambda: ({1: 10_000}, {7: (1,)}))
+        notifier.bind(asyncio.get_running_loop())
+        first = asyncio.create_task(notifier.wait(7, 5))
+        await asyncio.sleep(0)
+        notifier._hand_out(*notifier.check())  # one check
+        woken = await first
+        again = await notifier.wait(7, 0.1)  # its claim found nothing it fits: it waits for the next check
+        notifier._hand_out(*notifier.check())
+        after_next = await notifier.wait(7, 0.1)
+        return [woken, again, after_next]
+
+    assert asyncio.run(scenario()) == [True, False, True]
