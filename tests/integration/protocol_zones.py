@@ -45,6 +45,7 @@ from tests.integration.hub_fleet import trivial_job
 from tests.integration.hub_server import HubServer
 
 STATION = "scale"
+TRIES = 4
 CLAIM_WAIT_S = 20.0  # the agent's default (AgentOptions.claim_wait_s)
 _TRANSITIONS = (  # what a `none`-runtime job's local lifecycle records, in the order the agent reports them
     ((State.RECEIVED, State.BUILDING, "build"), (State.BUILDING, State.QUEUED, "built")),
@@ -92,20 +93,29 @@ class Wire:
     claims: Counter[str] = field(default_factory=Counter)  # job id -> times handed out
     finished: dict[str, asyncio.Event] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    transport_errors: Counter[str] = field(default_factory=Counter)  # tried again, as the agent does
 
     def done(self, job_id: str) -> asyncio.Event:
         return self.finished.setdefault(job_id, asyncio.Event())
 
     async def call(self, client: httpx.AsyncClient, method: str, path: str, token: str, *,
-                   headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
-        response = await client.request(method, path, headers={**(headers or {}), "Authorization": f"Bearer {token}"},
-                                        **kwargs)
+                   headers: dict[str, str] | None = None, answer: bool = True, **kwargs: Any) -> Any:
+        headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+        for attempt in range(TRIES):  # as the agent's HubClient: a network error is tried again
+            try:
+                response = await client.request(method, path, headers=headers, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                self.transport_errors[type(exc).__name__] += 1
+                if attempt + 1 == TRIES:
+                    raise
+                await asyncio.sleep(0.5 * 2 ** attempt)
         self.statuses[response.status_code] += 1
         if response.status_code >= 400:
             problem = f"{method} {path} -> {response.status_code} {response.text[:200]}"
             self.failures.append(problem)
             raise AssertionError(problem)
-        return response.json()
+        return response.json() if answer else None
 
 
 class Zone:
@@ -163,10 +173,7 @@ class Zone:
         try:
             where = f"/api/v1/lz/jobs/{job.id}"
             attempt: dict[str, str | int] = {"name": self.name, "attempt": job.attempt}
-            response = await client.get(f"{where}/bundle", params=attempt,
-                                        headers={"Authorization": f"Bearer {self.token}"})
-            self.wire.statuses[response.status_code] += 1
-            response.raise_for_status()
+            await self.wire.call(client, "GET", f"{where}/bundle", self.token, params=attempt, answer=False)
             seq = 0
             for batch in _TRANSITIONS:
                 events = []
@@ -209,6 +216,7 @@ class ScaleResult:
     statuses: Counter[int]
     claims: Counter[str]
     failures: list[str]
+    transport_errors: Counter[str]
 
     @property
     def jobs_per_s(self) -> float:
@@ -230,7 +238,8 @@ class ScaleResult:
                 "claim_ms_p95": round(self.percentile(0.95), 1), "claim_ms_p99": round(self.percentile(0.99), 1),
                 "jobs": self.jobs, "jobs_per_s": round(self.jobs_per_s, 1),
                 "cpu_ms_per_job": round(self.cpu_ms_per_job, 1), "peak_rss_mib": round(self.peak_rss_mib, 1),
-                "5xx": sum(n for s, n in self.statuses.items() if s >= 500), "setup_s": round(self.setup_s, 1)}
+                "5xx": sum(n for s, n in self.statuses.items() if s >= 500),
+                "network_errors": sum(self.transport_errors.values()), "setup_s": round(self.setup_s, 1)}
 
     def check(self) -> None:
         """Every job claimed once and finished, no refusal and no 5xx."""
@@ -311,7 +320,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
     return ScaleResult(zones, jobs, setup_s, idle_s, baseline_cpu, idle_cpu, idle_rss, latency, burst_s, burst_cpu, peak_rss,
-                       wire.statuses, wire.claims, wire.failures)
+                       wire.statuses, wire.claims, wire.failures, wire.transport_errors)
 
 
 async def _join(client: httpx.AsyncClient, wire: Wire, alice: str, zones: int, max_running: int) -> list[Zone]:

@@ -16,7 +16,7 @@ from tests.integration.protocol_zones import run_scale
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ZONES = 50
-PER_ZONE_CPU_S_PER_MIN = 0.05  # what a waiting zone may add; it heartbeats every 10 s and polls again every 20 s
+PER_ZONE_CPU_S_PER_MIN = 0.08  # what a waiting zone may add (measured 0.03; before the fix 0.23): a heartbeat every 10 s, a new poll every 20 s
 
 
 @pytest.mark.timeout(180)
