@@ -10,6 +10,7 @@ finishing). Per N, on a fresh hub:
   claim      --latency-jobs submitted one at a time (each finished before the next):
              submit sent -> claim answer at the zone, p50/p95/p99
   burst      --jobs submitted at once by --submitters clients: jobs/s to finished, hub CPU ms per job
+             (and net of the idle rate: less what heartbeats and polls cost over the same time)
 
 Prints one row per N and the ratios of the largest N against the smallest.
 
@@ -29,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.integration.protocol_zones import ScaleResult, run_scale  # noqa: E402
 from tests.postgres_cluster import PostgresCluster, available  # noqa: E402
 
-RATIOS = ("idle_cpu_s_per_min", "idle_rss_mib", "claim_ms_p50", "claim_ms_p99", "jobs_per_s", "cpu_ms_per_job")
+RATIOS = ("idle_cpu_s_per_min", "idle_rss_mib", "claim_ms_p50", "claim_ms_p99", "jobs_per_s", "cpu_ms_per_job",
+          "net_cpu_ms_per_job")
 
 
 def main() -> None:
