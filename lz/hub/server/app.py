@@ -38,10 +38,12 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.notifier.bind(asyncio.get_running_loop())
         reaper = asyncio.create_task(_reap(hub))
+        checker = asyncio.create_task(hub.notifier.run())
         try:
             yield
         finally:
             reaper.cancel()
+            checker.cancel()
 
     app = FastAPI(title="lz hub", version=__version__, lifespan=lifespan,
                   description="Stations that users submit to and landing zones pull from.",

@@ -31,7 +31,7 @@ class Hub:
         self.config = config
         self.engine = db.make_hub_engine(config.db_url)
         self.files: Store = open_store(config)
-        self.notifier = Notifier(config.recheck_s)
+        self.notifier = Notifier(config.recheck_s, lambda: self.read(claims.claimable_by_station))
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
         self.tenant: Any = None

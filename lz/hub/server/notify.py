@@ -1,41 +1,109 @@
-"""Wake-ups for long polls: a submission in this process wakes its waiting claims at once;
-claims waiting on another process's submissions find them by re-checking the database every
-``recheck_s`` (no busy polling, well under a second, correct behind a load balancer)."""
+"""Wake-ups for long polls: one database check per hub process, not one per waiting claim.
+
+A waiting claim does not read the database itself. One checker per process asks which Stations
+have claimable jobs (how many) and which landing zones are linked to them: at once when this
+process submits, requeues or links (``notify``), and every ``recheck_s`` while any claim waits (for
+what other hub processes did). Each check hands out *tickets*: per Station as many as it has
+claimable jobs, each given to one waiting claim of a landing zone linked to it (the longest
+waiting first), which then runs the claim transaction. So an idle hub costs one small query per
+``recheck_s`` however many landing zones wait, and one submission wakes one claim. (Before: every
+waiting claim re-read the database four times a second, and each submission woke all of them.)"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger("lz.hub")
+
+Claimable = tuple[dict[int, int], dict[int, tuple[int, ...]]]
+"""Claimable jobs by Station id, and the Stations among those of each landing zone id."""
 
 
 class Notifier:
-    def __init__(self, recheck_s: float = 0.25):
+    def __init__(self, recheck_s: float, check: Callable[[], Claimable]):
         self.recheck_s = recheck_s
-        self._event: asyncio.Event | None = None
+        self.check = check  # a blocking database read: run in a worker thread
+        self._tickets: dict[int, int] = {}
+        self._left = 0  # tickets not taken yet
+        self._stations_of: dict[int, tuple[int, ...]] = {}
+        self._took: set[int] = set()  # zones that took a ticket of the latest check (one each, so a
+        # zone that cannot fit a Station's backlog tries once per check, not once per waiting job)
+        self._waiters: dict[int, list[asyncio.Future[bool]]] = {}  # by landing zone, longest waiting first
+        self._kick: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._last_problem = ""
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._event = asyncio.Event()
+        self._kick = asyncio.Event()
 
     def notify(self) -> None:
-        """Callable from any thread (the submit handler runs in the thread pool)."""
-        loop, event = self._loop, self._event
-        if loop is None or event is None:
-            return
-        loop.call_soon_threadsafe(self._fire)
+        """A check now. Callable from any thread (the submit handler runs in the thread pool)."""
+        loop, kick = self._loop, self._kick
+        if loop is not None and kick is not None:
+            loop.call_soon_threadsafe(kick.set)
 
-    def _fire(self) -> None:
-        if self._event is not None:
-            self._event.set()
-            self._event = asyncio.Event()
-
-    async def wait(self, timeout: float) -> None:
-        """Until the next notification or ``min(timeout, recheck_s)``."""
-        event = self._event
-        if event is None:
+    async def wait(self, lz_id: int, timeout: float) -> bool:
+        """True once this landing zone may claim (it holds a ticket), False after ``timeout``.
+        Unbound (no running checker): True after ``min(timeout, recheck_s)``, to look itself."""
+        if self._loop is None:
             await asyncio.sleep(min(timeout, self.recheck_s))
-            return
+            return True
+        if lz_id not in self._took and self._take(lz_id):  # left over: a check just before it waited
+            return True
+        waiter: asyncio.Future[bool] = self._loop.create_future()
+        self._waiters.setdefault(lz_id, []).append(waiter)
         try:
-            await asyncio.wait_for(event.wait(), min(timeout, self.recheck_s))
+            return await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
-            pass
+            return False
+        finally:
+            queue = self._waiters.get(lz_id, [])
+            if waiter in queue:
+                queue.remove(waiter)
+            if not queue:
+                self._waiters.pop(lz_id, None)
+
+    async def run(self) -> None:
+        """The checker (one task per process): a check when notified, and every ``recheck_s``
+        while anyone waits; nothing at all while no claim waits."""
+        assert self._kick is not None, "bind first"
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.recheck_s)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            if not self._waiters:
+                continue  # a claim that starts looks in the database itself
+            try:
+                tickets, stations_of = await asyncio.to_thread(self.check)
+            except Exception as exc:  # noqa: BLE001 - the database away for a moment: the next check
+                problem = f"{type(exc).__name__}: {exc}"
+                if problem != self._last_problem:
+                    log.warning("long-poll check: %s", problem)
+                self._last_problem = problem
+                continue
+            self._last_problem = ""
+            self._hand_out(tickets, stations_of)
+
+    def _hand_out(self, tickets: dict[int, int], stations_of: dict[int, tuple[int, ...]]) -> None:
+        self._tickets, self._stations_of, self._took = dict(tickets), stations_of, set()
+        self._left = sum(tickets.values())
+        for lz_id, queue in list(self._waiters.items()):
+            if self._left <= 0:
+                return
+            for waiter in queue:
+                if not waiter.done() and self._take(lz_id):
+                    waiter.set_result(True)
+
+    def _take(self, lz_id: int) -> bool:
+        for station_id in self._stations_of.get(lz_id, ()):
+            if self._tickets.get(station_id, 0) > 0:
+                self._tickets[station_id] -= 1
+                self._left -= 1
+                self._took.add(lz_id)
+                return True
+        return False

@@ -39,6 +39,8 @@ from lz.hub.server.hub import Hub
 from lz.hub.server.results_check import check_results
 
 router = APIRouter(tags=["landing zones"])
+DISCONNECT_CHECK_S = 5.0
+"""How often a waiting long poll asks whether its client is still there (no database work)."""
 
 
 @router.post("/register", response_model=Ok)
@@ -68,14 +70,16 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 @router.post("/claim", response_model=ClaimOut)
 async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal)) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
-    with none. Woken at once by submissions to this process; re-checks the database a few times a
-    second (a read; the write transaction only when there is something to claim) for submissions
-    to other hub processes. A client that went away (its connection closed) claims nothing: the
-    check runs right before each claim transaction, and jobs claimed while it was going away are
-    handed back at once (attempt + 1, no failure), so another landing zone may take them without
-    waiting for a lease nobody would renew. Each poll holds a connection, so this process holds at
-    most ``polls_per_zone`` at once per landing zone and ``polls_per_token`` per token (a job array
-    of pilots shares one token, each pilot its own zone name): one more is 429 with Retry-After."""
+    with none. It looks in the database once itself; after that it waits for a ticket from the
+    process's one checker (``notify.Notifier``: woken at once by submissions to this process, and
+    re-checking a few times a second for submissions to other hub processes), so waiting costs no
+    database work. A client that went away (its connection closed) claims nothing: the check runs
+    right before each claim transaction (and every ``DISCONNECT_CHECK_S`` while waiting, freeing its
+    slot), and jobs claimed while it was going away are handed back at once (attempt + 1, no
+    failure), so another landing zone may take them without waiting for a lease nobody would renew.
+    Each poll holds a connection, so this process holds at most ``polls_per_zone`` at once per
+    landing zone and ``polls_per_token`` per token (a job array of pilots shares one token, each
+    pilot its own zone name): one more is 429 with Retry-After."""
     hub = hub_of(request)
     # an Auth0 tenant's tokens have no row (token_id 0): their user stands for them
     token = f"token:{who.token_id}" if who.token_id else f"user:{who.user_id}"
@@ -86,9 +90,10 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
 async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
+    look = await run_in_threadpool(hub.read, claims.has_pending, lz_id)  # its own first look
     while True:
         got: list[Any] = []
-        if await run_in_threadpool(hub.read, claims.has_pending, lz_id):
+        if look:
             if await request.is_disconnected():  # nobody would hear of the jobs: claim none
                 return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
             got = await run_in_threadpool(_claim_once, hub, lz_id, body)
@@ -100,7 +105,7 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) 
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
             return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
-        await hub.notifier.wait(left)
+        look = await hub.notifier.wait(lz_id, min(left, DISCONNECT_CHECK_S))
 
 
 def _seen(conn: Any, who: Principal, name: str, now: float) -> int:

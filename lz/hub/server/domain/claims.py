@@ -178,6 +178,19 @@ def has_pending(conn: Connection, lz_id: int) -> bool:
                         .limit(1)).first() is not None
 
 
+def claimable_by_station(conn: Connection) -> tuple[dict[int, int], dict[int, tuple[int, ...]]]:
+    """The long polls' one check per process (``notify.Notifier``): claimable jobs by Station id
+    (from the claim index), and for each landing zone linked to such a Station, those Stations."""
+    counts = {station_id: n for station_id, n in conn.execute(
+        select(jobs_t.c.station_id, func.count()).where(*CLAIMABLE).group_by(jobs_t.c.station_id))}
+    stations_of: dict[int, list[int]] = {}
+    if counts:
+        for lz_id, station_id in conn.execute(select(links_t.c.lz_id, links_t.c.station_id)
+                                              .where(links_t.c.station_id.in_(list(counts)))):
+            stations_of.setdefault(lz_id, []).append(station_id)
+    return counts, {lz_id: tuple(ids) for lz_id, ids in stations_of.items()}
+
+
 def requeue_expired(conn: Connection, now: float) -> list[str]:
     """Jobs whose lease ran out go back to pending under a new attempt, or end cancelled when their
     user asked for an end (``lifecycle.on_expiry``: a stop or kill survives the requeue); waiting

@@ -1,0 +1,125 @@
+"""What waiting long polls cost the hub (issue 22): many landing zones waiting on an idle hub make
+no database work each (one check per process, not one per poll), and one submission wakes one of
+them, not all. Before the fix every waiting poll re-read the database four times a second and every
+submission made each of them look: 1,000 idle zones took 3 CPU cores (bench/hub_scale.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from tests.unit.hub_helpers import HubApp, hub_app
+
+ZONES = 24
+
+
+class Statements:
+    """SQL statements the hub's engine ran, counted between ``start()`` and the reading."""
+
+    def __init__(self, engine: Any):
+        self.count = 0
+        self.lock = threading.Lock()
+        event.listen(engine, "before_cursor_execute", self._one)
+
+    def _one(self, *_args: Any) -> None:
+        with self.lock:
+            self.count += 1
+
+    def start(self) -> None:
+        with self.lock:
+            self.count = 0
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[HubApp]:
+    with hub_app(tmp_path, lease_s=30, polls_per_token=ZONES + 4) as a:
+        yield a
+
+
+def _waiting_zones(app: HubApp, token: str, zones: int, answers: dict[str, list[Any]],
+                   wait_s: float) -> list[threading.Thread]:
+    app.ok("POST", "/stations", token, json={"name": "s1"})
+    for i in range(zones):
+        app.ok("POST", "/lz/register", token, json={"name": f"lz{i}", "cpus": 4})
+        app.ok("PUT", f"/stations/s1/zones/lz{i}", token)
+
+    def poll(name: str) -> None:
+        answers[name] = app.claim(token, lz=name, wait_s=wait_s)
+
+    threads = [threading.Thread(target=poll, args=(f"lz{i}",)) for i in range(zones)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # every poll past its own first look, waiting
+    return threads
+
+
+def test_idle_long_polls_cost_one_check_per_process_not_one_per_poll(app: HubApp) -> None:
+    alice = app.user("alice")
+    answers: dict[str, list[Any]] = {}
+    statements = Statements(app.hub.engine)
+    threads = _waiting_zones(app, alice, ZONES, answers, wait_s=4)
+    statements.start()
+    time.sleep(2.0)
+    idle = statements.count
+    for thread in threads:
+        thread.join(15)
+    assert answers == {f"lz{i}": [] for i in range(ZONES)}
+    # a check is a statement or two; before: each of the 24 polls re-read the database 4 times a
+    # second (about 190 statements in these 2 s)
+    assert idle <= 2 * (2.0 / app.hub.config.recheck_s + 2), f"{idle} statements in 2 s of {ZONES} idle long polls"
+
+
+def _one_submission(tmp_path: Path, zones: int) -> int:
+    """Statements the hub ran from one submission until the polls it woke have looked."""
+    with hub_app(tmp_path / f"zones-{zones}", lease_s=30, polls_per_token=ZONES + 4) as app:
+        alice = app.user("alice")
+        answers: dict[str, list[Any]] = {}
+        statements = Statements(app.hub.engine)
+        threads = _waiting_zones(app, alice, zones, answers, wait_s=4)
+        statements.start()
+        submitted = time.monotonic()
+        assert app.submit(alice).status_code == 201
+        while not any(answers.values()) and time.monotonic() - submitted < 4:
+            time.sleep(0.01)
+        took = time.monotonic() - submitted
+        time.sleep(0.2)  # any poll the submission woke has looked by now
+        woken = statements.count
+        for thread in threads:
+            thread.join(15)
+        assert took < 1.0, f"claimed {took:.2f} s after the submission"
+        assert sum(len(jobs) for jobs in answers.values()) == 1
+        return woken
+
+
+def test_one_submission_costs_the_same_with_one_or_many_long_polls_waiting(tmp_path: Path) -> None:
+    one, many = _one_submission(tmp_path, 1), _one_submission(tmp_path, ZONES)
+    # the submission, a check or two and one claim either way; before: every waiting poll looked
+    # (and many ran a claim transaction that found the job gone)
+    assert many <= one + 8, f"one submission: {one} statements with 1 long poll waiting, {many} with {ZONES}"
+
+
+def test_a_zone_that_cannot_fit_a_backlog_tries_once_per_check_not_once_per_job() -> None:
+    """A pilot whose room fits none of a Station's 10,000 waiting jobs: each check gives it one
+    ticket (one claim transaction), not one per waiting job in a tight loop."""
+    from lz.hub.server.notify import Notifier
+
+    async def scenario() -> list[bool]:
+        notifier = Notifier(60.0, lambda: ({1: 10_000}, {7: (1,)}))
+        notifier.bind(asyncio.get_running_loop())
+        first = asyncio.create_task(notifier.wait(7, 5))
+        await asyncio.sleep(0)
+        notifier._hand_out(*notifier.check())  # one check
+        woken = await first
+        again = await notifier.wait(7, 0.1)  # its claim found nothing it fits: it waits for the next check
+        notifier._hand_out(*notifier.check())
+        after_next = await notifier.wait(7, 0.1)
+        return [woken, again, after_next]
+
+    assert asyncio.run(scenario()) == [True, False, True]
