@@ -96,6 +96,7 @@ def test_an_open_object_replaced_meanwhile_is_never_read_mixed(store: Store) -> 
         handle.close()
 
 
+@pytest.mark.slow  # 16 s on S3 (many 8 MiB parts through moto): in the full unit run, not scripts/test --fast
 def test_a_large_upload_streams_in_parts_and_commits_whole(store: Store) -> None:
     data = hashlib.sha256(b"seed").digest() * (20 * MiB // 32)  # 20 MiB: three parts on S3
     received = _receive(store, data)
