@@ -174,11 +174,16 @@ class Store(abc.ABC):
         is ``time.time()``, never a monotonic clock."""
 
     def sweep_scratch(self, wall_now: float, grace_s: float) -> int:
-        removed = 0
         if not self.scratch_root.is_dir():
             return 0
-        for entry in self.scratch_root.iterdir():
-            if not entry.name.endswith(".check") or self.is_live(entry.name.split(".", 1)[0]):
+        return self.remove_stale(self.scratch_root, wall_now, grace_s, suffix=".check")
+
+    def remove_stale(self, folder: Path, wall_now: float, grace_s: float, suffix: str = "") -> int:
+        """Remove the entries of ``folder`` (ending in ``suffix``) that no request of this process
+        writes and that were last changed more than ``grace_s`` ago; returns how many went."""
+        removed = 0
+        for entry in folder.iterdir():
+            if not entry.name.endswith(suffix) or self.is_live(entry.name.split(".", 1)[0]):
                 continue
             try:
                 if wall_now - entry.lstat().st_mtime <= grace_s:

@@ -42,18 +42,7 @@ class LocalStore(Store):
     def sweep_incoming(self, wall_now: float, grace_s: float) -> int:
         """``<random>.part`` uploads and their ``<random>.check`` intake folders, both in
         ``incoming/``."""
-        removed = 0
-        for entry in (self.root / "incoming").iterdir():
-            if self.is_live(entry.name.split(".", 1)[0]):
-                continue
-            try:
-                if wall_now - entry.lstat().st_mtime <= grace_s:
-                    continue
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-                removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return self.remove_stale(self.root / "incoming", wall_now, grace_s)
 
     def sweep(self, needed: Container[str], wall_now: float, grace_s: float) -> Counter[str]:
         """``Store.sweep``, and empty folders (counted as ``folders``)."""
