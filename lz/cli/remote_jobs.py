@@ -46,7 +46,8 @@ def status(hub: HubTarget, job_id: str | None, as_json: bool, selection: Selecti
     jobs, total = [job.data for job in found], found.total
     if as_json:
         return json.dumps(jobs, indent=2)
-    note = f"the newest {len(jobs)} of {total} jobs; -N N or --all for more" if total > len(jobs) else ""
+    of = f"{total}" if found.total_exact else f"more than {total}"
+    note = f"the newest {len(jobs)} of {of} jobs; -N N or --all for more" if total > len(jobs) else ""
     if fmt is not None:
         from lz.core import job_format
 

@@ -28,7 +28,7 @@ class Backend(Protocol):
 
     def submit(self, path: Path, station: str | None, name: str | None, overrides: dict[str, Any]) -> dict[str, Any]: ...
     def get(self, job_id: str) -> dict[str, Any]: ...
-    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]: ...
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int, bool]: ...
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
@@ -37,9 +37,11 @@ class Backend(Protocol):
 
 
 class JobList(list["Job"]):
-    """Jobs, newest first; ``total`` is how many matched in all (more than shown when limited)."""
+    """Jobs, newest first; ``total`` is how many matched in all (more than shown when limited),
+    or at least that many when ``total_exact`` is False (a hub counts no further than 10,000)."""
 
     total: int = 0
+    total_exact: bool = True
 
 
 class Job:
@@ -249,9 +251,9 @@ class Client:
         """The jobs a ``lz.core.selection.Selection`` matches (``lz status``'s filters: states, outcomes,
         name patterns, ``--since``, a limit), newest first; ``station`` and ``zone`` narrow a hub's."""
         where = {k: v for k, v in {"station": station, "zone": zone}.items() if v is not None}
-        found, total = self.backend.listing(selection, where)
+        found, total, exact = self.backend.listing(selection, where)
         shown = JobList(Job(self, data) for data in found)
-        shown.total = total
+        shown.total, shown.total_exact = total, exact
         return shown
 
     def request(self, job_id: str, what: str) -> Job:

@@ -104,12 +104,12 @@ class LocalBackend:
         with _local():
             return self._json(self.store.find(job_id), with_history=True)
 
-    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int, bool]:
         if where:
             raise Error(f"{next(iter(where))}= filters a hub's jobs; this is a landing zone")
         with _local():
             found, total = self.store.select(selection)
-            return [self._json(j) for j in found], total
+            return [self._json(j) for j in found], total, True
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         from lz.engine.zone_lock import wake_daemon

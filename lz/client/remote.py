@@ -98,15 +98,15 @@ class HubBackend:
         with hub_errors():
             return dict(self.http.get(_job(job_id)))
 
-    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+    def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int, bool]:
         """The newest ``selection.limit`` jobs (None: all), newest first, page after page
-        (``before=`` the previous page's ``X-Lz-Next``), and how many match in all; the hub
-        filters (``hub_params``)."""
+        (``before=`` the previous page's ``X-Lz-Next``), and how many match in all (or at least,
+        past the hub's count limit); the hub filters (``hub_params``)."""
         query = hub_params(selection, where)
         limit = selection.limit
         found: list[dict[str, Any]] = []
         before: str | None = None
-        total = 0
+        total, exact = 0, True
         with hub_errors():
             while limit is None or len(found) < limit:
                 size = PAGE if limit is None else min(PAGE, limit - len(found))
@@ -114,10 +114,11 @@ class HubBackend:
                                                                          **({"before": before} if before else {})})
                 found += answer.json()
                 total = int(answer.headers.get("X-Lz-Total", len(found)))
+                exact = answer.headers.get("X-Lz-Total-Exact", "true") != "false"
                 before = answer.headers.get("X-Lz-Next")
                 if not before:
                     break
-        return found, total
+        return found, total, exact
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         with hub_errors():

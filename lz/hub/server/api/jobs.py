@@ -77,7 +77,8 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
                                          description="The cursor of the previous page (its X-Lz-Next header)."),
               who: Principal = Depends(user)) -> Response:
     """Visible jobs, newest (or oldest) first, a page at a time: ``X-Lz-Total`` says how many
-    match, ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
+    match (at least that many, with ``X-Lz-Total-Exact: false``: totals past 10,000 are not
+    counted), ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)
     now = hub.now()
     if any(len(p) > MAX_PATTERN for p in name):
@@ -85,14 +86,15 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
     where = jobs.JobFilter(station, tuple(s[:16] for s in state), tuple(o[:16] for o in outcome), tuple(name),
                            zone, since)
 
-    def _list(conn: Any) -> tuple[list[dict[str, Any]], int, str | None]:
+    def _list(conn: Any) -> tuple[list[dict[str, Any]], jobs.Total, str | None]:
         found = jobs.page(conn, who, where, limit, order=order, after=before)
         waiting = jobs.waiting_reasons(conn, found.rows)
         return ([jobs.job_json(r, now, waiting=waiting.get(r.id)) for r in found.rows], jobs.counted(conn, who, where),
                 found.following)
 
     page, total, following = hub.read(_list)
-    headers = {"X-Lz-Total": str(total), **({"X-Lz-Next": following} if following else {})}
+    headers = {"X-Lz-Total": str(total.count), **({"X-Lz-Next": following} if following else {}),
+               **({} if total.exact else {"X-Lz-Total-Exact": "false"})}
     return JSONResponse(page, headers=headers)
 
 
