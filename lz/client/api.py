@@ -38,7 +38,7 @@ class Backend(Protocol):
 
 class JobList(list["Job"]):
     """Jobs, newest first; ``total`` is how many matched in all (more than shown when limited),
-    or at least that many when ``total_exact`` is False (a hub counts no further than 10,000)."""
+    or at least that many when ``total_exact`` is False (a hub counts no further than 1,000)."""
 
     total: int = 0
     total_exact: bool = True

@@ -77,7 +77,7 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
                                          description="The cursor of the previous page (its X-Lz-Next header)."),
               who: Principal = Depends(user)) -> Response:
     """Visible jobs, newest (or oldest) first, a page at a time: ``X-Lz-Total`` says how many
-    match (at least that many, with ``X-Lz-Total-Exact: false``: totals past 10,000 are not
+    match (at least that many, with ``X-Lz-Total-Exact: false``: totals past 1,000 are not
     counted), ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)
     now = hub.now()

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, literal, or_, select, tuple_, update
 
 from lz.core.errors import printable
 from lz.core.selection import like_pattern
@@ -126,10 +126,11 @@ class JobPage:
 
 
 def _beyond(query: Any, edge: tuple[float, str], descending: bool) -> Any:
-    at, job_id = edge
-    if descending:
-        return query.where(or_(jobs_t.c.created_at < at, and_(jobs_t.c.created_at == at, jobs_t.c.id < job_id)))
-    return query.where(or_(jobs_t.c.created_at > at, and_(jobs_t.c.created_at == at, jobs_t.c.id > job_id)))
+    """A row-value comparison, which both databases walk the (created_at, id) index for; the
+    spelled-out ``a < x OR (a = x AND b < y)`` made PostgreSQL scan the table (189 ms a page
+    deep in a million jobs)."""
+    key, at = tuple_(jobs_t.c.created_at, jobs_t.c.id), tuple_(literal(edge[0]), literal(edge[1]))
+    return query.where(key < at if descending else key > at)
 
 
 def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000, *,
@@ -160,7 +161,7 @@ def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit
     return JobPage(rows, cursor(rows[-1]) if more else None, cursor(rows[0]) if rows and edge else None, edge is None)
 
 
-COUNT_CAP = 10_000  # a list's total is exact up to here; past it "more than" (a count is a scan)
+COUNT_CAP = 1_000  # a list's total is exact up to here; past it "more than" (a count is a scan)
 
 
 @dataclass(frozen=True)
