@@ -53,14 +53,20 @@ def register(body: ZoneFacts, request: Request, who: Principal = Depends(princip
 @router.post("/heartbeat", response_model=HeartbeatOut)
 def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
     hub = hub_of(request)
+    now = hub.now()
+
+    def _quiet(conn: Any) -> bool:
+        """Nothing to write: no leases to renew and the zone's row already says it is here."""
+        lz_id = zones.owned(conn, who, body.name)
+        return not body.jobs and not zones.seen_due(conn, lz_id, now, _seen_every_s(hub),
+                                                    running=body.running, queue_length=body.queue_length)
 
     def _beat(conn: Any) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
         lz_id = zones.owned(conn, who, body.name)
-        now = hub.now()
         zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
         return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
-    gone, cancel, controls = hub.write(_beat)
+    gone, cancel, controls = ([], [], []) if hub.read(_quiet) else hub.write(_beat)
     return HeartbeatOut(lease_s=hub.config.lease_s, gone=[i for i, _ in gone], cancel=[i for i, _ in cancel],
                         gone_jobs=[AttemptOut(id=i, attempt=a) for i, a in gone],
                         cancel_jobs=[AttemptOut(id=i, attempt=a) for i, a in cancel],
@@ -89,7 +95,7 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
 
 async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
-    lz_id = await run_in_threadpool(hub.write, _seen, who, body.name, hub.now())
+    lz_id = await run_in_threadpool(_seen, hub, who, body.name)
     look = await run_in_threadpool(hub.read, claims.has_pending, lz_id)  # its own first look
     while True:
         got: list[Any] = []
@@ -108,9 +114,22 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) 
         look = await hub.notifier.wait(lz_id, min(left, DISCONNECT_CHECK_S))
 
 
-def _seen(conn: Any, who: Principal, name: str, now: float) -> int:
-    lz_id = zones.owned(conn, who, name)
-    zones.seen(conn, lz_id, now)
+def _seen_every_s(hub: Hub) -> float:
+    """How stale a zone's ``last_seen`` may be: a third of what still counts as online."""
+    return hub.config.online_s / 3
+
+
+def _seen(hub: Hub, who: Principal, name: str) -> int:
+    """The polling zone's id, marked seen (a write only when ``zones.seen_due``)."""
+    now = hub.now()
+
+    def _due(conn: Any) -> tuple[int, bool]:
+        lz_id = zones.owned(conn, who, name)
+        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub))
+
+    lz_id, due = hub.read(_due)
+    if due:
+        hub.write(zones.seen, lz_id, now)
     return lz_id
 
 

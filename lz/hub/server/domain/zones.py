@@ -86,6 +86,18 @@ def seen(conn: Connection, lz_id: int, now: float, **load: Any) -> None:
     conn.execute(update(zones_t).where(zones_t.c.id == lz_id).values(last_seen=now, offline_at=None, **values))
 
 
+def seen_due(conn: Connection, lz_id: int, now: float, every_s: float, **load: Any) -> bool:
+    """Whether ``seen`` has anything to write: the zone was offline, its load changed, or its
+    ``last_seen`` is ``every_s`` old (or ahead of a clock stepped back). A thousand idle zones
+    heartbeat 100 times a second; one write transaction each (a commit and an fsync, serialised
+    on SQLite) was what made a claim wait 583 ms at p99 among them."""
+    row = conn.execute(select(zones_t.c.last_seen, zones_t.c.offline_at, *(zones_t.c[k] for k in LOAD))
+                       .where(zones_t.c.id == lz_id)).one()
+    if row.offline_at is not None or row.last_seen is None or not 0 <= now - row.last_seen < every_s:
+        return True
+    return any(v is not None and getattr(row, k) != v for k, v in load.items() if k in LOAD)
+
+
 def offline(conn: Connection, lz_id: int, now: float) -> None:
     """A draining landing zone says goodbye: offline at once, not after ``online_s``."""
     conn.execute(update(zones_t).where(zones_t.c.id == lz_id).values(offline_at=now))
