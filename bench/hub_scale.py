@@ -14,7 +14,7 @@ finishing). Per N, on a fresh hub:
 
 Prints one row per N and the ratios of the largest N against the smallest.
 
-    python3 bench/hub_scale.py [--zones 10,100,1000] [--jobs 200] [--idle 30] [--postgres]
+    python3 bench/hub_scale.py [--zones 10,100,1000] [--jobs 200] [--idle 30] [--postgres | --only DB]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from tests.integration.protocol_zones import ScaleResult, run_scale  # noqa: E40
 from tests.postgres_cluster import PostgresCluster, available  # noqa: E402
 
 RATIOS = ("idle_cpu_s_per_min", "idle_rss_mib", "claim_ms_p50", "claim_ms_p99", "jobs_per_s", "cpu_ms_per_job",
+          "statements_per_job",
           "net_cpu_ms_per_job")
 
 
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=float, default=10.0, help="seconds of the hub alone measured")
     parser.add_argument("--submitters", type=int, default=4)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (one hub process)")
+    parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None, help="on this database alone")
     args = parser.parse_args()
     try:
         sizes = [int(n) for n in args.zones.split(",")]
@@ -50,8 +52,8 @@ def main() -> None:
         parser.error(f"--zones {args.zones!r}: comma-separated whole numbers")
     if not sizes or min(sizes) < 1:
         parser.error("--zones: at least one landing zone")
-    failed = _series("sqlite", sizes, args, None)
-    if args.postgres:
+    failed = _series("sqlite", sizes, args, None) if args.only in (None, "sqlite") else False
+    if args.postgres or args.only == "postgresql":
         if not available():
             print("postgresql: not available here (Debian postgresql-15)")
         else:

@@ -169,7 +169,8 @@ def _serve_metrics(address: str, hub: Any, lease_s: float) -> None:
     HubMetrics(registry, online=metrics_source.online(engine, 3 * lease_s), queued=metrics_source.queued(engine),
                claims=metrics_source.events(engine, "claim"),
                expiries=metrics_source.events(engine, None, "lease of attempt % expired"),
-               removed=lambda: dict(hub.removed))  # counted by this process's housekeeping
+               removed=lambda: dict(hub.removed),  # counted by this process's housekeeping
+               statements=hub.statements.snapshot)  # and by its engine
     serve_metrics(address, registry)
 
 

@@ -1,5 +1,6 @@
 """The hub's metrics, for ``lz hub serve --metrics HOST:PORT``: landing zones online, jobs
-waiting, claims and lease expiries, and what this process's housekeeping removed (by kind). The hub passes callables that read them from its database at
+waiting, claims and lease expiries, what this process's housekeeping removed (by kind) and the SQL
+statements it sent (by kind). The hub passes callables that read them from its database at
 each scrape (``lz.hub.server.metrics_source``: right for several hub processes on one database); counts
 kept in this process (``claimed``, ``lease_expired``) are added on top where a caller has them.
 Served with ``lz.metrics.server.serve`` from the same kind of registry as a landing zone's."""
@@ -13,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 METRIC_NAMES = frozenset({"lz_hub_landing_zones_online", "lz_hub_claims_total", "lz_hub_lease_expiries_total",
-                          "lz_hub_queued_jobs", "lz_hub_housekeeping_removed_total"})
+                          "lz_hub_queued_jobs", "lz_hub_housekeeping_removed_total", "lz_hub_db_statements_total"})
 
 Online = Callable[[], int]
 Queued = Callable[[], Mapping[str, int]]
@@ -23,7 +24,8 @@ ByKind = Callable[[], Mapping[str, int]]
 
 class _FromDatabase(Collector):
     def __init__(self, online: Online | None, queued: Queued | None, claims: ByStation | None,
-                 expiries: ByStation | None, removed: ByKind | None = None):
+                 expiries: ByStation | None, removed: ByKind | None = None, statements: ByKind | None = None):
+        self.statements = statements
         self.online = online
         self.queued = queued
         self.claims = claims
@@ -46,6 +48,12 @@ class _FromDatabase(Collector):
             for kind, count in sorted(self.removed().items()):
                 counter.add_metric([kind], count)
             yield counter
+        if self.statements is not None:
+            counter = CounterMetricFamily("lz_hub_db_statements", "SQL statements this hub process sent, by kind "
+                                          "(select, insert, update, delete, other)", labels=["kind"])
+            for kind, count in sorted(self.statements().items()):
+                counter.add_metric([kind], count)
+            yield counter
         if self.online is not None:
             yield GaugeMetricFamily("lz_hub_landing_zones_online", "Landing zones seen within their lease",
                                     value=self.online())
@@ -59,9 +67,10 @@ class _FromDatabase(Collector):
 
 class HubMetrics:
     def __init__(self, registry: CollectorRegistry, *, online: Online | None = None, queued: Queued | None = None,
-                 claims: ByStation | None = None, expiries: ByStation | None = None, removed: ByKind | None = None):
+                 claims: ByStation | None = None, expiries: ByStation | None = None, removed: ByKind | None = None,
+                 statements: ByKind | None = None):
         self.registry = registry
-        registry.register(_FromDatabase(online, queued, claims, expiries, removed))
+        registry.register(_FromDatabase(online, queued, claims, expiries, removed, statements))
         self.claims = None if claims else Counter("lz_hub_claims_total", "Jobs claimed by landing zones",
                                                   ["station"], registry=registry)
         self.expiries = None if expiries else Counter(

@@ -25,7 +25,8 @@ class HubServer:
     """The hub as a process; ``cli`` runs hub-host commands (``lz hub …``) and clients."""
 
     def __init__(self, base: Path, *, db: str | None = None, lease_s: float = 30.0, port: int | None = None,
-                 files: Path | None = None, config: Path | None = None, store: str | None = None):
+                 files: Path | None = None, config: Path | None = None, store: str | None = None,
+                 metrics: bool = False):
         self.base = base
         self.config = config
         base.mkdir(parents=True, exist_ok=True)
@@ -35,6 +36,7 @@ class HubServer:
         self.lease_s = lease_s
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{free_port()}/metrics" if metrics else None
         self.env = {**os.environ, "LZ_HUB_DB": self.db, "XDG_STATE_HOME": str(base / "state"),
                     "XDG_CONFIG_HOME": str(base / "config")}
         if store:
@@ -53,6 +55,8 @@ class HubServer:
         self.server.start([sys.executable, "-m", "lz.cli", "hub", "serve", "--listen", f"127.0.0.1:{self.port}",
                            "--files", str(self.files), "--lease", str(self.lease_s), "-v",
                            *(["--store", self.store] if self.store else []),
+                           *(["--metrics", self.metrics_url.removeprefix("http://").removesuffix("/metrics")]
+                             if self.metrics_url else []),
                            *(["--config", str(self.config)] if self.config else [])], self._answers)
 
     def _answers(self) -> bool:

@@ -221,6 +221,7 @@ class ScaleResult:
     claims: Counter[str]
     failures: list[str]
     transport_errors: Counter[str]
+    burst_statements: int = 0  # SQL statements the hub sent during the burst
 
     @property
     def jobs_per_s(self) -> float:
@@ -247,6 +248,7 @@ class ScaleResult:
                 "claim_ms_p95": round(self.percentile(0.95), 1), "claim_ms_p99": round(self.percentile(0.99), 1),
                 "jobs": self.jobs, "jobs_per_s": round(self.jobs_per_s, 1),
                 "cpu_ms_per_job": round(self.cpu_ms_per_job, 1), "net_cpu_ms_per_job": round(self.net_cpu_ms_per_job, 1),
+                "statements_per_job": round(self.burst_statements / self.jobs, 1),
                 "peak_rss_mib": round(self.peak_rss_mib, 1),
                 "5xx": sum(n for s, n in self.statuses.items() if s >= 500),
                 "network_errors": sum(self.transport_errors.values()), "setup_s": round(self.setup_s, 1)}
@@ -265,7 +267,7 @@ def run_scale(base: Path, *, zones: int, jobs: int, latency_jobs: int = 50, idle
     """A fresh hub process: ``baseline_s`` of its CPU with no zone at all, then ``zones``
     protocol-level zones long-polling it, then: ``idle_s`` of idle (CPU and RSS), ``latency_jobs`` submitted one at a time, each once finished (submit->claim),
     then ``jobs`` submitted at once by ``submitters`` clients (jobs/s, CPU per job)."""
-    hub = HubServer(base / "hub", db=db_url)
+    hub = HubServer(base / "hub", db=db_url, metrics=True)
     hub.start()
     try:
         assert hub.proc is not None
@@ -314,6 +316,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
                 latency.append((wire.claimed_at[job_id] - sent) * 1000)
                 await asyncio.sleep(0.05)  # the zone back in its long poll
             peak_rss = proc.rss_mib()
+            statements0 = await _statements(client, hub)
             cpu1, t1 = proc.cpu_s(), time.monotonic()
             sent_at: dict[str, float] = {}
 
@@ -325,6 +328,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
             await asyncio.gather(*(submitter(k) for k in range(submitters)))
             await _wait_watching(loops, asyncio.gather(*(wire.done(j).wait() for j in sent_at)), 600, wire)
             burst_s, burst_cpu = time.monotonic() - t1, proc.cpu_s() - cpu1
+            statements = await _statements(client, hub) - statements0
             peak_rss = max(peak_rss, proc.rss_mib())
         finally:
             for task in loops:
@@ -332,7 +336,15 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
             await asyncio.gather(*loops, return_exceptions=True)
             await asyncio.gather(*(zone.client.aclose() for zone in fleet))
     return ScaleResult(zones, jobs, setup_s, idle_s, baseline_cpu, idle_cpu, idle_rss, latency, burst_s, burst_cpu, peak_rss,
-                       wire.statuses, wire.claims, wire.failures, wire.transport_errors)
+                       wire.statuses, wire.claims, wire.failures, wire.transport_errors, statements)
+
+
+async def _statements(client: httpx.AsyncClient, hub: HubServer) -> int:
+    """The SQL statements the hub process has sent so far (``lz_hub_db_statements_total``)."""
+    assert hub.metrics_url is not None
+    text = (await client.get(hub.metrics_url)).text
+    return int(sum(float(line.rsplit(None, 1)[1]) for line in text.splitlines()
+                   if line.startswith("lz_hub_db_statements_total{")))
 
 
 async def _join(client: httpx.AsyncClient, wire: Wire, alice: str, zones: int, max_running: int) -> list[Zone]:

@@ -8,11 +8,12 @@ LOCKED`` (see ``lz.hub.server.domain.claims``).
 from __future__ import annotations
 
 import os
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 
 from lz.store.db import configure_sqlite, read, write
 
@@ -85,3 +86,25 @@ def _pragma(conn: Any, statement: str) -> list[Any]:
         return list(cursor.execute(statement).fetchall())
     finally:
         cursor.close()
+
+
+class StatementCount:
+    """SQL statements this process sent, by their first word (SELECT, INSERT, UPDATE, DELETE;
+    the rest as ``other``): what ``lz_hub_db_statements_total`` serves and ``bench/hub_scale.py``
+    divides by jobs."""
+
+    KINDS = ("select", "insert", "update", "delete")
+
+    def __init__(self, engine: Engine):
+        self.counts: dict[str, int] = dict.fromkeys((*self.KINDS, "other"), 0)
+        self.lock = threading.Lock()
+        event.listen(engine, "before_cursor_execute", self._one)
+
+    def _one(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        word = statement.lstrip()[:6].lower()
+        with self.lock:
+            self.counts[word if word in self.KINDS else "other"] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.counts)

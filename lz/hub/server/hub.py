@@ -30,6 +30,7 @@ class Hub:
     def __init__(self, config: HubConfig):
         self.config = config
         self.engine = db.make_hub_engine(config.db_url)
+        self.statements = db.StatementCount(self.engine)  # this process's, for the metrics
         self.files: Store = open_store(config)
         self.notifier = Notifier(config.recheck_s, lambda: self.read(claims.claimable_by_station))
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)

@@ -215,3 +215,20 @@ def test_the_metrics_count_what_housekeeping_removed() -> None:
     text = generate_latest(registry).decode()
     assert 'lz_hub_housekeeping_removed_total{kind="results"} 2.0' in text
     assert 'lz_hub_housekeeping_removed_total{kind="jobs"} 1.0' in text
+
+
+def test_the_metrics_count_this_process_statements(app: HubApp) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from lz.metrics.hub import HubMetrics
+
+    before = app.hub.statements.snapshot()
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.submit(alice)
+    after = app.hub.statements.snapshot()
+    assert after["insert"] > before["insert"] and after["select"] > before["select"]
+    registry = CollectorRegistry()
+    HubMetrics(registry, statements=app.hub.statements.snapshot)
+    text = generate_latest(registry).decode()
+    assert f'lz_hub_db_statements_total{{kind="insert"}} {float(after["insert"])}' in text
