@@ -28,43 +28,57 @@ def gateway(tmp_path: Path) -> LandingZone:
                        config='[slurm]\nsstat_interval_s = 2\nlost_after_s = 30\nmpi = "pmi2"\n')
 
 
-def job_folder(root: Path, resources: str) -> Path:
-    job = root / "ranks"
+def job_folder(root: Path, name: str, resources: str) -> Path:
+    job = root / name
     job.mkdir(parents=True)
     (job / "run.sh").write_text(RANKS)
-    (job / "lz.toml").write_text(f'name = "ranks"\ncommand = ["sh", "run.sh"]\n[resources]\n{resources}')
+    (job / "lz.toml").write_text(f'name = "{name}"\ncommand = ["sh", "run.sh"]\n[resources]\n{resources}')
     return job
 
 
-def run_ranks(tmp_path: Path, resources: str, tasks: int) -> list[str]:
-    """The job's stdout lines, sorted, after checking that each task's file came back once."""
+def run_ranks(tmp_path: Path, rows: dict[str, tuple[str, int]]) -> dict[str, list[str]]:
+    """Each row's job (its [resources], its task count) through one gateway at once; each job's
+    stdout lines, sorted, after checking that every task's file came back, collected once."""
     lz = gateway(tmp_path)
     lz.start()
     try:
-        job_id = lz.submit(job_folder(tmp_path / "jobs", resources))
-        job = lz.wait_all_cleaned([job_id], timeout=120)[job_id]
-        assert (job["outcome"], job["exit_code"]) == ("succeeded", 0), job
-        out = tmp_path / "results"
-        lz.cli("results", job_id, "-o", str(out))
-        assert sorted(p.name for p in out.glob("rank-*.txt")) == [f"rank-{i}.txt" for i in range(tasks)]
-        history = json.loads(lz.cli("status", job_id, "--json").stdout)["history"]
-        assert [t["to"] for t in history].count("collecting") == 1, history  # once, not once a task
+        ids = {lz.submit(job_folder(tmp_path / "jobs", name, resources)): name for name, (resources, _) in rows.items()}
+        jobs = lz.wait_all_cleaned(list(ids), timeout=180)
+        found = {}
+        for job_id, name in ids.items():
+            job = jobs[job_id]
+            assert (job["outcome"], job["exit_code"]) == ("succeeded", 0), job
+            out = tmp_path / "results" / name
+            lz.cli("results", job_id, "-o", str(out))
+            tasks = rows[name][1]
+            assert sorted(p.name for p in out.glob("rank-*.txt")) == sorted(f"rank-{i}.txt" for i in range(tasks))
+            history = json.loads(lz.cli("status", job_id, "--json").stdout)["history"]
+            assert [t["to"] for t in history].count("collecting") == 1, history  # once, not once a task
+            found[name] = sorted((out / ".lz" / "stdout").read_text().splitlines())
         assert lz.leftovers() == []
-        return sorted((out / ".lz" / "stdout").read_text().splitlines())
+        return found
     finally:
         lz.stop()
 
 
-def test_distributed_is_one_task_a_cpu_under_srun(tmp_path: Path) -> None:
-    """The original's rule on the single node: cpus = 2 with distributed = true is two tasks."""
-    lines = run_ranks(tmp_path, 'distributed = true\ncpus = 2\nmemory = "200M"\n', 2)
+def ranks(tasks: int, hosts: list[str]) -> list[str]:
+    return [f"rank {i} of {tasks} on {host}" for i, host in enumerate(hosts)]
+
+
+def test_tasks_run_under_srun_on_one_node(tmp_path: Path) -> None:
+    """The original's rule (cpus = 2 with distributed = true is two tasks of one CPU) and an
+    explicit task count, on the single node."""
+    found = run_ranks(tmp_path, {"distributed": ('distributed = true\ncpus = 2\nmemory = "200M"\n', 2),
+                                 "tasks": ('tasks = 2\ncpus = 1\nmemory = "200M"\n', 2)})
     host = os.uname().nodename
-    assert lines == [f"rank 0 of 2 on {host}", f"rank 1 of 2 on {host}"]
+    assert found == {"distributed": ranks(2, [host, host]), "tasks": ranks(2, [host, host])}
 
 
 @pytest.fixture
 def two_nodes() -> Iterator[None]:
     """Two slurmd (lzn1, lzn2) for the test, the standard single node again afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces for a second slurmd need root")
     env = {name: value for name, value in os.environ.items() if name != "TMPDIR"}
 
     def cluster(*args: str) -> None:
@@ -80,6 +94,14 @@ def two_nodes() -> Iterator[None]:
 
 
 @pytest.mark.multinode
-def test_a_job_spans_two_slurmd(tmp_path: Path, two_nodes: None) -> None:
-    lines = run_ranks(tmp_path, 'nodes = 2\ntasks_per_node = 2\nmemory = "400M"\n', 4)
-    assert lines == ["rank 0 of 4 on lzn1", "rank 1 of 4 on lzn1", "rank 2 of 4 on lzn2", "rank 3 of 4 on lzn2"]
+def test_jobs_span_two_slurmd(tmp_path: Path, two_nodes: None) -> None:
+    """The rows of the README's table that name nodes, each on two real slurmd (lzn1, lzn2)."""
+    found = run_ranks(tmp_path, {
+        "per-node": ('nodes = 2\ntasks_per_node = 2\nmemory = "400M"\n', 4),
+        "spread": ('tasks = 3\nnodes = 2\nmemory = "300M"\n', 3),
+        "one-each": ("nodes = 2\n", 2),
+    })
+    assert found["per-node"] == ranks(4, ["lzn1", "lzn1", "lzn2", "lzn2"])
+    assert found["one-each"] == ranks(2, ["lzn1", "lzn2"])
+    spread = found["spread"]  # Slurm's block distribution: two on the first node, one on the second
+    assert spread == ranks(3, ["lzn1", "lzn1", "lzn2"]), spread
