@@ -106,7 +106,7 @@ class Settings:
     metrics: str = field(default="", metadata={"help":
         "`HOST:PORT` where `lz run` serves Prometheus metrics at `/metrics` (empty: none)."})
     limits: Limits = field(default_factory=Limits, metadata={"help":
-        "`[limits]`: the most one job may ask for (`cpus`, `memory`, `gpus`, `time`, `partitions`)."})
+        "`[limits]`: the most one job may ask for (`cpus` of all its tasks, `memory`, `gpus`, `time`, `partitions`, `nodes`)."})
     images: Mapping[str, str] = field(default_factory=dict, metadata={"help":
         "`[images]`: the offline base-image catalogue, name = root filesystem directory, tarball or SIF."})
     apptainer_sandbox: bool = field(default=False, metadata={"help":
@@ -173,7 +173,7 @@ _SCALARS: dict[str, type] = {
 }
 _SLURM: dict[str, type] = {
     "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
-    "command_timeout_s": float, "user": str,
+    "command_timeout_s": float, "user": str, "mpi": str,
 }
 # older names, still read: the file's short forms, and settings that moved out of [slurm]
 _ALIASES = {"tick": "tick_s", "build_timeout": "build_timeout_s", "observe_interval": "observe_interval_s"}
@@ -337,7 +337,7 @@ def _table(path: Path, key: str, value: Any) -> Mapping[str, Any]:
 
 
 def _limits(path: Path, raw: Mapping[str, Any]) -> Limits:
-    known = {"cpus", "memory", "gpus", "time", "partitions"}
+    known = {"cpus", "memory", "gpus", "time", "partitions", "nodes"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{path}: unknown limit {key!r} (known: {', '.join(sorted(known))})")
@@ -348,6 +348,7 @@ def _limits(path: Path, raw: Mapping[str, Any]) -> Limits:
             max_gpus=_coerce(f"{path}: [limits] gpus", int, raw["gpus"]) if "gpus" in raw else None,
             max_time_s=parse_time(raw["time"]) if "time" in raw else None,
             partitions=_coerce(f"{path}: [limits] partitions", tuple, raw["partitions"]) if "partitions" in raw else None,
+            max_nodes=_coerce(f"{path}: [limits] nodes", int, raw["nodes"]) if "nodes" in raw else None,
         )
     except ConfigError:
         raise

@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 @click.option("-G", "--gpus", default=None, help="GPUs.")
 @click.option("-t", "--time", "time_", default=None, help="Time limit, e.g. 1:00:00, 90 (minutes) or 1-12:00:00.")
 @click.option("-p", "--partition", default=None, help="SLURM partition.")
+@click.option("-n", "--ntasks", "--tasks", "tasks", default=None, help="Tasks (copies of the command under srun).")
+@click.option("-N", "--nodes", default=None, help="Nodes the tasks spread over.")
+@click.option("--ntasks-per-node", "--tasks-per-node", "tasks_per_node", default=None, help="Tasks on each node.")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
 @click.option("--station", default=None, shell_complete=complete_station,
@@ -46,7 +49,8 @@ if TYPE_CHECKING:
                    "allows this job before it ends lost; at most the Station's own limit.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
-           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None,
+           time_: str | None, partition: str | None, tasks: str | None, nodes: str | None,
+           tasks_per_node: str | None, wait: bool, as_json: bool, station: str | None,
            max_attempts: int | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
@@ -57,6 +61,11 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     if station is not None:
         from lz.cli import remote_jobs as jobs_cli
 
+        if tasks or nodes or tasks_per_node:  # the hub's upload takes no such flags yet: never drop them silently
+            from lz.core.errors import UserError
+
+            raise UserError("--ntasks/--nodes/--ntasks-per-node are for a landing zone; through a hub, write them "
+                            "in lz.toml's [resources] (nothing was submitted)")
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
                      "max_attempts": max_attempts}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
@@ -72,7 +81,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     client = Client.for_settings(loaded)
     try:
         submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
-                                  partition=partition)
+                                  partition=partition, tasks=tasks, nodes=nodes, tasks_per_node=tasks_per_node)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)

@@ -28,6 +28,36 @@ class Resources:
     gpus: int = 0
     time_s: int | None = None
     partition: str | None = None
+    tasks: int | None = None
+    nodes: int | None = None
+    tasks_per_node: int | None = None
+    distributed: bool = False
+    """The original product's shorthand: ``cpus`` tasks of one CPU each (memory then per CPU)."""
+
+    @property
+    def task_count(self) -> int:
+        """How many copies of the command run (srun's tasks): ``tasks``, else ``tasks_per_node``
+        on each node, else one a node, else ``cpus`` when ``distributed``, else one."""
+        if self.tasks:
+            return self.tasks
+        if self.tasks_per_node:
+            return self.tasks_per_node * (self.nodes or 1)
+        if self.nodes:
+            return self.nodes
+        return self.cpus if self.distributed else 1
+
+    @property
+    def cpus_per_task(self) -> int:
+        return 1 if self.distributed else self.cpus
+
+    @property
+    def total_cpus(self) -> int:
+        return self.task_count * self.cpus_per_task
+
+    @property
+    def multi_task(self) -> bool:
+        """More than the one task on one node every job had before: srun runs the tasks."""
+        return self.task_count > 1 or (self.nodes or 1) > 1
 
     def with_overrides(self, **changes: Any) -> Resources:
         """A copy with the given fields replaced; ``None`` values are ignored (flag not given)."""
@@ -40,11 +70,18 @@ class Resources:
             "gpus": self.gpus,
             "time_s": self.time_s,
             "partition": self.partition,
+            # only when asked: a single-task job's record stays what it always was
+            **{k: v for k, v in (("tasks", self.tasks), ("nodes", self.nodes),
+                                 ("tasks_per_node", self.tasks_per_node)) if v is not None},
+            **({"distributed": True} if self.distributed else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Resources:
-        return cls(**{k: data[k] for k in ("cpus", "memory_mb", "gpus", "time_s", "partition") if k in data})
+        return cls(**{k: data[k] for k in _FIELDS if k in data})
+
+
+_FIELDS = ("cpus", "memory_mb", "gpus", "time_s", "partition", "tasks", "nodes", "tasks_per_node", "distributed")
 
 
 @dataclass(frozen=True)
@@ -56,9 +93,10 @@ class Limits:
     max_gpus: int | None = None
     max_time_s: int | None = None
     partitions: tuple[str, ...] | None = None
+    max_nodes: int | None = None
 
 
-SANE = Limits(max_cpus=1 << 16, max_memory_mb=1 << 30, max_gpus=1024, max_time_s=365 * 86400)
+SANE = Limits(max_cpus=1 << 16, max_memory_mb=1 << 30, max_gpus=1024, max_time_s=365 * 86400, max_nodes=1 << 14)
 """What no landing zone offers one job, with or without ``[limits]``: beyond this a request is a
 typo or an attack (and numbers stay small enough for SQLite and SLURM's fields)."""
 
@@ -166,7 +204,7 @@ def format_time(seconds: int) -> str:
 
 def parse_resources(raw: Mapping[str, Any], base: Resources | None = None) -> Resources:
     """Build Resources from a ``[resources]`` table (or flags); unknown keys are an error."""
-    known = {"cpus", "memory", "gpus", "time", "partition"}
+    known = {"cpus", "memory", "gpus", "time", "partition", "tasks", "nodes", "tasks_per_node", "distributed"}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ResourceError(f"unknown resource {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -184,7 +222,30 @@ def parse_resources(raw: Mapping[str, Any], base: Resources | None = None) -> Re
         if not _PARTITION.match(partition):
             raise ResourceError(f"partition {partition!r} has characters a partition name cannot have")
         changes["partition"] = partition
-    return (base or Resources()).with_overrides(**changes)
+    for key in ("tasks", "nodes", "tasks_per_node"):
+        if raw.get(key) is not None:
+            changes[key] = _positive_int(key, raw[key], SANE.max_nodes if key == "nodes" else SANE.max_cpus)
+    if raw.get("distributed") is not None:
+        if not isinstance(raw["distributed"], bool):
+            raise ResourceError(f"distributed must be true or false, not {raw['distributed']!r}")
+        changes["distributed"] = raw["distributed"]
+    resources = (base or Resources()).with_overrides(**changes)
+    check_layout(resources)
+    return resources
+
+
+def check_layout(resources: Resources) -> None:
+    """Tasks and nodes that Slurm could place as asked, or one line saying why not."""
+    r = resources
+    if r.distributed and (r.tasks or r.tasks_per_node):
+        raise ResourceError("distributed = true means one task per CPU (tasks = cpus): "
+                            "give either distributed or tasks/tasks_per_node, not both")
+    if r.nodes and r.task_count < r.nodes:
+        raise ResourceError(f"nodes {r.nodes} is more than the job's tasks ({r.task_count}): each node runs at least one")
+    if r.tasks and r.tasks_per_node and r.tasks > r.tasks_per_node * (r.nodes or 1):
+        raise ResourceError(f"tasks {r.tasks} do not fit {r.nodes or 1} node(s) of tasks_per_node {r.tasks_per_node}")
+    if r.total_cpus > (SANE.max_cpus or 0):
+        raise _absurd("cpus", f"{r.total_cpus} (tasks x cpus per task)", str(SANE.max_cpus))
 
 
 def _positive_int(name: str, value: Any, most: int | None, allow_zero: bool = False) -> int:
@@ -207,7 +268,8 @@ def _positive_int(name: str, value: Any, most: int | None, allow_zero: bool = Fa
 def check_limits(resources: Resources, limits: Limits) -> None:
     """Refuse requests beyond the site's limits, with the limit in the message."""
     checks: list[tuple[str, int | None, int | None, Callable[[int], str]]] = [
-        ("cpus", resources.cpus, limits.max_cpus, str),
+        ("cpus (all tasks)" if resources.multi_task else "cpus", resources.total_cpus, limits.max_cpus, str),
+        ("nodes", resources.nodes, limits.max_nodes, str),
         ("gpus", resources.gpus, limits.max_gpus, str),
         ("memory", resources.memory_mb, limits.max_memory_mb, format_memory),
         ("time", resources.time_s, limits.max_time_s, format_time),

@@ -133,6 +133,10 @@ def times_line(times: Mapping[str, float | None]) -> str:
 def _resources(job: Job) -> str:
     r = job.spec.resources
     parts = [f"cpus={r.cpus}"]
+    if r.multi_task or r.distributed:
+        parts.append(f"tasks={r.task_count}" + (" (distributed)" if r.distributed else ""))
+    if r.nodes:
+        parts.append(f"nodes={r.nodes}")
     if r.memory_mb:
         parts.append(f"memory={format_memory(r.memory_mb)}")
     if r.gpus:

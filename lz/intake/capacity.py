@@ -27,6 +27,7 @@ class Capacity:
     cpus: int | None = None
     memory_mb: int | None = None
     gpus: int | None = None
+    tasks: int | None = None
 
 
 def local_capacity(gpus: int | None = None) -> Capacity:
@@ -37,13 +38,18 @@ def local_capacity(gpus: int | None = None) -> Capacity:
             gpus = sum(1 for name in os.listdir("/dev") if _NVIDIA_DEVICE.fullmatch(name))
         except OSError:
             gpus = None
-    return Capacity(cpus=os.cpu_count(), memory_mb=psutil.virtual_memory().total >> 20, gpus=gpus)
+    return Capacity(cpus=os.cpu_count(), memory_mb=psutil.virtual_memory().total >> 20, gpus=gpus, tasks=1)
 
 
 def check_capacity(resources: Resources, capacity: Capacity) -> None:
     """Refuse what this landing zone can never give, with both numbers in the message."""
+    if capacity.tasks is not None and resources.multi_task and resources.task_count > capacity.tasks:
+        # the local executor starts the command once: N copies with ranks would be an MPI
+        # launcher of our own, and a job written for srun expects Slurm's variables anyway
+        raise ResourceError(f"{resources.task_count} tasks on {resources.nodes or 1} node(s): this landing zone "
+                            "runs each job as one task on this machine (distributed jobs need a SLURM landing zone)")
     checks: list[tuple[str, int | None, int | None, Callable[[int], str]]] = [
-        ("cpus", resources.cpus, capacity.cpus, str),
+        ("cpus", resources.total_cpus, capacity.cpus, str),
         ("memory", resources.memory_mb, capacity.memory_mb, format_memory),
         ("gpus", resources.gpus, capacity.gpus, str),
     ]

@@ -21,7 +21,7 @@ import os
 import pwd
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -36,6 +36,7 @@ from lz.runtimes.base import (
     load_default_command,
     make_mount_point,
     save_default_command,
+    task_env,
 )
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, base_of, bases_of
 from lz.runtimes.convert import dockerfile_to_definition
@@ -116,9 +117,11 @@ class ApptainerRuntime(Runtime):
         # without squashfuse or loop devices (an unprivileged user) a SIF is unpacked to a
         # temporary sandbox for the run: under the job too, so a killed run leaves nothing
         host = ["env", *(f"{key}={value}" for key, value in self.run_tmp_environment(job).items()), self.executable]
-        if not job.spec.env:
+        shim, task = task_env(job)  # several tasks: each one's rank and PMI variables (the hybrid model)
+        if not job.spec.env and not task:
             return [*host, "exec" if command else "run", *options, str(self.image(job)), *command]
-        return [*host, "exec", *options, str(self.image(job)), *env_prefix(job.spec.env), *(command or [RUNSCRIPT])]
+        return [*shim, *host, "exec", *options, str(self.image(job)), *env_prefix(job.spec.env, task),
+                *(command or [RUNSCRIPT])]
 
     def run_tmp_environment(self, job: JobContext) -> dict[str, str]:
         tmp = str(self.run_tmp(job))
@@ -197,11 +200,12 @@ class ApptainerRuntime(Runtime):
         return f"{self.executable}, {kind}{'' if self.is_root else ', --fakeroot'}"
 
 
-def env_prefix(env: Mapping[str, str]) -> list[str]:
+def env_prefix(env: Mapping[str, str], first: Sequence[str] = ()) -> list[str]:
     """``env NAME=VALUE...``: run inside the container, after Apptainer's own environment set-up,
     so values arrive byte for byte and override the image's %environment (pure). Needs ``env`` in
-    the image, as every image with a shell has (no ``--``: busybox's env takes it for the command)."""
-    return ["env", *(f"{key}={value}" for key, value in sorted(env.items()))]
+    the image, as every image with a shell has (no ``--``: busybox's env takes it for the command).
+    ``first``: words before the job's variables (a task's own, which the job's then override)."""
+    return ["env", *first, *(f"{key}={value}" for key, value in sorted(env.items()))]
 
 
 def unpack_argv(tarball: Path, target: Path) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Mapping, Sequence
+from importlib import resources as importlib_resources
 from pathlib import Path
 from typing import IO
 
@@ -44,6 +45,20 @@ class Runtime(abc.ABC):
     def describe(self) -> str:
         """One line for the daemon's start-up message."""
         return self.name
+
+
+TASK_ENV = "@LZ_TASK_ENV@"
+"""In the argv of a job of several tasks, the word lz/wrapper/task-env.sh replaces by the task's
+rank and MPI variables (``SLURM_*``, ``PMI_*``, ``PMIX_*``...): the container's clean environment
+would drop them, and they differ from task to task, so no argv built here can hold them."""
+
+
+def task_env(job: JobContext) -> tuple[list[str], list[str]]:
+    """For a job of several tasks: the shim to start the runtime's argv with, and the word to
+    put first after ``env`` inside the container; nothing for one task (pure)."""
+    if not job.spec.resources.multi_task:
+        return [], []
+    return ["sh", str(importlib_resources.files("lz") / "wrapper" / "task-env.sh")], [TASK_ENV]
 
 
 def default_command_file(job: JobContext) -> Path:

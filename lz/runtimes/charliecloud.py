@@ -28,7 +28,14 @@ from lz.core.layout import CONTAINER_WORKDIR
 from lz.host.fs import remove_tree
 from lz.host.logtail import last_lines
 from lz.host.process import CommandRunner, CommandTimeout, run_command, run_logged
-from lz.runtimes.base import Runtime, build_log_tail, load_default_command, make_mount_point, save_default_command
+from lz.runtimes.base import (
+    Runtime,
+    build_log_tail,
+    load_default_command,
+    make_mount_point,
+    save_default_command,
+    task_env,
+)
 from lz.runtimes.catalogue import SCRATCH, ImageCatalogue, bases_of
 from lz.runtimes.convert import definition_to_dockerfile
 from lz.runtimes.dockerfile import default_command
@@ -102,13 +109,15 @@ class CharliecloudRuntime(Runtime):
         if not command:
             raise ValueError("the job has no command and its Dockerfile has no CMD or ENTRYPOINT")
         binds = [arg for v in job.spec.volumes for arg in ("-b", f"{v.host_path}:{v.mount}")]
+        shim, task = task_env(job)  # several tasks: each one's rank and PMI variables (the hybrid model)
         return [
+            *shim,
             *read_only_prefix([v.host_path for v in job.spec.volumes if v.read_only]),
             "env", f"USER={self.user}", self.ch_run,
             "-b", f"{job.paths.work}:{CONTAINER_WORKDIR}", *binds, "-c", CONTAINER_WORKDIR,
             "--unset-env=*", "--env-no-expand", f"--set-env=PATH={DEFAULT_PATH}", "--set-env",
             *(f"--set-env={key}={value}" for key, value in sorted(job.spec.env.items())),
-            str(self.image_dir(job)), "--", *command,
+            str(self.image_dir(job)), "--", *(["env", *task] if task else []), *command,
         ]
 
     # -- steps ---------------------------------------------------------------------------------

@@ -29,12 +29,11 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
         f"--chdir={work_dir}",
         f"--output={meta_dir}/slurm.out",
         f"--error={meta_dir}/slurm.out",
-        "--ntasks=1",
-        f"--cpus-per-task={resources.cpus}",
+        *layout_argv(resources),
         "--export=NONE",
     ]
     if resources.memory_mb:
-        argv.append(f"--mem={format_memory(resources.memory_mb)}")
+        argv.append(memory_argv(resources, resources.memory_mb))
     if resources.gpus:
         argv.append(f"--gres=gpu:{resources.gpus}" if options.gpu_flag == "gres" else f"--gpus={resources.gpus}")
     if resources.time_s:
@@ -47,16 +46,45 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
     if options.qos:
         argv.append(f"--qos={options.qos}")
     argv.extend(options.extra_sbatch_args)
-    argv += [wrapper, meta_dir, *srun_argv(resources), *step_argv]
+    argv += [wrapper, meta_dir, *srun_argv(resources, mpi=options.mpi), *step_argv]
     return argv
 
 
-def srun_argv(resources: Resources) -> list[str]:
-    """The job's one step, so sstat sees its processes; it inherits the batch allocation and
-    environment. ``--`` ends srun's options: a command starting with ``-`` stays the command.
-    srun adds a line of its own to the job's stderr when the command fails ("srun: error:
-    localhost: task 0: Exited with exit code 3"); no flag silences it, and it is true."""
-    return ["srun", "--ntasks=1", f"--cpus-per-task={resources.cpus}", "--export=ALL", "--"]
+def layout_argv(resources: Resources) -> list[str]:
+    """Tasks and CPUs, the same for sbatch and the step's srun (README: the mapping table).
+    One task by default; ``distributed`` is the original product's ``cpus`` tasks of one CPU."""
+    r = resources
+    argv = [f"--ntasks={r.task_count}"]
+    if r.nodes:
+        argv.append(f"--nodes={r.nodes}")
+    if r.tasks_per_node:
+        argv.append(f"--ntasks-per-node={r.tasks_per_node}")
+    return [*argv, f"--cpus-per-task={r.cpus_per_task}"]
+
+
+def memory_argv(resources: Resources, memory_mb: int) -> str:
+    """``memory`` is the whole job's. One task: ``--mem`` (its node). Tasks over a known number
+    of nodes with a fixed count on each: ``--mem`` per node, the total shared evenly. Otherwise
+    Slurm places the tasks: ``--mem-per-cpu``, the total over all CPUs (rounded up: never less)."""
+    r = resources
+    if not r.multi_task and not r.distributed:  # the original's rule: distributed is per CPU, always
+        return f"--mem={format_memory(memory_mb)}"
+    if r.nodes and r.tasks_per_node and r.task_count == r.nodes * r.tasks_per_node:
+        return f"--mem={format_memory(-(-memory_mb // r.nodes))}"
+    return f"--mem-per-cpu={format_memory(-(-memory_mb // r.total_cpus))}"
+
+
+def srun_argv(resources: Resources, *, mpi: str | None = None) -> list[str]:
+    """The job's step, so sstat sees its processes; it inherits the batch allocation and
+    environment. Each task runs the job's argv (a container's run: the hybrid model, the host's
+    srun starting one container a task, PMI through ``--mpi``); the wrapper around srun runs once,
+    so the results are collected once. ``--`` ends srun's options: a command starting with ``-``
+    stays the command. srun adds a line of its own to the job's stderr when the command fails
+    ("srun: error: localhost: task 0: Exited with exit code 3"); no flag silences it, and it is true."""
+    argv = ["srun", *layout_argv(resources)]
+    if mpi and resources.multi_task:
+        argv.append(f"--mpi={mpi}")
+    return [*argv, "--export=ALL", "--"]
 
 
 def squeue_argv(user: str) -> list[str]:

@@ -3,6 +3,7 @@ argv builders as it is (pure; validated on construction)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from lz.core.errors import ConfigError
@@ -19,6 +20,8 @@ class SlurmSettings:
     command_timeout_s: float = field(default=30.0, metadata={"help":
         'A SLURM command slower than this counts as "controller down".'})
     user: str | None = field(default=None, metadata={"help": "Whose jobs `squeue` lists (default: the daemon's user)."})
+    mpi: str | None = field(default=None, metadata={"help":
+        "`srun --mpi=` for jobs of several tasks (`pmi2`, `pmix`; see `srun --mpi=list`; default: the cluster's MpiDefault)."})
 
     def __post_init__(self) -> None:
         if self.gpu_flag not in ("gpus", "gres"):
@@ -27,5 +30,7 @@ class SlurmSettings:
             # a bare word would become sbatch's script, and the wrapper one of its arguments
             if not arg.startswith("-"):
                 raise ConfigError(f"[slurm] extra_sbatch_args: {arg!r} is not an option: write --name=value")
+        if self.mpi is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", self.mpi):
+            raise ConfigError(f"[slurm] mpi must be a plugin name such as pmi2 or pmix, not {self.mpi!r}")
         if self.command_timeout_s <= 0:
             raise ConfigError("[slurm] command_timeout_s must be positive")

@@ -39,3 +39,14 @@ def test_beyond_capacity_is_refused_with_the_numbers(resources: Resources, match
 def test_within_or_unknown_capacity_is_fine() -> None:
     check_capacity(Resources(cpus=2, memory_mb=2048, gpus=0), Capacity(cpus=2, memory_mb=2048, gpus=0))
     check_capacity(Resources(cpus=64, memory_mb=1 << 20, gpus=8), Capacity())  # SLURM: the cluster decides
+
+
+def test_a_local_landing_zone_refuses_several_tasks_in_one_line() -> None:
+    here = Capacity(cpus=2, memory_mb=2048, gpus=0, tasks=1)
+    check_capacity(Resources(cpus=2, distributed=True, tasks=None, nodes=None), Capacity(cpus=2))
+    with pytest.raises(ResourceError, match=r"2 tasks on 1 node\(s\): this landing zone runs each job as one task "
+                                            r"on this machine \(distributed jobs need a SLURM landing zone\)"):
+        check_capacity(Resources(cpus=2, distributed=True), here)
+    with pytest.raises(ResourceError, match=r"cpus 4 is more than"):  # every task's CPUs count
+        check_capacity(Resources(cpus=2, tasks=2), Capacity(cpus=2))
+    check_capacity(Resources(cpus=1, distributed=True), here)  # distributed over one CPU: one task

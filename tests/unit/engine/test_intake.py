@@ -198,7 +198,7 @@ def test_bad_spec(tmp_path: Path, toml: str, match: str) -> None:
 
 @pytest.mark.parametrize("resources,match", [
     ("cpus = 0", "cpus must be at least 1"), ('memory = "lots"', "memory 'lots'"),
-    ('time = "25:99:99"', "time '25:99:99'"), ('partition = "a;b"', "partition 'a;b'"), ("nodes = 3", "unknown resource"),
+    ('time = "25:99:99"', "time '25:99:99'"), ('partition = "a;b"', "partition 'a;b'"), ("nodelist = 3", "unknown resource"),
 ])
 def test_bad_resources(tmp_path: Path, resources: str, match: str) -> None:
     job = folder(tmp_path, {"lz.toml": f'command = ["sh"]\n[resources]\n{resources}\n'})
@@ -310,3 +310,16 @@ def test_a_recipe_is_small(tmp_path: Path) -> None:
         big.truncate(2 << 20)
     with bad_input(BundleError, r"Dockerfile: a recipe larger than 1 MiB \(2097152 bytes\)"):
         load_spec(job)
+
+
+def test_tasks_and_nodes_from_lz_toml_and_flags(tmp_path: Path) -> None:
+    job = folder(tmp_path, {"lz.toml": 'command = ["sh"]\n[resources]\ndistributed = true\ncpus = 4\nmemory = "8G"\n'})
+    spec = load_spec(job)
+    assert (spec.resources.task_count, spec.resources.cpus_per_task, spec.resources.distributed) == (4, 1, True)
+    other = folder(tmp_path / "b", {"lz.toml": 'command = ["sh"]\n[resources]\ntasks = 4\n'})
+    spec = load_spec(other, overrides={"nodes": "2", "tasks_per_node": "2"})
+    assert (spec.resources.tasks, spec.resources.nodes, spec.resources.tasks_per_node) == (4, 2, 2)
+    with pytest.raises(ResourceError, match=r"lz.toml or flags: nodes 2 is more than this site allows \(1\)"):
+        load_spec(other, overrides={"nodes": "2"}, limits=Limits(max_nodes=1))
+    with pytest.raises(ResourceError, match="give either distributed or tasks"):
+        load_spec(job, overrides={"tasks": "2"})
