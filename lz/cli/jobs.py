@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 @click.option("-G", "--gpus", default=None, help="GPUs.")
 @click.option("-t", "--time", "time_", default=None, help="Time limit, e.g. 1:00:00, 90 (minutes) or 1-12:00:00.")
 @click.option("-p", "--partition", default=None, help="SLURM partition.")
+@click.option("-a", "--array", default=None,
+              help="A sweep: run the job once per index, e.g. 0-99, 1,3,5-7, 0-99:2, 0-99%10 (at most 10 at once).")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
 @click.option("--station", default=None, shell_complete=complete_station,
@@ -46,8 +48,8 @@ if TYPE_CHECKING:
                    "allows this job before it ends lost; at most the Station's own limit.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
-           time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None,
-           max_attempts: int | None) -> None:
+           time_: str | None, partition: str | None, array: str | None, wait: bool, as_json: bool,
+           station: str | None, max_attempts: int | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
@@ -58,7 +60,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         from lz.cli import remote_jobs as jobs_cli
 
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts}
+                     "max_attempts": max_attempts, **({"array": array} if array else {})}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
@@ -72,7 +74,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     client = Client.for_settings(loaded)
     try:
         submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
-                                  partition=partition)
+                                  partition=partition, array=array)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)
