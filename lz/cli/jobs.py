@@ -190,6 +190,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
                  fmt: str | None, header: bool) -> str:
     import json
 
+    from lz.cli import array_cmds
     from lz.core import job_format, views
     from lz.core.machine import ACTIVE
 
@@ -198,8 +199,11 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
         job = jobs.find(job_id)
         history = jobs.history(job.id)
         if as_json:
-            return json.dumps(views.job_json(job, now, history), indent=2)
-        return views.details(job, history, now)
+            data = views.job_json(job, now, history)
+            if job.spec.array:
+                data.update(array_cmds.as_json(settings(), job))
+            return json.dumps(data, indent=2)
+        return views.details(job, history, now) + (array_cmds.detail(settings(), job) if job.spec.array else "")
     classic = not selection.filters() and selection.limit is None and not show_all
     note = ""
     if classic and as_json:
@@ -225,6 +229,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
         return job_format.render(fmt, [views.job_json(j, now) for j in shown], header)
     counts = jobs.count_by_state()
     lines = [views.landing_zone_line(jobs.status(), now), views.summary(counts), "", views.table(shown, now)]
+    lines += array_cmds.summaries(settings(), shown)  # a sweep's tasks by state, under the table
     if note:
         lines.append(note)
     return "\n".join(lines)
@@ -233,11 +238,24 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
 @main.command()
 @common
 @job_targets
-def cancel(job_ids: tuple[str, ...]) -> None:
+@click.option("--task", "tasks", type=click.IntRange(0), multiple=True,
+              help="Of a sweep (--array): cancel this task only (repeatable); JOB_7 says the same.")
+def cancel(job_ids: tuple[str, ...], tasks: tuple[int, ...]) -> None:
     """Cancel jobs in any state: the ids given, or every active job the filters match (-n, -t,
     --since). Each is still collected (partial results) and cleaned. As scancel: no question asked,
     one line per job; an unknown id is one line on stderr and exit status 2, the others are
-    cancelled all the same."""
+    cancelled all the same. A sweep's single tasks: JOB --task 7, or JOB_7."""
+    from lz.cli import array_cmds
+
+    split = [array_cmds.split_job_task(j) for j in job_ids]
+    if tasks or any(index is not None for _, index in split):
+        if len({job for job, _ in split}) != 1:
+            from lz.core.errors import UserError
+
+            raise UserError("cancel the tasks of one sweep at a time: JOB --task N ..., or JOB_N ...")
+        indices = [*tasks, *(index for _, index in split if index is not None)]
+        click.echo(array_cmds.cancel_tasks(settings(), split[0][0], list(dict.fromkeys(indices))))
+        return
     act("cancel", job_ids)
 
 
@@ -312,9 +330,12 @@ def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Directory to unpack into (default ./JOB_ID); it must be empty unless --force.")
 @click.option("--force", is_flag=True, help="Unpack into a non-empty directory, replacing files of the same names.")
+@click.option("--task", type=click.IntRange(0), default=None,
+              help="Of a sweep: that task's folder (task-N/: its outputs, stdout, stderr) alone (default ./JOB_N).")
 @hub_options
-def results(job_id: str, output: Path | None, force: bool) -> None:
-    """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
+def results(job_id: str, output: Path | None, force: bool, task: int | None) -> None:
+    """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/. A sweep's
+    tasks are under task-<i>/ (each with its stdout and stderr)."""
 
     hub = hub_target()
     if hub is not None:
@@ -326,5 +347,5 @@ def results(job_id: str, output: Path | None, force: bool) -> None:
     from lz.client import Client
 
     job = Client.for_settings(settings()).job(job_id)
-    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True))
+    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True), task=task)
     click.echo(str(target))

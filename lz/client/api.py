@@ -32,7 +32,7 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
-    def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]: ...
+    def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]: ...
     def running(self) -> bool | None: ...
 
 
@@ -122,12 +122,14 @@ class Job:
         return b"".join(self.stream_logs(which)).decode("utf-8", "replace")
 
     def results(self, dir: str | os.PathLike[str] | None = None, *, force: bool = False,  # noqa: A002
-                on_note: Callable[[str], None] | None = None) -> Path:
+                on_note: Callable[[str], None] | None = None, task: int | None = None) -> Path:
         """Unpack the job's new and modified files into ``dir`` (default ./JOB_ID; it must be empty
         unless ``force``); its manifest and logs go under ``dir/.lz/``. Returns the folder.
-        ``on_note`` hears what was left out (one line each; default: a warning in the log)."""
-        target = Path(dir) if dir is not None else Path(self.id)
-        for note in self.client.backend.unpack_results(self.id, target, force):
+        ``on_note`` hears what was left out (one line each; default: a warning in the log).
+        ``task``: of a sweep, that task's folder (``task-<i>/``, its outputs and logs) alone."""
+        target = Path(dir) if dir is not None else Path(self.id if task is None else f"{self.id}_{task}")
+        only = None if task is None else f"task-{task}"
+        for note in self.client.backend.unpack_results(self.id, target, force, only):
             (on_note or log.warning)(note)
         return target
 

@@ -9,9 +9,10 @@ controller call.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources as importlib_resources
 from pathlib import Path
 
@@ -149,3 +150,28 @@ def slurm_array_observation(job: Tracked, entries: Sequence[QueueEntry]) -> Obse
         return Observation("absent", array_id, seen_before=False)
     return array_observation(array_id, task_views(job.paths, indices, listed=listed, over=not listed),
                              pending_reason)
+
+
+TASKS_FILE = "tasks.json"
+"""Each task's final state, written when the sweep is collected and stored with its logs: what
+``lz status JOB`` shows once the work directory is gone."""
+
+
+def write_tasks_file(paths: JobPaths, array: str, *, cancelled: bool = False) -> Path:
+    """``cancelled``: the whole array was; a task that left no exit status was cancelled with it."""
+    views = task_views(paths, parse_array(array).indices, over=True)
+    if cancelled:
+        views = [v if v.state in ("succeeded", "failed") and v.native_state != "LOST"
+                 else TaskView(v.index, "cancelled", v.exit_code, "CANCELLED") for v in views]
+    target = paths.meta / TASKS_FILE
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(v) for v in views]))
+    tmp.replace(target)
+    return target
+
+
+def read_tasks_file(path: Path) -> list[TaskView] | None:
+    try:
+        return [TaskView(**item) for item in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return None
