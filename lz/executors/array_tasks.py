@@ -78,9 +78,9 @@ def task_views(paths: JobPaths, indices: Sequence[int], *, listed: Mapping[int, 
 def _view(paths: JobPaths, index: int, listed: Mapping[int, Listed] | None, over: bool) -> TaskView:
     folder = task_meta(paths, index)
     code = _exit_code(folder / "exit")
-    if code is not None:
-        return TaskView(index, "succeeded" if code == 0 else "failed", code, "EXITED")
     cancelled = (folder / CANCEL_MARK).exists()
+    if code is not None:  # a cancelled task that ended its own way on the signal was still cancelled
+        return TaskView(index, "succeeded" if code == 0 else "cancelled" if cancelled else "failed", code, "EXITED")
     entry = listed.get(index) if listed is not None else None
     if entry is not None and entry.phase != "ended":
         return TaskView(index, entry.phase, None, entry.native_state)
