@@ -341,7 +341,7 @@ def results(job_id: str, output: Path | None, force: bool, task: int | None) -> 
     if hub is not None:
         from lz.cli import remote_jobs as jobs_cli
 
-        jobs_cli.results(hub, job_id, output, force)
+        jobs_cli.results(hub, job_id, output, force, task)
         return
 
     from lz.client import Client
