@@ -32,7 +32,7 @@ def task_wrapper() -> Path:
 
 
 def runner_script() -> Path:
-    return Path(str(importlib_resources.files("lz") / "wrapper" / "array_runner.py"))
+    return Path(str(importlib_resources.files("lz") / "executors" / "array_runner.py"))
 
 
 def task_meta(paths: JobPaths, index: int) -> Path:

@@ -123,7 +123,7 @@ class LocalExecutor(Executor):
                 _signal_group(pid, signal.SIGCONT)  # a paused job must run to hear it
 
     def cancel_tasks(self, job: Tracked, indices: Sequence[int]) -> None:
-        """The marks alone: the sweep's runner skips a marked task or signals it (array_runner.py)."""
+        """The marks alone: the sweep's runner skips a marked task or signals it (lz/executors/array_runner.py)."""
         for index in indices:
             mark_cancelled(job.paths, index, self.clock())
 
