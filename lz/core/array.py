@@ -137,7 +137,8 @@ def outcome_reason(tasks: Iterable[TaskView]) -> tuple[int, str]:
     if not bad:
         return 0, f"all {len(done)} tasks succeeded"
     first = bad[0]
-    how = ("cancelled" if first.state == "cancelled" else f"exit code {first.exit_code}"
+    how = ("cancelled" if first.state == "cancelled" else "time limit reached" if first.native_state == "TIMEOUT"
+           else f"exit code {first.exit_code}"
            if first.exit_code is not None else (first.native_state or first.state).lower())
     code = first.exit_code if first.exit_code not in (None, 0) else 1
     assert code is not None

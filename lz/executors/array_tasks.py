@@ -23,6 +23,7 @@ from lz.executors.base import wrapper_script
 from lz.slurm.parse import QueueEntry, base_state, phase_of
 
 CANCEL_MARK = "cancel-requested"
+TIMEOUT_MARK = "time-limit-reached"
 ARRAY_STATE = "ARRAY"
 """The native state of an array that ended as a whole: its exit status and reason come from its tasks."""
 
@@ -47,7 +48,8 @@ def array_argv(job: JobContext, argv: Sequence[str], slots: int) -> list[str]:
     spec = parse_array(job.spec.array)
     throttle = min(spec.throttle or spec.count, max(1, slots))
     return [sys.executable, str(runner_script()), str(throttle), ",".join(map(str, spec.indices)),
-            str(task_wrapper()), str(wrapper_script()), str(job.paths.meta), "--", *argv]
+            str(task_wrapper()), str(wrapper_script()), str(job.paths.meta), str(job.spec.resources.time_s or 0),
+            "--", *argv]
 
 
 def mark_cancelled(paths: JobPaths, index: int, now: float) -> None:
@@ -80,6 +82,8 @@ def _view(paths: JobPaths, index: int, listed: Mapping[int, Listed] | None, over
     code = _exit_code(folder / "exit")
     cancelled = (folder / CANCEL_MARK).exists()
     if code is not None:  # a cancelled task that ended its own way on the signal was still cancelled
+        if code != 0 and not cancelled and (folder / TIMEOUT_MARK).exists():
+            return TaskView(index, "failed", code, "TIMEOUT")
         return TaskView(index, "succeeded" if code == 0 else "cancelled" if cancelled else "failed", code, "EXITED")
     entry = listed.get(index) if listed is not None else None
     if entry is not None and entry.phase != "ended":

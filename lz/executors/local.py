@@ -102,7 +102,8 @@ class LocalExecutor(Executor):
         ran_s = _run_time(pid)
         if ran_s is not None:  # as SLURM counts: time suspended is not run time
             ran_s -= job.paused_s + (max(0.0, self.clock() - job.paused_since) if job.paused_since else 0.0)
-        if job.time_limit_s and ran_s is not None and ran_s > job.time_limit_s and not marks[1].exists():
+        limit = None if job.array else job.time_limit_s  # a sweep's limit is each task's (its runner's)
+        if limit and ran_s is not None and ran_s > limit and not marks[1].exists():
             marks[1].write_text(f"{self.clock()}\n")
             _signal_group(pid, signal.SIGTERM)
             return

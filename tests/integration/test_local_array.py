@@ -44,3 +44,16 @@ def test_local_sweep_throttled_with_one_task_cancelled(landing_zone: LandingZone
         assert int((out / f"task-{i}" / "together.txt").read_text()) <= 2  # the throttle held
     refused = landing_zone.cli("submit", str(job), "--array", "0-5%0", check=False)
     assert refused.returncode == 2 and "throttle" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_time_limit_is_each_tasks(landing_zone: LandingZone, tmp_path: Path) -> None:
+    """As SLURM applies --time to each task of an array: three 1.5 s tasks one at a time under a 2 s
+    limit all succeed (4.5 s in all), and one that sleeps on is stopped alone."""
+    job = tmp_path / "jobs" / "slow"
+    job.mkdir(parents=True)
+    (job / "run.sh").write_text('sleep 1.5\n[ "$LZ_ARRAY_INDEX" != 3 ] || sleep 60\n')
+    (job / "lz.toml").write_text('command = ["sh", "run.sh"]\narray = "0-3%1"\n[resources]\ntime = "00:00:02"\n')
+    landing_zone.start()
+    job_id = landing_zone.submit(job)
+    done = landing_zone.wait_all_cleaned([job_id], timeout=60)[job_id]
+    assert (done["outcome"], done["reason"]) == ("failed", "1 of 4 tasks did not succeed (task 3: time limit reached)")
