@@ -60,15 +60,15 @@ def plain(n: int, base: Path) -> tuple[float, int]:
         time.sleep(1)
 
 
-def gateway(n: int, base: Path, tick: float) -> tuple[float, int, int, int]:
-    """(wall seconds, sbatch calls, squeue calls, tasks whose folder came back)."""
+def gateway(n: int, base: Path, tick: float, interval: float) -> tuple[float, int, int, int, str]:
+    """(wall seconds, sbatch calls, squeue calls, tasks whose folder came back, seconds per state)."""
     shim, squeue_calls = install(base / "shim")
     _, sbatch_calls = install(base / "shim", "sbatch")
     state = base / "lz"
     env = {**os.environ, "LZ_DB": str(state / "lz.db"), "LZ_WORKDIR": str(base / "work"),
            "LZ_CONTAINER": "slurm", "LZ_RUNTIME": "none", "LZ_CONFIG": str(base / "config.toml"),
            "PATH": f"{shim}:{os.environ['PATH']}"}
-    (base / "config.toml").write_text('job_prefix = "lzsweep-"\n')
+    (base / "config.toml").write_text(f'job_prefix = "lzsweep-"\nobserve_interval_s = {interval}\n')
     job = base / "job"
     job.mkdir()
     (job / "lz.toml").write_text(f'command = ["true"]\narray = "0-{n - 1}"\n')
@@ -91,28 +91,33 @@ def gateway(n: int, base: Path, tick: float) -> tuple[float, int, int, int]:
         time.sleep(0.2)
     elapsed = time.perf_counter() - start
     outcome = conn.execute("select outcome, reason from jobs where id = ?", (job_id,)).fetchone()
+    steps = conn.execute("select to_state, at from transitions where job_id = ? order by id", (job_id,)).fetchall()
+    phases = ", ".join(f"{a} {t2 - t1:.1f}s" for (a, t1), (_, t2) in zip(steps, steps[1:], strict=False))
     daemon.send_signal(signal.SIGTERM)
     daemon.wait(60)
     assert outcome[0] == "succeeded", outcome
     with tarfile.open(settings.results_dir / job_id / "results.tar.gz") as tar:
         folders = {m.name.split("/")[0] for m in tar if m.name.startswith("task-")}
     return (elapsed, len(sbatch_calls.read_text().splitlines()), len(squeue_calls.read_text().splitlines()),
-            len(folders))
+            len(folders), phases)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--tick", type=float, default=1.0)
+    parser.add_argument("--interval", type=float, default=5.0, help="lz's observe_interval_s (default: the shipped 5 s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-") as tmp:
         base = Path(tmp)
         t_plain, plain_polls = plain(args.tasks, base)
         print(f"plain sbatch --array=0-{args.tasks - 1} + squeue polling (1 s): {t_plain:.1f}s, "
               f"1 sbatch, {plain_polls} squeue", flush=True)
-        t_lz, sbatches, squeues, folders = gateway(args.tasks, base, args.tick)
-        print(f"lz gateway (tick {args.tick:g}s), received to cleaned: {t_lz:.1f}s, {sbatches} sbatch, "
-              f"{squeues} squeue ({squeues / t_lz:.2f}/s), task folders back: {folders}/{args.tasks}")
+        t_lz, sbatches, squeues, folders, phases = gateway(args.tasks, base, args.tick, args.interval)
+        print(f"lz gateway (tick {args.tick:g}s, observe interval {args.interval:g}s), received to cleaned: "
+              f"{t_lz:.1f}s, {sbatches} sbatch, {squeues} squeue ({squeues / t_lz:.2f}/s), task folders back: "
+              f"{folders}/{args.tasks}")
+        print(f"lz time per state: {phases}")
         print(f"ratio lz / plain: {t_lz / t_plain:.2f}x (goal <= 1.05x)")
 
 
