@@ -99,6 +99,9 @@ class Settings:
         "Most bytes one job returns (apparent sizes); what does not fit is listed in the manifest as skipped."})
     results_max_files: int = field(default=100_000, metadata={"help":
         "Most entries one job returns; the rest is listed in the manifest as skipped."})
+    max_array_tasks: int = field(default=10_000, metadata={"help":
+        "Most tasks one array job (`--array`) may have; its indices run from 0 to this less one. SLURM's own "
+        "MaxArraySize (1001 by default) applies too."})
     allow_pull: bool = field(default=False, metadata={"help":
         "Let builds pull base images from a registry (default: only the offline `[images]` catalogue)."})
     group_access: bool = field(default=False, metadata={"help":
@@ -167,6 +170,7 @@ _SCALARS: dict[str, type] = {
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "hub": str, "allow_insecure_hub": bool, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
+    "max_array_tasks": int,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
     "apptainer_sandbox": bool, "hub_volume_roots": tuple,

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 @click.option("-n", "--ntasks", "--tasks", "tasks", default=None, help="Tasks (copies of the command under srun).")
 @click.option("-N", "--nodes", default=None, help="Nodes the tasks spread over.")
 @click.option("--ntasks-per-node", "--tasks-per-node", "tasks_per_node", default=None, help="Tasks on each node.")
+@click.option("-a", "--array", default=None,
+              help="A sweep: run the job once per index, e.g. 0-99, 1,3,5-7, 0-99:2, 0-99%10 (at most 10 at once).")
 @click.option("--wait", is_flag=True, help="Wait until the job is cleaned; exit non-zero unless it succeeded.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON (after --wait: its final state).")
 @click.option("--station", default=None, shell_complete=complete_station,
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, tasks: str | None, nodes: str | None,
-           tasks_per_node: str | None, wait: bool, as_json: bool, station: str | None,
+           tasks_per_node: str | None, array: str | None, wait: bool, as_json: bool, station: str | None,
            max_attempts: int | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
@@ -67,7 +69,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
             raise UserError("--ntasks/--nodes/--ntasks-per-node are for a landing zone; through a hub, write them "
                             "in lz.toml's [resources] (nothing was submitted)")
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts}
+                     "max_attempts": max_attempts, **({"array": array} if array else {})}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
@@ -81,7 +83,8 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     client = Client.for_settings(loaded)
     try:
         submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
-                                  partition=partition, tasks=tasks, nodes=nodes, tasks_per_node=tasks_per_node)
+                                  partition=partition, tasks=tasks, nodes=nodes, tasks_per_node=tasks_per_node,
+                                  array=array)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)
@@ -197,6 +200,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
                  fmt: str | None, header: bool) -> str:
     import json
 
+    from lz.cli import array_cmds
     from lz.core import job_format, views
     from lz.core.machine import ACTIVE
 
@@ -205,8 +209,11 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
         job = jobs.find(job_id)
         history = jobs.history(job.id)
         if as_json:
-            return json.dumps(views.job_json(job, now, history), indent=2)
-        return views.details(job, history, now)
+            data = views.job_json(job, now, history)
+            if job.spec.array:
+                data.update(array_cmds.as_json(settings(), job))
+            return json.dumps(data, indent=2)
+        return views.details(job, history, now) + (array_cmds.detail(settings(), job) if job.spec.array else "")
     classic = not selection.filters() and selection.limit is None and not show_all
     note = ""
     if classic and as_json:
@@ -232,6 +239,7 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
         return job_format.render(fmt, [views.job_json(j, now) for j in shown], header)
     counts = jobs.count_by_state()
     lines = [views.landing_zone_line(jobs.status(), now), views.summary(counts), "", views.table(shown, now)]
+    lines += array_cmds.summaries(settings(), shown)  # a sweep's tasks by state, under the table
     if note:
         lines.append(note)
     return "\n".join(lines)
@@ -240,11 +248,24 @@ def _status_text(jobs: JobStore, job_id: str | None, as_json: bool, selection: S
 @main.command()
 @common
 @job_targets
-def cancel(job_ids: tuple[str, ...]) -> None:
+@click.option("--task", "tasks", type=click.IntRange(0), multiple=True,
+              help="Of a sweep (--array): cancel this task only (repeatable); JOB_7 says the same.")
+def cancel(job_ids: tuple[str, ...], tasks: tuple[int, ...]) -> None:
     """Cancel jobs in any state: the ids given, or every active job the filters match (-n, -t,
     --since). Each is still collected (partial results) and cleaned. As scancel: no question asked,
     one line per job; an unknown id is one line on stderr and exit status 2, the others are
-    cancelled all the same."""
+    cancelled all the same. A sweep's single tasks: JOB --task 7, or JOB_7."""
+    from lz.cli import array_cmds
+
+    split = [array_cmds.split_job_task(j) for j in job_ids]
+    if tasks or any(index is not None for _, index in split):
+        if len({job for job, _ in split}) != 1:
+            from lz.core.errors import UserError
+
+            raise UserError("cancel the tasks of one sweep at a time: JOB --task N ..., or JOB_N ...")
+        indices = [*tasks, *(index for _, index in split if index is not None)]
+        click.echo(array_cmds.cancel_tasks(settings(), split[0][0], list(dict.fromkeys(indices))))
+        return
     act("cancel", job_ids)
 
 
@@ -319,19 +340,22 @@ def _show_daemon_log(jobs: JobStore, follow: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Directory to unpack into (default ./JOB_ID); it must be empty unless --force.")
 @click.option("--force", is_flag=True, help="Unpack into a non-empty directory, replacing files of the same names.")
+@click.option("--task", type=click.IntRange(0), default=None,
+              help="Of a sweep: that task's folder (task-N/: its outputs, stdout, stderr) alone (default ./JOB_N).")
 @hub_options
-def results(job_id: str, output: Path | None, force: bool) -> None:
-    """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/."""
+def results(job_id: str, output: Path | None, force: bool, task: int | None) -> None:
+    """Unpack a job's new and modified files; its manifest and logs go under DIR/.lz/. A sweep's
+    tasks are under task-<i>/ (each with its stdout and stderr)."""
 
     hub = hub_target()
     if hub is not None:
         from lz.cli import remote_jobs as jobs_cli
 
-        jobs_cli.results(hub, job_id, output, force)
+        jobs_cli.results(hub, job_id, output, force, task)
         return
 
     from lz.client import Client
 
     job = Client.for_settings(settings()).job(job_id)
-    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True))
+    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True), task=task)
     click.echo(str(target))

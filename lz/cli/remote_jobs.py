@@ -100,7 +100,7 @@ def logs(hub: HubTarget, job_id: str, which: str, follow: bool = False) -> None:
         sys.stdout.flush()
 
 
-def results(hub: HubTarget, job_id: str, output: Path | None, force: bool = False) -> None:
+def results(hub: HubTarget, job_id: str, output: Path | None, force: bool = False, task: int | None = None) -> None:
     job = Client.for_hub(hub).job(job_id)
-    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True))
+    target = job.results(output, force=force, on_note=lambda note: click.echo(f"lz: {note}", err=True), task=task)
     click.echo(str(target))

@@ -32,7 +32,7 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
-    def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]: ...
+    def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]: ...
     def running(self) -> bool | None: ...
 
 
@@ -124,12 +124,14 @@ class Job:
         return b"".join(self.stream_logs(which)).decode("utf-8", "replace")
 
     def results(self, dir: str | os.PathLike[str] | None = None, *, force: bool = False,  # noqa: A002
-                on_note: Callable[[str], None] | None = None) -> Path:
+                on_note: Callable[[str], None] | None = None, task: int | None = None) -> Path:
         """Unpack the job's new and modified files into ``dir`` (default ./JOB_ID; it must be empty
         unless ``force``); its manifest and logs go under ``dir/.lz/``. Returns the folder.
-        ``on_note`` hears what was left out (one line each; default: a warning in the log)."""
-        target = Path(dir) if dir is not None else Path(self.id)
-        for note in self.client.backend.unpack_results(self.id, target, force):
+        ``on_note`` hears what was left out (one line each; default: a warning in the log).
+        ``task``: of a sweep, that task's folder (``task-<i>/``, its outputs and logs) alone."""
+        target = Path(dir) if dir is not None else Path(self.id if task is None else f"{self.id}_{task}")
+        only = None if task is None else f"task-{task}"
+        for note in self.client.backend.unpack_results(self.id, target, force, only):
             (on_note or log.warning)(note)
         return target
 
@@ -208,9 +210,10 @@ class Client:
                cpus: str | int | None = None, memory: str | None = None, gpus: str | int | None = None,
                time: str | None = None, partition: str | None = None,  # noqa: A002
                max_attempts: int | None = None, tasks: str | int | None = None, nodes: str | int | None = None,
-               tasks_per_node: str | int | None = None) -> Job:
+               tasks_per_node: str | int | None = None, array: str | None = None) -> Job:
         """Hand over a job folder (or a .tar.gz of one). A hub needs ``station``; resources override
-        the folder's lz.toml like ``lz submit``'s flags. ``Rejected`` when intake refuses it."""
+        the folder's lz.toml like ``lz submit``'s flags; ``array`` ("0-99%10") makes it a sweep.
+        ``Rejected`` when intake refuses it."""
         path = Path(path)
         if not path.exists():  # a mistyped path is the caller's mistake, not a job that failed
             raise Error(f"{path}: no such file or directory (nothing was submitted)")
@@ -221,7 +224,7 @@ class Client:
         if self.hub is None and max_attempts is not None:  # a landing zone never runs a job twice
             raise Error("max_attempts= is for hub jobs: a landing zone runs each job once (nothing was submitted)")
         overrides = {"cpus": _text(cpus), "memory": memory, "gpus": _text(gpus), "time": time,
-                     "partition": partition, "max_attempts": max_attempts,
+                     "partition": partition, "max_attempts": max_attempts, **({"array": array} if array else {}),
                      **{k: _text(v) for k, v in (("tasks", tasks), ("nodes", nodes), ("tasks_per_node", tasks_per_node))
                         if v is not None}}
         try:

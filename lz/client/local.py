@@ -152,7 +152,7 @@ class LocalBackend:
             return b"", done
         return chunk, done and offset + len(chunk) >= size
 
-    def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]:
+    def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]:
         from lz.engine import assembly
         from lz.results.unpack import extract_results
 
@@ -163,7 +163,7 @@ class LocalBackend:
                 raise NotFound(f"job {job.id} has no results yet (it is {job.state})" if not _done(job.state)
                                else f"job {job.id} has no stored results")
             with _umask(self.settings):
-                return extract_results(stored, target, force=force)
+                return extract_results(stored, target, force=force, only=only)
 
     def running(self) -> bool:
         from lz.engine.zone_lock import daemon_running

@@ -145,7 +145,7 @@ class HubBackend:
         final = response.headers.get("X-Lz-Final") == "1" and len(chunk) <= MAX_LOG_READ
         return chunk[:MAX_LOG_READ], final
 
-    def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]:
+    def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]:
         from lz.results.unpack import extract_results
 
         with hub_errors(), tempfile.TemporaryDirectory(prefix="lz-results-") as tmp:
@@ -153,7 +153,7 @@ class HubBackend:
             self.http.download(_job(job_id) + "/results", archive, timeout_s=600)
             stored = Path(tmp) / "stored"
             extract_stored(archive, stored)
-            return extract_results(stored, target, force=force)
+            return extract_results(stored, target, force=force, only=only)
 
     def running(self) -> None:
         return None

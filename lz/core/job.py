@@ -30,9 +30,11 @@ class JobSpec:
     resources: Resources = field(default_factory=Resources)
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[Volume, ...] = ()  # bound by every runtime at their mount points (lz.core.volumes)
+    array: str | None = None  # a sweep's indices and throttle, canonical ("0-99%10"; lz.core.array)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            **({"array": self.array} if self.array else {}),
             "volumes": [v.to_dict() for v in self.volumes],
             "name": self.name,
             "command": list(self.command) if self.command is not None else None,
@@ -53,6 +55,7 @@ class JobSpec:
             resources=Resources.from_dict(data.get("resources") or {}),
             env=dict(data.get("env") or {}),
             volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
+            array=data.get("array") or None,
         )
 
 
@@ -127,6 +130,7 @@ class Tracked:
     paused_s: float = 0.0  # finished pauses: suspended time does not count toward the time limit
     paused_since: float | None = None  # the current pause began then
     control_at: float | None = None  # when a stop was asked (its grace period runs from there)
+    array: str | None = None  # a sweep's indices (JobSpec.array): the executor observes its tasks
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,8 @@ def outcome_of(seen: Observation, job: Job) -> tuple[Outcome, str]:
         return Outcome.FAILED, "preempted"
     if native == "REVOKED":
         return Outcome.FAILED, "revoked by the scheduler"
+    if native == "ARRAY":  # a sweep: every task ended, the reason says how many succeeded (lz.core.array)
+        return (Outcome.SUCCEEDED if code == 0 else Outcome.FAILED), seen.reason or f"exit code {code}"
     if code is None:
         return Outcome.FAILED, f"ended without an exit status ({native or 'unknown'})"
     if code == 0:

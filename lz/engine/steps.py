@@ -28,6 +28,7 @@ from lz.core.job import JobContext, Tracked
 from lz.core.machine import Outcome, State
 from lz.engine.watcher import Watcher
 from lz.engine.workspace import LOG_NAMES, Workspace
+from lz.executors.array_tasks import TASKS_FILE, write_tasks_file
 from lz.executors.base import Executor
 from lz.executors.gpus import NoGpusFree
 from lz.host.faults import crash_point
@@ -199,6 +200,8 @@ class Steps:
                 if saved.exists():
                     trees[tree] = (root, manifests.Manifest.load(saved))
         logs = {name: ctx.paths.meta / name for name in LOG_NAMES}
+        if job.spec.array and ctx.paths.meta.is_dir():  # a sweep: each task's end is kept with the logs
+            logs[TASKS_FILE] = write_tasks_file(ctx.paths, job.spec.array, cancelled=job.outcome == Outcome.CANCELLED)
         try:
             summary = collect(trees, self.workspace.results(job_id), logs, limits=self.result_limits)
         except CollectionError as exc:

@@ -43,7 +43,8 @@ class Workspace:
 
     def tracked(self, job: Job) -> Tracked:
         return Tracked(job.id, job.executor_id, self.paths(job), job.spec.resources.time_s,
-                       paused_s=job.paused_s or 0.0, paused_since=job.paused_at, control_at=job.control_at)
+                       paused_s=job.paused_s or 0.0, paused_since=job.paused_at, control_at=job.control_at,
+                       array=job.spec.array)
 
     def spooled(self, job_id: str) -> Path:
         return self.spool_dir / job_id

@@ -53,6 +53,10 @@ class Executor(abc.ABC):
         """Release a held job or resume a suspended one (idempotent); ControlRefused if refused."""
         raise ControlRefused(f"the {self.name} executor cannot resume jobs")
 
+    def cancel_tasks(self, job: Tracked, indices: Sequence[int]) -> None:
+        """Cancel some tasks of a sweep, leaving the others running (idempotent)."""
+        raise ControlRefused(f"the {self.name} executor cannot cancel single tasks")
+
     def processes(self, job: Tracked) -> list[ProcessInfo]:
         """The processes of a running job with their CPU and memory (``lz top``)."""
         return []

@@ -20,6 +20,7 @@ from pathlib import Path
 from lz.core.errors import ControlRefused, SubmitRejected
 from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.core.layout import JobPaths
+from lz.executors.array_tasks import array_argv, finished_array, mark_cancelled
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.executors.gpus import GPU_FILE, GpuRegistry, job_environment
 
@@ -57,7 +58,7 @@ class LocalExecutor(Executor):
         ids = self.gpus.take(paths.meta, job.spec.resources.gpus) if self.gpus else []  # NoGpusFree: next tick
         try:
             proc = subprocess.Popen(
-                ["/bin/sh", str(wrapper_script()), str(paths.meta), *argv],
+                ["/bin/sh", str(wrapper_script()), str(paths.meta), *array_argv(job, argv, self.slots)],
                 cwd=paths.work,
                 env={**self.env, **job_environment(ids)},
                 stdin=subprocess.DEVNULL,
@@ -74,7 +75,7 @@ class LocalExecutor(Executor):
 
     def observe(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
         self._reap()
-        return {job.job_id: self._observe_one(job) for job in jobs}
+        return {job.job_id: finished_array(job, self._observe_one(job)) for job in jobs}
 
     def _observe_one(self, job: Tracked) -> Observation:
         paths = job.paths
@@ -101,7 +102,8 @@ class LocalExecutor(Executor):
         ran_s = _run_time(pid)
         if ran_s is not None:  # as SLURM counts: time suspended is not run time
             ran_s -= job.paused_s + (max(0.0, self.clock() - job.paused_since) if job.paused_since else 0.0)
-        if job.time_limit_s and ran_s is not None and ran_s > job.time_limit_s and not marks[1].exists():
+        limit = None if job.array else job.time_limit_s  # a sweep's limit is each task's (its runner's)
+        if limit and ran_s is not None and ran_s > limit and not marks[1].exists():
             marks[1].write_text(f"{self.clock()}\n")
             _signal_group(pid, signal.SIGTERM)
             return
@@ -120,6 +122,11 @@ class LocalExecutor(Executor):
                 mark.write_text(f"{self.clock()}\n")
                 _signal_group(pid, signal.SIGTERM)
                 _signal_group(pid, signal.SIGCONT)  # a paused job must run to hear it
+
+    def cancel_tasks(self, job: Tracked, indices: Sequence[int]) -> None:
+        """The marks alone: the sweep's runner skips a marked task or signals it (lz/executors/array_runner.py)."""
+        for index in indices:
+            mark_cancelled(job.paths, index, self.clock())
 
     def stop(self, jobs: Sequence[Tracked]) -> None:
         """SIGTERM, then SIGKILL after ``kill_grace_s`` (``_enforce``): the cancel itself, since a

@@ -16,8 +16,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from lz.core.array import task_id
 from lz.core.errors import ControllerUnavailable, ControlRefused
 from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
+from lz.executors.array_tasks import mark_cancelled, slurm_array_observation, task_wrapper
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.host.process import CommandRunner, CommandTimeout, Completed, run_command
 from lz.slurm import commands
@@ -64,10 +66,12 @@ class SlurmExecutor(Executor):
             raise ControllerUnavailable(f"{argv[0]} not found: is this a SLURM submit host?") from exc
 
     def submit(self, job: JobContext, argv: Sequence[str]) -> str:
+        array = job.spec.array  # a sweep: one sbatch --array, each task through its own wrapper
         sbatch = commands.sbatch_argv(
             job_name=self.job_name(job.job_id), work_dir=str(job.paths.work), meta_dir=str(job.paths.meta),
-            wrapper=str(wrapper_script()), resources=job.spec.resources, options=self.settings,
-            step_argv=argv,
+            wrapper=str(task_wrapper() if array else wrapper_script()), resources=job.spec.resources,
+            options=self.settings, step_argv=argv, array=array,
+            wrapper_args=[str(wrapper_script())] if array else (),
         )
         reply = self._run(sbatch)
         return read_sbatch(reply.returncode, reply.stdout, reply.stderr)
@@ -77,6 +81,9 @@ class SlurmExecutor(Executor):
         entries = self._queue()
         found: dict[str, Observation] = {}
         for job in jobs:
+            if job.array:
+                found[job.job_id] = slurm_array_observation(job, entries.get(self.job_name(job.job_id), []))
+                continue
             entry = _pick(entries.get(self.job_name(job.job_id), []), job.executor_id)
             if entry is not None and phase_of(entry.state) != "ended":  # the disk has nothing to add yet
                 found[job.job_id] = Observation(phase_of(entry.state), entry.slurm_id, entry.state, entry.reason,
@@ -115,6 +122,18 @@ class SlurmExecutor(Executor):
             complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)
             if complaint:  # e.g. "Job/step already completing or completed"
                 log.info("scancel: %s", complaint)
+
+    def cancel_tasks(self, job: Tracked, indices: Sequence[int]) -> None:
+        """``scancel ID_7 ID_9``, each task's mark written first (a task cancelled while pending
+        leaves no line in squeue: the mark is how lz knows it was cancelled, not lost)."""
+        if not job.executor_id:
+            raise ControlRefused(f"cannot cancel tasks of job {job.job_id}: its SLURM id is not known yet")
+        for index in indices:
+            mark_cancelled(job.paths, index, self.clock())
+        reply = self._run(commands.scancel_argv([task_id(job.executor_id, i) for i in indices]))
+        complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)
+        if complaint:
+            log.info("scancel: %s", complaint)
 
     def stop(self, jobs: Sequence[Tracked]) -> None:
         """SIGTERM to the job's step (``scancel --signal=TERM``, see ``scancel_signal_argv`` for

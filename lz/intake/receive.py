@@ -57,7 +57,8 @@ def receive(
         stage_bundle(Path(source), staging, IntakeLimits(max_bytes=settings.max_bundle_bytes,
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
-                         limits=settings.limits, require_command=False)
+                         limits=settings.limits, require_command=False,
+                         max_array_tasks=settings.max_array_tasks)
         for volume in volumes:  # a hub's: bound only where this zone allows it (its own allow-list)
             refusal = hub_volume_refusal(volume, os.path.realpath(volume.host_path), settings.hub_volume_roots,
                                          _protected(settings), (os.path.realpath(settings.workdir),))

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from lz.core.array import DEFAULT_MAX_TASKS, parse_array
 from lz.core.errors import BundleError, ResourceError, printable
 from lz.core.job import JobSpec, RecipeKind
 from lz.core.resources import Limits, check_limits, parse_resources
@@ -17,7 +18,7 @@ from lz.host.fs import special_kind
 SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_KEYS = {"name", "command", "env", "resources", "recipe"}
+_TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array"}
 MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
 
@@ -28,6 +29,7 @@ def load_spec(
     overrides: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
     require_command: bool = True,
+    max_array_tasks: int = DEFAULT_MAX_TASKS,
 ) -> JobSpec:
     """The job described by ``folder`` (an already staged, validated copy)."""
     data = _read_toml(folder)
@@ -42,9 +44,10 @@ def load_spec(
     raw_resources = data.get("resources", {})
     if not isinstance(raw_resources, dict):
         raise BundleError(f"{SPEC_FILE}: [resources] must be a table")
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    array = _array(flags.pop("array", data.get("array")), max_array_tasks)
     try:
         resources = parse_resources(raw_resources)
-        flags = {k: v for k, v in (overrides or {}).items() if v is not None}
         resources = parse_resources(flags, base=resources)
         if limits is not None:
             check_limits(resources, limits)
@@ -55,7 +58,18 @@ def load_spec(
         raise BundleError(f"no recipe (Dockerfile, Singularity, *.def) and no command in {SPEC_FILE}")
     if require_command and command is None:
         raise BundleError(f"{SPEC_FILE}: `command` is required (an argv list such as [\"python\", \"main.py\"])")
-    return JobSpec(name=job_name, command=command, recipe=recipe, recipe_kind=kind, resources=resources, env=env)
+    return JobSpec(name=job_name, command=command, recipe=recipe, recipe_kind=kind, resources=resources, env=env,
+                   array=array)
+
+
+def _array(value: Any, max_tasks: int) -> str | None:
+    """A sweep's indices (``--array`` or ``array = "0-99%10"``), kept in sbatch's canonical spelling."""
+    if value is None:
+        return None
+    try:
+        return str(parse_array(value, max_tasks=max_tasks))
+    except ResourceError as exc:
+        raise ResourceError(f"{SPEC_FILE} or --array: {exc}") from None
 
 
 def _read_toml(folder: Path) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def descriptions() -> dict[str, str]:
 DESCRIPTIONS = descriptions()
 
 _LIMIT_KEYS = {"max_cpus": "cpus", "max_memory_mb": "memory", "max_gpus": "gpus", "max_time_s": "time",
-               "partitions": "partitions"}
+               "partitions": "partitions", "max_nodes": "nodes"}
 _TYPE_NAMES = {str: "string", Path: "path", float: "number", int: "integer", bool: "boolean", tuple: "list of strings"}
 
 

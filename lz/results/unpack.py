@@ -15,6 +15,7 @@ an older archive is left out.
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 import shutil
@@ -30,9 +31,10 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def extract_results(results_dir: Path, dest: Path, *, force: bool = False) -> list[str]:
+def extract_results(results_dir: Path, dest: Path, *, force: bool = False, only: str | None = None) -> list[str]:
     """Unpack the stored result in ``results_dir`` into ``dest``; returns notes for the user on what
-    was left out (one line each). Raises ``UserError`` with one line for anything refused."""
+    was left out (one line each). Raises ``UserError`` with one line for anything refused.
+    ``only``: one top folder's content alone (a sweep's ``task-7``), unpacked into ``dest`` itself."""
     results_dir, dest = Path(results_dir), Path(dest)
     if not (results_dir / MANIFEST).is_file():
         raise UserError(f"{results_dir} holds no complete results")
@@ -40,7 +42,10 @@ def extract_results(results_dir: Path, dest: Path, *, force: bool = False) -> li
     root = _open_destination(dest, force)
     try:
         with tarfile.open(results_dir / ARCHIVE, "r:gz") as tar:
-            notes = _Extraction(root, dest, tar).run()
+            extraction = _Extraction(root, dest, tar, only)
+            notes = extraction.run()
+        if only is not None and not extraction.found:
+            raise UserError(f"the results hold no {only}/ (the task wrote nothing, or it never ran)")
         meta = _directory(root, META, 0o700, dest / META)
         try:
             _copy(results_dir / MANIFEST, meta, MANIFEST, dest / META)
@@ -80,16 +85,23 @@ def _plain(name: str) -> list[str] | None:
 
 
 class _Extraction:
-    def __init__(self, root: int, dest: Path, tar: tarfile.TarFile) -> None:
-        self.root, self.dest, self.tar = root, dest, tar
+    def __init__(self, root: int, dest: Path, tar: tarfile.TarFile, only: str | None = None) -> None:
+        self.root, self.dest, self.tar, self.only = root, dest, tar, only
+        self.found = 0
 
     def run(self) -> list[str]:
-        notes = []
+        notes: list[str] = []
         for member in self.tar:
             parts = _plain(member.name)
             if parts is None:
                 raise UserError(f"refusing to unpack the results into {self.dest}: "
                                 f"{member.name!r} is not a plain relative name")
+            if self.only is not None:
+                if parts[0] != self.only or len(parts) == 1:
+                    continue
+                self.found += 1
+                parts, member = parts[1:], copy.copy(member)
+                member.name = "/".join(parts)
             if parts[0] == META:
                 notes.append(f"{member.name}: left out (the name is reserved for lz's manifest and logs)")
                 continue

@@ -7,17 +7,24 @@ from collections.abc import Sequence
 from lz.core.resources import Resources, format_memory, format_time
 from lz.slurm.settings import SlurmSettings
 
-SQUEUE_FIELDS = ("JobID", "State", "Reason", "Exit_Code", "Name")
+SQUEUE_FIELDS = ("JobArrayID", "State", "Reason", "Exit_Code", "Name")
 """Name last: a foreign job's name may hold the delimiter (or a newline), so lines split from the left.
-``-O`` rather than ``-o``: only ``-O`` has Exit_Code, so an ended job's status needs no second call."""
+``-O`` rather than ``-o``: only ``-O`` has Exit_Code, so an ended job's status needs no second call.
+JobArrayID rather than JobID: the same id for a plain job, and ``123_7`` / ``123_[8-99%10]`` for the
+tasks of a sweep (JobID gives each task a number of its own, unrelated to its index)."""
 DELIMITER = "|"
 SSTAT_FIELDS = ("JobID", "MaxRSS", "AveCPU", "NTasks")
 """22.05's sstat has no TotalCPU: AveCPU (per task) times NTasks is the step's CPU time."""
 
 
 def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, resources: Resources,
-                options: SlurmSettings, step_argv: Sequence[str]) -> list[str]:
+                options: SlurmSettings, step_argv: Sequence[str], array: str | None = None,
+                wrapper_args: Sequence[str] = ()) -> list[str]:
     """``sbatch --parsable ... wrapper META srun ... ARGV``.
+
+    A sweep (``array``, canonical as lz.core.array writes it) is one ``sbatch --array=SPEC``: each
+    task's batch output goes to its own ``slurm-<index>.out``, and the wrapper is the task's
+    (``wrapper_args``: its own arguments before META).
 
     The job's argv travels as the batch script's own arguments, so user input never becomes shell
     text. ``--export=NONE`` keeps the daemon's environment (and any secret in it) out of the job:
@@ -27,8 +34,9 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
         "sbatch", "--parsable",
         f"--job-name={job_name}",
         f"--chdir={work_dir}",
-        f"--output={meta_dir}/slurm.out",
-        f"--error={meta_dir}/slurm.out",
+        f"--output={meta_dir}/{'slurm-%a.out' if array else 'slurm.out'}",
+        f"--error={meta_dir}/{'slurm-%a.out' if array else 'slurm.out'}",
+        *([f"--array={array}"] if array else []),
         *layout_argv(resources),
         "--export=NONE",
     ]
@@ -46,7 +54,7 @@ def sbatch_argv(*, job_name: str, work_dir: str, meta_dir: str, wrapper: str, re
     if options.qos:
         argv.append(f"--qos={options.qos}")
     argv.extend(options.extra_sbatch_args)
-    argv += [wrapper, meta_dir, *srun_argv(resources, mpi=options.mpi), *step_argv]
+    argv += [wrapper, *wrapper_args, meta_dir, *srun_argv(resources, mpi=options.mpi), *step_argv]
     return argv
 
 

@@ -66,7 +66,7 @@ _SQUEUE_LINE = re.compile(r"^\d+(?:_(?:\d+|\[[^]|]*\]))?(?:\+\d+)?\|[A-Z_]+\|")
 
 
 def parse_squeue(text: str) -> list[QueueEntry]:
-    """Lines of ``squeue -O JobID:|,State:|,Reason:|,Exit_Code:|,Name:``.
+    """Lines of ``squeue -O JobArrayID:|,State:|,Reason:|,Exit_Code:|,Name:``.
 
     A job name may hold a newline (sbatch accepts one), so a line that does not start an entry
     continues the previous entry's name; one with nothing before it is not squeue output.

@@ -467,7 +467,8 @@ def _overrides(spec: dict[str, Any]) -> dict[str, Any]:
     """The resources the hub accepted (lz.toml and the submitter's flags) as intake flags."""
     res = spec.get("resources") or {}
     return {"cpus": res.get("cpus"), "gpus": res.get("gpus"), "memory": res.get("memory_mb"),
-            "time": format_time(res["time_s"]) if res.get("time_s") else None, "partition": res.get("partition")}
+            "time": format_time(res["time_s"]) if res.get("time_s") else None, "partition": res.get("partition"),
+            "array": spec.get("array")}  # a sweep travels as one job and runs whole on the zone that claims it
 
 
 def _pack_results(stored: Path, archive: Path) -> None:

@@ -9,7 +9,7 @@ root=$(cd "$here/../../.." && pwd)
 work=$(mktemp -d /tmp/lzcap.XXXXXX)
 wrapper=$root/lz/wrapper/job.sh
 user=$(id -un)
-fields='JobID:|,State:|,Reason:|,Exit_Code:|,Name:'
+fields='JobArrayID:|,State:|,Reason:|,Exit_Code:|,Name:'
 cpus=$(sinfo -h -o %c | head -n1)
 
 submit() {  # submit NAME [sbatch options...] -- ARGV...: a job shaped like SlurmExecutor's

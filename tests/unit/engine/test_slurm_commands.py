@@ -58,7 +58,7 @@ def test_user_argv_is_never_joined_into_one_string() -> None:
 
 def test_squeue_argv_names_last() -> None:
     assert commands.squeue_argv("alice") == [
-        "squeue", "--noheader", "--states=all", "--user=alice", "-O", "JobID:|,State:|,Reason:|,Exit_Code:|,Name:"]
+        "squeue", "--noheader", "--states=all", "--user=alice", "-O", "JobArrayID:|,State:|,Reason:|,Exit_Code:|,Name:"]
 
 
 def test_sstat_scontrol_scancel_argv() -> None:

@@ -142,7 +142,7 @@ def test_one_squeue_for_many_jobs_and_adoption_by_name(tmp_path: Path) -> None:
     jobs.append(tracked(tmp_path, "gone", "5"))
     seen = executor(script).observe(jobs)
     assert script.calls == [["squeue", "--noheader", "--states=all", "--user=alice", "-O",
-                             "JobID:|,State:|,Reason:|,Exit_Code:|,Name:"]]
+                             "JobArrayID:|,State:|,Reason:|,Exit_Code:|,Name:"]]
     assert seen["job7"].phase == "running" and seen["job7"].executor_id == "107"  # adopted by name
     assert seen["job8"].executor_id == "108" and seen["job8"].native_state == "RUNNING"
     assert seen["gone"].phase == "absent" and seen["gone"].executor_id == "5"

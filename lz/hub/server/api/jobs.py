@@ -37,6 +37,8 @@ async def submit(request: Request, station: str = params.name(),
                  gpus: str | None = Query(default=None, max_length=16),
                  time: str | None = Query(default=None, max_length=32),
                  partition: str | None = Query(default=None, max_length=64),
+                 array: str | None = Query(default=None, max_length=256, description=(
+                     "A sweep: the job runs once per index (0-99, 1,3,5-7, 0-99:2, 0-99%10), as one job.")),
                  max_attempts: int | None = Query(default=None, ge=1, le=MAX_ATTEMPTS, description=(
                      "Failed attempts (lease ran out, job lost) before the job ends lost; at most the Station's.")),
                  who: Principal = Depends(user)) -> Any:
@@ -44,7 +46,7 @@ async def submit(request: Request, station: str = params.name(),
     from lz.hub.server import uploads as submission
 
     hub = hub_of(request)
-    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
+    overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition, "array": array}
     done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
                                     max_attempts=max_attempts)
     return await run_in_threadpool(_job_out, hub, who, done, True)
