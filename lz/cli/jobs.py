@@ -44,12 +44,20 @@ if TYPE_CHECKING:
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
               help="With --station: failed attempts (a lost landing zone, a lease that ran out) the hub "
                    "allows this job before it ends lost; at most the Station's own limit.")
+@click.option("--after", "after", multiple=True, metavar="JOB[:ok|:any|:failed]",
+              help="Start only after JOB succeeded (:ok, the default), ended in any way (:any) or did not "
+                   "succeed (:failed); if it ends otherwise this job ends failed. Repeat for several. Under "
+                   "SLURM this is sbatch --dependency=afterok/afterany/afternotok.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None,
-           max_attempts: int | None) -> None:
+           max_attempts: int | None, after: tuple[str, ...] = ()) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
-    the job id last."""
+    the job id last.
+
+    Retries and dependencies can also be written in the folder's lz.toml: ``retries = 2``,
+    ``retry_on = ["node_fail", "preempted", "requeued", "timeout", "lost", "exit:75"]`` and
+    ``after = ["JOB:ok"]`` (see the README's "Retries and dependencies")."""
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
         from lz.core.errors import UserError
 
@@ -58,7 +66,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         from lz.cli import remote_jobs as jobs_cli
 
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts}
+                     "max_attempts": max_attempts, "after": list(after)}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
@@ -72,7 +80,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     client = Client.for_settings(loaded)
     try:
         submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
-                                  partition=partition)
+                                  partition=partition, after=after)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)

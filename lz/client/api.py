@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -205,9 +205,10 @@ class Client:
     def submit(self, path: str | os.PathLike[str], station: str | None = None, name: str | None = None,
                cpus: str | int | None = None, memory: str | None = None, gpus: str | int | None = None,
                time: str | None = None, partition: str | None = None,  # noqa: A002
-               max_attempts: int | None = None) -> Job:
+               max_attempts: int | None = None, after: Sequence[str] | None = ()) -> Job:
         """Hand over a job folder (or a .tar.gz of one). A hub needs ``station``; resources override
-        the folder's lz.toml like ``lz submit``'s flags. ``Rejected`` when intake refuses it."""
+        the folder's lz.toml like ``lz submit``'s flags. ``after``: jobs it waits for, as
+        ``JOB[:ok|:any|:failed]`` (``lz submit --after``). ``Rejected`` when intake refuses it."""
         path = Path(path)
         if not path.exists():  # a mistyped path is the caller's mistake, not a job that failed
             raise Error(f"{path}: no such file or directory (nothing was submitted)")
@@ -218,7 +219,7 @@ class Client:
         if self.hub is None and max_attempts is not None:  # a landing zone never runs a job twice
             raise Error("max_attempts= is for hub jobs: a landing zone runs each job once (nothing was submitted)")
         overrides = {"cpus": _text(cpus), "memory": memory, "gpus": _text(gpus), "time": time,
-                     "partition": partition, "max_attempts": max_attempts}
+                     "partition": partition, "max_attempts": max_attempts, "after": list(after or ()) or None}
         try:
             return Job(self, self.backend.submit(path, station, name, overrides))
         except Rejected as exc:
