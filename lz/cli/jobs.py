@@ -255,11 +255,17 @@ def cancel(job_ids: tuple[str, ...]) -> None:
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
 @click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
+@click.option("--attempt", type=click.IntRange(1, 101), default=None,
+              help="An earlier attempt's output (a job with retries; the default is the latest attempt).")
 @hub_options
-def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
+def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool, attempt: int | None = None) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz.core.errors import UserError
 
+    if attempt is not None:
+        if which == "build.log":
+            raise UserError("--attempt shows a run's stdout or stderr; a job is built once")
+        which = f"attempt-{attempt}/{which}"
     hub = hub_target()
     if hub is not None and not daemon_log:
         from lz.cli import remote_jobs as jobs_cli

@@ -23,6 +23,11 @@ log = logging.getLogger("lz.client")
 LOGS = ("stdout", "stderr", "build.log")
 
 
+def _attempt_folder(folder: str) -> bool:
+    """No folder (the latest attempt's log), or an earlier attempt's (``attempt-2``)."""
+    return not folder or (folder.startswith("attempt-") and folder[8:].isascii() and folder[8:].isdigit())
+
+
 class Backend(Protocol):
     """What a landing zone and a hub each do for the API; jobs are their documented JSON."""
 
@@ -102,8 +107,8 @@ class Job:
     def stream_logs(self, which: str = "stdout", follow: bool = False, poll_s: float = 1.0) -> Iterator[bytes]:
         """The log's bytes as they come: what there is now, and with ``follow`` more until the job
         ends (the finished attempt's log on a hub, else as much of the running one's as it has)."""
-        if which not in LOGS:
-            raise Error(f"unknown log {which!r}: one of {', '.join(LOGS)}")
+        if which.rpartition("/")[2] not in LOGS or not _attempt_folder(which.rpartition("/")[0]):
+            raise Error(f"unknown log {which!r}: one of {', '.join(LOGS)}, or attempt-N/stdout or /stderr")
         offset = 0
         while True:
             chunk, final = self.client.backend.log(self.id, which, offset)

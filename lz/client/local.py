@@ -140,7 +140,10 @@ class LocalBackend:
 
         with _local():
             job = self.store.find(job_id)
-            path = assembly.workspace(self.settings).log(job, which)
+            try:
+                path = assembly.workspace(self.settings).log(job, which)
+            except ValueError as exc:  # an attempt the job never had
+                raise Error(str(exc)) from None
         done = _done(job.state)  # read before the bytes: a done job's log is whole
         if path is None:
             return b"", done

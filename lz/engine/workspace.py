@@ -83,7 +83,10 @@ class Workspace:
     def log(self, job: Job, name: str, attempt: int | None = None) -> Path | None:
         """Where a log is now: in the stored results once collected, else live in the work directory.
         ``attempt``: an earlier attempt's (``attempt-N/``, see ``attempt_logs``); the current one's
-        is the plain name."""
+        is the plain name, and so is ``attempt-N/NAME``."""
+        folder, _, base = name.rpartition("/")
+        if folder.startswith("attempt-") and folder[8:].isdigit() and attempt is None:
+            name, attempt = base, int(folder[8:])
         if name not in LOG_NAMES:
             raise ValueError(f"unknown log {name!r}")
         if attempt is not None and attempt != job.attempt:
