@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
-from lz.core.errors import ConfigError
+from lz.core.errors import ConfigError, UserError
 from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
+from lz.core.retry import DEFAULT_RETRY_ON, RetryPolicy, check_cause
 from lz.core.volumes import Volume
 from lz.core.volumes import from_config as volumes_from_config
 from lz.hub.protocol.transport import check_hub_url
@@ -85,6 +86,15 @@ class Settings:
         "invisible to the scheduler before it is submitted again (at least three ticks)."})
     lost_after_s: float = field(default=120.0, metadata={"help":
         "A submitted job the scheduler and the disk have not known for this long is lost (never resubmitted)."})
+    retries: int = field(default=0, metadata={"help":
+        "Attempts a job may have after its first, unless its `lz.toml` says `retries` (0: a failure is final)."})
+    retry_on: tuple[str, ...] = field(default=DEFAULT_RETRY_ON, metadata={"help":
+        "What earns a job another attempt, unless its `lz.toml` says `retry_on`: `node_fail`, `preempted`, "
+        "`requeued`, `timeout`, `lost`, `exit:CODE`, `exit:any`."})
+    retry_backoff_s: float = field(default=10.0, metadata={"help":
+        "Seconds before a job's second attempt is submitted; each later one waits twice as long."})
+    retry_backoff_max_s: float = field(default=600.0, metadata={"help":
+        "The longest wait between two attempts of a job."})
     retention_days: float = field(default=30.0, metadata={"help": "Days results are kept after a job is cleaned."})
     build_timeout_s: float = field(default=3600.0, metadata={"help": "Seconds a container build may take."})
     stop_grace_s: float = field(default=60.0, metadata={"help":
@@ -153,6 +163,11 @@ class Settings:
         return 0o027 if self.group_access else 0o077
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        """What a job whose ``lz.toml`` says nothing of retries gets."""
+        return RetryPolicy(self.retries, tuple(self.retry_on))
+
+    @property
     def container(self) -> str:
         """The original product's single axis: ``slurm``, or the local runtime."""
         return "slurm" if self.executor == "slurm" else self.runtime
@@ -169,6 +184,7 @@ _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
     "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "hub": str, "allow_insecure_hub": bool, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
+    "retries": int, "retry_on": tuple, "retry_backoff_s": float, "retry_backoff_max_s": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
     "max_array_tasks": int,
     "allow_pull": bool,
@@ -404,6 +420,13 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"landing zone name {settings.name!r} may hold only letters, digits, - _ .")
     if not settings.job_prefix or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.job_prefix):
         raise ConfigError(f"job_prefix {settings.job_prefix!r} may hold only letters, digits, - _ .")
+    if not 0 <= settings.retries <= 100 or settings.retry_backoff_s < 0 or settings.retry_backoff_max_s < 0:
+        raise ConfigError("retries must be 0 to 100 and the retry back-offs not negative")
+    for cause in settings.retry_on:
+        try:
+            check_cause(cause, "retry_on")
+        except UserError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def setting_names() -> list[str]:

@@ -49,13 +49,21 @@ if TYPE_CHECKING:
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
               help="With --station: failed attempts (a lost landing zone, a lease that ran out) the hub "
                    "allows this job before it ends lost; at most the Station's own limit.")
+@click.option("--after", "after", multiple=True, metavar="JOB[:ok|:any|:failed]",
+              help="Start only after JOB succeeded (:ok, the default), ended in any way (:any) or did not "
+                   "succeed (:failed); if it ends otherwise this job ends failed. Repeat for several. Under "
+                   "SLURM this is sbatch --dependency=afterok/afterany/afternotok.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, tasks: str | None, nodes: str | None,
            tasks_per_node: str | None, array: str | None, wait: bool, as_json: bool, station: str | None,
-           max_attempts: int | None) -> None:
+           max_attempts: int | None, after: tuple[str, ...] = ()) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
-    the job id last."""
+    the job id last.
+
+    Retries and dependencies can also be written in the folder's lz.toml: ``retries = 2``,
+    ``retry_on = ["node_fail", "preempted", "requeued", "timeout", "lost", "exit:75"]`` and
+    ``after = ["JOB:ok"]`` (see the README's "Retries and dependencies")."""
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
         from lz.core.errors import UserError
 
@@ -69,7 +77,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
             raise UserError("--ntasks/--nodes/--ntasks-per-node are for a landing zone; through a hub, write them "
                             "in lz.toml's [resources] (nothing was submitted)")
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts, **({"array": array} if array else {})}
+                     "max_attempts": max_attempts, **({"array": array} if array else {}), "after": list(after)}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
@@ -84,7 +92,7 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
     try:
         submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
                                   partition=partition, tasks=tasks, nodes=nodes, tasks_per_node=tasks_per_node,
-                                  array=array)
+                                  array=array, after=after)
     except Rejected as exc:
         click.echo(f"lz: error: {exc}", err=True)
         click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)
@@ -277,11 +285,17 @@ def cancel(job_ids: tuple[str, ...], tasks: tuple[int, ...]) -> None:
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
 @click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
+@click.option("--attempt", type=click.IntRange(1, 101), default=None,
+              help="An earlier attempt's output (a job with retries; the default is the latest attempt).")
 @hub_options
-def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
+def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool, attempt: int | None = None) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz.core.errors import UserError
 
+    if attempt is not None:
+        if which == "build.log":
+            raise UserError("--attempt shows a run's stdout or stderr; a job is built once")
+        which = f"attempt-{attempt}/{which}"
     hub = hub_target()
     if hub is not None and not daemon_log:
         from lz.cli import remote_jobs as jobs_cli

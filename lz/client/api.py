@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("lz.client")
 
 LOGS = ("stdout", "stderr", "build.log")
+
+
+def _attempt_folder(folder: str) -> bool:
+    """No folder (the latest attempt's log), or an earlier attempt's (``attempt-2``)."""
+    return not folder or (folder.startswith("attempt-") and folder[8:].isascii() and folder[8:].isdigit())
 
 
 class Backend(Protocol):
@@ -104,8 +109,8 @@ class Job:
     def stream_logs(self, which: str = "stdout", follow: bool = False, poll_s: float = 1.0) -> Iterator[bytes]:
         """The log's bytes as they come: what there is now, and with ``follow`` more until the job
         ends (the finished attempt's log on a hub, else as much of the running one's as it has)."""
-        if which not in LOGS:
-            raise Error(f"unknown log {which!r}: one of {', '.join(LOGS)}")
+        if which.rpartition("/")[2] not in LOGS or not _attempt_folder(which.rpartition("/")[0]):
+            raise Error(f"unknown log {which!r}: one of {', '.join(LOGS)}, or attempt-N/stdout or /stderr")
         offset = 0
         while True:
             chunk, final = self.client.backend.log(self.id, which, offset)
@@ -210,9 +215,11 @@ class Client:
                cpus: str | int | None = None, memory: str | None = None, gpus: str | int | None = None,
                time: str | None = None, partition: str | None = None,  # noqa: A002
                max_attempts: int | None = None, tasks: str | int | None = None, nodes: str | int | None = None,
-               tasks_per_node: str | int | None = None, array: str | None = None) -> Job:
+               tasks_per_node: str | int | None = None, array: str | None = None,
+               after: Sequence[str] | None = ()) -> Job:
         """Hand over a job folder (or a .tar.gz of one). A hub needs ``station``; resources override
         the folder's lz.toml like ``lz submit``'s flags; ``array`` ("0-99%10") makes it a sweep.
+        ``after``: jobs it waits for, as ``JOB[:ok|:any|:failed]`` (``lz submit --after``).
         ``Rejected`` when intake refuses it."""
         path = Path(path)
         if not path.exists():  # a mistyped path is the caller's mistake, not a job that failed
@@ -226,7 +233,8 @@ class Client:
         overrides = {"cpus": _text(cpus), "memory": memory, "gpus": _text(gpus), "time": time,
                      "partition": partition, "max_attempts": max_attempts, **({"array": array} if array else {}),
                      **{k: _text(v) for k, v in (("tasks", tasks), ("nodes", nodes), ("tasks_per_node", tasks_per_node))
-                        if v is not None}}
+                        if v is not None},
+                     "after": list(after or ()) or None}
         try:
             return Job(self, self.backend.submit(path, station, name, overrides))
         except Rejected as exc:

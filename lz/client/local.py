@@ -89,10 +89,11 @@ class LocalBackend:
         from lz.intake.receive import Rejected as Refusal
         from lz.intake.receive import receive
 
-        wanted = {k: v for k, v in overrides.items() if k != "max_attempts"}
+        wanted = {k: v for k, v in overrides.items() if k not in ("max_attempts", "after")}
         with _local(), _umask(self.settings):
             try:
-                job = receive(self.store, self.settings, path, name=name, overrides=wanted)
+                job = receive(self.store, self.settings, path, name=name, overrides=wanted,
+                              after=tuple(overrides.get("after") or ()))
             except Refusal as exc:
                 raise Rejected(str(exc), data=self._json(exc.job)) from None
             except OSError as exc:  # the landing zone's own disk (full, read-only): nothing was stored
@@ -139,7 +140,10 @@ class LocalBackend:
 
         with _local():
             job = self.store.find(job_id)
-            path = assembly.workspace(self.settings).log(job, which)
+            try:
+                path = assembly.workspace(self.settings).log(job, which)
+            except ValueError as exc:  # an attempt the job never had
+                raise Error(str(exc)) from None
         done = _done(job.state)  # read before the bytes: a done job's log is whole
         if path is None:
             return b"", done

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lz.core.dependencies import Dependency
 from lz.core.layout import JobPaths
 from lz.core.resources import Resources
+from lz.core.retry import RetryPolicy
 from lz.core.volumes import Volume
 
 RecipeKind = Literal["dockerfile", "singularity"]
@@ -31,10 +33,13 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     volumes: tuple[Volume, ...] = ()  # bound by every runtime at their mount points (lz.core.volumes)
     array: str | None = None  # a sweep's indices and throttle, canonical ("0-99%10"; lz.core.array)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # lz.core.retry
+    after: tuple[Dependency, ...] = ()  # lz.core.dependencies
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **({"array": self.array} if self.array else {}),
+            **_retry_and_after(self),
             "volumes": [v.to_dict() for v in self.volumes],
             "name": self.name,
             "command": list(self.command) if self.command is not None else None,
@@ -56,7 +61,19 @@ class JobSpec:
             env=dict(data.get("env") or {}),
             volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
             array=data.get("array") or None,
+            retry=RetryPolicy.from_dict(data["retry"]) if data.get("retry") else RetryPolicy(),
+            after=tuple(Dependency(d["job_id"], d["condition"]) for d in data.get("after") or ()),
         )
+
+
+def _retry_and_after(spec: JobSpec) -> dict[str, Any]:
+    """Only when set: a spec without them reads as before (older zones, the hub's copies)."""
+    found: dict[str, Any] = {}
+    if spec.retry != RetryPolicy():
+        found["retry"] = spec.retry.to_dict()
+    if spec.after:
+        found["after"] = [{"job_id": d.job_id, "condition": d.condition} for d in spec.after]
+    return found
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,9 @@ class Job:
     control_at: float | None = None
     paused_at: float | None = None  # when the current pause began
     paused_s: float | None = None  # seconds spent paused before (not counted toward the time limit)
+    attempt: int = 1  # the current attempt (lz.core.retry), committed before its submission
+    retry_at: float | None = None  # not submitted again before then (back-off between attempts)
+    attempts: str | None = None  # JSON list of the earlier attempts: executor id, cause, reason, times
 
     @property
     def submitted(self) -> bool:
@@ -117,6 +137,8 @@ class JobContext:
     job_id: str
     spec: JobSpec
     paths: JobPaths
+    attempt: int = 1
+    after: tuple[tuple[Dependency, str], ...] = ()  # prerequisites the scheduler waits for, by its ids
 
 
 @dataclass(frozen=True)
@@ -131,6 +153,7 @@ class Tracked:
     paused_since: float | None = None  # the current pause began then
     control_at: float | None = None  # when a stop was asked (its grace period runs from there)
     array: str | None = None  # a sweep's indices (JobSpec.array): the executor observes its tasks
+    attempt: int = 1  # the executor names each attempt apart, so an older one's trace never counts
 
 
 @dataclass(frozen=True)

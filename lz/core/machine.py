@@ -7,7 +7,9 @@ The machine is built by the ``transitions`` library from this table, and so is t
 Every job ends in ``cleaned`` exactly once, with an outcome. Failure and cancel paths still pass
 through ``collecting`` so logs and partial results are returned. ``paused`` is a job held while
 pending (SLURM hold) or suspended while running (SIGSTOP, SLURM suspend): ``resume`` takes a
-suspended one back to running, ``release`` a held one back to the queue.
+suspended one back to running, ``release`` a held one back to the queue. ``retry`` ends an
+attempt that its retry policy lets go again (``lz.core.retry``): the job waits queued, unsubmitted,
+for its next attempt; a running job the scheduler requeued takes the same edge.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "built", "source": "building", "dest": "queued"},
     {"trigger": "build_failed", "source": "building", "dest": "collecting"},
     {"trigger": "started", "source": "queued", "dest": "running"},
-    {"trigger": "requeued", "source": "running", "dest": "queued"},
+    {"trigger": "retry", "source": ["queued", "running", "paused"], "dest": "queued"},
     {"trigger": "submit_failed", "source": "queued", "dest": "collecting"},
     {"trigger": "pause", "source": ["queued", "running"], "dest": "paused"},
     {"trigger": "resume", "source": "paused", "dest": "running"},

@@ -7,9 +7,12 @@ The rules never fail a job because the controller did not answer: without a fres
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from lz.core import dependencies, retry
 from lz.core.job import Job, Observation
 from lz.core.machine import Outcome, State
 from lz.core.resources import format_time
@@ -81,6 +84,18 @@ class TickContext:
     submit_grace_s: float = 30.0  # how long an unconfirmed submission may stay invisible
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
     queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
+    retry_backoff_s: float = 10.0  # the wait before a second attempt, doubling for each later one
+    retry_backoff_max_s: float = 600.0
+    prerequisites: Mapping[str, Prerequisite] = field(default_factory=dict)  # the jobs named by --after
+    native_dependencies: bool = False  # the executor takes them itself (SLURM's --dependency)
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """What a dependent job needs to know of a job it waits for."""
+
+    outcome: str | None  # once it ended (its last attempt): the dependent may go, or never will
+    scheduler_id: str | None = None  # where it can be named in the scheduler's own dependency (final attempt)
 
 
 def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
@@ -104,7 +119,12 @@ def decide(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]
 
 
 def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action]:
+    held_by = _dependencies(job, ctx) if job.spec.after else None
+    if held_by is not None:
+        return held_by
     if not job.submitted:
+        if job.retry_at is not None and ctx.now < job.retry_at:  # back-off before the next attempt
+            return []
         return [Work("submit", job.id)]
     if job.control == "pause":
         return [Control(job.id, "pause")]
@@ -120,7 +140,7 @@ def _queued(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action
                                                        "pending_reason": None, "absent_since": None,
                                                        "native_state": seen.native_state})]
     if seen.phase == "ended":
-        return [_ended(job, seen, ctx)]
+        return _ended_or_retried(job, seen, ctx)
     # absent: the scheduler and the disk know nothing of it
     if job.executor_id is None and not seen.seen_before:
         return _unconfirmed(job, ctx)
@@ -157,12 +177,10 @@ def _running(job: Job, seen: Observation | None, ctx: TickContext) -> list[Actio
                      detail=seen.native_state)]
     if seen.phase == "running":
         return _note(job, seen)
-    if seen.phase == "pending":  # requeued by the scheduler (preemption, node failure)
-        return [Fire(job.id, "requeued", State.RUNNING, {"pending_reason": seen.reason,
-                                                        "native_state": seen.native_state},
-                     detail=seen.native_state)]
+    if seen.phase == "pending":  # requeued by the scheduler (scontrol requeue, preemption, node failure)
+        return _requeued(job, seen, ctx)
     if seen.phase == "ended":
-        return [_ended(job, seen, ctx)]
+        return _ended_or_retried(job, seen, ctx)
     return _absent(job, ctx)
 
 
@@ -181,7 +199,7 @@ def _paused(job: Job, seen: Observation | None, ctx: TickContext) -> list[Action
         return [Fire(job.id, "release", State.PAUSED, resumed(job, ctx.now, pending_reason=seen.reason,
                                                               native_state=seen.native_state))]
     if seen.phase == "ended":
-        return [_ended(job, seen, ctx)]
+        return _ended_or_retried(job, seen, ctx)
     if seen.phase == "absent":
         return _absent(job, ctx)
     return _note(job, seen, pending_reason=seen.reason) if seen.phase == "pending" else _note(job, seen)
@@ -235,6 +253,8 @@ def _how(job: Job) -> str:
 
 def _ended(job: Job, seen: Observation, ctx: TickContext) -> Fire:
     outcome, reason = outcome_of(seen, job)
+    if job.state != State.CANCELLING:
+        reason = _final_reason(job, reason)
     facts = {
         **_ids(job, seen),
         "outcome": outcome.value,
@@ -283,12 +303,112 @@ def _absent(job: Job, ctx: TickContext) -> list[Action]:
     if job.absent_since is None:
         return [Record(job.id, {"absent_since": ctx.now})]
     if ctx.now - job.absent_since >= ctx.lost_after_s:
+        reason = "the scheduler lost the job: no queue entry, no record and no exit status"
+        if retry.earns_retry(job.spec.retry, job.attempt, "lost"):
+            return [_retry(job, ctx, "lost", reason)]
         return [Fire(job.id, "ended", job.state, {
             "outcome": Outcome.LOST.value,
-            "reason": "the scheduler lost the job: no queue entry, no record and no exit status",
+            "reason": _final_reason(job, reason),
             "ended_at": ctx.now,
         })]
     return []
+
+
+# -- retries (lz.core.retry) ------------------------------------------------------------------------
+def _ended_or_retried(job: Job, seen: Observation, ctx: TickContext) -> list[Action]:
+    """An attempt ended: the job ends with it, or its policy gives it another attempt."""
+    outcome, reason = outcome_of(seen, job)
+    cause = retry.cause_of(outcome.value, seen.native_state, seen.exit_code)
+    if retry.earns_retry(job.spec.retry, job.attempt, cause):
+        assert cause is not None
+        return [_retry(job, ctx, cause, reason, exit_code=seen.exit_code, native_state=seen.native_state,
+                       executor_id=seen.executor_id or job.executor_id)]
+    return [_ended(job, seen, ctx)]
+
+
+def _requeued(job: Job, seen: Observation, ctx: TickContext) -> list[Action]:
+    """The scheduler put a running job back in its queue: that attempt is over. lz cancels the
+    requeued copy (it would run with the old attempt's name and files) and either submits a new
+    attempt or ends the job."""
+    reason = f"requeued by the scheduler ({seen.reason or seen.native_state or 'pending again'})"
+    if retry.earns_retry(job.spec.retry, job.attempt, "requeued"):
+        return [Cancel(job.id), _retry(job, ctx, "requeued", reason, native_state=seen.native_state,
+                                       executor_id=seen.executor_id or job.executor_id)]
+    return [Cancel(job.id), Fire(job.id, "ended", job.state, {
+        "outcome": Outcome.FAILED.value, "reason": _final_reason(job, reason), "ended_at": ctx.now,
+        "native_state": seen.native_state, "pending_reason": None}, detail=reason)]
+
+
+def _retry(job: Job, ctx: TickContext, cause: str, reason: str, **seen: Any) -> Fire:
+    """Queued again, unsubmitted, for the next attempt. The attempt number and the record of the
+    one that ended are committed in this transition, before any new submission (the guard fences
+    a second decision on the same attempt); the submit step cancels and archives the old one."""
+    ended = {"attempt": job.attempt, "cause": cause, "reason": reason, "started_at": job.started_at,
+             "ended_at": ctx.now, **seen}
+    wait = retry.delay_s(job.attempt, ctx.retry_backoff_s, ctx.retry_backoff_max_s)
+    following = job.attempt + 1
+    note = f"attempt {following} of {job.spec.retry.attempts} after {reason}; not before {wait:.0f}s"
+    return Fire(job.id, "retry", job.state, {
+        "attempt": following, "attempts": json.dumps([*past_attempts(job), ended]),
+        "retry_at": ctx.now + wait, "executor_id": None, "submit_attempted_at": None, "absent_since": None,
+        "native_state": None, "pending_reason": note, "paused_at": None,
+    }, detail=f"attempt {job.attempt}: {reason}", guard={"attempt": job.attempt})
+
+
+def past_attempts(job: Job) -> list[dict[str, Any]]:
+    """The earlier attempts' records (``Job.attempts``), oldest first."""
+    try:
+        found = json.loads(job.attempts) if job.attempts else []
+    except ValueError:
+        return []
+    return found if isinstance(found, list) else []
+
+
+def _final_reason(job: Job, reason: str) -> str:
+    """The reason a job ends with: which attempt, and why the earlier ones did not do."""
+    if job.attempt == 1 and not job.spec.retry.retries:
+        return reason
+    earlier = retry.history_line(past_attempts(job))
+    return (f"{reason} (attempt {job.attempt} of {job.spec.retry.attempts}"
+            + (f"; earlier: {earlier}" if earlier else "") + ")")
+
+
+# -- dependencies (lz.core.dependencies) -----------------------------------------------------------
+def _dependencies(job: Job, ctx: TickContext) -> list[Action] | None:
+    """None when nothing holds the job back; else what to do: wait (saying on whom), or end it
+    because a prerequisite ended the way that rules it out (cancelling what was submitted)."""
+    waiting = []
+    for dep in job.spec.after:
+        known = ctx.prerequisites.get(dep.job_id)
+        if known is None:  # removed from the store meanwhile: nothing will ever tell
+            return _unmet(job, ctx, f"dependency {dep.job_id} is unknown to this landing zone")
+        verdict = dependencies.holds(dep.condition, known.outcome)
+        if verdict is False:
+            assert known.outcome is not None
+            return _unmet(job, ctx, dependencies.unmet_reason(dep, known.outcome))
+        if verdict is None and not (job.submitted or (ctx.native_dependencies and known.scheduler_id)):
+            waiting.append(dep)
+    if not waiting:
+        return None
+    why = dependencies.waiting_reason(waiting)
+    return [Record(job.id, {"pending_reason": why})] if job.pending_reason != why else []
+
+
+def prerequisite(job: Job) -> Prerequisite:
+    """A job as its dependents see it: its outcome once its last attempt ended, and its SLURM id
+    once it holds one that no later attempt will replace (a job that may still be retried is
+    waited for by the engine, not by SLURM's --dependency)."""
+    ended = job.state in (State.COLLECTING, State.CLEANED)
+    final_attempt = job.attempt >= job.spec.retry.attempts
+    native = job.executor == "slurm" and job.executor_id and final_attempt and job.state != State.CANCELLING
+    return Prerequisite(job.outcome if ended else None, job.executor_id if native else None)
+
+
+def _unmet(job: Job, ctx: TickContext, reason: str) -> list[Action]:
+    facts = {"outcome": Outcome.FAILED.value, "reason": reason, "ended_at": ctx.now, "pending_reason": None}
+    if not job.submitted:
+        return [Fire(job.id, "ended", State.QUEUED, facts, detail=reason, guard=_NEVER_SUBMITTED)]
+    return [Cancel(job.id), Fire(job.id, "ended", State.QUEUED, facts, detail=reason)]
 
 
 def _ids(job: Job, seen: Observation) -> dict[str, Any]:

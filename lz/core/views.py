@@ -50,6 +50,7 @@ def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) 
         "cpu_seconds": job.cpu_seconds,
         "max_rss_bytes": job.max_rss_bytes,
         "results": job.results_at is not None,
+        **attempts_json(job),
     }
     if history is not None:
         history = list(history)
@@ -61,6 +62,23 @@ def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) 
         ]
         data["times"] = totals(steps, now)
     return data
+
+
+def attempts_json(job: Job) -> dict[str, Any]:
+    """``attempt`` (the current one), ``retries`` and ``retry_on`` (its policy), ``after`` (its
+    dependencies) and ``attempts`` (each earlier attempt: its SLURM id, cause, reason, times)."""
+    import json
+
+    try:
+        earlier = json.loads(job.attempts) if job.attempts else []
+    except ValueError:
+        earlier = []
+    return {
+        "attempt": job.attempt, "retries": job.spec.retry.retries, "retry_on": list(job.spec.retry.retry_on),
+        "after": [str(d) for d in job.spec.after],
+        "attempts": [{**a, "started_at": iso(a.get("started_at")), "ended_at": iso(a.get("ended_at"))}
+                     for a in earlier if isinstance(a, dict)],
+    }
 
 
 def age(seconds: float) -> str:

@@ -102,6 +102,8 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
     housekeeping = Housekeeping(store, space, clock, settings.retention_days)
     tick = TickSettings(submit_grace_s=max(settings.submit_grace_s, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
                         capacity=executor_.capacity(),
-                        queue_memory_s=300.0 if settings.executor == "slurm" else float("inf"))
+                        queue_memory_s=300.0 if settings.executor == "slurm" else float("inf"),
+                        retry_backoff_s=settings.retry_backoff_s, retry_backoff_max_s=settings.retry_backoff_max_s,
+                        native_dependencies=settings.executor == "slurm")
     engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping, listeners=listeners)
     return LandingZone(store, engine, runtime_, executor_, housekeeping)

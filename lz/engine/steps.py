@@ -18,16 +18,18 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lz.core.backoff import Backoff
+from lz.core.dependencies import Dependency
 from lz.core.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.core.events import Listeners, StepEvent
-from lz.core.job import JobContext, Tracked
+from lz.core.job import Job, JobContext, Tracked
 from lz.core.machine import Outcome, State
+from lz.core.rules import past_attempts, prerequisite
 from lz.engine.watcher import Watcher
-from lz.engine.workspace import LOG_NAMES, Workspace
+from lz.engine.workspace import LOG_NAMES, Workspace, archive_attempt, attempt_logs
 from lz.executors.array_tasks import TASKS_FILE, write_tasks_file
 from lz.executors.base import Executor
 from lz.executors.gpus import NoGpusFree
@@ -158,6 +160,10 @@ class Steps:
                    "not mapped on this landing zone (lz station volume map … --lz)")
             self._end(job_id, "submit_failed", State.QUEUED, f"volume {v.name}: {why}")
             return Done(ok=False)
+        if job.attempt > 1 and not self._end_attempt(job, ctx):
+            return Done(ok=False)
+        if job.spec.after:
+            ctx = replace(ctx, after=self._scheduler_ids(job))
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
         crash_point("submit.intent")
         try:
@@ -177,6 +183,34 @@ class Steps:
         crash_point("submit.recorded")
         self.wake()
         return Done(ok=True)
+
+    def _end_attempt(self, job: Job, ctx: JobContext) -> bool:
+        """Before attempt N is submitted, attempt N-1 (recorded when the job was queued again) is
+        cancelled, should the scheduler still hold it (a requeued copy), and its logs and exit
+        record are moved to ``attempt-(N-1)/``: the new attempt starts with none of its files. Both
+        idempotent, so a crash anywhere here just repeats them. False: the controller did not answer."""
+        previous = (past_attempts(job) or [{}])[-1]
+        if previous.get("executor_id"):
+            old = Tracked(job.id, previous["executor_id"], ctx.paths, attempt=job.attempt - 1)
+            try:
+                self.executor.cancel([old])
+            except ControllerUnavailable as exc:
+                self.watcher.failed(exc)
+                return False
+        archive_attempt(ctx.paths, job.attempt - 1)
+        crash_point("submit.archived")
+        return True
+
+    def _scheduler_ids(self, job: Job) -> tuple[tuple[Dependency, str], ...]:
+        """The prerequisites still to end that the scheduler can wait for itself (their SLURM ids:
+        the rules let the job be submitted only once each unfinished one has its final id)."""
+        found = self.store.some(d.job_id for d in job.spec.after)
+        pairs = []
+        for dep in job.spec.after:
+            known = prerequisite(found[dep.job_id]) if dep.job_id in found else None
+            if known is not None and known.outcome is None and known.scheduler_id:
+                pairs.append((dep, known.scheduler_id))
+        return tuple(pairs)
 
     def _forget_submission(self, ctx: JobContext) -> None:
         """A refused submission may still have queued something (an answer cut short): cancel
@@ -199,7 +233,7 @@ class Steps:
                 saved = ctx.paths.manifest_for(tree)
                 if saved.exists():
                     trees[tree] = (root, manifests.Manifest.load(saved))
-        logs = {name: ctx.paths.meta / name for name in LOG_NAMES}
+        logs = {name: ctx.paths.meta / name for name in LOG_NAMES} | attempt_logs(ctx.paths, job.attempt)
         if job.spec.array and ctx.paths.meta.is_dir():  # a sweep: each task's end is kept with the logs
             logs[TASKS_FILE] = write_tasks_file(ctx.paths, job.spec.array, cancelled=job.outcome == Outcome.CANCELLED)
         try:

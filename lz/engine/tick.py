@@ -17,7 +17,19 @@ from lz.core.errors import InvalidTransition
 from lz.core.events import Listeners, TickEvent
 from lz.core.job import Job
 from lz.core.machine import State
-from lz.core.rules import Action, Cancel, Control, Fire, Record, StopWork, TickContext, Work, decide
+from lz.core.rules import (
+    Action,
+    Cancel,
+    Control,
+    Fire,
+    Prerequisite,
+    Record,
+    StopWork,
+    TickContext,
+    Work,
+    decide,
+    prerequisite,
+)
 from lz.engine.housekeeping import Housekeeping
 from lz.engine.steps import Steps
 from lz.engine.watcher import Watcher
@@ -37,6 +49,9 @@ class TickSettings:
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
     capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
     queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
+    retry_backoff_s: float = 10.0  # before a second attempt; doubling, at most retry_backoff_max_s
+    retry_backoff_max_s: float = 600.0
+    native_dependencies: bool = False  # the executor maps --after itself (SLURM's --dependency)
 
 
 class Engine:
@@ -67,7 +82,11 @@ class Engine:
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
         look = self.watcher.look([self.workspace.tracked(j) for j in watched])
         ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
-                          lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s)
+                          lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s,
+                          retry_backoff_s=self.settings.retry_backoff_s,
+                          retry_backoff_max_s=self.settings.retry_backoff_max_s,
+                          prerequisites=self._prerequisites(jobs),
+                          native_dependencies=self.settings.native_dependencies)
         actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
@@ -76,6 +95,16 @@ class Engine:
         if self.housekeeping is not None:
             self.housekeeping.tick(now)
         return len(jobs)
+
+    def _prerequisites(self, jobs: Sequence[Job]) -> dict[str, Prerequisite]:
+        """What the queued dependents need to know of the jobs they wait for: the active ones from
+        this tick's list, the others (ended long ago) from the store, read only while needed."""
+        wanted = {d.job_id for j in jobs if j.state == State.QUEUED and j.spec.after for d in j.spec.after}
+        if not wanted:
+            return {}
+        by_id = {j.id: j for j in jobs if j.id in wanted}
+        by_id.update(self.store.some(wanted - set(by_id)))
+        return {job_id: prerequisite(job) for job_id, job in by_id.items()}
 
     def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
         records: dict[str, dict[str, object]] = {}

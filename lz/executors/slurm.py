@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from lz.core.array import task_id
+from lz.core.dependencies import sbatch_dependency
 from lz.core.errors import ControllerUnavailable, ControlRefused
 from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.executors.array_tasks import mark_cancelled, slurm_array_observation, task_wrapper
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.host.process import CommandRunner, CommandTimeout, Completed, run_command
 from lz.slurm import commands
+from lz.slurm.options import with_options
 from lz.slurm.parse import (
     QueueEntry,
     phase_of,
@@ -54,8 +56,10 @@ class SlurmExecutor(Executor):
         self.clock = clock
         self.user = self.settings.user or getpass.getuser()
 
-    def job_name(self, job_id: str) -> str:
-        return f"{self.prefix}{job_id}"
+    def job_name(self, job_id: str, attempt: int = 1) -> str:
+        """``lz-<id>``, and ``lz-<id>.a<N>`` for a later attempt: a search by name (adoption, and
+        every squeue) never takes an older attempt's SLURM job for the current one's."""
+        return f"{self.prefix}{job_id}" + (f".a{attempt}" if attempt > 1 else "")
 
     def _run(self, argv: Sequence[str]) -> Completed:
         try:
@@ -68,11 +72,13 @@ class SlurmExecutor(Executor):
     def submit(self, job: JobContext, argv: Sequence[str]) -> str:
         array = job.spec.array  # a sweep: one sbatch --array, each task through its own wrapper
         sbatch = commands.sbatch_argv(
-            job_name=self.job_name(job.job_id), work_dir=str(job.paths.work), meta_dir=str(job.paths.meta),
+            job_name=self.job_name(job.job_id, job.attempt), work_dir=str(job.paths.work),
+            meta_dir=str(job.paths.meta),
             wrapper=str(task_wrapper() if array else wrapper_script()), resources=job.spec.resources,
             options=self.settings, step_argv=argv, array=array,
             wrapper_args=[str(wrapper_script())] if array else (),
         )
+        sbatch = with_options(sbatch, [flag] if (flag := sbatch_dependency(job.after)) else [])
         reply = self._run(sbatch)
         return read_sbatch(reply.returncode, reply.stdout, reply.stderr)
 
@@ -82,9 +88,9 @@ class SlurmExecutor(Executor):
         found: dict[str, Observation] = {}
         for job in jobs:
             if job.array:
-                found[job.job_id] = slurm_array_observation(job, entries.get(self.job_name(job.job_id), []))
+                found[job.job_id] = slurm_array_observation(job, entries.get(self.job_name(job.job_id, job.attempt), []))
                 continue
-            entry = _pick(entries.get(self.job_name(job.job_id), []), job.executor_id)
+            entry = _pick(entries.get(self.job_name(job.job_id, job.attempt), []), job.executor_id)
             if entry is not None and phase_of(entry.state) != "ended":  # the disk has nothing to add yet
                 found[job.job_id] = Observation(phase_of(entry.state), entry.slurm_id, entry.state, entry.reason,
                                                 seen_before=True)
@@ -116,7 +122,8 @@ class SlurmExecutor(Executor):
         """One scancel for every known id; one per job whose id was never recorded (by name)."""
         ids = [j.executor_id for j in jobs if j.executor_id]
         calls = [commands.scancel_argv(ids)] if ids else []
-        calls += [commands.scancel_by_name_argv(self.job_name(j.job_id), self.user) for j in jobs if not j.executor_id]
+        calls += [commands.scancel_by_name_argv(self.job_name(j.job_id, j.attempt), self.user)
+                  for j in jobs if not j.executor_id]
         for argv in calls:
             reply = self._run(argv)
             complaint = read_scancel(reply.returncode, reply.stdout, reply.stderr)

@@ -21,6 +21,7 @@ POINTS: tuple[str, ...] = (
     "migrate.applied",  # Alembic done (it commits its own transaction), before upgrade() returns
     "build.fired",  # `build` committed (work_dir recorded), nothing staged yet
     "build.done",  # image built and snapshot taken, `built` not committed
+    "submit.archived",  # a retry: the previous attempt cancelled and its logs moved aside, nothing recorded
     "submit.intent",  # submit_attempted_at committed, sbatch / the process not started
     "submit.answered",  # sbatch answered / the local process started, executor_id not recorded
     "submit.recorded",  # executor_id recorded, before the wake-up

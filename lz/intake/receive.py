@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from lz.config import Settings
-from lz.core.errors import BundleError, ConfigError, ResourceError, UserError
+from lz.core.dependencies import Dependency, find_cycle, parse_all
+from lz.core.errors import BundleError, ConfigError, JobNotFound, ResourceError, UserError
 from lz.core.job import Job, JobSpec
 from lz.core.volumes import Volume, hub_volume_refusal
 from lz.host.fs import fsync_dir, remove_tree
@@ -42,12 +43,14 @@ def receive(
     origin: str = "cli",
     capacity: Capacity | None = None,
     volumes: Sequence[Volume] = (),
+    after: Sequence[str] = (),
 ) -> Job:
     """Copy and validate the job folder or tarball into the spool, then record the job.
 
     The copy is staged under a hidden name, fsynced and renamed into place before the commit; a
     crash in between leaves a spool entry with no row, which the daemon's recovery removes.
     ``capacity``: what this landing zone can ever give one job (default: ``intake_capacity``).
+    ``after``: ``--after`` values (``JOB[:ok|:any|:failed]``), added to the ``after`` of lz.toml.
     """
     spool = settings.spool_dir
     spool.mkdir(parents=True, exist_ok=True)
@@ -58,7 +61,8 @@ def receive(
                                                         max_files=settings.max_bundle_files))
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False,
-                         max_array_tasks=settings.max_array_tasks)
+                         max_array_tasks=settings.max_array_tasks, retry_default=settings.retry_policy)
+        spec = replace(spec, after=_prerequisites(store, job_id, (*spec.after, *parse_all(after)), origin))
         for volume in volumes:  # a hub's: bound only where this zone allows it (its own allow-list)
             refusal = hub_volume_refusal(volume, os.path.realpath(volume.host_path), settings.hub_volume_roots,
                                          _protected(settings), (os.path.realpath(settings.workdir),))
@@ -96,6 +100,24 @@ def _within(spec: JobSpec, capacity: Capacity) -> None:
         check_capacity(spec.resources, capacity)
     except ResourceError as exc:
         raise ResourceError(f"lz.toml or flags: {exc}") from None
+
+
+def _prerequisites(store: JobStore, job_id: str, wanted: Sequence[Dependency], origin: str) -> tuple[Dependency, ...]:
+    """The dependencies with whole ids, each a job of this landing zone, and no cycle. A hub's
+    job comes without: the hub held it until its prerequisites (hub jobs) ended."""
+    if origin.startswith("hub:") or not wanted:
+        return ()
+    resolved = []
+    for dep in wanted:
+        try:
+            resolved.append(replace(dep, job_id=store.find(dep.job_id).id))
+        except JobNotFound as exc:
+            raise BundleError(f"--after {dep}: {exc}") from None
+    found = tuple(dict.fromkeys(resolved))
+    cycle = find_cycle(job_id, found, lambda other: store.get(other).spec.after)
+    if cycle:
+        raise BundleError(f"--after: a cycle of dependencies ({' -> '.join(cycle)})")
+    return found
 
 
 def _default_name(source: Path) -> str:

@@ -10,15 +10,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lz.core.array import DEFAULT_MAX_TASKS, parse_array
+from lz.core.dependencies import Dependency, parse_all
 from lz.core.errors import BundleError, ResourceError, printable
 from lz.core.job import JobSpec, RecipeKind
 from lz.core.resources import Limits, check_limits, parse_resources
+from lz.core.retry import RetryPolicy, parse_policy
 from lz.host.fs import special_kind
 
 SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array"}
+_TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array", "retries", "retry_on", "after"}
 MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
 
@@ -30,8 +32,10 @@ def load_spec(
     limits: Limits | None = None,
     require_command: bool = True,
     max_array_tasks: int = DEFAULT_MAX_TASKS,
+    retry_default: RetryPolicy | None = None,
 ) -> JobSpec:
-    """The job described by ``folder`` (an already staged, validated copy)."""
+    """The job described by ``folder`` (an already staged, validated copy). ``retry_default``:
+    the landing zone's policy for a job whose ``lz.toml`` has no ``retries``/``retry_on``."""
     data = _read_toml(folder)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
@@ -58,8 +62,9 @@ def load_spec(
         raise BundleError(f"no recipe (Dockerfile, Singularity, *.def) and no command in {SPEC_FILE}")
     if require_command and command is None:
         raise BundleError(f"{SPEC_FILE}: `command` is required (an argv list such as [\"python\", \"main.py\"])")
+    retry = parse_policy(data.get("retries"), data.get("retry_on"), retry_default or RetryPolicy(), SPEC_FILE)
     return JobSpec(name=job_name, command=command, recipe=recipe, recipe_kind=kind, resources=resources, env=env,
-                   array=array)
+                   array=array, retry=retry, after=_after(data.get("after")))
 
 
 def _array(value: Any, max_tasks: int) -> str | None:
@@ -70,6 +75,15 @@ def _array(value: Any, max_tasks: int) -> str | None:
         return str(parse_array(value, max_tasks=max_tasks))
     except ResourceError as exc:
         raise ResourceError(f"{SPEC_FILE} or --array: {exc}") from None
+
+
+def _after(value: Any) -> tuple[Dependency, ...]:
+    """``after = ["JOB", "JOB:any"]``: the ids are checked against the store at intake."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BundleError(f"{SPEC_FILE}: `after` must be a list such as [\"1a2b3c\", \"4d5e6f:any\"]")
+    return parse_all(value)
 
 
 def _read_toml(folder: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import errno
 import gzip
 import json
 import os
+import re
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -138,6 +139,8 @@ def _store(trees: Mapping[str, tuple[Path, Manifest]], tmp: Path, logs: Mapping[
         os.fsync(raw.fileno())
     records.sort(key=lambda record: record["path"])
     summary = _summary(records)
+    for folder in {name.rpartition("/")[0] for name in logs} - {""}:
+        (tmp / folder).mkdir(mode=0o700, exist_ok=True)
     present = {name: _copy_log(os.fspath(path), tmp / name, opener) for name, path in logs.items()}
     document = {"version": 1, "entries": records, "totals": summary.to_dict(), "logs": present,
                 "limits": {"results_max_bytes": limits.max_bytes, "results_max_files": limits.max_files}}
@@ -164,7 +167,11 @@ def _check_prefix(prefix: str) -> None:
 
 
 def _check_log_name(name: str) -> None:
-    if not name or "/" in name or name.startswith(".") or name in (ARCHIVE, MANIFEST):
+    """A plain file beside the results, or one in an earlier attempt's folder (``attempt-2/stderr``)."""
+    folder, _, base = name.rpartition("/")
+    if folder and not re.fullmatch(r"attempt-[0-9]{1,4}", folder):
+        raise ValueError(f"log name {name!r} would not be a plain file beside the results")
+    if not base or base.startswith(".") or base in (ARCHIVE, MANIFEST):
         raise ValueError(f"log name {name!r} would not be a plain file beside the results")
 
 

@@ -123,6 +123,15 @@ class JobStore:
             raise JobNotFound(f"no job {job_id!r} in this landing zone")
         return job_from_row(row)
 
+    def some(self, job_ids: Iterable[str]) -> dict[str, Job]:
+        """The jobs of these ids that exist, by id (one query)."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        with self._read() as conn:
+            rows = conn.execute(select(jobs_t).where(jobs_t.c.id.in_(ids))).all()
+        return {r.id: job_from_row(r) for r in rows}
+
     def find(self, prefix: str) -> Job:
         """A job by its id or an unambiguous prefix of it (ids are long enough to type a few chars)."""
         with self._read() as conn:

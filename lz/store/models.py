@@ -36,6 +36,9 @@ jobs = Table(
     Column("control_at", Float),
     Column("paused_at", Float),
     Column("paused_s", Float),
+    Column("attempt", Integer, nullable=False, default=1, server_default="1"),
+    Column("retry_at", Float),
+    Column("attempts", Text),
     Index("ix_jobs_created", "created_at", "id"),
 )
 """One job and everything known about it; its state changes are logged in ``transitions``."""

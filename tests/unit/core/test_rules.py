@@ -72,9 +72,12 @@ def test_short_job_can_end_while_still_queued() -> None:
     assert isinstance(end, Fire) and end.expect == "queued" and end.facts["outcome"] == "succeeded"
 
 
-def test_requeue_goes_back_to_queued() -> None:
-    [fire] = decide(job("running", executor_id="7"), Observation("pending", "7", "PENDING", reason="BeginTime"), CTX)
-    assert isinstance(fire, Fire) and fire.event == "requeued"
+def test_a_scheduler_requeue_ends_the_attempt_without_retries() -> None:
+    """A job the scheduler put back in its queue is cancelled there: with no retries it ends."""
+    cancel, end = decide(job("running", executor_id="7"), Observation("pending", "7", "PENDING", reason="BeginTime"), CTX)
+    assert cancel == Cancel("j1")
+    assert isinstance(end, Fire) and end.event == "ended" and end.facts["outcome"] == "failed"
+    assert end.facts["reason"] == "requeued by the scheduler (BeginTime)"
 
 
 def test_vanished_job_is_lost_only_after_the_grace_period() -> None:
