@@ -247,12 +247,24 @@ def cancel(job_ids: tuple[str, ...]) -> None:
 @click.option("--build", "which", flag_value="build.log", help="Show the build log.")
 @click.option("--stdout", "which", flag_value="stdout", default=True, help="Show standard output (default).")
 @click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
+@click.option("--notifications", "which", flag_value="notifications",
+              help="Show what the job sent through $LZ_NOTIFY (lz-notify), one line each with its time.")
 @hub_options
 def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool) -> None:
     """A job's output: live from its work directory, or from its stored results."""
     from lz.core.errors import UserError
 
     hub = hub_target()
+    if which == "notifications" and not daemon_log:
+        if not job_id:
+            raise UserError("name a job (lz logs JOB --notifications)")
+        from lz.client import Client
+        from lz.core.views import notification_lines
+
+        client = Client.for_hub(hub) if hub is not None else Client.for_settings(settings())
+        for line in notification_lines(client.job(job_id).notifications()):
+            click.echo(line)
+        return
     if hub is not None and not daemon_log:
         from lz.cli import remote_jobs as jobs_cli
 

@@ -32,6 +32,8 @@ class Backend(Protocol):
     def cancel(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
+
+    def notifications(self, job_id: str) -> list[dict[str, Any]]: ...
     def unpack_results(self, job_id: str, target: Path, force: bool) -> list[str]: ...
     def running(self) -> bool | None: ...
 
@@ -116,6 +118,11 @@ class Job:
                 if not follow:
                     return
                 time.sleep(poll_s)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """What the job sent through ``$LZ_NOTIFY`` so far, oldest first: ``at`` (UNIX seconds)
+        and ``text`` each."""
+        return self.client.backend.notifications(self.id)
 
     def logs(self, which: str = "stdout") -> str:
         """The log as text now (stdout, stderr or build.log); bad bytes are replaced."""
