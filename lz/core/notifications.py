@@ -107,7 +107,11 @@ def admit(lines: Iterable[bytes], bucket: RateLimit, now: float, kept: int, limi
         if not bucket.allow(now):
             continue
         if bucket.dropped and kept + len(out) + 1 < limits.per_job:
-            out.append(f"[lz: {bucket.dropped} messages dropped: at most {limits.per_minute} a minute]")
+            out.append(dropped_note(bucket.dropped, limits))
             bucket.dropped = 0
         out.append(text)
     return out
+
+
+def dropped_note(count: int, limits: Limits) -> str:
+    return f"[lz: {count} messages dropped: at most {limits.per_minute} a minute]"

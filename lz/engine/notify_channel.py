@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lz.core.job import Job
-from lz.core.notifications import CHANNEL_DIR, CHANNEL_NAME, HELPER_NAME, Limits, Lines, RateLimit, admit
+from lz.core.notifications import (
+    CHANNEL_DIR,
+    CHANNEL_NAME,
+    HELPER_NAME,
+    Limits,
+    Lines,
+    RateLimit,
+    admit,
+    dropped_note,
+)
 from lz.host.fs import remove_tree
 
 log = logging.getLogger(__name__)
@@ -132,6 +141,8 @@ class NotificationReader:
             lines += channel.lines.flush()
             os.close(self._open.pop(job_id).fd)
         texts = admit(lines, channel.bucket, now, channel.kept, self.limits)
+        if last and channel.bucket.dropped and channel.kept + len(texts) < self.limits.per_job:
+            texts.append(dropped_note(channel.bucket.dropped, self.limits))  # the job ended: say so now
         channel.kept += len(texts)
         if texts:
             messages.setdefault(job_id, []).extend((now, t) for t in texts)

@@ -63,6 +63,11 @@ def test_a_flood_costs_a_bounded_read_and_is_rate_limited(tmp_path: Path) -> Non
     reader.poll([job], 30.0)
     note, text = (t for _, t in saved[-1]["j1"])
     assert note.startswith("[lz: ") and "messages dropped: at most 3 a minute" in note and text.endswith("after a while")
+    assert notify_send.send(["x"], {"LZ_NOTIFY": str(work / CHANNEL_DIR / "notify")}) is None
+    notify_send.send(["y"], {"LZ_NOTIFY": str(work / CHANNEL_DIR / "notify")})
+    notify_send.send(["z"], {"LZ_NOTIFY": str(work / CHANNEL_DIR / "notify")})
+    reader.poll([], 62.0)  # the job ended: what was dropped since is said at once
+    assert [t for _, t in saved[-1]["j1"]] == ["x", "y", "[lz: 1 messages dropped: at most 3 a minute]"]
     reader.close()
 
 
