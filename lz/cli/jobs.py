@@ -287,6 +287,8 @@ def cancel(job_ids: tuple[str, ...], tasks: tuple[int, ...]) -> None:
 @click.option("--daemon", "daemon_log", is_flag=True, help="Show the daemon's own log (its --log file) instead.")
 @click.option("--attempt", type=click.IntRange(1, 101), default=None,
               help="An earlier attempt's output (a job with retries; the default is the latest attempt).")
+@click.option("--notifications", "which", flag_value="notifications",
+              help="Show what the job sent through $LZ_NOTIFY (lz-notify), one line each with its time.")
 @hub_options
 def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool, attempt: int | None = None) -> None:
     """A job's output: live from its work directory, or from its stored results."""
@@ -297,6 +299,16 @@ def logs(job_id: str | None, follow: bool, which: str, daemon_log: bool, attempt
             raise UserError("--attempt shows a run's stdout or stderr; a job is built once")
         which = f"attempt-{attempt}/{which}"
     hub = hub_target()
+    if which == "notifications" and not daemon_log:
+        if not job_id:
+            raise UserError("name a job (lz logs JOB --notifications)")
+        from lz.client import Client
+        from lz.core.views import notification_lines
+
+        client = Client.for_hub(hub) if hub is not None else Client.for_settings(settings())
+        for line in notification_lines(client.job(job_id).notifications()):
+            click.echo(line)
+        return
     if hub is not None and not daemon_log:
         from lz.cli import remote_jobs as jobs_cli
 

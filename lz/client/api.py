@@ -38,6 +38,7 @@ class Backend(Protocol):
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
     def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]: ...
+    def notifications(self, job_id: str) -> list[dict[str, Any]]: ...
     def running(self) -> bool | None: ...
 
 
@@ -123,6 +124,11 @@ class Job:
                 if not follow:
                     return
                 time.sleep(poll_s)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """What the job sent through ``$LZ_NOTIFY`` so far, oldest first: ``at`` (UNIX seconds)
+        and ``text`` each."""
+        return self.client.backend.notifications(self.id)
 
     def logs(self, which: str = "stdout") -> str:
         """The log as text now (stdout, stderr or build.log); bad bytes are replaced."""

@@ -156,6 +156,12 @@ class LocalBackend:
             return b"", done
         return chunk, done and offset + len(chunk) >= size
 
+    def notifications(self, job_id: str) -> list[dict[str, Any]]:
+        from lz.store import notifications
+
+        with _local():
+            return notifications.of_job(self.store.engine, self.store.find(job_id).id)
+
     def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]:
         from lz.engine import assembly
         from lz.results.unpack import extract_results

@@ -145,6 +145,10 @@ class HubBackend:
         final = response.headers.get("X-Lz-Final") == "1" and len(chunk) <= MAX_LOG_READ
         return chunk[:MAX_LOG_READ], final
 
+    def notifications(self, job_id: str) -> list[dict[str, Any]]:
+        with hub_errors():
+            return list(self.http.get(_job(job_id) + "/notifications")["notifications"])
+
     def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]:
         from lz.results.unpack import extract_results
 

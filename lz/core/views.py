@@ -180,3 +180,8 @@ def landing_zone_line(status: LandingZoneStatus, now: float) -> str:
         parts.append(f"controller unreachable since {iso(status.controller_down_since)}"
                      + (f" ({printable(status.controller_error)})" if status.controller_error else ""))
     return ", ".join(parts)
+
+
+def notification_lines(notifications: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``lz logs --notifications``: one line each, its time (UTC) then its text."""
+    return [f"{iso(n.get('at')) or '-'}  {n.get('text', '')}" for n in notifications]

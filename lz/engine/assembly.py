@@ -17,6 +17,7 @@ from lz.engine.workspace import Workspace
 if TYPE_CHECKING:  # the CLI takes only the light half of this module: imports stay in the functions
     from lz.core.events import Listeners
     from lz.engine.housekeeping import Housekeeping
+    from lz.engine.notify_channel import NotificationReader
     from lz.engine.tick import Engine
     from lz.executors.base import Executor
     from lz.host.process import CommandRunner
@@ -71,6 +72,17 @@ def workspace(settings: Settings) -> Workspace:
     return Workspace(settings.workdir, settings.spool_dir, settings.results_dir, settings.job_prefix)
 
 
+def notification_reader(settings: Settings, store: JobStore, space: Workspace) -> NotificationReader:
+    from functools import partial
+
+    from lz.core.notifications import Limits
+    from lz.engine.notify_channel import NotificationReader
+    from lz.store import notifications
+
+    return NotificationReader(partial(notifications.add, store.engine), partial(notifications.counts, store.engine),
+                              lambda job: space.paths(job).work, Limits(per_minute=settings.notify_per_minute))
+
+
 @dataclass
 class LandingZone:
     """Everything a running landing zone is made of (the daemon's, a pilot's)."""
@@ -105,5 +117,6 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
                         queue_memory_s=300.0 if settings.executor == "slurm" else float("inf"),
                         retry_backoff_s=settings.retry_backoff_s, retry_backoff_max_s=settings.retry_backoff_max_s,
                         native_dependencies=settings.executor == "slurm")
-    engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping, listeners=listeners)
+    engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping,
+                    listeners=listeners, notifications=notification_reader(settings, store, space))
     return LandingZone(store, engine, runtime_, executor_, housekeeping)

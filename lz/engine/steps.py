@@ -12,6 +12,7 @@ Each commits its intent before its side effect and is safe to run again after a 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -28,6 +29,7 @@ from lz.core.events import Listeners, StepEvent
 from lz.core.job import Job, JobContext, Tracked
 from lz.core.machine import Outcome, State
 from lz.core.rules import past_attempts, prerequisite
+from lz.engine import notify_channel
 from lz.engine.watcher import Watcher
 from lz.engine.workspace import LOG_NAMES, Workspace, archive_attempt, attempt_logs
 from lz.executors.array_tasks import TASKS_FILE, write_tasks_file
@@ -94,6 +96,7 @@ class Steps:
                     recording_groups(ctx.paths.meta):
                 self.runtime.build(ctx, build_log, timeout_s=self.build_timeout_s)
             self._snapshot(ctx)
+            notify_channel.open_channel(ctx.paths.work)  # after the snapshot: never a result
         except BuildError as exc:
             self._end(job_id, "build_failed", State.BUILDING, f"build failed: {exc}")
             return Done(ok=False)
@@ -167,7 +170,7 @@ class Steps:
         self.store.record(job_id, submit_attempted_at=self.clock())  # intent before sbatch
         crash_point("submit.intent")
         try:
-            executor_id = self.executor.submit(ctx, self.runtime.run_argv(ctx))
+            executor_id = self.executor.submit(ctx, self.runtime.run_argv(self._with_channel(ctx)))
         except ControllerUnavailable as exc:
             self.watcher.failed(exc)
             return Done(ok=False)
@@ -212,6 +215,14 @@ class Steps:
                 pairs.append((dep, known.scheduler_id))
         return tuple(pairs)
 
+    def _with_channel(self, ctx: JobContext) -> JobContext:
+        """The job as it runs: ``$LZ_NOTIFY`` in its environment where it has a channel (the
+        stored spec is unchanged; the job's own variable of that name wins)."""
+        if not notify_channel.is_ours(ctx.paths.work):
+            return ctx
+        env = {**notify_channel.environment(self.runtime.work_inside(ctx)), **ctx.spec.env}
+        return dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, env=env))
+
     def _forget_submission(self, ctx: JobContext) -> None:
         """A refused submission may still have queued something (an answer cut short): cancel
         whatever carries the job's name before failing it. Best effort; nothing found is fine."""
@@ -226,6 +237,8 @@ class Steps:
         if job.state != State.COLLECTING:
             return None
         ctx = self.workspace.context(job)
+        if job.work_dir:
+            notify_channel.close_channel(ctx.paths.work)  # lz's, not a result
         trees = {}
         if job.work_dir and ctx.paths.manifest_for("").exists():
             trees[""] = (ctx.paths.work, manifests.Manifest.load(ctx.paths.manifest_for("")))

@@ -31,6 +31,7 @@ from lz.core.rules import (
     prerequisite,
 )
 from lz.engine.housekeeping import Housekeeping
+from lz.engine.notify_channel import NotificationReader
 from lz.engine.steps import Steps
 from lz.engine.watcher import Watcher
 from lz.engine.workspace import Workspace
@@ -58,7 +59,7 @@ class Engine:
     def __init__(self, store: JobStore, watcher: Watcher, steps: Steps, pool: WorkPool, workspace: Workspace,
                  *, clock: Callable[[], float], settings: TickSettings = TickSettings(),
                  housekeeping: Housekeeping | None = None,
-                 listeners: Listeners | None = None):
+                 listeners: Listeners | None = None, notifications: NotificationReader | None = None):
         self.store = store
         self.watcher = watcher
         self.steps = steps
@@ -68,6 +69,7 @@ class Engine:
         self.settings = settings
         self.housekeeping = housekeeping
         self.listeners = listeners or Listeners()
+        self.notifications = notifications
 
     def tick(self) -> None:
         """One tick; listeners hear how long it took (metrics), whatever it decided."""
@@ -91,6 +93,7 @@ class Engine:
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
         self._record_usage(running)
+        self._read_notifications([j for j in jobs if j.state in WATCHED and j.work_dir], now)
         self._heartbeat(now)
         if self.housekeeping is not None:
             self.housekeeping.tick(now)
@@ -180,6 +183,16 @@ class Engine:
                 changed[job_id] = facts
         self.store.record_many(changed)
 
+    def _read_notifications(self, jobs: list[Job], now: float) -> None:
+        """Whatever the jobs' channels hold now (non-blocking, bounded); a failure is logged and
+        never stops the tick."""
+        if self.notifications is None:
+            return
+        try:
+            self.notifications.poll(jobs, now)
+        except Exception:  # noqa: BLE001 - a notification is never worth a tick
+            log.exception("reading job notifications")
+
     def _heartbeat(self, now: float) -> None:
         health = self.watcher.health()
         self.store.set_status(last_tick=now, controller_down_since=health.down_since,
@@ -187,6 +200,8 @@ class Engine:
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait)
+        if self.notifications is not None:
+            self.notifications.close()
 
 
 def _bind(step: Callable[[str, str], None], kind: str, job_id: str) -> Callable[[], None]:

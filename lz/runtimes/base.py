@@ -16,6 +16,7 @@ from typing import IO
 
 from lz.core.errors import BuildError
 from lz.core.job import JobContext
+from lz.core.layout import CONTAINER_WORKDIR
 from lz.host.logtail import tail_lines
 
 
@@ -38,6 +39,11 @@ class Runtime(abc.ABC):
     def writable_roots(self, job: JobContext) -> Mapping[str, Path]:
         """Trees (besides ``job.paths.work``) the job can write to, by a result-archive prefix."""
         return {}
+
+    def work_inside(self, job: JobContext) -> str:
+        """Where the running job sees its work directory (a container binds it here), so a path
+        lz gives the job (``$LZ_NOTIFY``) names the same file inside as outside."""
+        return CONTAINER_WORKDIR
 
     def cleanup(self, job: JobContext) -> None:
         """Remove the image, sandbox and build storage (everything under ``job.paths.runtime``)."""

@@ -27,5 +27,8 @@ class NoneRuntime(Runtime):
             return ["env", *(f"{k}={v}" for k, v in sorted(env.items())), *command]
         return command
 
+    def work_inside(self, job: JobContext) -> str:
+        return str(job.paths.work)
+
     def describe(self) -> str:
         return "commands run directly, no container"

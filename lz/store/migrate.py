@@ -14,7 +14,7 @@ from lz.host.faults import crash_point
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SCHEMA_HEAD = "0005_retries"
+SCHEMA_HEAD = "0007_notifications"
 """Alembic's head revision; ``tests/unit/engine/test_migrations.py`` keeps the two equal."""
 
 

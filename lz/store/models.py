@@ -76,9 +76,22 @@ hub_claims = Table(
     Column("lease_lost", Boolean, nullable=False, default=False),
     Column("cancel_applied", Boolean, nullable=False, default=False),
     Column("claimed_at", Float, nullable=False),
+    Column("notified_seq", Integer, nullable=False, default=0, server_default="0"),  # 0007
 )
 """A job this landing zone claimed from a hub (``lz.hub.agent.agent``): the outbox of its reports.
 
 Written before the bundle is fetched (intent), linked to the local job once intake stored it (its
 ``source`` is ``hub:<job>:<attempt>``), and deleted once the hub acknowledged the results.
-``reported_seq`` is the last ``transitions.id`` the hub acknowledged for it."""
+``reported_seq`` is the last ``transitions.id`` the hub acknowledged for it, ``notified_seq`` the
+last ``notifications.id``."""
+
+notifications = Table(
+    "notifications", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(32), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_notifications_job", "job_id", "id"),
+)
+"""What jobs sent their owners through ``$LZ_NOTIFY`` (``lz.core.notifications``), each within the
+limits, in the order read (0007)."""

@@ -326,6 +326,7 @@ class HubAgent:
                 self._room.set()
             return
         claim = self._report(claim, job)
+        claim = self._forward_notifications(claim)
         if job.state == State.CLEANED:
             self._finish(claim, job)
         elif job.work_dir:
@@ -367,6 +368,20 @@ class HubAgent:
         if seq != claim.reported_seq:
             outbox.mark(self.engine, claim, reported_seq=seq)
         return outbox.Claim(**{**claim.__dict__, "reported_seq": seq})
+
+    def _forward_notifications(self, claim: Claim) -> Claim:
+        """What the job sent through ``$LZ_NOTIFY`` since the hub's last acknowledgement, 100 a
+        request, before the finish, so none is lost (a job keeps at most ``Limits.per_job``)."""
+        while True:
+            pending = outbox.unnotified(self.engine, claim)
+            if not pending:
+                break
+            answer = self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/notifications",
+                                      {"name": self.name, "attempt": claim.attempt, "notifications": pending})
+            seq = max(claim.notified_seq, int(answer["acknowledged_seq"]), pending[-1]["seq"])
+            outbox.mark(self.engine, claim, notified_seq=seq)
+            claim = outbox.Claim(**{**claim.__dict__, "notified_seq": seq})
+        return claim
 
     def _send_logs(self, claim: Claim, paths: JobPaths) -> None:
         """The next bytes of the running job's logs, for ``lz logs`` through the hub (at most

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from lz.store import db
 from lz.store.jobs import jobs_t, transitions_t
 from lz.store.models import hub_claims
+from lz.store.models import notifications as notifications_t
 
 claims_t: Any = hub_claims
 
@@ -27,6 +28,7 @@ class Claim:
     reported_seq: int
     lease_lost: bool
     cancel_applied: bool
+    notified_seq: int = 0  # the last of the local job's notifications the hub acknowledged
 
     @property
     def origin(self) -> str:
@@ -36,7 +38,7 @@ class Claim:
 
 def _claim(row: Any) -> Claim:
     return Claim(row.hub_job_id, row.attempt, row.name, json.loads(row.spec), row.local_job_id, row.reported_seq,
-                 bool(row.lease_lost), bool(row.cancel_applied))
+                 bool(row.lease_lost), bool(row.cancel_applied), int(row.notified_seq or 0))
 
 
 def record_claim(engine: Engine, hub_url: str, job: dict[str, Any], now: float) -> None:
@@ -92,3 +94,14 @@ def unreported(engine: Engine, claim: Claim) -> list[dict[str, Any]]:
             .order_by(transitions_t.c.id)).all()
     return [{"seq": r.id, "from_state": r.from_state, "to_state": r.to_state, "event": r.event, "at": r.at,
              "detail": (r.detail or "")[:4096] or None} for r in rows]
+
+
+def unnotified(engine: Engine, claim: Claim, limit: int = 100) -> list[dict[str, Any]]:
+    """The local job's notifications after the claim's cursor, oldest first, at most ``limit``."""
+    if claim.local_job_id is None:
+        return []
+    with db.read(engine) as conn:
+        rows = conn.execute(select(notifications_t).where(
+            notifications_t.c.job_id == claim.local_job_id, notifications_t.c.id > claim.notified_seq)
+            .order_by(notifications_t.c.id).limit(limit)).all()
+    return [{"seq": r.id, "at": r.at, "text": r.text} for r in rows]

@@ -26,8 +26,8 @@ log = logging.getLogger("lz.hub")
 
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
-    from lz.hub.server import web
-    from lz.hub.server.api import jobs, oauth, pilots, stations, tokens, users, zones, zones_lz
+    from lz.hub.server import deliver, web
+    from lz.hub.server.api import jobs, notifications, oauth, pilots, stations, tokens, users, zones, zones_lz
     hub = Hub(config)
     if migrate:
         db.upgrade(hub.engine)
@@ -39,11 +39,13 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         hub.notifier.bind(asyncio.get_running_loop())
         reaper = asyncio.create_task(_reap(hub))
         checker = asyncio.create_task(hub.notifier.run())
+        deliverer = asyncio.create_task(deliver.run(hub))  # e-mails and webhooks (issue 26)
         try:
             yield
         finally:
             reaper.cancel()
             checker.cancel()
+            deliverer.cancel()
 
     app = FastAPI(title="lz hub", version=__version__, lifespan=lifespan,
                   description="Stations that users submit to and landing zones pull from.",
@@ -74,6 +76,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(zones.router, prefix="/api/v1")
     app.include_router(jobs.router, prefix="/api/v1")
     app.include_router(zones_lz.router, prefix="/api/v1/lz")
+    app.include_router(notifications.router, prefix="/api/v1")
     oauth.include(app)
     app.include_router(pilots.router, prefix="/api/v1/lz")
     web.include(app)

@@ -71,6 +71,12 @@ class HubConfig(BaseModel):
     min_version: str | None = None  # landing zones below it may not claim work
     latest_version: str | None = None
     auth0: Auth0Config | None = None
+    # notifications (issue 26): e-mail through this server ([smtp] of the file; none: no e-mail),
+    # and how often queued e-mails and webhooks are sent, tried at most ``deliver_tries`` times
+    smtp: SmtpConfig | None = None
+    deliver_s: float = Field(default=5.0, gt=0, le=3600)
+    deliver_tries: int = Field(default=8, ge=1, le=100)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # abuse limits (issue 21), shared by the hub's processes through the database unless said
     # otherwise; a refusal is 429 with Retry-After
     rate_window_s: float = Field(default=60.0, gt=0, le=86400)  # the window of the per-address limits below
@@ -115,6 +121,31 @@ class Auth0Config(BaseModel):
         return f"{self.scheme}://{self.domain}/"
 
 
+class SmtpConfig(BaseModel):
+    """``[smtp]`` of the hub's configuration file: where notification e-mails go out. The password
+    is never a flag nor in the file: ``$LZ_HUB_SMTP_PASSWORD``, else the file ``password_file``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(min_length=3, max_length=254)  # the From address
+    starttls: bool = True
+    username: str | None = None
+    password_file: Path | None = None
+    timeout_s: float = Field(default=20.0, gt=0, le=300)
+
+    def password(self, environ: dict[str, str] | None = None) -> str | None:
+        import os
+
+        found = (environ if environ is not None else dict(os.environ)).get("LZ_HUB_SMTP_PASSWORD")
+        if found:
+            return found
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        return None
+
+
 def load_file(path: Path) -> dict[str, object]:
     """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``, and
     ``[hub]`` for any other setting of ``HubConfig`` (retention days, ``recheck_s``, ...)."""
@@ -129,6 +160,8 @@ def load_file(path: Path) -> dict[str, object]:
     out: dict[str, object] = {}
     if "auth0" in data:
         out["auth0"] = Auth0Config(**data["auth0"])
+    if "smtp" in data:
+        out["smtp"] = SmtpConfig(**data["smtp"])
     out.update(data.get("login", {}))
     out.update(data.get("hub", {}))
     return out

@@ -72,7 +72,7 @@ class Hub:
         then finished jobs past theirs (rows, events, attempts), then every stored file no row
         needs and dead uploads in ``incoming``. Counts what went (``removed`` keeps the totals
         for the metrics) and logs one line when anything did."""
-        from lz.hub.server.domain import rate_limits, retention
+        from lz.hub.server.domain import notifications, rate_limits, retention
 
         config = self.config
         keep = retention.Retention(after_download_s=config.retention_days * 86400,
@@ -85,6 +85,7 @@ class Hub:
                 gone[kind] += 1
         gone["jobs"] += self.write(retention.forget_finished, self.now(), keep)
         gone["rate-limits"] += self.write(rate_limits.purge, self.now())
+        gone["deliveries"] += self.write(notifications.purge, self.now())
         wall = time.time()  # stored times are wall-clock times
         gone += self.files.sweep(self.read(retention.needed), wall, config.incoming_grace_s)
         gone["incoming"] += self.files.sweep_incoming(wall, config.incoming_grace_s)

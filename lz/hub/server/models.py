@@ -296,3 +296,70 @@ class RateLimit(HubBase):
     lock_s: Mapped[float] = mapped_column(Float, default=0.0)
     strikes: Mapped[int] = mapped_column(Integer, default=0)
     seen_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class JobNotification(HubBase):
+    """What a job sent its owner through ``$LZ_NOTIFY``, as its landing zone forwarded it
+    (idempotent by job, attempt, seq); ``seen_at``: when the owner's page showed it (hub0014)."""
+
+    __tablename__ = "job_notifications"
+    __table_args__ = (
+        UniqueConstraint("job_id", "attempt", "seq", name="uq_job_notifications_seq"),
+        Index("ix_job_notifications_job", "job_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("hub_jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[float] = mapped_column(Float)
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[float | None] = mapped_column(Float)
+
+
+class NotificationSubscription(HubBase):
+    """How one user gets one Station's job notifications and job ends: ``channel`` web (the
+    page's badge), email (to ``target``) or webhook (POST to ``target``, signed with ``secret``);
+    ``events``: ``notifications``, ``job_end`` or both, comma-separated (hub0014)."""
+
+    __tablename__ = "notification_subscriptions"
+    __table_args__ = (Index("ix_notification_subscriptions_station_user", "station_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(2048))
+    secret: Mapped[str | None] = mapped_column(String(128))
+    events: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class NotificationDelivery(HubBase):
+    """One e-mail or webhook to send (written with what caused it: intent before the effect),
+    tried until sent or ``deliver_tries`` fail, backing off; at least once (hub0014)."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (Index("ix_notification_deliveries_due", "state", "next_try_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("notification_subscriptions.id", ondelete="CASCADE"))
+    job_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # notification or job_end
+    payload: Mapped[str] = mapped_column(Text)  # the JSON a webhook posts (an e-mail is written from it)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, sent, failed
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[float] = mapped_column(Float)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    sent_at: Mapped[float | None] = mapped_column(Float)
+
+
+class NotifiedJobEnd(HubBase):
+    """A finished job whose end was handed to its owner's subscriptions (once) (hub0014)."""
+
+    __tablename__ = "notified_job_ends"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("hub_jobs.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[float] = mapped_column(Float)

@@ -16,12 +16,21 @@ from lz.hub.server.errors import HubError
 def include(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
-    from lz.hub.server.web import auth, auth0_login, pages_jobs, pages_stations, pages_zones, render, session
+    from lz.hub.server.web import (
+        auth,
+        auth0_login,
+        pages_jobs,
+        pages_notifications,
+        pages_stations,
+        pages_zones,
+        render,
+        session,
+    )
 
     app.add_exception_handler(session.SignInRequired, session.to_sign_in)
     app.add_exception_handler(RequestValidationError, _malformed)
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
-    for module in (auth, auth0_login, pages_zones, pages_stations, pages_jobs):
+    for module in (auth, auth0_login, pages_zones, pages_stations, pages_notifications, pages_jobs):
         app.include_router(module.router)
 
 

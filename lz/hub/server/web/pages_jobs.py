@@ -21,7 +21,7 @@ from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import jobs, stations
 from lz.hub.server.errors import HubError, NotFound
 from lz.hub.server.hub import Hub
-from lz.hub.server.web import job_list, session
+from lz.hub.server.web import job_list, pages_notifications, session
 from lz.hub.server.web.job_list import JobQuery
 from lz.hub.server.web.render import diagram, page
 from lz.hub.server.web.session import Viewer
@@ -183,7 +183,8 @@ def job_page(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends
     logs = {}
     for which in LOGS:
         logs[which] = _tail(hub, context["_row"], which)[:3]
-    return page(request, "job.html", viewer=viewer, logs=logs, **context)
+    notes = pages_notifications.job_context(hub, viewer, context["job"]["id"])
+    return page(request, "job.html", viewer=viewer, logs=logs, notes=notes, **context)
 
 
 @router.get("/jobs/{job_id}/live")
