@@ -11,7 +11,7 @@ from typing import Any
 
 from lz.core.errors import BundleError, ResourceError, printable
 from lz.core.job import JobSpec, RecipeKind
-from lz.core.resources import Limits, check_limits, parse_resources
+from lz.core.resources import Limits, Resources, check_limits, parse_resources
 from lz.host.fs import special_kind
 
 SPEC_FILE = "lz.toml"
@@ -28,8 +28,10 @@ def load_spec(
     overrides: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
     require_command: bool = True,
+    defaults: Resources | None = None,
 ) -> JobSpec:
-    """The job described by ``folder`` (an already staged, validated copy)."""
+    """The job described by ``folder`` (an already staged, validated copy); ``defaults``: the
+    resources it starts from before its ``[resources]`` and the flags (a hub template's)."""
     data = _read_toml(folder)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
@@ -43,7 +45,7 @@ def load_spec(
     if not isinstance(raw_resources, dict):
         raise BundleError(f"{SPEC_FILE}: [resources] must be a table")
     try:
-        resources = parse_resources(raw_resources)
+        resources = parse_resources(raw_resources, base=defaults)
         flags = {k: v for k, v in (overrides or {}).items() if v is not None}
         resources = parse_resources(flags, base=resources)
         if limits is not None:

@@ -1,5 +1,6 @@
-"""Jobs as users see them: submit to a Station, list, show, cancel. A user sees only jobs of
-Stations they belong to; any other job id is answered as unknown (404)."""
+"""Jobs as users see them: submit to a Station, list, show, cancel. A user sees their own jobs
+of Stations they belong to, and others' where their role has ``others_jobs`` (seeing a job is
+what lets one control it); any other job id is answered as unknown (404)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from lz.core.selection import like_pattern
 from lz.core.views import iso
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
-from lz.hub.server.domain import stations
+from lz.hub.server.domain import roles, stations
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.domain.claims import apply, hub_event
 from lz.hub.server.errors import Conflict, Invalid, NotFound
@@ -57,9 +58,10 @@ def _visible_query(who: Principal) -> Any:
     query = (select(jobs_t, stations_t.c.name.label("station"), zones_t.c.name.label("landing_zone"))
              .join(stations_t, stations_t.c.id == jobs_t.c.station_id)
              .outerjoin(zones_t, zones_t.c.id == jobs_t.c.ran_on))
-    if not who.admin:
+    if not who.admin:  # one's own jobs in one's Stations; others' where one's role has ``others_jobs``
         mine = select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)
-        query = query.where(jobs_t.c.station_id.in_(mine))
+        query = query.where(or_(jobs_t.c.station_id.in_(roles.stations_with("others_jobs", who.user_id)),
+                                and_(jobs_t.c.station_id.in_(mine), jobs_t.c.submitter_id == who.user_id)))
     return query
 
 

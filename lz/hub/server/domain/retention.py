@@ -28,15 +28,16 @@ class Retention:
     after_download_s: float
     undownloaded_s: float
     finished_jobs_s: float
+    bundles_s: float = 0.0  # a finished job's bundle, for "submit again" (issue 26)
 
 
 def expire_files(conn: Connection, now: float, keep: Retention) -> list[str]:
-    """Files the hub no longer needs, forgotten in their rows: bundles (and live logs) of finished
-    jobs, results downloaded more than ``after_download_s`` ago or stored more than
+    """Files the hub no longer needs, forgotten in their rows: bundles (and live logs) of jobs
+    finished more than ``bundles_s`` ago, results downloaded more than ``after_download_s`` ago or stored more than
     ``undownloaded_s`` ago and never downloaded. Returns their relative paths."""
     gone: list[str] = []
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
-        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
+        jobs_t.c.phase == "finished", jobs_t.c.bundle != "", jobs_t.c.updated_at <= now - keep.bundles_s)).all()
     for row in rows:
         gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
         conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from lz.hub.protocol.schemas import NAME, ZONE_REF
 from lz.hub.server.deps import hub_of
-from lz.hub.server.domain import members, quotas, stations, volumes, zones
+from lz.hub.server.domain import members, quotas, roles, stations, volumes, zones
 from lz.hub.server.errors import HubError, Invalid
 from lz.hub.server.web import session
 from lz.hub.server.web.job_list import JobQuery
@@ -98,13 +98,14 @@ def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str
         mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
         return {
             "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
+            "flags": roles.flags_of(conn, viewer.who, sid), "roles": roles.listing(conn, viewer.who, station),
             "volumes": volumes.listing(conn, viewer.who, station),
             "my_zones": mine, "quota": quotas.describe(conn, viewer.who, station, quotas.Defaults.of(hub.config)),
         }
 
     context = hub.read(_read)
     context.update(listed(hub, viewer, JobQuery(station=station)))  # the Jobs tab's first page of this Station
-    context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
+    context["manager"] = "manage_members" in context["flags"]  # what the page offers; the domain decides
     context["quota_setter"] = viewer.who.admin or context["role"] in quotas.SETTERS
     return context
 
@@ -125,7 +126,7 @@ async def _on_station(request: Request, viewer: Viewer, station: str, section: s
 async def invite(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
     return await _on_station(request, viewer, station, "members", lambda conn, fields: members.invite(
-        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now()))
+        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", roles.DEFAULT), hub.now()))
 
 
 @router.post("/stations/{station}/members/{member}/remove")
