@@ -44,10 +44,13 @@ if TYPE_CHECKING:
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=None,
               help="With --station: failed attempts (a lost landing zone, a lease that ran out) the hub "
                    "allows this job before it ends lost; at most the Station's own limit.")
+@click.option("--template", default=None, metavar="NAME",
+              help="With --station: one of the Station's templates (lz station template list): its defaults "
+                   "under lz.toml and the flags, its bounds held by the hub.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, wait: bool, as_json: bool, station: str | None,
-           max_attempts: int | None) -> None:
+           max_attempts: int | None, template: str | None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last."""
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
@@ -58,9 +61,14 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
         from lz.cli import remote_jobs as jobs_cli
 
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts}
+                     "max_attempts": max_attempts, "template": template}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
+    if template is not None:
+        from lz.core.errors import UserError
+
+        raise UserError("--template is for hub jobs (--station): templates belong to a hub's Stations "
+                        "(nothing was submitted)")
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
         from lz.core.errors import UserError
 
@@ -237,6 +245,23 @@ def cancel(job_ids: tuple[str, ...]) -> None:
     one line per job; an unknown id is one line on stderr and exit status 2, the others are
     cancelled all the same."""
     act("cancel", job_ids)
+
+
+@main.command()
+@common
+@click.argument("job_id", shell_complete=complete_job_id)
+@click.option("--json", "as_json", is_flag=True, help="Print the new job as JSON.")
+@hub_options
+def resubmit(job_id: str, as_json: bool) -> None:
+    """Submit a hub job again: a new job of its Station with its files and resources (the hub
+    keeps them resubmit_days after the job ends); prints the new job's id last."""
+    from lz.client import Client
+
+    job = Client.for_hub(hub_target(required=True)).resubmit(job_id)  # type: ignore[arg-type]
+    click.echo(f"lz: job {job.id} submitted to station {job.station} again (from {job_id})", err=True)
+    if as_json:
+        click.echo(json.dumps(job.data, indent=2))
+    click.echo(job.id)
 
 
 @main.command()
