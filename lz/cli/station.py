@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -287,6 +286,8 @@ def _templates(station_group: click.Group) -> None:
     def template_add(station: str, name: str, description: str, runtimes: tuple[str, ...], distributed: bool,
                      ports: tuple[int, ...], **bounds: str | None) -> None:
         """Add (or replace) template NAME of STATION (manage_templates)."""
+        from lz.hub.protocol.templates import template_body, template_text
+
         body = template_body(bounds, description, runtimes, distributed, ports)
         _client().put(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}", json=body)
         click.echo(f"template {name} of station {station}: {template_text(body)}")
@@ -297,6 +298,8 @@ def _templates(station_group: click.Group) -> None:
     @hub_options
     def template_list(station: str, as_json: bool) -> None:
         """Templates of STATION."""
+        from lz.hub.protocol.templates import template_text
+
         rows = _client().get(f"/api/v1/stations/{_seg(station)}/templates")
         if as_json:
             click.echo(json.dumps(rows, indent=2))
@@ -314,60 +317,3 @@ def _templates(station_group: click.Group) -> None:
         """Remove template NAME of STATION (manage_templates)."""
         _client().delete(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}")
         click.echo(f"removed template {name} from station {station}")
-
-
-_PARSERS: dict[str, tuple[str, str]] = {"cpus": ("cpus", "count"), "memory": ("memory_mb", "memory"),
-                                        "gpus": ("gpus", "count"), "time": ("time_s", "time")}
-
-
-def template_body(options: dict[str, str | None], description: str = "", runtimes: tuple[str, ...] = (),
-                  distributed: bool = False, ports: tuple[int, ...] = ()) -> dict[str, Any]:
-    """The API's template body from ``lz station template add``'s options (``cpus``, ``min_cpus``,
-    ``max_memory`` ...: text as on ``lz submit``); a bad value: one line, exit 2."""
-    from lz.core.errors import ResourceError, UserError
-    from lz.core.resources import parse_memory, parse_time
-
-    def _value(kind: str, flag: str, text: str) -> int:
-        try:
-            if kind == "memory":
-                return parse_memory(text)
-            if kind == "time":
-                return parse_time(text)
-        except ResourceError as exc:
-            raise UserError(f"--{flag}: {exc}") from None
-        if not text.isdigit() or len(text) > 9:
-            raise UserError(f"--{flag} {text!r}: not a whole number")
-        return int(text)
-
-    body: dict[str, Any] = {"description": description, "runtimes": list(runtimes), "distributed": distributed,
-                            "ports": list(ports)}
-    for option, (field, kind) in _PARSERS.items():
-        bounds = {}
-        for which, key in (("default", option), ("min", f"min_{option}"), ("max", f"max_{option}")):
-            text = options.get(key)
-            if text is not None:
-                bounds[which] = _value(kind, key.replace("_", "-"), text)
-        body[field] = bounds
-    return body
-
-
-def template_text(t: dict[str, Any]) -> str:
-    """One line: each bounded resource as default [min..max], then runtimes, distributed, ports."""
-    from lz.core.resources import format_memory, format_time
-
-    shows: dict[str, Callable[[int], str]] = {"cpus": str, "memory_mb": format_memory, "gpus": str,
-                                              "time_s": format_time}
-    parts = []
-    for field, show in shows.items():
-        b = t.get(field) or {}
-        if any(b.get(k) is not None for k in ("default", "min", "max")):
-            span = f"{show(b['min']) if b.get('min') is not None else ''}..{show(b['max']) if b.get('max') is not None else ''}"
-            default = show(b["default"]) if b.get("default") is not None else "-"
-            parts.append(f"{field.split('_')[0]} {default} [{span}]")
-    parts.append("runtimes " + (",".join(t.get("runtimes") or []) or "any"))
-    if t.get("distributed"):
-        parts.append("distributed")
-    if t.get("ports"):
-        parts.append("ports " + ",".join(str(p) for p in t["ports"]))
-    text = ", ".join(parts)
-    return f"{text} ({t['description']})" if t.get("description") else text

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from lz.cli import main
-from lz.cli.station import template_body, template_text
 from lz.core.errors import UserError
+from lz.hub.protocol.templates import template_body, template_text
 from tests.unit.cli.test_client_hub import Hub, hub, job_folder, run_on_the_landing_zone
 
 __all__ = ["hub"]  # the fixture

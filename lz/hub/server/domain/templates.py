@@ -101,6 +101,21 @@ def listing(conn: Connection, who: Principal, station: str) -> list[dict[str, An
     return [{"name": r.name, **json.loads(r.body)} for r in rows]
 
 
+def visible_to(conn: Connection, who: Principal) -> list[dict[str, Any]]:
+    """Every template of the Stations ``who`` belongs to (all, for a hub admin), with its Station."""
+    from lz.hub.server.models import Station, StationMember
+
+    stations_t: Any = Station.__table__
+    members_t: Any = StationMember.__table__
+    query = (select(templates_t, stations_t.c.name.label("station"))
+             .join(stations_t, stations_t.c.id == templates_t.c.station_id))
+    if not who.admin:
+        query = query.where(templates_t.c.station_id.in_(
+            select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)))
+    rows = conn.execute(query.order_by(stations_t.c.name, templates_t.c.name)).all()
+    return [{"name": r.name, "station": r.station, **json.loads(r.body)} for r in rows]
+
+
 def of_station(conn: Connection, station_id: int, station: str, name: str) -> TemplateIn:
     row = conn.execute(select(templates_t.c.body).where(templates_t.c.station_id == station_id,
                                                         templates_t.c.name == name)).first()
