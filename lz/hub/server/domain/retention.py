@@ -39,7 +39,9 @@ def expire_files(conn: Connection, now: float, keep: Retention) -> list[str]:
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
         jobs_t.c.phase == "finished", jobs_t.c.bundle != "", jobs_t.c.updated_at <= now - keep.bundles_s)).all()
     for row in rows:
-        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
+        # live logs too: the results hold the logs of record (while a bundle is kept for "submit
+        # again", the sweep takes them: no row needs a finished job's live logs)
+        gone += [row.bundle, f"logs/{row.id}"]
         conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
         jobs_t.c.results.is_not(None),
