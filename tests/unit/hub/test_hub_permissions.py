@@ -146,3 +146,26 @@ def test_old_member_rows_become_contributors(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_old_member_rows_become_contributors_on_postgresql(postgres_url: str) -> None:
     _member_rows_migrated(postgres_url)
+
+
+@pytest.mark.postgres
+def test_custom_roles_and_templates_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+    """The job list's query of a custom role's flags (``roles.stations_with``), and templates, on
+    PostgreSQL: a custom role with ``others_jobs`` sees alice's job, one without sees only its own."""
+    from fastapi.testclient import TestClient
+
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
+    from tests.clock import Clock
+    from tests.unit.hub_helpers import HUB_EPOCH
+
+    clock = Clock(HUB_EPOCH)
+    app = create_app(HubConfig(db_url=postgres_url, files_dir=tmp_path / "files", clock=clock))
+    with TestClient(app) as client:
+        h = HubApp(client, clock)
+        station = Station(h, {"others_jobs", "templates"})
+        mine = h.submit(station.una, template="basic").json()["id"]
+        assert {j["id"] for j in h.ok("GET", "/jobs", station.una)} == {mine, station.job}
+        h.ok("PUT", "/stations/s1/roles/tested", station.alice, json={"flags": ["templates"]})
+        assert [j["id"] for j in h.ok("GET", "/jobs", station.una)] == [mine]
+        assert h.call("GET", f"/jobs/{station.job}", station.una).status_code == 404
