@@ -81,7 +81,7 @@ def register(station_group: click.Group) -> None:
     @click.argument("user")
     @hub_options
     def remove_member(station: str, user: str) -> None:
-        """Remove USER from STATION (owners and admins)."""
+        """Remove USER from STATION (a role with manage_members; an admin: the owner)."""
         _client().delete(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}")
         click.echo(f"removed {user} from station {station}")
 
@@ -112,7 +112,7 @@ def register(station_group: click.Group) -> None:
     @click.option("--access", type=click.Choice(["ro", "rw"]), default="ro", show_default=True)
     @hub_options
     def volume_add(station: str, name: str, mount: str, access: str) -> None:
-        """Add (or change) volume NAME of STATION (owners and admins)."""
+        """Add (or change) volume NAME of STATION (a role with volumes)."""
         _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}", json={"mount": mount, "access": access})
         click.echo(f"volume {name} of station {station}: {mount} ({access})")
 
@@ -133,7 +133,7 @@ def register(station_group: click.Group) -> None:
     @click.argument("name")
     @hub_options
     def volume_remove(station: str, name: str) -> None:
-        """Remove volume NAME from STATION (owners and admins)."""
+        """Remove volume NAME from STATION (a role with volumes)."""
         _client().delete(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}")
         click.echo(f"removed volume {name} from station {station}")
 

@@ -46,7 +46,8 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
                                            defaults=templates.defaults(chosen) if chosen else None)
         if chosen is not None and template is not None:
             templates.check_job(template, chosen, spec["resources"], spec.get("recipe_kind"))
-        done = await run_in_threadpool(store_job, hub, who, station_id, key, spec, received, max_attempts)
+        done = await run_in_threadpool(store_job, hub, who, station_id, key, spec, received, max_attempts,
+                                       f"template {template}" if chosen else None)
     finally:
         hub.files.release(received)
     crash_point("hub.submit.stored")
@@ -55,7 +56,8 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
 
 
 def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
-           max_attempts: int | None = None) -> str:
+              max_attempts: int | None = None, note: str | None = None) -> str:
+    """The bundle put in place, then the row (a refusal or failure removes the bundle again)."""
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
     hub.files.commit(received, bundle)
@@ -66,7 +68,7 @@ def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[st
         if earlier is not None:
             return earlier
         quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts)
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note)
         return job_id
 
     try:

@@ -75,6 +75,7 @@ def test_the_hub_applies_and_holds_a_template_on_submission(app: HubApp) -> None
     assert listed["name"] == "small" and listed["cpus"] == {"default": 2, "min": None, "max": 4}
     job = app.submit(alice, template="small").json()
     assert (job["resources"]["cpus"], job["resources"]["memory_mb"]) == (2, 2048)
+    assert job["history"][0]["detail"] == "submitted by alice, template small"
     job = app.submit(alice, template="small", cpus="3").json()  # a flag wins within the bounds
     assert job["resources"]["cpus"] == 3
     toml = b'command = ["true"]\n[resources]\nmemory = "3G"\n'
@@ -111,6 +112,7 @@ def test_submit_again_copies_the_bundle_and_resources(app: HubApp) -> None:
     second = again.json()
     assert second["id"] != first["id"] and second["state"] == "received"
     assert second["resources"] == first["resources"] and second["name"] == first["name"]
+    assert second["history"][0]["detail"] == f"submitted by alice, again from job {first['id']}"
     files = app.hub.files
     assert files.path(files.bundle_name(second["id"])).read_bytes() == tarball
     retry = app.ok("POST", f"/jobs/{first['id']}/resubmit", alice, params={"key": "again-001"})

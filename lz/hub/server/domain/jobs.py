@@ -43,15 +43,16 @@ def existing_submission(conn: Connection, who: Principal, submit_key: str) -> st
 
 
 def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
-           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None) -> None:
-    """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's."""
+           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None, note: str | None = None) -> None:
+    """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's;
+    ``note`` goes into its first event (its template, the job it was submitted again from)."""
     limit = conn.execute(select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
     conn.execute(insert(jobs_t).values(
         id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
         spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
         cancel_requested=False, state="received", created_at=now, updated_at=now, failures=0,
         max_attempts=min(max_attempts or limit, limit)))
-    hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}")
+    hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}" + (f", {note}" if note else ""))
 
 
 def _visible_query(who: Principal) -> Any:
