@@ -463,7 +463,7 @@ def station_remove_lz(station: str, lz: str) -> None:
 @click.argument("user")
 @hub_options
 def station_add_member(station: str, user: str) -> None:
-    """Let USER submit to and see the jobs of STATION (its owner only)."""
+    """Add USER to STATION at once, as a contributor (a role with manage_members)."""
     click.echo(_station_text(_client().post(f"/api/v1/stations/{_seg(station)}/members", {"user": user})))
 
 

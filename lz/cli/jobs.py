@@ -53,11 +53,14 @@ if TYPE_CHECKING:
               help="Start only after JOB succeeded (:ok, the default), ended in any way (:any) or did not "
                    "succeed (:failed); if it ends otherwise this job ends failed. Repeat for several. Under "
                    "SLURM this is sbatch --dependency=afterok/afterany/afternotok.")
+@click.option("--template", default=None, metavar="NAME",
+              help="With --station: one of the Station's templates (lz station template list): its defaults "
+                   "under lz.toml and the flags, its bounds held by the hub.")
 @hub_options
 def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, tasks: str | None, nodes: str | None,
            tasks_per_node: str | None, array: str | None, wait: bool, as_json: bool, station: str | None,
-           max_attempts: int | None, after: tuple[str, ...] = ()) -> None:
+           max_attempts: int | None, after: tuple[str, ...] = (), template: str | None = None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
     the job id last.
 
@@ -77,9 +80,15 @@ def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, g
             raise UserError("--ntasks/--nodes/--ntasks-per-node are for a landing zone; through a hub, write them "
                             "in lz.toml's [resources] (nothing was submitted)")
         overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_, "partition": partition,
-                     "max_attempts": max_attempts, **({"array": array} if array else {}), "after": list(after)}
+                     "max_attempts": max_attempts, **({"array": array} if array else {}), "after": list(after),
+                     "template": template}
         jobs_cli.submit(hub_target(required=True), path, station, name, overrides, wait, as_json)  # type: ignore[arg-type]
         return
+    if template is not None:
+        from lz.core.errors import UserError
+
+        raise UserError("--template is for hub jobs (--station): templates belong to a hub's Stations "
+                        "(nothing was submitted)")
     if max_attempts is not None:  # a landing zone never runs a job twice: a lost job stays lost
         from lz.core.errors import UserError
 
@@ -275,6 +284,23 @@ def cancel(job_ids: tuple[str, ...], tasks: tuple[int, ...]) -> None:
         click.echo(array_cmds.cancel_tasks(settings(), split[0][0], list(dict.fromkeys(indices))))
         return
     act("cancel", job_ids)
+
+
+@main.command()
+@common
+@click.argument("job_id", shell_complete=complete_job_id)
+@click.option("--json", "as_json", is_flag=True, help="Print the new job as JSON.")
+@hub_options
+def resubmit(job_id: str, as_json: bool) -> None:
+    """Submit a hub job again: a new job of its Station with its files and resources (the hub
+    keeps them resubmit_days after the job ends); prints the new job's id last."""
+    from lz.client import Client
+
+    job = Client.for_hub(hub_target(required=True)).resubmit(job_id)  # type: ignore[arg-type]
+    click.echo(f"lz: job {job.id} submitted to station {job.station} again (from {job_id})", err=True)
+    if as_json:
+        click.echo(json.dumps(job.data, indent=2))
+    click.echo(job.id)
 
 
 @main.command()

@@ -1,4 +1,5 @@
-"""``lz station invite|invitations|accept|decline|members|remove-member|leave|quota`` (hub clients)."""
+"""``lz station invite|invitations|accept|decline|members|remove-member|leave|quota|volume|role|template``
+(hub clients)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def register(station_group: click.Group) -> None:
     @station_group.command(name="invite")
     @click.argument("station")
     @click.argument("user")
-    @click.option("--role", type=click.Choice(["member", "admin"]), default="member", show_default=True)
+    @click.option("--role", default="contributor", show_default=True,
+                  help="admin, contributor, launcher, or a custom role of the Station (lz station role list).")
     @hub_options
     def invite(station: str, user: str, role: str) -> None:
-        """Invite USER to STATION (owners and admins)."""
+        """Invite USER to STATION (a role with manage_members)."""
         got = _client().post(f"/api/v1/stations/{_seg(station)}/invitations", {"user": user, "role": role})
         click.echo(f"invited {got['user']} to station {got['station']} as {got['role']}")
 
@@ -79,7 +81,7 @@ def register(station_group: click.Group) -> None:
     @click.argument("user")
     @hub_options
     def remove_member(station: str, user: str) -> None:
-        """Remove USER from STATION (owners and admins)."""
+        """Remove USER from STATION (a role with manage_members; an admin: the owner)."""
         _client().delete(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}")
         click.echo(f"removed {user} from station {station}")
 
@@ -110,7 +112,7 @@ def register(station_group: click.Group) -> None:
     @click.option("--access", type=click.Choice(["ro", "rw"]), default="ro", show_default=True)
     @hub_options
     def volume_add(station: str, name: str, mount: str, access: str) -> None:
-        """Add (or change) volume NAME of STATION (owners and admins)."""
+        """Add (or change) volume NAME of STATION (a role with volumes)."""
         _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}", json={"mount": mount, "access": access})
         click.echo(f"volume {name} of station {station}: {mount} ({access})")
 
@@ -131,7 +133,7 @@ def register(station_group: click.Group) -> None:
     @click.argument("name")
     @hub_options
     def volume_remove(station: str, name: str) -> None:
-        """Remove volume NAME from STATION (owners and admins)."""
+        """Remove volume NAME from STATION (a role with volumes)."""
         _client().delete(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}")
         click.echo(f"removed volume {name} from station {station}")
 
@@ -148,6 +150,9 @@ def register(station_group: click.Group) -> None:
         for r in rows:
             where = ", ".join(f"{lz}:{path}" for lz, path in r["landing_zones"].items()) or "(not mapped)"
             click.echo(f"{r['name']}  {r['mount']}  {r['access']}  {where}")
+
+    _roles(station_group)
+    _templates(station_group)
 
     @station_group.command(name="leave")
     @click.argument("station")
@@ -194,3 +199,121 @@ def _quota_text(got: dict[str, Any]) -> str:
     return "\n".join([f"station {got['station']} quota",
                       _line("pending", "jobs waiting", str), _line("running", "jobs running", str),
                       _line("bytes", "stored", human_bytes)])
+
+
+def _roles(station_group: click.Group) -> None:
+    from lz.cli.hub_target import hub_options
+
+    @station_group.group(name="role")
+    def role() -> None:
+        """A Station's roles: sets of permission flags (README: Roles and permissions)."""
+
+    @role.command(name="list")
+    @click.argument("station")
+    @click.option("--json", "as_json", is_flag=True)
+    @hub_options
+    def role_list(station: str, as_json: bool) -> None:
+        """Every role of STATION and its flags."""
+        rows = _client().get(f"/api/v1/stations/{_seg(station)}/roles")
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for r in rows:
+            kind = "built in" if r["built_in"] else "custom"
+            click.echo(f"{r['name']:<16} {kind:<9} {' '.join(r['flags']) or '(none: may only look)'}")
+
+    @role.command(name="add")
+    @click.argument("station")
+    @click.argument("name")
+    @click.option("--flag", "flags", multiple=True, metavar="FLAG",
+                  help="A permission (repeat): launch, templates, add_zones, remove_zones, others_jobs, volumes, "
+                       "ports, manage_templates, manage_members.")
+    @hub_options
+    def role_add(station: str, name: str, flags: tuple[str, ...]) -> None:
+        """Add (or change) custom role NAME of STATION with these flags (manage_members)."""
+        _client().put(f"/api/v1/stations/{_seg(station)}/roles/{_seg(name)}", json={"flags": list(flags)})
+        click.echo(f"role {name} of station {station}: {' '.join(flags) or '(no flags)'}")
+
+    @role.command(name="remove")
+    @click.argument("station")
+    @click.argument("name")
+    @hub_options
+    def role_remove(station: str, name: str) -> None:
+        """Remove custom role NAME of STATION (no member may hold it)."""
+        _client().delete(f"/api/v1/stations/{_seg(station)}/roles/{_seg(name)}")
+        click.echo(f"removed role {name} from station {station}")
+
+    @role.command(name="give")
+    @click.argument("station")
+    @click.argument("user")
+    @click.argument("name")
+    @hub_options
+    def role_give(station: str, user: str, name: str) -> None:
+        """Give member USER of STATION the role NAME (manage_members; an admin's: the owner)."""
+        _client().put(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}", json={"role": name})
+        click.echo(f"{user} is now {name} in station {station}")
+
+
+def _templates(station_group: click.Group) -> None:
+    from lz.cli.hub_target import hub_options
+
+    @station_group.group(name="template")
+    def template() -> None:
+        """A Station's job templates: default, least and most resources, runtimes (lz submit --template)."""
+
+    @template.command(name="add")
+    @click.argument("station")
+    @click.argument("name")
+    @click.option("--description", default="", help="One line for people.")
+    @click.option("--cpus", default=None, help="Default CPUs.")
+    @click.option("--min-cpus", default=None)
+    @click.option("--max-cpus", default=None)
+    @click.option("--memory", default=None, help="Default memory, e.g. 4G.")
+    @click.option("--min-memory", default=None)
+    @click.option("--max-memory", default=None)
+    @click.option("--gpus", default=None, help="Default GPUs.")
+    @click.option("--min-gpus", default=None)
+    @click.option("--max-gpus", default=None)
+    @click.option("--time", "time_", default=None, help="Default time limit, e.g. 1:00:00.")
+    @click.option("--min-time", default=None)
+    @click.option("--max-time", default=None)
+    @click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["dockerfile", "singularity", "command"]),
+                  help="A runtime its jobs may use (repeat; none given: any).")
+    @click.option("--distributed", is_flag=True, help="Its jobs span nodes (kept; used by distributed jobs to come).")
+    @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
+                  help="A port its jobs open (repeat; submitting then takes the ports permission).")
+    @hub_options
+    def template_add(station: str, name: str, description: str, runtimes: tuple[str, ...], distributed: bool,
+                     ports: tuple[int, ...], **bounds: str | None) -> None:
+        """Add (or replace) template NAME of STATION (manage_templates)."""
+        from lz.hub.protocol.templates import template_body, template_text
+
+        body = template_body(bounds, description, runtimes, distributed, ports)
+        _client().put(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}", json=body)
+        click.echo(f"template {name} of station {station}: {template_text(body)}")
+
+    @template.command(name="list")
+    @click.argument("station")
+    @click.option("--json", "as_json", is_flag=True)
+    @hub_options
+    def template_list(station: str, as_json: bool) -> None:
+        """Templates of STATION."""
+        from lz.hub.protocol.templates import template_text
+
+        rows = _client().get(f"/api/v1/stations/{_seg(station)}/templates")
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        for r in rows:
+            click.echo(f"{r['name']}: {template_text(r)}")
+        if not rows:
+            click.echo("no templates")
+
+    @template.command(name="remove")
+    @click.argument("station")
+    @click.argument("name")
+    @hub_options
+    def template_remove(station: str, name: str) -> None:
+        """Remove template NAME of STATION (manage_templates)."""
+        _client().delete(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}")
+        click.echo(f"removed template {name} from station {station}")

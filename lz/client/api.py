@@ -35,6 +35,7 @@ class Backend(Protocol):
     def get(self, job_id: str) -> dict[str, Any]: ...
     def listing(self, selection: Selection, where: dict[str, str]) -> tuple[list[dict[str, Any]], int, bool]: ...
     def cancel(self, job_id: str) -> dict[str, Any]: ...
+    def resubmit(self, job_id: str) -> dict[str, Any]: ...
     def control(self, job_id: str, what: str) -> dict[str, Any]: ...
     def log(self, job_id: str, which: str, offset: int) -> tuple[bytes, bool]: ...
     def unpack_results(self, job_id: str, target: Path, force: bool, only: str | None = None) -> list[str]: ...
@@ -222,10 +223,11 @@ class Client:
                time: str | None = None, partition: str | None = None,  # noqa: A002
                max_attempts: int | None = None, tasks: str | int | None = None, nodes: str | int | None = None,
                tasks_per_node: str | int | None = None, array: str | None = None,
-               after: Sequence[str] | None = ()) -> Job:
+               after: Sequence[str] | None = (), template: str | None = None) -> Job:
         """Hand over a job folder (or a .tar.gz of one). A hub needs ``station``; resources override
         the folder's lz.toml like ``lz submit``'s flags; ``array`` ("0-99%10") makes it a sweep.
-        ``after``: jobs it waits for, as ``JOB[:ok|:any|:failed]`` (``lz submit --after``).
+        ``after``: jobs it waits for, as ``JOB[:ok|:any|:failed]`` (``lz submit --after``);
+        ``template``: one of the Station's (its defaults under them, its bounds held by the hub).
         ``Rejected`` when intake refuses it."""
         path = Path(path)
         if not path.exists():  # a mistyped path is the caller's mistake, not a job that failed
@@ -236,17 +238,25 @@ class Client:
             raise Error("station= is for a hub: Client(hub=URL)")
         if self.hub is None and max_attempts is not None:  # a landing zone never runs a job twice
             raise Error("max_attempts= is for hub jobs: a landing zone runs each job once (nothing was submitted)")
+        if self.hub is None and template is not None:
+            raise Error("template= is for hub jobs: templates belong to a hub's Stations (nothing was submitted)")
         overrides = {"cpus": _text(cpus), "memory": memory, "gpus": _text(gpus), "time": time,
                      "partition": partition, "max_attempts": max_attempts, **({"array": array} if array else {}),
                      **{k: _text(v) for k, v in (("tasks", tasks), ("nodes", nodes), ("tasks_per_node", tasks_per_node))
                         if v is not None},
-                     "after": list(after or ()) or None}
+                     "after": list(after or ()) or None, "template": template}
         try:
             return Job(self, self.backend.submit(path, station, name, overrides))
         except Rejected as exc:
             if exc.job is None and exc.data is not None:
                 exc.job = Job(self, exc.data)
             raise
+
+    def resubmit(self, job_id: str) -> Job:
+        """Submit again (a hub's): a new job with that job's files and resources."""
+        if self.hub is None:
+            raise Error("submitting again is for hub jobs: lz submit the folder again")
+        return Job(self, self.backend.resubmit(job_id))
 
     def job(self, job_id: str) -> Job:
         """One job, with its history (``NotFound`` when there is none such)."""

@@ -89,7 +89,7 @@ class LocalBackend:
         from lz.intake.receive import Rejected as Refusal
         from lz.intake.receive import receive
 
-        wanted = {k: v for k, v in overrides.items() if k not in ("max_attempts", "after")}
+        wanted = {k: v for k, v in overrides.items() if k not in ("max_attempts", "after", "template")}
         with _local(), _umask(self.settings):
             try:
                 job = receive(self.store, self.settings, path, name=name, overrides=wanted,
@@ -111,6 +111,9 @@ class LocalBackend:
         with _local():
             found, total = self.store.select(selection)
             return [self._json(j) for j in found], total, True
+
+    def resubmit(self, job_id: str) -> dict[str, Any]:
+        raise Error("submitting again is for hub jobs: lz submit the folder again")
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         from lz.engine.zone_lock import wake_daemon

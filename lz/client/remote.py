@@ -124,6 +124,10 @@ class HubBackend:
         with hub_errors():
             return dict(self.http.post(_job(job_id) + "/cancel"))
 
+    def resubmit(self, job_id: str) -> dict[str, Any]:
+        with hub_errors():  # the key makes a retried request one job
+            return dict(self.http.post(_job(job_id) + "/resubmit", params={"key": secrets.token_urlsafe(16)}))
+
     def control(self, job_id: str, what: str) -> dict[str, Any]:
         with hub_errors():
             return dict(self.http.post(_job(job_id) + "/control", {"action": what}))

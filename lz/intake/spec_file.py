@@ -13,7 +13,7 @@ from lz.core.array import DEFAULT_MAX_TASKS, parse_array
 from lz.core.dependencies import Dependency, parse_all
 from lz.core.errors import BundleError, ResourceError, printable
 from lz.core.job import JobSpec, RecipeKind
-from lz.core.resources import Limits, check_limits, parse_resources
+from lz.core.resources import Limits, Resources, check_limits, parse_resources
 from lz.core.retry import RetryPolicy, parse_policy
 from lz.host.fs import special_kind
 
@@ -33,9 +33,12 @@ def load_spec(
     require_command: bool = True,
     max_array_tasks: int = DEFAULT_MAX_TASKS,
     retry_default: RetryPolicy | None = None,
+    defaults: Resources | None = None,
 ) -> JobSpec:
     """The job described by ``folder`` (an already staged, validated copy). ``retry_default``:
-    the landing zone's policy for a job whose ``lz.toml`` has no ``retries``/``retry_on``."""
+    the landing zone's policy for a job whose ``lz.toml`` has no ``retries``/``retry_on``;
+    ``defaults``: the resources it starts from before its ``[resources]`` and the flags (a hub
+    template's)."""
     data = _read_toml(folder)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
@@ -51,7 +54,7 @@ def load_spec(
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     array = _array(flags.pop("array", data.get("array")), max_array_tasks)
     try:
-        resources = parse_resources(raw_resources)
+        resources = parse_resources(raw_resources, base=defaults)
         resources = parse_resources(flags, base=resources)
         if limits is not None:
             check_limits(resources, limits)

@@ -265,9 +265,58 @@ class Problem(BaseModel):
     detail: str
 
 
+ROLE = r"^[a-z][a-z0-9_-]{0,15}$"  # a built-in role (admin, contributor, launcher; member: contributor) or a custom one
+
+
 class InvitationIn(_Body):
     user: str = Field(pattern=NAME)
-    role: Literal["member", "admin"] = "member"
+    role: str = Field(default="contributor", pattern=ROLE)
+
+
+class MemberRoleIn(_Body):
+    role: str = Field(pattern=ROLE)
+
+
+class RoleIn(_Body):
+    """A custom role's permission flags (``lz station role flags``)."""
+
+    flags: list[str] = Field(default=[], max_length=32)
+
+
+class RoleOut(BaseModel):
+    name: str
+    flags: list[str]
+    built_in: bool
+
+
+class Bounds(_Body):
+    """One resource of a template: the value a job gets when it says none, and the least and
+    most it may ask for (each optional)."""
+
+    default: int | None = Field(default=None, ge=0, le=1 << 40)
+    min: int | None = Field(default=None, ge=0, le=1 << 40)
+    max: int | None = Field(default=None, ge=0, le=1 << 40)
+
+
+RUNTIMES = ("dockerfile", "singularity", "command")  # a recipe's kind, or none (a command on the node)
+
+
+class TemplateIn(_Body):
+    """A job template (the original's mission type): bounds of CPUs, memory (MiB), GPUs and time
+    (seconds), the runtimes it allows (empty: any), and, kept for what comes, distributed and ports."""
+
+    description: str = Field(default="", max_length=200)
+    cpus: Bounds = Bounds()
+    memory_mb: Bounds = Bounds()
+    gpus: Bounds = Bounds()
+    time_s: Bounds = Bounds()
+    runtimes: list[Literal["dockerfile", "singularity", "command"]] = Field(default=[], max_length=3)
+    distributed: bool = False
+    ports: list[int] = Field(default=[], max_length=16)
+
+
+class TemplateOut(TemplateIn):
+    name: str
 
 
 class InvitationOut(BaseModel):

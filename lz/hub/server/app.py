@@ -27,7 +27,18 @@ log = logging.getLogger("lz.hub")
 
 def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     from lz.hub.server import deliver, web
-    from lz.hub.server.api import jobs, notifications, oauth, pilots, stations, tokens, users, zones, zones_lz
+    from lz.hub.server.api import (
+        jobs,
+        notifications,
+        oauth,
+        pilots,
+        station_rules,
+        stations,
+        tokens,
+        users,
+        zones,
+        zones_lz,
+    )
     hub = Hub(config)
     if migrate:
         db.upgrade(hub.engine)
@@ -73,6 +84,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")
     app.include_router(stations.router, prefix="/api/v1")
+    app.include_router(station_rules.router, prefix="/api/v1")
     app.include_router(zones.router, prefix="/api/v1")
     app.include_router(jobs.router, prefix="/api/v1")
     app.include_router(zones_lz.router, prefix="/api/v1/lz")

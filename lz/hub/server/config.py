@@ -42,6 +42,8 @@ class HubConfig(BaseModel):
     retention_days: float = Field(default=30.0, gt=0, le=3650)
     undownloaded_days: float = Field(default=90.0, gt=0, le=3650)
     finished_jobs_days: float = Field(default=365.0, gt=0, le=36500)
+    # a finished job's bundle is kept this long for "submit again" (issue 26; counts toward quotas); 0: dropped at once
+    resubmit_days: float = Field(default=7.0, ge=0, le=3650)
     housekeeping_s: float = Field(default=60.0, gt=0, le=86400)  # how often the reaper runs housekeeping
     incoming_grace_s: float = Field(default=600.0, ge=0, le=86400)  # an upload file untouched this long is dead
     # quotas (issue 21): what each Station (unless it has its own, ``lz station quota``) and each

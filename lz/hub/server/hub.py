@@ -77,7 +77,8 @@ class Hub:
         config = self.config
         keep = retention.Retention(after_download_s=config.retention_days * 86400,
                                    undownloaded_s=config.undownloaded_days * 86400,
-                                   finished_jobs_s=config.finished_jobs_days * 86400)
+                                   finished_jobs_s=config.finished_jobs_days * 86400,
+                                   bundles_s=config.resubmit_days * 86400)
         gone: Counter[str] = Counter()
         for relative in self.write(retention.expire_files, self.now(), keep):
             kind = relative.split("/", 1)[0]

@@ -70,7 +70,7 @@ class StationMember(HubBase):
 
     station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")
+    role: Mapped[str] = mapped_column(String(16), default="contributor")
     added_at: Mapped[float] = mapped_column(Float)
 
 
@@ -255,7 +255,7 @@ class StationInvitation(HubBase):
     __tablename__ = "station_invitations"
     station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16), default="member")
+    role: Mapped[str] = mapped_column(String(16), default="contributor")
     invited_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[float] = mapped_column(Float)
 
@@ -363,3 +363,25 @@ class NotifiedJobEnd(HubBase):
 
     job_id: Mapped[str] = mapped_column(ForeignKey("hub_jobs.id", ondelete="CASCADE"), primary_key=True)
     at: Mapped[float] = mapped_column(Float)
+
+
+class StationRole(HubBase):
+    """A Station's custom role: its permission flags, space-separated (``lz.hub.server.domain.roles``;
+    the built-in roles are not stored) (hub0015)."""
+
+    __tablename__ = "station_roles"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    flags: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class StationTemplate(HubBase):
+    """A Station's job template (the original's mission type): default, least and most resources,
+    the runtimes it allows, distributed, ports, as JSON (``lz.hub.server.domain.templates``) (hub0015)."""
+
+    __tablename__ = "station_templates"
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.host.faults import crash_point
 from lz.hub.server.deps import refuse_declared_size
-from lz.hub.server.domain import jobs, quotas, stations
+from lz.hub.server.domain import jobs, quotas, templates
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.hub import Hub
 from lz.hub.server.intake_check import check_upload
@@ -24,9 +24,11 @@ from lz.intake.bundle import IntakeLimits
 
 
 async def receive(hub: Hub, request: Request, who: Principal, station: str, key: str, *, name: str | None,
-                  folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None) -> str:
-    """The id of the job this upload (``request``'s body) made, or made before under ``key``."""
-    station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
+                  folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None,
+                  template: str | None = None) -> str:
+    """The id of the job this upload (``request``'s body) made, or made before under ``key``;
+    ``template``: one of the Station's templates, its defaults applied and its bounds held."""
+    station_id, chosen = await run_in_threadpool(hub.read, templates.for_submission, who, station, template)
     done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
     if done is not None:
         return done
@@ -40,8 +42,12 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)
         async with hub.checks.slot():
             spec = await run_in_threadpool(check_upload, hub.files, received.name, received.scratch / folder,
-                                           name=name, overrides=dict(overrides), limits=limits)
-        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, received, max_attempts)
+                                           name=name, overrides=dict(overrides), limits=limits,
+                                           defaults=templates.defaults(chosen) if chosen else None)
+        if chosen is not None and template is not None:
+            templates.check_job(template, chosen, spec["resources"], spec.get("recipe_kind"))
+        done = await run_in_threadpool(store_job, hub, who, station_id, key, spec, received, max_attempts,
+                                       f"template {template}" if chosen else None)
     finally:
         hub.files.release(received)
     crash_point("hub.submit.stored")
@@ -49,8 +55,9 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
     return done
 
 
-def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
-           max_attempts: int | None = None) -> str:
+def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
+              max_attempts: int | None = None, note: str | None = None) -> str:
+    """The bundle put in place, then the row (a refusal or failure removes the bundle again)."""
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
     hub.files.commit(received, bundle)
@@ -61,7 +68,7 @@ def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, 
         if earlier is not None:
             return earlier
         quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts)
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note)
         return job_id
 
     try:

@@ -112,7 +112,7 @@ def test_stations_and_zones(app: HubApp) -> None:
     assert app.call("POST", "/stations", bob, json={"name": "bad name"}).status_code == 422
     app.ok("POST", "/stations/s1/members", alice, json={"user": "bob"})
     station = app.ok("GET", "/stations/s1", bob)
-    assert station["members"] == [{"user": "alice", "role": "owner"}, {"user": "bob", "role": "member"}]
+    assert station["members"] == [{"user": "alice", "role": "owner"}, {"user": "bob", "role": "contributor"}]
     assert station["landing_zones"] == ["lz1"]
     zones = app.ok("GET", "/zones", bob)
     assert [(z["name"], z["owner"], z["cpus"], z["stations"], z["online"]) for z in zones] == [

@@ -72,6 +72,15 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("PUT", "/stations/s1/volumes/ref", {"json": {"mount": "/data"}}),
         ("DELETE", "/stations/s1/volumes/ref", {}),
         ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv"}}),
+        # issue 26: roles, templates, submit again
+        ("GET", "/stations/s1/roles", {}),
+        ("PUT", "/stations/s1/roles/viewer", {"json": {"flags": ["others_jobs"]}}),
+        ("DELETE", "/stations/s1/roles/viewer", {}),
+        ("PUT", "/stations/s1/members/bob", {"json": {"role": "launcher"}}),
+        ("GET", "/stations/s1/templates", {}),
+        ("PUT", "/stations/s1/templates/small", {"json": {"cpus": {"max": 2}}}),
+        ("DELETE", "/stations/s1/templates/small", {}),
+        ("POST", f"/jobs/{j}/resubmit", {"params": {"key": "again-0001"}}),
     ]
 
 
@@ -99,7 +108,9 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     operations = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
                .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
-               .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
+               .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")
+               .replace("/roles/viewer", "/roles/{role}").replace("/templates/small", "/templates/{template}"))
+              for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations - PUBLIC == {(m, "/api/v1" + p) for m, p in listed}
 
 

@@ -23,7 +23,8 @@ DAY = 86400.0
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[HubApp]:
-    with hub_app(tmp_path, lease_s=30, retention_days=2, undownloaded_days=5, finished_jobs_days=10) as a:
+    with hub_app(tmp_path, lease_s=30, retention_days=2, undownloaded_days=5, finished_jobs_days=10,
+                 resubmit_days=0) as a:
         yield a
 
 

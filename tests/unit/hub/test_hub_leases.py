@@ -15,7 +15,7 @@ from tests.unit.hub_helpers import HubApp, hub_app, results_tar
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[HubApp]:
-    with hub_app(tmp_path, lease_s=30) as a:
+    with hub_app(tmp_path, lease_s=30, resubmit_days=0) as a:  # a finished job's bundle goes at once
         yield a
 
 

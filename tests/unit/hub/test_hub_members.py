@@ -1,4 +1,4 @@
-"""Roles per Station (owner, admin, member), enforced by the hub on every Station endpoint, for
+"""Roles per Station (owner, admin, contributor: what ``member`` was before hub0015), enforced by the hub on every Station endpoint, for
 every kind of caller: owner, admin, member, outsider and a landing-zone token; invitations end to end."""
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class World:
         app.ok("POST", "/invitations/s1/accept", self.tokens["member"])
         app.ok("PUT", "/stations/s1/zones/lzm", root)
         app.ok("PUT", "/stations/s1/volumes/ref", owner, json={"mount": "/data/ref", "access": "ro"})
+        app.ok("PUT", "/stations/s1/roles/guest", owner, json={"flags": []})
+        app.ok("PUT", "/stations/s1/templates/basic", owner, json={"cpus": {"max": 2}})
         self.job = app.submit(owner, "s1").json()["id"]
 
     def call(self, role: str, method: str, path: str, **kwargs: Any) -> int:
@@ -56,7 +58,8 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "show quota": ("GET", "/stations/s1/quota", {}, (200, 200, 200, 404, 403)),
     "set quota": ("PUT", "/stations/s1/quota", {"json": {"pending": 5}}, (200, 403, 403, 404, 403)),
     "add member": ("POST", "/stations/s1/members", {"json": {"user": "zed"}}, (200, 200, 403, 404, 403)),
-    "add own landing zone": ("PUT", "/stations/s1/zones/{own}", {}, (200, 200, 403, 404, 403)),
+    # issue 26: a contributor (the old member) adds landing zones it owns
+    "add own landing zone": ("PUT", "/stations/s1/zones/{own}", {}, (200, 200, 200, 404, 403)),
     "remove alice's landing zone": ("DELETE", "/stations/s1/zones/lz1", {}, (200, 200, 403, 404, 403)),
     "remove mel's landing zone": ("DELETE", "/stations/s1/zones/lzm", {}, (200, 200, 200, 404, 403)),
     "submit": ("POST", "/stations/s1/jobs", {"params": {"key": "abcdefgh"}, "content": job_tarball()},
@@ -79,6 +82,15 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
                                      (200, 403, 403, 404, 403)),
     "map a volume on mel's zone": ("PUT", "/stations/s1/volumes/ref/zones/lzm", {"json": {"host_path": "/srv/ref"}},
                                    (403, 403, 200, 404, 403)),
+    # roles and templates (issue 26): any member reads them; manage_members / manage_templates change them
+    "list roles": ("GET", "/stations/s1/roles", {}, (200, 200, 200, 404, 403)),
+    "define a role": ("PUT", "/stations/s1/roles/viewer", {"json": {"flags": ["launch"]}}, (200, 200, 403, 404, 403)),
+    "remove a role": ("DELETE", "/stations/s1/roles/guest", {}, (200, 200, 403, 404, 403)),
+    "give mel a role": ("PUT", "/stations/s1/members/mel", {"json": {"role": "launcher"}}, (200, 200, 403, 404, 403)),
+    "list templates": ("GET", "/stations/s1/templates", {}, (200, 200, 200, 404, 403)),
+    "add a template": ("PUT", "/stations/s1/templates/small", {"json": {"cpus": {"default": 1}}},
+                       (200, 200, 403, 404, 403)),
+    "remove a template": ("DELETE", "/stations/s1/templates/basic", {}, (200, 200, 403, 404, 403)),
     "accept without an invitation": ("POST", "/invitations/s1/accept", {}, (404, 404, 404, 404, 403)),
     "decline without an invitation": ("POST", "/invitations/s1/decline", {}, (404, 404, 404, 404, 403)),
 }
@@ -100,7 +112,9 @@ def test_the_matrix_covers_every_station_and_membership_endpoint(world: World) -
     covered = {(m, "/api/v1" + p.replace("/s1", "/{station}").replace("/{own}", "/{lz}").replace("/lz1", "/{lz}")
                 .replace("/lzm", "/{lz}").replace("/mel", "/{member}").replace("/ann", "/{member}")
                 .replace("/alice", "/{member}").replace("/volumes/ref", "/volumes/{volume}")
-                .replace("/volumes/out", "/volumes/{volume}"))
+                .replace("/volumes/out", "/volumes/{volume}").replace("/roles/viewer", "/roles/{role}")
+                .replace("/roles/guest", "/roles/{role}").replace("/templates/small", "/templates/{template}")
+                .replace("/templates/basic", "/templates/{template}"))
                for m, p, _, _ in MATRIX.values()}
     assert wanted <= covered, wanted - covered
 

@@ -1,5 +1,6 @@
 """A job's files through the hub's API on each store (the local folder, S3 on a real S3 server
-process): the bundle in and out, a live log, results in, checked and out, retention's sweep."""
+process): the bundle in and out, a live log, results in, checked and out, submit again,
+retention's sweep."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubApp]:
     settings: dict[str, Any] = {}
     if request.param != "local":
         settings = {"store": request.getfixturevalue("s3_store"), "presign": request.param == "s3-presign"}
-    with hub_app(tmp_path, **settings) as a:
+    with hub_app(tmp_path, resubmit_days=0, **settings) as a:
         yield a
 
 
@@ -56,7 +57,11 @@ def test_a_job_s_files_go_through_the_store(app: HubApp) -> None:
     assert download.status_code == 200 and download.content == results_tar(b"the log of record\n")
     assert app.hub.read(lambda conn: conn.execute(select(jobs_t.c.downloaded_at).where(
         jobs_t.c.id == job_id)).scalar()) is not None  # retention counts from the first download
-    # housekeeping: a finished job's bundle and live logs go (the results hold the logs of record)
+    # submit again (issue 26): the stored bundle streamed back in through the store, as a new job's
+    again = app.ok("POST", f"/jobs/{job_id}/resubmit", alice, params={"key": "again-0001"})["id"]
+    with app.hub.files.open(app.hub.files.bundle_name(again)) as copy:
+        assert copy.read() == tarball
+    # housekeeping (resubmit_days = 0): a finished job's bundle and live logs go (the results hold the logs of record)
     gone = app.hub.housekeeping()
     assert gone["bundles"] + gone["logs"] >= 1
     assert not app.hub.files.exists(app.hub.files.bundle_name(job_id))

@@ -130,6 +130,9 @@ def test_results_kept_count_toward_the_bytes(app: HubApp) -> None:
     app.ok("PUT", f"/lz/jobs/{job_id}/results", alice, params=send, content=results_tar())
     app.ok("POST", f"/lz/jobs/{job_id}/finish", alice, json={**send, "results": True,
                                                              "facts": {"outcome": "succeeded", "exit_code": 0}})
+    used = app.ok("GET", "/stations/s1/quota", alice)["bytes"]["used"]
+    assert used > len(results_tar())  # its bundle is kept for "submit again" (resubmit_days, 7)
+    app.clock.now += 8 * 86400
     app.hub.housekeeping()  # the finished job's bundle goes; its results stay
     used = app.ok("GET", "/stations/s1/quota", alice)["bytes"]["used"]
     assert used == len(results_tar())

@@ -41,6 +41,9 @@ async def submit(request: Request, station: str = params.name(),
                      "A sweep: the job runs once per index (0-99, 1,3,5-7, 0-99:2, 0-99%10), as one job.")),
                  max_attempts: int | None = Query(default=None, ge=1, le=MAX_ATTEMPTS, description=(
                      "Failed attempts (lease ran out, job lost) before the job ends lost; at most the Station's.")),
+                 template: str | None = Query(default=None, pattern=NAME, description=(
+                     "One of the Station's templates: its defaults under the job's own resources, its bounds "
+                     "and runtimes enforced (needs the templates permission; without: launch).")),
                  who: Principal = Depends(user)) -> Any:
     """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
     from lz.hub.server import uploads as submission
@@ -48,7 +51,20 @@ async def submit(request: Request, station: str = params.name(),
     hub = hub_of(request)
     overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition, "array": array}
     done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
-                                    max_attempts=max_attempts)
+                                    max_attempts=max_attempts, template=template)
+    return await run_in_threadpool(_job_out, hub, who, done, True)
+
+
+@router.post("/jobs/{job_id}/resubmit", status_code=201, tags=["jobs"])
+async def resubmit_job(request: Request, job_id: str = params.job_id(),
+                       key: str = Query(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Idempotency key."),
+                       who: Principal = Depends(user)) -> Any:
+    """Submit again: a new job of the same Station with this job's files and resources (its
+    files are kept ``resubmit_days`` after it ends); needs the launch permission."""
+    from lz.hub.server.resubmit import resubmit
+
+    hub = hub_of(request)
+    done = await resubmit(hub, who, job_id, key)
     return await run_in_threadpool(_job_out, hub, who, done, True)
 
 

@@ -1,5 +1,6 @@
-"""Jobs as users see them: submit to a Station, list, show, cancel. A user sees only jobs of
-Stations they belong to; any other job id is answered as unknown (404)."""
+"""Jobs as users see them: submit to a Station, list, show, cancel. A user sees their own jobs
+of Stations they belong to, and others' where their role has ``others_jobs`` (seeing a job is
+what lets one control it); any other job id is answered as unknown (404)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, tuple_, update
 
 from lz.core.errors import printable
 from lz.core.selection import like_pattern
 from lz.core.views import iso
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
-from lz.hub.server.domain import stations
+from lz.hub.server.domain import roles, stations
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.domain.claims import apply, hub_event
 from lz.hub.server.errors import Conflict, Invalid, NotFound
@@ -42,24 +43,26 @@ def existing_submission(conn: Connection, who: Principal, submit_key: str) -> st
 
 
 def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
-           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None) -> None:
-    """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's."""
+           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None, note: str | None = None) -> None:
+    """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's;
+    ``note`` goes into its first event (its template, the job it was submitted again from)."""
     limit = conn.execute(select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
     conn.execute(insert(jobs_t).values(
         id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
         spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
         cancel_requested=False, state="received", created_at=now, updated_at=now, failures=0,
         max_attempts=min(max_attempts or limit, limit)))
-    hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}")
+    hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}" + (f", {note}" if note else ""))
 
 
 def _visible_query(who: Principal) -> Any:
     query = (select(jobs_t, stations_t.c.name.label("station"), zones_t.c.name.label("landing_zone"))
              .join(stations_t, stations_t.c.id == jobs_t.c.station_id)
              .outerjoin(zones_t, zones_t.c.id == jobs_t.c.ran_on))
-    if not who.admin:
+    if not who.admin:  # one's own jobs in one's Stations; others' where one's role has ``others_jobs``
         mine = select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)
-        query = query.where(jobs_t.c.station_id.in_(mine))
+        query = query.where(or_(jobs_t.c.station_id.in_(roles.stations_with("others_jobs", who.user_id)),
+                                and_(jobs_t.c.station_id.in_(mine), jobs_t.c.submitter_id == who.user_id)))
     return query
 
 

@@ -1,34 +1,24 @@
 """Who belongs to a Station and with which role; invitations to join (issue 12).
 
-Roles: ``owner`` (who created it; one), ``admin`` and ``member``. Owners and admins invite and
-remove members and add and remove landing zones (of their own: a landing zone's owner decides
-which Stations it serves) and volumes; members submit and see the Station's jobs. A hub admin may
-do everything. Every rule is checked here, on the hub, for every endpoint.
+Roles are sets of permission flags (``lz.hub.server.domain.roles``): inviting, removing and
+giving roles takes ``manage_members``. The owner (who created the Station; one) cannot be removed
+nor given another role; only the owner (or a hub admin) removes an admin, or changes an admin's
+role. A hub admin may do everything. Every rule is checked here, on the hub, for every endpoint.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from lz.hub.server.domain.accounts import Principal, users_t
+from lz.hub.server.domain.roles import known, require
 from lz.hub.server.domain.stations import is_member, members_t, role, stations_t, visible
-from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
+from lz.hub.server.errors import Conflict, Forbidden, NotFound
 from lz.hub.server.models import StationInvitation
 
 invitations_t: Any = StationInvitation.__table__
-MANAGERS = ("owner", "admin")
-ROLES = ("member", "admin")
-
-
-def managed(conn: Connection, who: Principal, station: str, what: str) -> int:
-    """The Station's id if ``who`` is its owner or an admin (or a hub admin); Forbidden for a
-    member, NotFound for anyone else (a Station you do not belong to does not exist for you)."""
-    sid = visible(conn, who, station)
-    if not who.admin and role(conn, sid, who.user_id) not in MANAGERS:
-        raise Forbidden(f"only the owner or an admin of station {station!r} {what}")
-    return sid
 
 
 def _user_id(conn: Connection, name: str) -> int:
@@ -39,9 +29,8 @@ def _user_id(conn: Connection, name: str) -> int:
 
 
 def invite(conn: Connection, who: Principal, station: str, user: str, role_: str, now: float) -> dict[str, Any]:
-    if role_ not in ROLES:
-        raise Invalid(f"role must be one of {', '.join(ROLES)}")
-    sid = managed(conn, who, station, "invites members")
+    sid = require(conn, who, station, "manage_members")
+    role_ = known(conn, sid, role_)
     uid = _user_id(conn, user)
     if is_member(conn, sid, uid):
         raise Conflict(f"{user} already belongs to station {station!r}")
@@ -95,17 +84,33 @@ def listing(conn: Connection, who: Principal, station: str) -> list[dict[str, An
 
 
 def remove(conn: Connection, who: Principal, station: str, user: str) -> None:
-    """Owners remove anyone but themselves; admins remove members (not the owner, not other admins)."""
-    sid = managed(conn, who, station, "removes members")
+    """Owners remove anyone but themselves; others with ``manage_members`` remove anyone but the
+    owner and admins."""
+    sid, uid = _changeable(conn, who, station, user, "removed")
+    conn.execute(delete(members_t).where(members_t.c.station_id == sid, members_t.c.user_id == uid))
+
+
+def set_role(conn: Connection, who: Principal, station: str, user: str, role_: str) -> None:
+    """Give a member another role (``manage_members``; an admin's, or making one, by the owner)."""
+    sid, uid = _changeable(conn, who, station, user, "given another role")
+    role_ = known(conn, sid, role_)
+    if role_ == "admin" and not who.admin and role(conn, sid, who.user_id) != "owner":
+        raise Forbidden(f"only the owner of station {station!r} makes an admin")
+    conn.execute(update(members_t).where(members_t.c.station_id == sid, members_t.c.user_id == uid)
+                 .values(role=role_))
+
+
+def _changeable(conn: Connection, who: Principal, station: str, user: str, what: str) -> tuple[int, int]:
+    sid = require(conn, who, station, "manage_members")
     uid = _user_id(conn, user)
     theirs = role(conn, sid, uid)
     if theirs is None:
         raise NotFound(f"{user} does not belong to station {station!r}")
     if theirs == "owner":
-        raise Forbidden(f"{user} owns station {station!r} and cannot be removed")
+        raise Forbidden(f"{user} owns station {station!r} and cannot be {what}")
     if theirs == "admin" and not who.admin and role(conn, sid, who.user_id) != "owner":
-        raise Forbidden(f"only the owner of station {station!r} removes an admin")
-    conn.execute(delete(members_t).where(members_t.c.station_id == sid, members_t.c.user_id == uid))
+        raise Forbidden(f"only the owner of station {station!r} changes an admin")
+    return sid, uid
 
 
 def leave(conn: Connection, who: Principal, station: str) -> None:

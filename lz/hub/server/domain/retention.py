@@ -28,17 +28,20 @@ class Retention:
     after_download_s: float
     undownloaded_s: float
     finished_jobs_s: float
+    bundles_s: float = 0.0  # a finished job's bundle, for "submit again" (issue 26)
 
 
 def expire_files(conn: Connection, now: float, keep: Retention) -> list[str]:
-    """Files the hub no longer needs, forgotten in their rows: bundles (and live logs) of finished
-    jobs, results downloaded more than ``after_download_s`` ago or stored more than
+    """Files the hub no longer needs, forgotten in their rows: bundles (and live logs) of jobs
+    finished more than ``bundles_s`` ago, results downloaded more than ``after_download_s`` ago or stored more than
     ``undownloaded_s`` ago and never downloaded. Returns their relative paths."""
     gone: list[str] = []
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.bundle).where(
-        jobs_t.c.phase == "finished", jobs_t.c.bundle != "")).all()
+        jobs_t.c.phase == "finished", jobs_t.c.bundle != "", jobs_t.c.updated_at <= now - keep.bundles_s)).all()
     for row in rows:
-        gone += [row.bundle, f"logs/{row.id}"]  # live logs too: the results hold the logs of record
+        # live logs too: the results hold the logs of record (while a bundle is kept for "submit
+        # again", the sweep takes them: no row needs a finished job's live logs)
+        gone += [row.bundle, f"logs/{row.id}"]
         conn.execute(update(jobs_t).where(jobs_t.c.id == row.id).values(bundle=""))
     rows = conn.execute(select(jobs_t.c.id, jobs_t.c.results).where(
         jobs_t.c.results.is_not(None),

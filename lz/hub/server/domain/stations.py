@@ -1,9 +1,10 @@
 """Stations, their members and their landing zones; who may see and change what.
 
-Any user creates a Station and becomes its owner; members see and submit to it. Owners and
-admins add members (``lz.hub.server.domain.members`` has invitations and the other membership rules); they add
-landing zones they own (a landing zone's owner decides which Stations it serves); a landing zone
-leaves a Station by a Station owner or admin, or by its own owner. A hub admin may do everything."""
+Any user creates a Station and becomes its owner; members see it, and what each may do there
+is the set of flags of their role (``lz.hub.server.domain.roles``, checked by ``roles.require``).
+``lz.hub.server.domain.members`` has invitations and the other membership rules. One adds only
+landing zones one owns (a landing zone's owner decides which Stations it serves), and a landing
+zone's owner may always withdraw it. A hub admin may do everything."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from lz.hub.server.domain.accounts import Principal, new_id, users_t
+from lz.hub.server.domain.roles import is_member, require, visible
+from lz.hub.server.domain.roles import role as role  # re-exported: callers know it here
 from lz.hub.server.domain.tokens import valid_name
 from lz.hub.server.domain.zones import find, label
 from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
@@ -32,25 +35,6 @@ def create(conn: Connection, who: Principal, name: str, now: float) -> int:
     sid = new_id(conn.execute(insert(stations_t).values(name=name, created_by=who.user_id, created_at=now)))
     conn.execute(insert(members_t).values(station_id=sid, user_id=who.user_id, role="owner", added_at=now))
     return sid
-
-
-def visible(conn: Connection, who: Principal, name: str) -> int:
-    """The Station's id if ``who`` belongs to it (or is a hub admin); else NotFound."""
-    row = conn.execute(select(stations_t.c.id).where(stations_t.c.name == name)).first()
-    if row is None or not (who.admin or is_member(conn, row.id, who.user_id)):
-        raise NotFound(f"no station {name!r} that you belong to")
-    return int(row.id)
-
-
-def is_member(conn: Connection, station_id: int, user_id: int) -> bool:
-    return conn.execute(select(members_t.c.user_id).where(
-        members_t.c.station_id == station_id, members_t.c.user_id == user_id)).first() is not None
-
-
-def role(conn: Connection, station_id: int, user_id: int) -> str | None:
-    row = conn.execute(select(members_t.c.role).where(
-        members_t.c.station_id == station_id, members_t.c.user_id == user_id)).first()
-    return row.role if row else None
 
 
 def list_for(conn: Connection, who: Principal) -> list[dict[str, Any]]:
@@ -82,10 +66,8 @@ def describe(conn: Connection, station_id: int) -> dict[str, Any]:
 
 def set_max_attempts(conn: Connection, who: Principal, station: str, max_attempts: int) -> int:
     """How many failed attempts the Station's jobs may have from now on (jobs already submitted
-    keep theirs); by its owner or an admin. Returns the Station's id."""
-    sid = visible(conn, who, station)
-    if not _manager(conn, who, sid):
-        raise Forbidden(f"only the owner or an admin of station {station!r} changes its settings")
+    keep theirs); by a member whose role may manage it. Returns the Station's id."""
+    sid = require(conn, who, station, "manage_members")
     if not 1 <= max_attempts <= 100:
         raise Invalid(f"max_attempts must be between 1 and 100, not {max_attempts}")
     conn.execute(update(stations_t).where(stations_t.c.id == sid).values(max_attempts=max_attempts))
@@ -93,14 +75,15 @@ def set_max_attempts(conn: Connection, who: Principal, station: str, max_attempt
 
 
 def add_member(conn: Connection, who: Principal, station: str, user: str, now: float) -> None:
-    sid = visible(conn, who, station)
-    if not who.admin and role(conn, sid, who.user_id) not in ("owner", "admin"):
-        raise Forbidden(f"only the owner or an admin of station {station!r} adds members")
+    """Add a user at once, as a contributor (an invitation lets them say yes first)."""
+    from lz.hub.server.domain.roles import DEFAULT
+
+    sid = require(conn, who, station, "manage_members")
     row = conn.execute(select(users_t.c.id).where(users_t.c.name == user)).first()
     if row is None:
         raise NotFound(f"no user {user!r} on this hub")
     if not is_member(conn, sid, row.id):
-        conn.execute(insert(members_t).values(station_id=sid, user_id=row.id, role="member", added_at=now))
+        conn.execute(insert(members_t).values(station_id=sid, user_id=row.id, role=DEFAULT, added_at=now))
 
 
 def _zone_you_own(conn: Connection, who: Principal, lz: str) -> int:
@@ -110,25 +93,21 @@ def _zone_you_own(conn: Connection, who: Principal, lz: str) -> int:
     return int(row.id)
 
 
-def _manager(conn: Connection, who: Principal, sid: int) -> bool:
-    return who.admin or role(conn, sid, who.user_id) in ("owner", "admin")
-
-
 def add_zone(conn: Connection, who: Principal, station: str, lz: str, now: float) -> None:
     sid = visible(conn, who, station)
     zid = _zone_you_own(conn, who, lz)
-    if not _manager(conn, who, sid):
-        raise Forbidden(f"only the owner or an admin of station {station!r} adds landing zones")
+    require(conn, who, station, "add_zones")
     if conn.execute(select(links_t.c.lz_id).where(links_t.c.station_id == sid, links_t.c.lz_id == zid)).first():
         return
     conn.execute(insert(links_t).values(station_id=sid, lz_id=zid, added_at=now))
 
 
 def remove_zone(conn: Connection, who: Principal, station: str, lz: str) -> None:
-    """By a Station owner or admin, or by the landing zone's own owner (withdrawing it)."""
+    """By a member whose role may remove any landing zone, or by the landing zone's own owner
+    (withdrawing it)."""
     sid = visible(conn, who, station)
     row = find(conn, who, lz, select(links_t.c.lz_id).where(links_t.c.station_id == sid))
-    if not (_manager(conn, who, sid) or row.owner_id == who.user_id):
-        raise Forbidden(f"only the owner or an admin of station {station!r}, or the owner of {lz!r}, removes it")
+    if row.owner_id != who.user_id:
+        require(conn, who, station, "remove_zones")
     zid = int(row.id)
     conn.execute(delete(links_t).where(links_t.c.station_id == sid, links_t.c.lz_id == zid))

@@ -1,6 +1,6 @@
 """A Station's volumes and where each is on its landing zones (issue 12).
 
-Owners and admins of a Station add and remove volumes (a name, a mount point, ro or rw); the host
+Members whose role has ``volumes`` add and remove a Station's volumes (a name, a mount point, ro or rw); the host
 path on a landing zone is set by the landing zone's owner (or a hub admin) only, and the zone binds
 it only inside its own ``hub_volume_roots`` (``lz.core.volumes.hub_volume_refusal``). A
 claimed job's spec carries the volumes mapped on the landing zone that claimed it; the landing
@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from lz.core.errors import ConfigError
 from lz.core.volumes import Volume, check
 from lz.hub.server.domain.accounts import Principal
-from lz.hub.server.domain.members import managed
+from lz.hub.server.domain.roles import require
 from lz.hub.server.domain.stations import links_t, visible, zones_t
 from lz.hub.server.domain.zones import find
 from lz.hub.server.errors import Forbidden, Invalid, NotFound
@@ -33,7 +33,7 @@ def _checked(name: str, host_path: str, mount: str, access: str) -> Volume:
 
 
 def add(conn: Connection, who: Principal, station: str, name: str, mount: str, access: str, now: float) -> None:
-    sid = managed(conn, who, station, "adds volumes")
+    sid = require(conn, who, station, "volumes")
     _checked(name, "/host", mount, access)
     if conn.execute(select(volumes_t.c.name).where(volumes_t.c.station_id == sid, volumes_t.c.name == name)).first():
         conn.execute(update(volumes_t).where(volumes_t.c.station_id == sid, volumes_t.c.name == name)
@@ -43,7 +43,7 @@ def add(conn: Connection, who: Principal, station: str, name: str, mount: str, a
 
 
 def remove(conn: Connection, who: Principal, station: str, name: str) -> None:
-    sid = managed(conn, who, station, "removes volumes")
+    sid = require(conn, who, station, "volumes")
     _volume(conn, sid, station, name)
     conn.execute(delete(mappings_t).where(mappings_t.c.station_id == sid, mappings_t.c.name == name))
     conn.execute(delete(volumes_t).where(volumes_t.c.station_id == sid, volumes_t.c.name == name))

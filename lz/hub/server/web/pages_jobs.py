@@ -6,6 +6,7 @@ results (the archive, or single files named in its manifest)."""
 from __future__ import annotations
 
 import re
+import secrets
 from typing import Any
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from lz.hub.server import downloads
 from lz.hub.server import uploads as submission
 from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import jobs, stations
-from lz.hub.server.errors import HubError, NotFound
+from lz.hub.server.errors import HubError, Invalid, NotFound
 from lz.hub.server.hub import Hub
 from lz.hub.server.web import job_list, pages_notifications, session
 from lz.hub.server.web.job_list import JobQuery
@@ -84,12 +85,28 @@ def jobs_page(request: Request, viewer: Viewer = Depends(session.viewer)) -> Res
     context: dict[str, Any] = {"viewer": viewer, "stations": mine, "chosen": chosen, "station": None,
                                "states": job_list.STATE_CHOICES, "outcomes": job_list.OUTCOME_CHOICES,
                                "orders": job_list.ORDER_CHOICES, "sizes": job_list.PAGE_SIZES, "query": query,
-                               "zones": _zone_names(mine)}
+                               "zones": _zone_names(mine), "templates": hub.read(_templates, viewer)}
     try:
         context.update(listed(hub, viewer, query))
     except HubError as exc:
         return page(request, "jobs.html", status=exc.status, error=str(exc), jobs=[], **context)
     return page(request, "jobs.html", table_url=query.url("/jobs/table"), **context)
+
+
+def _templates(conn: Any, viewer: Viewer) -> list[dict[str, Any]]:
+    """The templates of the viewer's Stations, each with the form's fields its defaults fill."""
+    from lz.core.resources import format_memory, format_time
+    from lz.hub.server.domain import templates
+
+    found = []
+    for t in templates.visible_to(conn, viewer.who):
+        shown = {"cpus": t["cpus"].get("default"), "gpus": t["gpus"].get("default"),
+                 "memory": t["memory_mb"].get("default"), "time": t["time_s"].get("default")}
+        shows = {"memory": format_memory, "time": format_time}
+        fields = {k: ("" if v is None else shows.get(k, str)(v)) for k, v in shown.items()}
+        found.append({"name": t["name"], "station": t["station"], "description": t.get("description", ""),
+                      "fields": fields})
+    return found
 
 
 def _zone_names(mine: list[dict[str, Any]]) -> list[str]:
@@ -118,6 +135,7 @@ async def upload(request: Request, station: str = Query(pattern=NAME),
                  gpus: str | None = Query(default=None, max_length=16),
                  time: str | None = Query(default=None, max_length=32),
                  partition: str | None = Query(default=None, max_length=64),
+                 template: str | None = Query(default=None, max_length=64),
                  viewer: Viewer = Depends(session.viewer)) -> Response:
     """The body is the .tar.gz; the answer is JSON for the page's script: the job's URL, or the
     one-line reason it was refused."""
@@ -128,7 +146,8 @@ async def upload(request: Request, station: str = Query(pattern=NAME),
     folder = re.sub(r"[^A-Za-z0-9._-]", "_", folder).strip("._") or "job"
     try:
         job_id = await submission.receive(hub, request, viewer.who, station, key, name=(name or "").strip() or None,
-                                          folder=folder[:64], overrides=overrides)
+                                          folder=folder[:64], overrides=overrides,
+                                          template=(template or "").strip() or None)
     except HubError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
     return JSONResponse({"id": job_id, "url": f"/jobs/{job_id}"}, status_code=201)
@@ -157,8 +176,10 @@ def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     row = job.pop("_row")
     files = downloads.returned_files(downloads.manifest(hub.files, row)) if job["results"] else []
     actions = available_actions(job["phase"], job["state"], row.control)
+    finished = job["phase"] == "finished"
     return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
-            "finished": job["phase"] == "finished"}
+            "finished": finished, "resubmittable": finished and bool(row.bundle),
+            "resubmit_key": secrets.token_hex(16)}  # one page, one key: a double click is one new job
 
 
 def available_actions(phase: str, state: str, control: str | None = None) -> list[str]:
@@ -217,6 +238,19 @@ async def control(request: Request, job_id: str = _job_id(), viewer: Viewer = De
     await run_in_threadpool(hub.drop_unneeded_bundle, row)  # on S3 a request: off the event loop
     hub.notifier.notify()
     return RedirectResponse(f"/jobs/{quote(row.id)}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/resubmit")
+async def resubmit(request: Request, job_id: str = _job_id(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    """Submit again: on to the new job's page (a refusal is the error page, with its status)."""
+    from lz.hub.server.resubmit import resubmit as again
+
+    fields = await session.form(request, viewer)
+    key = fields.get("key", "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", key):
+        raise Invalid("stale form: reload the page")
+    new_id = await again(hub_of(request), viewer.who, job_id, key)
+    return RedirectResponse(f"/jobs/{quote(new_id)}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/results")

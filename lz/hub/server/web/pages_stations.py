@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from lz.hub.protocol.schemas import NAME, ZONE_REF
 from lz.hub.server.deps import hub_of
-from lz.hub.server.domain import members, quotas, stations, volumes, zones
+from lz.hub.server.domain import members, quotas, roles, stations, templates, volumes, zones
 from lz.hub.server.errors import HubError, Invalid
 from lz.hub.server.web import session
 from lz.hub.server.web.job_list import JobQuery
@@ -98,13 +98,15 @@ def _station_context(request: Request, viewer: Viewer, station: str) -> dict[str
         mine = [z for z in zones.listing(conn, viewer.who, now, hub.config.online_s) if z["owner"] == viewer.name]
         return {
             "station": stations.describe(conn, sid), "role": stations.role(conn, sid, viewer.who.user_id),
+            "flags": roles.flags_of(conn, viewer.who, sid), "roles": roles.listing(conn, viewer.who, station),
             "volumes": volumes.listing(conn, viewer.who, station),
+            "templates": templates.listing(conn, viewer.who, station),
             "my_zones": mine, "quota": quotas.describe(conn, viewer.who, station, quotas.Defaults.of(hub.config)),
         }
 
     context = hub.read(_read)
     context.update(listed(hub, viewer, JobQuery(station=station)))  # the Jobs tab's first page of this Station
-    context["manager"] = viewer.who.admin or context["role"] in members.MANAGERS
+    context["manager"] = "manage_members" in context["flags"]  # what the page offers; the domain decides
     context["quota_setter"] = viewer.who.admin or context["role"] in quotas.SETTERS
     return context
 
@@ -125,7 +127,7 @@ async def _on_station(request: Request, viewer: Viewer, station: str, section: s
 async def invite(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
     hub = hub_of(request)
     return await _on_station(request, viewer, station, "members", lambda conn, fields: members.invite(
-        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", "member"), hub.now()))
+        conn, viewer.who, station, fields.get("user", "").strip(), fields.get("role", roles.DEFAULT), hub.now()))
 
 
 @router.post("/stations/{station}/members/{member}/remove")
@@ -133,6 +135,59 @@ async def remove_member(request: Request, station: str = _name(), member: str = 
                         viewer: Viewer = Depends(session.viewer)) -> Response:
     return await _on_station(request, viewer, station, "members", lambda conn, _f: members.remove(
         conn, viewer.who, station, member))
+
+
+@router.post("/stations/{station}/members/{member}/role")
+async def give_role(request: Request, station: str = _name(), member: str = _name(),
+                    viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "members", lambda conn, fields: members.set_role(
+        conn, viewer.who, station, member, fields.get("role", "").strip()))
+
+
+@router.post("/stations/{station}/roles")
+async def define_role(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    """A custom role: its name and a checkbox per flag."""
+    hub = hub_of(request)
+    return await _on_station(request, viewer, station, "roles", lambda conn, fields: roles.define(
+        conn, viewer.who, station, fields.get("name", "").strip(), [f for f in roles.FLAGS if fields.get(f)],
+        hub.now()))
+
+
+@router.post("/stations/{station}/roles/{role}/remove")
+async def drop_role(request: Request, station: str = _name(), role: str = Path(pattern=r"^[a-z][a-z0-9_-]{0,15}$"),
+                    viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "roles", lambda conn, _f: roles.drop(
+        conn, viewer.who, station, role))
+
+
+@router.post("/stations/{station}/templates")
+async def put_template(request: Request, station: str = _name(), viewer: Viewer = Depends(session.viewer)) -> Response:
+    """A template from the form: each bound as on ``lz submit`` (4G, 1:00:00), empty: none."""
+    hub = hub_of(request)
+
+    def _put(conn: Any, fields: dict[str, str]) -> None:
+        from pydantic import ValidationError
+
+        from lz.core.errors import UserError
+        from lz.hub.protocol.schemas import TemplateIn
+        from lz.hub.protocol.templates import template_body
+
+        given = {k: v.strip() for k, v in fields.items() if v.strip()}
+        runtimes = tuple(r for r in ("dockerfile", "singularity", "command") if given.get(f"runtime_{r}"))
+        try:
+            body = TemplateIn.model_validate(template_body(given, given.get("description", "")[:200], runtimes))
+        except (UserError, ValidationError) as exc:
+            raise Invalid(str(exc).splitlines()[0]) from None
+        templates.put(conn, viewer.who, station, given.get("name", ""), body, hub.now())
+
+    return await _on_station(request, viewer, station, "templates", _put)
+
+
+@router.post("/stations/{station}/templates/{template}/remove")
+async def remove_template(request: Request, station: str = _name(), template: str = _name(),
+                          viewer: Viewer = Depends(session.viewer)) -> Response:
+    return await _on_station(request, viewer, station, "templates", lambda conn, _f: templates.remove(
+        conn, viewer.who, station, template))
 
 
 @router.post("/stations/{station}/leave")

@@ -102,7 +102,7 @@
       if (!folder.length && !tarball.length) { say("Choose a job folder or a .tar.gz first."); return; }
       const params = new URLSearchParams({station: form.station.value, key: form.dataset.key || randomKey()});
       form.dataset.key = params.get("key");  // a retry of the same upload makes no second job
-      for (const name of ["name", "cpus", "memory", "gpus", "time", "partition"]) {
+      for (const name of ["name", "cpus", "memory", "gpus", "time", "partition", "template"]) {
         if (form[name].value.trim()) params.set(name, form[name].value.trim());
       }
       let body;
@@ -144,8 +144,29 @@
     });
   }
 
+  // a template (of the chosen Station) fills the resource fields with its defaults; the hub
+  // applies and holds it again on submission
+  function setUpTemplates(form) {
+    const picker = form.querySelector("#submit-template");
+    if (!picker) return;
+    const showStations = () => {
+      for (const option of picker.options) {
+        option.hidden = Boolean(option.dataset.station) && option.dataset.station !== form.station.value;
+      }
+      if (picker.selectedOptions[0] && picker.selectedOptions[0].hidden) picker.value = "";
+    };
+    picker.addEventListener("change", () => {
+      const chosen = picker.selectedOptions[0];
+      if (!chosen || !chosen.dataset.fields) return;
+      const fields = JSON.parse(chosen.dataset.fields);
+      for (const name of ["cpus", "memory", "gpus", "time"]) form[name].value = fields[name] || "";
+    });
+    form.station.addEventListener("change", showStations);
+    showStations();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     const form = document.getElementById("submit-form");
-    if (form) setUp(form);
+    if (form) { setUp(form); setUpTemplates(form); }
   });
 })();
