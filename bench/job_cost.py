@@ -18,6 +18,7 @@ Phases (medians over the jobs; a phase a mode does not have is blank):
     collect      ended -> clean (results collected and archived, work directory removed)
     upload       clean -> the hub's finish (pilot)
     claim wait   the hub's submit -> claim (pilot)
+    claim of next  one job's end to the claim of the next one on the same pilot
     next start   one job's end to the next job's start on the same pilot (its whole overhead)
 """
 
@@ -45,7 +46,7 @@ import psutil  # noqa: E402
 
 from tests.integration.landing_zone import LandingZone, wait_until  # noqa: E402
 
-PHASES = ("intake", "tick wait", "build", "submit+start", "run", "built to ended", "collect", "upload", "claim wait", "next start")
+PHASES = ("intake", "tick wait", "build", "submit+start", "run", "built to ended", "collect", "upload", "claim wait", "claim of next", "next start")
 STEP_LINE = re.compile(r"job (\w+): (build|submit|collect) step ([0-9.]+) s, CPU ([0-9.]+) s")
 
 
@@ -191,15 +192,17 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
     walls = {"intake": median(spans(history, "claim", "receive")), **engine_phases(history),
              "upload": median(spans(history, "clean", "finish")),
              "claim wait": median(spans(history, "submit", "claim")),
-             "next start": median(_gaps(history))}
+             "claim of next": median(_gaps(history, "claim")), "next start": median(_gaps(history, "started"))}
     log = "".join(p.read_text(errors="replace") for p in base.glob("*.out"))
     return {"wall": walls, "cpu": step_cpu(log), "total": wall, "daemon_cpu": daemon_cpu / jobs}
 
 
-def _gaps(history: dict[str, dict[str, float]]) -> list[float]:
-    """One job's end to the next one's start (one pilot of one CPU: its jobs run one after another)."""
-    runs = sorted((h["started"], h["ended"]) for h in history.values() if "started" in h and "ended" in h)
-    return [nxt[0] - cur[1] for cur, nxt in zip(runs, runs[1:])]
+def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
+    """One job's end to the next one's ``event`` (one pilot of one CPU: its jobs run one after
+    another, so the next job is the next to start)."""
+    runs = sorted((h["started"], h["ended"], h[event]) for h in history.values()
+                  if "started" in h and "ended" in h and event in h)
+    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:])]
 
 
 def table(results: dict[str, dict[str, object]], jobs: int) -> str:

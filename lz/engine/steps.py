@@ -176,6 +176,7 @@ class Steps:
         crash_point("submit.answered")
         self.store.record(job_id, executor_id=executor_id)
         crash_point("submit.recorded")
+        self.watcher.nudge()  # the local executor: seen running (or ended) at the next tick, not an interval later
         self.wake()
         return Done(ok=True)
 

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from lz import __version__
 from lz.config import Settings
 from lz.core.errors import LzError, UserError
+from lz.core.job import Transition
 from lz.core.layout import JobPaths
 from lz.core.machine import State
 from lz.core.resources import format_time
@@ -95,6 +96,16 @@ class HubAgent:
         """Something changed locally (the daemon's tick ran): report it soon."""
         self._kick.set()
 
+    def on_transition(self, job: Job, transition: Transition) -> None:
+        """A listener of the job store (the daemon adds it): a job whose process ended frees its
+        room at once (the claimer asks for the next job while this one is collected), and a
+        cleaned job's results go up at once, not at the syncer's next pass. Other transitions
+        wait for that pass, so they still reach the hub in batches."""
+        if transition.to_state in _ROOM_FREED:
+            self._room.set()
+        if transition.to_state == State.CLEANED:
+            self._kick.set()
+
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
@@ -120,13 +131,13 @@ class HubAgent:
         return {"running": running, "queue_length": waiting}
 
     def _busy(self) -> int:
-        """Claims whose local job has not ended yet (a cleaned job awaiting upload takes no room)."""
+        """Claims whose local job has not ended yet (a job being collected or uploaded takes no room)."""
         busy = 0
         for claim in outbox.claims(self.engine):
             if claim.local_job_id is None:
                 busy += not claim.lease_lost
                 continue
-            busy += self.store.get(claim.local_job_id).state != State.CLEANED
+            busy += self.store.get(claim.local_job_id).state not in _ROOM_FREED
         return busy
 
     def _join_stations(self) -> None:
@@ -184,7 +195,7 @@ class HubAgent:
         from lz.hub.agent.pilot import as_claim
 
         held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
-                and (c.local_job_id is None or self.store.get(c.local_job_id).state != State.CLEANED)]
+                and (c.local_job_id is None or self.store.get(c.local_job_id).state not in _ROOM_FREED)]
         room = self.options.pilot.room(held)
         if room is None:
             if not held and not outbox.claims(self.engine):
@@ -428,6 +439,11 @@ class HubAgent:
             self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
         self._room.set()
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
+
+
+_ROOM_FREED = frozenset({State.COLLECTING, State.CLEANED})
+"""States of a job whose process has ended: its CPUs, memory and GPUs are free for the next claim
+while its results are collected and uploaded."""
 
 
 def _facts(job: Job) -> dict[str, Any]:

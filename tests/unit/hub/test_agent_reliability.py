@@ -233,3 +233,23 @@ def test_the_sweep_runs_again_on_a_timer(tmp_path: Path) -> None:
         assert not late.exists()
     finally:
         agent.stop()
+
+
+# -- issue 23: a job's end is heard at once ----------------------------------------------------------
+def test_a_job_whose_process_ended_frees_its_room_and_its_clean_starts_the_upload(tmp_path: Path) -> None:
+    from lz.core.job import Transition
+
+    agent = _agent(tmp_path, Unreachable())
+    local = _hold(agent, "h1", 1)
+    assert agent._busy() == 1
+    job = agent.store.get(local)
+    agent.on_transition(job, Transition("running", "collecting", "ended", 1.0, None, local, 5))
+    assert agent._room.is_set() and not agent._kick.is_set()  # the room: the next claim goes out now
+    agent.store.fire(local, "cancel", expect="received")  # collecting: its CPUs are free
+    assert agent._busy() == 0
+    agent._room.clear()
+    agent.on_transition(job, Transition("collecting", "cleaned", "clean", 2.0, None, local, 6))
+    assert agent._kick.is_set()  # the results go up now, not at the syncer's next pass
+    agent._room.clear()
+    agent.on_transition(job, Transition("queued", "running", "started", 3.0, None, local, 7))
+    assert not agent._room.is_set()
