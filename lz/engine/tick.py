@@ -37,6 +37,7 @@ class TickSettings:
     lost_after_s: float = 120.0  # how long a submitted job may be invisible before it is lost
     capacity: int | None = None  # jobs the executor may hold at once; None: the scheduler queues
     queue_memory_s: float = 300.0  # how long the scheduler lists an ended job (SLURM's MinJobAge)
+    heartbeat_s: float = 5.0  # how often the zone's status row is rewritten while nothing changes
 
 
 class Engine:
@@ -53,6 +54,8 @@ class Engine:
         self.settings = settings
         self.housekeeping = housekeeping
         self.listeners = listeners or Listeners()
+        self._written_health: tuple[float | None, str | None] | None = None
+        self._written_at = float("-inf")
 
     def tick(self) -> None:
         """One tick; listeners hear how long it took (metrics), whatever it decided."""
@@ -152,9 +155,16 @@ class Engine:
         self.store.record_many(changed)
 
     def _heartbeat(self, now: float) -> None:
+        """The zone's status row: at once when the controller's health changed, else at most once
+        per ``heartbeat_s``. A wake-up runs a tick per event (a submission, a job's end), and a
+        write transaction (an fsync of the WAL) per tick was most of the writes of a short job."""
         health = self.watcher.health()
+        changed = (health.down_since, health.error) != self._written_health
+        if not changed and 0 <= now - self._written_at < self.settings.heartbeat_s:
+            return
         self.store.set_status(last_tick=now, controller_down_since=health.down_since,
                               controller_error=health.error, controller_calls=health.calls)
+        self._written_health, self._written_at = (health.down_since, health.error), now
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait)

@@ -297,3 +297,21 @@ def test_a_scheduler_is_still_asked_once_per_interval_whatever_nudges(lz: Harnes
         lz.engine.watcher.nudge()
         lz.tick()
     assert lz.executor.observed - observed <= 1 and lz.state(job_id) == "queued"
+
+
+def test_ticks_of_wake_ups_rewrite_the_status_once_per_heartbeat(lz: Harness) -> None:
+    """Issue 23: a tick per event wrote the status row (a WAL fsync) every time."""
+    lz.tick()
+    first = lz.store.status().last_tick
+    for _ in range(5):
+        lz.clock.advance(0.5)
+        lz.tick()
+    assert lz.store.status().last_tick == first
+    lz.clock.advance(3.0)  # 5.5 s after the first: due
+    lz.tick()
+    assert lz.store.status().last_tick == lz.clock()
+    lz.executor.down = True  # a change of health is written at once
+    lz.add()
+    for _ in range(3):  # build, submit (refused: the controller is down), the tick that writes it
+        lz.tick()
+    assert lz.store.status().controller_down_since is not None
