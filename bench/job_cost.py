@@ -5,7 +5,9 @@ transition logs (the landing zone's ``transitions``, the hub's ``hub_events``), 
 daemon spent per job (``psutil`` on its process, before the first job and after the last) and
 the CPU of each step where the daemon logs it (``lz run -v``: build, submit, collect).
 
-    flock -o /root/heavy.lock python3 bench/job_cost.py [--jobs 20] [--only local,pilot,gateway]
+    flock -o /root/heavy.lock python3 bench/job_cost.py [--jobs 20] [--only local,pilot,gateway,many]
+
+``many``: one ``lz submit`` of 100 folders (a landing zone whose daemon is down), wall and CPU.
 
 Phases (medians over the jobs; a phase a mode does not have is blank):
     intake       the submission: ``lz submit`` (wall and CPU of the client process), or for a pilot the
@@ -205,6 +207,23 @@ def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
     return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:])]
 
 
+def many_in_one_call(base: Path, count: int) -> tuple[float, float]:
+    """``lz submit DIR1 … DIRn`` into a landing zone whose daemon is down: wall and CPU of the call."""
+    zone = LandingZone(base, run_args=("--runtime", "none"))
+    paths = []
+    for i in range(count):
+        folder = base / f"job{i}"
+        folder.mkdir()
+        (folder / "lz.toml").write_text(f'command = ["sh", "-c", "echo {i} > out.txt"]\n')
+        paths.append(str(folder))
+    t0, c0 = time.perf_counter(), client_cpu()
+    done = zone.cli("submit", *paths, check=False)
+    wall, cpu = time.perf_counter() - t0, client_cpu() - c0
+    if done.returncode != 0 or len(done.stdout.split()) != count:
+        raise SystemExit(f"lz submit of {count} folders in one call failed: {done.stderr[-2000:]}")
+    return wall, cpu
+
+
 def table(results: dict[str, dict[str, object]], jobs: int) -> str:
     modes = list(results)
     lines = [f"| phase (median per job, {jobs} trivial jobs) | " + " | ".join(modes) + " |",
@@ -229,7 +248,7 @@ def table(results: dict[str, dict[str, object]], jobs: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--jobs", type=int, default=20)
-    parser.add_argument("--only", default="local,pilot,gateway")
+    parser.add_argument("--only", default="local,pilot,gateway,many")
     parser.add_argument("--tick", type=float, default=None, help="the daemons' --tick (default: lz's own)")
     args = parser.parse_args()
     chosen = args.only.split(",")
@@ -244,7 +263,12 @@ def main() -> None:
             print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
         if "gateway" in chosen and shutil.which("sbatch"):
             results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick)
+        if "many" in chosen:
+            wall, cpu = many_in_one_call(base / "many", 100)
     print(table(results, args.jobs))
+    if "many" in chosen:
+        print(f"\n`lz submit` of 100 folders in one call: {wall:.2f} s wall, {cpu:.2f} s CPU "
+              f"({wall * 10:.0f} ms a job)")
 
 
 if __name__ == "__main__":
