@@ -179,6 +179,8 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     )
     ticker.start()
     agent = start_agent(hub, store, settings, wake=ticker.wake)  # the hub's jobs come in through intake
+    if agent is not None:
+        listeners.add(agent)  # a job's end frees room for the next claim, its clean starts the upload
     sig = None
     try:
         while True:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @main.command()
 @common
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="PATH...")
 @click.option("-J", "--name", "--job-name", "name", default=None,
               help="Job name (default: lz.toml's name, else the folder's).")
 @click.option("-c", "--cpus", "--cpus-per-task", "cpus", default=None, help="CPUs per task.")
@@ -57,16 +57,32 @@ if TYPE_CHECKING:
               help="With --station: one of the Station's templates (lz station template list): its defaults "
                    "under lz.toml and the flags, its bounds held by the hub.")
 @hub_options
-def submit(path: Path, name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
+def submit(paths: tuple[Path, ...], name: str | None, cpus: str | None, memory: str | None, gpus: str | None,
            time_: str | None, partition: str | None, tasks: str | None, nodes: str | None,
            tasks_per_node: str | None, array: str | None, wait: bool, as_json: bool, station: str | None,
            max_attempts: int | None, after: tuple[str, ...] = (), template: str | None = None) -> None:
     """Hand a job folder (or a .tar.gz of one) to the landing zone, or to a hub's Station; prints
-    the job id last.
+    the job id last. Several folders: one job each, in one process; their ids, one a line.
 
     Retries and dependencies can also be written in the folder's lz.toml: ``retries = 2``,
     ``retry_on = ["node_fail", "preempted", "requeued", "timeout", "lost", "exit:75"]`` and
     ``after = ["JOB:ok"]`` (see the README's "Retries and dependencies")."""
+    if len(paths) > 1:
+        from lz.cli.submit_many import submit_many
+
+        if wait:
+            from lz.core.errors import UserError
+
+            raise UserError("--wait follows one job: give one folder (nothing was submitted)")
+        if tasks or nodes or tasks_per_node or array or after or template:
+            from lz.core.errors import UserError
+
+            raise UserError("--ntasks/--nodes/--ntasks-per-node/--array/--after/--template take one folder "
+                            "(nothing was submitted)")
+        submit_many(paths, name, {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time_,
+                                  "partition": partition, "max_attempts": max_attempts}, station, as_json)
+        return
+    path = paths[0]
     if not path.exists():  # a mistyped path is the user's mistake, not a job that failed
         from lz.core.errors import UserError
 

@@ -106,6 +106,12 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
     watcher = Watcher(executor_, clock=clock, interval_s=max(settings.tick_s, settings.observe_interval_s),
                       usage_interval_s=settings.usage_interval_s, backoff_max_s=settings.backoff_max_s,
                       listeners=listeners)
+
+    def ended() -> None:  # a job's end is seen at once, where the executor can tell
+        watcher.nudge()
+        wake()
+
+    executor_.notify_ends(ended)
     from lz.results.collect_tree import ResultLimits
 
     steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s, listeners,

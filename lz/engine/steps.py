@@ -72,10 +72,12 @@ class Steps:
 
     def run(self, kind: str, job_id: str) -> None:
         """Run one step; listeners hear of each step that did something (duration, success, bytes)."""
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.thread_time()
         done = {"build": self.build, "submit": self.submit, "collect": self.collect_and_clean}[kind](job_id)
         if done is not None:
-            self.listeners.step(StepEvent(kind, job_id, time.monotonic() - started, done.ok, done.bytes, done.files))
+            seconds = time.monotonic() - started
+            log.info("job %s: %s step %.3f s, CPU %.3f s", job_id, kind, seconds, time.thread_time() - cpu)
+            self.listeners.step(StepEvent(kind, job_id, seconds, done.ok, done.bytes, done.files))
 
     # -- build -----------------------------------------------------------------------------------
     def build(self, job_id: str) -> Done | None:
@@ -184,6 +186,7 @@ class Steps:
         crash_point("submit.answered")
         self.store.record(job_id, executor_id=executor_id)
         crash_point("submit.recorded")
+        self.watcher.nudge()  # the local executor: seen running (or ended) at the next tick, not an interval later
         self.wake()
         return Done(ok=True)
 

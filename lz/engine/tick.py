@@ -53,6 +53,7 @@ class TickSettings:
     retry_backoff_s: float = 10.0  # before a second attempt; doubling, at most retry_backoff_max_s
     retry_backoff_max_s: float = 600.0
     native_dependencies: bool = False  # the executor maps --after itself (SLURM's --dependency)
+    heartbeat_s: float = 5.0  # how often the zone's status row is rewritten while nothing changes
 
 
 class Engine:
@@ -70,6 +71,8 @@ class Engine:
         self.housekeeping = housekeeping
         self.listeners = listeners or Listeners()
         self.notifications = notifications
+        self._written_health: tuple[float | None, str | None] | None = None
+        self._written_at = float("-inf")
 
     def tick(self) -> None:
         """One tick; listeners hear how long it took (metrics), whatever it decided."""
@@ -194,9 +197,16 @@ class Engine:
             log.exception("reading job notifications")
 
     def _heartbeat(self, now: float) -> None:
+        """The zone's status row: at once when the controller's health changed, else at most once
+        per ``heartbeat_s``. A wake-up runs a tick per event (a submission, a job's end), and a
+        write transaction (an fsync of the WAL) per tick was most of the writes of a short job."""
         health = self.watcher.health()
+        changed = (health.down_since, health.error) != self._written_health
+        if not changed and 0 <= now - self._written_at < self.settings.heartbeat_s:
+            return
         self.store.set_status(last_tick=now, controller_down_since=health.down_since,
                               controller_error=health.error, controller_calls=health.calls)
+        self._written_health, self._written_at = (health.down_since, health.error), now
 
     def shutdown(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait)

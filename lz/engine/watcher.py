@@ -71,6 +71,13 @@ class Watcher:
         self.succeeded()
         return Look(fresh=True, seen=seen)
 
+    def nudge(self) -> None:
+        """Something happened to a job (a submission, a process that ended): where a look costs no
+        controller call (the local executor), the next tick looks at once; a scheduler's
+        controller is still asked at most once per interval."""
+        if self.executor.free_looks:
+            self._last_look = float("-inf")
+
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         """CPU time and memory of running jobs, at most once per usage interval; advisory."""
         now = self.clock()

@@ -7,7 +7,7 @@ turning facts into outcomes is the engine's pure job (``lz.core.rules``).
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources as importlib_resources
 from pathlib import Path
 
@@ -68,6 +68,14 @@ class Executor(abc.ABC):
     def capacity(self) -> int | None:
         """How many jobs may hold a slot at once; None when the scheduler does the queueing."""
         return None
+
+    free_looks: bool = False
+    """Whether ``observe`` costs no controller call (a few reads of /proc and files): the watcher
+    then looks again as soon as something happened, not only once per interval."""
+
+    def notify_ends(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` as soon as a job this executor started ends, where it can tell at
+        once (its own child process); the default never calls it (the watcher's looks find it)."""
 
 
 def wrapper_script() -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,12 @@ class LocalExecutor(Executor):
         self.env = dict(env) if env is not None else _job_environment()
         self.clock = clock
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._on_end: Callable[[], None] | None = None
+
+    free_looks = True
+
+    def notify_ends(self, callback: Callable[[], None]) -> None:
+        self._on_end = callback
 
     def capacity(self) -> int | None:
         return self.slots
@@ -71,7 +78,17 @@ class LocalExecutor(Executor):
                 self.gpus.release(paths.meta)
             raise SubmitRejected(f"cannot start the job: {exc}") from exc
         self._children[proc.pid] = proc
-        return f"{proc.pid}:{_start_time(proc.pid)}"
+        handle = f"{proc.pid}:{_start_time(proc.pid)}"
+        if self._on_end is not None:
+            threading.Thread(target=self._wait_end, args=(proc, self._on_end), name=f"lz-end-{proc.pid}",
+                             daemon=True).start()
+        return handle
+
+    @staticmethod
+    def _wait_end(proc: subprocess.Popen[bytes], callback: Callable[[], None]) -> None:
+        """The wrapper writes the exit file before it exits: when ``wait`` returns, a look finds it."""
+        proc.wait()
+        callback()
 
     def observe(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
         self._reap()

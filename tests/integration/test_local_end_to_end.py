@@ -116,3 +116,23 @@ def test_a_failing_job_waited_for_says_why_with_its_log(landing_zone: LandingZon
     assert done.returncode == 1
     assert "failed: exit code 3" in done.stderr and "the last lines of its stderr:" in done.stderr
     assert "    boom: no input.txt" in done.stderr
+
+
+def test_a_short_job_is_not_held_back_by_the_tick(tmp_path: Path) -> None:
+    """Issue 23: at lz's default 5 s tick, a trivial job's submission and its process's end wake
+    the engine, so it is cleaned well inside one tick (it took 5 to 6 s before)."""
+    zone = LandingZone(tmp_path / "lz", tick=5.0, run_args=("--runtime", "none"))
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "lz.toml").write_text('command = ["sh", "-c", "echo ok > out.txt"]\n')
+    zone.start()
+    try:
+        time.sleep(0.5)  # the first tick (at start) is behind it
+        started = time.monotonic()
+        job_id = zone.submit(job)
+        zone.wait_all_cleaned([job_id], timeout=30)
+        took = time.monotonic() - started
+    finally:
+        zone.stop()
+    assert took < 3.0, took
+    assert zone.status(job_id)["outcome"] == "succeeded"

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from lz import __version__
 from lz.config import Settings
 from lz.core.errors import LzError, UserError
+from lz.core.job import Transition
 from lz.core.layout import JobPaths
 from lz.core.machine import State
 from lz.core.resources import format_time
@@ -68,6 +69,7 @@ class HubAgent:
         self._last_sweep: float | None = None  # monotonic
         self._sent_facts: dict[tuple[str, int], dict[str, Any]] = {}
         self._log_sent: dict[tuple[str, int, str], int | None] = {}  # None: the hub refused more
+        self._fetched: set[tuple[str, int]] = set()  # bundles fetched ahead by this process
         self._threads: list[threading.Thread] = []
         self.incoming = settings.state_dir / "hub-incoming"
         self.outgoing = settings.state_dir / "hub-outgoing"
@@ -95,6 +97,15 @@ class HubAgent:
         """Something changed locally (the daemon's tick ran): report it soon."""
         self._kick.set()
 
+    def on_transition(self, job: Job, transition: Transition) -> None:
+        """A listener of the job store (the daemon adds it): a job whose process ended frees its
+        room at once (the claimer asks for the next job, a job claimed ahead is taken in, while
+        this one is collected), and a cleaned job's results go up at once, not at the syncer's
+        next pass. Other transitions wait for that pass, so they still reach the hub in batches."""
+        if transition.to_state in _ROOM_FREED:
+            self._room.set()
+            self._kick.set()  # the upload of a cleaned job, the intake of a job claimed ahead
+
     def _pause(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
@@ -120,13 +131,13 @@ class HubAgent:
         return {"running": running, "queue_length": waiting}
 
     def _busy(self) -> int:
-        """Claims whose local job has not ended yet (a cleaned job awaiting upload takes no room)."""
+        """Claims whose local job has not ended yet (a job being collected or uploaded takes no room)."""
         busy = 0
         for claim in outbox.claims(self.engine):
             if claim.local_job_id is None:
                 busy += not claim.lease_lost
                 continue
-            busy += self.store.get(claim.local_job_id).state != State.CLEANED
+            busy += self.store.get(claim.local_job_id).state not in _ROOM_FREED
         return busy
 
     def _join_stations(self) -> None:
@@ -154,9 +165,12 @@ class HubAgent:
                 room = self.options.max_running - self._busy()
                 fit = self._pilot_room() if self.options.pilot is not None else {}
                 if room <= 0 or fit is None:
-                    self._room.wait(1.0)
-                    self._room.clear()
-                    continue
+                    fit = self._ahead_room()
+                    if fit is None:
+                        self._room.wait(1.0)
+                        self._room.clear()
+                        continue
+                    room = 1
                 answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0)
@@ -184,7 +198,7 @@ class HubAgent:
         from lz.hub.agent.pilot import as_claim
 
         held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
-                and (c.local_job_id is None or self.store.get(c.local_job_id).state != State.CLEANED)]
+                and (c.local_job_id is None or self.store.get(c.local_job_id).state not in _ROOM_FREED)]
         room = self.options.pilot.room(held)
         if room is None:
             if not held and not outbox.claims(self.engine):
@@ -194,6 +208,37 @@ class HubAgent:
         if (room.cpus is not None and room.cpus <= 0) or (room.memory_mb is not None and room.memory_mb <= 0):
             return None
         return as_claim(room)
+
+    def _ahead_room(self) -> dict[str, Any] | None:
+        """A pilot whose room is taken claims one job ahead (its bundle is fetched while the
+        running jobs finish), so the next job starts as one ends, not a claim and a download
+        later. The job must fit the whole allocation; it is taken in by intake only once it fits
+        what is free (``_fits_now``), so nothing ever runs beyond the allocation. One at a time."""
+        from lz.hub.agent.pilot import as_claim
+
+        if self.options.pilot is None:
+            return None
+        claims = outbox.claims(self.engine)
+        if any(c.local_job_id is None and not c.lease_lost for c in claims):
+            return None
+        room = self.options.pilot.room([])
+        return None if room is None else as_claim(room)
+
+    def _fits_now(self, claim: Claim) -> bool:
+        """Whether a claimed job may be taken in now: always outside a pilot; in one, while it
+        fits the CPUs, memory and GPUs the jobs taken in and still running leave free (a job
+        claimed ahead waits here, its bundle fetched). Time is not counted again: the hub
+        checked it at the claim."""
+        pilot = self.options.pilot
+        if pilot is None:
+            return True
+        from lz.hub.agent.pilot import free
+
+        held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
+                and c.local_job_id is not None and self.store.get(c.local_job_id).state not in _ROOM_FREED]
+        room = free(pilot.allocation, held, None, pilot.margin_s)
+        return room is not None and len(held) < self.options.max_running and room.fits(
+            {k: v for k, v in (claim.spec.get("resources") or {}).items() if k != "time_s"})
 
     def on_idle_end(self) -> None:
         """The daemon's way out (a SIGTERM to itself: the same path as ``scancel``)."""
@@ -294,6 +339,7 @@ class HubAgent:
         """The claim is done with: out of the outbox, then its files (a crash between leaves them
         to the sweep, as nothing owns them any more)."""
         outbox.forget(self.engine, claim)
+        self._fetched.discard((claim.hub_job_id, claim.attempt))
         leftovers.remove_owned((self.incoming, self.outgoing), (claim.hub_job_id, claim.attempt))
 
     def _lease_gone(self, claim: Claim, why: str) -> None:
@@ -315,6 +361,9 @@ class HubAgent:
         if claim.local_job_id is None:
             if claim.lease_lost:
                 self.forget(claim)
+                return
+            if not self._fits_now(claim):
+                self._fetch_ahead(claim)
                 return
             claim = self._intake(claim)
             if claim.local_job_id is None:
@@ -338,8 +387,8 @@ class HubAgent:
         bundle = self.incoming / leftovers.bundle_name(claim.hub_job_id, claim.attempt)
         local_id = outbox.stored_by_intake(self.engine, claim)
         if local_id is None:
-            self.client.download(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/bundle", bundle,
-                                 params={"name": self.name, "attempt": claim.attempt})
+            if (claim.hub_job_id, claim.attempt) not in self._fetched or not bundle.exists():
+                self._download(claim, bundle)
             crash_point("agent.bundle.downloaded")
             try:
                 local_id = receive(self.store, self.settings, bundle, name=claim.name,
@@ -350,10 +399,25 @@ class HubAgent:
                 local_id = exc.job.id
             crash_point("agent.intake.committed")
         bundle.unlink(missing_ok=True)  # also the one an intake that committed before a crash left
+        self._fetched.discard((claim.hub_job_id, claim.attempt))
         outbox.link(self.engine, claim, local_id)
         self.wake_daemon()
         log.info("hub job %s attempt %s is local job %s", claim.hub_job_id, claim.attempt, local_id)
         return outbox.Claim(**{**claim.__dict__, "local_job_id": local_id})
+
+    def _download(self, claim: Claim, bundle: Path) -> None:
+        self.client.download(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/bundle", bundle,
+                             params={"name": self.name, "attempt": claim.attempt})
+
+    def _fetch_ahead(self, claim: Claim) -> None:
+        """The bundle of a job claimed ahead, fetched while it waits for room. Only this process
+        trusts it (``_fetched``): after a crash it is fetched again (a renamed file that was
+        never fsynced may be torn after a node crash)."""
+        key = (claim.hub_job_id, claim.attempt)
+        if key in self._fetched:
+            return
+        self._download(claim, self.incoming / leftovers.bundle_name(claim.hub_job_id, claim.attempt))
+        self._fetched.add(key)
 
     def _report(self, claim: Claim, job: Job) -> Claim:
         events = outbox.unreported(self.engine, claim)
@@ -443,6 +507,11 @@ class HubAgent:
             self._log_sent.pop((claim.hub_job_id, claim.attempt, which), None)
         self._room.set()
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
+
+
+_ROOM_FREED = frozenset({State.COLLECTING, State.CLEANED})
+"""States of a job whose process has ended: its CPUs, memory and GPUs are free for the next claim
+while its results are collected and uploaded."""
 
 
 def _facts(job: Job) -> dict[str, Any]:

@@ -267,3 +267,51 @@ def test_a_hub_volume_not_mapped_here_fails_the_job_before_it_runs(lz: Harness) 
     job = lz.store.get(job_id)
     assert (job.state, job.outcome) == ("cleaned", "failed") and lz.executor.submitted == []
     assert "volume ref: not mapped on this landing zone" in (job.reason or "")
+
+
+def test_where_a_look_is_free_a_submission_and_an_end_are_seen_at_once(lz: Harness) -> None:
+    """Issue 23: the local executor's look costs no controller call, so a job is seen running
+    right after its submission and ended right after its process, not an interval later."""
+    lz.executor.free_looks = True
+    job_id = lz.add()
+    lz.tick()
+    lz.tick()
+    assert lz.executor.submitted == [job_id]
+    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
+    lz.tick()  # the clock has not moved: the nudge of the submission made the look due
+    assert lz.state(job_id) == "running"
+    lz.executor.seen[job_id] = Observation("ended", "101", "EXITED", exit_code=0)
+    lz.tick()
+    assert lz.state(job_id) == "running"  # nothing nudged: the interval holds
+    lz.engine.watcher.nudge()  # what the executor's end callback does
+    lz.tick()
+    assert lz.state(job_id) == "collecting"
+
+
+def test_a_scheduler_is_still_asked_once_per_interval_whatever_nudges(lz: Harness) -> None:
+    job_id = lz.add()
+    lz.tick()
+    lz.tick()
+    observed = lz.executor.observed
+    for _ in range(5):
+        lz.engine.watcher.nudge()
+        lz.tick()
+    assert lz.executor.observed - observed <= 1 and lz.state(job_id) == "queued"
+
+
+def test_ticks_of_wake_ups_rewrite_the_status_once_per_heartbeat(lz: Harness) -> None:
+    """Issue 23: a tick per event wrote the status row (a WAL fsync) every time."""
+    lz.tick()
+    first = lz.store.status().last_tick
+    for _ in range(5):
+        lz.clock.advance(0.5)
+        lz.tick()
+    assert lz.store.status().last_tick == first
+    lz.clock.advance(3.0)  # 5.5 s after the first: due
+    lz.tick()
+    assert lz.store.status().last_tick == lz.clock()
+    lz.executor.down = True  # a change of health is written at once
+    lz.add()
+    for _ in range(3):  # build, submit (refused: the controller is down), the tick that writes it
+        lz.tick()
+    assert lz.store.status().controller_down_since is not None

@@ -233,3 +233,52 @@ def test_the_sweep_runs_again_on_a_timer(tmp_path: Path) -> None:
         assert not late.exists()
     finally:
         agent.stop()
+
+
+# -- issue 23: a job's end is heard at once ----------------------------------------------------------
+def test_a_job_whose_process_ended_frees_its_room_and_its_clean_starts_the_upload(tmp_path: Path) -> None:
+    from lz.core.job import Transition
+
+    agent = _agent(tmp_path, Unreachable())
+    local = _hold(agent, "h1", 1)
+    assert agent._busy() == 1
+    job = agent.store.get(local)
+    agent.on_transition(job, Transition("running", "collecting", "ended", 1.0, None, local, 5))
+    assert agent._room.is_set() and agent._kick.is_set()  # the next claim goes out, one claimed ahead is taken in
+    agent._kick.clear()
+    agent.store.fire(local, "cancel", expect="received")  # collecting: its CPUs are free
+    assert agent._busy() == 0
+    agent._room.clear()
+    agent.on_transition(job, Transition("collecting", "cleaned", "clean", 2.0, None, local, 6))
+    assert agent._kick.is_set()  # the results go up now, not at the syncer's next pass
+    agent._room.clear()
+    agent._kick.clear()
+    agent.on_transition(job, Transition("queued", "running", "started", 3.0, None, local, 7))
+    assert not agent._room.is_set() and not agent._kick.is_set()  # reported at the syncer's next pass
+
+
+def test_a_full_pilot_claims_one_job_ahead_and_takes_it_in_once_it_fits(tmp_path: Path) -> None:
+    """Issue 23: the next job's claim and bundle are in while the running one finishes; its
+    intake waits for its CPUs, so nothing runs beyond the allocation."""
+    import dataclasses
+
+    from lz.hub.agent.pilot import Pilot
+    from lz.slurm.allocation import Allocation
+
+    agent = _agent(tmp_path, Unreachable())
+    pilot = Pilot(Allocation("7", 2, 4000, (), None, None))
+    agent.options = dataclasses.replace(agent.options, pilot=pilot, max_running=2)
+    assert agent._ahead_room() is not None  # nothing held: the whole allocation
+    outbox.record_claim(agent.engine, "http://hub.test", {"id": "h1", "attempt": 1, "name": "j",
+                                                          "spec": {"resources": {"cpus": 2}}}, 1.0)
+    running = agent.store.create(JobSpec(name="j", command=("true",))).id
+    outbox.link(agent.engine, next(iter(outbox.claims(agent.engine))), running)
+    assert agent._pilot_room() is None  # both CPUs taken: no ordinary claim
+    assert agent._ahead_room() == {"free_cpus": 2, "free_memory_mb": 4000, "free_gpus": 0, "time_left_s": None}
+    outbox.record_claim(agent.engine, "http://hub.test", {"id": "h2", "attempt": 1, "name": "j",
+                                                          "spec": {"resources": {"cpus": 1}}}, 2.0)
+    ahead = next(c for c in outbox.claims(agent.engine) if c.hub_job_id == "h2")
+    assert agent._ahead_room() is None  # one claimed ahead at a time
+    assert not agent._fits_now(ahead)  # its CPU is still the running job's
+    agent.store.fire(running, "cancel", expect="received")  # collecting: its process has ended
+    assert agent._fits_now(ahead)

@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""The cost of one job, phase by phase (issue 23): N trivial jobs through (a) a local landing
+zone, (b) a pilot, (c) the SLURM gateway, and per phase the median wall time per job, from the
+transition logs (the landing zone's ``transitions``, the hub's ``hub_events``), with the CPU the
+daemon spent per job (``psutil`` on its process, before the first job and after the last) and
+the CPU of each step where the daemon logs it (``lz run -v``: build, submit, collect).
+
+    flock -o /root/heavy.lock python3 bench/job_cost.py [--jobs 20] [--only local,pilot,gateway,many]
+
+``many``: one ``lz submit`` of 100 folders (a landing zone whose daemon is down), wall and CPU.
+
+Phases (medians over the jobs; a phase a mode does not have is blank):
+    intake       the submission: ``lz submit`` (wall and CPU of the client process), or for a pilot the
+                 claim to the local intake (bundle fetched, received)
+    tick wait    received -> build (the engine picking the job up)
+    build        build -> built (staging the job, the runtime's build, the manifest)
+    submit+start built -> started (the executor's submission and the job seen running)
+    run          started -> ended (the job's own process, as the landing zone saw it)
+    built to ended  the two above together (a job that ended before it was seen running has no start)
+    collect      ended -> clean (results collected and archived, work directory removed)
+    upload       clean -> the hub's finish (pilot)
+    claim wait   the hub's submit -> claim (pilot)
+    claim of next  one job's end to the claim of the next one on the same pilot
+    next start   one job's end to the next job's start on the same pilot (its whole overhead)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psutil  # noqa: E402
+
+from tests.integration.landing_zone import LandingZone, wait_until  # noqa: E402
+
+PHASES = ("intake", "tick wait", "build", "submit+start", "run", "built to ended", "collect", "upload", "claim wait", "claim of next", "next start")
+STEP_LINE = re.compile(r"job (\w+): (build|submit|collect) step ([0-9.]+) s, CPU ([0-9.]+) s")
+
+
+def median(values: Iterable[float]) -> float | None:
+    found = list(values)
+    return statistics.median(found) if found else None
+
+
+def cpu_of(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def histories(rows: Iterable[tuple[str, str, float]]) -> dict[str, dict[str, float]]:
+    """job -> event -> first time (an event fired twice keeps its first)."""
+    found: dict[str, dict[str, float]] = defaultdict(dict)
+    for job, event, at in rows:
+        found[job].setdefault(event, at)
+    return found
+
+
+def spans(history: dict[str, dict[str, float]], start: str, end: str) -> list[float]:
+    return [h[end] - h[start] for h in history.values() if start in h and end in h]
+
+
+def engine_phases(history: dict[str, dict[str, float]]) -> dict[str, float | None]:
+    return {"tick wait": median(spans(history, "receive", "build")),
+            "build": median(spans(history, "build", "built")),
+            "submit+start": median(spans(history, "built", "started")),
+            "run": median(spans(history, "started", "ended")),
+            "built to ended": median(spans(history, "built", "ended")),
+            "collect": median(spans(history, "ended", "clean"))}
+
+
+def step_cpu(log: str) -> dict[str, float | None]:
+    """Median CPU per step (the worker thread's own CPU time) from the daemon's step lines."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for match in STEP_LINE.finditer(log):
+        found[match.group(2)].append(float(match.group(4)))
+    names = {"build": "build", "submit": "submit+start", "collect": "collect"}
+    return {names[k]: median(v) for k, v in found.items()}
+
+
+def job_folder(base: Path) -> Path:
+    job = base / "job"
+    job.mkdir(exist_ok=True)
+    (job / "lz.toml").write_text('command = ["sh", "-c", "echo ok > out.txt"]\n')
+    return job
+
+
+def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[str, object]:
+    """(a) and (c): a landing zone daemon, jobs by ``lz submit`` (one call each, as a user would)."""
+    zone = LandingZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"))
+    zone.start()
+    try:
+        pid = zone.proc.pid if zone.proc else 0
+        job = job_folder(base)
+        start_cpu, start = cpu_of(pid), time.perf_counter()
+        submit_wall, submit_cpu, ids = [], [], []
+        for _ in range(jobs):
+            t0, c0 = time.perf_counter(), client_cpu()
+            ids.append(zone.submit(job))
+            submit_wall.append(time.perf_counter() - t0)
+            submit_cpu.append(client_cpu() - c0)
+        wait_until(lambda: _all_cleaned(zone.db, jobs), 170, "every job cleaned")
+        wall = time.perf_counter() - start
+        daemon_cpu = cpu_of(pid) - start_cpu
+    finally:
+        zone.stop()
+    conn = sqlite3.connect(zone.db)
+    history = histories(conn.execute("select job_id, event, at from transitions order by id"))
+    outcomes = {o for (o,) in conn.execute("select outcome from jobs")}
+    conn.close()
+    assert outcomes == {"succeeded"}, outcomes
+    walls = {"intake": median(submit_wall), **engine_phases(history)}
+    cpus = {"intake": median(submit_cpu), **step_cpu(zone.daemon_log())}
+    return {"wall": walls, "cpu": cpus, "total": wall, "daemon_cpu": daemon_cpu / jobs}
+
+
+def _all_cleaned(db: Path, jobs: int) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            states = [s for (s,) in conn.execute("select state from jobs")]
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return False
+    return len(states) == jobs and all(s == "cleaned" for s in states)
+
+
+def pilot_run(base: Path, jobs: int) -> dict[str, object]:
+    """(b): one pilot of one CPU (`lz pilots submit --count 1 --no-image`), jobs to its Station."""
+    from lz.hub.agent.client import HubClient, read_token
+    from tests.integration.hub_fleet import trivial_job
+    from tests.integration.hub_server import HubServer
+
+    hub = HubServer(base / "hub", lease_s=30)
+    hub.start()
+    prefix = f"jc{uuid.uuid4().hex[:6]}"
+    work = base / "work"
+    work.mkdir()
+    try:
+        token = hub.user("alice")
+        client = HubClient(hub.url, read_token(token), timeout_s=60)
+        bundle = base / "job.tar.gz"
+        bundle.write_bytes(trivial_job())
+        hub.cli("pilots", "submit", "--count", "1", "--no-image", "--cpus", "1", "--time", "10:00",
+                "--name-pattern", prefix + "_{index}", "--output-dir", str(base), "--hub", hub.url,
+                "--token", str(token), env={"TMPDIR": str(work)})
+        name = f"{prefix}_1"
+        wait_until(lambda: name in {z["name"] for z in client.get("/api/v1/zones")}, 120, "pilot up")
+        client.post("/api/v1/stations", {"name": "pilots"})
+        client.put(f"/api/v1/stations/pilots/zones/{name}")
+        pid_file = next(work.glob("lz-pilot-*/lz.pid"))
+        pid = int(pid_file.read_text().split()[0])
+        start_cpu, start = cpu_of(pid), time.perf_counter()
+        for i in range(jobs):
+            client.upload("POST", "/api/v1/stations/pilots/jobs", bundle, "application/gzip",
+                          params={"key": f"{prefix}-{i:08d}", "name": f"t{i}", "time": "1:00"})
+        deadline = time.time() + 170
+        while True:
+            listing = client.get("/api/v1/jobs", params={"station": "pilots"})
+            if len(listing) == jobs and all(j["state"] == "cleaned" for j in listing):
+                break
+            if time.time() > deadline:
+                raise SystemExit(f"pilot: {sum(j['state'] == 'cleaned' for j in listing)}/{jobs} cleaned")
+            time.sleep(0.2)
+        wall = time.perf_counter() - start
+        daemon_cpu = cpu_of(pid) - start_cpu
+    finally:
+        subprocess.run(["scancel", "--name", prefix], check=False)
+        time.sleep(1)
+        hub.stop()
+    conn = sqlite3.connect(hub.db)
+    history = histories(conn.execute("select job_id, event, at from hub_events order by id"))
+    conn.close()
+    walls = {"intake": median(spans(history, "claim", "receive")), **engine_phases(history),
+             "upload": median(spans(history, "clean", "finish")),
+             "claim wait": median(spans(history, "submit", "claim")),
+             "claim of next": median(_gaps(history, "claim")), "next start": median(_gaps(history, "started"))}
+    log = "".join(p.read_text(errors="replace") for p in base.glob("*.out"))
+    return {"wall": walls, "cpu": step_cpu(log), "total": wall, "daemon_cpu": daemon_cpu / jobs}
+
+
+def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
+    """One job's end to the next one's ``event`` (one pilot of one CPU: its jobs run one after
+    another, so the next job is the next to start)."""
+    runs = sorted((h["started"], h["ended"], h[event]) for h in history.values()
+                  if "started" in h and "ended" in h and event in h)
+    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:])]
+
+
+def many_in_one_call(base: Path, count: int) -> tuple[float, float]:
+    """``lz submit DIR1 … DIRn`` into a landing zone whose daemon is down: wall and CPU of the call."""
+    zone = LandingZone(base, run_args=("--runtime", "none"))
+    paths = []
+    for i in range(count):
+        folder = base / f"job{i}"
+        folder.mkdir()
+        (folder / "lz.toml").write_text(f'command = ["sh", "-c", "echo {i} > out.txt"]\n')
+        paths.append(str(folder))
+    t0, c0 = time.perf_counter(), client_cpu()
+    done = zone.cli("submit", *paths, check=False)
+    wall, cpu = time.perf_counter() - t0, client_cpu() - c0
+    if done.returncode != 0 or len(done.stdout.split()) != count:
+        raise SystemExit(f"lz submit of {count} folders in one call failed: {done.stderr[-2000:]}")
+    return wall, cpu
+
+
+def table(results: dict[str, dict[str, object]], jobs: int) -> str:
+    modes = list(results)
+    lines = [f"| phase (median per job, {jobs} trivial jobs) | " + " | ".join(modes) + " |",
+             "|---|" + "---|" * len(modes)]
+    for phase in PHASES:
+        cells = []
+        for mode in modes:
+            wall = results[mode]["wall"].get(phase)  # type: ignore[attr-defined]
+            cpu = results[mode]["cpu"].get(phase)  # type: ignore[attr-defined]
+            cell = "" if wall is None else f"{wall * 1000:.0f} ms"
+            if cpu is not None:
+                cell += f" (CPU {cpu * 1000:.0f} ms)"
+            cells.append(cell)
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    lines.append("| daemon CPU per job | " + " | ".join(f"{results[m]['daemon_cpu'] * 1000:.0f} ms" for m in modes) + " |")
+    lines.append("| first submission to last clean | "
+                 + " | ".join(f"{results[m]['total']:.1f} s ({jobs / results[m]['total'] * 60:.0f} jobs/min)"  # type: ignore[operator]
+                              for m in modes) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--only", default="local,pilot,gateway,many")
+    parser.add_argument("--tick", type=float, default=None, help="the daemons' --tick (default: lz's own)")
+    args = parser.parse_args()
+    chosen = args.only.split(",")
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="lz-bench-cost-") as tmp:
+        base = Path(tmp)
+        if "local" in chosen:
+            results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick)
+            print(f"local zone: {results['local zone']['total']:.1f} s", file=sys.stderr, flush=True)
+        if "pilot" in chosen and shutil.which("sbatch"):
+            results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs)
+            print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
+        if "gateway" in chosen and shutil.which("sbatch"):
+            results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick)
+        if "many" in chosen:
+            wall, cpu = many_in_one_call(base / "many", 100)
+    print(table(results, args.jobs))
+    if "many" in chosen:
+        print(f"\n`lz submit` of 100 folders in one call: {wall:.2f} s wall, {cpu:.2f} s CPU "
+              f"({wall * 10:.0f} ms a job)")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    main()
