@@ -126,6 +126,8 @@ def main() -> None:
               f"{folders}/{args.tasks}")
         print(f"lz time per state: {phases}")
         print(f"ratio lz / plain: {t_lz / t_plain:.2f}x (goal <= 1.05x)")
+        if args.export_none:
+            print(f"ratio lz / plain with --export=NONE: {t_lz / t_none:.2f}x")
 
 
 if __name__ == "__main__":
