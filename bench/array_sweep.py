@@ -40,12 +40,14 @@ from tests.integration.squeue_shim import install  # noqa: E402
 ACTIVE_STATES = "--states=PENDING,RUNNING,CONFIGURING,COMPLETING"
 
 
-def plain(n: int, base: Path) -> tuple[float, int]:
-    """(wall seconds, squeue calls)."""
-    meta = base / "plain"
+def plain(n: int, base: Path, export_none: bool = False) -> tuple[float, int]:
+    """(wall seconds, squeue calls). ``export_none``: with lz's ``--export=NONE`` (Slurm then loads
+    the user's login environment for each task, which costs each task time of its own)."""
+    meta = base / ("plain-export-none" if export_none else "plain")
     meta.mkdir()
     start = time.perf_counter()
     out = subprocess.run(["sbatch", "--parsable", "--job-name=plain-array", f"--chdir={meta}",
+                          *(["--export=NONE"] if export_none else []),
                           f"--output={meta}/slurm-%a.out", f"--array=0-{n - 1}", "--ntasks=1", "--cpus-per-task=1",
                           str(task_wrapper()), str(wrapper_script()), str(meta), "srun", "--ntasks=1", "true"],
                          capture_output=True, text=True, check=True).stdout
@@ -106,6 +108,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--tick", type=float, default=1.0)
+    parser.add_argument("--export-none", action="store_true",
+                        help="also time the plain array with lz's --export=NONE")
     parser.add_argument("--interval", type=float, default=5.0, help="lz's observe_interval_s (default: the shipped 5 s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-") as tmp:
@@ -113,12 +117,17 @@ def main() -> None:
         t_plain, plain_polls = plain(args.tasks, base)
         print(f"plain sbatch --array=0-{args.tasks - 1} + squeue polling (1 s): {t_plain:.1f}s, "
               f"1 sbatch, {plain_polls} squeue", flush=True)
+        if args.export_none:
+            t_none, _ = plain(args.tasks, base, export_none=True)
+            print(f"the same with --export=NONE (as lz submits): {t_none:.1f}s ({t_none / t_plain:.2f}x)", flush=True)
         t_lz, sbatches, squeues, folders, phases = gateway(args.tasks, base, args.tick, args.interval)
         print(f"lz gateway (tick {args.tick:g}s, observe interval {args.interval:g}s), received to cleaned: "
               f"{t_lz:.1f}s, {sbatches} sbatch, {squeues} squeue ({squeues / t_lz:.2f}/s), task folders back: "
               f"{folders}/{args.tasks}")
         print(f"lz time per state: {phases}")
         print(f"ratio lz / plain: {t_lz / t_plain:.2f}x (goal <= 1.05x)")
+        if args.export_none:
+            print(f"ratio lz / plain with --export=NONE: {t_lz / t_none:.2f}x")
 
 
 if __name__ == "__main__":

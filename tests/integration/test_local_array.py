@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.landing_zone import LandingZone, wait_until
+from tests.integration.runtimes_present import runtimes
+from tests.integration.test_containers import catalogue
+
+APPTAINER = runtimes("apptainer")
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +61,24 @@ def test_the_time_limit_is_each_tasks(landing_zone: LandingZone, tmp_path: Path)
     job_id = landing_zone.submit(job)
     done = landing_zone.wait_all_cleaned([job_id], timeout=60)[job_id]
     assert (done["outcome"], done["reason"]) == ("failed", "1 of 4 tasks did not succeed (task 3: time limit reached)")
+
+
+@pytest.mark.parametrize("runtime", APPTAINER)
+def test_the_index_reaches_inside_apptainer(runtime: str, tmp_path: Path, images: dict[str, Path]) -> None:
+    """``--cleanenv`` keeps the host's environment out; APPTAINERENV_ brings the task's index in."""
+    zone = LandingZone(tmp_path / "lz", container=runtime, config=catalogue(images))
+    job = tmp_path / "jobs" / "inside"
+    job.mkdir(parents=True)
+    (job / "Dockerfile").write_text("FROM busybox\n")
+    (job / "run.sh").write_text('echo "$LZ_ARRAY_INDEX" > "$LZ_TASK_DIR/index.txt"\n')
+    (job / "lz.toml").write_text('command = ["sh", "run.sh"]\narray = "3,5"\n')
+    try:
+        zone.start()
+        job_id = zone.submit(job)
+        done = zone.wait_all_cleaned([job_id], timeout=120)[job_id]
+        assert (done["outcome"], done["reason"]) == ("succeeded", "all 2 tasks succeeded")
+        out = tmp_path / "out"
+        zone.cli("results", job_id, "-o", str(out))
+        assert [(out / f"task-{i}" / "index.txt").read_text() for i in (3, 5)] == ["3\n", "5\n"]
+    finally:
+        zone.stop()
