@@ -74,11 +74,10 @@ def test_a_job_requeued_by_scontrol_is_retried_and_succeeds(lz: LandingZone, tmp
     first = wait_running(lz, job_id)
     scontrol("requeue", first["slurm_job_id"])
     job = lz.wait_all_cleaned([job_id], timeout=60)[job_id]
-    assert (job["outcome"], job["attempt"]) == ("succeeded", 2), job
+    assert (job["outcome"], job["retry"]["attempt"]) == ("succeeded", 2), job
     assert job["reason"].startswith("exit code 0 (attempt 2 of 2; earlier: #1 requeued by the scheduler")
-    [earlier] = job["attempts"]
-    assert earlier["cause"] == "requeued" and earlier["slurm_job_id" if "slurm_job_id" in earlier else "executor_id"] \
-        == first["slurm_job_id"]
+    [earlier] = job["retry"]["earlier"]
+    assert earlier["cause"] == "requeued" and earlier["executor_id"] == first["slurm_job_id"]
     assert job["slurm_job_id"] != first["slurm_job_id"]
     assert len(slurm_jobs_named(f"lz-{job_id}")) == 1 and len(slurm_jobs_named(f"lz-{job_id}.a2")) == 1
     assert lz.cli("logs", job_id, "--attempt", "1").stdout == "first run\n"
@@ -96,14 +95,14 @@ def test_a_job_whose_node_went_down_is_retried_once_the_node_is_back(lz: Landing
     try:
         scontrol("update", f"nodename={name}", "state=down", "reason=lz-retry-test")
         deadline = time.monotonic() + 30
-        while lz.status(job_id)["attempt"] < 2:
+        while lz.status(job_id)["retry"]["attempt"] < 2:
             assert time.monotonic() < deadline, lz.status(job_id)
             time.sleep(0.2)
     finally:
         resume(name)
     job = lz.wait_all_cleaned([job_id], timeout=90)[job_id]
-    assert (job["outcome"], job["attempt"]) == ("succeeded", 2), job
-    assert job["attempts"][0]["cause"] in ("requeued", "node_fail")
+    assert (job["outcome"], job["retry"]["attempt"]) == ("succeeded", 2), job
+    assert job["retry"]["earlier"][0]["cause"] in ("requeued", "node_fail")
     assert lz.cli("logs", job_id).stdout == "second run\n"
 
 
@@ -121,7 +120,7 @@ def test_retries_zero_fails_once_and_a_dependency_chain_uses_sbatch_dependency(l
                               "-o", "%r"], capture_output=True, text=True, timeout=30).stdout.split()
     assert set(reasons) <= {"Dependency", "DependencyNeverSatisfied"} and reasons, reasons
     done = lz.wait_all_cleaned([failing, after, never], timeout=60)
-    assert (done[failing]["outcome"], done[failing]["reason"], done[failing]["attempt"]) == ("failed", "exit code 3", 1)
+    assert (done[failing]["outcome"], done[failing]["reason"], done[failing]["retry"]["attempt"]) == ("failed", "exit code 3", 1)
     assert len(slurm_jobs_named(f"lz-{failing}")) == 1 and not slurm_jobs_named(f"lz-{failing}.a2")
     assert done[after]["outcome"] == "succeeded"
     assert (done[never]["outcome"], done[never]["reason"]) == ("failed", f"dependency {failing} failed")

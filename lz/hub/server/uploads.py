@@ -7,7 +7,7 @@ the transaction that creates the row, with the Station and the submitter locked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -24,7 +24,8 @@ from lz.intake.bundle import IntakeLimits
 
 
 async def receive(hub: Hub, request: Request, who: Principal, station: str, key: str, *, name: str | None,
-                  folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None) -> str:
+                  folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None,
+                  after: Sequence[str] = ()) -> str:
     """The id of the job this upload (``request``'s body) made, or made before under ``key``."""
     station_id = await run_in_threadpool(hub.read, stations.visible, who, station)
     done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
@@ -41,7 +42,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         async with hub.checks.slot():
             spec = await run_in_threadpool(check_upload, hub.files, received.name, received.scratch / folder,
                                            name=name, overrides=dict(overrides), limits=limits)
-        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, received, max_attempts)
+        done = await run_in_threadpool(_store, hub, who, station_id, key, spec, received, max_attempts, after)
     finally:
         hub.files.release(received)
     crash_point("hub.submit.stored")
@@ -50,7 +51,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
 
 
 def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
-           max_attempts: int | None = None) -> str:
+           max_attempts: int | None = None, after: Sequence[str] = ()) -> str:
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
     hub.files.commit(received, bundle)
@@ -61,7 +62,7 @@ def _store(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, 
         if earlier is not None:
             return earlier
         quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts)
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, after)
         return job_id
 
     try:

@@ -39,6 +39,8 @@ async def submit(request: Request, station: str = params.name(),
                  partition: str | None = Query(default=None, max_length=64),
                  max_attempts: int | None = Query(default=None, ge=1, le=MAX_ATTEMPTS, description=(
                      "Failed attempts (lease ran out, job lost) before the job ends lost; at most the Station's.")),
+                 after: list[str] = Query(default=[], max_length=64, description=(
+                     "Jobs it waits for, JOB[:ok|:any|:failed] (lz submit --after); repeat for several.")),
                  who: Principal = Depends(user)) -> Any:
     """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
     from lz.hub.server import uploads as submission
@@ -46,7 +48,7 @@ async def submit(request: Request, station: str = params.name(),
     hub = hub_of(request)
     overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}
     done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
-                                    max_attempts=max_attempts)
+                                    max_attempts=max_attempts, after=after)
     return await run_in_threadpool(_job_out, hub, who, done, True)
 
 
