@@ -65,8 +65,8 @@ def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) 
 
 
 def attempts_json(job: Job) -> dict[str, Any]:
-    """``attempt`` (the current one), ``retries`` and ``retry_on`` (its policy), ``after`` (its
-    dependencies) and ``attempts`` (each earlier attempt: its SLURM id, cause, reason, times)."""
+    """``retry``: the current ``attempt``, the policy (``retries``, ``retry_on``) and the ``earlier``
+    attempts (each: its attempt, executor id, cause, reason, times); ``after``: its dependencies."""
     import json
 
     try:
@@ -74,10 +74,10 @@ def attempts_json(job: Job) -> dict[str, Any]:
     except ValueError:
         earlier = []
     return {
-        "attempt": job.attempt, "retries": job.spec.retry.retries, "retry_on": list(job.spec.retry.retry_on),
+        "retry": {"attempt": job.attempt, "retries": job.spec.retry.retries, "retry_on": list(job.spec.retry.retry_on),
+                  "earlier": [{**a, "started_at": iso(a.get("started_at")), "ended_at": iso(a.get("ended_at"))}
+                              for a in earlier if isinstance(a, dict)]},
         "after": [str(d) for d in job.spec.after],
-        "attempts": [{**a, "started_at": iso(a.get("started_at")), "ended_at": iso(a.get("ended_at"))}
-                     for a in earlier if isinstance(a, dict)],
     }
 
 

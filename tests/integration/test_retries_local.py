@@ -63,13 +63,13 @@ def test_an_exit_code_is_retried_with_each_attempts_logs_and_retries_zero_fails_
     once = lz.submit(job_folder(tmp_path / "jobs", "once", script, 'retries = 0\nretry_on = ["exit:75"]\n'))
     done = lz.wait_all_cleaned([flaky, once], timeout=60)
     job = done[flaky]
-    assert job["outcome"] == "succeeded" and job["attempt"] == 3
+    assert job["outcome"] == "succeeded" and job["retry"]["attempt"] == 3
     assert job["reason"] == "exit code 0 (attempt 3 of 3; earlier: #1 exit code 75; #2 exit code 75)"
-    assert [a["cause"] for a in job["attempts"]] == ["exit:75", "exit:75"]
+    assert [a["cause"] for a in job["retry"]["earlier"]] == ["exit:75", "exit:75"]
     assert lz.cli("logs", flaky, "--attempt", "1").stdout == "run 1\n"
     assert lz.cli("logs", flaky, "--attempt", "2").stdout == "run 2\n"
     assert lz.cli("logs", flaky).stdout == "run 3\n"
-    assert (done[once]["outcome"], done[once]["reason"], done[once]["attempt"]) == ("failed", "exit code 75", 1)
-    assert done[once]["attempts"] == []
+    assert (done[once]["outcome"], done[once]["reason"], done[once]["retry"]["attempt"]) == ("failed", "exit code 75", 1)
+    assert done[once]["retry"]["earlier"] == []
     missing = lz.cli("logs", once, "--attempt", "2", check=False)
     assert missing.returncode != 0 and "no attempt 2" in missing.stderr

@@ -77,7 +77,7 @@ INITIAL = Phase.PENDING.value
 # trigger, source(s), dest ("=": stays where it is), conditions/unless (named predicates below,
 # exclusive between the rows of one trigger) and why.
 TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "claim", "source": "pending", "dest": "leased", "unless": ["paused", "ending"],
+    {"trigger": "claim", "source": "pending", "dest": "leased", "unless": ["paused", "ending", "waiting"],
      "why": "a landing zone takes it under a lease; the attempt number fences all it sends later"},
     {"trigger": "heartbeat", "source": "leased", "dest": "=",
      "why": "the holder (same landing zone, same attempt) renews its lease and hears the requests"},
@@ -107,6 +107,8 @@ TRANSITIONS: list[dict[str, Any]] = [
      "why": "recorded; the holder resumes it, a held waiting job is claimable again"},
     {"trigger": "settle", "source": "pending", "dest": "finished", "conditions": "ending",
      "why": "a waiting job that carries an end request (left so by older hubs) ends cancelled"},
+    {"trigger": "unmet", "source": "pending", "dest": "finished", "conditions": "waiting",
+     "why": "a prerequisite (--after) ended the way that rules the job out: it ends failed, never claimed"},
 ]
 
 MACHINE: dict[str, Any] = {
@@ -151,6 +153,7 @@ class Snapshot:
     ended_at: float | None = None
     failures: int = 0
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    waiting_on: str | None = None  # prerequisites (--after) still to end well: not claimable meanwhile
 
     @classmethod
     def of(cls, row: Any) -> Snapshot:
@@ -193,9 +196,14 @@ def retryable(job: Snapshot) -> bool:
     return job.outcome == LOST and not ending(job) and not exhausted(job)
 
 
+def waiting(job: Snapshot) -> bool:
+    """It waits for prerequisites (``--after``) to end; the hub's sweep clears it or ends the job."""
+    return bool(job.waiting_on)
+
+
 def claimable(job: Snapshot) -> bool:
     """A landing zone may claim it now."""
-    return job.phase.claimable and not paused(job) and not ending(job)
+    return job.phase.claimable and not paused(job) and not ending(job) and not waiting(job)
 
 
 def expired(job: Snapshot, now: float) -> bool:
@@ -208,7 +216,8 @@ def holds(job: Snapshot, owner: int, attempt: int) -> bool:
     return job.phase is Phase.LEASED and job.lease_owner == owner and job.attempt == attempt
 
 
-_CONDITIONS = {"paused": paused, "ending": ending, "exhausted": exhausted, "retryable": retryable}
+_CONDITIONS = {"paused": paused, "ending": ending, "exhausted": exhausted, "retryable": retryable,
+               "waiting": waiting}
 
 
 def next_phase(trigger: str, job: Snapshot) -> Phase:
@@ -296,6 +305,12 @@ def settle(job: Snapshot, now: float) -> Snapshot:
     """A waiting job that carries an end request (requeued so by an older hub) ends cancelled."""
     next_phase("settle", job)
     return _ended(job, f"{_asked(job)} while it waited", now)
+
+
+def on_unmet(job: Snapshot, reason: str, now: float) -> Snapshot:
+    """A waiting job whose prerequisite ended the wrong way ends failed, with that reason."""
+    next_phase("unmet", job)
+    return replace(job, phase=Phase.FINISHED, outcome=DEFAULT_OUTCOME, reason=reason, ended_at=now, waiting_on=None)
 
 
 _CONTROLS = frozenset(c.value for c in Control)

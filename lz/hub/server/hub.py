@@ -97,6 +97,12 @@ class Hub:
         return gone
 
     def requeue_expired(self) -> list[str]:
+        """The periodic sweep: leases that ran out, and jobs whose prerequisites (--after) ended."""
+        released, ended = self.write(claims.settle_dependents, self.now())
+        if ended:
+            log.info("dependencies not met, jobs ended: %s", " ".join(ended))
+        if released:
+            self.notifier.notify()
         requeued = self.write(claims.requeue_expired, self.now())
         if requeued:
             log.warning("leases expired, jobs requeued: %s", " ".join(requeued))

@@ -7,7 +7,7 @@ the transaction that creates the row, with the Station and the submitter locked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import Request
@@ -25,7 +25,7 @@ from lz.intake.bundle import IntakeLimits
 
 async def receive(hub: Hub, request: Request, who: Principal, station: str, key: str, *, name: str | None,
                   folder: str, overrides: Mapping[str, str | None], max_attempts: int | None = None,
-                  template: str | None = None) -> str:
+                  template: str | None = None, after: Sequence[str] = ()) -> str:
     """The id of the job this upload (``request``'s body) made, or made before under ``key``;
     ``template``: one of the Station's templates, its defaults applied and its bounds held."""
     station_id, chosen = await run_in_threadpool(hub.read, templates.for_submission, who, station, template)
@@ -47,7 +47,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
         if chosen is not None and template is not None:
             templates.check_job(template, chosen, spec["resources"], spec.get("recipe_kind"))
         done = await run_in_threadpool(store_job, hub, who, station_id, key, spec, received, max_attempts,
-                                       f"template {template}" if chosen else None)
+                                       f"template {template}" if chosen else None, after)
     finally:
         hub.files.release(received)
     crash_point("hub.submit.stored")
@@ -56,7 +56,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
 
 
 def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[str, Any], received: Received,
-              max_attempts: int | None = None, note: str | None = None) -> str:
+              max_attempts: int | None = None, note: str | None = None, after: Sequence[str] = ()) -> str:
     """The bundle put in place, then the row (a refusal or failure removes the bundle again)."""
     job_id = jobs.new_job_id()
     bundle = hub.files.bundle_name(job_id)
@@ -68,7 +68,7 @@ def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[st
         if earlier is not None:
             return earlier
         quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note)
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note, after)
         return job_id
 
     try:

@@ -19,5 +19,5 @@ def test_the_parts_hold_every_phase_and_every_row() -> None:
     states, edges = parts()
     assert states == PHASES
     assert {label.split(" ")[0] for _, _, label in edges} == {row["trigger"] for row in TRANSITIONS}
-    assert ("pending", "leased", "claim [!paused & !ending]") in edges
+    assert ("pending", "leased", "claim [!paused & !ending & !waiting]") in edges
     assert ("leased", "finished", "expire [ending]") in edges

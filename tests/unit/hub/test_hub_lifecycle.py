@@ -300,7 +300,8 @@ def test_the_rules_read_the_table_as_the_transitions_library_does(
     """The table drives both the rules (next_phase) and the diagram (transitions): they agree."""
     job = Snapshot(phase=Phase(phase), cancel_requested=is_ending, control="pause" if is_paused else None,
                    failures=2 if is_exhausted else 0, max_attempts=3, outcome="lost" if is_lost else None)
-    model = SimpleNamespace(paused=is_paused, ending=is_ending, exhausted=exhausted(job), retryable=retryable(job))
+    model = SimpleNamespace(paused=is_paused, ending=is_ending, exhausted=exhausted(job), retryable=retryable(job),
+                            waiting=False)
     machine.add_model(model, initial=phase)
     try:
         try:
@@ -314,3 +315,17 @@ def test_the_rules_read_the_table_as_the_transitions_library_does(
     except Refused:
         ours = None
     assert ours == theirs
+
+
+def test_a_job_waiting_for_prerequisites_is_not_claimable_and_an_unmet_one_ends_failed() -> None:
+    from lz.hub.protocol.lifecycle import claimable, on_unmet
+
+    job = Snapshot(waiting_on="abc")
+    assert not claimable(job) and next_phase("unmet", job) is Phase.FINISHED
+    with pytest.raises(Refused):
+        next_phase("claim", job)
+    ended = on_unmet(job, "dependency abc failed", 5.0)
+    assert (ended.phase, ended.outcome, ended.reason, ended.waiting_on) == (
+        Phase.FINISHED, "failed", "dependency abc failed", None)
+    with pytest.raises(Refused):
+        on_unmet(Snapshot(), "x", 5.0)

@@ -44,6 +44,8 @@ async def submit(request: Request, station: str = params.name(),
                  template: str | None = Query(default=None, pattern=NAME, description=(
                      "One of the Station's templates: its defaults under the job's own resources, its bounds "
                      "and runtimes enforced (needs the templates permission; without: launch).")),
+                 after: list[str] = Query(default=[], max_length=64, description=(
+                     "Jobs it waits for, JOB[:ok|:any|:failed] (lz submit --after); repeat for several.")),
                  who: Principal = Depends(user)) -> Any:
     """Upload a job folder as a .tar.gz; checked like a local job (limits first, then intake)."""
     from lz.hub.server import uploads as submission
@@ -51,7 +53,7 @@ async def submit(request: Request, station: str = params.name(),
     hub = hub_of(request)
     overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition, "array": array}
     done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
-                                    max_attempts=max_attempts, template=template)
+                                    max_attempts=max_attempts, template=template, after=after)
     return await run_in_threadpool(_job_out, hub, who, done, True)
 
 

@@ -46,8 +46,10 @@ def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_s
 
 _ENDS = [c.value for c in Control if c.ends]
 CLAIMABLE = (jobs_t.c.phase == Phase.PENDING, jobs_t.c.cancel_requested == false(),
-             or_(jobs_t.c.control.is_(None), jobs_t.c.control.notin_([Control.PAUSE.value, *_ENDS])))
-"""``lifecycle.claimable`` as SQL: pending, no end asked, not paused (a unit test keeps them equal)."""
+             or_(jobs_t.c.control.is_(None), jobs_t.c.control.notin_([Control.PAUSE.value, *_ENDS])),
+             jobs_t.c.waiting_on.is_(None))
+"""``lifecycle.claimable`` as SQL: pending, no end asked, not paused, waiting for no prerequisite
+(a unit test keeps them equal)."""
 ENDING = or_(jobs_t.c.cancel_requested.is_(True), jobs_t.c.control.in_(_ENDS))
 """``lifecycle.ending`` as SQL."""
 
@@ -189,6 +191,45 @@ def claimable_by_station(conn: Connection) -> tuple[dict[int, int], dict[int, tu
                                               .where(links_t.c.station_id.in_(list(counts)))):
             stations_of.setdefault(lz_id, []).append(station_id)
     return counts, {lz_id: tuple(ids) for lz_id, ids in stations_of.items()}
+
+
+def settle_dependents(conn: Connection, now: float) -> tuple[list[str], list[str]]:
+    """Pending jobs that wait for prerequisites (``--after``, ``waiting_on``): claimable once each
+    ended as asked, ended failed ("dependency X failed") once one ended otherwise. Run with the
+    lease sweep; a job it ends may release or end its own dependents at the next sweep. Returns
+    (released, ended)."""
+    from lz.core.dependencies import Dependency, holds, unmet_reason
+
+    waiting = conn.execute(select(jobs_t).where(jobs_t.c.phase == Phase.PENDING,
+                                                jobs_t.c.waiting_on.is_not(None))).all()
+    if not waiting:
+        return [], []
+    wanted = {d for row in waiting for d in (row.waiting_on or "").split()}
+    outcome = {r.id: r.outcome if r.phase == Phase.FINISHED else None
+               for r in conn.execute(select(jobs_t.c.id, jobs_t.c.phase, jobs_t.c.outcome)
+                                     .where(jobs_t.c.id.in_(wanted)))}
+    released, ended = [], []
+    for row in waiting:
+        deps = [Dependency(d["job_id"], d.get("condition", "ok")) for d in json.loads(row.spec).get("after") or ()]
+        still, unmet = [], None
+        for dep in deps:
+            verdict = holds(dep.condition, outcome.get(dep.job_id))
+            if verdict is False:
+                unmet = unmet_reason(dep, outcome[dep.job_id] or "failed")
+                break
+            if verdict is None:
+                still.append(dep.job_id)
+        if unmet is not None:
+            after = lifecycle.on_unmet(Snapshot.of(row), unmet, now)
+            if apply(conn, row, after, now, state="cleaned"):
+                hub_event(conn, row.id, row.attempt, "received", "cleaned", "unmet", now, unmet)
+                ended.append(row.id)
+        elif " ".join(still) != row.waiting_on:
+            conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == Phase.PENDING)
+                         .values(waiting_on=" ".join(still) or None, updated_at=now))
+            if not still:
+                released.append(row.id)
+    return released, ended
 
 
 def requeue_expired(conn: Connection, now: float) -> list[str]:

@@ -8,6 +8,7 @@ import json
 import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,16 +44,52 @@ def existing_submission(conn: Connection, who: Principal, submit_key: str) -> st
 
 
 def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
-           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None, note: str | None = None) -> None:
+           bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None, note: str | None = None,
+           after: Sequence[str] = ()) -> None:
     """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's;
-    ``note`` goes into its first event (its template, the job it was submitted again from)."""
+    ``note`` goes into its first event (its template, the job it was submitted again from).
+    ``after`` (``JOB[:ok|:any|:failed]``, with lz.toml's ``after`` in ``spec``): jobs the user can
+    see that it waits for; it is not claimable until they ended (``claims.settle_dependents``)."""
+    spec = {**spec, "after": _prerequisites(conn, who, job_id, spec, after)}
+    if not spec["after"]:
+        del spec["after"]
     limit = conn.execute(select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
     conn.execute(insert(jobs_t).values(
         id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
         spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
         cancel_requested=False, state="received", created_at=now, updated_at=now, failures=0,
-        max_attempts=min(max_attempts or limit, limit)))
+        max_attempts=min(max_attempts or limit, limit),
+        waiting_on=" ".join(d["job_id"] for d in spec.get("after") or ()) or None))
     hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}" + (f", {note}" if note else ""))
+
+
+def _prerequisites(conn: Connection, who: Principal, job_id: str, spec: dict[str, Any],
+                   after: Sequence[str]) -> list[dict[str, str]]:
+    """Whole ids of visible jobs, no cycle; ``Invalid`` (one line) otherwise."""
+    from lz.core.dependencies import Dependency, find_cycle, parse_all
+    from lz.core.errors import UserError
+
+    try:
+        wanted = parse_all([*(f"{d['job_id']}:{d.get('condition', 'ok')}" for d in spec.get("after") or ()), *after])
+    except UserError as exc:
+        raise Invalid(str(exc)) from None
+    resolved = []
+    for dep in wanted:
+        try:
+            resolved.append(Dependency(find(conn, who, dep.job_id).id, dep.condition))
+        except NotFound as exc:
+            raise Invalid(f"--after {dep}: {exc}") from None
+    resolved = list(dict.fromkeys(resolved))
+
+    def prerequisites_of(other: str) -> list[Dependency]:
+        row = conn.execute(select(jobs_t.c.spec).where(jobs_t.c.id == other)).first()
+        found = json.loads(row.spec).get("after") or () if row else ()
+        return [Dependency(d["job_id"], d.get("condition", "ok")) for d in found]
+
+    cycle = find_cycle(job_id, resolved, prerequisites_of)
+    if cycle:
+        raise Invalid(f"--after: a cycle of dependencies ({' -> '.join(cycle)})")
+    return [{"job_id": d.job_id, "condition": d.condition} for d in resolved]
 
 
 def _visible_query(who: Principal) -> Any:
@@ -270,8 +307,16 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
             zones_of[row.station_id] = list(conn.execute(
                 select(zones_t).join(links_t, links_t.c.lz_id == zones_t.c.id)
                 .where(links_t.c.station_id == row.station_id)).all())
-        resources = json.loads(row.spec).get("resources") or {}
-        found[row.id] = waiting_reason(resources, row.station, zones_of[row.station_id])
+        spec = json.loads(row.spec)
+        if getattr(row, "waiting_on", None):
+            from lz.core.dependencies import Dependency
+            from lz.core.dependencies import waiting_reason as dependency_reason
+
+            still = set(row.waiting_on.split())
+            found[row.id] = dependency_reason([Dependency(d["job_id"], d.get("condition", "ok"))
+                                               for d in spec.get("after") or () if d["job_id"] in still])
+            continue
+        found[row.id] = waiting_reason(spec.get("resources") or {}, row.station, zones_of[row.station_id])
     return found
 
 
@@ -296,6 +341,7 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
         "station": row.station, "landing_zone": row.landing_zone, "attempts": row.attempt,
         "phase": row.phase, "cancel_requested": bool(row.cancel_requested),
         "max_attempts": row.max_attempts, "failed_attempts": row.failures,
+        **_retry_and_after(spec),
     }
     if tries is not None:
         data["attempt_history"] = tries
@@ -306,6 +352,17 @@ def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,
         data["history"] = [{**h, "duration_s": d} for h, d in zip(history, durations(steps, now))]
         data["times"] = totals(steps, now)
     return data
+
+
+def _retry_and_after(spec: dict[str, Any]) -> dict[str, Any]:
+    """The landing zone's ``retry`` and ``after`` keys (``lz.core.views.attempts_json``): the policy
+    from the spec; which attempt of it runs is the holding landing zone's to say (its reason does)."""
+    from lz.core.job import JobSpec
+
+    job = JobSpec.from_dict({"name": "x", **{k: spec[k] for k in ("retry", "after") if k in spec}})
+    return {"retry": {"attempt": None, "retries": job.retry.retries, "retry_on": list(job.retry.retry_on),
+                      "earlier": []},
+            "after": [str(d) for d in job.after]}
 
 
 def mark_downloaded(conn: Connection, job_id: str, now: float) -> None:
