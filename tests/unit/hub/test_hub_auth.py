@@ -72,6 +72,10 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("PUT", "/stations/s1/volumes/ref", {"json": {"mount": "/data"}}),
         ("DELETE", "/stations/s1/volumes/ref", {}),
         ("PUT", "/stations/s1/volumes/ref/zones/lz1", {"json": {"host_path": "/srv"}}),
+        ("GET", f"/jobs/{j}/notifications", {}),
+        ("GET", "/stations/s1/notifications", {}),
+        ("POST", "/stations/s1/notifications", {"json": {"channel": "web"}}),
+        ("DELETE", "/stations/s1/notifications/1", {}),
     ]
 
 
@@ -91,6 +95,7 @@ def _lz_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
                                                "content": b"x"}),
         ("POST", f"/lz/jobs/{j}/finish", {"json": {"name": "lz1", "attempt": 1, "results": False}}),
         ("POST", "/lz/release", {"json": {"name": "lz1", "jobs": [{"id": j, "attempt": 1}]}}),
+        ("POST", f"/lz/jobs/{j}/notifications", {"json": {"name": "lz1", "attempt": 1, "notifications": []}}),
     ]
 
 
@@ -99,7 +104,8 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     operations = {(m.upper(), p) for p, ops in paths.items() for m in ops}
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
                .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
-               .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
+               .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")
+               .replace("/notifications/1", "/notifications/{sub_id}")) for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations - PUBLIC == {(m, "/api/v1" + p) for m, p in listed}
 
 
