@@ -109,6 +109,7 @@ class NotificationReader:
     paths: Callable[[Job], Path]  # the job's work directory
     limits: Limits = field(default_factory=Limits)
     _open: dict[str, _Open] = field(default_factory=dict)
+    _absent: set[str] = field(default_factory=set)  # no channel (built before lz had them): not tried again
 
     def poll(self, jobs: Sequence[Job], now: float) -> int:
         """One non-blocking pass; returns how many messages were stored."""
@@ -116,11 +117,14 @@ class NotificationReader:
         messages: dict[str, list[tuple[float, str]]] = {}
         for job_id in [i for i in self._open if i not in shown]:
             self._collect(job_id, now, messages, last=True)
-        new = [i for i in shown if i not in self._open]
+        self._absent &= set(shown)
+        new = [i for i in shown if i not in self._open and i not in self._absent]
         kept = self.count(new) if new else {}
         for job_id in new:
             fd = _open_fifo(channel_dir(self.paths(shown[job_id])) / CHANNEL_NAME)
-            if fd is not None:
+            if fd is None:
+                self._absent.add(job_id)
+            elif fd >= 0:
                 self._open[job_id] = _Open(fd, Lines(self.limits.max_bytes), RateLimit(self.limits), kept.get(job_id, 0))
         for job_id in list(self._open):
             if job_id in shown:
@@ -150,10 +154,16 @@ class NotificationReader:
 
 def _open_fifo(path: Path) -> int | None:
     """Read-write (so no writer's open waits and no read sees an end), non-blocking, never
-    following a symlink; None when it is not there or not a FIFO."""
+    following a symlink; None when it is not there or not a FIFO, -1 when it could not be opened
+    now (out of file descriptors: tried again next tick)."""
     try:
         fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            log.warning("notification channel %s: %s; tried again next tick", path, exc.strerror)
+            return -1
         return None
     if not stat.S_ISFIFO(os.fstat(fd).st_mode):
         os.close(fd)

@@ -40,7 +40,8 @@ def test_an_outsider_gets_404_on_every_station_and_job_route_as_for_nothing_at_a
         answers = []
         for station, job in (("s1", world.job), ("nothing-here", "0" * 32)):
             path = (template.replace("{station}", station).replace("{job_id}", job).replace("{lz}", "lzb")
-                    .replace("{member}", "mel").replace("{volume}", "ref").replace("{which}", "stdout"))
+                    .replace("{member}", "mel").replace("{volume}", "ref").replace("{which}", "stdout")
+                    .replace("{sub_id}", "1"))
             answer = world.call("outsider", method, path, **kwargs)
             answers.append((answer.status_code, answer.text.replace(station, "S").replace(job, "J")))
         assert answers[0][0] == 404, (method, template, answers[0])

@@ -87,3 +87,14 @@ def test_a_job_with_its_own_folder_of_that_name_keeps_it_and_gets_no_channel(tmp
     assert not notify_channel.open_channel(tmp_path)
     notify_channel.close_channel(tmp_path)
     assert (tmp_path / CHANNEL_DIR / "mine.txt").exists()
+
+
+def test_a_job_without_a_channel_is_looked_for_once(tmp_path: Path) -> None:
+    looked: list[Path] = []
+    reader = NotificationReader(lambda m: None, lambda ids: {}, lambda job: looked.append(tmp_path) or tmp_path)
+    job = replace(job_snapshot("old"), work_dir=str(tmp_path))
+    reader.poll([job], 1.0)
+    reader.poll([job], 2.0)
+    assert len(looked) == 1 and reader._absent == {"old"}
+    reader.poll([], 3.0)
+    assert reader._absent == set()

@@ -81,6 +81,10 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("PUT", "/stations/s1/templates/small", {"json": {"cpus": {"max": 2}}}),
         ("DELETE", "/stations/s1/templates/small", {}),
         ("POST", f"/jobs/{j}/resubmit", {"params": {"key": "again-0001"}}),
+        ("GET", f"/jobs/{j}/notifications", {}),
+        ("GET", "/stations/s1/notifications", {}),
+        ("POST", "/stations/s1/notifications", {"json": {"channel": "web"}}),
+        ("DELETE", "/stations/s1/notifications/1", {}),
     ]
 
 
@@ -100,6 +104,7 @@ def _lz_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
                                                "content": b"x"}),
         ("POST", f"/lz/jobs/{j}/finish", {"json": {"name": "lz1", "attempt": 1, "results": False}}),
         ("POST", "/lz/release", {"json": {"name": "lz1", "jobs": [{"id": j, "attempt": 1}]}}),
+        ("POST", f"/lz/jobs/{j}/notifications", {"json": {"name": "lz1", "attempt": 1, "notifications": []}}),
     ]
 
 
@@ -109,7 +114,8 @@ def test_every_endpoint_is_listed_here(world: World) -> None:
     listed = {(m, p.replace(world.job, "{job_id}").replace("/s1", "/{station}").replace("/lz1", "/{lz}")
                .replace("/stdout", "/{which}").replace("/members/bob", "/members/{member}")
                .replace("/volumes/ref", "/volumes/{volume}").replace("/tokens/1", "/tokens/{token_id}")
-               .replace("/roles/viewer", "/roles/{role}").replace("/templates/small", "/templates/{template}"))
+               .replace("/roles/viewer", "/roles/{role}").replace("/templates/small", "/templates/{template}")
+               .replace("/notifications/1", "/notifications/{sub_id}"))
               for m, p, _ in _user_calls(world) + _lz_calls(world)}
     assert operations - PUBLIC == {(m, "/api/v1" + p) for m, p in listed}
 

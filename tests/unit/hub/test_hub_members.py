@@ -93,6 +93,11 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "remove a template": ("DELETE", "/stations/s1/templates/basic", {}, (200, 200, 403, 404, 403)),
     "accept without an invitation": ("POST", "/invitations/s1/accept", {}, (404, 404, 404, 404, 403)),
     "decline without an invitation": ("POST", "/invitations/s1/decline", {}, (404, 404, 404, 404, 403)),
+    # notifications (issue 26): each member chooses how they get their own jobs' (none to remove here)
+    "list own notification ways": ("GET", "/stations/s1/notifications", {}, (200, 200, 200, 404, 403)),
+    "add a notification way": ("POST", "/stations/s1/notifications", {"json": {"channel": "web"}},
+                               (201, 201, 201, 404, 403)),
+    "remove a notification way": ("DELETE", "/stations/s1/notifications/999", {}, (404, 404, 404, 404, 403)),
 }
 
 
@@ -114,7 +119,7 @@ def test_the_matrix_covers_every_station_and_membership_endpoint(world: World) -
                 .replace("/alice", "/{member}").replace("/volumes/ref", "/volumes/{volume}")
                 .replace("/volumes/out", "/volumes/{volume}").replace("/roles/viewer", "/roles/{role}")
                 .replace("/roles/guest", "/roles/{role}").replace("/templates/small", "/templates/{template}")
-                .replace("/templates/basic", "/templates/{template}"))
+                .replace("/templates/basic", "/templates/{template}").replace("/notifications/999", "/notifications/{sub_id}"))
                for m, p, _, _ in MATRIX.values()}
     assert wanted <= covered, wanted - covered
 
