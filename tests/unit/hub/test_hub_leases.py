@@ -345,3 +345,21 @@ def test_a_landing_zone_reports_an_absurd_figure_as_unknown_and_the_hub_takes_th
     app.claim(alice)
     app.ok("POST", f"/lz/jobs/{job_id}/events", alice, json={"name": "lz1", "attempt": 1, "events": [], "facts": facts})
     assert app.ok("GET", f"/jobs/{job_id}", alice)["native_state"] == "RUNNING"
+
+
+def test_a_zone_whose_job_ended_may_claim_the_next_and_a_pilot_one_ahead(app: HubApp) -> None:
+    """Issue 23: the room a job held is free once its process has ended (collected, uploaded:
+    it is still leased), and a pilot holds one job more, claimed ahead while its room is taken."""
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 1, "max_running": 1})
+    for _ in range(4):
+        app.submit(alice)
+        app.clock.now += 1
+    first = app.claim(alice, max_jobs=4)
+    assert len(first) == 1 and app.claim(alice) == []  # its one job runs
+    _report(app, alice, first[0]["id"], 1, 1, to="collecting")
+    assert len(app.claim(alice, max_jobs=4)) == 1  # the next, while the first is collected
+    app.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 1, "max_running": 1, "pilot_group": "70"})
+    assert len(app.claim(alice, max_jobs=4)) == 1  # a pilot: one ahead
+    assert app.claim(alice, max_jobs=4) == []

@@ -94,9 +94,12 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         return []
     zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
     if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
+        # held: leased jobs whose process has not ended (one being collected or uploaded frees its
+        # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
         held = conn.execute(select(func.count()).select_from(jobs_t).where(
-            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased")).scalar_one()
-        limit = min(limit, max(0, zone.max_running - held))
+            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
+            jobs_t.c.state.notin_(("collecting", "cleaned")))).scalar_one()
+        limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - held))
         if limit == 0:
             return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
