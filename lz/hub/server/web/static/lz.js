@@ -103,7 +103,8 @@
       const params = new URLSearchParams({station: form.station.value, key: form.dataset.key || randomKey()});
       form.dataset.key = params.get("key");  // a retry of the same upload makes no second job
       for (const name of ["name", "cpus", "memory", "gpus", "time", "partition", "template"]) {
-        if (form[name].value.trim()) params.set(name, form[name].value.trim());
+        const field = form[name];  // no template picker when the Stations have no templates
+        if (field && field.value.trim()) params.set(name, field.value.trim());
       }
       let body;
       button.disabled = true;
