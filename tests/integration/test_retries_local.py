@@ -73,3 +73,38 @@ def test_an_exit_code_is_retried_with_each_attempts_logs_and_retries_zero_fails_
     assert done[once]["retry"]["earlier"] == []
     missing = lz.cli("logs", once, "--attempt", "2", check=False)
     assert missing.returncode != 0 and "no attempt 2" in missing.stderr
+
+
+def test_a_crash_between_ending_an_attempt_and_submitting_the_next(tmp_path: Path) -> None:
+    """The daemon dies once the first attempt's logs are moved aside, before the second is
+    submitted (crash point ``submit.archived``); restarted, it submits attempt 2 once: the job
+    ran twice in all, succeeded, and both attempts' logs are there."""
+    from lz.host import faults
+
+    zone = LandingZone(tmp_path / "lz", config=CONFIG, tick=0.2)
+    script = ("echo run >> ../../runs.log\nn=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
+              "echo \"run $n\"; [ $n -ge 2 ] || exit 75\n")
+    (tmp_path / "lz").mkdir(parents=True, exist_ok=True)
+    job_id = zone.submit(job_folder(tmp_path / "jobs", "flaky", script, 'retries = 1\nretry_on = ["exit:75"]\n'))
+    zone.daemon.launch(zone.run_argv(), env={**zone.env, faults.ENV: "submit.archived"})
+    assert zone.proc is not None and zone.proc.wait(60) == faults.EXIT_STATUS
+    assert lz_state(zone, job_id) == ("queued", 2)
+    zone.start()
+    try:
+        job = zone.wait_all_cleaned([job_id], timeout=60)[job_id]
+    finally:
+        zone.stop()
+    assert (job["outcome"], job["retry"]["attempt"]) == ("succeeded", 2)
+    assert zone.cli("logs", job_id, "--attempt", "1").stdout == "run 1\n"
+    assert zone.cli("logs", job_id).stdout == "run 2\n"
+    assert (zone.workdir / "runs.log").read_text() == "run\nrun\n"  # beside the job's directory: kept
+
+
+def lz_state(zone: LandingZone, job_id: str) -> tuple[str, int]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{zone.db}?mode=ro", uri=True, timeout=30)
+    try:
+        return tuple(conn.execute("SELECT state, attempt FROM jobs WHERE id = ?", (job_id,)).fetchone())  # type: ignore[return-value]
+    finally:
+        conn.close()
