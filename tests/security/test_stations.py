@@ -23,6 +23,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/stations/{station}/volumes/{volume}/zones/{lz}"): {"json": {"host_path": "/srv/x"}},
     ("POST", "/api/v1/jobs/{job_id}/control"): {"json": {"action": "stop"}},
     ("PUT", "/api/v1/stations/{station}/quota"): {"json": {"pending": 5}},
+    ("POST", "/api/v1/stations/{station}/notifications"): {"json": {"channel": "web"}},
 }
 
 
