@@ -1,7 +1,7 @@
 """Notifications from jobs (``$LZ_NOTIFY``), and the cursor of those told to a hub per claim.
 
 Revision ID: 0007_notifications
-Revises: 0004_jobs_created_index
+Revises: 0005_retries
 Create Date: 2026-12-06
 """
 

@@ -162,7 +162,7 @@ class HubJob(HubBase):
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     max_attempts: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     results_bytes: Mapped[int | None] = mapped_column(BigInteger)  # the stored results' size (quotas, hub0010)
-    waiting_on: Mapped[str | None] = mapped_column(Text)  # prerequisites (--after) not yet ended well (hub0012)
+    waiting_on: Mapped[str | None] = mapped_column(Text)  # prerequisites (--after) not yet ended well (hub0016)
 
 
 class HubEvent(HubBase):

@@ -4,7 +4,7 @@ do is what a contributor does: submit, see and control the Station's jobs; it ma
 landing zones it owns). Owners and admins keep their names.
 
 Revision ID: hub0015_templates_roles
-Revises: hub0011_tokens
+Revises: hub0014_notifications
 Create Date: 2026-12-06
 """
 

@@ -1,8 +1,8 @@
 """Dependencies between hub jobs (``--after``): ``waiting_on``, the prerequisites a pending job
 still waits for (space-separated ids; NULL when none), kept out of the claim query while set.
 
-Revision ID: hub0012_retries
-Revises: hub0011_tokens
+Revision ID: hub0016_retries
+Revises: hub0015_templates_roles
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "hub0012_retries"
+revision = "hub0016_retries"
 down_revision = "hub0015_templates_roles"
 branch_labels = None
 depends_on = None
