@@ -114,10 +114,6 @@ class ApptainerRuntime(Runtime):
             options.append("--writable")
         if job.spec.resources.gpus:
             options.append("--nv")
-        if job.spec.resources.multi_task:
-            # MPI ranks on one node share memory through /dev/shm, each rank its own container:
-            # --contain would give each a private one ("unable to allocate shared memory")
-            options += ["--bind", "/dev/shm"]
         # without squashfuse or loop devices (an unprivileged user) a SIF is unpacked to a
         # temporary sandbox for the run: under the job too, so a killed run leaves nothing
         host = ["env", *(f"{key}={value}" for key, value in self.run_tmp_environment(job).items()), self.executable]

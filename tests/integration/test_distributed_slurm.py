@@ -18,7 +18,7 @@ import pytest
 from lz.runtimes.select import available
 from tests.integration.landing_zone import LandingZone
 from tests.integration.runtimes_present import runtimes
-from tests.integration.slurm_cluster import CLUSTER, requires_slurm
+from tests.integration.slurm_cluster import CLUSTER, ROOT, requires_slurm
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration, requires_slurm]
 
@@ -128,3 +128,37 @@ def test_jobs_span_two_slurmd(tmp_path: Path, images: dict[str, Path], two_nodes
         found = run_ranks(tmp_path / "apptainer", {"containers": ('nodes = 2\ntasks_per_node = 2\n', 4)},
                           "apptainer", images)
         assert found["containers"] == ranks(4, ["lzn1", "lzn1", "lzn2", "lzn2"])
+
+
+DEBIAN = os.environ.get("LZ_TEST_DEBIAN_ROOTFS")
+"""A Debian 12 root filesystem (``debootstrap --variant=minbase bookworm DIR``, then empty its
+``dev/``) for examples/mpi-hello's ``FROM debian:bookworm``; its build installs MPICH with apt, so
+it needs Debian's mirror. Unset: the MPI test is skipped."""
+
+
+@pytest.mark.slow
+@pytest.mark.multinode
+@pytest.mark.apptainer
+@pytest.mark.timeout(900)
+@pytest.mark.skipif(not DEBIAN or not available("apptainer"),
+                    reason="LZ_TEST_DEBIAN_ROOTFS (a Debian 12 root filesystem) and Apptainer needed")
+def test_mpi_hello_four_ranks_over_two_nodes(tmp_path: Path, two_nodes: None) -> None:
+    """examples/mpi-hello: MPICH built into the image from its recipe, 4 ranks over 2 slurmd under
+    `srun --mpi=pmi2`, one container a rank; every rank prints its rank and host, an MPI_Allreduce
+    over all four (0+1+2+3) shows they talked; the results come back once."""
+    lz = LandingZone(tmp_path / "lz", container="slurm", run_args=["--runtime", "apptainer", "--name", "mpi"],
+                     config=f'build_timeout = 900\n[slurm]\nmpi = "pmi2"\n[images]\n"debian:bookworm" = "{DEBIAN}"\n')
+    lz.start()
+    try:
+        job_id = lz.submit(ROOT / "examples" / "mpi-hello")
+        job = lz.wait_all_cleaned([job_id], timeout=800)[job_id]
+        out = tmp_path / "out"
+        lz.cli("results", job_id, "-o", str(out))
+        stdout = (out / ".lz" / "stdout").read_text()
+        assert (job["outcome"], job["exit_code"]) == ("succeeded", 0), (job, (out / ".lz" / "stderr").read_text())
+        assert sorted(stdout.splitlines()) == [f"rank {i} of 4 on {host}, sum of ranks 6"
+                                               for i, host in enumerate(["lzn1", "lzn1", "lzn2", "lzn2"])]
+        history = json.loads(lz.cli("status", job_id, "--json").stdout)["history"]
+        assert [t["to"] for t in history].count("collecting") == 1
+    finally:
+        lz.stop()

@@ -32,7 +32,7 @@ def test_apptainer_tasks_get_their_variables_through_the_shim() -> None:
     image = argv.index(f"{W}/runtime/image.sif")
     assert argv[:image] == ["sh", SHIM, "env", f"APPTAINER_TMPDIR={W}/runtime/run-tmp",
                             f"SINGULARITY_TMPDIR={W}/runtime/run-tmp", "apptainer", "exec", "--contain", "--cleanenv",
-                            "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work", "--bind", "/dev/shm"]
+                            "--pwd", "/lz/work", "--bind", f"{W}/work:/lz/work"]
     assert argv[image + 1:] == ["env", TASK_ENV, "MODE=x", "./hello", "a b"]
     assert runtime.run_argv(job(Resources(cpus=2)))[0] == "env"  # one task: no shim, no word
     assert TASK_ENV not in runtime.run_argv(job(Resources(cpus=2)))
