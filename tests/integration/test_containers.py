@@ -346,8 +346,10 @@ def test_apptainer_gpu_flag_through_the_stand_in(tmp_path: Path, images: dict[st
         recorded = [json.loads(line) for line in calls.read_text().splitlines()]
         work = lz.workdir / f"lz-{job_id}"
         assert recorded[0][1:] == ["build", f"{work}/runtime/image.sif", f"{work}/runtime/job.def"]
+        # the job's environment ($LZ_NOTIFY: its notification channel) reaches it through env
         assert recorded[1][1:] == ["exec", "--contain", "--cleanenv", "--pwd", "/lz/work", "--bind",
-                                   f"{work}/work:/lz/work", "--nv", f"{work}/runtime/image.sif", "sh", "run.sh"]
+                                   f"{work}/work:/lz/work", "--nv", f"{work}/runtime/image.sif",
+                                   "env", "LZ_NOTIFY=/lz/work/.lz-notify/notify", "sh", "run.sh"]
         assert lz.leftovers() == []
     finally:
         lz.stop()
