@@ -24,7 +24,11 @@ def test_example_job_end_to_end(landing_zone: LandingZone, example_job: Path, tm
     job = landing_zone.status(job_id)
     assert (job["state"], job["outcome"], job["exit_code"], job["name"]) == ("cleaned", "succeeded", 0, "wc")
     assert job["slurm_job_id"] is None
-    assert [h["to"] for h in job["history"]] == ["received", "building", "queued", "running", "collecting", "cleaned"]
+    # a job that ended before anyone looked goes from queued to collecting (the table's "ended"
+    # from queued): with a job's end waking the engine at once (issue 23), a busy machine may do so
+    seen = [h["to"] for h in job["history"]]
+    assert seen in (["received", "building", "queued", "running", "collecting", "cleaned"],
+                    ["received", "building", "queued", "collecting", "cleaned"]), seen
     assert set(job["history"][0]) >= {"from", "to", "event", "at"}
 
     out = tmp_path / "results"

@@ -24,6 +24,10 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/jobs/{job_id}/control"): {"json": {"action": "stop"}},
     ("PUT", "/api/v1/stations/{station}/quota"): {"json": {"pending": 5}},
     ("POST", "/api/v1/stations/{station}/notifications"): {"json": {"channel": "web"}},
+    ("PUT", "/api/v1/stations/{station}/members/{member}"): {"json": {"role": "launcher"}},
+    ("PUT", "/api/v1/stations/{station}/roles/{role}"): {"json": {"flags": ["launch"]}},
+    ("PUT", "/api/v1/stations/{station}/templates/{template}"): {"json": {"cpus": {"max": 2}}},
+    ("POST", "/api/v1/jobs/{job_id}/resubmit"): {"params": {"key": "again-0001"}},
 }
 
 
@@ -42,7 +46,7 @@ def test_an_outsider_gets_404_on_every_station_and_job_route_as_for_nothing_at_a
         for station, job in (("s1", world.job), ("nothing-here", "0" * 32)):
             path = (template.replace("{station}", station).replace("{job_id}", job).replace("{lz}", "lzb")
                     .replace("{member}", "mel").replace("{volume}", "ref").replace("{which}", "stdout")
-                    .replace("{sub_id}", "1"))
+                    .replace("{sub_id}", "1").replace("{role}", "viewer").replace("{template}", "small"))
             answer = world.call("outsider", method, path, **kwargs)
             answers.append((answer.status_code, answer.text.replace(station, "S").replace(job, "J")))
         assert answers[0][0] == 404, (method, template, answers[0])
