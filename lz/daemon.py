@@ -194,12 +194,13 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
             log.warning("%s: finishing running steps, then stopping", signal.Signals(sig).name)
             break
     finally:
-        if agent is not None and hub is not None and hub.pilot is not None and sig == signal.SIGTERM:
+        drained = agent is not None and hub is not None and hub.pilot is not None and sig == signal.SIGTERM
+        if drained and agent is not None:
             from lz.hub.agent.drain import drain
 
             drain(agent)  # scancel: hand everything back while the ticker still runs the cancels
         if agent is not None:
-            agent.stop()
+            agent.stop(timeout_s=0.5 if drained else 5.0)  # after a drain: no waiting on a long poll
         ticker.stop()
         finished = _shutdown_pool(zone.engine, grace_s)
         store.set_status(daemon_pid=None)

@@ -41,11 +41,6 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "KNOWN REGRESSION after the 2026-12-06 merges (pilot claim-ahead, end watchers, retries): a "
-    "pilot cancelled while it runs a 20-s job sometimes outlives Slurm's KillWait, so it is "
-    "SIGKILLed before its goodbye and leaves its state folder; failed 3 of 4 runs, passed in one "
-    "CI run. To be fixed first; the closing note of that stop says so."))
 def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(tmp_path: Path) -> None:
     hub = HubServer(tmp_path / "hub", lease_s=10)
     hub.start()

@@ -175,6 +175,9 @@ class HubAgent:
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0)
                 self.lease_s = float(answer["lease_s"])
+                if answer["jobs"] and self._stop.is_set():
+                    self._hand_back(answer["jobs"])
+                    break
                 if answer["jobs"]:
                     crash_point("agent.claim.answered")
                 for job in _checked_claims(answer["jobs"]):
@@ -191,6 +194,16 @@ class HubAgent:
                 log.exception("hub claimer")
                 self._pause(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _hand_back(self, jobs: list[Any]) -> None:
+        """Jobs a claim in flight brought after the drain began: straight back to the hub,
+        never recorded (or their leases expire, if the hub cannot be told)."""
+        held = [{"id": j.get("id"), "attempt": j.get("attempt")} for j in jobs if isinstance(j, dict)]
+        try:
+            self.client.post("/api/v1/lz/release", {"name": self.name, "offline": True, "jobs": held},
+                             retries=0, timeout_s=3.0)
+        except (HubUnavailable, HubRefused, OSError) as exc:
+            log.warning("hub %s: %s; %d claimed job(s) will wait for their leases", self.client.url, exc, len(held))
 
     def _pilot_room(self) -> dict[str, Any] | None:
         """A pilot's free resources and time for the claim call (``None``: nothing fits now);

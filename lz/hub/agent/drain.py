@@ -22,15 +22,17 @@ log = logging.getLogger("lz.hub.agent.drain")
 
 def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
     """Hand back, cancel, wait for the local copies to be cleaned (their work directories
-    removed), then say offline. Bounded by ``budget_s`` in all, on the agent's monotonic clock."""
+    removed), then say offline. Bounded by ``budget_s`` in all, on the agent's monotonic clock.
+
+    It never waits for a claim in flight: a cluster's KillWait may be a few seconds, shorter than
+    one long poll. Once stopping, the claimer hands back whatever such a claim brings
+    (``HubAgent._hand_back``), and if the process is gone first, the hub sees the closed
+    connection and claims nothing, or the lease expires."""
     now = agent.monotonic
     deadline = now() + budget_s
     agent._stop.set()  # no more claims; the heartbeat and syncer threads end too
     agent._room.set()
     agent._kick.set()
-    _release(agent, offline=False)
-    for thread in agent._threads:  # a claim in flight may still record jobs: hand those back too
-        thread.join(max(0.0, min(agent.options.claim_wait_s + 2, deadline - now() - 5)))
     _release(agent, offline=False)
     local = [c.local_job_id for c in outbox.claims(agent.engine) if c.local_job_id is not None]
     for job_id in local:
@@ -38,13 +40,13 @@ def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
     while local and now() < deadline - 2:
         local = [j for j in local if agent.store.get(j).state != State.CLEANED]
         agent.wake_daemon()
-        time.sleep(0.3)
+        time.sleep(0.1)
     if local:
         log.warning("drain: %d local job(s) not cleaned in time; the next start cleans them", len(local))
+    _release(agent, offline=True)  # also what a claim in flight recorded meanwhile
     for claim in outbox.claims(agent.engine):
         if claim.local_job_id is None or agent.store.get(claim.local_job_id).state == State.CLEANED:
             agent.forget(claim)
-    _release(agent, offline=True)
 
 
 def _release(agent: HubAgent, offline: bool) -> None:
