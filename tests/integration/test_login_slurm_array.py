@@ -24,12 +24,13 @@ from tests.integration.test_login_refresh import login
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.slurm, requires_slurm]
 
 WATCH_S = float(os.environ.get("LZ_TEST_ARRAY_WATCH_S", "120"))
+ACCESS_S = 12.0  # each pilot refreshes its access token every 9 s: three lifetimes in a 36-s watch
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Any:
     config = tmp_path / "hub.toml"
-    config.write_text("[login]\naccess_s = 20\ndevice_interval_s = 1\n")
+    config.write_text(f"[login]\naccess_s = {ACCESS_S:g}\ndevice_interval_s = 1\n")
     server = HubServer(tmp_path / "hub", config=config, lease_s=10)
     server.start()
     server.cli("hub", "user", "add", "alice")
@@ -79,7 +80,7 @@ exec {sys.executable} -m lz run --container none --name pilot_$SLURM_ARRAY_TASK_
                 online = {z["name"] for z in hub.client_json(alice, "zones") if z["online"]}
                 time.sleep(1)
             assert "pilot_2" in online, _outputs(shared)
-            time.sleep(30)  # past another access-token lifetime
+            time.sleep(ACCESS_S + 2)  # past another access-token lifetime
             online = {z["name"] for z in hub.client_json(alice, "zones") if z["online"]}
             assert {"pilot_1", "pilot_2"} <= online, (online, _outputs(shared))
         outputs = _outputs(shared)

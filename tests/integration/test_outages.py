@@ -173,6 +173,7 @@ def test_controller_stopped_and_slurmd_killed_while_jobs_run(tmp_path: Path) -> 
         controller("up")  # idempotent: starts whatever is missing (slurmctld, slurmd), waits for the node
     try:
         zone.wait_all_cleaned(list(ids), timeout=240)
+        assert "controller unreachable" not in zone.cli("status").stdout  # and it says so no more
     finally:
         zone.stop()
     found = verdict("controller outage", zone, ids, markers, dict.fromkeys(ids.values(), "succeeded"),

@@ -182,11 +182,3 @@ def test_a_stopped_controller_is_unavailable_not_failure(jobs: Jobs, executor: S
     with pytest.raises(ControllerUnavailable):
         executor.cancel([tracked])
     assert executor.usage([tracked]) == {}
-
-
-@pytest.mark.slow
-def test_a_time_limit_ends_in_timeout(jobs: Jobs) -> None:
-    job = jobs.submit(["sleep", "300"], Resources(time_s=60), time_limit_s=60)
-    seen = jobs.ended(job, timeout=150)
-    assert (seen.native_state, seen.reason) == ("TIMEOUT", "TimeLimit")
-    assert seen.exit_code is not None and seen.exit_code >= 128
