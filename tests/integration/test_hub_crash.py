@@ -27,6 +27,7 @@ def _claims(db: Path) -> list[tuple[str, int]]:
         return [tuple(r) for r in conn.execute("SELECT hub_job_id, attempt FROM hub_claims")]  # type: ignore[misc]
 
 
+@pytest.mark.stream_b  # about 100 s for both: run beside the Slurm tests, which mostly wait
 @pytest.mark.parametrize("backend", ["local", "s3"])
 def test_landing_zone_killed_mid_job_the_job_runs_again_elsewhere(tmp_path: Path, backend: str,
                                                                   request: pytest.FixtureRequest) -> None:
