@@ -120,6 +120,8 @@ class HubJob(HubBase):
     __table_args__ = (
         Index("ix_hub_jobs_claim", "phase", "station_id", "created_at"),
         Index("ix_hub_jobs_created", "created_at", "id"),
+        Index("ix_hub_jobs_by_name", "name", "created_at", "id"),  # the list's sorts (hub0021)
+        Index("ix_hub_jobs_by_state", "state", "created_at", "id"),
         UniqueConstraint("submitter_id", "submit_key", name="uq_hub_jobs_submit_key"),
     )
 

@@ -223,3 +223,65 @@ def test_a_cursor_past_the_end_says_so_and_leads_back(app: HubApp, alice: Browse
     app.hub.write(lambda conn: conn.execute(jobs.jobs_t.delete().where(jobs.jobs_t.c.id == made[0])))
     gone = alice.get(last).text
     assert "No more jobs." in gone and _link(gone, "first") == "/jobs?size=1"
+
+
+def _sort_link(text: str, by: str) -> str:
+    found = re.search(rf'<a href="([^"]*)" id="sort-{by}"', text)
+    assert found, f"no sort-{by} heading"
+    return html.unescape(found.group(1))
+
+
+def test_the_name_and_state_headings_sort_and_page_through_ties(app: HubApp, alice: Browser) -> None:
+    """Sorted by name (A to Z, oldest first among equal names) with pages of 25 across runs of
+    equal names, forward and back; by state the same; each from its column heading's link, with
+    the filters kept; a cursor of another order is one line and a 400."""
+    names = [f"n{i % 7}" for i in range(60)]  # 7 names, runs of 8 or 9 equal ones: ties cross pages
+    made = _add(app, alice.token, "s1", names, app.clock() - 1000)
+    by_name = [j for _, _, j in sorted(zip(names, range(60), made))]
+    first = alice.get("/jobs", params={"station": "s1", "size": "25"}).text
+    url: str | None = _sort_link(first, "name")
+    assert "order=name" in url and "station=s1" in url and "size=25" in url
+    pages, urls = [], []
+    while url:
+        text = alice.get(url).text
+        pages.append(_shown(text))
+        urls.append(url)
+        url = _link(text, "following")
+    assert [len(p) for p in pages] == [25, 25, 10] and sum(pages, []) == by_name
+    back = _link(alice.get(urls[2]).text, "preceding")
+    assert back and _shown(alice.get(back).text) == pages[1]
+    assert 'aria-sort="ascending"' in alice.get(urls[0]).text
+
+    states = ["running", "received", "queued", "collecting"]
+    app.hub.write(lambda conn: [conn.execute(jobs.jobs_t.update().where(jobs.jobs_t.c.id == j)
+                                             .values(state=states[i % 4])) for i, j in enumerate(made)])
+    by_state = [j for _, _, j in sorted((states[i % 4], i, j) for i, j in enumerate(made))]
+    url = _sort_link(first, "state")
+    seen: list[str] = []
+    while url:
+        text = alice.get(url).text
+        seen += _shown(text)
+        url = _link(text, "following")
+    assert seen == by_state
+    mixed = alice.get("/jobs", params={"order": "newest", "after": "bjA~1.5_ab"})
+    assert mixed.status_code in (400, 422) and "not a page cursor" in mixed.text
+
+
+def test_the_api_sorts_by_name_with_cursors_of_that_order(app: HubApp, alice: Browser) -> None:
+    names = [f"z{i % 3}" for i in range(12)]
+    made = _add(app, alice.token, "s1", names, app.clock() - 500)
+    want = [j for _, _, j in sorted(zip(names, range(12), made))]
+    got: list[str] = []
+    before = None
+    while True:
+        answer = app.client.get("/api/v1/jobs", params={"order": "name", "limit": 5, **({"before": before} if before else {})},
+                                headers={"Authorization": f"Bearer {alice.token}"})
+        assert answer.status_code == 200, answer.text
+        got += [j["id"] for j in answer.json()]
+        before = answer.headers.get("X-Lz-Next")
+        if not before:
+            break
+    assert got == want
+    bad = app.client.get("/api/v1/jobs", params={"order": "name", "before": "1.5_ab"},
+                         headers={"Authorization": f"Bearer {alice.token}"})
+    assert bad.status_code in (400, 422) and "cursor" in bad.text

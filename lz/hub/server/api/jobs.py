@@ -92,11 +92,12 @@ def list_jobs(request: Request, station: str | None = Query(default=None, patter
                                                                                    "this time (UNIX seconds)."),
               limit: int = Query(default=1000, ge=1, le=1000, description="Jobs on this page."),
               order: str = Query(default=jobs.NEWEST, pattern="^(" + "|".join(jobs.ORDERS) + ")$",
-                                 description="newest (first; the default) or oldest first."),
-              before: str | None = Query(default=None, max_length=80, pattern=jobs.CURSOR,
+                                 description="newest (first; the default), oldest first, or by name or "
+                                             "state (A to Z, oldest first within one)."),
+              before: str | None = Query(default=None, max_length=240, pattern=jobs.CURSOR,
                                          description="The cursor of the previous page (its X-Lz-Next header)."),
               who: Principal = Depends(user)) -> Response:
-    """Visible jobs, newest (or oldest) first, a page at a time: ``X-Lz-Total`` says how many
+    """Visible jobs, newest first (or oldest, or by name or state), a page at a time: ``X-Lz-Total`` says how many
     match (at least that many, with ``X-Lz-Total-Exact: false``: totals past 1,000 are not
     counted), ``X-Lz-Next`` (absent on the last page) is the cursor of the next one (``before=``)."""
     hub = hub_of(request)

@@ -4,6 +4,8 @@ what lets one control it); any other job id is answered as unknown (404)."""
 
 from __future__ import annotations
 
+import base64
+import functools
 import json
 import math
 import re
@@ -147,9 +149,12 @@ def _filtered(conn: Connection, who: Principal, where: JobFilter) -> Any:
     return query
 
 
-NEWEST, OLDEST = "newest", "oldest"
-ORDERS = (NEWEST, OLDEST)  # both walk the (created_at, id) index; no other order has one
-CURSOR = r"^[0-9.e+-]{1,40}_[0-9a-f]{1,32}$"  # what ``cursor`` writes
+NEWEST, OLDEST, BY_NAME, BY_STATE = "newest", "oldest", "name", "state"
+ORDERS = (NEWEST, OLDEST, BY_NAME, BY_STATE)
+"""Each walks an index: (created_at, id), (name, created_at, id) or (state, created_at, id)."""
+_SORTED_BY = {BY_NAME: jobs_t.c.name, BY_STATE: jobs_t.c.state}
+CURSOR = r"^([A-Za-z0-9_-]{1,200}~)?[0-9.e+-]{1,40}_[0-9a-f]{1,32}$"  # what ``cursor`` writes
+"""``created_at_id``; by name or state, that value (base64url) and ``~`` before it."""
 
 
 @dataclass(frozen=True)
@@ -165,40 +170,46 @@ class JobPage:
     first: bool
 
 
-def _beyond(query: Any, edge: tuple[float, str], descending: bool) -> Any:
-    """A row-value comparison, which both databases walk the (created_at, id) index for; the
-    spelled-out ``a < x OR (a = x AND b < y)`` made PostgreSQL scan the table (189 ms a page
-    deep in a million jobs)."""
-    key, at = tuple_(jobs_t.c.created_at, jobs_t.c.id), tuple_(literal(edge[0]), literal(edge[1]))
+def _key(order: str) -> tuple[Any, ...]:
+    """The columns a list in ``order`` is sorted and keyset-paged on, an index's columns."""
+    head = (_SORTED_BY[order],) if order in _SORTED_BY else ()
+    return (*head, jobs_t.c.created_at, jobs_t.c.id)
+
+
+def _beyond(query: Any, order: str, edge: tuple[Any, ...], descending: bool) -> Any:
+    """A row-value comparison, which both databases walk the sort's index for; the spelled-out
+    ``a < x OR (a = x AND b < y)`` made PostgreSQL scan the table (189 ms a page deep in a
+    million jobs)."""
+    key, at = tuple_(*_key(order)), tuple_(*(literal(v) for v in edge))
     return query.where(key < at if descending else key > at)
 
 
 def page(conn: Connection, who: Principal, where: JobFilter = JobFilter(), limit: int = 1000, *,
          order: str = NEWEST, after: str | None = None, before: str | None = None) -> JobPage:
-    """One page of visible jobs in ``order`` (newest or oldest first), keyset-paged on the
-    (created_at, id) index: the rows past the cursor ``after`` (the last row of the page before),
-    or, going back, the rows just ahead of ``before`` (the first row of the page after). Both
-    the API and the web page list jobs through here."""
+    """One page of visible jobs in ``order`` (newest or oldest first, or by name or state, A to Z
+    and oldest first within one), keyset-paged on that order's index: the rows past the cursor
+    ``after`` (the last row of the page before), or, going back, the rows just ahead of ``before``
+    (the first row of the page after). Both the API and the web page list jobs through here."""
     if order not in ORDERS:
         raise Invalid(f"unknown order {printable(order[:16])!r} (orders: {', '.join(ORDERS)})")
     back = before is not None
     given = before if before is not None else after
-    edge = parse_cursor(given) if given is not None else None
+    edge = parse_cursor(given, order) if given is not None else None
     descending = (order == NEWEST) != back
     query = _filtered(conn, who, where)
     if edge is not None:
-        query = _beyond(query, edge, descending)
-    columns = (jobs_t.c.created_at, jobs_t.c.id)
-    sort = [c.desc() for c in columns] if descending else [c.asc() for c in columns]
+        query = _beyond(query, order, edge, descending)
+    sort = [c.desc() for c in _key(order)] if descending else [c.asc() for c in _key(order)]
     rows = list(conn.execute(query.order_by(*sort).limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
+    mark = functools.partial(cursor, order=order)
     if back:
         if not more:  # nothing ahead of these: the first page, full
             return page(conn, who, where, limit, order=order)
         rows.reverse()
-        return JobPage(rows, cursor(rows[-1]), cursor(rows[0]), False)
-    return JobPage(rows, cursor(rows[-1]) if more else None, cursor(rows[0]) if rows and edge else None, edge is None)
+        return JobPage(rows, mark(rows[-1]), mark(rows[0]), False)
+    return JobPage(rows, mark(rows[-1]) if more else None, mark(rows[0]) if rows and edge else None, edge is None)
 
 
 COUNT_CAP = 1_000  # a list's total is exact up to here; past it "more than" (a count is a scan)
@@ -224,22 +235,36 @@ def counted(conn: Connection, who: Principal, where: JobFilter = JobFilter(), ca
     return Total(found) if found <= cap else Total(cap, exact=False)
 
 
-def cursor(row: Any) -> str:
-    """The cursor of ``row``: a page starts after it (``after``) or ends before it (``before``)."""
-    return f"{row.created_at!r}_{row.id}"
+def cursor(row: Any, order: str = NEWEST) -> str:
+    """The cursor of ``row`` in a list in ``order``: a page starts after it (``after``) or ends
+    before it (``before``)."""
+    at = f"{row.created_at!r}_{row.id}"
+    if order not in _SORTED_BY:
+        return at
+    value = str(getattr(row, _SORTED_BY[order].name)).encode()
+    return f"{base64.urlsafe_b64encode(value).decode().rstrip('=')}~{at}"
 
 
-def parse_cursor(text: str) -> tuple[float, str]:
-    if not re.fullmatch(CURSOR, text):
-        raise Invalid(f"not a page cursor: {printable(text[:40])!r}")
+def parse_cursor(text: str, order: str = NEWEST) -> tuple[Any, ...]:
+    """``cursor``'s values for ``order``; one line (``Invalid``) for anything else."""
+    bad = Invalid(f"not a page cursor of the {printable(order[:16])} order: {printable(text[:40])!r}")
+    if not re.fullmatch(CURSOR, text) or ("~" in text) != (order in _SORTED_BY):
+        raise bad
+    head: tuple[Any, ...] = ()
+    if "~" in text:
+        encoded, _, text = text.partition("~")
+        try:
+            head = (base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode(),)
+        except (ValueError, UnicodeDecodeError):
+            raise bad from None
     at, _, job_id = text.partition("_")
     try:
         value = float(at)
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise Invalid(f"not a page cursor: {printable(text[:40])!r}")
-    return value, job_id
+        raise bad
+    return (*head, value, job_id)
 
 
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ STATE_CHOICES = (("active", "active (not ended)"), ("PD", "waiting (received, bu
                  ("R", "running"), ("S", "paused"), ("CG", "ending (cancelling, collecting)"),
                  *((s, s) for s in STATES))
 """The state menu: squeue's words for groups of lz states, then each lz state (``lz.core.selection``)."""
-ORDER_CHOICES = ((jobs.NEWEST, "newest first"), (jobs.OLDEST, "oldest first"))
+ORDER_CHOICES = ((jobs.NEWEST, "newest first"), (jobs.OLDEST, "oldest first"), (jobs.BY_NAME, "by name"),
+                 (jobs.BY_STATE, "by state"))
 
 
 class BadFilter(HubError):
@@ -62,6 +63,10 @@ class JobQuery:
     def filters(self) -> dict[str, str]:
         """The filter fields (what a page link keeps)."""
         return {k: v for k, v in asdict(self).items() if k not in ("after", "before")}
+
+    def sorted_by(self, order: str) -> str:
+        """This list in another order, from its first page (a column heading's link)."""
+        return self.url(order=order, after="", before="")
 
     def where(self, now: float) -> jobs.JobFilter:
         """The domain's filter, or ``BadFilter`` with one line saying what is wrong."""

@@ -66,8 +66,13 @@ def listed(hub: Hub, viewer: Viewer, query: JobQuery) -> dict[str, Any]:
     links = {"following": query.url(after=found.following, before="") if found.following else None,
              "preceding": None if found.first else query.url(before=found.preceding or "", after=""),
              "first": None if found.first else query.url(after="", before="")}
-    return {**listing, "pages": links, "query": query, "newest_first": order == jobs.NEWEST,
+    words = _PAGER_WORDS.get(order, ("First", "Previous", "Next"))
+    return {**listing, "pages": links, "query": query, "pager": words, "order": order,
             "filtered": where != jobs.JobFilter()}
+
+
+_PAGER_WORDS = {jobs.NEWEST: ("Newest", "Newer", "Older"), jobs.OLDEST: ("Oldest", "Older", "Newer")}
+"""The paging links' words (first, before, after) where the order has a direction in time."""
 
 
 def _query(request: Request) -> JobQuery:
