@@ -74,6 +74,14 @@ def _fill(url: str, station_id: int, submitter_id: int, zone_ids: list[int], job
     return time.perf_counter() - start
 
 
+def _sorted_cursor(value: str, jobs: int) -> str:
+    """A cursor of the name (or state) order at ``value``, half-way through its run."""
+    import base64
+
+    middle = jobs // 2
+    return f"{base64.urlsafe_b64encode(value.encode()).decode().rstrip('=')}~{1.7e9 + middle!r}_{middle:032x}"
+
+
 def _timed(client: HubClient, params: dict[str, Any], repeat: int) -> tuple[float, float, int]:
     client.request("GET", "/api/v1/jobs", params=params)  # warm-up
     times = []
@@ -117,6 +125,10 @@ def run(label: str, db: str, jobs: int, limit: int, repeat: int) -> dict[str, An
                 "state=running": {"station": STATION, "limit": limit, "state": "running"},
                 "name=sweep-7*": {"station": STATION, "limit": limit, "name": "sweep-7*"},
                 "landing zone zone-b": {"station": STATION, "limit": limit, "zone": "zone-b"},
+                "by name": {"station": STATION, "limit": limit, "order": "name"},
+                "by name, a page deep (cursor)": {"station": STATION, "limit": limit, "order": "name",
+                                                  "before": _sorted_cursor("sweep-500", jobs)},
+                "by state": {"station": STATION, "limit": limit, "order": "state"},
             }
             row: dict[str, Any] = {"db": label, "jobs": jobs, "fill_s": round(fill_s, 1)}
             for what, params in cases.items():
