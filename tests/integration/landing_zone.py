@@ -109,6 +109,15 @@ class LandingZone:
         return found
 
 
+def script_job(root: Path, name: str, script: str, toml: str = "") -> Path:
+    """A job folder ``root/name`` that runs ``script`` with ``sh``; ``toml`` is added to its lz.toml."""
+    job = root / name
+    job.mkdir(parents=True)
+    (job / "run.sh").write_text(script)
+    (job / "lz.toml").write_text(f'name = "{name}"\ncommand = ["sh", "run.sh"]\n{toml}')
+    return job
+
+
 def job_states(db: Path) -> dict[str, str]:
     """Every job's state, read straight from SQLite (fast enough to catch short-lived states)."""
     import sqlite3

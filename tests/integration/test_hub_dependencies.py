@@ -10,17 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.integration.hub_server import HubServer, hub_landing_zone
+from tests.integration.landing_zone import script_job
 from tests.integration.test_hub_end_to_end import wait_jobs
 
 pytestmark = [pytest.mark.integration]
-
-
-def job_folder(root: Path, name: str, script: str, toml: str = "") -> Path:
-    job = root / name
-    job.mkdir(parents=True)
-    (job / "run.sh").write_text(script)
-    (job / "lz.toml").write_text(f'name = "{name}"\ncommand = ["sh", "run.sh"]\n{toml}')
-    return job
 
 
 @pytest.fixture
@@ -46,16 +39,16 @@ def test_a_chain_of_three_through_a_hub_with_a_failing_middle(hub: HubServer, tm
         def submit(folder: Path, *args: str) -> str:
             return hub.client(alice, "submit", str(folder), "--station", "science", *args).stdout.strip().splitlines()[-1]
 
-        first = submit(job_folder(jobs, "first", "sleep 1\necho one\n"))
-        second = submit(job_folder(jobs, "second", "echo two\nexit 4\n"), "--after", first)
-        third = submit(job_folder(jobs, "third", "echo three\n"), "--after", f"{second}:ok")
+        first = submit(script_job(jobs, "first", "sleep 1\necho one\n"))
+        second = submit(script_job(jobs, "second", "echo two\nexit 4\n"), "--after", first)
+        third = submit(script_job(jobs, "third", "echo three\n"), "--after", f"{second}:ok")
         waiting = hub.client_json(alice, "status", third)
         assert waiting["phase"] == "pending" and waiting["after"] == [f"{second}:ok"]
         assert waiting["pending_reason"] == f"waiting for job {second} to succeed"
         # retried inside the landing zone that holds it: the hub sees one attempt that succeeded
-        flaky = submit(job_folder(jobs, "flaky", "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
+        flaky = submit(script_job(jobs, "flaky", "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
                                   "[ $n -ge 2 ] || exit 75\necho ok\n", 'retries = 1\nretry_on = ["exit:75"]\n'))
-        refused = hub.client(alice, "submit", str(job_folder(jobs, "orphan", "true\n")), "--station", "science",
+        refused = hub.client(alice, "submit", str(script_job(jobs, "orphan", "true\n")), "--station", "science",
                              "--after", "0123456789", check=False)
         assert refused.returncode != 0 and "no job '0123456789'" in refused.stderr
 

@@ -6,19 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.landing_zone import LandingZone
+from tests.integration.landing_zone import LandingZone, script_job
 
 pytestmark = [pytest.mark.integration]
 
 CONFIG = "retry_backoff_s = 0.2\n"
-
-
-def job_folder(root: Path, name: str, script: str, toml: str = "") -> Path:
-    job = root / name
-    job.mkdir(parents=True)
-    (job / "run.sh").write_text(script)
-    (job / "lz.toml").write_text(f'name = "{name}"\ncommand = ["sh", "run.sh"]\n{toml}')
-    return job
 
 
 @pytest.fixture
@@ -33,10 +25,10 @@ def test_a_chain_of_three_with_a_failing_middle(lz: LandingZone, tmp_path: Path)
     """first succeeds; second (after first) fails; third (after second) never runs and says why;
     a fourth after second:failed runs; an unknown id is refused at submission, exit 2."""
     jobs = tmp_path / "jobs"
-    first = lz.submit(job_folder(jobs, "first", "sleep 0.5\necho one\n"))
-    second = lz.submit(job_folder(jobs, "second", "echo two\nexit 4\n"), "--after", first)
-    third = lz.submit(job_folder(jobs, "third", "echo three\n"), "--after", f"{second}:ok")
-    cleanup = lz.submit(job_folder(jobs, "cleanup", "echo cleaning\n", f'after = ["{second}:failed"]\n'))
+    first = lz.submit(script_job(jobs, "first", "sleep 0.5\necho one\n"))
+    second = lz.submit(script_job(jobs, "second", "echo two\nexit 4\n"), "--after", first)
+    third = lz.submit(script_job(jobs, "third", "echo three\n"), "--after", f"{second}:ok")
+    cleanup = lz.submit(script_job(jobs, "cleanup", "echo cleaning\n", f'after = ["{second}:failed"]\n'))
     assert lz.status(third)["pending_reason"] in (None, f"waiting for job {second} to succeed")
     done = lz.wait_all_cleaned([first, second, third, cleanup], timeout=60)
     assert done[first]["outcome"] == "succeeded"
@@ -46,10 +38,10 @@ def test_a_chain_of_three_with_a_failing_middle(lz: LandingZone, tmp_path: Path)
     assert done[cleanup]["outcome"] == "succeeded"
     assert done[second]["started_at"] >= done[first]["ended_at"]
 
-    refused = lz.cli("submit", str(job_folder(jobs, "orphan", "true\n")), "--after", "0123456789", check=False)
+    refused = lz.cli("submit", str(script_job(jobs, "orphan", "true\n")), "--after", "0123456789", check=False)
     assert refused.returncode == 2
     assert "--after 0123456789:ok: no job '0123456789' in this landing zone" in refused.stderr
-    bad = lz.cli("submit", str(job_folder(jobs, "bad", "true\n")), "--after", f"{first}:maybe", check=False)
+    bad = lz.cli("submit", str(script_job(jobs, "bad", "true\n")), "--after", f"{first}:maybe", check=False)
     assert bad.returncode == 2 and "the condition must be ok, any or failed" in bad.stderr
 
 
@@ -59,8 +51,8 @@ def test_an_exit_code_is_retried_with_each_attempts_logs_and_retries_zero_fails_
     each attempt are kept; the same failure with retries = 0 ends after one attempt."""
     script = ("n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
               "echo \"run $n\"; [ $n -ge 3 ] || exit 75\n")
-    flaky = lz.submit(job_folder(tmp_path / "jobs", "flaky", script, 'retries = 2\nretry_on = ["exit:75"]\n'))
-    once = lz.submit(job_folder(tmp_path / "jobs", "once", script, 'retries = 0\nretry_on = ["exit:75"]\n'))
+    flaky = lz.submit(script_job(tmp_path / "jobs", "flaky", script, 'retries = 2\nretry_on = ["exit:75"]\n'))
+    once = lz.submit(script_job(tmp_path / "jobs", "once", script, 'retries = 0\nretry_on = ["exit:75"]\n'))
     done = lz.wait_all_cleaned([flaky, once], timeout=60)
     job = done[flaky]
     assert job["outcome"] == "succeeded" and job["retry"]["attempt"] == 3
@@ -85,7 +77,7 @@ def test_a_crash_between_ending_an_attempt_and_submitting_the_next(tmp_path: Pat
     script = ("echo run >> ../../runs.log\nn=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count\n"
               "echo \"run $n\"; [ $n -ge 2 ] || exit 75\n")
     (tmp_path / "lz").mkdir(parents=True, exist_ok=True)
-    job_id = zone.submit(job_folder(tmp_path / "jobs", "flaky", script, 'retries = 1\nretry_on = ["exit:75"]\n'))
+    job_id = zone.submit(script_job(tmp_path / "jobs", "flaky", script, 'retries = 1\nretry_on = ["exit:75"]\n'))
     zone.daemon.launch(zone.run_argv(), env={**zone.env, faults.ENV: "submit.archived"})
     assert zone.proc is not None and zone.proc.wait(60) == faults.EXIT_STATUS
     assert lz_state(zone, job_id) == ("queued", 2)

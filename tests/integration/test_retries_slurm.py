@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.landing_zone import LandingZone
+from tests.integration.landing_zone import LandingZone, script_job
 from tests.integration.slurm_cluster import requires_slurm, slurm_jobs_named
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration, requires_slurm]
@@ -22,14 +22,6 @@ SCRIPT = ("if [ -e first-ran ]; then echo second run; exit 0; fi\n"
 def gateway(tmp_path: Path) -> LandingZone:
     return LandingZone(tmp_path / "lz", container="slurm", tick=0.3, run_args=["--runtime", "none", "--name", "test"],
                        config="observe_interval_s = 0.5\nretry_backoff_s = 0.5\nlost_after_s = 30\n")
-
-
-def job_folder(root: Path, name: str, script: str, toml: str = "") -> Path:
-    job = root / name
-    job.mkdir(parents=True)
-    (job / "run.sh").write_text(script)
-    (job / "lz.toml").write_text(f'name = "{name}"\ncommand = ["sh", "run.sh"]\n{toml}')
-    return job
 
 
 @pytest.fixture
@@ -70,7 +62,7 @@ def resume(name: str) -> None:
 
 
 def test_a_job_requeued_by_scontrol_is_retried_and_succeeds(lz: LandingZone, tmp_path: Path) -> None:
-    job_id = lz.submit(job_folder(tmp_path / "jobs", "requeued", SCRIPT, "retries = 1\n"))
+    job_id = lz.submit(script_job(tmp_path / "jobs", "requeued", SCRIPT, "retries = 1\n"))
     first = wait_running(lz, job_id)
     scontrol("requeue", first["slurm_job_id"])
     job = lz.wait_all_cleaned([job_id], timeout=60)[job_id]
@@ -89,7 +81,7 @@ def test_a_job_whose_node_went_down_is_retried_once_the_node_is_back(lz: Landing
     """``scontrol update nodename=N state=down`` kills the job (SLURM requeues it, or ends it
     NODE_FAIL); lz submits attempt 2, which waits for the node; the node is resumed, it succeeds.
     The node is always resumed (this test runs under the heavy lock, like every Slurm test)."""
-    job_id = lz.submit(job_folder(tmp_path / "jobs", "node-down", SCRIPT, "retries = 2\n"))
+    job_id = lz.submit(script_job(tmp_path / "jobs", "node-down", SCRIPT, "retries = 2\n"))
     wait_running(lz, job_id)
     name = node()
     try:
@@ -108,9 +100,9 @@ def test_a_job_whose_node_went_down_is_retried_once_the_node_is_back(lz: Landing
 
 def test_retries_zero_fails_once_and_a_dependency_chain_uses_sbatch_dependency(lz: LandingZone, tmp_path: Path) -> None:
     jobs = tmp_path / "jobs"
-    failing = lz.submit(job_folder(jobs, "fails", "sleep 2; exit 3\n", 'retries = 0\nretry_on = ["exit:3"]\n'))
-    after = lz.submit(job_folder(jobs, "after-any", "echo ran\n"), "--after", f"{failing}:any")
-    never = lz.submit(job_folder(jobs, "after-ok", "echo ran\n"), "--after", failing)
+    failing = lz.submit(script_job(jobs, "fails", "sleep 2; exit 3\n", 'retries = 0\nretry_on = ["exit:3"]\n'))
+    after = lz.submit(script_job(jobs, "after-any", "echo ran\n"), "--after", f"{failing}:any")
+    never = lz.submit(script_job(jobs, "after-ok", "echo ran\n"), "--after", failing)
     # submitted at once with --dependency: SLURM itself holds them
     deadline = time.monotonic() + 20
     while not (lz.status(after)["slurm_job_id"] and lz.status(never)["slurm_job_id"]):
