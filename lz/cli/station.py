@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import click
 
+from lz.cli import station_notifications
+
 
 def _client() -> Any:
     from lz.cli.hub_target import target
@@ -153,6 +155,7 @@ def register(station_group: click.Group) -> None:
 
     _roles(station_group)
     _templates(station_group)
+    station_notifications.register(station_group)
 
     @station_group.command(name="leave")
     @click.argument("station")
