@@ -282,7 +282,7 @@ def _templates(station_group: click.Group) -> None:
     @click.option("--max-time", default=None)
     @click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["dockerfile", "singularity", "command"]),
                   help="A runtime its jobs may use (repeat; none given: any).")
-    @click.option("--distributed", is_flag=True, help="Its jobs span nodes (kept; used by distributed jobs to come).")
+    @click.option("--distributed", is_flag=True, help="Its jobs may run several tasks or nodes (without it: one task on one node).")
     @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
                   help="A port its jobs open (repeat; submitting then takes the ports permission).")
     @hub_options

@@ -1,6 +1,6 @@
 """Job templates of a Station (issue 26; the original's mission types): per resource a default, a
-least and a most, the runtimes a job may use, and (kept for interactive ports and distributed
-jobs to come) ``distributed`` and ``ports``.
+least and a most, the runtimes a job may use, ``distributed`` (without it a job runs one task on
+one node) and ``ports`` (kept for interactive ports to come).
 
 A submission with a template gets the template's defaults under its own ``lz.toml`` and flags
 (what the job says wins), then the result is held to the bounds; the hub does this on every
@@ -50,7 +50,8 @@ def defaults(body: TemplateIn) -> Resources:
 
 
 def check_job(name: str, body: TemplateIn, resources: dict[str, Any], recipe_kind: str | None) -> None:
-    """Refuse (Invalid, one line) a job outside template ``name``'s bounds or runtimes."""
+    """Refuse (Invalid, one line) a job outside template ``name``'s bounds or runtimes, or one of
+    several tasks or nodes (``tasks``, ``nodes``, ``distributed = true``) when it is not distributed."""
     for field in RESOURCES:
         b, asked = getattr(body, field), resources.get(field)
         if asked is None:  # the site's default: bounded only when the template has a most
@@ -65,6 +66,10 @@ def check_job(name: str, body: TemplateIn, resources: dict[str, Any], recipe_kin
     runtime = recipe_kind or "command"
     if body.runtimes and runtime not in body.runtimes:
         raise Invalid(f"template {name!r}: runtime {runtime} is not allowed (allowed: {', '.join(body.runtimes)})")
+    asked = Resources.from_dict(resources)
+    if not body.distributed and asked.multi_task:
+        raise Invalid(f"template {name!r} is not distributed: one task on one node "
+                      f"(this job asks for {asked.task_count} tasks on {asked.nodes or 1} node(s))")
 
 
 def _valid_name(name: str) -> None:
