@@ -13,12 +13,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from lz.hub.server import deliver, webhook_target
+from lz.hub.server.app import create_app
+from lz.hub.server.config import HubConfig
 from lz.hub.server.domain.notifications import Due
 from lz.hub.server.errors import Invalid
+from tests.clock import Clock
 from tests.notify_receivers import webhook_server
-from tests.unit.hub_helpers import HubApp, hub_app
+from tests.unit.hub_helpers import HUB_EPOCH, HubApp, hub_app
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "169.254.169.254", "fe80::1%eth0", "10.1.2.3",
@@ -143,3 +148,25 @@ def test_a_receiver_that_trickles_its_answer_costs_at_most_the_timeout() -> None
         with pytest.raises(OSError):
             deliver.send_webhook(_due(url), 1.0, True)
         assert time.monotonic() - started < 3.0
+
+
+def test_a_hub_that_stops_allowing_private_targets_refuses_to_deliver_there(tmp_path: Path) -> None:
+    """Checked again at delivery: a subscription stored while allowed is not sent once not."""
+    with webhook_server() as hooks:
+        with hub_app(tmp_path, deliver_s=3600, webhook_allow_private=True) as app:
+            alice = app.user("alice")
+            app.station_with_zone(alice)
+            job_id = str(app.submit(alice).json()["id"])
+            app.claim(alice)
+            app.ok("POST", "/stations/s1/notifications", alice, json={"channel": "webhook", "target": hooks.url})
+            app.ok("POST", f"/lz/jobs/{job_id}/notifications", alice, json={
+                "name": "lz1", "attempt": 1, "notifications": [{"seq": 1, "at": 1.5e9, "text": "hi"}]})
+        strict = create_app(HubConfig(db_url=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}",
+                                      files_dir=tmp_path / "hub" / "files", clock=Clock(HUB_EPOCH), deliver_s=3600),
+                            migrate=False)
+        with TestClient(strict):
+            assert deliver.deliver_once(strict.state.hub) == {"sent": 0, "failed": 1}
+        assert hooks.received == []
+        with strict.state.hub.engine.connect() as conn:
+            error = conn.execute(text("select last_error from notification_deliveries")).scalar_one()
+        assert "resolves to 127.0.0.1, a loopback address: not allowed on this hub" in error
