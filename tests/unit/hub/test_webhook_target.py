@@ -99,6 +99,7 @@ def test_delivery_checks_again_and_connects_to_the_address_it_checked() -> None:
 def _raw_server(answer: bytes, trickle_s: float = 0.0) -> Iterator[tuple[str, list[bytes]]]:
     """A TCP server that reads a request and sends ``answer``, a byte every ``trickle_s`` if set."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)  # so the thread sees ``stop`` soon
     seen: list[bytes] = []
     stop = threading.Event()
 
@@ -106,8 +107,11 @@ def _raw_server(answer: bytes, trickle_s: float = 0.0) -> Iterator[tuple[str, li
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(5)
             with conn:
                 seen.append(conn.recv(65536))
                 try:
