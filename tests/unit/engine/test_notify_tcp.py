@@ -186,3 +186,22 @@ def _without_python(tmp_path: Path) -> str:
         if found.startswith("/"):
             os.symlink(found, bin_dir / tool)
     return str(bin_dir)
+
+
+def test_the_daemon_starts_its_listener_from_notify_tcp(tmp_path: Path) -> None:
+    from lz.config import load_settings
+    from lz.engine.assembly import notify_listener
+
+    config = tmp_path / "config.toml"
+    config.write_text('notify_tcp = "127.0.0.1:0"\n')
+    settings = load_settings(config, environ={"HOME": str(tmp_path), "LZ_DB": str(tmp_path / "state" / "lz.db")})
+    settings.state_dir.mkdir(parents=True)
+    listener = notify_listener(settings)
+    assert listener is not None and listener.address.startswith("127.0.0.1:")
+    try:
+        assert (settings.state_dir / "notify.key").exists()
+        assert _say(listener, b"no token\n") == REFUSED
+    finally:
+        listener.close()
+    config.write_text("")
+    assert notify_listener(load_settings(config, environ={"HOME": str(tmp_path)})) is None

@@ -171,3 +171,6 @@ def test_the_jobs_page_shows_them_newest_first_with_a_badge_until_seen(app: HubA
     assert "a@example.org" in settings and "notifications" in settings
     refused = alice.post("/stations/s1/notifications", channel="webhook", target="gopher://x", event_job_end="1")
     assert refused.status_code == 422 and "http:// or https://" in refused.text
+    metadata = alice.post("/stations/s1/notifications", channel="webhook", target="http://169.254.169.254/latest/",
+                          event_job_end="1")  # the page checks what the API checks (SSRF)
+    assert metadata.status_code == 422 and "a link-local address" in metadata.text
