@@ -6,8 +6,9 @@ HMAC-SHA256 of the exact body under the subscription's secret (GitHub's scheme),
 that id tells it so. Any answer but 2xx, or none within ``webhook_timeout_s`` (the whole
 exchange, however slowly the receiver trickles), is a failure, tried again later
 (``domain.notifications.failed``). Redirects are not followed (a 3xx is a failure), the answer's
-body is never read, and the request goes to the address ``webhook_target`` checked (SSRF). The loop runs beside the reaper, on the
-hub's event loop, each pass in a worker thread.
+body is never read, and the request goes to the address ``webhook_target`` checked (SSRF; the name
+is resolved before the clock starts, within the resolver's own timeouts). The loop runs beside the
+reaper, on the hub's event loop, each pass in a worker thread.
 """
 
 from __future__ import annotations
