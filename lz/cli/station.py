@@ -284,7 +284,7 @@ def _templates(station_group: click.Group) -> None:
                   help="A runtime its jobs may use (repeat; none given: any).")
     @click.option("--distributed", is_flag=True, help="Its jobs may run several tasks or nodes (without it: one task on one node).")
     @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
-                  help="A port its jobs open (repeat; submitting then takes the ports permission).")
+                  help="A port its jobs may serve (repeat; others are refused; submitting then takes the ports permission).")
     @hub_options
     def template_add(station: str, name: str, description: str, runtimes: tuple[str, ...], distributed: bool,
                      ports: tuple[int, ...], **bounds: str | None) -> None:

@@ -58,6 +58,16 @@ def test_a_template_that_is_not_distributed_refuses_several_tasks_or_nodes(asks:
     check_job("single", single, _asks(tasks=1, nodes=1, distributed=True, cpus=1), None)  # one task is one task
 
 
+def test_ports_outside_the_templates_are_refused() -> None:
+    """The job spec's ``ports`` (h-ports); none asked, nothing to check."""
+    check_job("gpu", GPU, _asks(), "dockerfile", (8888,))
+    with pytest.raises(Invalid) as caught:
+        check_job("gpu", GPU, _asks(), "dockerfile", (8888, 22, 6006))
+    assert str(caught.value) == "template 'gpu' opens ports 8888 only, not 22, 6006"
+    with pytest.raises(Invalid, match=r"^template 'any' opens no ports, not 80$"):
+        check_job("any", TemplateIn(), _asks(), None, [80])
+
+
 def test_bounds_are_inclusive_and_runtimes_held() -> None:
     check_job("gpu", GPU, _asks(cpus=2, gpus=2, memory_mb=16384, time_s=86400), "singularity")
     check_job("any", TemplateIn(), _asks(cpus=512, time_s=None), None)
