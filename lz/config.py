@@ -114,6 +114,10 @@ class Settings:
         "MaxArraySize (1001 by default) applies too."})
     notify_per_minute: int = field(default=10, metadata={"help":
         "Notifications one job may send a minute through `$LZ_NOTIFY` (a burst of this many); the rest is dropped with a note."})
+    notify_tcp: str = field(default="", metadata={"help":
+        "`HOST:PORT` where the daemon listens for jobs' notifications over TCP (the original's `$LZ_NOTIFY=host:port`, "
+        "for jobs on nodes that cannot reach its FIFO); jobs get `$LZ_NOTIFY=HOST:PORT` and their own "
+        "`$LZ_NOTIFY_TOKEN` (HOST `0.0.0.0`: every interface, jobs told this host's name). Empty: the FIFO only."})
     allow_pull: bool = field(default=False, metadata={"help":
         "Let builds pull base images from a registry (default: only the offline `[images]` catalogue)."})
     group_access: bool = field(default=False, metadata={"help":
@@ -188,7 +192,7 @@ _SCALARS: dict[str, type] = {
     "local_slots": int, "hub": str, "allow_insecure_hub": bool, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
     "retries": int, "retry_on": tuple, "retry_backoff_s": float, "retry_backoff_max_s": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
-    "max_array_tasks": int, "notify_per_minute": int,
+    "max_array_tasks": int, "notify_per_minute": int, "notify_tcp": str,
     "allow_pull": bool,
     "group_access": bool, "metrics": str,
     "apptainer_sandbox": bool, "hub_volume_roots": tuple,
@@ -418,6 +422,10 @@ def _validate(settings: Settings) -> None:
         parse_address(settings.metrics, "metrics")
     if settings.notify_per_minute < 1:
         raise ConfigError("notify_per_minute must be at least 1")
+    if settings.notify_tcp:
+        from lz.metrics.address import parse_address
+
+        parse_address(settings.notify_tcp, "notify_tcp")
     if settings.workers < 1 or settings.local_slots < 0:
         raise ConfigError("workers must be at least 1 and local_slots not negative")
     if not settings.name or any(not (c.isascii() and (c.isalnum() or c in "-_.")) for c in settings.name):

@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import click
 
+from lz.cli import station_notifications
+
 
 def _client() -> Any:
     from lz.cli.hub_target import target
@@ -153,6 +155,7 @@ def register(station_group: click.Group) -> None:
 
     _roles(station_group)
     _templates(station_group)
+    station_notifications.register(station_group)
 
     @station_group.command(name="leave")
     @click.argument("station")
@@ -279,9 +282,9 @@ def _templates(station_group: click.Group) -> None:
     @click.option("--max-time", default=None)
     @click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["dockerfile", "singularity", "command"]),
                   help="A runtime its jobs may use (repeat; none given: any).")
-    @click.option("--distributed", is_flag=True, help="Its jobs span nodes (kept; used by distributed jobs to come).")
+    @click.option("--distributed", is_flag=True, help="Its jobs may run several tasks or nodes (without it: one task on one node).")
     @click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
-                  help="A port its jobs open (repeat; submitting then takes the ports permission).")
+                  help="A port its jobs may serve (repeat; others are refused; submitting then takes the ports permission).")
     @hub_options
     def template_add(station: str, name: str, description: str, runtimes: tuple[str, ...], distributed: bool,
                      ports: tuple[int, ...], **bounds: str | None) -> None:

@@ -8,6 +8,8 @@ memory stays bounded by one unfinished line per job: the rest is dropped with a 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -115,3 +117,28 @@ def admit(lines: Iterable[bytes], bucket: RateLimit, now: float, kept: int, limi
 
 def dropped_note(count: int, limits: Limits) -> str:
     return f"[lz: {count} messages dropped: at most {limits.per_minute} a minute]"
+
+
+# -- the TCP channel (the original's ``$LZ_NOTIFY=host:port``) --------------------------------------
+TOKEN_ENV = "LZ_NOTIFY_TOKEN"
+MAX_TOKEN_BYTES = 200
+"""The first line of a TCP connection is the job's token; a longer one is not a token."""
+
+
+def job_token(key: bytes, job_id: str) -> str:
+    """A job's secret for the TCP channel: its id and an HMAC of it under the landing zone's key,
+    so the listener needs no table (and a daemon restart changes nothing) and a job that knows its
+    own token cannot make another's."""
+    return f"{job_id}.{hmac.new(key, job_id.encode('utf-8'), hashlib.sha256).hexdigest()[:40]}"
+
+
+def job_of_token(key: bytes, token: bytes) -> str | None:
+    """The job a presented token is for, or None when it is not one (compared in constant time)."""
+    try:
+        text = token.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    job_id, dot, _ = text.rpartition(".")
+    if not dot or not job_id or len(text) > MAX_TOKEN_BYTES:
+        return None
+    return job_id if hmac.compare_digest(job_token(key, job_id), text) else None

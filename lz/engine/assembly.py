@@ -5,6 +5,7 @@ choice and the image catalogue themselves live in ``lz.runtimes.select``, where 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lz.config import Settings
+from lz.core.errors import ConfigError
 from lz.engine.workspace import Workspace
 
 if TYPE_CHECKING:  # the CLI takes only the light half of this module: imports stay in the functions
     from lz.core.events import Listeners
     from lz.engine.housekeeping import Housekeeping
     from lz.engine.notify_channel import NotificationReader
+    from lz.engine.notify_tcp import TcpListener
     from lz.engine.tick import Engine
     from lz.executors.base import Executor
     from lz.host.process import CommandRunner
@@ -25,6 +28,7 @@ if TYPE_CHECKING:  # the CLI takes only the light half of this module: imports s
     from lz.runtimes.catalogue import ImageCatalogue
     from lz.store.jobs import JobStore
 
+log = logging.getLogger(__name__)
 
 def catalogue(settings: Settings) -> ImageCatalogue:
     from lz.runtimes.select import catalogue_from
@@ -72,7 +76,8 @@ def workspace(settings: Settings) -> Workspace:
     return Workspace(settings.workdir, settings.spool_dir, settings.results_dir, settings.job_prefix)
 
 
-def notification_reader(settings: Settings, store: JobStore, space: Workspace) -> NotificationReader:
+def notification_reader(settings: Settings, store: JobStore, space: Workspace,
+                        tcp: TcpListener | None = None) -> NotificationReader:
     from functools import partial
 
     from lz.core.notifications import Limits
@@ -80,7 +85,23 @@ def notification_reader(settings: Settings, store: JobStore, space: Workspace) -
     from lz.store import notifications
 
     return NotificationReader(partial(notifications.add, store.engine), partial(notifications.counts, store.engine),
-                              lambda job: space.paths(job).work, Limits(per_minute=settings.notify_per_minute))
+                              lambda job: space.paths(job).work, Limits(per_minute=settings.notify_per_minute), tcp)
+
+
+def notify_listener(settings: Settings) -> TcpListener | None:
+    """With ``notify_tcp``: the TCP channel's listener, started (its key kept in the state folder)."""
+    if not settings.notify_tcp:
+        return None
+    from lz.engine.notify_tcp import TcpListener, load_key
+    from lz.metrics.address import parse_address
+
+    host, port = parse_address(settings.notify_tcp, "notify_tcp")
+    try:
+        listener = TcpListener(host, port, load_key(settings.state_dir))
+    except OSError as exc:
+        raise ConfigError(f"notify_tcp {settings.notify_tcp}: {exc.strerror or exc}") from None
+    log.warning("job notifications over TCP at %s", listener.address)
+    return listener.start()
 
 
 @dataclass
@@ -114,8 +135,9 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
     executor_.notify_ends(ended)
     from lz.results.collect_tree import ResultLimits
 
+    tcp = notify_listener(settings)
     steps = Steps(store, executor_, runtime_, space, watcher, clock, wake, settings.build_timeout_s, listeners,
-                  ResultLimits(settings.results_max_bytes, settings.results_max_files))
+                  ResultLimits(settings.results_max_bytes, settings.results_max_files), notify_tcp=tcp)
     pool = WorkPool({"build": settings.workers, "submit": 2, "collect": settings.workers}, on_done=wake)
     housekeeping = Housekeeping(store, space, clock, settings.retention_days)
     tick = TickSettings(submit_grace_s=max(settings.submit_grace_s, 3 * settings.tick_s), lost_after_s=settings.lost_after_s,
@@ -124,5 +146,5 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
                         retry_backoff_s=settings.retry_backoff_s, retry_backoff_max_s=settings.retry_backoff_max_s,
                         native_dependencies=settings.executor == "slurm")
     engine = Engine(store, watcher, steps, pool, space, clock=clock, settings=tick, housekeeping=housekeeping,
-                    listeners=listeners, notifications=notification_reader(settings, store, space))
+                    listeners=listeners, notifications=notification_reader(settings, store, space, tcp))
     return LandingZone(store, engine, runtime_, executor_, housekeeping)

@@ -8,7 +8,9 @@ never waits for a reader, and the tick reads what is there without ever waiting 
 its excess). The folder is made after the build's snapshot and removed before collection, so it
 never shows in the results. The FIFO lives on the host that runs the daemon: a SLURM job on
 another node reaches it only where the work root is on that node too (the single-node cluster,
-local jobs); elsewhere ``lz-notify`` says the channel is not read.
+local jobs); elsewhere ``lz-notify`` says the channel is not read. With ``notify_tcp`` set, jobs get
+the TCP channel instead (``$LZ_NOTIFY=host:port`` and ``$LZ_NOTIFY_TOKEN``, ``notify_tcp``); the
+FIFO is made all the same and both go through one rate limit per job.
 """
 
 from __future__ import annotations
@@ -17,20 +19,23 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from lz.core.job import Job
 from lz.core.notifications import (
     CHANNEL_DIR,
     CHANNEL_NAME,
     HELPER_NAME,
+    TOKEN_ENV,
     Limits,
     Lines,
     RateLimit,
     admit,
     dropped_note,
+    job_token,
 )
 from lz.host.fs import remove_tree
 
@@ -40,15 +45,32 @@ READ_PER_TICK = 64 << 10
 ENV = "LZ_NOTIFY"
 
 HELPER = """#!/bin/sh
-# lz-notify TEXT... (or text on stdin): one line to the job's owner, through $LZ_NOTIFY.
+# lz-notify TEXT... (or text on stdin): one line to the job's owner, through $LZ_NOTIFY (a FIFO, or
+# host:port with $LZ_NOTIFY_TOKEN: the token's line, then the message's, over TCP).
 # At most 4096 bytes a message and a few a minute; lz drops the rest and says so.
-if [ ! -p "${LZ_NOTIFY:-}" ]; then
-    echo "lz-notify: \\$LZ_NOTIFY does not name this job's channel" >&2
-    exit 2
-fi
 if [ "$#" -gt 0 ]; then text="$*"; else text=$(cat); fi
 line=$(printf '%s' "$text" | tr '\\n\\r' '  ')
-printf '%s\\n' "$line" >>"$LZ_NOTIFY"
+if [ -p "${LZ_NOTIFY:-}" ]; then
+    printf '%s\\n' "$line" >>"$LZ_NOTIFY"
+    exit
+fi
+case "${LZ_NOTIFY:-}" in
+    *:*) ;;
+    *) echo "lz-notify: \\$LZ_NOTIFY does not name this job's channel" >&2; exit 2 ;;
+esac
+host=${LZ_NOTIFY%:*}; host=${host#[}; host=${host%]}; port=${LZ_NOTIFY##*:}
+if command -v python3 >/dev/null 2>&1; then
+    printf '%s\\n%s\\n' "${LZ_NOTIFY_TOKEN:-}" "$line" | python3 -c '
+import socket, sys
+data = sys.stdin.buffer.read()
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10) as s:
+    s.sendall(data); s.shutdown(socket.SHUT_WR); said = s.recv(200)
+sys.stderr.write(said.decode("utf-8", "replace")); sys.exit(1 if said else 0)' "$host" "$port"
+elif command -v bash >/dev/null 2>&1; then
+    printf '%s\\n%s\\n' "${LZ_NOTIFY_TOKEN:-}" "$line" | bash -c 'exec 3<>"/dev/tcp/$0/$1" && cat >&3' "$host" "$port"
+else
+    printf '%s\\n%s\\n' "${LZ_NOTIFY_TOKEN:-}" "$line" | nc -w 10 "$host" "$port"
+fi
 """
 
 
@@ -86,9 +108,25 @@ def close_channel(work: Path) -> None:
         remove_tree(channel_dir(work))
 
 
-def environment(work_inside: str) -> dict[str, str]:
-    """What the job's environment gets: the FIFO's path as the job sees it."""
+def environment(work_inside: str, job_id: str = "", tcp: TcpChannel | None = None) -> dict[str, str]:
+    """What the job's environment gets: the FIFO's path as the job sees it, or with the TCP
+    channel its address and the job's token."""
+    if tcp is not None:
+        return {ENV: tcp.address, TOKEN_ENV: job_token(tcp.key, job_id)}
     return {ENV: f"{work_inside}/{CHANNEL_DIR}/{CHANNEL_NAME}"}
+
+
+class TcpChannel(Protocol):
+    """What the reader and the environment need of ``notify_tcp.TcpListener``."""
+
+    address: str
+    key: bytes
+
+    def allow(self, job_ids: Iterable[str]) -> None: ...
+
+    def take(self) -> dict[str, tuple[list[bytes], int]]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -108,6 +146,7 @@ class NotificationReader:
     count: Callable[[Sequence[str]], dict[str, int]]
     paths: Callable[[Job], Path]  # the job's work directory
     limits: Limits = field(default_factory=Limits)
+    tcp: TcpChannel | None = None  # with ``notify_tcp``: lines that came over TCP, admitted like the FIFO's
     _open: dict[str, _Open] = field(default_factory=dict)
     _absent: set[str] = field(default_factory=set)  # no channel (built before lz had them): not tried again
 
@@ -115,6 +154,8 @@ class NotificationReader:
         """One non-blocking pass; returns how many messages were stored."""
         shown = {j.id: j for j in jobs}
         messages: dict[str, list[tuple[float, str]]] = {}
+        if self.tcp is not None:
+            self._take_tcp(now, messages)  # before a job that ended is closed: its last words count
         for job_id in [i for i in self._open if i not in shown]:
             self._collect(job_id, now, messages, last=True)
         self._absent &= set(shown)
@@ -129,6 +170,8 @@ class NotificationReader:
         for job_id in list(self._open):
             if job_id in shown:
                 self._collect(job_id, now, messages, last=False)
+        if self.tcp is not None:
+            self.tcp.allow(self._open)
         if messages:
             self.save(messages)
         return sum(len(m) for m in messages.values())
@@ -136,6 +179,20 @@ class NotificationReader:
     def close(self) -> None:
         for job_id in list(self._open):
             os.close(self._open.pop(job_id).fd)
+        if self.tcp is not None:
+            self.tcp.close()
+
+    def _take_tcp(self, now: float, messages: dict[str, list[tuple[float, str]]]) -> None:
+        assert self.tcp is not None
+        for job_id, (lines, dropped) in self.tcp.take().items():
+            channel = self._open.get(job_id)
+            if channel is None:
+                continue  # ended in between: as a FIFO closed
+            channel.bucket.dropped += dropped
+            texts = admit(lines, channel.bucket, now, channel.kept, self.limits)
+            channel.kept += len(texts)
+            if texts:
+                messages.setdefault(job_id, []).extend((now, t) for t in texts)
 
     def _collect(self, job_id: str, now: float, messages: dict[str, list[tuple[float, str]]], last: bool) -> None:
         channel = self._open[job_id]

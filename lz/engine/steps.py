@@ -68,6 +68,7 @@ class Steps:
     build_timeout_s: float = 3600.0
     listeners: Listeners = field(default_factory=Listeners)
     result_limits: ResultLimits = field(default_factory=ResultLimits)
+    notify_tcp: notify_channel.TcpChannel | None = None  # ``notify_tcp``: jobs are told its address and their token
     _resting: dict[str, Backoff] = field(default_factory=dict)  # jobs waiting for space (work root, results)
 
     def run(self, kind: str, job_id: str) -> None:
@@ -223,7 +224,7 @@ class Steps:
         stored spec is unchanged; the job's own variable of that name wins)."""
         if not notify_channel.is_ours(ctx.paths.work):
             return ctx
-        env = {**notify_channel.environment(self.runtime.work_inside(ctx)), **ctx.spec.env}
+        env = {**notify_channel.environment(self.runtime.work_inside(ctx), ctx.job_id, self.notify_tcp), **ctx.spec.env}
         return dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, env=env))
 
     def _forget_submission(self, ctx: JobContext) -> None:

@@ -41,7 +41,7 @@ def test_a_notification_from_a_running_job_appears_on_its_page(tmp_path: Path) -
     require_chromium()
     with webhook_server() as hooks:
         config = tmp_path / "hub.toml"
-        config.write_text("[hub]\ndeliver_s = 0.5\n")
+        config.write_text("[hub]\ndeliver_s = 0.5\nwebhook_allow_private = true\n")  # the receiver is on 127.0.0.1
         hub = HubServer(tmp_path / "hub", lease_s=10, config=config)
         hub.start()
         browser = Browser(tmp_path / "downloads")

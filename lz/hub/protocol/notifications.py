@@ -4,6 +4,8 @@ zone's report is input like any other."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, field_validator
 
 from lz.core.notifications import MAX_BYTES
@@ -59,3 +61,9 @@ class SubscriptionOut(BaseModel):
     events: list[str]
     created_at: float
     secret: str | None = Field(default=None, description="A webhook's signing key, shown once (at creation).")
+
+
+def subscription_text(row: dict[str, Any]) -> str:
+    """One line of ``lz station notifications list``: id, channel, target, events."""
+    events = row.get("events") or []
+    return f"{row['id']}  {row['channel']}  {row.get('target') or '-'}  {','.join(str(e) for e in events)}"

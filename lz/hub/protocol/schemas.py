@@ -303,7 +303,8 @@ RUNTIMES = ("dockerfile", "singularity", "command")  # a recipe's kind, or none 
 
 class TemplateIn(_Body):
     """A job template (the original's mission type): bounds of CPUs, memory (MiB), GPUs and time
-    (seconds), the runtimes it allows (empty: any), and, kept for what comes, distributed and ports."""
+    (seconds), the runtimes it allows (empty: any), whether its jobs may run several tasks or nodes
+    (``distributed``; without it, one task on one node), and the ports its jobs may serve."""
 
     description: str = Field(default="", max_length=200)
     cpus: Bounds = Bounds()

@@ -78,7 +78,10 @@ class HubConfig(BaseModel):
     smtp: SmtpConfig | None = None
     deliver_s: float = Field(default=5.0, gt=0, le=3600)
     deliver_tries: int = Field(default=8, ge=1, le=100)
-    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)  # a whole delivery, however slow the receiver
+    # webhooks to loopback, link-local (metadata), private or reserved addresses: refused unless
+    # this is on (receivers on the hub's own network; the tests' on 127.0.0.1)
+    webhook_allow_private: bool = False
     # abuse limits (issue 21), shared by the hub's processes through the database unless said
     # otherwise; a refusal is 429 with Retry-After
     rate_window_s: float = Field(default=60.0, gt=0, le=86400)  # the window of the per-address limits below

@@ -3,9 +3,12 @@
 A webhook is a POST of the delivery's JSON with ``X-LZ-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the exact body under the subscription's secret (GitHub's scheme), and
 ``X-LZ-Delivery``, the delivery's id: at least once means a receiver may see one twice, and
-that id tells it so. Any answer but 2xx, or none within ``webhook_timeout_s``, is a failure,
-tried again later (``domain.notifications.failed``). The loop runs beside the reaper, on the
-hub's event loop, each pass in a worker thread.
+that id tells it so. Any answer but 2xx, or none within ``webhook_timeout_s`` (the whole
+exchange, however slowly the receiver trickles), is a failure, tried again later
+(``domain.notifications.failed``). Redirects are not followed (a 3xx is a failure), the answer's
+body is never read, and the request goes to the address ``webhook_target`` checked (SSRF; the name
+is resolved before the clock starts, within the resolver's own timeouts). The loop runs beside the
+reaper, on the hub's event loop, each pass in a worker thread.
 """
 
 from __future__ import annotations
@@ -13,19 +16,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
-import urllib.error
+import socket
+import threading
 import urllib.request
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 
+from lz.hub.server import webhook_target
 from lz.hub.server.config import SmtpConfig
 from lz.hub.server.domain import notifications
 from lz.hub.server.domain.notifications import Due
+from lz.hub.server.errors import Invalid
 
 if TYPE_CHECKING:
     from lz.hub.server.hub import Hub
@@ -65,15 +72,60 @@ def email_message(due: Due, sender: str) -> EmailMessage:
     return message
 
 
-def send_webhook(due: Due, timeout_s: float) -> None:
+def send_webhook(due: Due, timeout_s: float, allow_private: bool = False,
+                 resolve: webhook_target.Resolver = webhook_target.system_resolver) -> None:
+    """POST to the checked address (the URL's host in Host and TLS's SNI); OSError when it failed."""
+    request = webhook_request(due)
+    host, port = webhook_target.host_port(due.target)
+    address = webhook_target.pinned(due.target, allow_private, resolve)
+    connection = _connection(request.type, host, port, address, timeout_s)
+    late = threading.Event()
+    cutoff = threading.Timer(timeout_s, _cut, [connection, late])  # the whole exchange, not each read
+    cutoff.daemon = True
+    cutoff.start()
     try:
-        with urllib.request.urlopen(webhook_request(due), timeout=timeout_s) as answer:  # noqa: S310 - http(s) only, checked at subscribe
-            if not 200 <= answer.status < 300:
-                raise OSError(f"answered {answer.status}")
-    except urllib.error.HTTPError as exc:
-        raise OSError(f"answered {exc.code}") from None
-    except urllib.error.URLError as exc:
-        raise OSError(str(exc.reason)) from None
+        connection.request("POST", request.selector, body=request.data,  # type: ignore[arg-type]
+                           headers=dict(request.header_items()))
+        status = connection.getresponse().status
+    except (http.client.HTTPException, ValueError, OSError) as exc:
+        if late.is_set():
+            raise OSError(f"no whole answer within {timeout_s:g} s") from None
+        raise OSError(f"{type(exc).__name__}: {exc}") from None
+    finally:
+        cutoff.cancel()
+        connection.close()
+    if late.is_set():
+        raise OSError(f"no whole answer within {timeout_s:g} s")
+    if not 200 <= status < 300:
+        raise OSError(f"answered {status}" + (" (redirects are not followed)" if 300 <= status < 400 else ""))
+
+
+def _cut(connection: http.client.HTTPConnection, late: threading.Event) -> None:
+    """Wakes a read blocked on a receiver that answers too slowly (a shutdown does; a close may not)."""
+    late.set()
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _connection(scheme: str, host: str, port: int, address: str, timeout_s: float) -> http.client.HTTPConnection:
+    """A connection to ``host:port`` whose socket goes to ``address``, whatever ``host`` resolves
+    to by then."""
+    connection: http.client.HTTPConnection
+    if scheme == "https":
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout_s)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+
+    def _to_checked(_: tuple[str, int], timeout: float | None = None,
+                    source_address: tuple[str, int] | None = None) -> socket.socket:
+        return socket.create_connection((address, port), timeout, source_address)
+
+    connection._create_connection = _to_checked  # type: ignore[attr-defined]
+    return connection
 
 
 def send_email(due: Due, smtp: SmtpConfig) -> None:
@@ -93,7 +145,7 @@ def deliver_once(hub: Hub) -> dict[str, int]:
     for due in hub.write(notifications.take_due, hub.now()):
         try:
             _send(hub, due)
-        except (OSError, smtplib.SMTPException, ValueError) as exc:
+        except (OSError, smtplib.SMTPException, ValueError, Invalid) as exc:
             counts["failed"] += 1
             error = f"{type(exc).__name__}: {exc}"
             log.warning("notification %s (%s to %s) not delivered: %s", due.id, due.channel, due.target, error)
@@ -106,7 +158,7 @@ def deliver_once(hub: Hub) -> dict[str, int]:
 
 def _send(hub: Hub, due: Due) -> None:
     if due.channel == "webhook":
-        send_webhook(due, hub.config.webhook_timeout_s)
+        send_webhook(due, hub.config.webhook_timeout_s, hub.config.webhook_allow_private)
     elif due.channel == "email":
         if hub.config.smtp is None:
             raise ValueError("this hub has no [smtp] server configured")

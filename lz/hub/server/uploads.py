@@ -45,7 +45,7 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
                                            name=name, overrides=dict(overrides), limits=limits,
                                            defaults=templates.defaults(chosen) if chosen else None)
         if chosen is not None and template is not None:
-            templates.check_job(template, chosen, spec["resources"], spec.get("recipe_kind"))
+            templates.check_job(template, chosen, spec["resources"], spec.get("recipe_kind"), spec.get("ports") or ())
         done = await run_in_threadpool(store_job, hub, who, station_id, key, spec, received, max_attempts,
                                        f"template {template}" if chosen else None, after)
     finally:

@@ -38,6 +38,7 @@ def test_work_root_falls_back_through_temp_variables(tmp_path: Path) -> None:
     ("[slurm]\nfoo = 1\n", "unknown \\[slurm\\] setting 'foo'"),
     ('container = "docker"\n', "container 'docker'"),
     ("tick = [\n", "config.toml"),
+    ('notify_tcp = "somewhere"\n', "notify_tcp 'somewhere' is not HOST:PORT"),
 ])
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "config.toml"

@@ -77,7 +77,7 @@ def test_subscriptions_are_checked_and_a_webhook_gets_a_secret(app: HubApp) -> N
 
 def test_a_webhook_is_signed_retried_with_back_off_and_survives_a_restart(tmp_path: Path) -> None:
     with webhook_server() as hooks:
-        with hub_app(tmp_path, deliver_s=3600) as app:
+        with hub_app(tmp_path, deliver_s=3600, webhook_allow_private=True) as app:
             alice = app.user("alice")
             job_id = _running_job(app, alice)
             secret = app.ok("POST", "/stations/s1/notifications", alice,
@@ -114,7 +114,7 @@ def _reopened(tmp_path: Path):  # type: ignore[no-untyped-def]
     def _open():  # type: ignore[no-untyped-def]
         clock = Clock(HUB_EPOCH)
         app = create_app(HubConfig(db_url=f"sqlite:///{tmp_path / 'hub' / 'hub.db'}", files_dir=tmp_path / "hub" / "files",
-                                   clock=clock, deliver_s=3600), migrate=False)
+                                   clock=clock, deliver_s=3600, webhook_allow_private=True), migrate=False)
         with TestClient(app) as client:
             yield HubApp(client, clock)
 
@@ -171,3 +171,6 @@ def test_the_jobs_page_shows_them_newest_first_with_a_badge_until_seen(app: HubA
     assert "a@example.org" in settings and "notifications" in settings
     refused = alice.post("/stations/s1/notifications", channel="webhook", target="gopher://x", event_job_end="1")
     assert refused.status_code == 422 and "http:// or https://" in refused.text
+    metadata = alice.post("/stations/s1/notifications", channel="webhook", target="http://169.254.169.254/latest/",
+                          event_job_end="1")  # the page checks what the API checks (SSRF)
+    assert metadata.status_code == 422 and "a link-local address" in metadata.text

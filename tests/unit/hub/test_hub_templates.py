@@ -43,6 +43,31 @@ def test_a_job_outside_the_bounds_is_refused_in_one_line(asks: dict[str, Any], r
     assert str(caught.value) == f"template 'gpu': {refusal}"
 
 
+@pytest.mark.parametrize(("asks", "shown"), [
+    ({"tasks": 4}, "4 tasks on 1 node(s)"),
+    ({"nodes": 2}, "2 tasks on 2 node(s)"),
+    ({"nodes": 2, "tasks_per_node": 3}, "6 tasks on 2 node(s)"),
+    ({"distributed": True, "cpus": 4}, "4 tasks on 1 node(s)"),
+])
+def test_a_template_that_is_not_distributed_refuses_several_tasks_or_nodes(asks: dict[str, Any], shown: str) -> None:
+    single = TemplateIn(cpus=Bounds(max=8))
+    with pytest.raises(Invalid) as caught:
+        check_job("single", single, _asks(**asks), None)
+    assert str(caught.value) == f"template 'single' is not distributed: one task on one node (this job asks for {shown})"
+    check_job("gpu", GPU.model_copy(update={"runtimes": []}), _asks(**asks), None)  # a distributed one takes it
+    check_job("single", single, _asks(tasks=1, nodes=1, distributed=True, cpus=1), None)  # one task is one task
+
+
+def test_ports_outside_the_templates_are_refused() -> None:
+    """The job spec's ``ports`` (h-ports); none asked, nothing to check."""
+    check_job("gpu", GPU, _asks(), "dockerfile", (8888,))
+    with pytest.raises(Invalid) as caught:
+        check_job("gpu", GPU, _asks(), "dockerfile", (8888, 22, 6006))
+    assert str(caught.value) == "template 'gpu' opens ports 8888 only, not 22, 6006"
+    with pytest.raises(Invalid, match=r"^template 'any' opens no ports, not 80$"):
+        check_job("any", TemplateIn(), _asks(), None, [80])
+
+
 def test_bounds_are_inclusive_and_runtimes_held() -> None:
     check_job("gpu", GPU, _asks(cpus=2, gpus=2, memory_mb=16384, time_s=86400), "singularity")
     check_job("any", TemplateIn(), _asks(cpus=512, time_s=None), None)
@@ -87,6 +112,12 @@ def test_the_hub_applies_and_holds_a_template_on_submission(app: HubApp) -> None
     with_recipe = job_tarball(files={"Dockerfile": b"FROM busybox\n"})
     assert "runtime dockerfile is not allowed" in app.submit(alice, template="small", body=with_recipe).text
     assert app.submit(alice, template="nope").status_code == 404
+    two_nodes = job_tarball(files={"lz.toml": b'command = ["true"]\n[resources]\nnodes = 2\n'})
+    refused = app.submit(alice, template="small", body=two_nodes)
+    assert (refused.status_code, refused.json()["detail"]) == (
+        422, "template 'small' is not distributed: one task on one node (this job asks for 2 tasks on 2 node(s))")
+    app.ok("PUT", "/stations/s1/templates/small", alice, json={**body, "distributed": True})
+    assert app.submit(alice, template="small", body=two_nodes).json()["resources"]["nodes"] == 2
     assert list((app.hub.files.root / "incoming").iterdir()) == []  # refused uploads leave nothing
     app.ok("DELETE", "/stations/s1/templates/small", alice)
     assert app.ok("GET", "/stations/s1/templates", alice) == []

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from lz.hub.protocol.notifications import NotificationsIn, NotificationsOut, SubscriptionIn, SubscriptionOut
 from lz.hub.protocol.schemas import ReportOut
+from lz.hub.server import webhook_target
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, user
 from lz.hub.server.domain import notifications, zones
@@ -50,6 +51,8 @@ def subscribe(body: SubscriptionIn, request: Request, station: str = params.name
     """A way to get them: ``web``, ``email`` (target: an address) or ``webhook`` (target: a URL;
     the answer holds its signing secret, shown this once)."""
     hub = hub_of(request)
+    if body.channel == "webhook" and body.target:
+        webhook_target.check(body.target.strip(), hub.config.webhook_allow_private)  # before the transaction: DNS
     return hub.write(notifications.subscribe, who, station, body.channel, body.target, body.events, hub.now())
 
 

@@ -1,6 +1,6 @@
 """Job templates of a Station (issue 26; the original's mission types): per resource a default, a
-least and a most, the runtimes a job may use, and (kept for interactive ports and distributed
-jobs to come) ``distributed`` and ``ports``.
+least and a most, the runtimes a job may use, ``distributed`` (without it a job runs one task on
+one node) and the ``ports`` a job may serve.
 
 A submission with a template gets the template's defaults under its own ``lz.toml`` and flags
 (what the job says wins), then the result is held to the bounds; the hub does this on every
@@ -10,6 +10,7 @@ submission (``uploads.receive``), so no client can skip it. Submitting with a te
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -49,8 +50,11 @@ def defaults(body: TemplateIn) -> Resources:
     return base.with_overrides(**{f: v for f, v in given.items() if v is not None})
 
 
-def check_job(name: str, body: TemplateIn, resources: dict[str, Any], recipe_kind: str | None) -> None:
-    """Refuse (Invalid, one line) a job outside template ``name``'s bounds or runtimes."""
+def check_job(name: str, body: TemplateIn, resources: dict[str, Any], recipe_kind: str | None,
+              ports: Sequence[int] = ()) -> None:
+    """Refuse (Invalid, one line) a job outside template ``name``'s bounds or runtimes, one of
+    several tasks or nodes (``tasks``, ``nodes``, ``distributed = true``) when it is not distributed,
+    or one serving a port not among the template's (``ports`` of the job's spec, where it has them)."""
     for field in RESOURCES:
         b, asked = getattr(body, field), resources.get(field)
         if asked is None:  # the site's default: bounded only when the template has a most
@@ -65,6 +69,14 @@ def check_job(name: str, body: TemplateIn, resources: dict[str, Any], recipe_kin
     runtime = recipe_kind or "command"
     if body.runtimes and runtime not in body.runtimes:
         raise Invalid(f"template {name!r}: runtime {runtime} is not allowed (allowed: {', '.join(body.runtimes)})")
+    asked = Resources.from_dict(resources)
+    if not body.distributed and asked.multi_task:
+        raise Invalid(f"template {name!r} is not distributed: one task on one node "
+                      f"(this job asks for {asked.task_count} tasks on {asked.nodes or 1} node(s))")
+    outside = sorted(set(ports) - set(body.ports))
+    if outside:
+        allowed = f"ports {', '.join(str(p) for p in sorted(body.ports))} only" if body.ports else "no ports"
+        raise Invalid(f"template {name!r} opens {allowed}, not {', '.join(str(p) for p in outside)}")
 
 
 def _valid_name(name: str) -> None:

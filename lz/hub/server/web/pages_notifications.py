@@ -8,8 +8,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from lz.hub.protocol.schemas import JOB_ID, NAME
+from lz.hub.server import webhook_target
 from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import jobs, notifications
 from lz.hub.server.errors import Invalid
@@ -72,6 +74,8 @@ async def add(request: Request, station: str = Path(pattern=NAME), viewer: Viewe
     hub = hub_of(request)
     events = [e for e in notifications.EVENTS if fields.get(f"event_{e}")]
     try:
+        if fields.get("channel") == "webhook" and fields.get("target"):
+            await run_in_threadpool(webhook_target.check, fields["target"].strip(), hub.config.webhook_allow_private)
         made = hub.write(notifications.subscribe, viewer.who, station, fields.get("channel", ""),
                          fields.get("target"), events, hub.now())
     except Invalid as exc:
