@@ -35,6 +35,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         station_rules,
         stations,
         tokens,
+        tunnels,
         users,
         zones,
         zones_lz,
@@ -91,6 +92,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(notifications.router, prefix="/api/v1")
     oauth.include(app)
     app.include_router(pilots.router, prefix="/api/v1/lz")
+    app.include_router(tunnels.router, prefix="/api/v1/lz")
     web.include(app)
     return app
 

@@ -19,6 +19,7 @@ from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
+from lz.hub.server.tunnels import Tunnels
 
 log = logging.getLogger("lz.hub")
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class Hub:
         self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each
         self.polls = PerKeyCap(config.polls_per_token, "long-poll claims", "per token")
         self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
+        self.tunnels = Tunnels(config.ports)  # interactive ports (issue 26): this process's tunnels
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 
