@@ -37,10 +37,12 @@ def token_of(path: Path) -> str:
     return path.read_text().strip()
 
 
-def lab_with_a_port_job(tmp_path: Path, hub: HubServer) -> tuple[Any, dict[str, str], str, int]:
+def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] | None = None
+                        ) -> tuple[Any, dict[str, str], str, int]:
     """alice's Station ``lab`` with her landing zone X, carol in it as a launcher (no ``ports``),
-    bob outside it; alice's web-server job running. Returns (zone, tokens, job id, port)."""
-    files = {name: hub.user(name) for name in ("alice", "bob", "carol")}
+    bob outside it; alice's web-server job running. ``files``: the users' token files, when the
+    test made the users itself. Returns (zone, tokens, job id, port)."""
+    files = files or {name: hub.user(name) for name in ("alice", "bob", "carol")}
     tokens = {name: token_of(path) for name, path in files.items()}
     zone = hub_landing_zone(tmp_path / "X", hub, "X", files["alice"])
     zone.start()
