@@ -11,13 +11,13 @@ import pytest
 
 from lz.core.errors import BundleError
 from lz.core.job import JobSpec
+from lz.host.process import Completed
 from lz.hub.agent.outbox import Claim
 from lz.hub.agent.ports import LOOPBACK, Refused, endpoint, job_host, websocket_url
 from lz.hub.protocol.ports import PortLimits, TunnelRequest
 from lz.hub.server.config import load_file
 from lz.hub.server.port_proxy import answer_headers, forwarded_headers, forwarded_target, without_hub_cookies
 from lz.hub.server.tunnels import Meter
-from lz.host.process import Completed
 from lz.intake.spec_file import load_spec
 from lz.slurm.commands import batch_host_argv
 from lz.slurm.parse import read_batch_host

@@ -6,7 +6,6 @@ results (the archive, or single files named in its manifest)."""
 from __future__ import annotations
 
 import json
-
 import re
 import secrets
 from typing import Any
