@@ -15,6 +15,7 @@ import requests
 import websocket
 
 from tests.integration.hub_server import HubServer, free_port, hub_landing_zone
+from tests.integration.slurm_cluster import requires_slurm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "web-server"
@@ -37,14 +38,14 @@ def token_of(path: Path) -> str:
     return path.read_text().strip()
 
 
-def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] | None = None
-                        ) -> tuple[Any, dict[str, str], str, int]:
+def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] | None = None,
+                        **zone_args: Any) -> tuple[Any, dict[str, str], str, int]:
     """alice's Station ``lab`` with her landing zone X, carol in it as a launcher (no ``ports``),
     bob outside it; alice's web-server job running. ``files``: the users' token files, when the
     test made the users itself. Returns (zone, tokens, job id, port)."""
     files = files or {name: hub.user(name) for name in ("alice", "bob", "carol")}
     tokens = {name: token_of(path) for name, path in files.items()}
-    zone = hub_landing_zone(tmp_path / "X", hub, "X", files["alice"])
+    zone = hub_landing_zone(tmp_path / "X", hub, "X", files["alice"], **zone_args)
     zone.start()
     assert api(hub, tokens["alice"], "POST", "/stations", json={"name": "lab"}).status_code == 201
     deadline = time.time() + 30
@@ -57,7 +58,7 @@ def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] |
     port = free_port()
     job_id = hub.client(files["alice"], "submit", str(port_job(tmp_path / "web", port)), "--station", "lab"
                         ).stdout.strip().splitlines()[-1]
-    deadline = time.time() + 60
+    deadline = time.time() + 90
     while api(hub, tokens["alice"], "GET", f"/jobs/{job_id}").json()["state"] != "running":
         assert time.time() < deadline, "the job never ran"
         time.sleep(0.2)
@@ -120,6 +121,30 @@ def test_a_running_jobs_port_over_http_and_websocket_to_members_only(tmp_path: P
         while opened(hub, tokens["alice"], job_id, port).status_code != 409:
             assert time.time() < deadline
             time.sleep(0.2)
+    finally:
+        if zone is not None:
+            zone.stop()
+        hub.stop()
+
+
+@pytest.mark.slurm
+@requires_slurm
+def test_a_slurm_jobs_port_is_reached_on_the_node_it_runs_on(tmp_path: Path) -> None:
+    """The agent asks squeue for the job's batch host and connects there (one node here)."""
+    hub = HubServer(tmp_path / "hub", lease_s=10)
+    hub.start()
+    zone = None
+    try:
+        zone, tokens, job_id, port = lab_with_a_port_job(
+            tmp_path, hub, container="slurm", extra_args=("--runtime", "none"),
+            config="[slurm]\nsstat_interval_s = 2\n")
+        page = opened(hub, tokens["alice"], job_id, port)
+        assert page.status_code == 200 and "Hello from inside the job" in page.text, page.text
+        assert api(hub, tokens["alice"], "POST", f"/jobs/{job_id}/cancel").status_code == 200
+        deadline = time.time() + 60
+        while api(hub, tokens["alice"], "GET", f"/jobs/{job_id}").json()["state"] != "cleaned":
+            assert time.time() < deadline
+            time.sleep(0.5)
     finally:
         if zone is not None:
             zone.stop()

@@ -32,6 +32,7 @@ from lz.store.jobs import JobStore
 log = logging.getLogger("lz.hub.agent.ports")
 WAIT_S = 25.0
 TRIES = 8  # WebSockets tried for one tunnel when it lands on another hub process (NOT_HERE)
+MAX_OPEN = 256  # tunnels at once, all jobs together: more wanted by the hub are refused
 LOOPBACK = "127.0.0.1"
 
 
@@ -104,6 +105,7 @@ class PortTunnels:
         self.connect_s = connect_s
         self._open: dict[str, set[Any]] = {}  # by local job id: its sockets and WebSockets
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(MAX_OPEN)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self._poll, name="hub-ports", daemon=True)
@@ -141,7 +143,17 @@ class PortTunnels:
                 self._stop.wait(delay)
 
     def serve(self, wanted: TunnelRequest) -> None:
-        """One tunnel, from its checks to its end (run on a thread of its own)."""
+        """One tunnel, from its checks to its end (run on a thread of its own); at most
+        ``MAX_OPEN`` at once, whatever the hub asks."""
+        if not self._slots.acquire(blocking=False):
+            log.warning("tunnel to hub job %s port %s refused: %d open already", wanted.job_id, wanted.port, MAX_OPEN)
+            return
+        try:
+            self._serve(wanted)
+        finally:
+            self._slots.release()
+
+    def _serve(self, wanted: TunnelRequest) -> None:
         try:
             where = endpoint(wanted, outbox.claims(self.store.engine), self.store.get, self.host_of)
         except (Refused, LzError) as exc:
