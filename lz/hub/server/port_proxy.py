@@ -10,7 +10,8 @@ pieces (the forwarded head, the rewritten answer headers) are tested alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 import h11
 from fastapi import Request, WebSocket
@@ -20,7 +21,7 @@ from lz.hub.protocol.ports import EOF_FRAME
 from lz.hub.server.errors import BadGateway, TooLarge
 from lz.hub.server.tunnels import Channel
 
-HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"expect", b"proxy-authenticate", b"proxy-authorization", b"te",
                         b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"authorization"})
 HUB_COOKIES = ("lz_session", "lz_login", "lz_pkce")  # lz.hub.server.web.session, auth0_login
 
@@ -29,10 +30,17 @@ def prefix_of(job_id: str, port: int) -> str:
     return f"/jobs/{job_id}/port/{port}"
 
 
-def forwarded_target(path: str, query: str) -> bytes:
-    """What follows the prefix, as the job sees it (``/`` at least), with the query."""
-    target = "/" + path.lstrip("/")
-    return (target + (f"?{query}" if query else "")).encode("latin-1")
+def forwarded_target(raw_path: bytes, prefix: str, query: bytes) -> bytes:
+    """What follows the prefix in the address as it was sent (still percent-encoded: ``%2F``
+    stays itself), ``/`` at least, with the query."""
+    start = prefix.encode()
+    rest = raw_path[len(start):] if raw_path.startswith(start) else b"/"
+    return b"/" + rest.lstrip(b"/") + (b"?" + query if query else b"")
+
+
+def _target(scope: Mapping[str, Any], prefix: str) -> bytes:
+    raw = scope.get("raw_path") or scope["path"].encode("utf-8")
+    return forwarded_target(raw, prefix, scope.get("query_string") or b"")
 
 
 def without_hub_cookies(value: bytes, names: Iterable[str] = HUB_COOKIES) -> bytes:
@@ -80,7 +88,7 @@ def answer_headers(raw: Iterable[tuple[bytes, bytes]], prefix: str) -> list[tupl
     return out
 
 
-async def http(request: Request, channel: Channel, prefix: str, path: str, max_body: int,
+async def http(request: Request, channel: Channel, prefix: str, max_body: int,
                done: Callable[[], Awaitable[None]]) -> Response:
     """Relay one HTTP request; the channel stays open until the answer's body is streamed, then
     ``done`` (idempotent: it also runs as the response's background task, for a body never read)."""
@@ -94,7 +102,7 @@ async def http(request: Request, channel: Channel, prefix: str, path: str, max_b
                                 request.client.host if request.client else None, request.url.scheme)
     if not any(name == b"host" for name, _ in headers):
         headers.insert(0, (b"host", b"localhost"))
-    data = conn.send(h11.Request(method=request.method, target=forwarded_target(path, request.url.query),
+    data = conn.send(h11.Request(method=request.method, target=_target(request.scope, prefix),
                                  headers=headers))
     if body:
         data += conn.send(h11.Data(data=body))
@@ -134,7 +142,7 @@ async def _next(conn: h11.Connection, channel: Channel) -> object:
         conn.receive_data(data or b"")
 
 
-async def websocket(browser: WebSocket, channel: Channel, prefix: str, path: str) -> None:
+async def websocket(browser: WebSocket, channel: Channel, prefix: str) -> None:
     """Shake hands with the job's WebSocket over the tunnel, accept the browser's with the same
     subprotocol, then relay messages until either side closes (or the tunnel ends)."""
     from wsproto import ConnectionType, WSConnection
@@ -154,7 +162,7 @@ async def websocket(browser: WebSocket, channel: Channel, prefix: str, path: str
     extra = [(n, without_hub_cookies(v) if n.lower() == b"cookie" else v) for n, v in raw]
     protocols = [p.strip() for p in browser.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     await channel.send(job.send(WsRequest(host=browser.headers.get("host", "localhost"),
-                                          target=forwarded_target(path, browser.url.query).decode("latin-1"),
+                                          target=_target(browser.scope, prefix).decode("latin-1"),
                                           subprotocols=protocols, extra_headers=[(n, v) for n, v in extra if v])))
     accepted: AcceptConnection | None = None
     while accepted is None:

@@ -59,8 +59,11 @@ def test_the_forwarded_request_drops_the_hubs_credentials_and_says_where_it_came
 
 
 def test_the_job_sees_its_own_paths() -> None:
-    assert forwarded_target("", "") == b"/"
-    assert forwarded_target("tree/notebooks/a.ipynb", "kernel=1") == b"/tree/notebooks/a.ipynb?kernel=1"
+    prefix = "/jobs/ab12/port/8888"
+    assert forwarded_target(b"/jobs/ab12/port/8888/", prefix, b"") == b"/"
+    assert forwarded_target(b"/jobs/ab12/port/8888/tree/a%2Fb%20c.ipynb", prefix, b"kernel=1") == \
+        b"/tree/a%2Fb%20c.ipynb?kernel=1"  # as it was sent: the job decodes it itself
+    assert forwarded_target(b"/elsewhere", prefix, b"") == b"/"
 
 
 def test_the_answer_keeps_a_redirect_under_the_prefix_and_leaves_framing_to_the_hub() -> None:

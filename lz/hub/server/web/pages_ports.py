@@ -65,7 +65,7 @@ async def http(request: Request, job_id: str = Path(pattern=JOB_ID), port: int =
             await opened.__aexit__(None, None, None)
 
     try:
-        return await port_proxy.http(request, channel, port_proxy.prefix_of(job_id, port), path,
+        return await port_proxy.http(request, channel, port_proxy.prefix_of(job_id, port),
                                      hub.config.ports.max_request_bytes, release)
     except BaseException:
         await release()
@@ -83,6 +83,6 @@ async def websocket(socket: WebSocket, job_id: str, port: int, path: str) -> Non
             raise Unauthorized("sign in first")
         target = await run_in_threadpool(hub.read, ports.target, who, job_id, port)
         async with hub.tunnels.opened(target) as channel:
-            await port_proxy.websocket(socket, channel, port_proxy.prefix_of(job_id, port), path)
+            await port_proxy.websocket(socket, channel, port_proxy.prefix_of(job_id, port))
     except HubError as exc:
         await socket.close(code=4000 + exc.status, reason=str(exc)[:120])
