@@ -52,12 +52,14 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         reaper = asyncio.create_task(_reap(hub))
         checker = asyncio.create_task(hub.notifier.run())
         deliverer = asyncio.create_task(deliver.run(hub))  # e-mails and webhooks (issue 26)
+        tunnels = asyncio.create_task(hub.tunnels.run())  # interactive ports (issue 26)
         try:
             yield
         finally:
             reaper.cancel()
             checker.cancel()
             deliverer.cancel()
+            tunnels.cancel()
 
     app = FastAPI(title="lz hub", version=__version__, lifespan=lifespan,
                   description="Stations that users submit to and landing zones pull from.",

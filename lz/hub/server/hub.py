@@ -19,7 +19,7 @@ from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
-from lz.hub.server.tunnels import Tunnels
+from lz.hub.server.tunnels import DatabaseTunnels, Tunnels
 
 log = logging.getLogger("lz.hub")
 T = TypeVar("T")
@@ -40,7 +40,8 @@ class Hub:
         self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each
         self.polls = PerKeyCap(config.polls_per_token, "long-poll claims", "per token")
         self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
-        self.tunnels = Tunnels(config.ports)  # interactive ports (issue 26): this process's tunnels
+        # interactive ports (issue 26): this process's tunnels, wished for in the database
+        self.tunnels = Tunnels(config.ports, DatabaseTunnels(self.write, self.now), config.recheck_s)
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 

@@ -2,26 +2,32 @@
 port, carried by one WebSocket that the job's landing zone opens to this process.
 
 A user's request waits here (``opened``) until the agent, told by its long poll (``asked``),
-connects the tunnel's WebSocket (``arrived``). Held in memory: a tunnel lives as long as the
-user's connection to this process, so nothing of it needs the database. With several hub
-processes, the agent's long poll and its WebSocket must reach the process the user's request
-came to; the one that does not know the tunnel closes it with ``NOT_HERE`` and the agent tries
-again (see docs/hub.md, "Interactive ports")."""
+connects the tunnel's WebSocket (``arrived``). The user's connection and the tunnel's WebSocket
+are held in this process's memory; the *wish* is also recorded in the database
+(``DatabaseTunnels``), so an agent whose long poll reached another hub process hears of it
+there: one checker per process (``run``) hands the waiting zones their tunnels, at once for this
+process's own requests and every ``recheck_s`` for the others'. The WebSocket must then reach
+this process: another one closes it with ``NOT_HERE`` and the agent tries again (through a
+balancer it lands on another process each time)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lz.hub.protocol.ports import EOF_FRAME, PortLimits, TunnelRequest
+from lz.hub.server.domain import ports
 from lz.hub.server.domain.ports import Target
 from lz.hub.server.errors import GatewayTimeout, TooMany
+
+log = logging.getLogger("lz.hub")
 
 
 class Meter:
@@ -101,13 +107,53 @@ class _Wanted:
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+class Shared(Protocol):
+    """Where wanted tunnels are recorded for every hub process (the database)."""
+
+    async def want(self, tunnel_id: str, target: Target) -> None: ...
+
+    async def forget(self, tunnel_id: str) -> None: ...
+
+    async def hand_out(self, lz_ids: list[int]) -> dict[int, list[dict[str, Any]]]: ...
+
+
+class DatabaseTunnels:
+    def __init__(self, write: Callable[..., Any], now: Callable[[], float]):
+        self.write = write
+        self.now = now
+
+    async def want(self, tunnel_id: str, target: Target) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(self.write, ports.want, tunnel_id, target, self.now())
+
+    async def forget(self, tunnel_id: str) -> None:
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(self.write, ports.forget, tunnel_id)
+
+    async def hand_out(self, lz_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        from starlette.concurrency import run_in_threadpool
+
+        found: dict[int, list[dict[str, Any]]] = await run_in_threadpool(self.write, ports.hand_out, lz_ids,
+                                                                         self.now())
+        return found
+
+
 class Tunnels:
-    def __init__(self, limits: PortLimits, monotonic: Callable[[], float] = time.monotonic):
+    """``shared`` None: this process alone (its own requests, from memory)."""
+
+    def __init__(self, limits: PortLimits, shared: Shared | None = None, recheck_s: float = 0.25,
+                 monotonic: Callable[[], float] = time.monotonic):
         self.limits = limits
+        self.shared = shared
+        self.recheck_s = recheck_s
         self.monotonic = monotonic
         self._wanted: dict[str, _Wanted] = {}
-        self._asked: dict[int, list[_Wanted]] = {}  # by landing zone: not yet handed to its agent
+        self._asked: dict[int, list[_Wanted]] = {}  # by landing zone: not yet handed to its agent (alone)
         self._wake: dict[int, asyncio.Event] = {}
+        self._waiters: dict[int, list[asyncio.Future[list[TunnelRequest]]]] = {}  # long polls (shared)
+        self._kick: asyncio.Event | None = None
         self.open_by_job: Counter[str] = Counter()
 
     @asynccontextmanager
@@ -120,10 +166,14 @@ class Tunnels:
                                 port=target.port)
         wanted = _Wanted(request, target.lz_id, asyncio.get_running_loop().create_future())
         self._wanted[request.id] = wanted
-        self._asked.setdefault(target.lz_id, []).append(wanted)
-        self._wake.setdefault(target.lz_id, asyncio.Event()).set()
         self.open_by_job[target.job_id] += 1
         try:
+            if self.shared is not None:
+                await self.shared.want(request.id, target)
+                self.kick()
+            else:
+                self._asked.setdefault(target.lz_id, []).append(wanted)
+                self._wake.setdefault(target.lz_id, asyncio.Event()).set()
             try:
                 socket = await asyncio.wait_for(asyncio.shield(wanted.arrived), self.limits.connect_s)
             except TimeoutError:
@@ -139,10 +189,21 @@ class Tunnels:
             if self.open_by_job[target.job_id] <= 0:
                 del self.open_by_job[target.job_id]
             wanted.done.set()  # the agent's handler closes its WebSocket
+            if self.shared is not None:
+                try:
+                    await self.shared.forget(request.id)
+                except Exception:  # the row goes with the stale ones
+                    log.exception("forgetting tunnel %s", request.id[:8])
+
+    def kick(self) -> None:
+        if self._kick is not None:
+            self._kick.set()
 
     async def asked(self, lz_id: int, wait_s: float) -> list[TunnelRequest]:
         """The agent's long poll: the tunnels wanted of its landing zone, as soon as there are any,
         or none after ``wait_s``."""
+        if self.shared is not None:
+            return await self._asked_shared(lz_id, wait_s)
         wake = self._wake.setdefault(lz_id, asyncio.Event())
         if not self._asked.get(lz_id):
             wake.clear()
@@ -152,6 +213,50 @@ class Tunnels:
                 pass
         handed = self._asked.pop(lz_id, [])
         return [w.request for w in handed]
+
+    async def _asked_shared(self, lz_id: int, wait_s: float) -> list[TunnelRequest]:
+        waiter: asyncio.Future[list[TunnelRequest]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(lz_id, []).append(waiter)
+        self.kick()
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), wait_s)
+        except TimeoutError:
+            if waiter.done():  # handed out just as the wait ended: keep them
+                return waiter.result()
+            waiter.cancel()
+            return []
+        finally:
+            waiting = self._waiters.get(lz_id, [])
+            if waiter in waiting:
+                waiting.remove(waiter)
+            if not waiting:
+                self._waiters.pop(lz_id, None)
+
+    async def run(self) -> None:
+        """The process's one checker of the shared wishes (started with the app): at once when
+        kicked (a request of this process, a new long poll), else every ``recheck_s`` while any
+        long poll waits."""
+        self._kick = asyncio.Event()
+        while True:
+            try:
+                await asyncio.wait_for(self._kick.wait(), self.recheck_s)
+            except TimeoutError:
+                pass
+            self._kick.clear()
+            live = [lz for lz, waiting in self._waiters.items() if any(not w.done() for w in waiting)]
+            if not live or self.shared is None:
+                continue
+            try:
+                handed = await self.shared.hand_out(live)
+            except Exception:  # the database may be briefly unreachable: the next check retries
+                log.exception("handing out tunnels")
+                continue
+            for lz_id, found in handed.items():
+                waiting = [w for w in self._waiters.get(lz_id, []) if not w.done()]
+                if waiting:
+                    waiting[0].set_result([TunnelRequest(**f) for f in found])
+                else:
+                    log.warning("tunnels %s: their long poll ended meanwhile", " ".join(f["id"][:8] for f in found))
 
     def arrived(self, tunnel_id: str, lz_id: int, socket: Any) -> asyncio.Event | None:
         """The agent's WebSocket for a wanted tunnel: handed to the waiting user's side. Returns

@@ -149,3 +149,37 @@ def test_tunnels_pair_with_their_agent_close_when_idle_and_are_capped_per_job() 
         assert tunnels.open_by_job == {} and await tunnels.asked(7, 0.01) == []
 
     asyncio.run(scenario())
+
+
+def test_a_tunnel_wanted_on_one_hub_process_is_handed_out_by_another(app: HubApp, tmp_path: Path) -> None:
+    """Two hub processes on one database: the user's request reached the first, the agent's long
+    poll the second (which hears of it from the database); the tunnel's WebSocket must reach the
+    first: the second closes it with NOT_HERE, and the agent tries again."""
+    from fastapi.testclient import TestClient
+
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
+
+    alice = app.user("alice")
+    job_id = _running_job(app, alice)
+    other = create_app(HubConfig(db_url=app.hub.config.db_url, files_dir=tmp_path / "hub" / "files",
+                                 clock=app.clock, recheck_s=0.05), migrate=False)
+    with TestClient(other) as second:
+        answers: list[Any] = []
+        user = threading.Thread(target=lambda: answers.append(_get(app, alice, f"/jobs/{job_id}/port/8888/")))
+        user.start()
+        polled = second.post("/api/v1/lz/tunnels/wait", headers=app.auth(alice), json={"name": "lz1", "wait_s": 5})
+        [wanted] = polled.json()["tunnels"]
+        assert wanted["job_id"] == job_id
+        tunnel_path = f"/api/v1/lz/tunnels/{wanted['id']}?name=lz1"
+        with second.websocket_connect(tunnel_path, headers=app.auth(alice)) as wrong:
+            assert wrong.receive()["code"] == NOT_HERE
+        with app.client.websocket_connect(tunnel_path, headers=app.auth(alice)) as tunnel:
+            assert tunnel.receive_bytes().startswith(b"GET / HTTP/1.1\r\n")
+            tunnel.send_bytes(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            user.join(10)
+        assert second.post("/api/v1/lz/tunnels/wait", headers=app.auth(alice),
+                           json={"name": "lz1", "wait_s": 0.2}).json() == {"tunnels": []}  # handed out once
+    [answer] = answers
+    assert (answer.status_code, answer.text) == (200, "ok")
+    assert app.hub.read(lambda conn: conn.exec_driver_sql("select count(*) from hub_port_tunnels").scalar()) == 0

@@ -11,14 +11,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from lz.hub.server.domain import roles
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import Conflict, Forbidden, NotFound
-from lz.hub.server.models import HubJob
+from lz.hub.server.models import HubJob, PortTunnel
 
 jobs_t: Any = HubJob.__table__
+tunnels_t: Any = PortTunnel.__table__
+STALE_S = 600.0
+"""A wanted tunnel this old is one a killed hub process left (a user's wait is ``connect_s``)."""
 RUNNING = "running"  # the landing zone's word for a job whose process runs (lz.core.machine.State)
 
 
@@ -44,3 +47,32 @@ def target(conn: Connection, who: Principal, job_id: str, port: int) -> Target:
     if row.phase != "leased" or row.state != RUNNING or row.lease_owner is None:
         raise Conflict(f"job {job_id} is not running ({row.state}): its ports are open only while it runs")
     return Target(job_id=row.id, attempt=int(row.attempt), lz_id=int(row.lease_owner), port=port)
+
+
+def want(conn: Connection, tunnel_id: str, wanted: Target, now: float) -> None:
+    """Record that a user waits for a tunnel to ``wanted`` (``hand_out`` gives it to the zone)."""
+    conn.execute(insert(tunnels_t).values(id=tunnel_id, lz_id=wanted.lz_id, job_id=wanted.job_id,
+                                          attempt=wanted.attempt, port=wanted.port, created_at=now))
+
+
+def forget(conn: Connection, tunnel_id: str) -> None:
+    conn.execute(delete(tunnels_t).where(tunnels_t.c.id == tunnel_id))
+
+
+def hand_out(conn: Connection, lz_ids: list[int], now: float) -> dict[int, list[dict[str, Any]]]:
+    """The wanted tunnels of these landing zones not handed out yet, each to one process only
+    (the row is marked in the same transaction; a racing process's update finds it marked).
+    Rows a killed process left are removed on the way."""
+    conn.execute(delete(tunnels_t).where(tunnels_t.c.created_at < now - STALE_S))
+    if not lz_ids:
+        return {}
+    rows = conn.execute(select(tunnels_t).where(tunnels_t.c.lz_id.in_(lz_ids), tunnels_t.c.handed_at.is_(None))
+                        .order_by(tunnels_t.c.created_at)).all()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        taken = conn.execute(update(tunnels_t).where(tunnels_t.c.id == row.id, tunnels_t.c.handed_at.is_(None))
+                             .values(handed_at=now))
+        if taken.rowcount == 1:
+            out.setdefault(row.lz_id, []).append(
+                {"id": row.id, "job_id": row.job_id, "attempt": row.attempt, "port": row.port})
+    return out
