@@ -118,7 +118,8 @@ class Shared(Protocol):
 
 
 class DatabaseTunnels:
-    def __init__(self, write: Callable[..., Any], now: Callable[[], float]):
+    def __init__(self, read: Callable[..., Any], write: Callable[..., Any], now: Callable[[], float]):
+        self.read = read
         self.write = write
         self.now = now
 
@@ -133,10 +134,13 @@ class DatabaseTunnels:
         await run_in_threadpool(self.write, ports.forget, tunnel_id)
 
     async def hand_out(self, lz_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """A read while nothing is wanted (the idle case); a write only to take what is."""
         from starlette.concurrency import run_in_threadpool
 
-        found: dict[int, list[dict[str, Any]]] = await run_in_threadpool(self.write, ports.hand_out, lz_ids,
-                                                                         self.now())
+        ids = await run_in_threadpool(self.read, ports.waiting, lz_ids)
+        if not ids:
+            return {}
+        found: dict[int, list[dict[str, Any]]] = await run_in_threadpool(self.write, ports.take, ids, self.now())
         return found
 
 

@@ -163,7 +163,7 @@ def test_a_tunnel_wanted_on_one_hub_process_is_handed_out_by_another(app: HubApp
     alice = app.user("alice")
     job_id = _running_job(app, alice)
     other = create_app(HubConfig(db_url=app.hub.config.db_url, files_dir=tmp_path / "hub" / "files",
-                                 clock=app.clock, recheck_s=0.05), migrate=False)
+                                 clock=app.clock, ports=PortLimits(recheck_s=0.05)), migrate=False)
     with TestClient(other) as second:
         answers: list[Any] = []
         user = threading.Thread(target=lambda: answers.append(_get(app, alice, f"/jobs/{job_id}/port/8888/")))

@@ -59,20 +59,30 @@ def forget(conn: Connection, tunnel_id: str) -> None:
     conn.execute(delete(tunnels_t).where(tunnels_t.c.id == tunnel_id))
 
 
-def hand_out(conn: Connection, lz_ids: list[int], now: float) -> dict[int, list[dict[str, Any]]]:
-    """The wanted tunnels of these landing zones not handed out yet, each to one process only
-    (the row is marked in the same transaction; a racing process's update finds it marked).
-    Rows a killed process left are removed on the way."""
-    conn.execute(delete(tunnels_t).where(tunnels_t.c.created_at < now - STALE_S))
+def waiting(conn: Connection, lz_ids: list[int]) -> list[str]:
+    """The ids of the wanted tunnels of these landing zones not handed out yet (a read: what a
+    hub process looks for while long polls wait; ``take`` writes only when there are some)."""
     if not lz_ids:
-        return {}
-    rows = conn.execute(select(tunnels_t).where(tunnels_t.c.lz_id.in_(lz_ids), tunnels_t.c.handed_at.is_(None))
-                        .order_by(tunnels_t.c.created_at)).all()
+        return []
+    return [r.id for r in conn.execute(select(tunnels_t.c.id).where(
+        tunnels_t.c.lz_id.in_(lz_ids), tunnels_t.c.handed_at.is_(None)).order_by(tunnels_t.c.created_at))]
+
+
+def take(conn: Connection, tunnel_ids: list[str], now: float) -> dict[int, list[dict[str, Any]]]:
+    """Those still not handed out, marked handed to this process (a racing process's update finds
+    them marked), by landing zone."""
     out: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        taken = conn.execute(update(tunnels_t).where(tunnels_t.c.id == row.id, tunnels_t.c.handed_at.is_(None))
+    for tunnel_id in tunnel_ids:
+        taken = conn.execute(update(tunnels_t).where(tunnels_t.c.id == tunnel_id, tunnels_t.c.handed_at.is_(None))
                              .values(handed_at=now))
-        if taken.rowcount == 1:
-            out.setdefault(row.lz_id, []).append(
-                {"id": row.id, "job_id": row.job_id, "attempt": row.attempt, "port": row.port})
+        if taken.rowcount != 1:
+            continue
+        row = conn.execute(select(tunnels_t).where(tunnels_t.c.id == tunnel_id)).one()
+        out.setdefault(row.lz_id, []).append({"id": row.id, "job_id": row.job_id, "attempt": row.attempt,
+                                              "port": row.port})
     return out
+
+
+def purge(conn: Connection, now: float) -> int:
+    """Wanted tunnels a killed hub process left (housekeeping)."""
+    return int(conn.execute(delete(tunnels_t).where(tunnels_t.c.created_at < now - STALE_S)).rowcount or 0)
