@@ -73,6 +73,16 @@ def forwarded_headers(raw: Iterable[tuple[bytes, bytes]], prefix: str, body_size
     return out
 
 
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """A browser's WebSocket from a page of this hub (or no browser at all: no Origin). A page
+    elsewhere gets no session cookie (SameSite=Strict), so this is a second lock on that door."""
+    if origin is None:
+        return True
+    from urllib.parse import urlsplit
+
+    return bool(host) and urlsplit(origin).netloc.lower() == (host or "").lower()
+
+
 def answer_headers(raw: Iterable[tuple[bytes, bytes]], prefix: str) -> list[tuple[str, str]]:
     """The job's answer headers for the user: hop-by-hop out (the hub frames the body itself), and
     a redirect to a path of the job's site kept under the prefix."""
@@ -109,6 +119,8 @@ async def http(request: Request, channel: Channel, prefix: str, max_body: int,
     data += conn.send(h11.EndOfMessage())
     await channel.send(data)
     head = await _next(conn, channel)
+    while isinstance(head, h11.InformationalResponse):  # 100 Continue and the like: the hub sent the body whole
+        head = await _next(conn, channel)
     if not isinstance(head, h11.Response):
         raise BadGateway("the job's port closed the connection without an answer")
 
@@ -125,8 +137,10 @@ async def http(request: Request, channel: Channel, prefix: str, max_body: int,
 
     from starlette.background import BackgroundTask
 
-    return StreamingResponse(_body(), status_code=head.status_code, headers=dict(answer_headers(head.headers, prefix)),
-                             background=BackgroundTask(done))
+    response = StreamingResponse(_body(), status_code=head.status_code, background=BackgroundTask(done))
+    response.raw_headers.extend((name.encode("latin-1"), value.encode("latin-1"))  # repeated ones too (Set-Cookie)
+                                for name, value in answer_headers(head.headers, prefix))
+    return response
 
 
 async def _next(conn: h11.Connection, channel: Channel) -> object:

@@ -81,12 +81,14 @@ def test_an_http_request_through_a_tunnel_the_agent_opens(app: HubApp) -> None:
         assert head.startswith("get /a/b?x=1 http/1.1\r\n")
         assert "x-forwarded-prefix: /jobs/" in head and "connection: close" in head
         assert "lz_session" not in head and "authorization" not in head
-        tunnel.send_bytes(b"HTTP/1.1 302 Found\r\nLocation: /tree\r\nContent-Length: 5\r\n\r\nhel")
+        tunnel.send_bytes(b"HTTP/1.1 302 Found\r\nLocation: /tree\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n"
+                          b"Content-Length: 5\r\n\r\nhel")
         tunnel.send_bytes(b"lo")
         user.join(10)
     [answer] = answers
     assert answer.status_code == 302 and answer.text == "hello"
     assert answer.headers["location"] == f"/jobs/{job_id}/port/8888/tree"
+    assert answer.headers.get_list("set-cookie") == ["a=1", "b=2"]  # each of them
     assert app.hub.tunnels.open_by_job == {}
 
 

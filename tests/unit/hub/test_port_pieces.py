@@ -16,7 +16,13 @@ from lz.hub.agent.outbox import Claim
 from lz.hub.agent.ports import LOOPBACK, Refused, endpoint, job_host, websocket_url
 from lz.hub.protocol.ports import PortLimits, TunnelRequest
 from lz.hub.server.config import load_file
-from lz.hub.server.port_proxy import answer_headers, forwarded_headers, forwarded_target, without_hub_cookies
+from lz.hub.server.port_proxy import (
+    answer_headers,
+    forwarded_headers,
+    forwarded_target,
+    same_origin,
+    without_hub_cookies,
+)
 from lz.hub.server.tunnels import Meter
 from lz.intake.spec_file import load_spec
 from lz.slurm.commands import batch_host_argv
@@ -73,6 +79,15 @@ def test_the_answer_keeps_a_redirect_under_the_prefix_and_leaves_framing_to_the_
         ("location", "/jobs/ab12/port/8888/login?next=%2F"), ("content-length", "12"), ("set-cookie", "_xsrf=1; Path=/")]
     assert answer_headers([(b"location", b"//elsewhere/x")], "/p") == [("location", "//elsewhere/x")]
     assert answer_headers([(b"location", b"https://a.example/")], "/p") == [("location", "https://a.example/")]
+
+
+def test_a_websocket_from_another_sites_page_is_not_relayed() -> None:
+    assert same_origin(None, "hub.example")  # a program, not a browser
+    assert same_origin("https://hub.example", "hub.example")
+    assert same_origin("http://127.0.0.1:8750", "127.0.0.1:8750")
+    assert not same_origin("https://evil.example", "hub.example")
+    assert not same_origin("null", "hub.example")  # a sandboxed page
+    assert not same_origin("https://hub.example", None)
 
 
 def test_the_meter_lets_a_seconds_worth_through_then_paces() -> None:

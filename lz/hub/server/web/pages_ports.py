@@ -17,7 +17,7 @@ from lz.hub.server import port_proxy
 from lz.hub.server.deps import hub_of
 from lz.hub.server.domain import ports
 from lz.hub.server.domain.accounts import Principal
-from lz.hub.server.errors import HubError, Unauthorized
+from lz.hub.server.errors import Forbidden, HubError, Unauthorized
 from lz.hub.server.web import session
 
 router = APIRouter(include_in_schema=False)
@@ -78,6 +78,8 @@ async def websocket(socket: WebSocket, job_id: str, port: int, path: str) -> Non
     try:
         if not (1 <= port <= 65535 and len(path) <= 8192):
             raise Unauthorized("no such port")
+        if not port_proxy.same_origin(socket.headers.get("origin"), socket.headers.get("host")):
+            raise Forbidden("a WebSocket to a job's port from a page of another site")
         who = await run_in_threadpool(_who, cast(Request, socket))
         if who is None:
             raise Unauthorized("sign in first")
