@@ -156,3 +156,27 @@ def test_the_tunnels_websocket_address() -> None:
     assert websocket_url("https://hub.example/lz/", "abc", "my zone") == \
         "wss://hub.example/lz/api/v1/lz/tunnels/abc?name=my%20zone"
     assert websocket_url("http://127.0.0.1:8080", "abc", "X") == "ws://127.0.0.1:8080/api/v1/lz/tunnels/abc?name=X"
+
+
+def test_a_jobs_tunnels_close_when_it_ends_and_none_is_kept_for_an_ended_job() -> None:
+    import socket
+    import threading
+
+    from lz.hub.agent.ports import PortTunnels
+
+    class Store:
+        state = "running"
+
+        def get(self, _job_id: str):  # type: ignore[no-untyped-def]
+            return _running(state=self.state)
+
+    store = Store()
+    tunnels = PortTunnels(None, "X", store, threading.Event())  # type: ignore[arg-type]
+    ours, theirs = socket.socketpair()
+    assert tunnels._keep("local1", ours, theirs) and tunnels.open_count("local1") == 2
+    tunnels.close_job("local1")
+    assert tunnels.open_count("local1") == 0 and ours.fileno() == -1 and theirs.fileno() == -1
+    store.state = "collecting"
+    ours, theirs = socket.socketpair()
+    assert not tunnels._keep("local1", ours, theirs)  # it ended meanwhile: closed at once
+    assert tunnels.open_count("local1") == 0 and ours.fileno() == -1
