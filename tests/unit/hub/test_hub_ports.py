@@ -185,3 +185,44 @@ def test_a_tunnel_wanted_on_one_hub_process_is_handed_out_by_another(app: HubApp
     [answer] = answers
     assert (answer.status_code, answer.text) == (200, "ok")
     assert app.hub.read(lambda conn: conn.exec_driver_sql("select count(*) from hub_port_tunnels").scalar()) == 0
+
+
+def test_a_websocket_through_a_tunnel_the_agent_opens(app: HubApp) -> None:
+    """The browser's WebSocket to the port: the hub shakes hands with the job over the tunnel (here
+    wsproto plays the job's server at the agent's end) and relays messages both ways."""
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
+
+    alice = app.user("alice")
+    job_id = _running_job(app, alice)
+    got: list[str] = []
+
+    def browser() -> None:
+        with app.client.websocket_connect(f"/jobs/{job_id}/port/8888/echo?x=1", headers=app.auth(alice)) as ws:
+            ws.send_text("hello")
+            got.append(ws.receive_text())
+
+    user = threading.Thread(target=browser)
+    user.start()
+    [wanted] = app.ok("POST", "/lz/tunnels/wait", alice, json={"name": "lz1", "wait_s": 5})["tunnels"]
+    job = WSConnection(ConnectionType.SERVER)
+    with app.client.websocket_connect(f"/api/v1/lz/tunnels/{wanted['id']}?name=lz1",
+                                      headers=app.auth(alice)) as tunnel:
+        while not got:
+            job.receive_data(tunnel.receive_bytes())
+            for event in job.events():
+                if isinstance(event, Request):
+                    assert event.target == "/echo?x=1"
+                    tunnel.send_bytes(job.send(AcceptConnection()))
+                elif isinstance(event, TextMessage):
+                    tunnel.send_bytes(job.send(Message(data="echo: " + event.data)))
+                    user.join(10)
+                elif isinstance(event, CloseConnection):
+                    break
+    assert got == ["echo: hello"]
+    from starlette.websockets import WebSocketDisconnect
+
+    with pytest.raises(WebSocketDisconnect) as refused, app.client.websocket_connect(  # another site's page
+            f"/jobs/{job_id}/port/8888/echo", headers={**app.auth(alice), "Origin": "https://evil.example"}) as ws:
+        ws.receive_text()
+    assert refused.value.code == 4403
