@@ -149,3 +149,40 @@ def test_a_slurm_jobs_port_is_reached_on_the_node_it_runs_on(tmp_path: Path) -> 
         if zone is not None:
             zone.stop()
         hub.stop()
+
+
+@pytest.mark.postgres
+def test_tunnel_wishes_are_handed_out_once_on_postgresql(postgres_url: str) -> None:
+    """hub0018 and the wishes' statements on PostgreSQL: two hub processes (two engines) taking
+    the same wish, one gets it; a killed process's wish goes with housekeeping."""
+    from lz.hub.server import db
+    from lz.hub.server.domain import accounts, ports, zones
+    from lz.hub.server.domain.ports import Target
+
+    alice = accounts.Principal(1, "alice", False, "user", 0)
+    one, two = db.make_hub_engine(postgres_url), db.make_hub_engine(postgres_url)
+    db.upgrade(one)
+    now = time.time()
+    try:
+        with db.write(one) as conn:
+            accounts.add_user(conn, "alice", False, now)
+            zones.register(conn, alice, "lz1", {"max_running": 1}, now)
+            lz_id = zones.owned(conn, alice, "lz1")
+            ports.want(conn, "t" * 32, Target("ab12", 1, lz_id, 8888), now)
+            ports.want(conn, "old" + "t" * 29, Target("ab12", 1, lz_id, 8888), now - 2 * ports.STALE_S)
+        with db.read(two) as conn:
+            assert ports.waiting(conn, [lz_id]) == ["old" + "t" * 29, "t" * 32]
+        with db.write(one) as first:
+            taken_first = ports.take(first, ["t" * 32], now)
+        with db.write(two) as second:
+            taken_second = ports.take(second, ["t" * 32], now)
+        assert taken_first == {lz_id: [{"id": "t" * 32, "job_id": "ab12", "attempt": 1, "port": 8888}]}
+        assert taken_second == {}
+        with db.write(two) as conn:
+            assert ports.purge(conn, now) == 1
+            ports.forget(conn, "t" * 32)
+        with db.read(one) as conn:
+            assert ports.waiting(conn, [lz_id]) == []
+    finally:
+        one.dispose()
+        two.dispose()
