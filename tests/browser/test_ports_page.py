@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.browser.chromium import Browser, require_chromium
 from tests.browser.test_web_end_to_end import PASSWORD, sign_in
 from tests.integration.hub_server import HubServer
-from tests.integration.test_hub_ports import lab_with_a_port_job
+from tests.integration.test_hub_ports import lab_with_a_port_job, stopped
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -35,10 +36,12 @@ def test_a_jobs_port_opens_in_the_browser_and_is_refused_to_a_non_member(tmp_pat
     hub = HubServer(tmp_path / "hub", lease_s=10)
     hub.start()
     browser = Browser(tmp_path / "downloads")
-    zone = None
+    zones: list[Any] = []
+    tokens: dict[str, str] = {}
+    job_id = None
     try:
         files = {name: user_with_password(hub, name) for name in ("alice", "bob", "carol")}
-        zone, _tokens, job_id, port = lab_with_a_port_job(tmp_path, hub, files)
+        tokens, job_id, port = lab_with_a_port_job(tmp_path, hub, zones, files)
         sign_in(browser, hub, "alice", then=f"/jobs/{job_id}")
         browser.wait("the port's link", lambda: browser.all(f"#port-{port}"), timeout=30)
         browser.click(f"#port-{port}")
@@ -56,6 +59,4 @@ def test_a_jobs_port_opens_in_the_browser_and_is_refused_to_a_non_member(tmp_pat
         assert "Not found" in browser.text("main") and "Hello from inside the job" not in browser.text("body")
     finally:
         browser.close()
-        if zone is not None:
-            zone.stop()
-        hub.stop()
+        stopped(hub, zones, tokens.get("alice"), job_id)

@@ -22,9 +22,11 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "web-server"
 
 
 def port_job(folder: Path, port: int) -> Path:
-    """``examples/web-server`` on a free port (the machine is shared: 8888 may be taken)."""
+    """``examples/web-server`` on a free port (the machine is shared: 8888 may be taken), serving
+    two minutes at most (a job left behind by a failed test ends by itself)."""
     shutil.copytree(EXAMPLE, folder)
-    toml = (folder / "lz.toml").read_text().replace("8888", str(port))
+    toml = (folder / "lz.toml").read_text().replace('"8888"]', f'"{port}", "120"]').replace("8888", str(port))
+    assert f'"{port}", "120"]' in toml
     (folder / "lz.toml").write_text(toml)
     return folder
 
@@ -38,14 +40,16 @@ def token_of(path: Path) -> str:
     return path.read_text().strip()
 
 
-def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] | None = None,
-                        **zone_args: Any) -> tuple[Any, dict[str, str], str, int]:
-    """alice's Station ``lab`` with her landing zone X, carol in it as a launcher (no ``ports``),
-    bob outside it; alice's web-server job running. ``files``: the users' token files, when the
-    test made the users itself. Returns (zone, tokens, job id, port)."""
+def lab_with_a_port_job(tmp_path: Path, hub: HubServer, started: list[Any], files: dict[str, Path] | None = None,
+                        **zone_args: Any) -> tuple[dict[str, str], str, int]:
+    """alice's Station ``lab`` with her landing zone X (added to ``started``, for the test to
+    stop), carol in it as a launcher (no ``ports``), bob outside it; alice's web-server job
+    running. ``files``: the users' token files, when the test made the users itself. Returns
+    (tokens, job id, port)."""
     files = files or {name: hub.user(name) for name in ("alice", "bob", "carol")}
     tokens = {name: token_of(path) for name, path in files.items()}
     zone = hub_landing_zone(tmp_path / "X", hub, "X", files["alice"], **zone_args)
+    started.append(zone)
     zone.start()
     assert api(hub, tokens["alice"], "POST", "/stations", json={"name": "lab"}).status_code == 201
     deadline = time.time() + 30
@@ -62,7 +66,21 @@ def lab_with_a_port_job(tmp_path: Path, hub: HubServer, files: dict[str, Path] |
     while api(hub, tokens["alice"], "GET", f"/jobs/{job_id}").json()["state"] != "running":
         assert time.time() < deadline, "the job never ran"
         time.sleep(0.2)
-    return zone, tokens, job_id, port
+    return tokens, job_id, port
+
+
+def stopped(hub: HubServer, zones: list[Any], token: str | None = None, job_id: str | None = None) -> None:
+    """The test's end: its job cancelled and ended (its server with it), then the zone and hub."""
+    try:
+        if token and job_id:
+            api(hub, token, "POST", f"/jobs/{job_id}/cancel")
+            deadline = time.time() + 30
+            while api(hub, token, "GET", f"/jobs/{job_id}").json()["state"] != "cleaned" and time.time() < deadline:
+                time.sleep(0.3)
+    finally:
+        for zone in zones:
+            zone.stop()
+        hub.stop()
 
 
 def opened(hub: HubServer, token: str, job_id: str, port: int, path: str = "/") -> requests.Response:
@@ -81,9 +99,11 @@ def test_a_running_jobs_port_over_http_and_websocket_to_members_only(tmp_path: P
     config.write_text("[ports]\nconnect_s = 10\n")
     hub = HubServer(tmp_path / "hub", lease_s=10, config=config)
     hub.start()
-    zone = None
+    zones: list[Any] = []
+    tokens: dict[str, str] = {}
+    job_id = None
     try:
-        zone, tokens, job_id, port = lab_with_a_port_job(tmp_path, hub)
+        tokens, job_id, port = lab_with_a_port_job(tmp_path, hub, zones)
         page = opened(hub, tokens["alice"], job_id, port)
         assert page.status_code == 200, page.text
         assert "Hello from inside the job" in page.text
@@ -122,9 +142,7 @@ def test_a_running_jobs_port_over_http_and_websocket_to_members_only(tmp_path: P
             assert time.time() < deadline
             time.sleep(0.2)
     finally:
-        if zone is not None:
-            zone.stop()
-        hub.stop()
+        stopped(hub, zones, tokens.get("alice"), job_id)
 
 
 @pytest.mark.slurm
@@ -133,10 +151,12 @@ def test_a_slurm_jobs_port_is_reached_on_the_node_it_runs_on(tmp_path: Path) -> 
     """The agent asks squeue for the job's batch host and connects there (one node here)."""
     hub = HubServer(tmp_path / "hub", lease_s=10)
     hub.start()
-    zone = None
+    zones: list[Any] = []
+    tokens: dict[str, str] = {}
+    job_id = None
     try:
-        zone, tokens, job_id, port = lab_with_a_port_job(
-            tmp_path, hub, container="slurm", extra_args=("--runtime", "none"),
+        tokens, job_id, port = lab_with_a_port_job(
+            tmp_path, hub, zones, container="slurm", extra_args=("--runtime", "none"),
             config="[slurm]\nsstat_interval_s = 2\n")
         page = opened(hub, tokens["alice"], job_id, port)
         assert page.status_code == 200 and "Hello from inside the job" in page.text, page.text
@@ -146,9 +166,7 @@ def test_a_slurm_jobs_port_is_reached_on_the_node_it_runs_on(tmp_path: Path) -> 
             assert time.time() < deadline
             time.sleep(0.5)
     finally:
-        if zone is not None:
-            zone.stop()
-        hub.stop()
+        stopped(hub, zones, tokens.get("alice"), job_id)
 
 
 @pytest.mark.postgres
