@@ -35,6 +35,7 @@ class JobSpec:
     array: str | None = None  # a sweep's indices and throttle, canonical ("0-99%10"; lz.core.array)
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # lz.core.retry
     after: tuple[Dependency, ...] = ()  # lz.core.dependencies
+    ports: tuple[int, ...] = ()  # TCP ports it serves, opened through a hub (issue 26; lz.hub.protocol.ports)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,16 +64,19 @@ class JobSpec:
             array=data.get("array") or None,
             retry=RetryPolicy.from_dict(data["retry"]) if data.get("retry") else RetryPolicy(),
             after=tuple(Dependency(d["job_id"], d["condition"]) for d in data.get("after") or ()),
+            ports=tuple(int(p) for p in data.get("ports") or ()),
         )
 
 
 def _retry_and_after(spec: JobSpec) -> dict[str, Any]:
-    """Only when set: a spec without them reads as before (older zones, the hub's copies)."""
+    """Only when set: a spec without them reads as before (older zones, the hub's copies). Ports too."""
     found: dict[str, Any] = {}
     if spec.retry != RetryPolicy():
         found["retry"] = spec.retry.to_dict()
     if spec.after:
         found["after"] = [{"job_id": d.job_id, "condition": d.condition} for d in spec.after]
+    if spec.ports:
+        found["ports"] = list(spec.ports)
     return found
 
 

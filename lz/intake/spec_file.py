@@ -20,7 +20,7 @@ from lz.host.fs import special_kind
 SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array", "retries", "retry_on", "after"}
+_TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array", "retries", "retry_on", "after", "ports"}
 MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
 
@@ -67,7 +67,7 @@ def load_spec(
         raise BundleError(f"{SPEC_FILE}: `command` is required (an argv list such as [\"python\", \"main.py\"])")
     retry = parse_policy(data.get("retries"), data.get("retry_on"), retry_default or RetryPolicy(), SPEC_FILE)
     return JobSpec(name=job_name, command=command, recipe=recipe, recipe_kind=kind, resources=resources, env=env,
-                   array=array, retry=retry, after=_after(data.get("after")))
+                   array=array, retry=retry, after=_after(data.get("after")), ports=_ports(data.get("ports")))
 
 
 def _array(value: Any, max_tasks: int) -> str | None:
@@ -87,6 +87,20 @@ def _after(value: Any) -> tuple[Dependency, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BundleError(f"{SPEC_FILE}: `after` must be a list such as [\"1a2b3c\", \"4d5e6f:any\"]")
     return parse_all(value)
+
+
+MAX_PORTS = 16
+
+
+def _ports(value: Any) -> tuple[int, ...]:
+    """``ports = [8888]``: TCP ports the job serves while it runs, which a hub may open to the
+    Station's members (``/jobs/ID/port/8888/``); sorted, each once."""
+    if value is None:
+        return ()
+    if (not isinstance(value, list) or len(value) > MAX_PORTS
+            or not all(type(p) is int and 1 <= p <= 65535 for p in value)):
+        raise BundleError(f"{SPEC_FILE}: `ports` must be a list of at most {MAX_PORTS} TCP ports such as [8888]")
+    return tuple(sorted(set(value)))
 
 
 def _read_toml(folder: Path) -> dict[str, Any]:

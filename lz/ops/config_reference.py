@@ -97,10 +97,27 @@ def reference() -> str:
     slurm = SlurmSettings()
     for name, kind in _SLURM.items():
         lines.append(f"| `{name}` | {_TYPE_NAMES[kind]} | {_cell(getattr(slurm, name))} | {DESCRIPTIONS['slurm.' + name]} |")
+    lines += _hub_ports()
     lines += ["", "## Example", "", "```toml", 'name = "galileo"', 'container = "slurm"', "tick = 5",
               'metrics = "127.0.0.1:9750"', "", "[limits]", "cpus = 64", 'memory = "256G"', "",
               "[slurm]", 'account = "proj"', 'extra_sbatch_args = ["--constraint=skylake"]', "```", ""]
     return "\n".join(lines)
+
+
+def _hub_ports() -> list[str]:
+    """The hub's ``[ports]`` table (its configuration file, ``lz hub serve --config``): the limits
+    of interactive ports (issue 26)."""
+    from lz.hub.protocol.ports import PortLimits
+
+    lines = ["", "### The hub's `[ports]`", "",
+             "Interactive ports (`ports = [8888]` in a job's lz.toml, opened at `/jobs/ID/port/8888/`) are "
+             "limited by the `[ports]` table of the hub's configuration file (`lz hub serve --config`):", "",
+             "| key | type | default | meaning |", "|---|---|---|---|"]
+    defaults = PortLimits()
+    for name, field in PortLimits.model_fields.items():
+        kind = {"float": "number", "int": "integer"}[getattr(field.annotation, "__name__", str(field.annotation))]
+        lines.append(f"| `{name}` | {kind} | {_cell(getattr(defaults, name))} | {field.description} |")
+    return lines
 
 
 def _cell(value: Any) -> str:

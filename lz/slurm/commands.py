@@ -141,3 +141,8 @@ def scontrol_argv(action: str, slurm_id: str) -> list[str]:
 def listpids_argv(slurm_id: str) -> list[str]:
     """The job's processes on this node (only where slurmd runs here; elsewhere it fails)."""
     return ["scontrol", "listpids", slurm_id]
+
+
+def batch_host_argv(slurm_id: str) -> list[str]:
+    """The node a running job's batch script runs on (where a job's ports are served, issue 26)."""
+    return ["squeue", "--noheader", "--jobs", slurm_id, "--format=%B"]

@@ -306,3 +306,15 @@ def read_listpids(returncode: int, stdout: str, stderr: str) -> list[int]:
         if first.isdigit():
             pids.append(int(first))
     return pids
+
+
+_HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+
+
+def read_batch_host(returncode: int, stdout: str) -> str | None:
+    """squeue's ``%B`` for one job: a host name, or None (not running, gone, or anything odd:
+    ``n/a`` while pending, an error, several lines)."""
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if returncode != 0 or len(lines) != 1 or not _HOST.match(lines[0]) or lines[0].lower() == "n/a":
+        return None
+    return lines[0]

@@ -37,6 +37,7 @@ from lz.hub.agent import beat, leftovers, outbox
 from lz.hub.agent.client import HubClient, HubRefused, HubUnavailable
 from lz.hub.agent.options import AgentOptions
 from lz.hub.agent.outbox import Claim
+from lz.hub.agent.ports import PortTunnels
 from lz.hub.protocol.names import FACTS, MANIFEST, RESULT_FILES
 from lz.hub.protocol.schemas import facts_within_bounds
 from lz.store.jobs import Job, JobStore
@@ -73,6 +74,7 @@ class HubAgent:
         self._threads: list[threading.Thread] = []
         self.incoming = settings.state_dir / "hub-incoming"
         self.outgoing = settings.state_dir / "hub-outgoing"
+        self.ports = PortTunnels(client, self.name, store, self._stop)  # interactive ports (issue 26)
 
     # -- life ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -84,6 +86,7 @@ class HubAgent:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+        self.ports.start()  # not joined at stop: its long poll ends by itself, and the thread is a daemon
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop claiming; what is unreported stays in the database for the next start."""
@@ -102,6 +105,8 @@ class HubAgent:
         room at once (the claimer asks for the next job, a job claimed ahead is taken in, while
         this one is collected), and a cleaned job's results go up at once, not at the syncer's
         next pass. Other transitions wait for that pass, so they still reach the hub in batches."""
+        if transition.to_state not in _PORTS_OPEN:
+            self.ports.close_job(job.id)  # the tunnel closes when the job ends (cancelling: at once)
         if transition.to_state in _ROOM_FREED:
             self._room.set()
             self._kick.set()  # the upload of a cleaned job, the intake of a job claimed ahead
@@ -522,6 +527,8 @@ class HubAgent:
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
 
 
+_PORTS_OPEN = frozenset({State.RUNNING, State.PAUSED})
+"""States in which a job's tunnels stay open (a paused job's connections wait for it)."""
 _ROOM_FREED = frozenset({State.COLLECTING, State.CLEANED})
 """States of a job whose process has ended: its CPUs, memory and GPUs are free for the next claim
 while its results are collected and uploaded."""

@@ -35,6 +35,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         station_rules,
         stations,
         tokens,
+        tunnels,
         users,
         zones,
         zones_lz,
@@ -51,12 +52,14 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         reaper = asyncio.create_task(_reap(hub))
         checker = asyncio.create_task(hub.notifier.run())
         deliverer = asyncio.create_task(deliver.run(hub))  # e-mails and webhooks (issue 26)
+        tunnels = asyncio.create_task(hub.tunnels.run())  # interactive ports (issue 26)
         try:
             yield
         finally:
             reaper.cancel()
             checker.cancel()
             deliverer.cancel()
+            tunnels.cancel()
 
     app = FastAPI(title="lz hub", version=__version__, lifespan=lifespan,
                   description="Stations that users submit to and landing zones pull from.",
@@ -91,6 +94,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(notifications.router, prefix="/api/v1")
     oauth.include(app)
     app.include_router(pilots.router, prefix="/api/v1/lz")
+    app.include_router(tunnels.router, prefix="/api/v1/lz")
     web.include(app)
     return app
 

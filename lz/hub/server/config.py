@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lz.hub.protocol.ports import PortLimits
+
 
 class HubConfig(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
@@ -78,6 +80,7 @@ class HubConfig(BaseModel):
     smtp: SmtpConfig | None = None
     deliver_s: float = Field(default=5.0, gt=0, le=3600)
     deliver_tries: int = Field(default=8, ge=1, le=100)
+    ports: PortLimits = PortLimits()  # interactive ports (issue 26): [ports] of the file
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)  # a whole delivery, however slow the receiver
     # webhooks to loopback, link-local (metadata), private or reserved addresses: refused unless
     # this is on (receivers on the hub's own network; the tests' on 127.0.0.1)
@@ -152,7 +155,7 @@ class SmtpConfig(BaseModel):
 
 
 def load_file(path: Path) -> dict[str, object]:
-    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``, and
+    """The hub's TOML configuration file (``lz hub serve --config``): ``[auth0]``, ``[login]``, ``[ports]``, and
     ``[hub]`` for any other setting of ``HubConfig`` (retention days, ``recheck_s``, ...)."""
     import tomllib
 
@@ -167,6 +170,8 @@ def load_file(path: Path) -> dict[str, object]:
         out["auth0"] = Auth0Config(**data["auth0"])
     if "smtp" in data:
         out["smtp"] = SmtpConfig(**data["smtp"])
+    if "ports" in data:
+        out["ports"] = PortLimits(**data["ports"])
     out.update(data.get("login", {}))
     out.update(data.get("hub", {}))
     return out

@@ -57,3 +57,15 @@ class Busy(TooMany):
 
     status = 503
 
+
+
+class BadGateway(HubError):
+    """What the hub relays for was not reachable (a job's port: its landing zone or the job refused)."""
+
+    status = 502
+
+
+class GatewayTimeout(HubError):
+    """What the hub relays for did not answer in time (a job's port: no tunnel came)."""
+
+    status = 504

@@ -19,6 +19,7 @@ from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
+from lz.hub.server.tunnels import DatabaseTunnels, Tunnels
 
 log = logging.getLogger("lz.hub")
 T = TypeVar("T")
@@ -39,6 +40,8 @@ class Hub:
         self.password_checks = Slots(config.password_checks, "password checks")  # argon2id: 64 MiB each
         self.polls = PerKeyCap(config.polls_per_token, "long-poll claims", "per token")
         self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
+        # interactive ports (issue 26): this process's tunnels, wished for in the database
+        self.tunnels = Tunnels(config.ports, DatabaseTunnels(self.read, self.write, self.now), config.ports.recheck_s)
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 
@@ -72,7 +75,7 @@ class Hub:
         then finished jobs past theirs (rows, events, attempts), then every stored file no row
         needs and dead uploads in ``incoming``. Counts what went (``removed`` keeps the totals
         for the metrics) and logs one line when anything did."""
-        from lz.hub.server.domain import notifications, rate_limits, retention
+        from lz.hub.server.domain import notifications, ports, rate_limits, retention
 
         config = self.config
         keep = retention.Retention(after_download_s=config.retention_days * 86400,
@@ -87,6 +90,7 @@ class Hub:
         gone["jobs"] += self.write(retention.forget_finished, self.now(), keep)
         gone["rate-limits"] += self.write(rate_limits.purge, self.now())
         gone["deliveries"] += self.write(notifications.purge, self.now())
+        gone["tunnels"] += self.write(ports.purge, self.now())  # wishes a killed hub process left
         wall = time.time()  # stored times are wall-clock times
         gone += self.files.sweep(self.read(retention.needed), wall, config.incoming_grace_s)
         gone["incoming"] += self.files.sweep_incoming(wall, config.incoming_grace_s)

@@ -388,3 +388,21 @@ class StationTemplate(HubBase):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class PortTunnel(HubBase):
+    """A connection a user waits for to a running job's port (issue 26), so the landing zone's
+    long poll hears of it on whichever hub process it reached (``lz.hub.server.tunnels``). Its
+    WebSocket must still reach the process the user's request did (that one holds the user's
+    connection). Removed when the user's side ends; one a killed process left is removed
+    after ``STALE_S`` (``lz.hub.server.domain.ports``) (hub0018)."""
+
+    __tablename__ = "hub_port_tunnels"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lz_id: Mapped[int] = mapped_column(ForeignKey("landing_zones.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(String(32))
+    attempt: Mapped[int] = mapped_column(Integer)
+    port: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    handed_at: Mapped[float | None] = mapped_column(Float)

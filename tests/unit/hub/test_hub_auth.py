@@ -105,6 +105,7 @@ def _lz_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"/lz/jobs/{j}/finish", {"json": {"name": "lz1", "attempt": 1, "results": False}}),
         ("POST", "/lz/release", {"json": {"name": "lz1", "jobs": [{"id": j, "attempt": 1}]}}),
         ("POST", f"/lz/jobs/{j}/notifications", {"json": {"name": "lz1", "attempt": 1, "notifications": []}}),
+        ("POST", "/lz/tunnels/wait", {"json": {"name": "lz1", "wait_s": 0}}),
     ]
 
 

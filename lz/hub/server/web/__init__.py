@@ -21,6 +21,7 @@ def include(app: FastAPI) -> None:
         auth0_login,
         pages_jobs,
         pages_notifications,
+        pages_ports,
         pages_stations,
         pages_zones,
         render,
@@ -30,7 +31,7 @@ def include(app: FastAPI) -> None:
     app.add_exception_handler(session.SignInRequired, session.to_sign_in)
     app.add_exception_handler(RequestValidationError, _malformed)
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
-    for module in (auth, auth0_login, pages_zones, pages_stations, pages_notifications, pages_jobs):
+    for module in (auth, auth0_login, pages_zones, pages_stations, pages_notifications, pages_ports, pages_jobs):
         app.include_router(module.router)
 
 

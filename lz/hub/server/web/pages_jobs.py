@@ -5,6 +5,7 @@ results (the archive, or single files named in its manifest)."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from typing import Any
@@ -184,7 +185,8 @@ def _job_context(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
     finished = job["phase"] == "finished"
     return {"job": job, "_row": row, "files": files, "actions": actions, "diagram": diagram(job["state"]),
             "finished": finished, "resubmittable": finished and bool(row.bundle),
-            "resubmit_key": secrets.token_hex(16)}  # one page, one key: a double click is one new job
+            "resubmit_key": secrets.token_hex(16),  # one page, one key: a double click is one new job
+            "ports": json.loads(row.spec).get("ports") or []}  # opened at /jobs/ID/port/N/ while it runs
 
 
 def available_actions(phase: str, state: str, control: str | None = None) -> list[str]:

@@ -2,7 +2,7 @@
 ``order=name|state``), each keyset-paged on an index of its own, as newest and oldest are.
 
 Revision ID: hub0021_job_sorts
-Revises: hub0016_retries
+Revises: hub0018_ports
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "hub0021_job_sorts"
-down_revision = "hub0016_retries"
+down_revision = "hub0018_ports"
 branch_labels = None
 depends_on = None
 
