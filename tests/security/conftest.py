@@ -3,6 +3,7 @@ and its accounts takes seconds, the attacks themselves less."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +20,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    hub = World(tmp_path_factory.mktemp("hostile-hub"))
+def world(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[World]:
+    """The hub keeps bundles and results in a folder, or with ``LZ_SECURITY_STORE=s3`` in a bucket
+    of a real S3 server (``tests.s3_server``): the same attacks against the other backend."""
+    store = None
+    if os.environ.get("LZ_SECURITY_STORE") == "s3":
+        server = request.getfixturevalue("s3_server")
+        store = str(server.url(server.new_bucket()))
+    hub = World(tmp_path_factory.mktemp("hostile-hub"), store=store)
     try:
         yield hub
     finally:

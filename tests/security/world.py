@@ -36,11 +36,11 @@ class World:
     her own zone lzm, which a hub admin added); bob is in no Station (his zone lzb serves none);
     ``zone`` is alice's landing-zone token. One job of alice's waits in s1."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, store: str | None = None):
         config = base / "hub.toml"
         base.mkdir(parents=True, exist_ok=True)
         config.write_text("[hub]\n" + "".join(f"{k} = {v}\n" for k, v in SETTINGS.items()))
-        self.server = HubServer(base, config=config)
+        self.server = HubServer(base, config=config, store=store)
         self.server.start()
         self.url = self.server.url
         self.port = self.server.port
