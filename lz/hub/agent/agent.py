@@ -64,6 +64,7 @@ class HubAgent:
         self.monotonic = monotonic
         self.lease_s = 30.0
         self._stop = threading.Event()
+        self.draining = False  # a pilot's drain (``drain.drain``): what a claim in flight brings goes back
         self._kick = threading.Event()  # wakes the syncer (a new claim, a transition to report)
         self._room = threading.Event()  # wakes the claimer (a job ended)
         self._last_beat: float | None = None  # monotonic
@@ -180,7 +181,7 @@ class HubAgent:
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0)
                 self.lease_s = float(answer["lease_s"])
-                if answer["jobs"] and self._stop.is_set():
+                if answer["jobs"] and self.draining:
                     self._hand_back(answer["jobs"])
                     break
                 if answer["jobs"]:

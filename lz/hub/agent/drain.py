@@ -30,6 +30,7 @@ def drain(agent: HubAgent, budget_s: float = 20.0) -> None:
     connection and claims nothing, or the lease expires."""
     now = agent.monotonic
     deadline = now() + budget_s
+    agent.draining = True
     agent._stop.set()  # no more claims; the heartbeat and syncer threads end too
     agent._room.set()
     agent._kick.set()
