@@ -35,6 +35,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         station_rules,
         stations,
         tokens,
+        usage,
         users,
         zones,
         zones_lz,
@@ -89,6 +90,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(jobs.router, prefix="/api/v1")
     app.include_router(zones_lz.router, prefix="/api/v1/lz")
     app.include_router(notifications.router, prefix="/api/v1")
+    app.include_router(usage.router, prefix="/api/v1")
     oauth.include(app)
     app.include_router(pilots.router, prefix="/api/v1/lz")
     web.include(app)

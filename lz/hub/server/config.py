@@ -79,6 +79,9 @@ class HubConfig(BaseModel):
     deliver_s: float = Field(default=5.0, gt=0, le=3600)
     deliver_tries: int = Field(default=8, ge=1, le=100)
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # credits (issue 26): a job's owner is warned once their spending reaches this share of a
+    # credit limit (prices and limits themselves are per Station: ``lz station credits``)
+    credit_warn_percent: int = Field(default=80, ge=0, le=100)
     # abuse limits (issue 21), shared by the hub's processes through the database unless said
     # otherwise; a refusal is 429 with Retry-After
     rate_window_s: float = Field(default=60.0, gt=0, le=86400)  # the window of the per-address limits below
