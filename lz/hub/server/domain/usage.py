@@ -44,6 +44,7 @@ members_t: Any = StationMember.__table__
 
 AMOUNTS = ("cpu_s", "mem_mib_s", "gpu_s", "credits_mc")
 STOPPED_BY = "the credit limit"
+UNKNOWN_MEMORY_MIB = 4 << 20  # 4 TiB: the bound on memory when neither the job nor its zone says
 WARNING_SEQ, STOP_SEQ = 1, 2  # the hub's own notices on a job: attempt 0 (no landing zone uses it)
 
 
@@ -75,7 +76,7 @@ def measured(before: Totals, facts: Mapping[str, Any], resources: Mapping[str, A
     wall = max(before.wall_s, int(max(0.0, end - start)))
     cpus = max(int(resources.get("cpus") or 1), int(getattr(zone, "cpus", None) or 1))
     cpu = max(before.cpu_s, min(int(facts.get("cpu_seconds") or 0), wall * cpus))
-    mem_cap = max(int(resources.get("memory_mb") or 0), int(getattr(zone, "memory_mb", None) or 0), 1)
+    mem_cap = max(int(resources.get("memory_mb") or 0), int(getattr(zone, "memory_mb", None) or 0)) or UNKNOWN_MEMORY_MIB
     rss_mib = min(int(facts.get("max_rss_bytes") or 0) >> 20, mem_cap)
     mem = before.mem_mib_s + rss_mib * (wall - before.wall_s)
     gpu = max(before.gpu_s, int(resources.get("gpus") or 0) * wall)
