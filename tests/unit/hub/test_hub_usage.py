@@ -90,10 +90,24 @@ def test_totals_only_grow_and_memory_is_integrated_over_the_reports() -> None:
 # -- on a hub ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[HubApp]:
-    with hub_app(tmp_path) as a:
-        yield a
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubApp]:
+    """A hub on SQLite, and on PostgreSQL (hub0017_usage migrated there; row locks, BigInteger sums)."""
+    if request.param == "sqlite":
+        with hub_app(tmp_path) as a:
+            yield a
+        return
+    from fastapi.testclient import TestClient
+
+    from lz.hub.server.app import create_app
+    from lz.hub.server.config import HubConfig
+    from tests.clock import Clock
+    from tests.unit.hub_helpers import HUB_EPOCH
+
+    clock = Clock(HUB_EPOCH)
+    config = HubConfig(db_url=request.getfixturevalue("postgres_url"), files_dir=tmp_path / "files", clock=clock)
+    with TestClient(create_app(config)) as client:
+        yield HubApp(client, clock)
 
 
 def _running(app: HubApp, token: str, body: bytes | None = None, **params: Any) -> dict[str, Any]:
