@@ -13,11 +13,13 @@ from urllib.parse import quote
 
 import click
 
+from lz.cli.common import common
 from lz.cli.hub_target import hub_options
 from lz.core.errors import UserError
 
 COLUMNS = ("day", "station", "user", "landing_zone", "cpu_hours", "memory_gib_hours", "gpu_hours", "credits")
 GROUPS = ("day", "station", "user", "landing_zone")
+LOCAL_COLUMNS = ("day", "jobs", "cpu_hours", "memory_gib_hours", "gpu_hours")
 AMOUNTS = {"cpu_hour": "cpu-hour", "memory_gib_hour": "memory-gib-hour", "gpu_hour": "gpu-hour", "limit": "limit"}
 
 
@@ -35,21 +37,39 @@ def since_day(text: str, today: dt.date) -> str:
     return (today - dt.timedelta(days=int(found.group(1)))).isoformat()
 
 
-def usage_csv(rows: list[dict[str, Any]], by: tuple[str, ...]) -> str:
+def _names(by: tuple[str, ...], local: bool) -> list[str]:
+    if local:
+        return list(LOCAL_COLUMNS)
+    return [c for c in COLUMNS if c not in GROUPS or c in by]
+
+
+def _local(station: str | None, user: str | None, since: str | None) -> list[dict[str, Any]]:
+    import time
+
+    from lz.cli.common import settings, store
+    from lz.core.usage_sums import per_day
+
+    if station or user:
+        raise UserError("--station and --user need a hub (--hub URL or LZ_HUB)")
+    jobs = store(settings())
+    return per_day(jobs.jobs(), time.time(), since)
+
+
+def usage_csv(rows: list[dict[str, Any]], by: tuple[str, ...], local: bool = False) -> str:
     out = io.StringIO()
-    names = [c for c in COLUMNS if c not in GROUPS or c in by]
+    names = _names(by, local)
     writer = csv.DictWriter(out, fieldnames=names, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-def usage_text(rows: list[dict[str, Any]], by: tuple[str, ...]) -> str:
+def usage_text(rows: list[dict[str, Any]], by: tuple[str, ...], local: bool = False) -> str:
     from lz.core.tables import columns
 
     if not rows:
         return "no usage recorded"
-    names = [c for c in COLUMNS if c not in GROUPS or c in by]
+    names = _names(by, local)
     heads = tuple(c.upper().replace("_", " ").replace("MEMORY GIB HOURS", "GIB HOURS") for c in names)
     return columns([heads, *(tuple(str(r.get(c, "")) for c in names) for r in rows)])
 
@@ -62,26 +82,33 @@ def usage_text(rows: list[dict[str, Any]], by: tuple[str, ...]) -> str:
               help="Sum per these, comma-separated: day, station, user, landing_zone.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
+@common
 @hub_options
 def usage_command(station: str | None, user_name: str | None, since: str | None, by: str, as_json: bool,
                   as_csv: bool) -> None:
     """CPU-, memory- and GPU-hours and credits of jobs run through the hub (yours; all of a
-    Station's where your role sees others' jobs)."""
+    Station's where your role sees others' jobs); without a hub, this landing zone's jobs per day."""
     from lz.cli.hub_target import target
 
     wanted = tuple(g for g in GROUPS if g in {b.strip() for b in by.split(",")})
     unknown = {b.strip() for b in by.split(",")} - set(GROUPS) - {""}
     if unknown:
         raise UserError(f"--by: unknown {sorted(unknown)[0]!r} (known: {', '.join(GROUPS)})")
-    found = target(required=True)
-    assert found is not None
+    found = target()
+    day = since_day(since, dt.datetime.now(dt.UTC).date()) if since else None
+    if found is None:  # no hub: this landing zone's own jobs, per day
+        rows = _local(station, user_name, day)
+        wanted = ("day",)
+        click.echo(json.dumps(rows, indent=2) if as_json else usage_csv(rows, wanted, local=True) if as_csv
+                   else usage_text(rows, wanted, local=True), nl=not as_csv)
+        return
     params: dict[str, Any] = {"by": list(wanted)}
     if station:
         params["station"] = station
     if user_name:
         params["user"] = user_name
-    if since:
-        params["since"] = since_day(since, dt.datetime.now(dt.UTC).date())
+    if day:
+        params["since"] = day
     rows = found.client().get("/api/v1/usage", params=params)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
