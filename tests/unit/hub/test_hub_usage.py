@@ -232,3 +232,26 @@ def test_a_report_for_an_attempt_the_zone_never_held_charges_nothing(app: HubApp
 
     assert app.hub.write(_charge).increments == {}
     assert app.ok("GET", "/usage", alice) == []
+
+
+def test_jobs_of_a_user_out_of_credit_do_not_hide_others_jobs_from_the_claim(app: HubApp) -> None:
+    alice, bob = app.user("alice"), app.user("bob")
+    app.station_with_zone(alice)
+    app.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 4, "max_running": 8})
+    app.ok("POST", "/stations/s1/invitations", alice, json={"user": "bob", "role": "contributor"})
+    app.ok("POST", "/invitations/s1/accept", bob)
+    app.ok("PUT", "/stations/s1/credits", alice, json={"cpu_hour": "3600"})
+    app.ok("PUT", "/stations/s1/credits", alice, json={"scope": "role", "name": "owner", "limit": "10"})
+    job = _running(app, alice)
+    app.clock.advance(30)
+    _report(app, alice, job, started_at=job["lease_expires"] - 30, cpu_seconds=20.0)  # 20 of 10: out of credit
+
+    def exhausted(conn: Any) -> list[tuple[int, int | None]]:
+        return credits.exhausted(conn)
+
+    assert app.hub.read(exhausted) == [(1, 1)]
+    for _ in range(80):  # more than the claim's look-ahead
+        assert app.submit(alice).status_code == 201
+    app.clock.advance(1)
+    theirs = app.submit(bob).json()["id"]
+    assert [c["id"] for c in app.claim(alice)] == [theirs]

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, false, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, false, func, insert, or_, select, update
 
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
@@ -110,6 +110,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         station_room = quotas.running_room(conn, conn.execute(stations).scalars(), quota)
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
+    for station_id, user_id in credits.exhausted(conn):  # their jobs wait for credit: not even candidates
+        bounds.append(~and_(jobs_t.c.station_id == station_id,
+                            *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
     rows = conn.execute(
         select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id)
         .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)

@@ -183,6 +183,29 @@ def any_limit(conn: Connection) -> bool:
     return conn.execute(select(rules_t.c.station_id).where(rules_t.c.limit_mc.is_not(None)).limit(1)).first() is not None
 
 
+def exhausted(conn: Connection) -> list[tuple[int, int | None]]:
+    """(Station, None) for each Station whose own limit is reached, (Station, user) for each
+    user whose own limit there is: the claim keeps their jobs out of its query (as the running
+    quota does), so a queue full of them cannot hide other members' jobs from the look-ahead."""
+    limited = conn.execute(select(rules_t.c.station_id, rules_t.c.scope, rules_t.c.limit_mc)
+                           .where(rules_t.c.limit_mc.is_not(None))).all()
+    if not limited:
+        return []
+    ids = sorted({r.station_id for r in limited})
+    by_station: dict[int, Any] = dict(conn.execute(select(usage_t.c.station_id, func.sum(usage_t.c.credits_mc))
+                                   .where(usage_t.c.station_id.in_(ids)).group_by(usage_t.c.station_id)).all())
+    found: list[tuple[int, int | None]] = [
+        (r.station_id, None) for r in limited if r.scope == "station" and int(by_station.get(r.station_id) or 0) >= r.limit_mc]
+    per_user = {r.station_id for r in limited if r.scope != "station"}
+    for station_id, user_id, mc in conn.execute(
+            select(usage_t.c.station_id, usage_t.c.user_id, func.sum(usage_t.c.credits_mc))
+            .where(usage_t.c.station_id.in_(sorted(per_user))).group_by(usage_t.c.station_id, usage_t.c.user_id)):
+        own = terms(conn, station_id, user_id).own_limit_mc
+        if own is not None and int(mc or 0) >= own:
+            found.append((station_id, user_id))
+    return found
+
+
 class Gate:
     """The credit check of one claim or one list of waiting jobs: why a job must wait (None:
     it may run), its Station's and user's terms and names read once each."""
@@ -221,7 +244,7 @@ def _subject(conn: Connection, station_id: int, scope: str, name: str | None) ->
     if not name:
         raise Invalid(f"name the {scope}")
     if scope == "role":
-        return roles.known(conn, station_id, name)
+        return "owner" if name == "owner" else roles.known(conn, station_id, name)  # the owner may have a limit too
     uid = conn.execute(select(users_t.c.id).where(users_t.c.name == name)).scalar_one_or_none()
     if uid is None or not roles.is_member(conn, station_id, uid):
         raise NotFound(f"no member {printable(name[:64])!r} in this station")
