@@ -84,6 +84,12 @@ def measured(before: Totals, facts: Mapping[str, Any], resources: Mapping[str, A
 
 
 @dataclass(frozen=True)
+class _Zone:
+    cpus: int | None
+    memory_mb: int | None
+
+
+@dataclass(frozen=True)
 class Charged:
     """What a report changed: the increments and whether it warned or stopped the job."""
 
@@ -96,17 +102,22 @@ def charge(conn: Connection, lz_id: int, job_id: str, attempt: int, facts: Mappi
            warn_percent: int = 80) -> Charged:
     """Charge one report of ``lz_id``'s attempt (call it in the report's or finish's transaction,
     after the job's row is locked by it). Reports of an attempt the zone never held charge nothing."""
-    held = conn.execute(select(attempts_t).where(attempts_t.c.job_id == job_id, attempts_t.c.attempt == attempt,
-                                                 attempts_t.c.lz_id == lz_id)).first()
-    job = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
-    if held is None or job is None:
+    job = conn.execute(  # the job, its attempt by this zone and the zone, in one read
+        select(jobs_t, attempts_t.c.claimed_at.label("attempt_claimed_at"),
+               attempts_t.c.ended_at.label("attempt_ended_at"), zones_t.c.cpus.label("zone_cpus"),
+               zones_t.c.memory_mb.label("zone_memory_mb"))
+        .join(attempts_t, and_(attempts_t.c.job_id == jobs_t.c.id, attempts_t.c.attempt == attempt,
+                               attempts_t.c.lz_id == lz_id))
+        .outerjoin(zones_t, zones_t.c.id == lz_id)
+        .where(jobs_t.c.id == job_id)).first()
+    if job is None:
         return Charged({})
     row = conn.execute(select(usage_t).where(usage_t.c.job_id == job_id, usage_t.c.attempt == attempt)
                        .with_for_update()).first()
     before = Totals(row.wall_s, row.cpu_s, row.mem_mib_s, row.gpu_s) if row else Totals()
-    zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
+    zone = _Zone(job.zone_cpus, job.zone_memory_mb)
     resources = json.loads(job.spec).get("resources") or {}
-    after = measured(before, facts, resources, zone, held.claimed_at, held.ended_at, now)
+    after = measured(before, facts, resources, zone, job.attempt_claimed_at, job.attempt_ended_at, now)
     terms = credits.terms(conn, job.station_id, job.submitter_id)
     cost = terms.prices.cost(after.cpu_s, after.mem_mib_s, after.gpu_s)
     charged_before = row.credits_mc if row else 0
@@ -126,12 +137,14 @@ def charge(conn: Connection, lz_id: int, job_id: str, attempt: int, facts: Mappi
 
 
 def _add_to_day(conn: Connection, job: Any, attempt: int, lz_id: int, day: str, increments: dict[str, int]) -> None:
+    """Add to the day's row, made by the first report of the day (the job's usage row is locked:
+    no two reports of one attempt race here)."""
     key = (days_t.c.job_id == job.id, days_t.c.attempt == attempt, days_t.c.day == day)
-    if conn.execute(select(days_t.c.day).where(*key)).first() is None:
+    added = conn.execute(update(days_t).where(*key).values(**{k: getattr(days_t.c, k) + v
+                                                               for k, v in increments.items()}))
+    if added.rowcount == 0:
         conn.execute(insert(days_t).values(job_id=job.id, attempt=attempt, day=day, station_id=job.station_id,
                                            user_id=job.submitter_id, lz_id=lz_id, **increments))
-    else:
-        conn.execute(update(days_t).where(*key).values(**{k: getattr(days_t.c, k) + v for k, v in increments.items()}))
 
 
 def _check(conn: Connection, job: Any, attempt: int, row: Any, terms: credits.Terms, increments: dict[str, int],
