@@ -255,3 +255,35 @@ def test_jobs_of_a_user_out_of_credit_do_not_hide_others_jobs_from_the_claim(app
     app.clock.advance(1)
     theirs = app.submit(bob).json()["id"]
     assert [c["id"] for c in app.claim(alice)] == [theirs]
+
+
+def test_each_attempt_is_charged_its_own_and_a_finish_charges_the_rest_once(app: HubApp) -> None:
+    alice = app.user("alice")
+    app.station_with_zone(alice)
+    app.ok("PUT", "/stations/s1/credits", alice, json={"cpu_hour": "3600", "gpu_hour": "0"})
+    job = _running(app, alice)
+    start = app.clock()
+    app.clock.advance(40)
+    _report(app, alice, job, started_at=start, cpu_seconds=10.0)
+    # the first attempt is lost by its zone: what it used is charged, and stays charged
+    lost = {"name": "lz1", "attempt": 1, "results": False,
+            "facts": {"outcome": "lost", "started_at": start, "cpu_seconds": 12.0}}
+    app.ok("POST", f"/lz/jobs/{job['id']}/finish", alice, json=lost)
+    [again] = app.claim(alice)
+    assert again["attempt"] == 2
+    second = app.clock()
+    app.clock.advance(60)
+    done = {"name": "lz1", "attempt": 2, "results": False,
+            "facts": {"outcome": "succeeded", "started_at": second, "ended_at": second + 50, "cpu_seconds": 45.0}}
+    app.ok("POST", f"/lz/jobs/{job['id']}/finish", alice, json=done)
+    app.clock.advance(600)
+    app.ok("POST", f"/lz/jobs/{job['id']}/finish", alice, json=done)  # a resent finish: nothing more
+    assert app.ok("GET", f"/jobs/{job['id']}", alice)["usage"]["credits"] == "57.000"  # 12 + 45 CPU-seconds
+
+    def attempts(conn: Any) -> list[tuple[int, int, int]]:
+        from sqlalchemy import select
+
+        return [(r.attempt, r.wall_s, r.cpu_s) for r in conn.execute(
+            select(usage.usage_t).where(usage.usage_t.c.job_id == job["id"]).order_by(usage.usage_t.c.attempt))]
+
+    assert app.hub.read(attempts) == [(1, 40, 12), (2, 50, 45)]  # the second's wall time ends where it ended
