@@ -577,8 +577,11 @@ def client_token_revoke(token_id: int) -> None:
 def register(main: click.Group) -> None:
     """Add ``hub``, ``station``, ``zones``, ``login`` and ``token`` to ``lz``."""
     from lz.cli import station as members_cli
+    from lz.cli import usage_cmd
 
     main.add_command(login_command)
+    usage_cmd.register_credits(station_group)
+    main.add_command(usage_cmd.usage_command)
     main.add_command(client_token_group)
     members_cli.register(station_group)
     main.add_command(hub_group)

@@ -56,6 +56,44 @@ class QuotaIn(_Body):
         "Bytes stored on the hub for its jobs: bundles of unfinished jobs plus results kept."))
 
 
+CREDITS = r"^[0-9]{1,13}(\.[0-9]{1,3})?$"  # an amount of credits as typed: at most three decimals
+DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+class CreditsIn(_Body):
+    """Prices and the credit limit of one rule of a Station (``PUT
+    /api/v1/stations/{station}/credits``): the Station's own (scope ``station``), a role's or a
+    user's. Amounts are decimal strings with at most three places (exact: no float holds money);
+    a field left out stays, ``null`` clears it."""
+
+    scope: Literal["station", "role", "user"] = "station"
+    name: str | None = Field(default=None, pattern=NAME, description="The role or the user (not for station).")
+    cpu_hour: str | None = Field(default=None, pattern=CREDITS, description="Credits per CPU-hour.")
+    memory_gib_hour: str | None = Field(default=None, pattern=CREDITS, description="Credits per GiB-hour of memory.")
+    gpu_hour: str | None = Field(default=None, pattern=CREDITS, description="Credits per GPU-hour.")
+    limit: str | None = Field(default=None, pattern=CREDITS, description=(
+        "The most that may be spent: by the Station's members together (station), or by each user "
+        "(role, user; a user's own limit replaces their role's)."))
+
+
+class CreditRuleOut(BaseModel):
+    scope: str
+    name: str | None
+    cpu_hour: str | None
+    memory_gib_hour: str | None
+    gpu_hour: str | None
+    limit: str | None
+
+
+class CreditsOut(BaseModel):
+    """A Station's credit rules (amounts in credits, three decimals) and what was spent."""
+
+    station: str
+    rules: list[CreditRuleOut]
+    spent: str
+    spent_by_you: str
+
+
 class QuotaLimit(BaseModel):
     limit: int
     used: int

@@ -36,6 +36,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         stations,
         tokens,
         tunnels,
+        usage,
         users,
         zones,
         zones_lz,
@@ -92,6 +93,7 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     app.include_router(jobs.router, prefix="/api/v1")
     app.include_router(zones_lz.router, prefix="/api/v1/lz")
     app.include_router(notifications.router, prefix="/api/v1")
+    app.include_router(usage.router, prefix="/api/v1")
     oauth.include(app)
     app.include_router(pilots.router, prefix="/api/v1/lz")
     app.include_router(tunnels.router, prefix="/api/v1/lz")

@@ -85,6 +85,9 @@ class HubConfig(BaseModel):
     # webhooks to loopback, link-local (metadata), private or reserved addresses: refused unless
     # this is on (receivers on the hub's own network; the tests' on 127.0.0.1)
     webhook_allow_private: bool = False
+    # credits (issue 26): a job's owner is warned once their spending reaches this share of a
+    # credit limit (prices and limits themselves are per Station: ``lz station credits``)
+    credit_warn_percent: int = Field(default=80, ge=0, le=100)
     # abuse limits (issue 21), shared by the hub's processes through the database unless said
     # otherwise; a refusal is 429 with Retry-After
     rate_window_s: float = Field(default=60.0, gt=0, le=86400)  # the window of the per-address limits below

@@ -406,3 +406,64 @@ class PortTunnel(HubBase):
     port: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[float] = mapped_column(Float)
     handed_at: Mapped[float | None] = mapped_column(Float)
+
+
+class JobUsage(HubBase):
+    """What one attempt of a job has used and been charged so far (``lz.hub.server.domain.usage``):
+    monotonic totals, each report raising them (never lowering), so a resent report charges
+    nothing twice. Integers: CPU and GPU seconds, MiB-seconds of memory, milli-credits. No key to
+    ``hub_jobs``: usage outlives the job's row (retention) (hub0017)."""
+
+    __tablename__ = "job_usage"
+    __table_args__ = (Index("ix_job_usage_station_user", "station_id", "user_id"),)
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lz_id: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id", ondelete="SET NULL"))
+    wall_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpu_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    mem_mib_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpu_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_mc: Mapped[int] = mapped_column(BigInteger, default=0)
+    warned_at: Mapped[float | None] = mapped_column(Float)  # the credit warning was sent
+    stopped_at: Mapped[float | None] = mapped_column(Float)  # the stop for credit was asked
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class UsageDay(HubBase):
+    """What an attempt used on one UTC day (the increments its reports brought that day): the rows
+    usage is summed from per user, Station, landing zone and day (hub0017)."""
+
+    __tablename__ = "usage_days"
+    __table_args__ = (Index("ix_usage_days_station_day", "station_id", "day"), Index("ix_usage_days_day", "day"))
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lz_id: Mapped[int | None] = mapped_column(ForeignKey("landing_zones.id", ondelete="SET NULL"))
+    cpu_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    mem_mib_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpu_s: Mapped[int] = mapped_column(BigInteger, default=0)
+    credits_mc: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CreditRule(HubBase):
+    """A Station's prices and credit limit for the Station as a whole (``scope`` station,
+    ``subject`` empty), for a role (its name) or a user (their id), in milli-credits: per CPU-hour,
+    GiB-hour of memory and GPU-hour, and the most one may spend (None: not set here)
+    (``lz.hub.server.domain.credits``, hub0017)."""
+
+    __tablename__ = "credit_rules"
+
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id", ondelete="CASCADE"), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cpu_hour_mc: Mapped[int | None] = mapped_column(BigInteger)
+    mem_gib_hour_mc: Mapped[int | None] = mapped_column(BigInteger)
+    gpu_hour_mc: Mapped[int | None] = mapped_column(BigInteger)
+    limit_mc: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -98,6 +98,9 @@ MATRIX: dict[str, tuple[str, str, dict[str, Any], tuple[int, ...]]] = {
     "add a notification way": ("POST", "/stations/s1/notifications", {"json": {"channel": "web"}},
                                (201, 201, 201, 404, 403)),
     "remove a notification way": ("DELETE", "/stations/s1/notifications/999", {}, (404, 404, 404, 404, 403)),
+    # credits (issue 26): any member reads the prices and limits; manage_members sets them
+    "show credits": ("GET", "/stations/s1/credits", {}, (200, 200, 200, 404, 403)),
+    "set credits": ("PUT", "/stations/s1/credits", {"json": {"cpu_hour": "1.5"}}, (200, 200, 403, 404, 403)),
 }
 
 

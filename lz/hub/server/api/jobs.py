@@ -72,10 +72,14 @@ async def resubmit_job(request: Request, job_id: str = params.job_id(),
 
 def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
     def _get(conn: Any) -> dict[str, Any]:
+        from lz.hub.server.domain import usage
+
         row = jobs.find(conn, who, job_id)
-        return jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
+        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
                              jobs.waiting_reasons(conn, [row]).get(row.id),
                              jobs.attempt_history(conn, row.id) if with_history else None)
+        data["usage"] = usage.of_job(conn, row.id)  # CPU-, memory-, GPU-hours and credits (issue 26)
+        return data
 
     return hub.read(_get)
 

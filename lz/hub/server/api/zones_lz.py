@@ -32,7 +32,7 @@ from lz.hub.protocol.schemas import (
 )
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, refuse_declared_size
-from lz.hub.server.domain import claims, quotas, zones
+from lz.hub.server.domain import claims, quotas, usage, zones
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import HubError, TooLarge
 from lz.hub.server.hub import Hub
@@ -162,8 +162,11 @@ def report(body: ReportIn, request: Request, job_id: str = params.job_id(), who:
 
     def _report(conn: Any) -> int:
         lz_id = zones.owned(conn, who, body.name)
-        return claims.report(conn, lz_id, job_id, body.attempt, [e.model_dump() for e in body.events],
-                             body.facts.model_dump(exclude_unset=True), hub.now(), hub.config.lease_s)
+        facts = body.facts.model_dump(exclude_unset=True)
+        seq = claims.report(conn, lz_id, job_id, body.attempt, [e.model_dump() for e in body.events],
+                            facts, hub.now(), hub.config.lease_s)
+        usage.charge(conn, lz_id, job_id, body.attempt, facts, hub.now(), hub.config.credit_warn_percent)
+        return seq
 
     return ReportOut(acknowledged_seq=hub.write(_report))
 
@@ -230,8 +233,9 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
 
     def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
-        done = claims.finish(conn, lz_id, job_id, body.attempt, results,
-                             body.facts.model_dump(exclude_unset=True), hub.now())
+        facts = body.facts.model_dump(exclude_unset=True)
+        done = claims.finish(conn, lz_id, job_id, body.attempt, results, facts, hub.now())
+        usage.charge(conn, lz_id, job_id, body.attempt, facts, hub.now(), hub.config.credit_warn_percent)
         if done and results is not None:
             quotas.record_results(conn, job_id, size)  # counts toward its Station's and submitter's bytes
         return done

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, false, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, false, func, insert, or_, select, update
 
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
 from lz.hub.protocol.lifecycle import Control, Phase, Snapshot
 from lz.hub.protocol.names import FACTS
-from lz.hub.server.domain import attempts, quotas
+from lz.hub.server.domain import attempts, credits, quotas
 from lz.hub.server.errors import Conflict, NotFound
 from lz.hub.server.models import HubEvent, HubJob, LandingZone, StationZone
 
@@ -110,6 +110,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         station_room = quotas.running_room(conn, conn.execute(stations).scalars(), quota)
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
+    for station_id, user_id in credits.exhausted(conn):  # their jobs wait for credit: not even candidates
+        bounds.append(~and_(jobs_t.c.station_id == station_id,
+                            *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
     rows = conn.execute(
         select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id)
         .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)
@@ -119,11 +122,14 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     if quota is not None:
         user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
+    credit = credits.Gate(conn)
     for row in rows:
         if len(claimed) >= limit:
             break
         if quota is not None and (station_room[row.station_id] <= 0 or user_room[row.submitter_id] <= 0):
             continue  # its Station or submitter reached the running quota during this claim
+        if credit.reason(row.station_id, row.submitter_id, row.spec) is not None:
+            continue  # its owner's credit would not cover it: it waits, and says so (jobs.waiting_reasons)
         if zone is not None and shortfall(json.loads(row.spec).get("resources") or {}, zone) is not None:
             continue  # too big for this landing zone: it stays pending for a bigger one
         if room is not None:

@@ -321,12 +321,17 @@ def _request(conn: Connection, who: Principal, job_id: str, action: str, now: fl
 def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
     """Why each pending job waits (``lz.hub.protocol.fit``): one query per Station for its landing zones."""
     from lz.hub.protocol.fit import waiting_reason
+    from lz.hub.server.domain.credits import Gate
     from lz.hub.server.domain.stations import links_t
 
     zones_of: dict[int, list[Any]] = {}
     found = {}
+    credit = Gate(conn)
     for row in rows:
         if row.phase != "pending":
+            continue
+        if (short := credit.reason(row.station_id, row.submitter_id, row.spec)) is not None:
+            found[row.id] = short
             continue
         if row.station_id not in zones_of:
             zones_of[row.station_id] = list(conn.execute(

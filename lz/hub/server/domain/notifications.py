@@ -86,6 +86,19 @@ def record(conn: Connection, lz_id: int, job_id: str, attempt: int, items: Seque
     return max(known, default=0)
 
 
+def hub_notice(conn: Connection, row: Any, seq: int, text: str, now: float) -> None:
+    """A notification the hub itself sends about a job (credit warnings, issue 26): stored as
+    attempt 0 (no landing zone uses it, so their acknowledgements never count it), idempotent by
+    ``seq``, and queued to the owner's subscriptions like a job's own."""
+    if conn.execute(select(notes_t.c.id).where(notes_t.c.job_id == row.id, notes_t.c.attempt == 0,
+                                               notes_t.c.seq == seq)).first() is not None:
+        return
+    conn.execute(insert(notes_t).values(job_id=row.id, attempt=0, seq=seq, at=now, text=text, received_at=now))
+    payload = {"event": "notification", "job": _job_summary(conn, row), "at": now, "text": text}
+    _queue(conn, _subscriptions_for(conn, row.station_id, row.submitter_id, "notifications"), row.id,
+           "notification", payload, now)
+
+
 # -- job ends -----------------------------------------------------------------------------------
 def queue_job_ends(conn: Connection, now: float, limit: int = 200) -> int:
     """Hand the ends of finished jobs to their owners' ``job_end`` subscriptions, once each (jobs

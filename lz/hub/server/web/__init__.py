@@ -23,6 +23,7 @@ def include(app: FastAPI) -> None:
         pages_notifications,
         pages_ports,
         pages_stations,
+        pages_usage,
         pages_zones,
         render,
         session,
@@ -31,7 +32,8 @@ def include(app: FastAPI) -> None:
     app.add_exception_handler(session.SignInRequired, session.to_sign_in)
     app.add_exception_handler(RequestValidationError, _malformed)
     app.mount("/static", StaticFiles(directory=render.STATIC), name="static")
-    for module in (auth, auth0_login, pages_zones, pages_stations, pages_notifications, pages_ports, pages_jobs):
+    for module in (auth, auth0_login, pages_zones, pages_stations, pages_notifications, pages_ports, pages_jobs,
+                   pages_usage):
         app.include_router(module.router)
 
 

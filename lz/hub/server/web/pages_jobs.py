@@ -20,7 +20,7 @@ from lz.hub.protocol.schemas import JOB_ID, NAME
 from lz.hub.server import downloads
 from lz.hub.server import uploads as submission
 from lz.hub.server.deps import hub_of
-from lz.hub.server.domain import jobs, stations
+from lz.hub.server.domain import jobs, stations, usage
 from lz.hub.server.errors import HubError, Invalid, NotFound
 from lz.hub.server.hub import Hub
 from lz.hub.server.web import job_list, pages_notifications, session
@@ -165,6 +165,7 @@ def _job(hub: Hub, viewer: Viewer, job_id: str) -> dict[str, Any]:
         row = jobs.find(conn, viewer.who, job_id)
         data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id), jobs.waiting_reasons(conn, [row]).get(row.id),
                              jobs.attempt_history(conn, row.id))
+        data["usage"] = usage.of_job(conn, row.id)
         data["_row"] = row
         return data
 

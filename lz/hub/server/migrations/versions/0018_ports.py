@@ -2,7 +2,7 @@
 of running jobs, so a landing zone's long poll hears of them on any hub process.
 
 Revision ID: hub0018_ports
-Revises: hub0016_retries
+Revises: hub0017_usage
 Create Date: 2026-12-06
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "hub0018_ports"
-down_revision = "hub0016_retries"
+down_revision = "hub0017_usage"
 branch_labels = None
 depends_on = None
 
