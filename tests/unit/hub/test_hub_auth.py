@@ -85,6 +85,9 @@ def _user_calls(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/stations/s1/notifications", {}),
         ("POST", "/stations/s1/notifications", {"json": {"channel": "web"}}),
         ("DELETE", "/stations/s1/notifications/1", {}),
+        ("GET", "/usage", {}),
+        ("GET", "/stations/s1/credits", {}),
+        ("PUT", "/stations/s1/credits", {"json": {"cpu_hour": "1.5"}}),
     ]
 
 
@@ -150,7 +153,7 @@ def test_a_landing_zone_token_cannot_act_as_a_user(world: World) -> None:
 def test_the_wrong_user_sees_nothing_of_another_station(world: World) -> None:
     expected = {("POST", "/stations"): 201, ("GET", "/stations"): 200, ("GET", "/whoami"): 200,
                 ("GET", "/zones"): 200, ("GET", "/jobs"): 200, ("POST", "/tokens"): 201, ("GET", "/tokens"): 200,  # his own tokens
-                ("GET", "/invitations"): 200}
+                ("GET", "/invitations"): 200, ("GET", "/usage"): 200}  # his own usage: none
     for method, path, kwargs in _user_calls(world):
         response = world.app.call(method, path, world.bob, **kwargs)
         want = expected.get((method, path), 404)
