@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import click
 
 from lz.cli import station_notifications
-
-
-def _client() -> Any:
-    from lz.cli.hub_target import target
-
-    found = target(required=True)
-    assert found is not None
-    return found.client()
-
-
-def _seg(name: str) -> str:
-    return quote(name, safe="")
+from lz.cli.station_commands import add_list, add_remove, client, seg
 
 
 def register(station_group: click.Group) -> None:
@@ -36,7 +24,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def invite(station: str, user: str, role: str) -> None:
         """Invite USER to STATION (a role with manage_members)."""
-        got = _client().post(f"/api/v1/stations/{_seg(station)}/invitations", {"user": user, "role": role})
+        got = client().post(f"/api/v1/stations/{seg(station)}/invitations", {"user": user, "role": role})
         click.echo(f"invited {got['user']} to station {got['station']} as {got['role']}")
 
     @station_group.command(name="invitations")
@@ -44,7 +32,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def invitations(as_json: bool) -> None:
         """Invitations waiting for you."""
-        rows = _client().get("/api/v1/invitations")
+        rows = client().get("/api/v1/invitations")
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -58,7 +46,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def accept(station: str) -> None:
         """Accept the invitation to STATION."""
-        _client().post(f"/api/v1/invitations/{_seg(station)}/accept")
+        client().post(f"/api/v1/invitations/{seg(station)}/accept")
         click.echo(f"you joined station {station}")
 
     @station_group.command(name="decline")
@@ -66,7 +54,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def decline(station: str) -> None:
         """Decline the invitation to STATION."""
-        _client().post(f"/api/v1/invitations/{_seg(station)}/decline")
+        client().post(f"/api/v1/invitations/{seg(station)}/decline")
         click.echo(f"declined the invitation to station {station}")
 
     @station_group.command(name="members")
@@ -75,7 +63,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def members(station: str, as_json: bool) -> None:
         """Members of STATION with their roles."""
-        rows = _client().get(f"/api/v1/stations/{_seg(station)}/members")
+        rows = client().get(f"/api/v1/stations/{seg(station)}/members")
         click.echo(json.dumps(rows, indent=2) if as_json else "\n".join(f"{r['user']}  {r['role']}" for r in rows))
 
     @station_group.command(name="remove-member")
@@ -84,7 +72,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def remove_member(station: str, user: str) -> None:
         """Remove USER from STATION (a role with manage_members; an admin: the owner)."""
-        _client().delete(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}")
+        client().delete(f"/api/v1/stations/{seg(station)}/members/{seg(user)}")
         click.echo(f"removed {user} from station {station}")
 
     @station_group.command(name="quota")
@@ -99,8 +87,8 @@ def register(station_group: click.Group) -> None:
         """Show STATION's quota and use; with values, set them (its owner up to the hub's defaults,
         a hub admin any; ``default`` goes back to the hub's)."""
         values = _quota_values(pending, running, size)
-        path = f"/api/v1/stations/{_seg(station)}/quota"
-        got = _client().put(path, json=values) if values else _client().get(path)
+        path = f"/api/v1/stations/{seg(station)}/quota"
+        got = client().put(path, json=values) if values else client().get(path)
         click.echo(json.dumps(got, indent=2) if as_json else _quota_text(got))
 
     @station_group.group(name="volume")
@@ -115,7 +103,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def volume_add(station: str, name: str, mount: str, access: str) -> None:
         """Add (or change) volume NAME of STATION (a role with volumes)."""
-        _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}", json={"mount": mount, "access": access})
+        client().put(f"/api/v1/stations/{seg(station)}/volumes/{seg(name)}", json={"mount": mount, "access": access})
         click.echo(f"volume {name} of station {station}: {mount} ({access})")
 
     @volume.command(name="map")
@@ -126,32 +114,12 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def volume_map(station: str, name: str, lz: str, host_path: str) -> None:
         """Say where volume NAME is on landing zone LZ (its owner, or a Station owner or admin)."""
-        _client().put(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}/zones/{_seg(lz)}",
+        client().put(f"/api/v1/stations/{seg(station)}/volumes/{seg(name)}/zones/{seg(lz)}",
                       json={"host_path": host_path})
         click.echo(f"volume {name} of station {station} is {host_path} on {lz}")
 
-    @volume.command(name="remove")
-    @click.argument("station")
-    @click.argument("name")
-    @hub_options
-    def volume_remove(station: str, name: str) -> None:
-        """Remove volume NAME from STATION (a role with volumes)."""
-        _client().delete(f"/api/v1/stations/{_seg(station)}/volumes/{_seg(name)}")
-        click.echo(f"removed volume {name} from station {station}")
-
-    @volume.command(name="list")
-    @click.argument("station")
-    @click.option("--json", "as_json", is_flag=True)
-    @hub_options
-    def volume_list(station: str, as_json: bool) -> None:
-        """Volumes of STATION and where each is on its landing zones."""
-        rows = _client().get(f"/api/v1/stations/{_seg(station)}/volumes")
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        for r in rows:
-            where = ", ".join(f"{lz}:{path}" for lz, path in r["landing_zones"].items()) or "(not mapped)"
-            click.echo(f"{r['name']}  {r['mount']}  {r['access']}  {where}")
+    add_remove(volume, "volumes", "volume", "Remove volume NAME from STATION (a role with volumes).")
+    add_list(volume, "volumes", "Volumes of STATION and where each is on its landing zones.", _volume_line)
 
     _roles(station_group)
     _templates(station_group)
@@ -162,7 +130,7 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def leave(station: str) -> None:
         """Leave STATION (its owner cannot)."""
-        _client().post(f"/api/v1/stations/{_seg(station)}/leave")
+        client().post(f"/api/v1/stations/{seg(station)}/leave")
         click.echo(f"you left station {station}")
 
 
@@ -211,19 +179,7 @@ def _roles(station_group: click.Group) -> None:
     def role() -> None:
         """A Station's roles: sets of permission flags (README: Roles and permissions)."""
 
-    @role.command(name="list")
-    @click.argument("station")
-    @click.option("--json", "as_json", is_flag=True)
-    @hub_options
-    def role_list(station: str, as_json: bool) -> None:
-        """Every role of STATION and its flags."""
-        rows = _client().get(f"/api/v1/stations/{_seg(station)}/roles")
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        for r in rows:
-            kind = "built in" if r["built_in"] else "custom"
-            click.echo(f"{r['name']:<16} {kind:<9} {' '.join(r['flags']) or '(none: may only look)'}")
+    add_list(role, "roles", "Every role of STATION and its flags.", _role_line)
 
     @role.command(name="add")
     @click.argument("station")
@@ -234,17 +190,10 @@ def _roles(station_group: click.Group) -> None:
     @hub_options
     def role_add(station: str, name: str, flags: tuple[str, ...]) -> None:
         """Add (or change) custom role NAME of STATION with these flags (manage_members)."""
-        _client().put(f"/api/v1/stations/{_seg(station)}/roles/{_seg(name)}", json={"flags": list(flags)})
+        client().put(f"/api/v1/stations/{seg(station)}/roles/{seg(name)}", json={"flags": list(flags)})
         click.echo(f"role {name} of station {station}: {' '.join(flags) or '(no flags)'}")
 
-    @role.command(name="remove")
-    @click.argument("station")
-    @click.argument("name")
-    @hub_options
-    def role_remove(station: str, name: str) -> None:
-        """Remove custom role NAME of STATION (no member may hold it)."""
-        _client().delete(f"/api/v1/stations/{_seg(station)}/roles/{_seg(name)}")
-        click.echo(f"removed role {name} from station {station}")
+    add_remove(role, "roles", "role", "Remove custom role NAME of STATION (no member may hold it).")
 
     @role.command(name="give")
     @click.argument("station")
@@ -253,7 +202,7 @@ def _roles(station_group: click.Group) -> None:
     @hub_options
     def role_give(station: str, user: str, name: str) -> None:
         """Give member USER of STATION the role NAME (manage_members; an admin's: the owner)."""
-        _client().put(f"/api/v1/stations/{_seg(station)}/members/{_seg(user)}", json={"role": name})
+        client().put(f"/api/v1/stations/{seg(station)}/members/{seg(user)}", json={"role": name})
         click.echo(f"{user} is now {name} in station {station}")
 
 
@@ -292,31 +241,24 @@ def _templates(station_group: click.Group) -> None:
         from lz.hub.protocol.templates import template_body, template_text
 
         body = template_body(bounds, description, runtimes, distributed, ports)
-        _client().put(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}", json=body)
+        client().put(f"/api/v1/stations/{seg(station)}/templates/{seg(name)}", json=body)
         click.echo(f"template {name} of station {station}: {template_text(body)}")
 
-    @template.command(name="list")
-    @click.argument("station")
-    @click.option("--json", "as_json", is_flag=True)
-    @hub_options
-    def template_list(station: str, as_json: bool) -> None:
-        """Templates of STATION."""
-        from lz.hub.protocol.templates import template_text
+    add_list(template, "templates", "Templates of STATION.", _template_line, empty="no templates")
+    add_remove(template, "templates", "template", "Remove template NAME of STATION (manage_templates).")
 
-        rows = _client().get(f"/api/v1/stations/{_seg(station)}/templates")
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        for r in rows:
-            click.echo(f"{r['name']}: {template_text(r)}")
-        if not rows:
-            click.echo("no templates")
 
-    @template.command(name="remove")
-    @click.argument("station")
-    @click.argument("name")
-    @hub_options
-    def template_remove(station: str, name: str) -> None:
-        """Remove template NAME of STATION (manage_templates)."""
-        _client().delete(f"/api/v1/stations/{_seg(station)}/templates/{_seg(name)}")
-        click.echo(f"removed template {name} from station {station}")
+def _volume_line(r: dict[str, Any]) -> str:
+    where = ", ".join(f"{lz}:{path}" for lz, path in r["landing_zones"].items()) or "(not mapped)"
+    return f"{r['name']}  {r['mount']}  {r['access']}  {where}"
+
+
+def _role_line(r: dict[str, Any]) -> str:
+    kind = "built in" if r["built_in"] else "custom"
+    return f"{r['name']:<16} {kind:<9} {' '.join(r['flags']) or '(none: may only look)'}"
+
+
+def _template_line(r: dict[str, Any]) -> str:
+    from lz.hub.protocol.templates import template_text
+
+    return f"{r['name']}: {template_text(r)}"

@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import quote
 
 import click
 
+from lz.cli.station_commands import client, seg
+
 CHANNELS = ("web", "email", "webhook")
 EVENTS = ("notifications", "job_end")
-
-
-def _client() -> Any:
-    from lz.cli.hub_target import target
-
-    found = target(required=True)
-    assert found is not None
-    return found.client()
-
-
-def _seg(name: str) -> str:
-    return quote(name, safe="")
 
 
 def subscription_body(channel: str, target: str | None, events: tuple[str, ...]) -> dict[str, Any]:
@@ -53,7 +42,7 @@ def register(station_group: click.Group) -> None:
         or webhook TARGET (an http(s) URL; its signing secret is shown this once)."""
         from lz.hub.protocol.notifications import subscription_text
 
-        made = _client().post(f"/api/v1/stations/{_seg(station)}/notifications",
+        made = client().post(f"/api/v1/stations/{seg(station)}/notifications",
                               subscription_body(channel, target, events))
         if as_json:
             click.echo(json.dumps(made, indent=2))
@@ -70,7 +59,7 @@ def register(station_group: click.Group) -> None:
         """Your ways of getting STATION's notifications."""
         from lz.hub.protocol.notifications import subscription_text
 
-        rows = _client().get(f"/api/v1/stations/{_seg(station)}/notifications")
+        rows = client().get(f"/api/v1/stations/{seg(station)}/notifications")
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return
@@ -85,5 +74,5 @@ def register(station_group: click.Group) -> None:
     @hub_options
     def remove(station: str, sub_id: int) -> None:
         """Stop getting STATION's notifications by way ID (lz station notifications list)."""
-        _client().request("DELETE", f"/api/v1/stations/{_seg(station)}/notifications/{sub_id}")  # 204: no body
+        client().request("DELETE", f"/api/v1/stations/{seg(station)}/notifications/{sub_id}")  # 204: no body
         click.echo(f"removed way {sub_id} of station {station}")
