@@ -112,7 +112,7 @@ def test_a_running_jobs_port_over_http_and_websocket_to_members_only(tmp_path: P
         assert bare.status_code == 307 and bare.headers["location"] == f"/jobs/{job_id}/port/{port}/"
 
         assert opened(hub, tokens["bob"], job_id, port).status_code == 404  # not a member: nothing to see
-        assert opened(hub, tokens["carol"], job_id, port).status_code == 403  # a member without ``ports``
+        assert opened(hub, tokens["carol"], job_id, port).status_code == 404  # a launcher: not her job
         assert opened(hub, tokens["alice"], job_id, port + 1 if port < 65535 else port - 1).status_code == 404
         anonymous = requests.get(f"{hub.url}/jobs/{job_id}/port/{port}/", allow_redirects=False, timeout=30)
         assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")

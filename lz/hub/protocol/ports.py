@@ -37,6 +37,10 @@ class PortLimits(BaseModel):
         "How long the hub waits for the landing zone to open a tunnel before answering 504."))
     max_request_bytes: int = Field(default=16 << 20, ge=0, description=(
         "The largest HTTP request body sent through a port (larger: 413)."))
+    shared: bool = Field(default=False, description=(
+        "Open a job's ports to the Station's other members too (with others_jobs and ports), not only to "
+        "the user who submitted it. Its pages are served on the hub's own origin: their scripts act as "
+        "whoever opens them, so turn this on only where members trust each other's jobs."))
     recheck_s: float = Field(default=0.5, gt=0, le=60, description=(
         "How often a hub process looks for tunnels that users of other hub processes want (one small read)."))
 

@@ -47,8 +47,17 @@ def test_who_may_open_a_port_and_when(app: HubApp) -> None:
     app.ok("POST", "/invitations/s1/accept", carol)
     url = f"/jobs/{waiting}/port/8888/"
     assert _get(app, bob, url).status_code == 404  # not a member: no such job
-    assert _get(app, carol, url).status_code == 403  # a launcher holds no ``ports``
-    assert "ports" in _get(app, carol, url).text
+    assert _get(app, carol, url).status_code == 404  # a launcher sees no one else's job
+    dave = app.user("dave")
+    app.ok("POST", "/stations/s1/invitations", alice, json={"user": "dave", "role": "contributor"})
+    app.ok("POST", "/invitations/s1/accept", dave)
+    shut = _get(app, dave, url)  # others_jobs and ports, but this hub shares no one's ports
+    assert shut.status_code == 403 and "submitted it only" in shut.text
+    app.ok("PUT", "/stations/s1/roles/runner", alice, json={"flags": ["launch"]})
+    app.ok("PUT", "/stations/s1/members/carol", alice, json={"role": "runner"})
+    own = app.submit(carol, body=PORTED).json()["id"]
+    refused = _get(app, carol, f"/jobs/{own}/port/8888/")  # her own job, but no ``ports``
+    assert refused.status_code == 403 and "ports" in refused.text
     assert _get(app, alice, f"/jobs/{waiting}/port/9999/").status_code == 404  # not declared
     assert _get(app, alice, url).status_code == 409  # not running (yet)
     assert _get(app, None, url).status_code == 303  # nobody: off to sign in

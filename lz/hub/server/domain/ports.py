@@ -1,6 +1,7 @@
 """Who may open which port of which job (issue 26): the rule behind ``/jobs/ID/port/N/``.
 
-The Station's members only (a hub admin too); a member needs the ``ports`` flag. Someone else
+The Station's members only (a hub admin too); a member needs the ``ports`` flag, and another
+member's job also ``others_jobs`` and a hub whose ``[ports] shared`` is on (off by default). Someone else
 learns nothing (404, as for any job one may not see); a member without the flag gets 403. The
 job must declare the port (``ports = [N]`` in its ``lz.toml``) and be running on a landing zone
 that holds its lease: so the hub never asks a landing zone to connect anywhere else."""
@@ -35,12 +36,22 @@ class Target:
     port: int
 
 
-def target(conn: Connection, who: Principal, job_id: str, port: int) -> Target:
+def target(conn: Connection, who: Principal, job_id: str, port: int, *, shared: bool = False) -> Target:
+    """The port to open for ``who``. Another member's job takes ``others_jobs`` (else 404, as
+    its page) and a hub that shares ports (``[ports] shared``; else 403): the job's pages are
+    served on the hub's own origin, so their scripts run as whoever opens them."""
     row = conn.execute(select(jobs_t.c.id, jobs_t.c.station_id, jobs_t.c.spec, jobs_t.c.phase, jobs_t.c.state,
-                              jobs_t.c.attempt, jobs_t.c.lease_owner).where(jobs_t.c.id == job_id)).first()
+                              jobs_t.c.attempt, jobs_t.c.lease_owner, jobs_t.c.submitter_id)
+                       .where(jobs_t.c.id == job_id)).first()
     if row is None or not (who.admin or roles.is_member(conn, row.station_id, who.user_id)):
         raise NotFound(f"no job {job_id!r} in your stations")
-    if "ports" not in roles.flags_of(conn, who, row.station_id):
+    flags = roles.flags_of(conn, who, row.station_id)
+    if row.submitter_id != who.user_id:
+        if "others_jobs" not in flags and not who.admin:
+            raise NotFound(f"no job {job_id!r} in your stations")
+        if not shared:
+            raise Forbidden("this hub opens a job's ports to the user who submitted it only ([ports] shared)")
+    if "ports" not in flags:
         raise Forbidden(f"your role in this job's station does not allow this (ports: {roles.FLAGS['ports']})")
     if port not in (json.loads(row.spec).get("ports") or ()):
         raise NotFound(f"job {job_id} declares no port {port} (ports = [{port}] in its lz.toml)")

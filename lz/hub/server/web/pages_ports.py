@@ -6,6 +6,7 @@ instead (``Authorization: Bearer``). The rule is ``lz.hub.server.domain.ports.ta
 
 from __future__ import annotations
 
+import functools
 from typing import cast
 
 from fastapi import APIRouter, Path, Request, WebSocket
@@ -53,7 +54,7 @@ async def http(request: Request, job_id: str = Path(pattern=JOB_ID), port: int =
     if who is None:
         return await session.to_sign_in(request, session.SignInRequired(
             request.url.path + (f"?{request.url.query}" if request.url.query else "")))
-    target = await run_in_threadpool(hub.read, ports.target, who, job_id, port)
+    target = await run_in_threadpool(hub.read, functools.partial(ports.target, shared=hub.config.ports.shared), who, job_id, port)
     opened = hub.tunnels.opened(target)
     channel = await opened.__aenter__()
     released = False
@@ -83,7 +84,7 @@ async def websocket(socket: WebSocket, job_id: str, port: int, path: str) -> Non
         who = await run_in_threadpool(_who, cast(Request, socket))
         if who is None:
             raise Unauthorized("sign in first")
-        target = await run_in_threadpool(hub.read, ports.target, who, job_id, port)
+        target = await run_in_threadpool(hub.read, functools.partial(ports.target, shared=hub.config.ports.shared), who, job_id, port)
         async with hub.tunnels.opened(target) as channel:
             await port_proxy.websocket(socket, channel, port_proxy.prefix_of(job_id, port))
     except HubError as exc:
