@@ -6,6 +6,7 @@ attempt it names (anything else: 409, the landing zone then drops its copy)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ from lz.hub.protocol.schemas import (
     ReportOut,
     ZoneFacts,
 )
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, PROTOCOL
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, refuse_declared_size
 from lz.hub.server.domain import claims, quotas, zones
@@ -74,7 +76,10 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 
 
 @router.post("/claim", response_model=ClaimOut)
-async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal)) -> ClaimOut:
+async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal),
+                inline: int = Query(default=0, ge=0, le=1 << 30, description=(
+                    "Bundles up to this many bytes (at most 64 KiB) come inside the answer, base64 "
+                    "(protocol 2): no download request. An older hub ignores it."))) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
     with none. It looks in the database once itself; after that it waits for a ticket from the
     process's one checker (``notify.Notifier``: woken at once by submissions to this process, and
@@ -90,10 +95,10 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     # an Auth0 tenant's tokens have no row (token_id 0): their user stands for them
     token = f"token:{who.token_id}" if who.token_id else f"user:{who.user_id}"
     with hub.polls.held(token), hub.zone_polls.held(f"{token}/{body.name}"):
-        return await _long_poll(hub, body, request, who)
+        return await _long_poll(hub, body, request, who, min(inline, INLINE_BUNDLE_MAX))
 
 
-async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) -> ClaimOut:
+async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, inline: int) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
     lz_id = await run_in_threadpool(_seen, hub, who, body.name)
     look = await run_in_threadpool(hub.read, claims.has_pending, lz_id)  # its own first look
@@ -101,16 +106,16 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) 
         got: list[Any] = []
         if look:
             if await request.is_disconnected():  # nobody would hear of the jobs: claim none
-                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
-            got = await run_in_threadpool(_claim_once, hub, lz_id, body)
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
+            got = await run_in_threadpool(_claim_once, hub, lz_id, body, inline)
             if got and await request.is_disconnected():  # went away during the claim: hand them back
                 await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
                                         hub.now(), "the hub: its claimer went away")
                 hub.notifier.notify()
-                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
-            return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
+            return ClaimOut(lease_s=hub.config.lease_s, jobs=got, protocol=PROTOCOL)
         look = await hub.notifier.wait(lz_id, min(left, DISCONNECT_CHECK_S))
 
 
@@ -133,14 +138,30 @@ def _seen(hub: Hub, who: Principal, name: str) -> int:
     return lz_id
 
 
-def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
+def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
     limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
     room = None if all(v is None for v in limited) else Room(*limited)
     claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room,
                         quotas.Defaults.of(hub.config))
     if claimed:
         crash_point("hub.claim.committed")
+    for job in claimed:
+        _inline_bundle(hub, job, job.pop("bundle_file"), job.pop("bundle_bytes"), inline)
     return claimed
+
+
+def _inline_bundle(hub: Hub, job: dict[str, Any], name: str, size: int | None, inline: int) -> None:
+    """A small bundle inside the claim answer (protocol 2). Read after the claim committed: a
+    bundle that cannot be read now is simply not inlined (the zone downloads it, as before)."""
+    if size is None or size > inline:
+        return
+    try:
+        with hub.files.open(name) as handle:
+            data = handle.read(inline + 1)
+    except OSError:
+        return
+    if len(data) <= inline:
+        job["bundle"] = base64.b64encode(data).decode("ascii")
 
 
 @router.get("/jobs/{job_id}/bundle", response_class=FileResponse,
@@ -231,7 +252,8 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
         done = claims.finish(conn, lz_id, job_id, body.attempt, results,
-                             body.facts.model_dump(exclude_unset=True), hub.now())
+                             body.facts.model_dump(exclude_unset=True), hub.now(),
+                             [e.model_dump() for e in body.events])
         if done and results is not None:
             quotas.record_results(conn, job_id, size)  # counts toward its Station's and submitter's bytes
         return done

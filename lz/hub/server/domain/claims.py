@@ -111,7 +111,8 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id)
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id,
+               jobs_t.c.bundle, jobs_t.c.bundle_bytes)
         .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)
         .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
         .with_for_update(skip_locked=True)
@@ -146,7 +147,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         spec = json.loads(row.spec)
         spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
-                        "lease_expires": now + lease_s})
+                        "lease_expires": now + lease_s, "bundle_file": row.bundle, "bundle_bytes": row.bundle_bytes})
     return claimed
 
 
@@ -304,22 +305,31 @@ def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequ
     """Record the landing zone's transitions (idempotent by job, attempt, seq) and its facts;
     returns the highest seq now stored for this attempt."""
     row = _held(conn, lz_id, job_id, attempt)
-    known = set(conn.execute(select(events_t.c.seq).where(
-        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
-    state = row.state
-    for ev in sorted(events, key=lambda e: e["seq"]):
-        if ev["seq"] in known:
-            continue
-        conn.execute(insert(events_t).values(
-            job_id=job_id, attempt=attempt, seq=ev["seq"], lz_id=lz_id, from_state=ev["from_state"],
-            to_state=ev["to_state"], event=ev["event"], at=ev["at"], detail=ev.get("detail")))
-        known.add(ev["seq"])
-        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
-            state = ev["to_state"]
+    state, seq = record_events(conn, lz_id, job_id, attempt, events, row.state)
     values = {k: facts[k] for k in FACTS if k in facts}
     conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
         state=state, lease_expires=now + lease_s, updated_at=now, **values))
-    return max(known, default=0)
+    return seq
+
+
+def record_events(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],
+                  state: str) -> tuple[str, int]:
+    """Insert the transitions not stored yet (by seq) of a held attempt: (the job's state after
+    them, the highest seq stored). The caller fenced the attempt and writes the state."""
+    known = set(conn.execute(select(events_t.c.seq).where(
+        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
+    fresh = list({ev["seq"]: ev for ev in sorted(events, key=lambda e: e["seq"], reverse=True)
+                  if ev["seq"] not in known}.values())[::-1]  # the first of a seq sent twice, in seq order
+    if fresh:  # one INSERT of several rows
+        conn.execute(insert(events_t), [
+            {"job_id": job_id, "attempt": attempt, "seq": ev["seq"], "lz_id": lz_id, "from_state": ev["from_state"],
+             "to_state": ev["to_state"], "event": ev["event"], "at": ev["at"], "detail": ev.get("detail")}
+            for ev in fresh])
+    for ev in fresh:
+        known.add(ev["seq"])
+        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
+            state = ev["to_state"]
+    return state, max(known, default=0)
 
 
 def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
@@ -331,7 +341,7 @@ def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> Non
 
 
 def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
-           now: float) -> bool | None:
+           now: float, events: Sequence[dict[str, Any]] = ()) -> bool | None:
     """The attempt's end (``lifecycle.on_finish``): results (if any) recorded, lease released.
     Idempotent for the same attempt: False when that attempt had already finished the job. A
     finish reporting the job ``lost`` is a failed attempt: the job is queued again under a new
@@ -348,11 +358,12 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
         raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone") from None
     if after is before:
         return False
+    state = record_events(conn, lz_id, job_id, attempt, events, row.state)[0] if events else row.state
     attempts.end(conn, job_id, attempt, now, reported or lifecycle.DEFAULT_OUTCOME, facts.get("reason"))
     if after.phase is not Phase.FINISHED:
         if not apply(conn, row, after, now, **requeue_columns(after)):
             raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
-        hub_event(conn, job_id, attempt, row.state, "received", "requeue", now,
+        hub_event(conn, job_id, attempt, state, "received", "requeue", now,
                   f"attempt {attempt} lost by its landing zone" + (f": {facts['reason']}" if facts.get("reason")
                                                                    else "") + "; queued again", lz_id)
         return None
@@ -362,7 +373,7 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
     if not apply(conn, row, after, now, state="cleaned", results=results, results_attempt=attempt if results else None,
                  results_at=now if results else None, **values):
         raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
-    hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
+    hub_event(conn, job_id, attempt, state, "cleaned", "finish", now,
               f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
     return True
 
