@@ -100,8 +100,7 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
 
 async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, inline: int) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
-    lz_id = await run_in_threadpool(_seen, hub, who, body.name)
-    look = await run_in_threadpool(hub.read, claims.has_pending, lz_id)  # its own first look
+    lz_id, look = await run_in_threadpool(_seen, hub, who, body.name)  # and its own first look
     while True:
         got: list[Any] = []
         if look:
@@ -124,18 +123,19 @@ def _seen_every_s(hub: Hub) -> float:
     return hub.config.online_s / 3
 
 
-def _seen(hub: Hub, who: Principal, name: str) -> int:
-    """The polling zone's id, marked seen (a write only when ``zones.seen_due``)."""
+def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
+    """The polling zone's id, marked seen (a write only when ``zones.seen_due``), and whether
+    anything is claimable for it (``claims.has_pending``), in one read transaction."""
     now = hub.now()
 
-    def _due(conn: Any) -> tuple[int, bool]:
+    def _due(conn: Any) -> tuple[int, bool, bool]:
         lz_id = zones.owned(conn, who, name)
-        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub))
+        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub)), claims.has_pending(conn, lz_id)
 
-    lz_id, due = hub.read(_due)
+    lz_id, due, pending = hub.read(_due)
     if due:
         hub.write(zones.seen, lz_id, now)
-    return lz_id
+    return lz_id, pending
 
 
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
@@ -251,12 +251,10 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
 
     def _finish(conn: Any) -> bool | None:
         lz_id = zones.owned(conn, who, body.name)
-        done = claims.finish(conn, lz_id, job_id, body.attempt, results,
+        # the results' size counts toward its Station's and submitter's bytes (``quotas.use``)
+        return claims.finish(conn, lz_id, job_id, body.attempt, results,
                              body.facts.model_dump(exclude_unset=True), hub.now(),
-                             [e.model_dump() for e in body.events])
-        if done and results is not None:
-            quotas.record_results(conn, job_id, size)  # counts toward its Station's and submitter's bytes
-        return done
+                             [e.model_dump() for e in body.events], results_bytes=size if results else None)
 
     if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused
         hub.files.remove(hub.files.results_name(job_id, body.attempt))

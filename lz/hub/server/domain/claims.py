@@ -269,11 +269,15 @@ def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update
     """The job row if ``lz_id`` holds it under ``attempt``; otherwise 409 (fencing) or 404."""
     query = select(jobs_t).where(jobs_t.c.id == job_id)
     row = conn.execute(query.with_for_update() if for_update else query).first()
+    _fence(row, lz_id, job_id, attempt)
+    return row
+
+
+def _fence(row: Any, lz_id: int, job_id: str, attempt: int) -> None:
     if row is None:
         raise NotFound(f"no job {job_id!r}")
     if row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
         raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone")
-    return row
 
 
 def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
@@ -334,14 +338,15 @@ def record_events(conn: Connection, lz_id: int, job_id: str, attempt: int, event
 
 def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
     """Fencing before storing results: only the current holder's attempt may upload."""
-    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+    row = conn.execute(select(jobs_t.c.phase, jobs_t.c.results_attempt, jobs_t.c.ran_on, jobs_t.c.lease_owner,
+                              jobs_t.c.attempt).where(jobs_t.c.id == job_id)).first()
     if row is not None and row.phase == "finished" and row.results_attempt == attempt and row.ran_on == lz_id:
         return  # a retried upload after a finish that was acknowledged late: harmless
-    _held(conn, lz_id, job_id, attempt, for_update=False)
+    _fence(row, lz_id, job_id, attempt)
 
 
 def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
-           now: float, events: Sequence[dict[str, Any]] = ()) -> bool | None:
+           now: float, events: Sequence[dict[str, Any]] = (), results_bytes: int | None = None) -> bool | None:
     """The attempt's end (``lifecycle.on_finish``): results (if any) recorded, lease released.
     Idempotent for the same attempt: False when that attempt had already finished the job. A
     finish reporting the job ``lost`` is a failed attempt: the job is queued again under a new
@@ -370,6 +375,8 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
     after = with_attempts(conn, job_id, after)
     changed = lifecycle.changes(before, after)
     values = {k: facts[k] for k in FACTS if k in facts and k not in changed}
+    if results_bytes is not None and results:
+        values["results_bytes"] = results_bytes
     if not apply(conn, row, after, now, state="cleaned", results=results, results_attempt=attempt if results else None,
                  results_at=now if results else None, **values):
         raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
