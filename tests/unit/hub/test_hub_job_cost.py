@@ -1,0 +1,142 @@
+"""What one job costs the hub (issue 22): protocol 2's fewer requests (the bundle inside the claim
+answer, the last transitions with the finish), verified tokens kept a few seconds (and forgotten
+at once on a revoke through this process), and a statement budget for one job's whole trip."""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+from typing import Any
+
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, PROTOCOL
+from lz.hub.server import db
+from lz.hub.server.domain import accounts
+from tests.unit.hub_helpers import HubApp, hub_app, job_tarball, results_tar
+
+
+def _claim(h: HubApp, token: str, inline: int | None = None) -> dict[str, Any]:
+    query = f"?inline={inline}" if inline is not None else ""
+    return dict(h.ok("POST", f"/lz/claim{query}", token, json={"name": "lz1", "wait_s": 0, "max_jobs": 1}))
+
+
+def _events(*steps: tuple[int, str, str, str]) -> list[dict[str, Any]]:
+    return [{"seq": seq, "from_state": a, "to_state": b, "event": e, "at": time.time()} for seq, a, b, e in steps]
+
+
+def _finish_one(h: HubApp, token: str, job: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    where = f"/api/v1/lz/jobs/{job['id']}"
+    attempt = {"name": "lz1", "attempt": job["attempt"]}
+    put = h.client.put(f"{where}/results", params=attempt, content=results_tar(),
+                       headers={**h.auth(token), "Content-Type": "application/x-tar"})
+    assert put.status_code == 200, put.text
+    h.ok("POST", f"/lz/jobs/{job['id']}/finish", token, json={
+        **attempt, "results": True, "events": events, "facts": {"outcome": "succeeded", "exit_code": 0}})
+
+
+def test_a_claim_asking_inline_carries_the_bundle_and_says_protocol_2(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        h.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 4, "max_running": 4})
+        bundle = job_tarball()
+        assert h.submit(alice, body=bundle).status_code == 201
+        assert h.submit(alice, body=bundle).status_code == 201
+        answer = _claim(h, alice, inline=1 << 20)  # asked for more than the hub inlines: its bound holds
+        assert answer["protocol"] == PROTOCOL == 2
+        assert base64.b64decode(answer["jobs"][0]["bundle"]) == bundle
+        older = _claim(h, alice)  # an older agent asks nothing: no bundle, it downloads
+        assert older["jobs"][0]["bundle"] is None
+
+
+def test_a_bundle_over_the_inline_bound_is_downloaded(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        big = job_tarball(files={"noise.bin": bytes(range(256)) * 40})  # compresses poorly enough
+        assert h.submit(alice, body=big).status_code == 201
+        job = _claim(h, alice, inline=len(big) - 1)["jobs"][0]
+        assert job["bundle"] is None
+        got = h.call("GET", f"/lz/jobs/{job['id']}/bundle", alice, params={"name": "lz1", "attempt": job["attempt"]})
+        assert got.content == big
+        assert INLINE_BUNDLE_MAX == 64 << 10
+
+
+def test_a_finish_records_the_transitions_it_carries_once(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        job_id = h.submit(alice).json()["id"]
+        job = _claim(h, alice, inline=INLINE_BUNDLE_MAX)["jobs"][0]
+        h.ok("POST", f"/lz/jobs/{job_id}/events", alice, json={
+            "name": "lz1", "attempt": 1, "events": _events((1, "received", "building", "build"),
+                                                           (2, "building", "queued", "built"),
+                                                           (3, "queued", "running", "started"))})
+        # the finish repeats seq 3 (a report whose answer was lost) and carries 4 and 5
+        _finish_one(h, alice, job, _events((3, "queued", "running", "started"), (4, "running", "collecting", "ended"),
+                                           (5, "collecting", "cleaned", "collected")))
+        shown = h.ok("GET", f"/jobs/{job_id}", alice)
+        assert shown["state"] == "cleaned" and shown["outcome"] == "succeeded"
+        steps = [(e["from"], e["to"], e["event"]) for e in shown["history"]]
+        assert steps.count(("queued", "running", "started")) == 1
+        assert steps[-1] == ("collecting", "cleaned", "finish")  # the finish starts where the carried ones left it
+        assert ("running", "collecting", "ended") in steps
+
+
+def test_a_verified_token_is_kept_but_a_revoke_through_this_hub_counts_at_once(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.ok("GET", "/whoami", alice)
+        reads = h.hub.statements.snapshot()["select"]
+        h.ok("GET", "/whoami", alice)
+        assert h.hub.statements.snapshot()["select"] == reads  # from the cache: no statement at all
+        mine = h.ok("GET", "/tokens", alice)
+        h.ok("DELETE", f"/tokens/{mine[0]['id']}", alice)
+        assert h.call("GET", "/whoami", alice).status_code == 401
+
+
+def test_a_revoke_through_another_process_counts_after_the_cache_time(tmp_path: Path) -> None:
+    """Another hub process (or ``lz hub token revoke``): its own engine on the same database."""
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        now = [1000.0]
+        h.hub.principals.clock = lambda: now[0]
+        h.ok("GET", "/whoami", alice)
+        other = db.make_hub_engine(str(h.hub.engine.url))
+        try:
+            with db.write(other) as conn:
+                token_id = accounts.list_tokens(conn, "alice")[0]["id"]
+                accounts.revoke_token(conn, token_id, h.clock())
+        finally:
+            other.dispose()
+        assert h.call("GET", "/whoami", alice).status_code == 200  # at most TOKEN_CACHE_S more
+        now[0] += h.hub.principals.ttl_s
+        assert h.call("GET", "/whoami", alice).status_code == 401
+
+
+def test_an_expired_token_is_refused_even_when_cached(tmp_path: Path) -> None:
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice", expires_s=10)
+        h.ok("GET", "/whoami", alice)
+        h.clock.advance(11)
+        assert h.call("GET", "/whoami", alice).status_code == 401
+
+
+def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
+    """submit, claim (bundle inline), one report, results, finish (with the last transitions):
+    91 statements before issue 22's cuts, 62 after; the budget keeps it from creeping back."""
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        counts = []
+        for _ in range(3):
+            before = sum(h.hub.statements.snapshot().values())
+            job = _claim(h, alice, inline=INLINE_BUNDLE_MAX)["jobs"] if h.submit(alice).status_code == 201 else []
+            assert job and job[0]["bundle"]
+            h.ok("POST", f"/lz/jobs/{job[0]['id']}/events", alice, json={
+                "name": "lz1", "attempt": 1, "events": _events((1, "received", "building", "build"),
+                                                               (2, "building", "queued", "built"),
+                                                               (3, "queued", "running", "started"))})
+            _finish_one(h, alice, job[0], _events((4, "running", "collecting", "ended")))
+            counts.append(sum(h.hub.statements.snapshot().values()) - before)
+        assert max(counts[1:]) <= 66, counts
