@@ -19,7 +19,7 @@ from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
-from lz.hub.server.token_cache import TokenCache
+from lz.hub.server.token_cache import TokenCache, ZoneIds
 
 log = logging.getLogger("lz.hub")
 T = TypeVar("T")
@@ -34,6 +34,8 @@ class Hub:
         self.statements = db.StatementCount(self.engine)  # this process's, for the metrics
         self.principals = TokenCache()  # tokens verified a moment ago (deps.principal)
         self.principals.forget_on_writes(self.engine)
+        self.zone_ids = ZoneIds()  # (owner, name) -> landing-zone id (zones_lz.owned)
+        self.zone_ids.forget_on_deletes(self.engine)
         self.files: Store = open_store(config)
         self.notifier = Notifier(config.recheck_s, lambda: self.read(claims.claimable_by_station))
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)

@@ -70,3 +70,34 @@ class TokenCache:
         head = statement.lstrip()[:40].lower()
         if head.startswith(_CHANGES) and not head.startswith(_TOUCH):
             self.clear()
+
+
+class ZoneIds:
+    """Landing-zone ids by (owner, name), which never change once registered (zones are never
+    deleted; a re-registration keeps its row): every zone request named its zone, and finding
+    its id was a statement of its own (issue 22). Bounded; emptied when full and whenever this
+    process deletes a zone row, in case a later version does."""
+
+    MAX = 100_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: dict[tuple[int, str], int] = {}
+
+    def get(self, owner_id: int, name: str) -> int | None:
+        with self.lock:
+            return self.ids.get((owner_id, name))
+
+    def put(self, owner_id: int, name: str, lz_id: int) -> None:
+        with self.lock:
+            if len(self.ids) >= self.MAX:
+                self.ids.clear()
+            self.ids[(owner_id, name)] = lz_id
+
+    def forget_on_deletes(self, engine: Engine) -> None:
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip()[:26].lower().startswith("delete from landing_zones"):
+            with self.lock:
+                self.ids.clear()

@@ -59,12 +59,12 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 
     def _quiet(conn: Any) -> bool:
         """Nothing to write: no leases to renew and the zone's row already says it is here."""
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         return not body.jobs and not zones.seen_due(conn, lz_id, now, _seen_every_s(hub),
                                                     running=body.running, queue_length=body.queue_length)
 
     def _beat(conn: Any) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
         return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
@@ -118,6 +118,15 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, 
         look = await hub.notifier.wait(lz_id, min(left, DISCONNECT_CHECK_S))
 
 
+def _owned(hub: Hub, conn: Any, who: Principal, name: str) -> int:
+    """``zones.owned``, from ``hub.zone_ids`` once known (an id never changes)."""
+    lz_id = hub.zone_ids.get(who.user_id, name)
+    if lz_id is None:
+        lz_id = zones.owned(conn, who, name)
+        hub.zone_ids.put(who.user_id, name, lz_id)
+    return lz_id
+
+
 def _seen_every_s(hub: Hub) -> float:
     """How stale a zone's ``last_seen`` may be: a third of what still counts as online."""
     return hub.config.online_s / 3
@@ -129,7 +138,7 @@ def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
     now = hub.now()
 
     def _due(conn: Any) -> tuple[int, bool, bool]:
-        lz_id = zones.owned(conn, who, name)
+        lz_id = _owned(hub, conn, who, name)
         return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub)), claims.has_pending(conn, lz_id)
 
     lz_id, due, pending = hub.read(_due)
@@ -171,7 +180,7 @@ def bundle(request: Request, job_id: str = params.job_id(), name: str = Query(pa
     hub = hub_of(request)
 
     def _row(conn: Any) -> Any:
-        return claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+        return claims._held(conn, _owned(hub, conn, who, name), job_id, attempt, for_update=False)
 
     row = hub.read(_row)
     return hub.files.response(row.bundle, "application/gzip")
@@ -182,7 +191,7 @@ def report(body: ReportIn, request: Request, job_id: str = params.job_id(), who:
     hub = hub_of(request)
 
     def _report(conn: Any) -> int:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         return claims.report(conn, lz_id, job_id, body.attempt, [e.model_dump() for e in body.events],
                              body.facts.model_dump(exclude_unset=True), hub.now(), hub.config.lease_s)
 
@@ -199,7 +208,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
     hub = hub_of(request)
 
     def _check(conn: Any) -> None:
-        claims.check_upload(conn, zones.owned(conn, who, name), job_id, attempt)
+        claims.check_upload(conn, _owned(hub, conn, who, name), job_id, attempt)
 
     await run_in_threadpool(hub.read, _check)
     refuse_declared_size(request, hub.config.max_results_bytes)
@@ -227,7 +236,7 @@ async def append_log(request: Request, job_id: str = params.job_id(),
     hub = hub_of(request)
 
     def _check(conn: Any) -> None:
-        claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+        claims._held(conn, _owned(hub, conn, who, name), job_id, attempt, for_update=False)
 
     await run_in_threadpool(hub.read, _check)
     refuse_declared_size(request, 1 << 20)
@@ -250,7 +259,7 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
     def _finish(conn: Any) -> bool | None:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         # the results' size counts toward its Station's and submitter's bytes (``quotas.use``)
         return claims.finish(conn, lz_id, job_id, body.attempt, results,
                              body.facts.model_dump(exclude_unset=True), hub.now(),
