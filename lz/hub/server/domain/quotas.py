@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, func, select, update
+from sqlalchemy import Connection, and_, case, func, or_, select, update
 
 from lz.hub.protocol.lifecycle import Phase
 from lz.hub.protocol.sizes import human_bytes
@@ -52,11 +52,15 @@ class Defaults:
                    Limits(config.user_pending, config.user_running, config.user_bytes))
 
 
+def _job_bytes() -> Any:
+    """Bytes one job keeps on the hub: its bundle until forgotten, its results while kept."""
+    return (case((jobs_t.c.bundle != "", jobs_t.c.bundle_bytes), else_=0)
+            + case((jobs_t.c.results.is_not(None), func.coalesce(jobs_t.c.results_bytes, 0)), else_=0))
+
+
 def _stored_bytes() -> Any:
-    """Bytes a job keeps on the hub: its bundle until forgotten, its results while kept."""
-    return func.coalesce(func.sum(
-        case((jobs_t.c.bundle != "", jobs_t.c.bundle_bytes), else_=0)
-        + case((jobs_t.c.results.is_not(None), func.coalesce(jobs_t.c.results_bytes, 0)), else_=0)), 0)
+    """Bytes the jobs keep on the hub (``_job_bytes`` summed)."""
+    return func.coalesce(func.sum(_job_bytes()), 0)
 
 
 def use(conn: Connection, where: Any) -> Limits:
@@ -66,6 +70,21 @@ def use(conn: Connection, where: Any) -> Limits:
 
     row = conn.execute(select(counted(Phase.PENDING), counted(Phase.LEASED), _stored_bytes()).where(where)).one()
     return Limits(int(row[0]), int(row[1]), int(row[2]))
+
+
+def use_of_both(conn: Connection, station_id: int, user_id: int) -> tuple[Limits, Limits]:
+    """``use`` of the Station's jobs and of the user's, in one statement (a submission checks both)."""
+    def counted(phase: Phase, whose: Any) -> Any:
+        return func.coalesce(func.sum(case((and_(whose, jobs_t.c.phase == phase.value), 1), else_=0)), 0)
+
+    def stored(whose: Any) -> Any:
+        return func.coalesce(func.sum(case((whose, _job_bytes()), else_=0)), 0)
+
+    station, user = jobs_t.c.station_id == station_id, jobs_t.c.submitter_id == user_id
+    row = conn.execute(select(counted(Phase.PENDING, station), counted(Phase.LEASED, station), stored(station),
+                              counted(Phase.PENDING, user), counted(Phase.LEASED, user), stored(user))
+                       .where(or_(station, user))).one()
+    return Limits(*(int(v) for v in row[:3])), Limits(*(int(v) for v in row[3:]))
 
 
 def station_limits(conn: Connection, station_id: int, defaults: Defaults) -> Limits:
@@ -96,10 +115,9 @@ def check_submit(conn: Connection, who: Principal, station_id: int, defaults: De
         name = _lock(conn, station_id, who.user_id)
     else:
         name = conn.execute(select(stations_t.c.name).where(stations_t.c.id == station_id)).scalar_one()
-    station = (f"Station {name}", "its limit", "it has", station_limits(conn, station_id, defaults),
-               use(conn, jobs_t.c.station_id == station_id))
-    user = (f"user {who.name}", "the limit per user", "they have", defaults.user,
-            use(conn, jobs_t.c.submitter_id == who.user_id))
+    station_use, user_use = use_of_both(conn, station_id, who.user_id)
+    station = (f"Station {name}", "its limit", "it has", station_limits(conn, station_id, defaults), station_use)
+    user = (f"user {who.name}", "the limit per user", "they have", defaults.user, user_use)
     for whose, limit_is, has, limits, used in (station, user):
         if used.pending + 1 > limits.pending:
             raise Conflict(f"{whose}: {limits.pending} pending jobs is {limit_is} and {has} {used.pending} "
