@@ -92,14 +92,14 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     limit = max(0, min(limit, MAX_CLAIM))
     if limit == 0:
         return []
-    zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
+    # held: leased jobs whose process has not ended (one being collected or uploaded frees its
+    # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
+    held = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
+        jobs_t.c.state.notin_(("collecting", "cleaned"))).scalar_subquery()
+    zone = conn.execute(select(zones_t, held.label("held")).where(zones_t.c.id == lz_id)).first()  # one statement
     if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
-        # held: leased jobs whose process has not ended (one being collected or uploaded frees its
-        # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
-        held = conn.execute(select(func.count()).select_from(jobs_t).where(
-            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
-            jobs_t.c.state.notin_(("collecting", "cleaned")))).scalar_one()
-        limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - held))
+        limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - zone.held))
         if limit == 0:
             return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
@@ -107,7 +107,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     station_room: dict[int, int] = {}
     user_room: dict[int, int] = {}
     if quota is not None:
-        station_room = quotas.running_room(conn, conn.execute(stations).scalars(), quota)
+        station_room = quotas.running_room(conn, stations, quota)
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
     rows = conn.execute(
@@ -120,6 +120,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     if quota is not None:
         user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
+    volumes: dict[int, list[dict[str, Any]]] = {}  # by Station: the same for each of its jobs
     for row in rows:
         if len(claimed) >= limit:
             break
@@ -145,7 +146,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
         attempts.begin(conn, row.id, row.attempt, lz_id, now)
         spec = json.loads(row.spec)
-        spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
+        if row.station_id not in volumes:
+            volumes[row.station_id] = volumes_for_claim(conn, row.station_id, lz_id)
+        spec["volumes"] = volumes[row.station_id]  # where they are on this zone
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
                         "lease_expires": now + lease_s, "bundle_file": row.bundle, "bundle_bytes": row.bundle_bytes})
     return claimed

@@ -161,16 +161,20 @@ def set_quota(conn: Connection, who: Principal, station: str, values: dict[str, 
     return describe(conn, who, station, defaults)
 
 
-def running_room(conn: Connection, station_ids: Iterable[int], defaults: Defaults) -> dict[int, int]:
+def running_room(conn: Connection, station_ids: Any, defaults: Defaults) -> dict[int, int]:
     """How many more jobs of each Station may be leased now, with the Stations' rows locked (in
-    id order) so concurrent claims on PostgreSQL count one after the other."""
-    ids = sorted(set(station_ids))
-    if not ids:
+    id order) so concurrent claims on PostgreSQL count one after the other. ``station_ids``: ids,
+    or a query of them (one statement fewer)."""
+    ids = station_ids if hasattr(station_ids, "subquery") else sorted(set(station_ids))
+    if isinstance(ids, list) and not ids:
         return {}
     rows = conn.execute(select(stations_t.c.id, stations_t.c.quota_running).where(stations_t.c.id.in_(ids))
                         .order_by(stations_t.c.id).with_for_update()).all()
+    if not rows:
+        return {}
     leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.station_id, func.count()).where(
-        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.station_id.in_(ids)).group_by(jobs_t.c.station_id)).all())
+        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.station_id.in_([r.id for r in rows]))
+        .group_by(jobs_t.c.station_id)).all())
     return {r.id: (defaults.station.running if r.quota_running is None else r.quota_running) - int(leased.get(r.id, 0))
             for r in rows}
 
@@ -180,7 +184,8 @@ def users_running_room(conn: Connection, user_ids: Iterable[int], defaults: Defa
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    conn.execute(select(users_t.c.id).where(users_t.c.id.in_(ids)).order_by(users_t.c.id).with_for_update()).all()
+    if conn.dialect.name != "sqlite":  # SQLite has no row locks: the claim's BEGIN IMMEDIATE serialises it
+        conn.execute(select(users_t.c.id).where(users_t.c.id.in_(ids)).order_by(users_t.c.id).with_for_update()).all()
     leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.submitter_id, func.count()).where(
         jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.submitter_id.in_(ids)).group_by(jobs_t.c.submitter_id)).all())
     return {uid: defaults.user.running - int(leased.get(uid, 0)) for uid in ids}
