@@ -140,3 +140,35 @@ def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
             _finish_one(h, alice, job[0], _events((4, "running", "collecting", "ended")))
             counts.append(sum(h.hub.statements.snapshot().values()) - before)
         assert max(counts[1:]) <= 55, counts
+
+
+def test_a_pooled_connection_is_pinged_only_after_being_idle(tmp_path: Path, monkeypatch: Any) -> None:
+    """``db.ping_when_idle``: no ping for a connection used a moment ago; one idle longer is
+    pinged, and one that fails its ping is replaced, not handed out."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    now = [0.0]
+    db.ping_when_idle(engine, 1.0, clock=lambda: now[0])
+    pings: list[bool] = []
+    healthy = [True]
+
+    def ping(_conn: Any) -> bool:
+        pings.append(healthy[0])
+        if not healthy[0]:
+            healthy[0] = True  # the replacement answers
+            raise OSError("server closed the connection")
+        return True
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    for _ in range(3):
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        now[0] += 0.5
+    assert pings == []  # each checkout within a second of the last checkin
+    now[0] += 2
+    healthy[0] = False
+    with engine.connect() as conn:
+        assert conn.execute(text("select 1")).scalar() == 1
+    assert pings == [False]  # the dead one failed its ping; its replacement is new, so not pinged
+    engine.dispose()
