@@ -172,3 +172,56 @@ def test_a_pooled_connection_is_pinged_only_after_being_idle(tmp_path: Path, mon
         assert conn.execute(text("select 1")).scalar() == 1
     assert pings == [False]  # the dead one failed its ping; its replacement is new, so not pinged
     engine.dispose()
+
+
+class _AgentsHub:
+    """The agent's client answered in process by a real hub app; a download is refused (the
+    claim answer must have carried the bundle), and the claimer stops after one claim."""
+
+    url = "http://hub.test"
+
+    def __init__(self, app: HubApp, token: str):
+        self.app, self.token = app, token
+        self.agent: Any = None
+        self.paths: list[str] = []
+
+    def post(self, path: str, payload: Any = None, params: Any = None, **_: Any) -> Any:
+        self.paths.append(path)
+        answer = self.app.ok("POST", path.removeprefix("/api/v1"), self.token, json=payload, params=params)
+        if path.endswith("/claim"):
+            self.agent._stop.set()
+        return answer
+
+    def download(self, path: str, *_: Any, **__: Any) -> None:
+        raise AssertionError(f"downloaded {path}: the claim answer carried the bundle")
+
+
+def test_the_agent_takes_the_bundle_from_the_claim_answer(tmp_path: Path) -> None:
+    from lz.config import Settings
+    from lz.hub.agent import outbox
+    from lz.hub.agent.agent import HubAgent
+    from lz.hub.agent.options import AgentOptions
+    from lz.store.db import make_engine
+    from lz.store.jobs import JobStore
+    from lz.store.migrate import upgrade
+
+    with hub_app(tmp_path / "hub") as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        job_id = h.submit(alice, body=job_tarball('["echo", "inline"]')).json()["id"]
+        settings = Settings(db=tmp_path / "lz" / "lz.db", workdir=tmp_path / "work", runtime="none", name="lz1")
+        settings.db.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db)
+        upgrade(engine)
+        client = _AgentsHub(h, alice)
+        agent = HubAgent(AgentOptions("http://hub.test", tmp_path / "token", 2), client,  # type: ignore[arg-type]
+                         JobStore(engine), settings, wake=lambda: None)
+        client.agent = agent
+        agent.incoming.mkdir(parents=True)
+        agent._claimer()  # register, one claim
+        assert agent.hub_protocol == 2 and client.paths[-1] == "/api/v1/lz/claim"
+        [claim] = outbox.claims(engine)
+        assert claim.hub_job_id == job_id
+        claim = agent._intake(claim)  # no download: the bundle came inline
+        assert agent.store.get(claim.local_job_id).spec.command == ("echo", "inline")
+        assert not agent._inline and not list(agent.incoming.iterdir())
