@@ -124,7 +124,7 @@ def test_an_expired_token_is_refused_even_when_cached(tmp_path: Path) -> None:
 
 def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
     """submit, claim (bundle inline), one report, results, finish (with the last transitions):
-    91 statements before issue 22's cuts, 52 after; the budget keeps it from creeping back."""
+    91 statements before issue 22's cuts, 51 after; the budget keeps it from creeping back."""
     with hub_app(tmp_path) as h:
         alice = h.user("alice")
         h.station_with_zone(alice)

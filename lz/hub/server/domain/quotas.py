@@ -174,14 +174,12 @@ def running_room(conn: Connection, station_ids: Any, defaults: Defaults) -> dict
     ids = station_ids if hasattr(station_ids, "subquery") else sorted(set(station_ids))
     if isinstance(ids, list) and not ids:
         return {}
-    rows = conn.execute(select(stations_t.c.id, stations_t.c.quota_running).where(stations_t.c.id.in_(ids))
-                        .order_by(stations_t.c.id).with_for_update()).all()
-    if not rows:
-        return {}
-    leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.station_id, func.count()).where(
-        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.station_id.in_([r.id for r in rows]))
-        .group_by(jobs_t.c.station_id)).all())
-    return {r.id: (defaults.station.running if r.quota_running is None else r.quota_running) - int(leased.get(r.id, 0))
+    leased = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.station_id == stations_t.c.id, jobs_t.c.phase == Phase.LEASED.value).scalar_subquery()
+    rows = conn.execute(select(stations_t.c.id, stations_t.c.quota_running, leased.label("leased"))
+                        .where(stations_t.c.id.in_(ids)).order_by(stations_t.c.id)
+                        .with_for_update(of=stations_t)).all()  # the rows and their counts: one statement
+    return {r.id: (defaults.station.running if r.quota_running is None else r.quota_running) - int(r.leased)
             for r in rows}
 
 
@@ -190,11 +188,11 @@ def users_running_room(conn: Connection, user_ids: Iterable[int], defaults: Defa
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    if conn.dialect.name != "sqlite":  # SQLite has no row locks: the claim's BEGIN IMMEDIATE serialises it
-        conn.execute(select(users_t.c.id).where(users_t.c.id.in_(ids)).order_by(users_t.c.id).with_for_update()).all()
-    leased: dict[int, int] = dict(conn.execute(select(jobs_t.c.submitter_id, func.count()).where(
-        jobs_t.c.phase == Phase.LEASED.value, jobs_t.c.submitter_id.in_(ids)).group_by(jobs_t.c.submitter_id)).all())
-    return {uid: defaults.user.running - int(leased.get(uid, 0)) for uid in ids}
+    leased = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.submitter_id == users_t.c.id, jobs_t.c.phase == Phase.LEASED.value).scalar_subquery()
+    counts: dict[int, int] = dict(conn.execute(select(users_t.c.id, leased).where(users_t.c.id.in_(ids)).order_by(users_t.c.id)
+                               .with_for_update(of=users_t)).all())  # locked and counted: one statement
+    return {uid: defaults.user.running - int(counts.get(uid, 0)) for uid in ids}
 
 
 def users_at_running_limit(conn: Connection, defaults: Defaults) -> list[int]:
