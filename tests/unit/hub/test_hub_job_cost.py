@@ -225,3 +225,49 @@ def test_the_agent_takes_the_bundle_from_the_claim_answer(tmp_path: Path) -> Non
         claim = agent._intake(claim)  # no download: the bundle came inline
         assert agent.store.get(claim.local_job_id).spec.command == ("echo", "inline")
         assert not agent._inline and not list(agent.incoming.iterdir())
+
+
+def test_a_check_wakes_no_second_claim_for_a_job_whose_ticket_is_in_flight() -> None:
+    """``Notifier``: a burst of checks while the first woken claims run must not wake more claims
+    for the same pending jobs (with 1,000 zones waiting on PostgreSQL that made 245 statements
+    a job); a released or long-forgotten ticket frees its job for the next check."""
+    import asyncio
+
+    from lz.hub.server.notify import INFLIGHT_S, Notifier
+
+    now = [0.0]
+    notifier = Notifier(0.25, lambda: ({}, {}), clock=lambda: now[0])
+    stations_of = {zone: (1,) for zone in (10, 11, 12, 13)}
+
+    async def scenario() -> list[list[int]]:
+        loop = asyncio.get_running_loop()
+        notifier.bind(loop)
+        waiting = {zone: loop.create_future() for zone in stations_of}
+        for zone, future in waiting.items():
+            notifier._waiters[zone] = [future]
+
+        def woken() -> list[int]:
+            done = [zone for zone, f in waiting.items() if f.done()]
+            for zone in done:
+                del waiting[zone]
+                notifier._waiters.pop(zone, None)
+            return done
+
+        rounds = []
+        notifier._hand_out({1: 2}, stations_of)  # two pending jobs: two claims woken
+        rounds.append(woken())
+        notifier._hand_out({1: 2}, stations_of)  # the same two, their claims still running: none
+        rounds.append(woken())
+        notifier.release(rounds[0][0])  # the first claim took one job
+        notifier._hand_out({1: 1}, stations_of)  # one pending, one ticket in flight: none
+        rounds.append(woken())
+        notifier.release(rounds[0][1])  # the second claim found nothing it fits: one pending, none in flight
+        notifier._hand_out({1: 1}, stations_of)
+        rounds.append(woken())
+        now[0] += INFLIGHT_S + 1  # that claim died without a word: its ticket counts no more
+        notifier._hand_out({1: 1}, stations_of)
+        rounds.append(woken())
+        return rounds
+
+    rounds = asyncio.run(scenario())
+    assert [len(r) for r in rounds] == [2, 0, 0, 1, 1], rounds

@@ -104,9 +104,12 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, 
     while True:
         got: list[Any] = []
         if look:
-            if await request.is_disconnected():  # nobody would hear of the jobs: claim none
-                return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
-            got = await run_in_threadpool(_claim_once, hub, lz_id, body, inline)
+            try:
+                if await request.is_disconnected():  # nobody would hear of the jobs: claim none
+                    return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
+                got = await run_in_threadpool(_claim_once, hub, lz_id, body, inline)
+            finally:
+                hub.notifier.release(lz_id)  # its ticket (if any) is spent: the next check may hand one out
             if got and await request.is_disconnected():  # went away during the claim: hand them back
                 await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
                                         hub.now(), "the hub: its claimer went away")
