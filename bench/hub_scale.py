@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -60,15 +61,16 @@ def main() -> None:
             cluster = PostgresCluster()
             try:
                 cluster.start()
-                failed |= _series("postgresql", sizes, args, cluster.url)
+                failed |= _series("postgresql", sizes, args, cluster.new_database)
             finally:
                 cluster.stop()
     sys.exit(1 if failed else 0)
 
 
-def _series(label: str, sizes: list[int], args: argparse.Namespace, db_url: str | None) -> bool:
+def _series(label: str, sizes: list[int], args: argparse.Namespace, new_database: Callable[[], str] | None) -> bool:
     rows, failed = [], False
     for n in sizes:
+        db_url = new_database() if new_database else None  # each size on a fresh, empty database
         with tempfile.TemporaryDirectory(prefix=f"lz-bench-scale-{n}-") as tmp:
             result: ScaleResult = run_scale(Path(tmp), zones=n, jobs=args.jobs, latency_jobs=args.latency_jobs,
                                             idle_s=args.idle, baseline_s=args.baseline, submitters=args.submitters, db_url=db_url)

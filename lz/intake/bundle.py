@@ -79,10 +79,11 @@ def stage_bundle(source: Path, dest: Path, limits: IntakeLimits | None = None) -
         raise BundleError(f"{source}: not a folder or a tarball")
 
 
-def _staged(dest: Path, fill: Callable[[Path], None]) -> None:
+def _staged(dest: Path, fill: Callable[[Path], None], durable: bool = True) -> None:
     """Fill a hidden sibling of ``dest``, check it, make it durable, then rename it into place:
     a refused or interrupted intake leaves nothing, and a committed job never has empty files
-    after a node crash (its files and directories are fsynced before the rename)."""
+    after a node crash (its files and directories are fsynced before the rename). Not
+    ``durable``: a copy only checked and removed (the hub's), with no fsync."""
     if dest.exists():
         raise FileExistsError(dest)
     tmp = dest.parent / f".tmp-{dest.name}-{secrets.token_hex(4)}"
@@ -90,9 +91,11 @@ def _staged(dest: Path, fill: Callable[[Path], None]) -> None:
     try:
         fill(tmp)
         _check_links_resolve_inside(tmp)
-        _fsync_tree(tmp)
+        if durable:
+            _fsync_tree(tmp)
         os.rename(tmp, dest)
-        fsync_dir(dest.parent)
+        if durable:
+            fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -179,12 +182,14 @@ def _copy_folder(source: Path, dest: Path, budget: _Budget, limits: IntakeLimits
 
 
 # -- tarballs ------------------------------------------------------------------------------------
-def stage_upload(stream: BinaryIO, dest: Path, limits: IntakeLimits | None = None, *, label: str = "upload") -> None:
+def stage_upload(stream: BinaryIO, dest: Path, limits: IntakeLimits | None = None, *, label: str = "upload",
+                 durable: bool = True) -> None:
     """Check and unpack a tar stream (plain or compressed; a file, a pipe or an HTTP body) into
     ``dest``, which must not exist: the one way an archive from outside enters lz. Read once,
-    front to back; all of it or nothing lands, under the same limits as a folder."""
+    front to back; all of it or nothing lands, under the same limits as a folder. Not
+    ``durable``: a copy that is only checked, then removed (no fsync)."""
     limits = limits or IntakeLimits()
-    _staged(dest, lambda tmp: _extract_tarball(stream, tmp, _Budget(limits), limits, label))
+    _staged(dest, lambda tmp: _extract_tarball(stream, tmp, _Budget(limits), limits, label), durable)
 
 
 def _extract_tarball(stream: BinaryIO, dest: Path, budget: _Budget, limits: IntakeLimits, label: str) -> None:

@@ -43,15 +43,17 @@ from lz.hub.protocol.schemas import (
     ReportIn,
     ZoneFacts,
 )
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
 from tests.integration.hub_fleet import trivial_job
 from tests.integration.hub_server import HubServer
 
 STATION = "scale"
 TRIES = 4
 CLAIM_WAIT_S = 20.0  # the agent's default (AgentOptions.claim_wait_s)
-_TRANSITIONS = (  # what a `none`-runtime job's local lifecycle records, in the order the agent reports them
-    ((State.RECEIVED, State.BUILDING, "build"), (State.BUILDING, State.QUEUED, "built")),
-    ((State.QUEUED, State.RUNNING, "started"),),
+_TRANSITIONS = (  # what a `none`-runtime job's local lifecycle records, in the order the agent reports them:
+    # one syncer pass once it runs, the rest with the finish (protocol 2: versions.PROTOCOL)
+    ((State.RECEIVED, State.BUILDING, "build"), (State.BUILDING, State.QUEUED, "built"),
+     (State.QUEUED, State.RUNNING, "started")),
     ((State.RUNNING, State.COLLECTING, "ended"),),
 )
 
@@ -148,7 +150,7 @@ class Zone:
             body = ClaimIn(name=self.name, max_jobs=min(room, 16), wait_s=CLAIM_WAIT_S)
             answer = ClaimOut.model_validate(await self.wire.call(
                 client, "POST", "/api/v1/lz/claim", self.token, json=body.model_dump(exclude_none=True),
-                timeout=CLAIM_WAIT_S + 15))
+                params={"inline": INLINE_BUNDLE_MAX}, timeout=CLAIM_WAIT_S + 15))
             now = time.monotonic()
             self.lease_s = answer.lease_s
             for job in answer.jobs:
@@ -173,25 +175,29 @@ class Zone:
             await asyncio.sleep(answer.lease_s / 3)
 
     async def _run(self, client: httpx.AsyncClient, job: Claimed) -> None:
-        """One trivial job, as the agent drives it: bundle, transitions, results, finish."""
+        """One trivial job, as the agent drives it: bundle (inside the claim answer when small),
+        transitions, results, finish (with the last transitions)."""
         try:
             where = f"/api/v1/lz/jobs/{job.id}"
             attempt: dict[str, str | int] = {"name": self.name, "attempt": job.attempt}
-            await self.wire.call(client, "GET", f"{where}/bundle", self.token, params=attempt, answer=False)
+            if job.bundle is None:
+                await self.wire.call(client, "GET", f"{where}/bundle", self.token, params=attempt, answer=False)
             seq = 0
+            batches = []
             for batch in _TRANSITIONS:
                 events = []
                 for source, dest, event in batch:
                     seq += 1
                     events.append(EventIn(seq=seq, from_state=source, to_state=dest, event=event, at=time.time()))
-                facts = Facts(executor="local", started_at=time.time()) if seq > 2 else Facts()
-                report = ReportIn(name=self.name, attempt=job.attempt, events=events, facts=facts)
-                await self.wire.call(client, "POST", f"{where}/events", self.token,
-                                     json=report.model_dump(exclude_unset=True))
+                batches.append(events)
+            report = ReportIn(name=self.name, attempt=job.attempt, events=batches[0],
+                              facts=Facts(executor="local", started_at=time.time()))
+            await self.wire.call(client, "POST", f"{where}/events", self.token,
+                                 json=report.model_dump(exclude_unset=True))
             await self.wire.call(client, "PUT", f"{where}/results", self.token, params=attempt,
                                  content=_results_tar(), headers={"Content-Type": "application/x-tar"})
             self.finishing.add(job.id)
-            finish = FinishIn(name=self.name, attempt=job.attempt, results=True,
+            finish = FinishIn(name=self.name, attempt=job.attempt, results=True, events=batches[1],
                               facts=Facts(outcome=Outcome.SUCCEEDED, exit_code=0, ended_at=time.time()))
             await self.wire.call(client, "POST", f"{where}/finish", self.token,
                                  json=finish.model_dump(exclude_unset=True))

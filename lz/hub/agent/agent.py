@@ -13,6 +13,7 @@ or stops jobs itself: it goes through the intake and ``JobStore.cancel`` like th
 
 from __future__ import annotations
 
+import base64
 import functools
 import logging
 import os
@@ -40,6 +41,7 @@ from lz.hub.agent.outbox import Claim
 from lz.hub.agent.ports import PortTunnels
 from lz.hub.protocol.names import FACTS, MANIFEST, RESULT_FILES
 from lz.hub.protocol.schemas import facts_within_bounds
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
 from lz.store.jobs import Job, JobStore
 
 log = logging.getLogger("lz.hub.agent.agent")
@@ -72,6 +74,9 @@ class HubAgent:
         self._sent_facts: dict[tuple[str, int], dict[str, Any]] = {}
         self._log_sent: dict[tuple[str, int, str], int | None] = {}  # None: the hub refused more
         self._fetched: set[tuple[str, int]] = set()  # bundles fetched ahead by this process
+        self._inline: dict[tuple[str, int], bytes] = {}  # bundles a claim answer carried (protocol 2)
+        self._inline_lock = threading.Lock()  # the claimer puts them, the syncer takes them
+        self.hub_protocol = 1  # what the hub's last claim answer said it speaks (versions.PROTOCOL)
         self._threads: list[threading.Thread] = []
         self.incoming = settings.state_dir / "hub-incoming"
         self.outgoing = settings.state_dir / "hub-outgoing"
@@ -179,8 +184,10 @@ class HubAgent:
                     room = 1
                 answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
                                                                "wait_s": self.options.claim_wait_s, **fit},
-                                          timeout_s=self.options.claim_wait_s + 15, retries=0)
+                                          timeout_s=self.options.claim_wait_s + 15, retries=0,
+                                          params={"inline": INLINE_BUNDLE_MAX})  # an older hub ignores it
                 self.lease_s = float(answer["lease_s"])
+                self.hub_protocol = int(answer.get("protocol") or 1)
                 if answer["jobs"] and self.draining:
                     self._hand_back(answer["jobs"])
                     break
@@ -188,6 +195,7 @@ class HubAgent:
                     crash_point("agent.claim.answered")
                 for job in _checked_claims(answer["jobs"]):
                     outbox.record_claim(self.engine, self.client.url, job, self.clock())
+                    self._keep_inline(job)
                     log.info("claimed hub job %s (attempt %s)", job["id"], job["attempt"])
                 if answer["jobs"]:
                     self._kick.set()
@@ -210,6 +218,19 @@ class HubAgent:
                              retries=0, timeout_s=3.0)
         except (HubUnavailable, HubRefused, OSError) as exc:
             log.warning("hub %s: %s; %d claimed job(s) will wait for their leases", self.client.url, exc, len(held))
+
+    def _keep_inline(self, job: dict[str, Any]) -> None:
+        """A bundle the claim answer carried, kept in memory for the intake (a restarted agent
+        has none and downloads it, as an older hub's claim needs anyway)."""
+        if not job.get("bundle"):
+            return
+        try:
+            data = base64.b64decode(job["bundle"], validate=True)
+        except ValueError:
+            log.warning("hub job %s: its inline bundle is not base64; it will be downloaded", job["id"])
+            return
+        with self._inline_lock:
+            self._inline[(job["id"], job["attempt"])] = data
 
     def _pilot_room(self) -> dict[str, Any] | None:
         """A pilot's free resources and time for the claim call (``None``: nothing fits now);
@@ -359,6 +380,8 @@ class HubAgent:
         to the sweep, as nothing owns them any more)."""
         outbox.forget(self.engine, claim)
         self._fetched.discard((claim.hub_job_id, claim.attempt))
+        with self._inline_lock:
+            self._inline.pop((claim.hub_job_id, claim.attempt), None)
         leftovers.remove_owned((self.incoming, self.outgoing), (claim.hub_job_id, claim.attempt))
 
     def _lease_gone(self, claim: Claim, why: str) -> None:
@@ -393,6 +416,9 @@ class HubAgent:
                 self.forget(claim)
                 self._room.set()
             return
+        if job.state == State.CLEANED and self.hub_protocol >= 2:  # the last transitions go with the finish
+            self._finish(self._forward_notifications(claim), job, outbox.unreported(self.engine, claim))
+            return
         claim = self._report(claim, job)
         claim = self._forward_notifications(claim)
         if job.state == State.CLEANED:
@@ -425,6 +451,16 @@ class HubAgent:
         return outbox.Claim(**{**claim.__dict__, "local_job_id": local_id})
 
     def _download(self, claim: Claim, bundle: Path) -> None:
+        """The bundle the claim answer carried, else from the hub; either way renamed in place."""
+        with self._inline_lock:
+            data = self._inline.pop((claim.hub_job_id, claim.attempt), None)
+        if data is not None:
+            tmp = bundle.with_name(f".{bundle.name}.part")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, bundle)
+            return
         self.client.download(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/bundle", bundle,
                              params={"name": self.name, "attempt": claim.attempt})
 
@@ -494,8 +530,9 @@ class HubAgent:
                 continue
             self._log_sent[key] = int(answer["size"])
 
-    def _finish(self, claim: Claim, job: Job) -> None:
-        """Upload the results (if the job has any), finish the attempt, then forget the claim."""
+    def _finish(self, claim: Claim, job: Job, events: list[dict[str, Any]] | None = None) -> None:
+        """Upload the results (if the job has any), finish the attempt (with ``events``, its
+        transitions not reported yet, to a protocol-2 hub), then forget the claim."""
         stored = self.settings.results_dir / job.id
         has_results = job.results_at is not None and (stored / MANIFEST).exists()
         facts = _facts(job)
@@ -517,7 +554,8 @@ class HubAgent:
             finally:
                 archive.unlink(missing_ok=True)
         self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
-                         {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts})
+                         {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts,
+                          **({"events": events} if events else {})})
         crash_point("agent.finish.sent")
         self.forget(claim)
         crash_point("agent.finish.acknowledged")

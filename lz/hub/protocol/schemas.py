@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ZONE_REF = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # NAME or OWNER/NAME
 JOB_ID = r"^[0-9a-f]{1,32}$"
@@ -216,11 +218,15 @@ class Claimed(BaseModel):
     name: str = Field(max_length=4096)
     spec: dict[str, Any]
     lease_expires: float
+    bundle: str | None = Field(default=None, max_length=(INLINE_BUNDLE_MAX + 2) // 3 * 4, description=(
+        "The job's bundle (.tar.gz) as base64, when the claim asked ?inline= and it is that small "
+        "(protocol 2): no download request."))
 
 
 class ClaimOut(BaseModel):
     lease_s: float
     jobs: list[Claimed]
+    protocol: int = Field(default=1, description="What the hub speaks (lz.hub.protocol.versions.PROTOCOL).")
 
 
 class EventIn(_Body):
@@ -281,6 +287,8 @@ class FinishIn(_Body):
     attempt: int = Field(ge=1, le=1_000_000)
     results: bool
     facts: Facts = Field(default_factory=Facts)
+    events: list[EventIn] = Field(default_factory=list, max_length=10_000, description=(
+        "The attempt's transitions not reported yet, recorded before the finish (protocol 2)."))
 
 
 class LogOut(BaseModel):

@@ -85,13 +85,14 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
             answer.headers["Retry-After"] = exc.retry_after
         return answer
 
+    # the landing zones' routes first: most requests are theirs, and routes are matched in order
+    app.include_router(zones_lz.router, prefix="/api/v1/lz")
     app.include_router(users.router, prefix="/api/v1")
     app.include_router(tokens.router, prefix="/api/v1")
     app.include_router(stations.router, prefix="/api/v1")
     app.include_router(station_rules.router, prefix="/api/v1")
     app.include_router(zones.router, prefix="/api/v1")
     app.include_router(jobs.router, prefix="/api/v1")
-    app.include_router(zones_lz.router, prefix="/api/v1/lz")
     app.include_router(notifications.router, prefix="/api/v1")
     app.include_router(usage.router, prefix="/api/v1")
     oauth.include(app)

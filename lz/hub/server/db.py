@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 
 from lz.store.db import configure_sqlite, read, write
 
@@ -53,7 +55,35 @@ def make_hub_engine(url: str) -> Engine:
         if path and path != ":memory:" and Path(path).exists():
             os.chmod(path, 0o600)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    ping_when_idle(engine, PING_IDLE_S)
+    return engine
+
+
+PING_IDLE_S = 1.0
+"""A pooled server connection idle this long is pinged before use (issue 22): ``pool_pre_ping``
+pinged before every transaction, a round trip each, some ten a job. A connection used within
+the last second needs none: a server restart takes longer than that, and the first statement
+that meets a dead connection invalidates the whole pool anyway."""
+
+
+def ping_when_idle(engine: Engine, idle_s: float, clock: Any = time.monotonic) -> None:
+    """SQLAlchemy's pessimistic ping, only for connections idle ``idle_s`` or more: a failed ping
+    raises ``DisconnectionError``, and the pool replaces the connection and tries again."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["lz_idle_since"] = clock()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("lz_idle_since")
+        if since is None or clock() - since < idle_s:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # any failure: this connection is gone, the pool makes another
+            raise DisconnectionError(f"a pooled connection failed its ping ({type(exc).__name__})") from exc
 
 
 def upgrade(engine: Engine) -> None:

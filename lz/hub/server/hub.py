@@ -19,6 +19,7 @@ from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
+from lz.hub.server.token_cache import TokenCache, ZoneIds
 from lz.hub.server.tunnels import DatabaseTunnels, Tunnels
 
 log = logging.getLogger("lz.hub")
@@ -32,6 +33,10 @@ class Hub:
         self.config = config
         self.engine = db.make_hub_engine(config.db_url)
         self.statements = db.StatementCount(self.engine)  # this process's, for the metrics
+        self.principals = TokenCache()  # tokens verified a moment ago (deps.principal)
+        self.principals.forget_on_writes(self.engine)
+        self.zone_ids = ZoneIds()  # (owner, name) -> landing-zone id (zones_lz.owned)
+        self.zone_ids.forget_on_deletes(self.engine)
         self.files: Store = open_store(config)
         self.notifier = Notifier(config.recheck_s, lambda: self.read(claims.claimable_by_station))
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)

@@ -26,7 +26,7 @@ def check_upload(store: Store, tarball: str, scratch: Path, *, name: str | None,
     removed afterwards."""
     try:
         with store.open(tarball) as stream:
-            stage_upload(stream, scratch, limits, label="upload")
+            stage_upload(stream, scratch, limits, label="upload", durable=False)  # removed below: no fsync
         spec = load_spec(scratch, name=name, overrides=overrides, limits=resource_limits,
                          require_command=False, defaults=defaults)
     except UserError as exc:

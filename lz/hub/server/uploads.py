@@ -28,15 +28,21 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
                   template: str | None = None, after: Sequence[str] = ()) -> str:
     """The id of the job this upload (``request``'s body) made, or made before under ``key``;
     ``template``: one of the Station's templates, its defaults applied and its bounds held."""
-    station_id, chosen = await run_in_threadpool(hub.read, templates.for_submission, who, station, template)
-    done = await run_in_threadpool(hub.read, jobs.existing_submission, who, key)
-    if done is not None:
-        return done
     refuse_declared_size(request, hub.config.max_upload_bytes)
     declared = request.headers.get("content-length", "")
     adding = int(declared) if declared.isdigit() else 0
-    await run_in_threadpool(hub.read, lambda conn: quotas.check_submit(
-        conn, who, station_id, quotas.Defaults.of(hub.config), adding, lock=False))
+
+    def _before(conn: Any) -> tuple[int, Any, str | None]:
+        """Permission, a retry of an earlier submission, quota: one read transaction (issue 22)."""
+        station_id, chosen = templates.for_submission(conn, who, station, template)
+        done = jobs.existing_submission(conn, who, key)
+        if done is None:
+            quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), adding, lock=False)
+        return station_id, chosen, done
+
+    station_id, chosen, done = await run_in_threadpool(hub.read, _before)
+    if done is not None:
+        return done
     received = await hub.files.receive(request.stream(), hub.config.max_upload_bytes)
     try:
         limits = IntakeLimits(max_bytes=hub.config.max_bundle_bytes, max_files=hub.config.max_bundle_files)

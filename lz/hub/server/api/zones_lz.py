@@ -6,6 +6,7 @@ attempt it names (anything else: 409, the landing zone then drops its copy)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -30,6 +31,7 @@ from lz.hub.protocol.schemas import (
     ReportOut,
     ZoneFacts,
 )
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, PROTOCOL
 from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, refuse_declared_size
 from lz.hub.server.domain import claims, quotas, usage, zones
@@ -57,12 +59,12 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 
     def _quiet(conn: Any) -> bool:
         """Nothing to write: no leases to renew and the zone's row already says it is here."""
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         return not body.jobs and not zones.seen_due(conn, lz_id, now, _seen_every_s(hub),
                                                     running=body.running, queue_length=body.queue_length)
 
     def _beat(conn: Any) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
         return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
@@ -74,7 +76,10 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
 
 
 @router.post("/claim", response_model=ClaimOut)
-async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal)) -> ClaimOut:
+async def claim(body: ClaimIn, request: Request, who: Principal = Depends(principal),
+                inline: int = Query(default=0, ge=0, le=1 << 30, description=(
+                    "Bundles up to this many bytes (at most 64 KiB) come inside the answer, base64 "
+                    "(protocol 2): no download request. An older hub ignores it."))) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
     with none. It looks in the database once itself; after that it waits for a ticket from the
     process's one checker (``notify.Notifier``: woken at once by submissions to this process, and
@@ -90,28 +95,39 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
     # an Auth0 tenant's tokens have no row (token_id 0): their user stands for them
     token = f"token:{who.token_id}" if who.token_id else f"user:{who.user_id}"
     with hub.polls.held(token), hub.zone_polls.held(f"{token}/{body.name}"):
-        return await _long_poll(hub, body, request, who)
+        return await _long_poll(hub, body, request, who, min(inline, INLINE_BUNDLE_MAX))
 
 
-async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal) -> ClaimOut:
+async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, inline: int) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
-    lz_id = await run_in_threadpool(_seen, hub, who, body.name)
-    look = await run_in_threadpool(hub.read, claims.has_pending, lz_id)  # its own first look
+    lz_id, look = await run_in_threadpool(_seen, hub, who, body.name)  # and its own first look
     while True:
         got: list[Any] = []
         if look:
-            if await request.is_disconnected():  # nobody would hear of the jobs: claim none
-                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
-            got = await run_in_threadpool(_claim_once, hub, lz_id, body)
+            try:
+                if await request.is_disconnected():  # nobody would hear of the jobs: claim none
+                    return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
+                got = await run_in_threadpool(_claim_once, hub, lz_id, body, inline)
+            finally:
+                hub.notifier.release(lz_id)  # its ticket (if any) is spent: the next check may hand one out
             if got and await request.is_disconnected():  # went away during the claim: hand them back
                 await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
                                         hub.now(), "the hub: its claimer went away")
                 hub.notifier.notify()
-                return ClaimOut(lease_s=hub.config.lease_s, jobs=[])
+                return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
-            return ClaimOut(lease_s=hub.config.lease_s, jobs=got)
+            return ClaimOut(lease_s=hub.config.lease_s, jobs=got, protocol=PROTOCOL)
         look = await hub.notifier.wait(lz_id, min(left, DISCONNECT_CHECK_S))
+
+
+def _owned(hub: Hub, conn: Any, who: Principal, name: str) -> int:
+    """``zones.owned``, from ``hub.zone_ids`` once known (an id never changes)."""
+    lz_id = hub.zone_ids.get(who.user_id, name)
+    if lz_id is None:
+        lz_id = zones.owned(conn, who, name)
+        hub.zone_ids.put(who.user_id, name, lz_id)
+    return lz_id
 
 
 def _seen_every_s(hub: Hub) -> float:
@@ -119,28 +135,45 @@ def _seen_every_s(hub: Hub) -> float:
     return hub.config.online_s / 3
 
 
-def _seen(hub: Hub, who: Principal, name: str) -> int:
-    """The polling zone's id, marked seen (a write only when ``zones.seen_due``)."""
+def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
+    """The polling zone's id, marked seen (a write only when ``zones.seen_due``), and whether
+    anything is claimable for it (``claims.has_pending``), in one read transaction."""
     now = hub.now()
 
-    def _due(conn: Any) -> tuple[int, bool]:
-        lz_id = zones.owned(conn, who, name)
-        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub))
+    def _due(conn: Any) -> tuple[int, bool, bool]:
+        lz_id = _owned(hub, conn, who, name)
+        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub)), claims.has_pending(conn, lz_id)
 
-    lz_id, due = hub.read(_due)
+    lz_id, due, pending = hub.read(_due)
     if due:
         hub.write(zones.seen, lz_id, now)
-    return lz_id
+    return lz_id, pending
 
 
-def _claim_once(hub: Hub, lz_id: int, body: ClaimIn) -> list[Any]:
+def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
     limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
     room = None if all(v is None for v in limited) else Room(*limited)
     claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room,
                         quotas.Defaults.of(hub.config))
     if claimed:
         crash_point("hub.claim.committed")
+    for job in claimed:
+        _inline_bundle(hub, job, job.pop("bundle_file"), job.pop("bundle_bytes"), inline)
     return claimed
+
+
+def _inline_bundle(hub: Hub, job: dict[str, Any], name: str, size: int | None, inline: int) -> None:
+    """A small bundle inside the claim answer (protocol 2). Read after the claim committed: a
+    bundle that cannot be read now is simply not inlined (the zone downloads it, as before)."""
+    if size is None or size > inline:
+        return
+    try:
+        with hub.files.open(name) as handle:
+            data = handle.read(inline + 1)
+    except OSError:
+        return
+    if len(data) <= inline:
+        job["bundle"] = base64.b64encode(data).decode("ascii")
 
 
 @router.get("/jobs/{job_id}/bundle", response_class=FileResponse,
@@ -150,7 +183,7 @@ def bundle(request: Request, job_id: str = params.job_id(), name: str = Query(pa
     hub = hub_of(request)
 
     def _row(conn: Any) -> Any:
-        return claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+        return claims._held(conn, _owned(hub, conn, who, name), job_id, attempt, for_update=False)
 
     row = hub.read(_row)
     return hub.files.response(row.bundle, "application/gzip")
@@ -161,7 +194,7 @@ def report(body: ReportIn, request: Request, job_id: str = params.job_id(), who:
     hub = hub_of(request)
 
     def _report(conn: Any) -> int:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         facts = body.facts.model_dump(exclude_unset=True)
         seq = claims.report(conn, lz_id, job_id, body.attempt, [e.model_dump() for e in body.events],
                             facts, hub.now(), hub.config.lease_s)
@@ -181,7 +214,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
     hub = hub_of(request)
 
     def _check(conn: Any) -> None:
-        claims.check_upload(conn, zones.owned(conn, who, name), job_id, attempt)
+        claims.check_upload(conn, _owned(hub, conn, who, name), job_id, attempt)
 
     await run_in_threadpool(hub.read, _check)
     refuse_declared_size(request, hub.config.max_results_bytes)
@@ -209,7 +242,7 @@ async def append_log(request: Request, job_id: str = params.job_id(),
     hub = hub_of(request)
 
     def _check(conn: Any) -> None:
-        claims._held(conn, zones.owned(conn, who, name), job_id, attempt, for_update=False)
+        claims._held(conn, _owned(hub, conn, who, name), job_id, attempt, for_update=False)
 
     await run_in_threadpool(hub.read, _check)
     refuse_declared_size(request, 1 << 20)
@@ -232,12 +265,12 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
     def _finish(conn: Any) -> bool | None:
-        lz_id = zones.owned(conn, who, body.name)
+        lz_id = _owned(hub, conn, who, body.name)
         facts = body.facts.model_dump(exclude_unset=True)
-        done = claims.finish(conn, lz_id, job_id, body.attempt, results, facts, hub.now())
+        # the results' size counts toward its Station's and submitter's bytes (``quotas.use``)
+        done = claims.finish(conn, lz_id, job_id, body.attempt, results, facts, hub.now(),
+                             [e.model_dump() for e in body.events], results_bytes=size if results else None)
         usage.charge(conn, lz_id, job_id, body.attempt, facts, hub.now(), hub.config.credit_warn_percent)
-        if done and results is not None:
-            quotas.record_results(conn, job_id, size)  # counts toward its Station's and submitter's bytes
         return done
 
     if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused

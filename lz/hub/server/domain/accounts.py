@@ -32,6 +32,7 @@ class Principal:
     token_id: int
     family: str | None = None  # the device login the token belongs to, if any
     last_used_at: float | None = None
+    expires_at: float | None = None  # the token's
 
 
 def new_id(result: Any) -> int:
@@ -165,4 +166,4 @@ def authenticate(conn: Connection, token: str, now: float) -> Principal | None:
             or row.disabled_at is not None:
         return None
     return Principal(user_id=row.uid, name=row.name, admin=bool(row.admin), scope=row.scope, token_id=row.id,
-                     family=row.family, last_used_at=row.last_used_at)
+                     family=row.family, last_used_at=row.last_used_at, expires_at=row.expires_at)

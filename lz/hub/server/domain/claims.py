@@ -92,14 +92,14 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     limit = max(0, min(limit, MAX_CLAIM))
     if limit == 0:
         return []
-    zone = conn.execute(select(zones_t).where(zones_t.c.id == lz_id)).first()
+    # held: leased jobs whose process has not ended (one being collected or uploaded frees its
+    # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
+    held = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
+        jobs_t.c.state.notin_(("collecting", "cleaned"))).scalar_subquery()
+    zone = conn.execute(select(zones_t, held.label("held")).where(zones_t.c.id == lz_id)).first()  # one statement
     if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
-        # held: leased jobs whose process has not ended (one being collected or uploaded frees its
-        # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
-        held = conn.execute(select(func.count()).select_from(jobs_t).where(
-            jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
-            jobs_t.c.state.notin_(("collecting", "cleaned")))).scalar_one()
-        limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - held))
+        limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - zone.held))
         if limit == 0:
             return []
     stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
@@ -107,14 +107,15 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     station_room: dict[int, int] = {}
     user_room: dict[int, int] = {}
     if quota is not None:
-        station_room = quotas.running_room(conn, conn.execute(stations).scalars(), quota)
+        station_room = quotas.running_room(conn, stations, quota)
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
     for station_id, user_id in credits.exhausted(conn):  # their jobs wait for credit: not even candidates
         bounds.append(~and_(jobs_t.c.station_id == station_id,
                             *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id)
+        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id,
+               jobs_t.c.bundle, jobs_t.c.bundle_bytes)
         .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)
         .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
         .with_for_update(skip_locked=True)
@@ -123,6 +124,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
     credit = credits.Gate(conn)
+    volumes: dict[int, list[dict[str, Any]]] = {}  # by Station: the same for each of its jobs
     for row in rows:
         if len(claimed) >= limit:
             break
@@ -150,9 +152,11 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
                   f"claimed by {lz_name} (attempt {row.attempt})", lz_id)
         attempts.begin(conn, row.id, row.attempt, lz_id, now)
         spec = json.loads(row.spec)
-        spec["volumes"] = volumes_for_claim(conn, row.station_id, lz_id)  # where they are on this zone
+        if row.station_id not in volumes:
+            volumes[row.station_id] = volumes_for_claim(conn, row.station_id, lz_id)
+        spec["volumes"] = volumes[row.station_id]  # where they are on this zone
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
-                        "lease_expires": now + lease_s})
+                        "lease_expires": now + lease_s, "bundle_file": row.bundle, "bundle_bytes": row.bundle_bytes})
     return claimed
 
 
@@ -274,11 +278,15 @@ def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update
     """The job row if ``lz_id`` holds it under ``attempt``; otherwise 409 (fencing) or 404."""
     query = select(jobs_t).where(jobs_t.c.id == job_id)
     row = conn.execute(query.with_for_update() if for_update else query).first()
+    _fence(row, lz_id, job_id, attempt)
+    return row
+
+
+def _fence(row: Any, lz_id: int, job_id: str, attempt: int) -> None:
     if row is None:
         raise NotFound(f"no job {job_id!r}")
     if row.phase != "leased" or row.lease_owner != lz_id or row.attempt != attempt:
         raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone")
-    return row
 
 
 def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
@@ -310,34 +318,44 @@ def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequ
     """Record the landing zone's transitions (idempotent by job, attempt, seq) and its facts;
     returns the highest seq now stored for this attempt."""
     row = _held(conn, lz_id, job_id, attempt)
-    known = set(conn.execute(select(events_t.c.seq).where(
-        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
-    state = row.state
-    for ev in sorted(events, key=lambda e: e["seq"]):
-        if ev["seq"] in known:
-            continue
-        conn.execute(insert(events_t).values(
-            job_id=job_id, attempt=attempt, seq=ev["seq"], lz_id=lz_id, from_state=ev["from_state"],
-            to_state=ev["to_state"], event=ev["event"], at=ev["at"], detail=ev.get("detail")))
-        known.add(ev["seq"])
-        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
-            state = ev["to_state"]
+    state, seq = record_events(conn, lz_id, job_id, attempt, events, row.state)
     values = {k: facts[k] for k in FACTS if k in facts}
     conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(
         state=state, lease_expires=now + lease_s, updated_at=now, **values))
-    return max(known, default=0)
+    return seq
+
+
+def record_events(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],
+                  state: str) -> tuple[str, int]:
+    """Insert the transitions not stored yet (by seq) of a held attempt: (the job's state after
+    them, the highest seq stored). The caller fenced the attempt and writes the state."""
+    known = set(conn.execute(select(events_t.c.seq).where(
+        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
+    fresh = list({ev["seq"]: ev for ev in sorted(events, key=lambda e: e["seq"], reverse=True)
+                  if ev["seq"] not in known}.values())[::-1]  # the first of a seq sent twice, in seq order
+    if fresh:  # one INSERT of several rows
+        conn.execute(insert(events_t), [
+            {"job_id": job_id, "attempt": attempt, "seq": ev["seq"], "lz_id": lz_id, "from_state": ev["from_state"],
+             "to_state": ev["to_state"], "event": ev["event"], "at": ev["at"], "detail": ev.get("detail")}
+            for ev in fresh])
+    for ev in fresh:
+        known.add(ev["seq"])
+        if ev["to_state"] != "cleaned":  # cleaned only once the results are in (finish)
+            state = ev["to_state"]
+    return state, max(known, default=0)
 
 
 def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
     """Fencing before storing results: only the current holder's attempt may upload."""
-    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+    row = conn.execute(select(jobs_t.c.phase, jobs_t.c.results_attempt, jobs_t.c.ran_on, jobs_t.c.lease_owner,
+                              jobs_t.c.attempt).where(jobs_t.c.id == job_id)).first()
     if row is not None and row.phase == "finished" and row.results_attempt == attempt and row.ran_on == lz_id:
         return  # a retried upload after a finish that was acknowledged late: harmless
-    _held(conn, lz_id, job_id, attempt, for_update=False)
+    _fence(row, lz_id, job_id, attempt)
 
 
 def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
-           now: float) -> bool | None:
+           now: float, events: Sequence[dict[str, Any]] = (), results_bytes: int | None = None) -> bool | None:
     """The attempt's end (``lifecycle.on_finish``): results (if any) recorded, lease released.
     Idempotent for the same attempt: False when that attempt had already finished the job. A
     finish reporting the job ``lost`` is a failed attempt: the job is queued again under a new
@@ -354,21 +372,24 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
         raise Conflict(f"job {job_id} attempt {attempt} is no longer leased to this landing zone") from None
     if after is before:
         return False
+    state = record_events(conn, lz_id, job_id, attempt, events, row.state)[0] if events else row.state
     attempts.end(conn, job_id, attempt, now, reported or lifecycle.DEFAULT_OUTCOME, facts.get("reason"))
     if after.phase is not Phase.FINISHED:
         if not apply(conn, row, after, now, **requeue_columns(after)):
             raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
-        hub_event(conn, job_id, attempt, row.state, "received", "requeue", now,
+        hub_event(conn, job_id, attempt, state, "received", "requeue", now,
                   f"attempt {attempt} lost by its landing zone" + (f": {facts['reason']}" if facts.get("reason")
                                                                    else "") + "; queued again", lz_id)
         return None
     after = with_attempts(conn, job_id, after)
     changed = lifecycle.changes(before, after)
     values = {k: facts[k] for k in FACTS if k in facts and k not in changed}
+    if results_bytes is not None and results:
+        values["results_bytes"] = results_bytes
     if not apply(conn, row, after, now, state="cleaned", results=results, results_attempt=attempt if results else None,
                  results_at=now if results else None, **values):
         raise Conflict(f"job {job_id} changed while its finish was being recorded: try again")
-    hub_event(conn, job_id, attempt, row.state, "cleaned", "finish", now,
+    hub_event(conn, job_id, attempt, state, "cleaned", "finish", now,
               f"results of attempt {attempt} stored" if results else f"attempt {attempt} ended without results", lz_id)
     return True
 

@@ -110,6 +110,11 @@ def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = Fa
     so a request is decided on the row a racing claim cannot change underneath it)."""
     if not job_id or len(job_id) > 32:
         raise NotFound(f"no job {job_id!r} in your stations")
+    exact = _visible_query(who).where(jobs_t.c.id == job_id)  # the primary key: no scan (issue 22)
+    row = conn.execute(exact.with_for_update(of=jobs_t) if for_update else exact).first()
+    if row is not None:
+        return row
+    # a prefix: LIKE uses no index (SQLite's is case-insensitive, PostgreSQL's needs pattern ops)
     query = _visible_query(who).where(jobs_t.c.id.startswith(job_id, autoescape=True)).limit(2)
     rows = conn.execute(query.with_for_update(of=jobs_t) if for_update else query).all()
     if not rows:
