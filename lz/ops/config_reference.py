@@ -115,7 +115,7 @@ def _hub_ports() -> list[str]:
              "| key | type | default | meaning |", "|---|---|---|---|"]
     defaults = PortLimits()
     for name, field in PortLimits.model_fields.items():
-        kind = {"float": "number", "int": "integer"}[getattr(field.annotation, "__name__", str(field.annotation))]
+        kind = {"float": "number", "int": "integer", "bool": "boolean"}[getattr(field.annotation, "__name__", str(field.annotation))]
         lines.append(f"| `{name}` | {kind} | {_cell(getattr(defaults, name))} | {field.description} |")
     return lines
 
