@@ -280,7 +280,7 @@ def test_lz_station_quota_shows_and_sets(app: HubApp, monkeypatch: pytest.Monkey
     alice = app.user("alice")
     app.station_with_zone(alice)
     app.submit(alice)
-    monkeypatch.setattr(station, "_client", lambda: _InProcess(app, alice))
+    monkeypatch.setattr(station, "client", lambda: _InProcess(app, alice))
     runner = CliRunner()
     shown = runner.invoke(main, ["station", "quota", "s1"])
     assert shown.exit_code == 0, shown.output
