@@ -58,8 +58,36 @@ def median(values: Iterable[float]) -> float | None:
 
 
 def cpu_of(pid: int) -> float:
+    """The process's CPU and that of its children it has waited for (sbatch, squeue, sstat, ...)."""
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class TracedZone(LandingZone):
+    """The daemon under ``strace -f -e trace=execve`` (every program it starts) and/or cProfile."""
+
+    def __init__(self, *args: object, trace: Path | None = None, profile: Path | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.trace, self.profile = trace, profile
+
+    def run_argv(self) -> list[str]:
+        argv = super().run_argv()
+        if self.profile is not None:
+            argv = [argv[0], "-m", "cProfile", "-o", str(self.profile), *argv[1:]]
+        if self.trace is not None:
+            argv = ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(self.trace), *argv]
+        return argv
+
+
+def exec_counts(trace: Path) -> dict[str, int]:
+    """Programs started (successful execve) by name, from an strace log."""
+    found: dict[str, int] = defaultdict(int)
+    for line in trace.read_text(errors="replace").splitlines():
+        match = re.search(r'execve\("([^"]+)".* = 0$', line)
+        if match:
+            found[Path(match.group(1)).name] += 1
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
 def client_cpu() -> float:
@@ -97,20 +125,26 @@ def step_cpu(log: str) -> dict[str, float | None]:
     return {names[k]: median(v) for k, v in found.items()}
 
 
-def job_folder(base: Path) -> Path:
+def job_folder(base: Path, sleep_s: float = 0) -> Path:
     job = base / "job"
     job.mkdir(exist_ok=True)
-    (job / "lz.toml").write_text('command = ["sh", "-c", "echo ok > out.txt"]\n')
+    pause = f"sleep {sleep_s:g}; " if sleep_s else ""
+    (job / "lz.toml").write_text(f'command = ["sh", "-c", "{pause}echo ok > out.txt"]\n')
     return job
 
 
-def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[str, object]:
+def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s: float = 0,
+             trace: bool = False, profile: Path | None = None) -> dict[str, object]:
     """(a) and (c): a landing zone daemon, jobs by ``lz submit`` (one call each, as a user would)."""
-    zone = LandingZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"))
+    zone = TracedZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"),
+                      trace=base / "strace.log" if trace else None, profile=profile)
     zone.start()
     try:
         pid = zone.proc.pid if zone.proc else 0
-        job = job_folder(base)
+        if trace:  # strace is the process started: the daemon is its child
+            wait_until(lambda: bool(psutil.Process(pid).children()), 30, "daemon under strace")
+            pid = psutil.Process(pid).children()[0].pid
+        job = job_folder(base, sleep_s)
         start_cpu, start = cpu_of(pid), time.perf_counter()
         submit_wall, submit_cpu, ids = [], [], []
         for _ in range(jobs):
@@ -130,7 +164,9 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[
     assert outcomes == {"succeeded"}, outcomes
     walls = {"intake": median(submit_wall), **engine_phases(history)}
     cpus = {"intake": median(submit_cpu), **step_cpu(zone.daemon_log())}
-    return {"wall": walls, "cpu": cpus, "total": wall, "daemon_cpu": daemon_cpu / jobs}
+    execs = exec_counts(base / "strace.log") if trace else {}
+    return {"wall": walls, "cpu": cpus, "total": wall, "daemon_cpu": daemon_cpu / jobs,
+            "submit_cpu": sum(submit_cpu) / jobs, "execs": execs}
 
 
 def _all_cleaned(db: Path, jobs: int) -> bool:
@@ -238,7 +274,7 @@ def table(results: dict[str, dict[str, object]], jobs: int) -> str:
                 cell += f" (CPU {cpu * 1000:.0f} ms)"
             cells.append(cell)
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
-    lines.append("| daemon CPU per job | " + " | ".join(f"{results[m]['daemon_cpu'] * 1000:.0f} ms" for m in modes) + " |")
+    lines.append("| daemon CPU per job (with the programs it ran) | " + " | ".join(f"{results[m]['daemon_cpu'] * 1000:.0f} ms" for m in modes) + " |")
     lines.append("| first submission to last clean | "
                  + " | ".join(f"{results[m]['total']:.1f} s ({jobs / results[m]['total'] * 60:.0f} jobs/min)"  # type: ignore[operator]
                               for m in modes) + " |")
@@ -250,22 +286,32 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--only", default="local,pilot,gateway,many")
     parser.add_argument("--tick", type=float, default=None, help="the daemons' --tick (default: lz's own)")
+    parser.add_argument("--sleep", type=float, default=0, help="each job sleeps this long first (1: the issue's 1-s jobs)")
+    parser.add_argument("--trace", action="store_true", help="count the programs the daemon starts (strace)")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the gateway daemon into this file")
     args = parser.parse_args()
     chosen = args.only.split(",")
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="lz-bench-cost-") as tmp:
         base = Path(tmp)
         if "local" in chosen:
-            results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick)
+            results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick, args.sleep, args.trace)
             print(f"local zone: {results['local zone']['total']:.1f} s", file=sys.stderr, flush=True)
         if "pilot" in chosen and shutil.which("sbatch"):
             results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs)
             print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
         if "gateway" in chosen and shutil.which("sbatch"):
-            results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick)
+            results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick, args.sleep,
+                                                args.trace, args.profile)
         if "many" in chosen:
             wall, cpu = many_in_one_call(base / "many", 100)
     print(table(results, args.jobs))
+    for mode, result in results.items():
+        if result.get("execs"):
+            print(f"{mode}: programs started by the daemon: " + ", ".join(f"{k} {v}" for k, v in result["execs"].items()))  # type: ignore[attr-defined]
+        if "submit_cpu" in result:
+            print(f"{mode}: `lz submit` CPU per job {result['submit_cpu'] * 1000:.0f} ms; daemon and its programs "
+                  f"{result['daemon_cpu'] * 1000:.0f} ms")  # type: ignore[operator]
     if "many" in chosen:
         print(f"\n`lz submit` of 100 folders in one call: {wall:.2f} s wall, {cpu:.2f} s CPU "
               f"({wall * 10:.0f} ms a job)")

@@ -1,0 +1,119 @@
+"""The watcher's adaptive gap (issue 23): right after a submission, or a look that found a job in a
+new phase, the next ``squeue`` comes after the floor; each look that finds nothing new doubles the
+gap up to the interval; never two looks closer than the floor, whatever wakes the daemon."""
+
+from pathlib import Path
+
+from lz.core.errors import ControllerUnavailable
+from lz.core.job import Observation, Tracked
+from lz.core.layout import JobPaths
+from lz.engine.watcher import Watcher
+from lz.executors.base import Executor
+
+
+class Queue(Executor):
+    """A scheduler's controller whose answer the test sets; counts the calls."""
+
+    def __init__(self) -> None:
+        self.phase = "pending"
+        self.calls = 0
+        self.down = False
+
+    def submit(self, job, argv):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    def observe(self, jobs):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.down:
+            raise ControllerUnavailable("squeue timed out")
+        return {j.job_id: Observation(self.phase) for j in jobs}
+
+    def cancel(self, jobs):  # type: ignore[no-untyped-def]
+        pass
+
+
+TRACKED = [Tracked("j1", "100", JobPaths.under(Path("/nonexistent"), "j1"))]
+
+
+def make(now: list[float], queue: Queue) -> Watcher:
+    return Watcher(queue, clock=lambda: now[0], interval_s=5, min_interval_s=1, usage_interval_s=30,
+                   backoff_max_s=60)
+
+
+def looks_over(watcher: Watcher, now: list[float], seconds: float, step: float = 0.1) -> list[float]:
+    """Tick every ``step`` seconds (a daemon woken often): the times the watcher asked."""
+    asked = []
+    end = now[0] + seconds
+    while now[0] < end:
+        if watcher.look(TRACKED).fresh:
+            asked.append(round(now[0], 1))
+        now[0] += step
+    return asked
+
+
+def test_the_gap_doubles_while_nothing_changes_and_stops_at_the_interval() -> None:
+    now, queue = [1000.0], Queue()
+    watcher = make(now, queue)
+    asked = looks_over(watcher, now, 40)
+    gaps = [round(b - a, 1) for a, b in zip(asked, asked[1:])]
+    assert gaps[:4] == [1.0, 1.9, 3.8, 4.8]  # the first look found the job: the floor, then doubling
+    assert all(g >= 4.75 for g in gaps[3:])  # (less the jitter) up to the interval, as before
+
+
+def test_a_submission_brings_the_next_look_to_the_floor() -> None:
+    now, queue = [1000.0], Queue()
+    watcher = make(now, queue)
+    looks_over(watcher, now, 30)
+    while not watcher.look(TRACKED).fresh:  # just after a look, settled at the interval
+        now[0] += 0.1
+    assert abs(watcher.next_look_in() - 4.75) < 1e-6  # type: ignore[operator]
+    now[0] += 0.5
+    watcher.nudge()
+    assert abs(watcher.next_look_in() - 0.5) < 1e-6  # type: ignore[operator]
+    assert looks_over(watcher, now, 0.45) == [] and len(looks_over(watcher, now, 0.6)) == 1
+
+
+def test_a_job_in_a_new_phase_keeps_the_gap_at_the_floor() -> None:
+    now, queue = [1000.0], Queue()
+    watcher = make(now, queue)
+    looks_over(watcher, now, 30)
+    watcher.nudge()
+    queue.phase = "running"
+    first = looks_over(watcher, now, 1.0)
+    queue.phase = "ended"
+    second = looks_over(watcher, now, 1.05)
+    assert len(first) == 1 and len(second) == 1
+
+
+def test_never_two_looks_within_the_floor_however_often_woken() -> None:
+    now, queue = [1000.0], Queue()
+    watcher = make(now, queue)
+    asked = []
+    for _ in range(600):  # 60 s of wake-ups every 0.1 s, each with a submission
+        watcher.nudge()
+        if watcher.look(TRACKED).fresh:
+            asked.append(now[0])
+        queue.phase = "running" if queue.phase == "pending" else "pending"
+        now[0] += 0.1
+    assert all(b - a >= 1 - 1e-9 for a, b in zip(asked, asked[1:]))
+    assert queue.calls <= 61
+
+
+def test_a_fixed_interval_without_a_floor_keeps_its_jitter() -> None:
+    """Without ``min_interval_s`` (older callers, tests): one fixed interval, jitter forgiven."""
+    now, queue = [1000.0], Queue()
+    watcher = Watcher(queue, clock=lambda: now[0], interval_s=5, usage_interval_s=30, backoff_max_s=60)
+    asked = looks_over(watcher, now, 20, step=4.8)
+    assert len(asked) == 5
+
+
+def test_a_controller_down_is_left_to_the_back_off() -> None:
+    now, queue = [1000.0], Queue()
+    watcher = make(now, queue)
+    queue.down = True
+    watcher.look(TRACKED)
+    assert watcher.next_look_in() is None  # no early wake-ups for a controller that does not answer
+    watcher.nudge()
+    assert not watcher.look(TRACKED).fresh and queue.calls == 1
+    asked = looks_over(watcher, now, 10)
+    assert asked == [] and queue.calls <= 4  # 2 s, then 4 s: the back-off's own pace
