@@ -134,10 +134,11 @@ def job_folder(base: Path, sleep_s: float = 0) -> Path:
 
 
 def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s: float = 0,
-             trace: bool = False, profile: Path | None = None) -> dict[str, object]:
+             trace: bool = False, profile: Path | None = None,
+             extra_env: dict[str, str] | None = None) -> dict[str, object]:
     """(a) and (c): a landing zone daemon, jobs by ``lz submit`` (one call each, as a user would)."""
     zone = TracedZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"),
-                      trace=base / "strace.log" if trace else None, profile=profile)
+                      trace=base / "strace.log" if trace else None, profile=profile, extra_env=extra_env)
     zone.start()
     try:
         pid = zone.proc.pid if zone.proc else 0
@@ -181,8 +182,23 @@ def _all_cleaned(db: Path, jobs: int) -> bool:
     return len(states) == jobs and all(s == "cleaned" for s in states)
 
 
-def pilot_run(base: Path, jobs: int) -> dict[str, object]:
-    """(b): one pilot of one CPU (`lz pilots submit --count 1 --no-image`), jobs to its Station."""
+def sleep_job(sleep_s: float) -> bytes:
+    """A job bundle (``job/lz.toml``) that sleeps, then writes out.txt."""
+    import io
+    import tarfile
+
+    data = f'command = ["sh", "-c", "sleep {sleep_s:g}; echo ok > out.txt"]\n'.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("job/lz.toml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0) -> dict[str, object]:
+    """(b): pilots of one CPU each (`lz pilots submit --count N --no-image`), jobs to their
+    Station; timed from the first job's submission (the pilots are up by then)."""
     from lz.hub.agent.client import HubClient, read_token
     from tests.integration.hub_fleet import trivial_job
     from tests.integration.hub_server import HubServer
@@ -196,17 +212,17 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
         token = hub.user("alice")
         client = HubClient(hub.url, read_token(token), timeout_s=60)
         bundle = base / "job.tar.gz"
-        bundle.write_bytes(trivial_job())
-        hub.cli("pilots", "submit", "--count", "1", "--no-image", "--cpus", "1", "--time", "10:00",
+        bundle.write_bytes(sleep_job(sleep_s) if sleep_s else trivial_job())
+        hub.cli("pilots", "submit", "--count", str(pilots), "--no-image", "--cpus", "1", "--time", "10:00",
                 "--name-pattern", prefix + "_{index}", "--output-dir", str(base), "--hub", hub.url,
                 "--token", str(token), env={"TMPDIR": str(work)})
-        name = f"{prefix}_1"
-        wait_until(lambda: name in {z["name"] for z in client.get("/api/v1/zones")}, 120, "pilot up")
+        names = {f"{prefix}_{i}" for i in range(1, pilots + 1)}
+        wait_until(lambda: names <= {z["name"] for z in client.get("/api/v1/zones")}, 120, "pilots up")
         client.post("/api/v1/stations", {"name": "pilots"})
-        client.put(f"/api/v1/stations/pilots/zones/{name}")
-        pid_file = next(work.glob("lz-pilot-*/lz.pid"))
-        pid = int(pid_file.read_text().split()[0])
-        start_cpu, start = cpu_of(pid), time.perf_counter()
+        for name in sorted(names):
+            client.put(f"/api/v1/stations/pilots/zones/{name}")
+        pids = [int(p.read_text().split()[0]) for p in work.glob("lz-pilot-*/lz.pid")]
+        start_cpu, start = sum(cpu_of(pid) for pid in pids), time.perf_counter()
         for i in range(jobs):
             client.upload("POST", "/api/v1/stations/pilots/jobs", bundle, "application/gzip",
                           params={"key": f"{prefix}-{i:08d}", "name": f"t{i}", "time": "1:00"})
@@ -219,7 +235,7 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
                 raise SystemExit(f"pilot: {sum(j['state'] == 'cleaned' for j in listing)}/{jobs} cleaned")
             time.sleep(0.2)
         wall = time.perf_counter() - start
-        daemon_cpu = cpu_of(pid) - start_cpu
+        daemon_cpu = sum(cpu_of(pid) for pid in pids) - start_cpu
     finally:
         subprocess.run(["scancel", "--name", prefix], check=False)
         time.sleep(1)
@@ -237,10 +253,10 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
 
 def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
     """One job's end to the next one's ``event`` (one pilot of one CPU: its jobs run one after
-    another, so the next job is the next to start)."""
+    another, so the next job is the next to start); with several pilots, the next by start time."""
     runs = sorted((h["started"], h["ended"], h[event]) for h in history.values()
                   if "started" in h and "ended" in h and event in h)
-    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:])]
+    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:]) if nxt[2] >= cur[1]]
 
 
 def many_in_one_call(base: Path, count: int) -> tuple[float, float]:
