@@ -95,15 +95,16 @@ SCRIPTS = {
     """,
     "psij": """
         import json, sys, time
+        from pathlib import Path
         from psij import Job, JobExecutor, JobSpec
         from psij.executors.batch.slurm import SlurmExecutorConfig
         jobs, sleep, folder = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-        config = SlurmExecutorConfig(work_directory=folder, queue_polling_interval=1)
+        config = SlurmExecutorConfig(work_directory=Path(folder), queue_polling_interval=1)
         executor = JobExecutor.get_instance("slurm", config=config)
         start = time.perf_counter()
         submitted = []
         for _ in range(jobs):
-            job = Job(JobSpec(executable="/bin/sleep", arguments=[f"{sleep:g}"], directory=folder))
+            job = Job(JobSpec(executable="/bin/sleep", arguments=[f"{sleep:g}"], directory=Path(folder)))
             executor.submit(job)
             submitted.append(job)
         for job in submitted:
@@ -150,9 +151,10 @@ def third_party(tool: str, python: Path, base: Path, jobs: int, sleep_s: float) 
     script = folder / "run.py"
     script.write_text(textwrap.dedent(SCRIPTS[tool]))
     bin_dir = shims(folder / "shims")
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{bin_dir}:{python.parent}:{os.environ['PATH']}"}  # Parsl's interchange.py
     env.pop("PYTHONPATH", None)
     c0, t0 = children_cpu(), time.perf_counter()
+    (folder / "work").mkdir()
     done = subprocess.run([str(python), str(script), str(jobs), str(sleep_s), str(folder / "work")], env=env,
                           capture_output=True, text=True, timeout=900, cwd=folder)
     elapsed, cpu = time.perf_counter() - t0, children_cpu() - c0

@@ -31,6 +31,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -78,6 +79,21 @@ class TracedZone(LandingZone):
         if self.trace is not None:
             argv = ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(self.trace), *argv]
         return argv
+
+
+def hot_spots(collapsed: Path, top: int = 25) -> str:
+    """The functions the daemon's samples were in (inclusive), from py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] += int(count)
+    best = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return f"{total} samples\n" + "\n".join(f"{n:6d} {n / max(total, 1):6.1%} {frame[:150]}" for frame, n in best)
 
 
 def exec_counts(trace: Path) -> dict[str, int]:
@@ -135,7 +151,7 @@ def job_folder(base: Path, sleep_s: float = 0) -> Path:
 
 def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s: float = 0,
              trace: bool = False, profile: Path | None = None,
-             extra_env: dict[str, str] | None = None) -> dict[str, object]:
+             extra_env: dict[str, str] | None = None, spy: str | None = None) -> dict[str, object]:
     """(a) and (c): a landing zone daemon, jobs by ``lz submit`` (one call each, as a user would)."""
     zone = TracedZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"),
                       trace=base / "strace.log" if trace else None, profile=profile, extra_env=extra_env)
@@ -146,6 +162,12 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s:
             wait_until(lambda: bool(psutil.Process(pid).children()), 30, "daemon under strace")
             pid = psutil.Process(pid).children()[0].pid
         job = job_folder(base, sleep_s)
+        sampler = None
+        if spy:  # py-spy samples the daemon's threads on CPU (a sampling profiler: every thread, no slowdown)
+            sampler = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+                                        "--nonblocking", "-o", str(base / "spy.txt")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         start_cpu, start = cpu_of(pid), time.perf_counter()
         submit_wall, submit_cpu, ids = [], [], []
         for _ in range(jobs):
@@ -156,6 +178,10 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s:
         wait_until(lambda: _all_cleaned(zone.db, jobs), 170, "every job cleaned")
         wall = time.perf_counter() - start
         daemon_cpu = cpu_of(pid) - start_cpu
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
+            print(hot_spots(base / "spy.txt"), file=sys.stderr)
     finally:
         zone.stop()
     conn = sqlite3.connect(zone.db)
@@ -305,6 +331,7 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=0, help="each job sleeps this long first (1: the issue's 1-s jobs)")
     parser.add_argument("--trace", action="store_true", help="count the programs the daemon starts (strace)")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the gateway daemon into this file")
+    parser.add_argument("--spy", default=None, help="a py-spy binary: sample the gateway daemon, print its hot spots")
     args = parser.parse_args()
     chosen = args.only.split(",")
     results: dict[str, dict[str, object]] = {}
@@ -318,7 +345,7 @@ def main() -> None:
             print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
         if "gateway" in chosen and shutil.which("sbatch"):
             results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick, args.sleep,
-                                                args.trace, args.profile)
+                                                args.trace, args.profile, spy=args.spy)
         if "many" in chosen:
             wall, cpu = many_in_one_call(base / "many", 100)
     print(table(results, args.jobs))
