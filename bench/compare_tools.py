@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 VENV = ROOT / "bench" / ".venv-compare"
 PACKAGES = ("submitit", "psij-python", "parsl")
 COUNTED = ("sbatch", "squeue", "sacct", "scancel")
-TOOLS = ("plain", "submitit", "psij", "parsl", "gateway", "pilots")
+TOOLS = ("plain", "plain-lz", "submitit", "psij", "parsl", "gateway", "pilots")
 
 
 def compare_venv() -> Path:
@@ -166,17 +166,25 @@ def third_party(tool: str, python: Path, base: Path, jobs: int, sleep_s: float) 
     return {"wall": answer["wall"], "cpu": cpu, "process_s": elapsed, "calls": counts(bin_dir)}
 
 
-def plain(base: Path, jobs: int, sleep_s: float) -> dict[str, object]:
-    """``sbatch --wrap 'sleep S'`` N times, then one ``squeue`` every second until none is left."""
-    folder = base / "plain"
+def plain(base: Path, jobs: int, sleep_s: float, lz_shape: bool = False) -> dict[str, object]:
+    """``sbatch --wrap 'sleep S'`` N times, then one ``squeue`` every second until none is left.
+    ``lz_shape``: the batch script lz submits instead (its wrapper, the command as an ``srun``
+    step, ``--export=NONE``): what the job's shape costs on this Slurm, apart from lz."""
+    from lz.executors.base import wrapper_script
+
+    folder = base / ("plain-lz" if lz_shape else "plain")
     bin_dir = shims(folder / "shims")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     c0, start = children_cpu(), time.perf_counter()
     ids = set()
     for i in range(jobs):
-        out = subprocess.run(["sbatch", "--parsable", f"--job-name=plain-{i}", f"--chdir={folder}",
-                              f"--output={folder}/slurm-%j.out", "--ntasks=1", "--cpus-per-task=1",
-                              f"--wrap=sleep {sleep_s:g}"], env=env, capture_output=True, text=True,
+        meta = folder / f"j{i}"
+        meta.mkdir()
+        shape = ([f"--output={meta}/slurm.out", "--export=NONE", str(wrapper_script()), str(meta),
+                  "srun", "--ntasks=1", "--cpus-per-task=1", "sleep", f"{sleep_s:g}"] if lz_shape
+                 else [f"--output={meta}/slurm.out", f"--wrap=sleep {sleep_s:g}"])
+        out = subprocess.run(["sbatch", "--parsable", f"--job-name=plain-{i}", f"--chdir={meta}",
+                              "--ntasks=1", "--cpus-per-task=1", *shape], env=env, capture_output=True, text=True,
                              check=True).stdout
         ids.add(out.strip().split(";")[0])
     while True:
@@ -211,7 +219,8 @@ def table(results: dict[str, dict[str, object]], jobs: int, sleep_s: float) -> s
     base = results.get("plain")
     lines = [f"| {jobs} jobs of {sleep_s:g} s | wall | vs plain | CPU (per job) | sbatch | squeue | sacct |",
              "|---|---|---|---|---|---|---|"]
-    names = {"plain": "plain sbatch + squeue every 1 s", "submitit": "submitit", "psij": "PSI/J (queue poll 1 s)",
+    names = {"plain": "plain sbatch + squeue every 1 s",
+             "plain-lz": "the same, lz's batch script (wrapper, `srun` step, `--export=NONE`)", "submitit": "submitit", "psij": "PSI/J (queue poll 1 s)",
              "parsl": "Parsl HTEX, 2 blocks of 1 CPU", "gateway": "lz gateway (`lz submit` each)",
              "pilots": "lz, 2 pilots of 1 CPU"}
     for tool, r in results.items():
@@ -236,8 +245,8 @@ def main() -> None:
         base = Path(tmp)
         for tool in chosen:
             try:
-                if tool == "plain":
-                    results[tool] = plain(base, args.jobs, args.sleep)
+                if tool in ("plain", "plain-lz"):
+                    results[tool] = plain(base, args.jobs, args.sleep, lz_shape=tool == "plain-lz")
                 elif tool in SCRIPTS:
                     assert python is not None
                     results[tool] = third_party(tool, python, base, args.jobs, args.sleep)
