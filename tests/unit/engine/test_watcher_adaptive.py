@@ -1,6 +1,7 @@
 """The watcher's adaptive gap (issue 23): right after a submission, or a look that found a job in a
-new phase, the next ``squeue`` comes after the floor; each look that finds nothing new doubles the
-gap up to the interval; never two looks closer than the floor, whatever wakes the daemon."""
+new phase, the next ``squeue`` comes after the floor; each look that finds nothing new, or finds a
+job pending in the queue, doubles the gap up to the interval; never two looks closer than the
+floor, whatever wakes the daemon."""
 
 from pathlib import Path
 
@@ -15,7 +16,7 @@ class Queue(Executor):
     """A scheduler's controller whose answer the test sets; counts the calls."""
 
     def __init__(self) -> None:
-        self.phase = "pending"
+        self.phase = "running"
         self.calls = 0
         self.down = False
 
@@ -78,9 +79,9 @@ def test_a_job_in_a_new_phase_keeps_the_gap_at_the_floor() -> None:
     watcher = make(now, queue)
     looks_over(watcher, now, 30)
     watcher.nudge()
-    queue.phase = "running"
-    first = looks_over(watcher, now, 1.0)
     queue.phase = "ended"
+    first = looks_over(watcher, now, 1.0)
+    queue.phase = "running"
     second = looks_over(watcher, now, 1.05)
     assert len(first) == 1 and len(second) == 1
 
@@ -93,10 +94,29 @@ def test_never_two_looks_within_the_floor_however_often_woken() -> None:
         watcher.nudge()
         if watcher.look(TRACKED).fresh:
             asked.append(now[0])
-        queue.phase = "running" if queue.phase == "pending" else "pending"
+        queue.phase = "running" if queue.phase == "ended" else "ended"
         now[0] += 0.1
     assert all(b - a >= 1 - 1e-9 for a, b in zip(asked, asked[1:]))
     assert queue.calls <= 61
+
+
+def test_behind_a_pending_job_the_gap_grows_whatever_happens() -> None:
+    """Jobs waiting in the queue start without lz: 200 queued jobs cost an squeue per interval."""
+    now, queue = [1000.0], Queue()
+    queue.phase = "pending"
+    watcher = make(now, queue)
+    asked = []
+    for step in range(300):  # 30 s: a submission every 0.5 s, the phases changing
+        if step % 5 == 0:
+            watcher.nudge()
+        if watcher.look(TRACKED).fresh:
+            asked.append(round(now[0], 1))
+        now[0] += 0.1
+    gaps = [round(b - a, 1) for a, b in zip(asked, asked[1:])]
+    assert gaps[:3] == [1.9, 3.8, 4.8] and len(asked) <= 8
+    queue.phase = "running"  # the queue drained: once seen so, the tail is followed closely again
+    tail = looks_over(watcher, now, 7)
+    assert len(tail) >= 2 and tail[1] - tail[0] <= 1.15
 
 
 def test_a_fixed_interval_without_a_floor_keeps_its_jitter() -> None:
