@@ -5,9 +5,10 @@ whatever wakes the daemon: a wake-up starts builds and submissions at once, neve
 ``squeue``. The gap between two queries adapts: right after a submission, or a query that found a
 job in a new phase, the next one comes after ``min_interval_s`` (a 1-s job is seen ended a second
 or two after it ended, not a whole interval later); each query that finds nothing new doubles the
-gap, up to ``interval_s``. While a job waits in the scheduler's queue (pending) the gap grows
-whatever happens: the scheduler starts it without lz, and seeing the others end sooner would only
-cost calls (200 queued jobs: an ``squeue`` per interval, as before; their tail at the floor). While
+gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pending) than run, the
+gap grows whatever happens: the scheduler starts them without lz, and seeing the others end sooner
+would only cost calls (200 queued jobs: an ``squeue`` per interval, as before); once the queue is
+down to its last round (no more pending than running), the tail is followed at the floor. While
 the controller is down the watcher backs off (exponentially, capped) and says so; a timeout is
 never a failed job.
 """
@@ -55,7 +56,7 @@ class Watcher:
         self.min_interval_s = min(interval_s, min_interval_s if min_interval_s is not None else interval_s)
         self._gap_s = self.min_interval_s  # the wait before the next look, between the two
         self._phases: dict[str, str] = {}  # each watched job's phase at the last look
-        self._pending = False  # whether the last look found a job waiting in the scheduler's queue
+        self._backlog = False  # whether the last look found more jobs pending in the queue than running
         self._watching = False  # whether the last tick had jobs out (a look will be wanted)
         self.usage_interval_s = usage_interval_s
         self.backoff = Backoff(cap_s=backoff_max_s)
@@ -97,12 +98,13 @@ class Watcher:
 
     def _adapt(self, seen: dict[str, Observation]) -> None:
         """The floor again when a job is in a new phase (the queue moves: more will follow) and
-        none is pending, else twice the last gap, up to the interval."""
+        the queue is not backed up, else twice the last gap, up to the interval."""
         phases: dict[str, str] = {job_id: o.phase for job_id, o in seen.items()}
         moved = any(self._phases.get(job_id) != phase for job_id, phase in phases.items())
         self._phases = phases
-        self._pending = "pending" in phases.values()
-        self._gap_s = self.min_interval_s if moved and not self._pending else min(self.interval_s, 2 * self._gap_s)
+        waiting = sum(1 for phase in phases.values() if phase == "pending")
+        self._backlog = waiting > sum(1 for phase in phases.values() if phase == "running")
+        self._gap_s = self.min_interval_s if moved and not self._backlog else min(self.interval_s, 2 * self._gap_s)
 
     def next_look_in(self) -> float | None:
         """Seconds until a look is due, or None when no job is out to look at or the controller is
@@ -119,7 +121,7 @@ class Watcher:
         controller is asked after the floor (``min_interval_s``) since its last look, no sooner."""
         if self.executor.free_looks:
             self._last_look = float("-inf")
-        elif not self._pending:  # behind a pending job a new one would wait anyway
+        elif not self._backlog:  # behind a backed-up queue a new job would wait anyway
             self._gap_s = self.min_interval_s
             self._watching = True
 

@@ -1,6 +1,6 @@
 """The watcher's adaptive gap (issue 23): right after a submission, or a look that found a job in a
-new phase, the next ``squeue`` comes after the floor; each look that finds nothing new, or finds a
-job pending in the queue, doubles the gap up to the interval; never two looks closer than the
+new phase, the next ``squeue`` comes after the floor; each look that finds nothing new, or finds
+more jobs pending in the queue than running, doubles the gap up to the interval; never two looks closer than the
 floor, whatever wakes the daemon."""
 
 from pathlib import Path
@@ -16,7 +16,7 @@ class Queue(Executor):
     """A scheduler's controller whose answer the test sets; counts the calls."""
 
     def __init__(self) -> None:
-        self.phase = "running"
+        self.phase: str | list[str] = "running"
         self.calls = 0
         self.down = False
 
@@ -27,7 +27,9 @@ class Queue(Executor):
         self.calls += 1
         if self.down:
             raise ControllerUnavailable("squeue timed out")
-        return {j.job_id: Observation(self.phase) for j in jobs}
+        if isinstance(self.phase, list):  # one phase per job
+            return {j.job_id: Observation(p) for j, p in zip(jobs, self.phase)}  # type: ignore[arg-type]
+        return {j.job_id: Observation(self.phase) for j in jobs}  # type: ignore[arg-type]
 
     def cancel(self, jobs):  # type: ignore[no-untyped-def]
         pass
@@ -100,7 +102,7 @@ def test_never_two_looks_within_the_floor_however_often_woken() -> None:
     assert queue.calls <= 61
 
 
-def test_behind_a_pending_job_the_gap_grows_whatever_happens() -> None:
+def test_behind_a_backed_up_queue_the_gap_grows_whatever_happens() -> None:
     """Jobs waiting in the queue start without lz: 200 queued jobs cost an squeue per interval."""
     now, queue = [1000.0], Queue()
     queue.phase = "pending"
@@ -117,6 +119,23 @@ def test_behind_a_pending_job_the_gap_grows_whatever_happens() -> None:
     queue.phase = "running"  # the queue drained: once seen so, the tail is followed closely again
     tail = looks_over(watcher, now, 7)
     assert len(tail) >= 2 and tail[1] - tail[0] <= 1.15
+
+
+def test_the_last_round_of_a_queue_is_followed_at_the_floor() -> None:
+    """2 running and 2 pending (the last round on 2 CPUs): each end is seen within the floor."""
+    now, queue = [1000.0], Queue()
+    four = [Tracked(f"j{i}", str(100 + i), JobPaths.under(Path("/nonexistent"), f"j{i}")) for i in range(4)]
+    watcher = make(now, queue)
+    queue.phase = ["running", "running", "pending", "pending"]
+    watcher.look(four)
+    asked = []
+    for phases in (["ended", "ended", "running", "running"], ["ended", "ended", "ended", "running"],
+                   ["ended", "ended", "ended", "ended"]):
+        queue.phase = phases
+        while not watcher.look(four).fresh:
+            now[0] += 0.1
+        asked.append(now[0])
+    assert all(b - a <= 1.05 for a, b in zip(asked, asked[1:]))
 
 
 def test_a_fixed_interval_without_a_floor_keeps_its_jitter() -> None:
