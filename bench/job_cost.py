@@ -222,7 +222,7 @@ def sleep_job(sleep_s: float) -> bytes:
     return buf.getvalue()
 
 
-def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0) -> dict[str, object]:
+def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0, spy: str | None = None) -> dict[str, object]:
     """(b): pilots of one CPU each (`lz pilots submit --count N --no-image`), jobs to their
     Station; timed from the first job's submission (the pilots are up by then)."""
     from lz.hub.agent.client import HubClient, read_token
@@ -248,6 +248,12 @@ def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0) -> dic
         for name in sorted(names):
             client.put(f"/api/v1/stations/pilots/zones/{name}")
         pids = [int(p.read_text().split()[0]) for p in work.glob("lz-pilot-*/lz.pid")]
+        sampler = None
+        if spy:  # the first pilot's daemon, sampled as zone_run's
+            sampler = subprocess.Popen([spy, "record", "--pid", str(pids[0]), "--format", "raw", "--rate", "250",
+                                        "--nonblocking", "-o", str(base / "spy.txt")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         start_cpu, start = sum(cpu_of(pid) for pid in pids), time.perf_counter()
         for i in range(jobs):
             client.upload("POST", "/api/v1/stations/pilots/jobs", bundle, "application/gzip",
@@ -262,6 +268,10 @@ def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0) -> dic
             time.sleep(0.2)
         wall = time.perf_counter() - start
         daemon_cpu = sum(cpu_of(pid) for pid in pids) - start_cpu
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
+            print(hot_spots(base / "spy.txt", top=60), file=sys.stderr)
     finally:
         subprocess.run(["scancel", "--name", prefix], check=False)
         time.sleep(1)
@@ -350,7 +360,7 @@ def main() -> None:
             results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick, args.sleep, args.trace)
             print(f"local zone: {results['local zone']['total']:.1f} s", file=sys.stderr, flush=True)
         if "pilot" in chosen and shutil.which("sbatch"):
-            results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs)
+            results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs, spy=args.spy)
             print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
         if "gateway" in chosen and shutil.which("sbatch"):
             results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick, args.sleep,
