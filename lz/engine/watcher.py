@@ -5,10 +5,11 @@ whatever wakes the daemon: a wake-up starts builds and submissions at once, neve
 ``squeue``. The gap between two queries adapts: right after a submission, or a query that found a
 job in a new phase, the next one comes after ``min_interval_s`` (a 1-s job is seen ended a second
 or two after it ended, not a whole interval later); each query that finds nothing new doubles the
-gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pending) than run, the
-gap grows whatever happens: the scheduler starts them without lz, and seeing the others end sooner
-would only cost calls (200 queued jobs: an ``squeue`` per interval, as before); once the queue is
-down to its last round (no more pending than running), the tail is followed at the floor. While
+gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pending) than two rounds
+of those running, the gap grows whatever happens: the scheduler starts them without lz, and seeing
+the others end sooner would only cost calls (200 queued jobs: an ``squeue`` per interval, as
+before); once the queue is down to its last two rounds, the tail is followed at the floor (two, so
+that a gap grown to the interval still finds the last round before it ends). While
 the controller is down the watcher backs off (exponentially, capped) and says so; a timeout is
 never a failed job.
 """
@@ -56,7 +57,7 @@ class Watcher:
         self.min_interval_s = min(interval_s, min_interval_s if min_interval_s is not None else interval_s)
         self._gap_s = self.min_interval_s  # the wait before the next look, between the two
         self._phases: dict[str, str] = {}  # each watched job's phase at the last look
-        self._backlog = False  # whether the last look found more jobs pending in the queue than running
+        self._backlog = False  # whether the last look found more jobs pending than two rounds of the running
         self._watching = False  # whether the last tick had jobs out (a look will be wanted)
         self.usage_interval_s = usage_interval_s
         self.backoff = Backoff(cap_s=backoff_max_s)
@@ -103,7 +104,7 @@ class Watcher:
         moved = any(self._phases.get(job_id) != phase for job_id, phase in phases.items())
         self._phases = phases
         waiting = sum(1 for phase in phases.values() if phase == "pending")
-        self._backlog = waiting > sum(1 for phase in phases.values() if phase == "running")
+        self._backlog = waiting > 2 * sum(1 for phase in phases.values() if phase == "running")
         self._gap_s = self.min_interval_s if moved and not self._backlog else min(self.interval_s, 2 * self._gap_s)
 
     def next_look_in(self) -> float | None:

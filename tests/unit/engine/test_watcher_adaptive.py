@@ -1,6 +1,6 @@
 """The watcher's adaptive gap (issue 23): right after a submission, or a look that found a job in a
 new phase, the next ``squeue`` comes after the floor; each look that finds nothing new, or finds
-more jobs pending in the queue than running, doubles the gap up to the interval; never two looks closer than the
+more jobs pending in the queue than two rounds of the running, doubles the gap up to the interval; never two looks closer than the
 floor, whatever wakes the daemon."""
 
 from pathlib import Path
@@ -122,20 +122,27 @@ def test_behind_a_backed_up_queue_the_gap_grows_whatever_happens() -> None:
 
 
 def test_the_last_round_of_a_queue_is_followed_at_the_floor() -> None:
-    """2 running and 2 pending (the last round on 2 CPUs): each end is seen within the floor."""
+    """2 running and 4 pending (the last two rounds on 2 CPUs): each end is seen within the floor."""
     now, queue = [1000.0], Queue()
-    four = [Tracked(f"j{i}", str(100 + i), JobPaths.under(Path("/nonexistent"), f"j{i}")) for i in range(4)]
+    four = [Tracked(f"j{i}", str(100 + i), JobPaths.under(Path("/nonexistent"), f"j{i}")) for i in range(6)]
     watcher = make(now, queue)
-    queue.phase = ["running", "running", "pending", "pending"]
+    queue.phase = ["running", "running", "pending", "pending", "pending", "pending"]
     watcher.look(four)
     asked = []
-    for phases in (["ended", "ended", "running", "running"], ["ended", "ended", "ended", "running"],
-                   ["ended", "ended", "ended", "ended"]):
+    for phases in (["ended", "ended", "running", "running", "pending", "pending"],
+                   ["ended", "ended", "ended", "running", "running", "pending"],
+                   ["ended", "ended", "ended", "ended", "running", "running"],
+                   ["ended", "ended", "ended", "ended", "ended", "ended"]):
         queue.phase = phases
         while not watcher.look(four).fresh:
             now[0] += 0.1
         asked.append(now[0])
     assert all(b - a <= 1.05 for a, b in zip(asked, asked[1:]))
+    queue.phase = ["running", "running", "pending", "pending", "pending", "pending", "pending"]
+    seven = [*four, Tracked("j7", "107", JobPaths.under(Path("/nonexistent"), "j7"))]
+    while not watcher.look(seven).fresh:
+        now[0] += 0.1
+    assert watcher.next_look_in() > 1.5  # type: ignore[operator]  # 5 pending behind 2 running: a backlog
 
 
 def test_a_fixed_interval_without_a_floor_keeps_its_jitter() -> None:
