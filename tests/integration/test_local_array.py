@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 SCRIPT = """i=$LZ_ARRAY_INDEX
 mkdir running.d 2>/dev/null; touch "running.d/$i"; ls running.d | wc -l > "$LZ_TASK_DIR/together.txt"
-if [ "$i" = 2 ]; then touch "$LZ_TASK_DIR/started"; sleep 300; fi
+trap 'rm -f "running.d/$i"; exit 143' TERM  # a cancelled task is not running any more
+if [ "$i" = 2 ]; then touch "$LZ_TASK_DIR/started"; sleep 300 & wait $!; fi
 sleep 0.3; rm "running.d/$i"
 echo "task $i" > "$LZ_TASK_DIR/out.txt"
 """

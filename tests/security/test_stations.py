@@ -16,6 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/stations/{station}"): {"json": {"max_attempts": 5}},
+    ("PUT", "/api/v1/stations/{station}/credits"): {"json": {"cpu_hour": "1.5"}},
     ("POST", "/api/v1/stations/{station}/members"): {"json": {"user": "zed"}},
     ("POST", "/api/v1/stations/{station}/invitations"): {"json": {"user": "zed"}},
     ("POST", "/api/v1/stations/{station}/jobs"): {"params": {"key": "abcdefgh"}, "data": job_tarball()},
