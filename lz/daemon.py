@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("lz")
 
 _SIGNALS = {signal.SIGUSR1, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+MIN_WAKE_S = 0.2
 
 
 class Ticker:
@@ -94,6 +95,20 @@ class Ticker:
                     break
         finally:
             self._running.release()
+        self._wake_for_look()
+
+    def _wake_for_look(self) -> None:
+        """A look due before the next periodic tick (the watcher's gap is shorter right after a
+        submission) gets a tick of its own then; at least MIN_WAKE_S away, so a tick that could not
+        look (a busy database) never turns into a busy loop."""
+        due = self.engine.next_look_in()
+        if due is None or due >= self.period_s:
+            return
+        try:
+            self.scheduler.add_job(self.wake, "date", id="look", replace_existing=True,
+                                   run_date=datetime.now(UTC) + timedelta(seconds=max(due, MIN_WAKE_S)))
+        except Exception:  # scheduler shutting down
+            pass
 
     def wake(self) -> None:
         self._again.set()
