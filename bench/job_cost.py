@@ -31,6 +31,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -58,8 +59,51 @@ def median(values: Iterable[float]) -> float | None:
 
 
 def cpu_of(pid: int) -> float:
+    """The process's CPU and that of its children it has waited for (sbatch, squeue, sstat, ...)."""
     times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class TracedZone(LandingZone):
+    """The daemon under ``strace -f -e trace=execve`` (every program it starts) and/or cProfile."""
+
+    def __init__(self, *args: object, trace: Path | None = None, profile: Path | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.trace, self.profile = trace, profile
+
+    def run_argv(self) -> list[str]:
+        argv = super().run_argv()
+        if self.profile is not None:
+            argv = [argv[0], "-m", "cProfile", "-o", str(self.profile), *argv[1:]]
+        if self.trace is not None:
+            argv = ["strace", "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(self.trace), *argv]
+        return argv
+
+
+def hot_spots(collapsed: Path, top: int = 25) -> str:
+    """The functions the daemon's samples were in (inclusive), from py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = defaultdict(int)
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] += int(count)
+    best = sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]
+    return f"{total} samples\n" + "\n".join(f"{n:6d} {n / max(total, 1):6.1%} {frame[:150]}" for frame, n in best)
+
+
+def exec_counts(trace: Path) -> dict[str, int]:
+    """Programs started (successful execve) by name, from an strace log."""
+    found: dict[str, int] = defaultdict(int)
+    for line in trace.read_text(errors="replace").splitlines():
+        match = re.search(r'execve\("([^"]+)".* = 0$', line)
+        if match:
+            found[Path(match.group(1)).name] += 1
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
 def client_cpu() -> float:
@@ -97,20 +141,33 @@ def step_cpu(log: str) -> dict[str, float | None]:
     return {names[k]: median(v) for k, v in found.items()}
 
 
-def job_folder(base: Path) -> Path:
+def job_folder(base: Path, sleep_s: float = 0) -> Path:
     job = base / "job"
     job.mkdir(exist_ok=True)
-    (job / "lz.toml").write_text('command = ["sh", "-c", "echo ok > out.txt"]\n')
+    pause = f"sleep {sleep_s:g}; " if sleep_s else ""
+    (job / "lz.toml").write_text(f'command = ["sh", "-c", "{pause}echo ok > out.txt"]\n')
     return job
 
 
-def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[str, object]:
+def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s: float = 0,
+             trace: bool = False, profile: Path | None = None,
+             extra_env: dict[str, str] | None = None, spy: str | None = None) -> dict[str, object]:
     """(a) and (c): a landing zone daemon, jobs by ``lz submit`` (one call each, as a user would)."""
-    zone = LandingZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"))
+    zone = TracedZone(base, container=container, tick=tick or 5.0, run_args=("--runtime", "none"),
+                      trace=base / "strace.log" if trace else None, profile=profile, extra_env=extra_env)
     zone.start()
     try:
         pid = zone.proc.pid if zone.proc else 0
-        job = job_folder(base)
+        if trace:  # strace is the process started: the daemon is its child
+            wait_until(lambda: bool(psutil.Process(pid).children()), 30, "daemon under strace")
+            pid = psutil.Process(pid).children()[0].pid
+        job = job_folder(base, sleep_s)
+        sampler = None
+        if spy:  # py-spy samples the daemon's threads on CPU (a sampling profiler: every thread, no slowdown)
+            sampler = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+                                        "--nonblocking", "-o", str(base / "spy.txt")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
         start_cpu, start = cpu_of(pid), time.perf_counter()
         submit_wall, submit_cpu, ids = [], [], []
         for _ in range(jobs):
@@ -121,6 +178,10 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[
         wait_until(lambda: _all_cleaned(zone.db, jobs), 170, "every job cleaned")
         wall = time.perf_counter() - start
         daemon_cpu = cpu_of(pid) - start_cpu
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
+            print(hot_spots(base / "spy.txt"), file=sys.stderr)
     finally:
         zone.stop()
     conn = sqlite3.connect(zone.db)
@@ -130,7 +191,9 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None) -> dict[
     assert outcomes == {"succeeded"}, outcomes
     walls = {"intake": median(submit_wall), **engine_phases(history)}
     cpus = {"intake": median(submit_cpu), **step_cpu(zone.daemon_log())}
-    return {"wall": walls, "cpu": cpus, "total": wall, "daemon_cpu": daemon_cpu / jobs}
+    execs = exec_counts(base / "strace.log") if trace else {}
+    return {"wall": walls, "cpu": cpus, "total": wall, "daemon_cpu": daemon_cpu / jobs,
+            "submit_cpu": sum(submit_cpu) / jobs, "execs": execs}
 
 
 def _all_cleaned(db: Path, jobs: int) -> bool:
@@ -145,8 +208,23 @@ def _all_cleaned(db: Path, jobs: int) -> bool:
     return len(states) == jobs and all(s == "cleaned" for s in states)
 
 
-def pilot_run(base: Path, jobs: int) -> dict[str, object]:
-    """(b): one pilot of one CPU (`lz pilots submit --count 1 --no-image`), jobs to its Station."""
+def sleep_job(sleep_s: float) -> bytes:
+    """A job bundle (``job/lz.toml``) that sleeps, then writes out.txt."""
+    import io
+    import tarfile
+
+    data = f'command = ["sh", "-c", "sleep {sleep_s:g}; echo ok > out.txt"]\n'.encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("job/lz.toml")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0, spy: str | None = None) -> dict[str, object]:
+    """(b): pilots of one CPU each (`lz pilots submit --count N --no-image`), jobs to their
+    Station; timed from the first job's submission (the pilots are up by then)."""
     from lz.hub.agent.client import HubClient, read_token
     from tests.integration.hub_fleet import trivial_job
     from tests.integration.hub_server import HubServer
@@ -160,17 +238,23 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
         token = hub.user("alice")
         client = HubClient(hub.url, read_token(token), timeout_s=60)
         bundle = base / "job.tar.gz"
-        bundle.write_bytes(trivial_job())
-        hub.cli("pilots", "submit", "--count", "1", "--no-image", "--cpus", "1", "--time", "10:00",
+        bundle.write_bytes(sleep_job(sleep_s) if sleep_s else trivial_job())
+        hub.cli("pilots", "submit", "--count", str(pilots), "--no-image", "--cpus", "1", "--time", "10:00",
                 "--name-pattern", prefix + "_{index}", "--output-dir", str(base), "--hub", hub.url,
                 "--token", str(token), env={"TMPDIR": str(work)})
-        name = f"{prefix}_1"
-        wait_until(lambda: name in {z["name"] for z in client.get("/api/v1/zones")}, 120, "pilot up")
+        names = {f"{prefix}_{i}" for i in range(1, pilots + 1)}
+        wait_until(lambda: names <= {z["name"] for z in client.get("/api/v1/zones")}, 120, "pilots up")
         client.post("/api/v1/stations", {"name": "pilots"})
-        client.put(f"/api/v1/stations/pilots/zones/{name}")
-        pid_file = next(work.glob("lz-pilot-*/lz.pid"))
-        pid = int(pid_file.read_text().split()[0])
-        start_cpu, start = cpu_of(pid), time.perf_counter()
+        for name in sorted(names):
+            client.put(f"/api/v1/stations/pilots/zones/{name}")
+        pids = [int(p.read_text().split()[0]) for p in work.glob("lz-pilot-*/lz.pid")]
+        sampler = None
+        if spy:  # the first pilot's daemon, sampled as zone_run's
+            sampler = subprocess.Popen([spy, "record", "--pid", str(pids[0]), "--format", "raw", "--rate", "250",
+                                        "--nonblocking", "-o", str(base / "spy.txt")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        start_cpu, start = sum(cpu_of(pid) for pid in pids), time.perf_counter()
         for i in range(jobs):
             client.upload("POST", "/api/v1/stations/pilots/jobs", bundle, "application/gzip",
                           params={"key": f"{prefix}-{i:08d}", "name": f"t{i}", "time": "1:00"})
@@ -183,7 +267,11 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
                 raise SystemExit(f"pilot: {sum(j['state'] == 'cleaned' for j in listing)}/{jobs} cleaned")
             time.sleep(0.2)
         wall = time.perf_counter() - start
-        daemon_cpu = cpu_of(pid) - start_cpu
+        daemon_cpu = sum(cpu_of(pid) for pid in pids) - start_cpu
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(30)
+            print(hot_spots(base / "spy.txt", top=60), file=sys.stderr)
     finally:
         subprocess.run(["scancel", "--name", prefix], check=False)
         time.sleep(1)
@@ -201,10 +289,10 @@ def pilot_run(base: Path, jobs: int) -> dict[str, object]:
 
 def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
     """One job's end to the next one's ``event`` (one pilot of one CPU: its jobs run one after
-    another, so the next job is the next to start)."""
+    another, so the next job is the next to start); with several pilots, the next by start time."""
     runs = sorted((h["started"], h["ended"], h[event]) for h in history.values()
                   if "started" in h and "ended" in h and event in h)
-    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:])]
+    return [nxt[2] - cur[1] for cur, nxt in zip(runs, runs[1:]) if nxt[2] >= cur[1]]
 
 
 def many_in_one_call(base: Path, count: int) -> tuple[float, float]:
@@ -238,11 +326,19 @@ def table(results: dict[str, dict[str, object]], jobs: int) -> str:
                 cell += f" (CPU {cpu * 1000:.0f} ms)"
             cells.append(cell)
         lines.append(f"| {phase} | " + " | ".join(cells) + " |")
-    lines.append("| daemon CPU per job | " + " | ".join(f"{results[m]['daemon_cpu'] * 1000:.0f} ms" for m in modes) + " |")
+    lines.append("| daemon CPU per job (with the programs it ran) | " + " | ".join(f"{results[m]['daemon_cpu'] * 1000:.0f} ms" for m in modes) + " |")
     lines.append("| first submission to last clean | "
                  + " | ".join(f"{results[m]['total']:.1f} s ({jobs / results[m]['total'] * 60:.0f} jobs/min)"  # type: ignore[operator]
                               for m in modes) + " |")
     return "\n".join(lines)
+
+
+def compiled() -> None:
+    """lz's modules compiled, as an installed package has them: with PYTHONDONTWRITEBYTECODE set
+    (as on the development machine) every ``lz submit`` would otherwise compile its modules again,
+    ~80 ms of its CPU that no installed lz pays."""
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "lz")], check=True, stdout=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -250,22 +346,34 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--only", default="local,pilot,gateway,many")
     parser.add_argument("--tick", type=float, default=None, help="the daemons' --tick (default: lz's own)")
+    parser.add_argument("--sleep", type=float, default=0, help="each job sleeps this long first (1: the issue's 1-s jobs)")
+    parser.add_argument("--trace", action="store_true", help="count the programs the daemon starts (strace)")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile the gateway daemon into this file")
+    parser.add_argument("--spy", default=None, help="a py-spy binary: sample the gateway daemon, print its hot spots")
     args = parser.parse_args()
     chosen = args.only.split(",")
+    compiled()
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="lz-bench-cost-") as tmp:
         base = Path(tmp)
         if "local" in chosen:
-            results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick)
+            results["local zone"] = zone_run(base / "local", args.jobs, "none", args.tick, args.sleep, args.trace)
             print(f"local zone: {results['local zone']['total']:.1f} s", file=sys.stderr, flush=True)
         if "pilot" in chosen and shutil.which("sbatch"):
-            results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs)
+            results["pilot (1 CPU)"] = pilot_run(base / "pilot", args.jobs, spy=args.spy)
             print(f"pilot: {results['pilot (1 CPU)']['total']:.1f} s", file=sys.stderr, flush=True)
         if "gateway" in chosen and shutil.which("sbatch"):
-            results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick)
+            results["SLURM gateway"] = zone_run(base / "gateway", args.jobs, "slurm", args.tick, args.sleep,
+                                                args.trace, args.profile, spy=args.spy)
         if "many" in chosen:
             wall, cpu = many_in_one_call(base / "many", 100)
     print(table(results, args.jobs))
+    for mode, result in results.items():
+        if result.get("execs"):
+            print(f"{mode}: programs started by the daemon: " + ", ".join(f"{k} {v}" for k, v in result["execs"].items()))  # type: ignore[attr-defined]
+        if "submit_cpu" in result:
+            print(f"{mode}: `lz submit` CPU per job {result['submit_cpu'] * 1000:.0f} ms; daemon and its programs "
+                  f"{result['daemon_cpu'] * 1000:.0f} ms")  # type: ignore[operator]
     if "many" in chosen:
         print(f"\n`lz submit` of 100 folders in one call: {wall:.2f} s wall, {cpu:.2f} s CPU "
               f"({wall * 10:.0f} ms a job)")

@@ -57,7 +57,10 @@ class Settings:
         "The work root: one directory per job while it runs (on the shared filesystem under SLURM)."})
     tick_s: float = field(default=5.0, metadata={"help": "Seconds between two ticks of the daemon."})
     observe_interval_s: float = field(default=5.0, metadata={"help":
-        "Least time between two status queries (`squeue`), wake-ups or not (never less than the tick)."})
+        "Longest time between two status queries (`squeue`) while jobs are out (never less than the tick)."})
+    observe_min_interval_s: float = field(default=2.0, metadata={"help":
+        "Least time between two status queries, wake-ups or not: after a submission or a change in "
+        "the queue the next query comes this soon, then the gaps double up to `observe_interval_s`."})
     usage_interval_s: float = field(default=30.0, metadata={"help": "Seconds between two usage queries (`sstat`)."})
     backoff_max_s: float = field(default=60.0, metadata={"help":
         "Longest wait between tries while the controller does not answer."})
@@ -188,7 +191,7 @@ DERIVED_HELP = {
 # name -> type of every scalar setting (also the environment's LZ_<NAME>)
 _SCALARS: dict[str, type] = {
     "name": str, "executor": str, "runtime": str, "db": Path, "workdir": Path, "tick_s": float,
-    "observe_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
+    "observe_interval_s": float, "observe_min_interval_s": float, "usage_interval_s": float, "backoff_max_s": float, "workers": int,
     "local_slots": int, "hub": str, "allow_insecure_hub": bool, "token_file": str, "max_running": int, "gpus": int, "pilot_margin_s": float, "job_prefix": str, "submit_grace_s": float, "lost_after_s": float, "retention_days": float,
     "retries": int, "retry_on": tuple, "retry_backoff_s": float, "retry_backoff_max_s": float,
     "build_timeout_s": float, "stop_grace_s": float, "busy_timeout_s": float, "max_bundle_bytes": int, "max_bundle_files": int, "results_max_bytes": int, "results_max_files": int,
@@ -410,7 +413,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"executor {settings.executor!r} is not one of {', '.join(EXECUTORS)}")
     if settings.runtime not in RUNTIMES:
         raise ConfigError(f"runtime {settings.runtime!r} is not one of {', '.join(RUNTIMES)}")
-    for name in ("tick_s", "observe_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
+    for name in ("tick_s", "observe_interval_s", "observe_min_interval_s", "usage_interval_s", "backoff_max_s", "lost_after_s",
                  "submit_grace_s", "build_timeout_s", "stop_grace_s"):
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lz.config import Settings
     from lz.core.job import Job as StoredJob
     from lz.core.selection import Selection
+    from lz.store.intake_store import IntakeStore
     from lz.store.jobs import JobStore
 
 MAX_LOG_READ = 16 << 20  # bytes of a log read in one call (a caller loops for more)
@@ -58,19 +59,35 @@ def _umask(settings: Settings) -> Iterator[None]:
 def _local() -> Iterator[None]:
     """``translated``, and a database that cannot be used (locked past the busy timeout,
     read-only, gone) as ``Unavailable`` with the CLI's line."""
-    from sqlalchemy.exc import OperationalError
-
     with translated():
         try:
             yield
-        except OperationalError as exc:
-            raise Unavailable(f"database: {exc.orig}") from None
+        except Exception as exc:
+            cause = _database_error(exc)
+            if cause is None:
+                raise
+            raise Unavailable(f"database: {cause}") from None
+
+
+def _database_error(exc: Exception) -> BaseException | None:
+    """sqlite3's error (the intake store's), or SQLAlchemy's with its cause; SQLAlchemy is not
+    imported for this (where it is not loaded, none of its errors can have been raised)."""
+    import sqlite3
+    import sys
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return exc
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is not None and isinstance(exc, errors.OperationalError):
+        return exc.orig
+    return None
 
 
 class LocalBackend:
     def __init__(self, settings: Settings):
         self.settings = settings
         self._store: JobStore | None = None
+        self._intake: IntakeStore | JobStore | None = None
 
     @property
     def store(self) -> JobStore:
@@ -78,6 +95,17 @@ class LocalBackend:
             with _local(), _umask(self.settings):
                 self._store = open_store(self.settings)
         return self._store
+
+    @property
+    def intake_store(self) -> IntakeStore | JobStore:
+        """For submissions: the standard library's sqlite3 when the database is current (no
+        SQLAlchemy to import: most of a small ``lz submit``'s CPU), else the full store."""
+        if self._intake is None:
+            from lz.store.intake_store import IntakeStore
+
+            with _local(), _umask(self.settings):
+                self._intake = IntakeStore.open(self.settings.db) or self.store
+        return self._intake
 
     def _json(self, job: StoredJob, with_history: bool = False) -> dict[str, Any]:
         from lz.core import views
@@ -92,7 +120,7 @@ class LocalBackend:
         wanted = {k: v for k, v in overrides.items() if k not in ("max_attempts", "after", "template")}
         with _local(), _umask(self.settings):
             try:
-                job = receive(self.store, self.settings, path, name=name, overrides=wanted,
+                job = receive(self.intake_store, self.settings, path, name=name, overrides=wanted,
                               after=tuple(overrides.get("after") or ()))
             except Refusal as exc:
                 raise Rejected(str(exc), data=self._json(exc.job)) from None

@@ -125,6 +125,7 @@ def landing_zone(settings: Settings, store: JobStore, *, runtime_: Runtime, exec
 
     space = workspace(settings)
     watcher = Watcher(executor_, clock=clock, interval_s=max(settings.tick_s, settings.observe_interval_s),
+                      min_interval_s=settings.observe_min_interval_s,
                       usage_interval_s=settings.usage_interval_s, backoff_max_s=settings.backoff_max_s,
                       listeners=listeners)
 

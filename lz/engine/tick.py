@@ -81,6 +81,10 @@ class Engine:
         active = self._tick(now)
         self.listeners.tick(TickEvent(at=now, seconds=time.monotonic() - started, active=active))
 
+    def next_look_in(self) -> float | None:
+        """Seconds until the watcher wants to ask the controller (the ticker wakes then)."""
+        return self.watcher.next_look_in()
+
     def _tick(self, now: float) -> int:
         busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
         jobs = self.store.active()

@@ -1,7 +1,15 @@
 """The one place that asks the executor about jobs (in the spirit of submitit's InfoWatcher).
 
-Every status and usage query for all jobs goes through here, at most once per interval whatever
-wakes the daemon: a wake-up starts builds and submissions at once, never an extra ``squeue``. While
+Every status and usage query for all jobs goes through here, at most once per ``min_interval_s``
+whatever wakes the daemon: a wake-up starts builds and submissions at once, never an extra
+``squeue``. The gap between two queries adapts: right after a submission, or a query that found a
+job in a new phase, the next one comes after ``min_interval_s`` (a 1-s job is seen ended a second
+or two after it ended, not a whole interval later); each query that finds nothing new doubles the
+gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pending) than two rounds
+of those running, the gap grows whatever happens: the scheduler starts them without lz, and seeing
+the others end sooner would only cost calls (200 queued jobs: an ``squeue`` per interval, as
+before); once the queue is down to its last two rounds, the tail is followed at the floor (two, so
+that a gap grown to the interval still finds the last round before it ends). While
 the controller is down the watcher backs off (exponentially, capped) and says so; a timeout is
 never a failed job.
 """
@@ -40,10 +48,17 @@ class Health:
 
 class Watcher:
     def __init__(self, executor: Executor, *, clock: Callable[[], float], interval_s: float,
-                 usage_interval_s: float, backoff_max_s: float, listeners: Listeners | None = None):
+                 usage_interval_s: float, backoff_max_s: float, listeners: Listeners | None = None,
+                 min_interval_s: float | None = None):
+        """``min_interval_s``: the shortest gap (default ``interval_s``: a fixed interval)."""
         self.executor = executor
         self.clock = clock
         self.interval_s = interval_s
+        self.min_interval_s = min(interval_s, min_interval_s if min_interval_s is not None else interval_s)
+        self._gap_s = self.min_interval_s  # the wait before the next look, between the two
+        self._phases: dict[str, str] = {}  # each watched job's phase at the last look
+        self._backlog = False  # whether the last look found more jobs pending than two rounds of the running
+        self._watching = False  # whether the last tick had jobs out (a look will be wanted)
         self.usage_interval_s = usage_interval_s
         self.backoff = Backoff(cap_s=backoff_max_s)
         self.listeners = listeners or Listeners()
@@ -57,7 +72,8 @@ class Watcher:
         """A fresh observation when the interval has passed and the controller is not backed off;
         otherwise a stale look (the rules then leave scheduler-bound jobs alone)."""
         now = self.clock()
-        if not self.backoff.ready(now) or not _due(now, self._last_look, self.interval_s):
+        self._watching = bool(jobs)
+        if not self.backoff.ready(now) or not self._due(now):
             return Look(fresh=False)
         if not jobs:
             return Look(fresh=True)
@@ -69,14 +85,46 @@ class Watcher:
             self.failed(exc)
             return Look(fresh=False)
         self.succeeded()
+        self._adapt(seen)
         return Look(fresh=True, seen=seen)
+
+    def _due(self, now: float) -> bool:
+        """The adaptive gap has passed (less its jitter), and never less than a floor below the
+        interval (the jitter forgives tick alignment; a floor is a promise to the controller)."""
+        return _due(now, self._last_look, self._gap_s) and not 0 <= now - self._last_look < self._floor_s
+
+    @property
+    def _floor_s(self) -> float:
+        return self.min_interval_s if self.min_interval_s < self.interval_s else 0.0
+
+    def _adapt(self, seen: dict[str, Observation]) -> None:
+        """The floor again when a job is in a new phase (the queue moves: more will follow) and
+        the queue is not backed up, else twice the last gap, up to the interval."""
+        phases: dict[str, str] = {job_id: o.phase for job_id, o in seen.items()}
+        moved = any(self._phases.get(job_id) != phase for job_id, phase in phases.items())
+        self._phases = phases
+        waiting = sum(1 for phase in phases.values() if phase == "pending")
+        self._backlog = waiting > 2 * sum(1 for phase in phases.values() if phase == "running")
+        self._gap_s = self.min_interval_s if moved and not self._backlog else min(self.interval_s, 2 * self._gap_s)
+
+    def next_look_in(self) -> float | None:
+        """Seconds until a look is due, or None when no job is out to look at or the controller is
+        backed off (the regular tick tries again). The ticker wakes then: a tick of 5 s would
+        otherwise hold back a look due 2 s after a submission."""
+        if not self._watching or not self.backoff.healthy:
+            return None
+        due = self._last_look + max(self._floor_s, self._gap_s * (1 - JITTER))
+        return max(0.0, due - self.clock())
 
     def nudge(self) -> None:
         """Something happened to a job (a submission, a process that ended): where a look costs no
         controller call (the local executor), the next tick looks at once; a scheduler's
-        controller is still asked at most once per interval."""
+        controller is asked after the floor (``min_interval_s``) since its last look, no sooner."""
         if self.executor.free_looks:
             self._last_look = float("-inf")
+        elif not self._backlog:  # behind a backed-up queue a new job would wait anyway
+            self._gap_s = self.min_interval_s
+            self._watching = True
 
     def usage(self, jobs: Sequence[Tracked]) -> dict[str, Usage]:
         """CPU time and memory of running jobs, at most once per usage interval; advisory."""

@@ -12,8 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
 from lz.core.errors import ResourceError
 from lz.core.resources import Resources, format_memory
 
@@ -38,6 +36,8 @@ def local_capacity(gpus: int | None = None) -> Capacity:
             gpus = sum(1 for name in os.listdir("/dev") if _NVIDIA_DEVICE.fullmatch(name))
         except OSError:
             gpus = None
+    import psutil  # here: a SLURM gateway's ``lz submit`` never needs it
+
     return Capacity(cpus=os.cpu_count(), memory_mb=psutil.virtual_memory().total >> 20, gpus=gpus, tasks=1)
 
 

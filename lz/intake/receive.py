@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lz.config import Settings
 from lz.core.dependencies import Dependency, find_cycle, parse_all
@@ -22,7 +22,26 @@ from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
 from lz.intake.spec_file import load_spec
 from lz.runtimes import select
-from lz.store.jobs import JobStore, new_job_id
+from lz.store.intake_store import new_job_id
+
+if TYPE_CHECKING:
+    from lz.core.zone import LandingZoneStatus
+
+
+class Store(Protocol):
+    """What intake needs of a store: ``lz.store.jobs.JobStore`` (the daemon's, SQLAlchemy) or
+    ``lz.store.intake_store.IntakeStore`` (``lz submit``'s, the standard library's sqlite3)."""
+
+    def create(self, spec: JobSpec, *, job_id: str, source: str = ...) -> Job: ...
+
+    def create_rejected(self, spec: JobSpec, *, job_id: str, reason: str, detail: str | None = ...,
+                        source: str = ...) -> Job: ...
+
+    def get(self, job_id: str) -> Job: ...
+
+    def find(self, prefix: str) -> Job: ...
+
+    def status(self) -> LandingZoneStatus: ...
 
 
 class Rejected(UserError):
@@ -34,7 +53,7 @@ class Rejected(UserError):
 
 
 def receive(
-    store: JobStore,
+    store: Store,
     settings: Settings,
     source: Path,
     *,
@@ -102,7 +121,7 @@ def _within(spec: JobSpec, capacity: Capacity) -> None:
         raise ResourceError(f"lz.toml or flags: {exc}") from None
 
 
-def _prerequisites(store: JobStore, job_id: str, wanted: Sequence[Dependency], origin: str) -> tuple[Dependency, ...]:
+def _prerequisites(store: Store, job_id: str, wanted: Sequence[Dependency], origin: str) -> tuple[Dependency, ...]:
     """The dependencies with whole ids, each a job of this landing zone, and no cycle. A hub's
     job comes without: the hub held it until its prerequisites (hub jobs) ended."""
     if origin.startswith("hub:") or not wanted:
@@ -128,7 +147,7 @@ def _default_name(source: Path) -> str:
     return base or "job"
 
 
-def _daemon_runtime(store: JobStore) -> str | None:
+def _daemon_runtime(store: Store) -> str | None:
     """The runtime the landing zone's daemon chose when it last started (it may be down now)."""
     return store.status().runtime
 
@@ -148,7 +167,7 @@ def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: 
     select.catalogue_from(settings.images, settings.allow_pull).check_recipe(text, spec.recipe_kind or "dockerfile")
 
 
-def _record_rejection(store: JobStore, job_id: str, name: str, exc: Exception, origin: str) -> Job:
+def _record_rejection(store: Store, job_id: str, name: str, exc: Exception, origin: str) -> Job:
     """Rejected jobs still get a record, so ``lz status`` shows what was refused and why; it is
     written already ended, in one transaction, so no tick can ever pick it up."""
     safe_name = name if name and all(c.isascii() and (c.isalnum() or c in "._-") for c in name) else "rejected"

@@ -8,7 +8,6 @@ transition log in the same ``BEGIN IMMEDIATE`` transaction, so two processes (th
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
@@ -24,6 +23,7 @@ from lz.core.job import Job, JobSpec, Transition
 from lz.core.machine import ACTIVE, Lifecycle
 from lz.core.selection import Selection, like_pattern
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
+from lz.store.intake_store import new_job_id  # noqa: F401  (re-exported: its old home)
 from lz.store.models import jobs as jobs_t
 from lz.store.models import lz_status as status_t
 from lz.store.models import transitions as transitions_t
@@ -48,12 +48,6 @@ def job_from_row(row: Any, specs: dict[str, JobSpec] | None = None) -> Job:
 
 
 _JOB_COLUMNS = {c.name for c in jobs_t.columns}
-
-
-def new_job_id() -> str:
-    """Short, random and unguessable: ids never repeat even if the database is recreated, so a
-    SLURM job named after an old id can never be mistaken for a new job's."""
-    return secrets.token_hex(5)
 
 
 class JobStore:

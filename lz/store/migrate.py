@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
-
 from lz.host.faults import crash_point
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy import Engine
 
 SCHEMA_HEAD = "0007_notifications"
-"""Alembic's head revision; ``tests/unit/engine/test_migrations.py`` keeps the two equal."""
+"""Alembic's head revision; ``tests/unit/engine/test_migrations.py`` keeps the two equal. This
+module imports SQLAlchemy only in its functions: ``lz submit`` reads this constant without it."""
 
 
 def alembic_config() -> Config:
@@ -41,6 +40,8 @@ def upgrade(engine: Engine) -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy.exc import OperationalError
+
     with engine.connect() as conn:
         try:
             return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()

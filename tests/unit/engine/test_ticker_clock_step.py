@@ -18,6 +18,9 @@ class CountingEngine:
         self.ticks += 1
         self.ticked.set()
 
+    def next_look_in(self) -> float | None:
+        return None
+
 
 def test_a_stalled_schedule_is_woken_by_the_watchdog() -> None:
     engine = CountingEngine()
