@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -28,13 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lz.config import load_settings  # noqa: E402
+from bench.gateway_daemon import gateway_daemon  # noqa: E402
 from lz.executors.array_tasks import task_wrapper  # noqa: E402
 from lz.executors.base import wrapper_script  # noqa: E402
 from lz.intake.receive import receive  # noqa: E402
-from lz.store.db import make_engine  # noqa: E402
-from lz.store.jobs import JobStore  # noqa: E402
-from lz.store.migrate import upgrade  # noqa: E402
 from tests.integration.squeue_shim import install  # noqa: E402
 
 ACTIVE_STATES = "--states=PENDING,RUNNING,CONFIGURING,COMPLETING"
@@ -66,37 +62,24 @@ def gateway(n: int, base: Path, tick: float, interval: float) -> tuple[float, in
     """(wall seconds, sbatch calls, squeue calls, tasks whose folder came back, seconds per state)."""
     shim, squeue_calls = install(base / "shim")
     _, sbatch_calls = install(base / "shim", "sbatch")
-    state = base / "lz"
-    env = {**os.environ, "LZ_DB": str(state / "lz.db"), "LZ_WORKDIR": str(base / "work"),
-           "LZ_CONTAINER": "slurm", "LZ_RUNTIME": "none", "LZ_CONFIG": str(base / "config.toml"),
-           "PATH": f"{shim}:{os.environ['PATH']}"}
-    (base / "config.toml").write_text(f'job_prefix = "lzsweep-"\nobserve_interval_s = {interval}\n')
     job = base / "job"
     job.mkdir()
     (job / "lz.toml").write_text(f'command = ["true"]\narray = "0-{n - 1}"\n')
-    settings = load_settings(base / "config.toml", environ=env)
-    db = make_engine(settings.db)
-    upgrade(db)
-    store = JobStore(db)
-    daemon = subprocess.Popen([sys.executable, "-m", "lz.cli", "run", "--tick", str(tick)], env=env,
-                              stderr=open(base / "daemon.log", "w"))
-    while not (state / "lz.pid").exists():
-        time.sleep(0.05)
-    pid = int((state / "lz.pid").read_text())
-    time.sleep(1)
-    squeue_calls.write_text("")
-    start = time.perf_counter()
-    job_id = receive(store, settings, job, name="sweep").id
-    os.kill(pid, signal.SIGUSR1)
-    conn = sqlite3.connect(settings.db)
-    while conn.execute("select state from jobs where id = ?", (job_id,)).fetchone()[0] != "cleaned":
-        time.sleep(0.2)
-    elapsed = time.perf_counter() - start
-    outcome = conn.execute("select outcome, reason from jobs where id = ?", (job_id,)).fetchone()
-    steps = conn.execute("select to_state, at from transitions where job_id = ? order by id", (job_id,)).fetchall()
-    phases = ", ".join(f"{a} {t2 - t1:.1f}s" for (a, t1), (_, t2) in zip(steps, steps[1:], strict=False))
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(60)
+    with gateway_daemon(base, tick=tick, config=f'job_prefix = "lzsweep-"\nobserve_interval_s = {interval}\n',
+                        env={"PATH": f"{shim}:{os.environ['PATH']}"}) as lz:
+        settings = lz.settings
+        time.sleep(1)
+        squeue_calls.write_text("")
+        start = time.perf_counter()
+        job_id = receive(lz.store, settings, job, name="sweep").id
+        lz.wake()
+        conn = sqlite3.connect(settings.db)
+        while conn.execute("select state from jobs where id = ?", (job_id,)).fetchone()[0] != "cleaned":
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        outcome = conn.execute("select outcome, reason from jobs where id = ?", (job_id,)).fetchone()
+        steps = conn.execute("select to_state, at from transitions where job_id = ? order by id", (job_id,)).fetchall()
+        phases = ", ".join(f"{a} {t2 - t1:.1f}s" for (a, t1), (_, t2) in zip(steps, steps[1:], strict=False))
     assert outcome[0] == "succeeded", outcome
     with tarfile.open(settings.results_dir / job_id / "results.tar.gz") as tar:
         folders = {m.name.split("/")[0] for m in tar if m.name.startswith("task-")}

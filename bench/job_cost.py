@@ -175,7 +175,8 @@ def zone_run(base: Path, jobs: int, container: str, tick: float | None, sleep_s:
             ids.append(zone.submit(job))
             submit_wall.append(time.perf_counter() - t0)
             submit_cpu.append(client_cpu() - c0)
-        wait_until(lambda: _all_cleaned(zone.db, jobs), 170, "every job cleaned")
+        # a 1-CPU job each on this 2-CPU node takes plain Slurm ~1.5 s a job: room for 200 of them
+        wait_until(lambda: _all_cleaned(zone.db, jobs), max(170.0, 60 + 1.5 * jobs * (1 + sleep_s)), "every job cleaned")
         wall = time.perf_counter() - start
         daemon_cpu = cpu_of(pid) - start_cpu
         if sampler is not None:

@@ -13,8 +13,6 @@ Both run in this process's run, one after the other, on the same node. Goal: lz 
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -22,12 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from lz.config import load_settings
-from lz.executors.base import wrapper_script
-from lz.intake.receive import receive
-from lz.store.db import make_engine
-from lz.store.jobs import JobStore
-from lz.store.migrate import upgrade
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gateway_daemon import gateway_daemon  # noqa: E402
+from lz.executors.base import wrapper_script  # noqa: E402
+from lz.intake.receive import receive  # noqa: E402
 
 
 def plain(n: int, base: Path) -> float:
@@ -53,33 +50,19 @@ def plain(n: int, base: Path) -> float:
 
 
 def gateway(n: int, base: Path, tick: float) -> float:
-    state = base / "lz"
-    env = {**os.environ, "LZ_DB": str(state / "lz.db"), "LZ_WORKDIR": str(base / "work"),
-           "LZ_CONTAINER": "slurm", "LZ_RUNTIME": "none", "LZ_CONFIG": str(base / "config.toml")}
-    (base / "config.toml").write_text("")
     job = base / "job"
     job.mkdir()
     (job / "lz.toml").write_text('command = ["true"]\n')
-    settings = load_settings(base / "config.toml", environ=env)
-    db = make_engine(settings.db)
-    upgrade(db)
-    store = JobStore(db)
-    daemon = subprocess.Popen([sys.executable, "-m", "lz.cli", "run", "--tick", str(tick)], env=env,
-                              stderr=open(base / "daemon.log", "w"))
-    while not (state / "lz.pid").exists():
-        time.sleep(0.05)
-    pid = int((state / "lz.pid").read_text())
-    start = time.perf_counter()
-    for i in range(n):
-        receive(store, settings, job, name=f"t{i}")
-        os.kill(pid, signal.SIGUSR1)
-    conn = sqlite3.connect(settings.db)
-    while conn.execute("select count(*) from jobs where state != 'cleaned'").fetchone()[0]:
-        time.sleep(0.2)
-    elapsed = time.perf_counter() - start
-    bad = conn.execute("select count(*) from jobs where outcome != 'succeeded'").fetchone()[0]
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(60)
+    with gateway_daemon(base, tick=tick) as lz:
+        start = time.perf_counter()
+        for i in range(n):
+            receive(lz.store, lz.settings, job, name=f"t{i}")
+            lz.wake()
+        conn = sqlite3.connect(lz.settings.db)
+        while conn.execute("select count(*) from jobs where state != 'cleaned'").fetchone()[0]:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - start
+        bad = conn.execute("select count(*) from jobs where outcome != 'succeeded'").fetchone()[0]
     assert bad == 0, f"{bad} jobs did not succeed"
     return elapsed
 

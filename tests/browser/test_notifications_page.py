@@ -55,11 +55,7 @@ def test_a_notification_from_a_running_job_appears_on_its_page(tmp_path: Path) -
             os.chmod(token_file, 0o600)
             lz = hub_landing_zone(tmp_path / "X", hub, "X", token_file)
             lz.start()
-            hub.client(token_file, "station", "create", "lab")
-            deadline = time.time() + 30
-            while not hub.client_json(token_file, "zones") and time.time() < deadline:
-                time.sleep(0.2)
-            hub.client(token_file, "station", "add-lz", "lab", "X")
+            hub.station_with_zones(token_file, "lab", "X")
             made = requests.post(f"{hub.url}/api/v1/stations/lab/notifications", timeout=30,
                                  headers={"Authorization": f"Bearer {token}"},
                                  json={"channel": "webhook", "target": hooks.url})

@@ -109,6 +109,16 @@ class HubServer:
     def client_json(self, token_file: Path, *args: str) -> Any:
         return json.loads(self.client(token_file, *args, "--json").stdout)
 
+    def station_with_zones(self, token_file: Path, station: str, *zones: str, timeout: float = 30) -> None:
+        """Create ``station`` and add ``zones`` to it once the hub has seen them (started zones
+        register within seconds)."""
+        self.client(token_file, "station", "create", station)
+        deadline = time.time() + timeout
+        while len(self.client_json(token_file, "zones")) < len(zones) and time.time() < deadline:
+            time.sleep(0.2)
+        for zone in zones:
+            self.client(token_file, "station", "add-lz", station, zone)
+
 
 def hub_landing_zone(base: Path, hub: HubServer, name: str, token_file: Path, max_running: int = 4,
                      tick: float = 0.3, container: str = "none", extra_args: tuple[str, ...] = (),

@@ -39,11 +39,7 @@ def test_a_job_is_stopped_when_its_owners_credit_runs_out(hub: HubServer, tmp_pa
     lz = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice, config="usage_interval_s = 0.5\n")
     lz.start()
     try:
-        hub.client(alice, "station", "create", "s")
-        deadline = time.time() + 30
-        while not hub.client_json(alice, "zones") and time.time() < deadline:
-            time.sleep(0.2)
-        hub.client(alice, "station", "add-lz", "s", "lz1")
+        hub.station_with_zones(alice, "s", "lz1")
         hub.client(alice, "station", "credits", "s", "--cpu-hour", "3600", "--limit", "2")  # 1 credit a CPU-second
         job_id = hub.client(alice, "submit", str(burner(tmp_path / "burner")), "--station", "s").stdout.split()[-1]
         started = time.time()

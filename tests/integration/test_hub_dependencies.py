@@ -4,7 +4,6 @@ job with ``retries`` in its lz.toml retried by the landing zone that holds it.""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -29,11 +28,7 @@ def test_a_chain_of_three_through_a_hub_with_a_failing_middle(hub: HubServer, tm
     lz = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice, config="retry_backoff_s = 0.2\n")
     lz.start()
     try:
-        hub.client(alice, "station", "create", "science")
-        deadline = time.time() + 30
-        while not hub.client_json(alice, "zones") and time.time() < deadline:
-            time.sleep(0.2)
-        hub.client(alice, "station", "add-lz", "science", "lz1")
+        hub.station_with_zones(alice, "science", "lz1")
         jobs = tmp_path / "jobs"
 
         def submit(folder: Path, *args: str) -> str:

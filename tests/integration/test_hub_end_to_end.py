@@ -103,12 +103,7 @@ def _twenty_jobs(hub: HubServer, tmp_path: Path, alice: Path, zones: list[Landin
     for lz in zones:
         lz.start()
     try:
-        hub.client(alice, "station", "create", "science")
-        deadline = time.time() + 30
-        while len(hub.client_json(alice, "zones")) < 2 and time.time() < deadline:
-            time.sleep(0.2)
-        for name in ("lz1", "lz2"):
-            hub.client(alice, "station", "add-lz", "science", name)
+        hub.station_with_zones(alice, "science", "lz1", "lz2")
         ids = []
         for i in range(20):
             job = make_job(tmp_path / "jobs" / f"job{i}", i)
@@ -156,11 +151,7 @@ def test_cancel_through_the_hub_and_a_job_the_landing_zone_refuses(hub: HubServe
     lz = hub_landing_zone(tmp_path / "lz1", hub, "lz1", alice)
     lz.start()
     try:
-        hub.client(alice, "station", "create", "s")
-        deadline = time.time() + 30
-        while not hub.client_json(alice, "zones") and time.time() < deadline:
-            time.sleep(0.2)
-        hub.client(alice, "station", "add-lz", "s", "lz1")
+        hub.station_with_zones(alice, "s", "lz1")
         # cancel: the hub passes it to the landing zone, which stops the job and still collects it
         folder = make_job(tmp_path / "slow", 1)
         (folder / "run.sh").write_text("echo live line\necho partial > partial.txt\nsleep 60\n")
