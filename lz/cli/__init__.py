@@ -1,30 +1,26 @@
 """The command line: parse, call the services, format. Every user mistake is one line on stderr.
 
 Only click is imported up front; each command's module is imported when that command runs (the
-table below), and each command imports what it needs when it runs, so ``lz --help`` answers at
-once and ``lz submit`` pays for no other command (issue 23).
+table in ``lz.cli.common``), and each command imports what it needs when it runs, so ``lz --help``
+answers at once and ``lz submit`` pays for no other command (issue 23). The console script starts
+in ``lz.cli.entry``, which takes a plain ``lz submit DIR`` without importing click at all; ``main``
+(the click group) and ``galileod`` are imported from here when asked for.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lz.cli.common import main
-
-main.lazy.update({  # command -> the module that registers it (``module:function``: that function does)
-    "submit": "lz.cli.submit",
-    **dict.fromkeys(("status", "cancel", "logs", "results", "resubmit"), "lz.cli.jobs"),
-    **dict.fromkeys(("run", "db", "deps", "diagram", "doctor", "completion"), "lz.cli.admin"),
-    **dict.fromkeys(("kill", "pause", "resume", "stop", "top"), "lz.cli.control"),
-    "pilots": "lz.cli.pilots",
-    "service": "lz.cli.service",
-    "config": "lz.cli.settings_cmd",
-    **dict.fromkeys(("hub", "station", "zones", "login", "token", "usage"), "lz.cli.hub:register"),
-})
+if TYPE_CHECKING:
+    from lz.cli.common import main
+    from lz.cli.galileod import galileod
 
 
 def __getattr__(name: str) -> Any:
-    """``galileod`` (its console script's entry point), imported only by whoever asks for it."""
+    if name == "main":
+        from lz.cli.common import main
+
+        return main
     if name == "galileod":
         from lz.cli.galileod import galileod
 

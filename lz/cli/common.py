@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -105,6 +104,18 @@ def main() -> None:
     """lz, the Landing Zone: build, run and collect container jobs on a SLURM cluster."""
 
 
+main.lazy.update({  # command -> the module that registers it (``module:function``: that function does)
+    "submit": "lz.cli.submit",
+    **dict.fromkeys(("status", "cancel", "logs", "results", "resubmit"), "lz.cli.jobs"),
+    **dict.fromkeys(("run", "db", "deps", "diagram", "doctor", "completion"), "lz.cli.admin"),
+    **dict.fromkeys(("kill", "pause", "resume", "stop", "top"), "lz.cli.control"),
+    "pilots": "lz.cli.pilots",
+    "service": "lz.cli.service",
+    "config": "lz.cli.settings_cmd",
+    **dict.fromkeys(("hub", "station", "zones", "login", "token", "usage"), "lz.cli.hub:register"),
+})
+
+
 def _version(ctx: click.Context, asked: bool) -> None:
     if asked and not ctx.resilient_parsing:
         import lz
@@ -135,13 +146,10 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def settings(**extra_flags: Any) -> Settings:
-    from lz.config import load_settings
+    from lz.cli.entry import settings as loaded_settings
 
     ctx = click.get_current_context()
-    flags = {**ctx.meta.get("lz.flags", {}), **extra_flags}
-    loaded = load_settings(ctx.meta.get("lz.config_file"), flags=flags)
-    os.umask(loaded.umask)
-    return loaded
+    return loaded_settings(ctx.meta.get("lz.config_file"), {**ctx.meta.get("lz.flags", {}), **extra_flags})
 
 
 def store(loaded: Settings) -> JobStore:

@@ -4,7 +4,6 @@ commands need."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -100,26 +99,14 @@ def submit(paths: tuple[Path, ...], name: str | None, cpus: str | None, memory: 
 
         raise UserError("--max-attempts is for hub jobs (--station): a landing zone runs each job once "
                         "(nothing was submitted)")
-    from lz.client import Client, Rejected
+    from lz.cli.entry import submit_here
 
     loaded = settings()
-    client = Client.for_settings(loaded)
-    try:
-        submitted = client.submit(path, name=name, cpus=cpus, memory=memory, gpus=gpus, time=time_,
-                                  partition=partition, tasks=tasks, nodes=nodes, tasks_per_node=tasks_per_node,
-                                  array=array, after=after)
-    except Rejected as exc:
-        click.echo(f"lz: error: {exc}", err=True)
-        click.echo(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", err=True)
-        sys.exit(ExitCode.USAGE)
-    if not client.landing_zone_running():
-        click.echo(f"lz: no landing zone is running on {loaded.db}; the job starts when one does", err=True)
-    elif not wait:
-        click.echo(f"lz: job {submitted.id} received", err=True)
+    submitted = submit_here(loaded, path, {"name": name, "cpus": cpus, "memory": memory, "gpus": gpus, "time": time_,
+                                           "partition": partition, "tasks": tasks, "nodes": nodes,
+                                           "tasks_per_node": tasks_per_node, "array": array, "after": after},
+                            wait, as_json)
     if not wait:
-        if as_json:
-            click.echo(json.dumps(submitted.data, indent=2))
-        click.echo(submitted.id)
         return
     from lz.cli.jobs import _echo_json, _explain_failure, _wait_for
 
