@@ -104,7 +104,7 @@ def main() -> None:
     """lz, the Landing Zone: build, run and collect container jobs on a SLURM cluster."""
 
 
-main.lazy.update({  # command -> the module that registers it (``module:function``: that function does)
+COMMAND_MODULES = {  # command -> the module that registers it (``module:function``: that function does)
     "submit": "lz.cli.submit",
     **dict.fromkeys(("status", "cancel", "logs", "results", "resubmit"), "lz.cli.jobs"),
     **dict.fromkeys(("run", "db", "deps", "diagram", "doctor", "completion"), "lz.cli.admin"),
@@ -113,7 +113,8 @@ main.lazy.update({  # command -> the module that registers it (``module:function
     "service": "lz.cli.service",
     "config": "lz.cli.settings_cmd",
     **dict.fromkeys(("hub", "station", "zones", "login", "token", "usage"), "lz.cli.hub:register"),
-})
+}
+main.lazy.update(COMMAND_MODULES)
 
 
 def _version(ctx: click.Context, asked: bool) -> None:
@@ -146,7 +147,7 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def settings(**extra_flags: Any) -> Settings:
-    from lz.cli.entry import settings as loaded_settings
+    from lz.cli.plain import settings as loaded_settings
 
     ctx = click.get_current_context()
     return loaded_settings(ctx.meta.get("lz.config_file"), {**ctx.meta.get("lz.flags", {}), **extra_flags})

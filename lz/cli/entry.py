@@ -4,25 +4,20 @@ DIR`` without click (issue 23), everything else through click.
 A sweep runs ``lz submit`` once per job, and importing click is a third of such a process. So a
 plain submission of one folder to this landing zone, with the flags listed below, is parsed here
 by ``parse_submit`` (pure; ``tests/unit/cli/test_entry.py`` checks it against click's own parse
-of the same command line) and carried out by ``submit_here``, the function the click command calls
-too. Anything else (help, a hub's ``--station``, ``--wait``, several folders, a flag not listed, a
+of the same command line) and carried out by ``lz.cli.plain.submit_here``, which the click command
+calls too. Anything else (help, a hub's ``--station``, ``--wait``, several folders, a flag not listed, a
 flag given twice, anything this parser does not read exactly as click would) goes to click
 unchanged, which answers as it always did.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lz.cli.exit_codes import ExitCode
-
-if TYPE_CHECKING:
-    from lz.client import Job
-    from lz.config import Settings
 
 VALUES = {  # submit's flags that take a value -> the parameter click gives the command
     "-J": "name", "--name": "name", "--job-name": "name",
@@ -91,7 +86,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     except (UserError, Unavailable) as exc:  # as the click group (lz.cli.common.Group) says them
         print(f"lz: error: {exc}", file=sys.stderr)
         sys.exit(ExitCode.USAGE)
-    sys.exit(0)
+    sys.exit(ExitCode.OK)
 
 
 def quick_submit(params: Mapping[str, Any]) -> None:
@@ -100,43 +95,10 @@ def quick_submit(params: Mapping[str, Any]) -> None:
     path = params["paths"][0]
     if not path.exists():  # as the click command
         raise UserError(f"{path}: no such file or directory (nothing was submitted)")
+    from lz.cli.plain import settings, submit_here
+
     loaded = settings(params.get("config_file"), {"db": params.get("db"), "workdir": params.get("workdir")})
     wanted = {k: params.get(k) for k in ("name", "cpus", "memory", "gpus", "partition", "tasks", "nodes",
                                          "tasks_per_node", "array")}
     submit_here(loaded, path, {**wanted, "time": params.get("time_"), "after": params["after"]}, wait=False,
                 as_json=bool(params.get("as_json")))
-
-
-def settings(config_file: Path | None, flags: Mapping[str, Any]) -> Settings:
-    """The settings of ``--config`` and the flags, and their umask set (every command's)."""
-    from lz.config import load_settings
-
-    loaded = load_settings(config_file, flags=flags)
-    os.umask(loaded.umask)
-    return loaded
-
-
-def submit_here(loaded: Settings, path: Path, fields: Mapping[str, Any], wait: bool, as_json: bool) -> Job:
-    """Submit to this landing zone and say so as ``lz submit`` does (the click command's and the
-    fast path's one implementation); without ``wait`` the id is printed last. A refusal is said
-    and exits 2."""
-    import json
-
-    from lz.client import Client, Rejected
-
-    client = Client.for_settings(loaded)
-    try:
-        submitted = client.submit(path, **fields)
-    except Rejected as exc:
-        print(f"lz: error: {exc}", file=sys.stderr)
-        print(f"lz: job {exc.job.id if exc.job else '?'} recorded as rejected", file=sys.stderr)
-        sys.exit(ExitCode.USAGE)
-    if not client.landing_zone_running():
-        print(f"lz: no landing zone is running on {loaded.db}; the job starts when one does", file=sys.stderr)
-    elif not wait:
-        print(f"lz: job {submitted.id} received", file=sys.stderr)
-    if not wait:
-        if as_json:
-            print(json.dumps(submitted.data, indent=2))
-        print(submitted.id)
-    return submitted

@@ -99,7 +99,7 @@ def submit(paths: tuple[Path, ...], name: str | None, cpus: str | None, memory: 
 
         raise UserError("--max-attempts is for hub jobs (--station): a landing zone runs each job once "
                         "(nothing was submitted)")
-    from lz.cli.entry import submit_here
+    from lz.cli.plain import submit_here
 
     loaded = settings()
     submitted = submit_here(loaded, path, {"name": name, "cpus": cpus, "memory": memory, "gpus": gpus, "time": time_,

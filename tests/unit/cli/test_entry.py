@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import click
 import pytest
 
 from lz.cli import main
+from lz.cli.common import COMMAND_MODULES
 from lz.cli.entry import FLAGS, REPEATED, VALUES, parse_submit, run
 from tests.unit.cli.test_cli import env, job_folder, lz  # noqa: F401 - the fixture
 
@@ -108,3 +110,11 @@ def test_the_fast_path_never_imports_click_and_the_rest_goes_through_it(env: dic
                               timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stderr.splitlines()[-1] == str(clicked), (args, done.stderr)
+
+
+def test_every_module_that_registers_commands_is_in_the_lazy_table() -> None:
+    """A command whose module is not in the table would never be imported, so never be there."""
+    registering = {f"lz.cli.{p.stem}" for p in (ROOT / "lz" / "cli").glob("*.py")
+                   if re.search(r"@main\.(command|group)\(|\bmain\.add_command\(", p.read_text())}
+    assert registering == {where.partition(":")[0] for where in COMMAND_MODULES.values()}
+    assert set(main.commands) == set(COMMAND_MODULES)  # and each name in it is that module's
