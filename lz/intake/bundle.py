@@ -60,26 +60,30 @@ class _Budget:
             raise BundleError(f"job is larger than {_size(self.limits.max_bytes)} once unpacked, at {show(name)}")
 
 
-def stage_bundle(source: Path, dest: Path, limits: IntakeLimits | None = None) -> None:
-    """Copy ``source`` (a folder, or a .tar/.tar.gz/.tgz of one) into ``dest``, which must not exist."""
+def stage_bundle(source: Path, dest: Path, limits: IntakeLimits | None = None, *, settle: bool = True) -> None:
+    """Copy ``source`` (a folder, or a .tar/.tar.gz/.tgz of one) into ``dest``, which must not exist.
+    Not ``settle``: the caller renames ``dest`` again and fsyncs the folder of that rename (intake's
+    ``receive``), so ``dest``'s own name need not survive a crash, and its folder is not fsynced here
+    (the files and folders inside still are). A crash before that rename leaves a hidden entry
+    without a job, which the daemon's recovery removes, named ``dest`` or not."""
     limits = limits or IntakeLimits()
     source = Path(source)
     if source.is_dir():
-        _staged(dest, lambda tmp: _copy_folder(source, tmp, _Budget(limits), limits))
+        _staged(dest, lambda tmp: _copy_folder(source, tmp, _Budget(limits), limits), settle=settle)
     elif source.is_file():
         try:
             stream = open(source, "rb")
         except OSError as exc:
             raise BundleError(f"{source.name}: cannot read ({exc.strerror})") from None
         with stream:
-            stage_upload(stream, dest, limits, label=source.name)
+            stage_upload(stream, dest, limits, label=source.name, settle=settle)
     elif not source.exists() and not source.is_symlink():
         raise BundleError(f"{source}: no such file or directory")
     else:
         raise BundleError(f"{source}: not a folder or a tarball")
 
 
-def _staged(dest: Path, fill: Callable[[Path], None], durable: bool = True) -> None:
+def _staged(dest: Path, fill: Callable[[Path], None], durable: bool = True, settle: bool = True) -> None:
     """Fill a hidden sibling of ``dest``, check it, make it durable, then rename it into place:
     a refused or interrupted intake leaves nothing, and a committed job never has empty files
     after a node crash (its files and directories are fsynced before the rename). Not
@@ -94,7 +98,7 @@ def _staged(dest: Path, fill: Callable[[Path], None], durable: bool = True) -> N
         if durable:
             _fsync_tree(tmp)
         os.rename(tmp, dest)
-        if durable:
+        if durable and settle:
             fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -183,13 +187,13 @@ def _copy_folder(source: Path, dest: Path, budget: _Budget, limits: IntakeLimits
 
 # -- tarballs ------------------------------------------------------------------------------------
 def stage_upload(stream: BinaryIO, dest: Path, limits: IntakeLimits | None = None, *, label: str = "upload",
-                 durable: bool = True) -> None:
+                 durable: bool = True, settle: bool = True) -> None:
     """Check and unpack a tar stream (plain or compressed; a file, a pipe or an HTTP body) into
     ``dest``, which must not exist: the one way an archive from outside enters lz. Read once,
     front to back; all of it or nothing lands, under the same limits as a folder. Not
-    ``durable``: a copy that is only checked, then removed (no fsync)."""
+    ``durable``: a copy that is only checked, then removed (no fsync); ``settle``: as ``stage_bundle``."""
     limits = limits or IntakeLimits()
-    _staged(dest, lambda tmp: _extract_tarball(stream, tmp, _Budget(limits), limits, label), durable)
+    _staged(dest, lambda tmp: _extract_tarball(stream, tmp, _Budget(limits), limits, label), durable, settle)
 
 
 def _extract_tarball(stream: BinaryIO, dest: Path, budget: _Budget, limits: IntakeLimits, label: str) -> None:

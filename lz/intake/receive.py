@@ -75,7 +75,8 @@ def receive(
     staging = spool / f".incoming-{job_id}-{os.urandom(3).hex()}"
     try:
         stage_bundle(Path(source), staging, IntakeLimits(max_bytes=settings.max_bundle_bytes,
-                                                        max_files=settings.max_bundle_files))
+                                                        max_files=settings.max_bundle_files),
+                     settle=False)  # renamed to the job's id below, and that rename's folder fsynced
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False,
                          max_array_tasks=settings.max_array_tasks, retry_default=settings.retry_policy)
