@@ -4,10 +4,10 @@ DIR`` without click (issue 23), everything else through click.
 A sweep runs ``lz submit`` once per job, and importing click is a third of such a process. So a
 plain submission of one folder to this landing zone, with the flags listed below, is parsed here
 by ``parse_submit`` (pure; ``tests/unit/cli/test_entry.py`` checks it against click's own parse
-of the same command line) and carried out by ``lz.cli.plain.submit_here``, which the click command
-calls too. Anything else (help, a hub's ``--station``, ``--wait``, several folders, a flag not listed, a
-flag given twice, anything this parser does not read exactly as click would) goes to click
-unchanged, which answers as it always did.
+of the same command line) and carried out by ``lz.cli.plain.submit_here``, which the click
+command calls too. Anything else (help, a hub's ``--station``, ``--wait``, several folders, a flag
+not listed, a flag given twice, anything this parser does not read exactly as click would) goes to
+click unchanged, which answers as it always did.
 """
 
 from __future__ import annotations
@@ -86,6 +86,9 @@ def run(argv: Sequence[str] | None = None) -> None:
     except (UserError, Unavailable) as exc:  # as the click group (lz.cli.common.Group) says them
         print(f"lz: error: {exc}", file=sys.stderr)
         sys.exit(ExitCode.USAGE)
+    except KeyboardInterrupt:  # as click says it
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(ExitCode.FAILED)
     sys.exit(ExitCode.OK)
 
 
