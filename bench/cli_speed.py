@@ -30,10 +30,10 @@ from pathlib import Path
 TARGETS = {"lz --help": 0.6, "lz status (empty)": None, "lz status (10,000 jobs)": 1.5, "lz submit (small folder)": 1.0}
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+def run_once(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, from the kernel's accounting of that one child)."""
     start = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - start
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -109,20 +109,21 @@ def submit_rows(runs: int, before: Path | None, importtime: bool) -> None:
                 folder = base / f"{zone.replace(' ', '-')}{suffix.strip(' ()')}"
                 zone_env = {**env, **extra, "PYTHONPATH": tree, "LZ_WORKDIR": str(folder / "work"),
                             "LZ_DB": str(folder / "lz.db")}
-                subprocess.run([python, "-m", "lz", "status"], env=zone_env, stdout=subprocess.DEVNULL, check=True)
+                subprocess.run([python, "-m", "lz", "status"], env=zone_env, cwd=base, stdout=subprocess.DEVNULL,
+                               check=True)
                 rows[f"lz submit, {zone}{suffix}"] = ([python, "-m", "lz", "submit", str(job)], zone_env)
         samples: dict[str, list[tuple[float, float]]] = {name: [] for name in rows}
         for i in range(runs + 2):  # the first two rounds warm the caches, untimed
             for name, (argv, run_env) in rows.items():
                 argv = [str(copies / f"{i}-{len(samples[name])}") if a == "COPY" else a for a in argv]
-                sample = run_once(argv, run_env)
+                sample = run_once(argv, run_env, base)  # not in a checkout: ``-m`` puts the cwd first on sys.path
                 if i >= 2:
                     samples[name].append(sample)
         if importtime:
             for name, (argv, run_env) in rows.items():
                 if "lz submit" in name:
-                    done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=run_env, text=True,
-                                          capture_output=True, check=True)
+                    done = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], env=run_env, cwd=base,
+                                          text=True, capture_output=True, check=True)
                     print(f"{name}: the 12 costliest imports (cumulative us)")
                     lines = [ln for ln in done.stderr.splitlines() if ln.startswith("import time:") and "|" in ln]
                     costly = sorted(lines[1:], key=lambda ln: -int(ln.split("|")[1]))[:12]
