@@ -1,16 +1,31 @@
 """The command line: parse, call the services, format. Every user mistake is one line on stderr.
 
-Only click is imported up front; each command imports what it needs when it runs, so ``lz --help``
-answers at once and ``lz status`` pays only for the database code it uses.
+Only click is imported up front; each command's module is imported when that command runs (the
+table in ``lz.cli.common``), and each command imports what it needs when it runs, so ``lz --help``
+answers at once and ``lz submit`` pays for no other command (issue 23). The console script starts
+in ``lz.cli.entry``, which takes a plain ``lz submit DIR`` without importing click at all; ``main``
+(the click group) and ``galileod`` are imported from here when asked for.
 """
 
 from __future__ import annotations
 
-from lz.cli import admin, control, jobs, pilots, service, settings_cmd  # noqa: F401  (they register their commands on ``main``)
-from lz.cli.common import main
-from lz.cli.galileod import galileod
-from lz.cli.hub import register as _register_hub
+from typing import TYPE_CHECKING, Any
 
-_register_hub(main)  # lz hub, lz station, lz zones
+if TYPE_CHECKING:
+    from lz.cli.common import main
+    from lz.cli.galileod import galileod
+
+
+def __getattr__(name: str) -> Any:
+    if name == "main":
+        from lz.cli.common import main
+
+        return main
+    if name == "galileod":
+        from lz.cli.galileod import galileod
+
+        return galileod
+    raise AttributeError(f"module 'lz.cli' has no attribute {name!r}")
+
 
 __all__ = ["galileod", "main"]

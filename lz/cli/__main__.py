@@ -1,5 +1,5 @@
 """``python -m lz.cli``: the same as the ``lz`` command."""
 
-from lz.cli import main
+from lz.cli.entry import run
 
-main()
+run()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +51,70 @@ class Group(click.Group):
             ctx.exit(ExitCode.USAGE)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(Group):
+    """A group whose commands' modules are imported when a command is asked for by name (issue 23):
+    ``lz submit`` pays for its own module, not for every command's. ``lazy`` maps a command name to
+    the module that registers it on import, or ``module:function`` for a module whose function
+    registers several (called with the group). Whoever reads ``commands`` itself (help, man pages,
+    the docs' tests) gets them all, loaded then."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.lazy: dict[str, str] = {}
+        self._loading = 0
+        super().__init__(*args, **kwargs)
+
+    @property  # type: ignore[override]
+    def commands(self) -> MutableMapping[str, click.Command]:
+        if self.lazy and not self._loading:
+            for name in list(self.lazy):
+                self._load(name)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value: MutableMapping[str, click.Command]) -> None:
+        self._commands = value
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self._commands and cmd_name in self.lazy:
+            self._load(cmd_name)
+        return self._commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self._commands, *self.lazy})
+
+    def _load(self, name: str) -> None:
+        where = self.lazy.get(name)
+        if where is None:  # loaded meanwhile, with another name of the same module
+            return
+        module, _, register = where.partition(":")
+        self._loading += 1
+        try:
+            loaded = importlib.import_module(module)
+            if register:
+                getattr(loaded, register)(self)
+        finally:
+            self._loading -= 1
+        self.lazy = {k: v for k, v in self.lazy.items() if v != where}
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _p, v: _version(ctx, v),
               help="Show the version (from the git tag it was built from) and exit.")
 def main() -> None:
     """lz, the Landing Zone: build, run and collect container jobs on a SLURM cluster."""
+
+
+COMMAND_MODULES = {  # command -> the module that registers it (``module:function``: that function does)
+    "submit": "lz.cli.submit",
+    **dict.fromkeys(("status", "cancel", "logs", "results", "resubmit"), "lz.cli.jobs"),
+    **dict.fromkeys(("run", "db", "deps", "diagram", "doctor", "completion"), "lz.cli.admin"),
+    **dict.fromkeys(("kill", "pause", "resume", "stop", "top"), "lz.cli.control"),
+    "pilots": "lz.cli.pilots",
+    "service": "lz.cli.service",
+    "config": "lz.cli.settings_cmd",
+    **dict.fromkeys(("hub", "station", "zones", "login", "token", "usage"), "lz.cli.hub:register"),
+}
+main.lazy.update(COMMAND_MODULES)
 
 
 def _version(ctx: click.Context, asked: bool) -> None:
@@ -88,13 +147,10 @@ def common(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def settings(**extra_flags: Any) -> Settings:
-    from lz.config import load_settings
+    from lz.cli.plain import settings as loaded_settings
 
     ctx = click.get_current_context()
-    flags = {**ctx.meta.get("lz.flags", {}), **extra_flags}
-    loaded = load_settings(ctx.meta.get("lz.config_file"), flags=flags)
-    os.umask(loaded.umask)
-    return loaded
+    return loaded_settings(ctx.meta.get("lz.config_file"), {**ctx.meta.get("lz.flags", {}), **extra_flags})
 
 
 def store(loaded: Settings) -> JobStore:

@@ -58,7 +58,7 @@ def complete_station(ctx: click.Context, param: click.Parameter, incomplete: str
     """Station names from the hub (LZ_HUB and the token file), asked with a short timeout; nothing
     when no hub answers."""
     try:
-        from lz.cli.hub_target import resolve
+        from lz.client.target import resolve
 
         target = resolve(ctx.params.get("hub_url"), ctx.params.get("token_file"),
                          allow_insecure=ctx.params.get("allow_insecure_hub"))

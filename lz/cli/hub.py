@@ -507,7 +507,7 @@ def _table(rows: list[tuple[str, ...]]) -> str:
 @insecure_option
 def login_command(hub_url: str | None, token_file: str | None, allow_insecure_hub: bool | None) -> None:
     """Log in to the hub (device flow: open the URL, enter the code) and keep the token (0600)."""
-    from lz.cli.hub_target import resolve
+    from lz.client.target import resolve
     from lz.hub.agent import login_client
 
     found = resolve(hub_url, token_file, allow_insecure=allow_insecure_hub)

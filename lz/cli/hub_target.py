@@ -8,16 +8,18 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from lz.client.target import HubTarget, default_token_file, resolve
 from lz.core.errors import UserError
-from lz.hub.agent.options import AgentOptions
 from lz.hub.protocol.transport import ALLOW_ENV, ALLOW_FLAG
 
-__all__ = ["HubTarget", "agent_options", "default_token_file", "hub_options", "resolve", "target"]
+if TYPE_CHECKING:  # imported when a command asks for its hub: every job command has --hub, few use it
+    from lz.client.target import HubTarget
+    from lz.hub.agent.options import AgentOptions
+
+__all__ = ["agent_options", "hub_options", "insecure_option", "target"]
 
 
 def hub_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -44,6 +46,8 @@ def insecure_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def target(required: bool = False) -> HubTarget | None:
+    from lz.client.target import resolve
+
     hub_url, token_file, allow = click.get_current_context().meta.get("lz.hub", (None, None, None))
     found = resolve(hub_url, token_file, allow_insecure=allow)
     if found is None and required:
@@ -56,6 +60,9 @@ def agent_options(hub: str | None, token: str | None, max_running: int | None,
                   stations: tuple[str, ...] = (), allow_insecure: bool | None = None) -> AgentOptions | None:
     """Before the daemon starts: the hub's versions checked and, without a usable token, the
     device flow printed on stdout (flushed: a pilot's output file shows it) and waited for."""
+    from lz.client.target import resolve
+    from lz.hub.agent.options import AgentOptions
+
     memory_only = (token or environ.get("LZ_TOKEN_FILE")) == "none"
     found = resolve(hub, None if memory_only else token, environ, allow_insecure)
     if found is None:

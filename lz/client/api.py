@@ -4,7 +4,6 @@ between the two places lives in ``lz.client.local`` and ``lz.client.remote``."""
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,13 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lz.client.errors import Error, Rejected, Timeout, translated
-from lz.client.target import HubTarget, resolve
 
 if TYPE_CHECKING:
+    from lz.client.target import HubTarget
     from lz.config import Settings
     from lz.core.selection import Selection
-
-log = logging.getLogger("lz.client")
 
 LOGS = ("stdout", "stderr", "build.log")
 
@@ -144,7 +141,11 @@ class Job:
         target = Path(dir) if dir is not None else Path(self.id if task is None else f"{self.id}_{task}")
         only = None if task is None else f"task-{task}"
         for note in self.client.backend.unpack_results(self.id, target, force, only):
-            (on_note or log.warning)(note)
+            if on_note is None:
+                import logging  # here: a submission (most of this module's use) logs nothing
+
+                on_note = logging.getLogger("lz.client").warning
+            on_note(note)
         return target
 
     def cancel(self) -> Job:
@@ -186,6 +187,8 @@ class Client:
     def __init__(self, hub: str | None = None, token: str | os.PathLike[str] | None = None, *,
                  config: str | os.PathLike[str] | None = None, db: str | os.PathLike[str] | None = None,
                  workdir: str | os.PathLike[str] | None = None):
+        from lz.client.target import resolve
+
         with translated():
             target = resolve(hub, token)
         if target is not None:

@@ -18,8 +18,6 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from transitions import Machine, MachineError
-
 from lz.core.errors import InvalidTransition
 
 
@@ -87,12 +85,16 @@ class Lifecycle:
     """Answers "what does event E do to a job in state S?" using the ``transitions`` machine."""
 
     def __init__(self) -> None:
+        from transitions import Machine  # here: the states alone (``lz submit``'s views) need no machine
+
         self._machine = Machine(model=None, ignore_invalid_triggers=False, **MACHINE)
 
     def next_state(self, state: str, event: str) -> str:
         """The state after ``event``; raises InvalidTransition with a message for the user."""
         if event not in EVENTS:
             raise InvalidTransition(f"unknown event {event!r}")
+        from transitions import MachineError
+
         token = _Token(state)
         self._machine.add_model(token, initial=state)
         try:

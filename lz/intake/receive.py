@@ -6,7 +6,6 @@ rejected with a one-line reason; never half-stored.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +20,6 @@ from lz.host.fs import fsync_dir, remove_tree
 from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
 from lz.intake.spec_file import load_spec
-from lz.runtimes import select
 from lz.store.intake_store import new_job_id
 
 if TYPE_CHECKING:
@@ -74,10 +72,11 @@ def receive(
     spool = settings.spool_dir
     spool.mkdir(parents=True, exist_ok=True)
     job_id = new_job_id()
-    staging = spool / f".incoming-{job_id}-{secrets.token_hex(3)}"
+    staging = spool / f".incoming-{job_id}-{os.urandom(3).hex()}"
     try:
         stage_bundle(Path(source), staging, IntakeLimits(max_bytes=settings.max_bundle_bytes,
-                                                        max_files=settings.max_bundle_files))
+                                                        max_files=settings.max_bundle_files),
+                     settle=False)  # renamed to the job's id below, and that rename's folder fsynced
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False,
                          max_array_tasks=settings.max_array_tasks, retry_default=settings.retry_policy)
@@ -155,15 +154,19 @@ def _daemon_runtime(store: Store) -> str | None:
 def _require_runnable(spec: JobSpec, settings: Settings, folder: Path, runtime: str | None) -> None:
     """Refuse now what the daemon could never run: no command without a container, or a base
     image the site's catalogue does not have."""
-    if runtime is None:
+    if runtime is None and settings.runtime != "none":
+        from lz.runtimes import select  # here: a job run without a container needs no runtime code
+
         runtime = select.runtime_name(settings.runtime)
-    if runtime == "none":
+    if runtime in (None, "none"):
         if spec.command is None:
             raise BundleError("lz.toml: this landing zone runs jobs without a container, so `command` is required")
         return
     if spec.recipe is None:
         raise BundleError(f"this landing zone runs jobs in {runtime} containers: add a Dockerfile or a definition")
     text = (folder / spec.recipe).read_text(encoding="utf-8", errors="replace")
+    from lz.runtimes import select
+
     select.catalogue_from(settings.images, settings.allow_pull).check_recipe(text, spec.recipe_kind or "dockerfile")
 
 

@@ -11,7 +11,7 @@ test_intake_store.py`` checks that both stores write and read the same rows.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -22,7 +22,6 @@ from typing import Any
 
 from lz.core.errors import JobNotFound, StoreBusy
 from lz.core.job import Job, JobSpec
-from lz.core.machine import Lifecycle
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.migrate import SCHEMA_HEAD
 
@@ -33,7 +32,7 @@ _JOB_FIELDS = tuple(f.name for f in fields(Job))
 def new_job_id() -> str:
     """Short, random and unguessable: ids never repeat even if the database is recreated, so a
     SLURM job named after an old id can never be mistaken for a new job's."""
-    return secrets.token_hex(5)
+    return os.urandom(5).hex()  # secrets.token_hex(5), without importing hmac and OpenSSL for it
 
 
 class IntakeStore:
@@ -43,7 +42,6 @@ class IntakeStore:
     def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float] = time.time):
         self.conn = conn
         self.clock = clock
-        self.lifecycle = Lifecycle()
 
     @classmethod
     def open(cls, db: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> IntakeStore | None:
@@ -95,7 +93,9 @@ class IntakeStore:
                         source: str = "cli") -> Job:
         """As ``JobStore.create_rejected``: stored already ended, its log receive then reject."""
         now = self.clock()
-        state = self.lifecycle.next_state("received", "reject")
+        from lz.core.machine import Lifecycle  # here: a received job never needs the lifecycle table
+
+        state = Lifecycle().next_state("received", "reject")
         with self._write() as conn:
             conn.execute("INSERT INTO jobs (id, name, state, outcome, reason, source, spec, created_at, updated_at, "
                          "ended_at, attempt) VALUES (?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, 1)",

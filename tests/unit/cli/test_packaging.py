@@ -28,7 +28,7 @@ HELP = ("import contextlib, io, runpy, sys; sys.argv = ['lz', '--help']\n"
 
 @pytest.mark.parametrize(("probe", "also_not"), [
     ("import lz.client", ("requests", "sqlalchemy", "click")),  # the API: HTTP and database code only when used
-    (HELP, ("requests", "lz.config")),  # `lz --help` (as the console script runs lz.cli:main); no settings read
+    (HELP, ("requests", "lz.config")),  # `lz --help` (as the console script runs lz.cli.entry:run); no settings read
     ("import lz.cli, lz.daemon, lz.hub.agent.agent", ()),  # the gateway and the hub agent a landing zone runs
 ], ids=["import lz.client", "lz --help", "the gateway"])
 def test_the_api_the_help_and_the_gateway_load_no_server_stack(probe: str, also_not: tuple[str, ...]) -> None:
@@ -75,7 +75,8 @@ def test_the_image_wheel_of_the_running_lz_is_whole(tmp_path: Path) -> None:
                 "lz/__init__.py"} <= names
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
         info = f"lz-{md.version('lz')}.dist-info"
-        assert "lz = lz.cli:main" in archive.read(f"{info}/entry_points.txt").decode()
+        (script,) = md.entry_points(group="console_scripts", name="lz")  # the installed one (lz.cli.entry:run)
+        assert f"lz = {script.value}" in archive.read(f"{info}/entry_points.txt").decode()
         record = archive.read(f"{info}/RECORD").decode().splitlines()
         assert len(record) == len(names)
         for line in record:
