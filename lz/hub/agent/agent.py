@@ -328,8 +328,12 @@ class HubAgent:
         return leftovers.sweep((self.incoming, self.outgoing), owned)
 
     def sync_once(self) -> None:
-        """One pass over every claim; each step is idempotent, so a pass cut short is simply redone."""
-        for claim in outbox.claims(self.engine):
+        """One pass over every claim; each step is idempotent, so a pass cut short is simply redone.
+        Claims not taken in yet go first: a job claimed ahead starts as soon as it is taken in, so
+        its intake must not wait behind the round trips (report, results, finish) of the job
+        whose end made room for it."""
+        held = outbox.claims(self.engine)
+        for claim in [c for c in held if c.local_job_id is None] + [c for c in held if c.local_job_id is not None]:
             if self._stop.is_set():
                 return
             try:
@@ -419,12 +423,25 @@ class HubAgent:
         if job.state == State.CLEANED and self.hub_protocol >= 2:  # the last transitions go with the finish
             self._finish(self._forward_notifications(claim), job, outbox.unreported(self.engine, claim))
             return
+        if self._young(job):
+            return  # told in one report once it has lived a while or its process ended (or with its finish)
         claim = self._report(claim, job)
         claim = self._forward_notifications(claim)
         if job.state == State.CLEANED:
             self._finish(claim, job)
         elif job.work_dir:
             self._send_logs(claim, JobPaths(Path(job.work_dir)))
+
+    def _young(self, job: Job) -> bool:
+        """A job taken in less than ``report_after_s`` ago whose process has not ended: its
+        transitions, facts and logs wait (the syncer's next pass comes within ``sync_s``), so a
+        short job costs one report, the one that tells the hub its room is free (the hub counts
+        a zone's running jobs from its reports), not one per pass. A wall clock stepped back
+        (an age below 0) never holds a report back."""
+        if job.state in _ROOM_FREED:
+            return False
+        age = self.clock() - job.created_at
+        return 0 <= age < self.options.report_after_s
 
     def _intake(self, claim: Claim) -> Claim:
         from lz.intake.receive import Rejected, receive
