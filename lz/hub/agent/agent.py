@@ -143,13 +143,22 @@ class HubAgent:
 
     def _busy(self) -> int:
         """Claims whose local job has not ended yet (a job being collected or uploaded takes no room)."""
-        busy = 0
+        return self._held()[0]
+
+    def _held(self) -> tuple[int, list[str]]:
+        """(claims whose local job has not ended, the hub ids of those whose job has ended): the
+        claim names the latter to a hub that speaks protocol 3, so they take no room there
+        before they are reported."""
+        busy, ended = 0, []
         for claim in outbox.claims(self.engine):
             if claim.local_job_id is None:
                 busy += not claim.lease_lost
                 continue
-            busy += self.store.get(claim.local_job_id).state not in _ROOM_FREED
-        return busy
+            if self.store.get(claim.local_job_id).state not in _ROOM_FREED:
+                busy += 1
+            elif not claim.lease_lost:
+                ended.append(claim.hub_job_id)
+        return busy, ended
 
     def _join_stations(self) -> None:
         """``galileod --stations``: ask the hub to add this landing zone to each (it allows it when
@@ -173,7 +182,8 @@ class HubAgent:
                     registered = True
                     log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
                     self._join_stations()
-                room = self.options.max_running - self._busy()
+                busy, ended = self._held()
+                room = self.options.max_running - busy
                 fit = self._pilot_room() if self.options.pilot is not None else {}
                 if room <= 0 or fit is None:
                     fit = self._ahead_room()
@@ -182,6 +192,8 @@ class HubAgent:
                         self._room.clear()
                         continue
                     room = 1
+                if ended and self.hub_protocol >= 3:
+                    fit = {**fit, "ended": ended[:64]}
                 answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0,
@@ -433,12 +445,13 @@ class HubAgent:
             self._send_logs(claim, JobPaths(Path(job.work_dir)))
 
     def _young(self, job: Job) -> bool:
-        """A job taken in less than ``report_after_s`` ago whose process has not ended: its
-        transitions, facts and logs wait (the syncer's next pass comes within ``sync_s``), so a
-        short job costs one report, the one that tells the hub its room is free (the hub counts
-        a zone's running jobs from its reports), not one per pass. A wall clock stepped back
-        (an age below 0) never holds a report back."""
-        if job.state in _ROOM_FREED:
+        """A job taken in less than ``report_after_s`` ago: its transitions, facts and logs wait
+        (the syncer's next pass comes within ``sync_s``), so a short job costs no report of its
+        own: its transitions go with its finish. A protocol-2 hub counts a zone's running jobs
+        from its reports, so there a job whose process ended is reported at once (its room is
+        free); a protocol-3 hub hears that from the next claim (``_held``). A wall clock stepped
+        back (an age below 0) never holds a report back."""
+        if job.state in _ROOM_FREED and self.hub_protocol < 3:
             return False
         age = self.clock() - job.created_at
         return 0 <= age < self.options.report_after_s
@@ -464,6 +477,7 @@ class HubAgent:
         self._fetched.discard((claim.hub_job_id, claim.attempt))
         outbox.link(self.engine, claim, local_id)
         self.wake_daemon()
+        self._room.set()  # a pilot's claimer may now claim the next job ahead
         log.info("hub job %s attempt %s is local job %s", claim.hub_job_id, claim.attempt, local_id)
         return outbox.Claim(**{**claim.__dict__, "local_job_id": local_id})
 

@@ -345,3 +345,23 @@ def test_a_claim_to_take_in_goes_before_the_round_trips_of_an_ended_job(tmp_path
     agent._inline[("h2", 1)] = job_tarball()  # as the claim answer carried it
     agent.sync_once()
     assert client.sent == [("/api/v1/lz/jobs/h1/events", True)]  # h2 was taken in before h1's report
+
+
+def test_to_a_protocol_3_hub_a_short_job_is_told_only_by_its_finish_and_the_claim_names_it(tmp_path: Path) -> None:
+    """Issue 23: the claim names the jobs whose process ended (they take no room on the hub), so
+    a short job needs no report at all: its transitions go with its finish."""
+    now = [0.0]
+    client = Reports()
+    agent = _agent(tmp_path, client, clock=lambda: now[0])
+    client.agent = agent
+    agent.hub_protocol = 3
+    local = _hold(agent, "h1", 1)
+    now[0] = agent.store.get(local).created_at + 0.1
+    for event, expect in (("build", "received"), ("built", "building"), ("started", "queued"), ("ended", "running")):
+        agent.store.fire(local, event, expect=expect)
+        agent.sync_once()
+    assert client.sent == []  # its process ended: still nothing of its own
+    assert agent._held() == (0, ["h1"])  # what the next claim names
+    agent.hub_protocol = 2
+    agent.sync_once()
+    assert [p for p, _ in client.sent] == ["/api/v1/lz/jobs/h1/events"]  # a protocol-2 hub counts it from a report
