@@ -145,20 +145,28 @@ class HubAgent:
         """Claims whose local job has not ended yet (a job being collected or uploaded takes no room)."""
         return self._held()[0]
 
-    def _held(self) -> tuple[int, list[str]]:
+    def _held(self, held: _Held | None = None) -> tuple[int, list[str]]:
         """(claims whose local job has not ended, the hub ids of those whose job has ended): the
         claim names the latter to a hub that speaks protocol 3, so they take no room there
         before they are reported."""
+        claims, states = held or self._snapshot()
         busy, ended = 0, []
-        for claim in outbox.claims(self.engine):
+        for claim in claims:
             if claim.local_job_id is None:
                 busy += not claim.lease_lost
                 continue
-            if self.store.get(claim.local_job_id).state not in _ROOM_FREED:
+            if states.get(claim.local_job_id) not in _ROOM_FREED:
                 busy += 1
             elif not claim.lease_lost:
                 ended.append(claim.hub_job_id)
         return busy, ended
+
+    def _snapshot(self) -> _Held:
+        """The claims and their local jobs' states, in two reads: what the claimer decides a
+        claim from (it read them once per question before: a few reads per claim per claim)."""
+        claims = outbox.claims(self.engine)
+        jobs = self.store.some(c.local_job_id for c in claims if c.local_job_id is not None)
+        return claims, {job_id: job.state for job_id, job in jobs.items()}
 
     def _join_stations(self) -> None:
         """``galileod --stations``: ask the hub to add this landing zone to each (it allows it when
@@ -182,11 +190,12 @@ class HubAgent:
                     registered = True
                     log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
                     self._join_stations()
-                busy, ended = self._held()
+                held = self._snapshot()
+                busy, ended = self._held(held)
                 room = self.options.max_running - busy
-                fit = self._pilot_room() if self.options.pilot is not None else {}
+                fit = self._pilot_room(held) if self.options.pilot is not None else {}
                 if room <= 0 or fit is None:
-                    fit = self._ahead_room()
+                    fit = self._ahead_room(held)
                     if fit is None:
                         self._room.wait(1.0)
                         self._room.clear()
@@ -244,16 +253,17 @@ class HubAgent:
         with self._inline_lock:
             self._inline[(job["id"], job["attempt"])] = data
 
-    def _pilot_room(self) -> dict[str, Any] | None:
+    def _pilot_room(self, snapshot: _Held | None = None) -> dict[str, Any] | None:
         """A pilot's free resources and time for the claim call (``None``: nothing fits now);
         with too little time left it stops claiming and, once idle, stops the daemon."""
         from lz.hub.agent.pilot import as_claim
 
-        held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
-                and (c.local_job_id is None or self.store.get(c.local_job_id).state not in _ROOM_FREED)]
+        claims, states = snapshot or self._snapshot()
+        held = [c.spec.get("resources") or {} for c in claims if not c.lease_lost
+                and (c.local_job_id is None or states.get(c.local_job_id) not in _ROOM_FREED)]
         room = self.options.pilot.room(held)
         if room is None:
-            if not held and not outbox.claims(self.engine):
+            if not held and not claims:
                 log.warning("pilot %r: the allocation ends too soon for any job; leaving", self.name)
                 self.on_idle_end()
             return None
@@ -261,7 +271,7 @@ class HubAgent:
             return None
         return as_claim(room)
 
-    def _ahead_room(self) -> dict[str, Any] | None:
+    def _ahead_room(self, snapshot: _Held | None = None) -> dict[str, Any] | None:
         """A pilot whose room is taken claims one job ahead (its bundle is fetched while the
         running jobs finish), so the next job starts as one ends, not a claim and a download
         later. The job must fit the whole allocation; it is taken in by intake only once it fits
@@ -270,7 +280,7 @@ class HubAgent:
 
         if self.options.pilot is None:
             return None
-        claims = outbox.claims(self.engine)
+        claims = (snapshot or self._snapshot())[0]
         if any(c.local_job_id is None and not c.lease_lost for c in claims):
             return None
         room = self.options.pilot.room([])
@@ -597,6 +607,8 @@ class HubAgent:
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
 
 
+_Held = tuple[list[Claim], dict[str, str]]
+"""The claims and the states of their local jobs (``HubAgent._snapshot``)."""
 _PORTS_OPEN = frozenset({State.RUNNING, State.PAUSED})
 """States in which a job's tunnels stay open (a paused job's connections wait for it)."""
 _ROOM_FREED = frozenset({State.COLLECTING, State.CLEANED})
