@@ -353,13 +353,15 @@ class HubAgent:
         """One pass over every claim; each step is idempotent, so a pass cut short is simply redone.
         Claims not taken in yet go first: a job claimed ahead starts as soon as it is taken in, so
         its intake must not wait behind the round trips (report, results, finish) of the job
-        whose end made room for it."""
+        whose end made room for it. The local jobs are read once per pass: one seen in an older
+        state than it has now is simply handled at the next pass (its transition kicked it)."""
         held = outbox.claims(self.engine)
+        jobs = self.store.some(c.local_job_id for c in held if c.local_job_id is not None)
         for claim in [c for c in held if c.local_job_id is None] + [c for c in held if c.local_job_id is not None]:
             if self._stop.is_set():
                 return
             try:
-                self._advance(claim)
+                self._advance(claim, jobs.get(claim.local_job_id) if claim.local_job_id is not None else None)
             except HubRefused as exc:
                 if exc.status == 409:
                     self._lease_gone(claim, str(exc))
@@ -425,7 +427,8 @@ class HubAgent:
         except UserError as exc:
             log.info("local job %s: %s (%s)", job_id, exc, why)
 
-    def _advance(self, claim: Claim) -> None:
+    def _advance(self, claim: Claim, job: Job | None = None) -> None:
+        """One claim one step on; ``job``: its local job as this pass read it (else read here)."""
         if claim.local_job_id is None:
             if claim.lease_lost:
                 self.forget(claim)
@@ -436,7 +439,8 @@ class HubAgent:
             claim = self._intake(claim)
             if claim.local_job_id is None:
                 return
-        job = self.store.get(claim.local_job_id)
+        if job is None or job.id != claim.local_job_id:
+            job = self.store.get(claim.local_job_id)
         if claim.lease_lost:
             if job.state == State.CLEANED:
                 self.forget(claim)
@@ -446,7 +450,7 @@ class HubAgent:
             self._finish(self._forward_notifications(claim), job, outbox.unreported(self.engine, claim))
             return
         if self._young(job):
-            return  # told in one report once it has lived a while or its process ended (or with its finish)
+            return  # told in one report once it has lived a while (or by its finish; see _young)
         claim = self._report(claim, job)
         claim = self._forward_notifications(claim)
         if job.state == State.CLEANED:
