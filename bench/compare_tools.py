@@ -212,7 +212,8 @@ def pilots(base: Path, jobs: int, sleep_s: float) -> dict[str, object]:
 
     result = pilot_run(base / "pilots", jobs, pilots=2, sleep_s=sleep_s)
     return {"wall": result["total"], "cpu": result["daemon_cpu"] * jobs,  # type: ignore[operator]
-            "calls": {"sbatch": 1, "squeue": 0}, "next_start": result["wall"]["next start"]}  # type: ignore[index]
+            "calls": {"sbatch": 1, "squeue": 0}, "next_start": result["wall"]["next start"],  # type: ignore[index]
+            "requests": result["requests"]}
 
 
 def table(results: dict[str, dict[str, object]], jobs: int, sleep_s: float) -> str:
@@ -270,6 +271,12 @@ def main() -> None:
     if python is not None:
         print(versions(python))
     print(table(results, args.jobs, args.sleep))
+    if "pilots" in results:
+        from bench.job_cost import requests_line
+
+        next_start = results["pilots"]["next_start"]
+        print(f"lz pilots: {requests_line(results['pilots']['requests'])}"  # type: ignore[arg-type]
+              + (f"; a job's end to the next one's start {float(next_start) * 1000:.0f} ms" if next_start else ""))  # type: ignore[arg-type]
     if "gateway" in results:
         r = results["gateway"]
         print(f"lz gateway CPU per job: `lz submit` {float(r['submit_cpu']) * 1000:.0f} ms + daemon and its programs "  # type: ignore[arg-type]

@@ -277,6 +277,7 @@ def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0, spy: s
         subprocess.run(["scancel", "--name", prefix], check=False)
         time.sleep(1)
         hub.stop()
+    requests = zone_requests(hub.log())
     conn = sqlite3.connect(hub.db)
     history = histories(conn.execute("select job_id, event, at from hub_events order by id"))
     conn.close()
@@ -285,7 +286,25 @@ def pilot_run(base: Path, jobs: int, pilots: int = 1, sleep_s: float = 0, spy: s
              "claim wait": median(spans(history, "submit", "claim")),
              "claim of next": median(_gaps(history, "claim")), "next start": median(_gaps(history, "started"))}
     log = "".join(p.read_text(errors="replace") for p in base.glob("*.out"))
-    return {"wall": walls, "cpu": step_cpu(log), "total": wall, "daemon_cpu": daemon_cpu / jobs}
+    return {"wall": walls, "cpu": step_cpu(log), "total": wall, "daemon_cpu": daemon_cpu / jobs,
+            "requests": {k: v / jobs for k, v in requests.items()}}
+
+
+ACCESS_LINE = re.compile(r'"(GET|POST|PUT|DELETE) /api/v1/lz/([^ ?"]+)')
+
+
+def zone_requests(hub_log: str) -> dict[str, int]:
+    """The landing zones' requests by route (the hub's access log, ``-v``), a job's id as ``*``:
+    registration and heartbeats included, so per job they are a little over what a job costs."""
+    found: dict[str, int] = defaultdict(int)
+    for method, path in ACCESS_LINE.findall(hub_log):
+        found[f"{method} " + re.sub(r"^jobs/[^/]+", "jobs/*", path)] += 1
+    return dict(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def requests_line(requests: dict[str, float]) -> str:
+    return (f"{sum(requests.values()):.2f} zone requests a job: "
+            + ", ".join(f"{route} {n:.2f}" for route, n in requests.items()))
 
 
 def _gaps(history: dict[str, dict[str, float]], event: str) -> list[float]:
@@ -372,6 +391,8 @@ def main() -> None:
     for mode, result in results.items():
         if result.get("execs"):
             print(f"{mode}: programs started by the daemon: " + ", ".join(f"{k} {v}" for k, v in result["execs"].items()))  # type: ignore[attr-defined]
+        if result.get("requests"):
+            print(f"{mode}: " + requests_line(result["requests"]))  # type: ignore[arg-type]
         if "submit_cpu" in result:
             print(f"{mode}: `lz submit` CPU per job {result['submit_cpu'] * 1000:.0f} ms; daemon and its programs "
                   f"{result['daemon_cpu'] * 1000:.0f} ms")  # type: ignore[operator]

@@ -4,7 +4,9 @@ shared driver of ``bench/hub_scale.py`` and its CI size (``test_hub_many_zones.p
 A zone here is no ``lz run`` daemon but the wire of one (``lz.hub.agent``): its own landing-zone
 token, ``register``, a long-poll ``claim`` loop (``wait_s`` 20 as the agent), a heartbeat every
 third of the lease naming what it holds, and per claimed job: the bundle downloaded, the local
-transitions reported (build, built, started, ended), a small results tar uploaded, ``finish``.
+transitions reported (build, built, started, ended), a small results tar uploaded, ``finish``. To a
+hub that speaks protocol 3 a job is as short as the agent's ``report_after_s`` allows: no report
+of its own, every transition goes with the finish (the agent's claims name its ended jobs instead).
 Request and answer bodies are the protocol's pydantic schemas. All zones run as asyncio tasks on one
 event loop, each zone with an httpx client of its own (a few connections): a thousand idle long
 polls are a thousand sockets, not a thousand threads. The hub's CPU and RSS come from
@@ -43,7 +45,7 @@ from lz.hub.protocol.schemas import (
     ReportIn,
     ZoneFacts,
 )
-from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, PROTOCOL
 from tests.integration.hub_fleet import trivial_job
 from tests.integration.hub_server import HubServer
 
@@ -51,7 +53,7 @@ STATION = "scale"
 TRIES = 4
 CLAIM_WAIT_S = 20.0  # the agent's default (AgentOptions.claim_wait_s)
 _TRANSITIONS = (  # what a `none`-runtime job's local lifecycle records, in the order the agent reports them:
-    # one syncer pass once it runs, the rest with the finish (protocol 2: versions.PROTOCOL)
+    # one syncer pass once it runs, the rest with the finish (protocol 2; 3: all with the finish)
     ((State.RECEIVED, State.BUILDING, "build"), (State.BUILDING, State.QUEUED, "built"),
      (State.QUEUED, State.RUNNING, "started")),
     ((State.RUNNING, State.COLLECTING, "ended"),),
@@ -157,7 +159,7 @@ class Zone:
                 self.wire.claimed_at.setdefault(job.id, now)
                 self.wire.claims[job.id] += 1
                 self.held[job.id] = job.attempt
-                task = asyncio.create_task(self._run(client, job))
+                task = asyncio.create_task(self._run(client, job, answer.protocol))
                 jobs.add(task)
                 task.add_done_callback(jobs.discard)
 
@@ -174,9 +176,9 @@ class Zone:
                 self.wire.failures.append(f"{self.name}: the heartbeat took jobs away: {taken}")
             await asyncio.sleep(answer.lease_s / 3)
 
-    async def _run(self, client: httpx.AsyncClient, job: Claimed) -> None:
+    async def _run(self, client: httpx.AsyncClient, job: Claimed, protocol: int = PROTOCOL) -> None:
         """One trivial job, as the agent drives it: bundle (inside the claim answer when small),
-        transitions, results, finish (with the last transitions)."""
+        transitions, results, finish (with the last transitions; protocol 3: with all of them)."""
         try:
             where = f"/api/v1/lz/jobs/{job.id}"
             attempt: dict[str, str | int] = {"name": self.name, "attempt": job.attempt}
@@ -190,10 +192,13 @@ class Zone:
                     seq += 1
                     events.append(EventIn(seq=seq, from_state=source, to_state=dest, event=event, at=time.time()))
                 batches.append(events)
-            report = ReportIn(name=self.name, attempt=job.attempt, events=batches[0],
-                              facts=Facts(executor="local", started_at=time.time()))
-            await self.wire.call(client, "POST", f"{where}/events", self.token,
-                                 json=report.model_dump(exclude_unset=True))
+            if protocol >= 3:  # a job younger than the agent's report_after_s: told by its finish alone
+                batches = [[], batches[0] + batches[1]]
+            else:
+                report = ReportIn(name=self.name, attempt=job.attempt, events=batches[0],
+                                  facts=Facts(executor="local", started_at=time.time()))
+                await self.wire.call(client, "POST", f"{where}/events", self.token,
+                                     json=report.model_dump(exclude_unset=True))
             await self.wire.call(client, "PUT", f"{where}/results", self.token, params=attempt,
                                  content=_results_tar(), headers={"Content-Type": "application/x-tar"})
             self.finishing.add(job.id)

@@ -143,13 +143,30 @@ class HubAgent:
 
     def _busy(self) -> int:
         """Claims whose local job has not ended yet (a job being collected or uploaded takes no room)."""
-        busy = 0
-        for claim in outbox.claims(self.engine):
+        return self._held()[0]
+
+    def _held(self, held: _Held | None = None) -> tuple[int, list[str]]:
+        """(claims whose local job has not ended, the hub ids of those whose job has ended): the
+        claim names the latter to a hub that speaks protocol 3, so they take no room there
+        before they are reported."""
+        claims, states = held or self._snapshot()
+        busy, ended = 0, []
+        for claim in claims:
             if claim.local_job_id is None:
                 busy += not claim.lease_lost
                 continue
-            busy += self.store.get(claim.local_job_id).state not in _ROOM_FREED
-        return busy
+            if states.get(claim.local_job_id) not in _ROOM_FREED:
+                busy += 1
+            elif not claim.lease_lost:
+                ended.append(claim.hub_job_id)
+        return busy, ended
+
+    def _snapshot(self) -> _Held:
+        """The claims and their local jobs' states, in two reads: what the claimer decides a
+        claim from (it read them once per question before: a few reads per claim per claim)."""
+        claims = outbox.claims(self.engine)
+        jobs = self.store.some(c.local_job_id for c in claims if c.local_job_id is not None)
+        return claims, {job_id: job.state for job_id, job in jobs.items()}
 
     def _join_stations(self) -> None:
         """``galileod --stations``: ask the hub to add this landing zone to each (it allows it when
@@ -173,15 +190,19 @@ class HubAgent:
                     registered = True
                     log.warning("landing zone %r registered with hub %s", self.name, self.client.url)
                     self._join_stations()
-                room = self.options.max_running - self._busy()
-                fit = self._pilot_room() if self.options.pilot is not None else {}
+                held = self._snapshot()
+                busy, ended = self._held(held)
+                room = self.options.max_running - busy
+                fit = self._pilot_room(held) if self.options.pilot is not None else {}
                 if room <= 0 or fit is None:
-                    fit = self._ahead_room()
+                    fit = self._ahead_room(held)
                     if fit is None:
                         self._room.wait(1.0)
                         self._room.clear()
                         continue
                     room = 1
+                if ended and self.hub_protocol >= 3:
+                    fit = {**fit, "ended": ended[:64]}
                 answer = self.client.post("/api/v1/lz/claim", {"name": self.name, "max_jobs": min(room, 16),
                                                                "wait_s": self.options.claim_wait_s, **fit},
                                           timeout_s=self.options.claim_wait_s + 15, retries=0,
@@ -232,16 +253,17 @@ class HubAgent:
         with self._inline_lock:
             self._inline[(job["id"], job["attempt"])] = data
 
-    def _pilot_room(self) -> dict[str, Any] | None:
+    def _pilot_room(self, snapshot: _Held | None = None) -> dict[str, Any] | None:
         """A pilot's free resources and time for the claim call (``None``: nothing fits now);
         with too little time left it stops claiming and, once idle, stops the daemon."""
         from lz.hub.agent.pilot import as_claim
 
-        held = [c.spec.get("resources") or {} for c in outbox.claims(self.engine) if not c.lease_lost
-                and (c.local_job_id is None or self.store.get(c.local_job_id).state not in _ROOM_FREED)]
+        claims, states = snapshot or self._snapshot()
+        held = [c.spec.get("resources") or {} for c in claims if not c.lease_lost
+                and (c.local_job_id is None or states.get(c.local_job_id) not in _ROOM_FREED)]
         room = self.options.pilot.room(held)
         if room is None:
-            if not held and not outbox.claims(self.engine):
+            if not held and not claims:
                 log.warning("pilot %r: the allocation ends too soon for any job; leaving", self.name)
                 self.on_idle_end()
             return None
@@ -249,7 +271,7 @@ class HubAgent:
             return None
         return as_claim(room)
 
-    def _ahead_room(self) -> dict[str, Any] | None:
+    def _ahead_room(self, snapshot: _Held | None = None) -> dict[str, Any] | None:
         """A pilot whose room is taken claims one job ahead (its bundle is fetched while the
         running jobs finish), so the next job starts as one ends, not a claim and a download
         later. The job must fit the whole allocation; it is taken in by intake only once it fits
@@ -258,7 +280,7 @@ class HubAgent:
 
         if self.options.pilot is None:
             return None
-        claims = outbox.claims(self.engine)
+        claims = (snapshot or self._snapshot())[0]
         if any(c.local_job_id is None and not c.lease_lost for c in claims):
             return None
         room = self.options.pilot.room([])
@@ -328,12 +350,18 @@ class HubAgent:
         return leftovers.sweep((self.incoming, self.outgoing), owned)
 
     def sync_once(self) -> None:
-        """One pass over every claim; each step is idempotent, so a pass cut short is simply redone."""
-        for claim in outbox.claims(self.engine):
+        """One pass over every claim; each step is idempotent, so a pass cut short is simply redone.
+        Claims not taken in yet go first: a job claimed ahead starts as soon as it is taken in, so
+        its intake must not wait behind the round trips (report, results, finish) of the job
+        whose end made room for it. The local jobs are read once per pass: one seen in an older
+        state than it has now is simply handled at the next pass (its transition kicked it)."""
+        held = outbox.claims(self.engine)
+        jobs = self.store.some(c.local_job_id for c in held if c.local_job_id is not None)
+        for claim in [c for c in held if c.local_job_id is None] + [c for c in held if c.local_job_id is not None]:
             if self._stop.is_set():
                 return
             try:
-                self._advance(claim)
+                self._advance(claim, jobs.get(claim.local_job_id) if claim.local_job_id is not None else None)
             except HubRefused as exc:
                 if exc.status == 409:
                     self._lease_gone(claim, str(exc))
@@ -399,7 +427,8 @@ class HubAgent:
         except UserError as exc:
             log.info("local job %s: %s (%s)", job_id, exc, why)
 
-    def _advance(self, claim: Claim) -> None:
+    def _advance(self, claim: Claim, job: Job | None = None) -> None:
+        """One claim one step on; ``job``: its local job as this pass read it (else read here)."""
         if claim.local_job_id is None:
             if claim.lease_lost:
                 self.forget(claim)
@@ -410,7 +439,8 @@ class HubAgent:
             claim = self._intake(claim)
             if claim.local_job_id is None:
                 return
-        job = self.store.get(claim.local_job_id)
+        if job is None or job.id != claim.local_job_id:
+            job = self.store.get(claim.local_job_id)
         if claim.lease_lost:
             if job.state == State.CLEANED:
                 self.forget(claim)
@@ -419,12 +449,26 @@ class HubAgent:
         if job.state == State.CLEANED and self.hub_protocol >= 2:  # the last transitions go with the finish
             self._finish(self._forward_notifications(claim), job, outbox.unreported(self.engine, claim))
             return
+        if self._young(job):
+            return  # told in one report once it has lived a while (or by its finish; see _young)
         claim = self._report(claim, job)
         claim = self._forward_notifications(claim)
         if job.state == State.CLEANED:
             self._finish(claim, job)
         elif job.work_dir:
             self._send_logs(claim, JobPaths(Path(job.work_dir)))
+
+    def _young(self, job: Job) -> bool:
+        """A job taken in less than ``report_after_s`` ago: its transitions, facts and logs wait
+        (the syncer's next pass comes within ``sync_s``), so a short job costs no report of its
+        own: its transitions go with its finish. A protocol-2 hub counts a zone's running jobs
+        from its reports, so there a job whose process ended is reported at once (its room is
+        free); a protocol-3 hub hears that from the next claim (``_held``). A wall clock stepped
+        back (an age below 0) never holds a report back."""
+        if job.state in _ROOM_FREED and self.hub_protocol < 3:
+            return False
+        age = self.clock() - job.created_at
+        return 0 <= age < self.options.report_after_s
 
     def _intake(self, claim: Claim) -> Claim:
         from lz.intake.receive import Rejected, receive
@@ -447,6 +491,7 @@ class HubAgent:
         self._fetched.discard((claim.hub_job_id, claim.attempt))
         outbox.link(self.engine, claim, local_id)
         self.wake_daemon()
+        self._room.set()  # a pilot's claimer may now claim the next job ahead
         log.info("hub job %s attempt %s is local job %s", claim.hub_job_id, claim.attempt, local_id)
         return outbox.Claim(**{**claim.__dict__, "local_job_id": local_id})
 
@@ -566,6 +611,8 @@ class HubAgent:
         log.info("hub job %s attempt %s finished (%s)", claim.hub_job_id, claim.attempt, job.outcome)
 
 
+_Held = tuple[list[Claim], dict[str, str]]
+"""The claims and the states of their local jobs (``HubAgent._snapshot``)."""
 _PORTS_OPEN = frozenset({State.RUNNING, State.PAUSED})
 """States in which a job's tunnels stay open (a paused job's connections wait for it)."""
 _ROOM_FREED = frozenset({State.COLLECTING, State.CLEANED})

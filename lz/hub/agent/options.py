@@ -16,6 +16,7 @@ class AgentOptions:
     max_running: int
     claim_wait_s: float = 20.0
     sync_s: float = 1.0
+    report_after_s: float = 1.0  # a job younger than this is told to the hub only by its finish (see HubAgent._young)
     sweep_s: float = 300.0  # how often the incoming and outgoing areas are swept of a crash's leftovers
     tokens: Any = None  # a login_client.TokenSource (memory only with --token none)
     name: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -208,6 +208,9 @@ class ClaimIn(_Body):
     free_cpus: int | None = Field(default=None, ge=0, le=1 << 20)
     free_memory_mb: int | None = Field(default=None, ge=0, le=1 << 40)
     free_gpus: int | None = Field(default=None, ge=0, le=1 << 16)
+    ended: list[Annotated[str, Field(pattern=JOB_ID)]] = Field(default_factory=list, max_length=64, description=(
+        "Jobs this landing zone holds whose process has ended, not reported yet: they take no room "
+        "(protocol 3). A short job's transitions then all go with its finish, not in a report of their own."))
 
 
 class Claimed(BaseModel):

@@ -34,12 +34,15 @@ def below(version: str, other: str) -> bool:
     return version_key(version) < version_key(other)
 
 
-PROTOCOL = 2
+PROTOCOL = 3
 """What this hub speaks to landing zones, told in every claim answer (``ClaimOut.protocol``;
 absent: 1). 2 (issue 22, fewer requests per job): a claim asking ``?inline=BYTES`` gets each
 claimed job's bundle inside the answer when it is at most that big (and ``INLINE_BUNDLE_MAX``):
 no download request; and a finish may carry the attempt's last transitions
 (``FinishIn.events``): no report request before it. Older agents ask neither and get neither;
-a newer agent sends events with a finish only to a hub that said 2."""
+a newer agent sends events with a finish only to a hub that said 2. 3 (issue 23, a pilot's cost per
+job): a claim may name the zone's jobs whose process ended (``ClaimIn.ended``), which then take
+no room, so a short job needs no report of its end before the next claim: its transitions all go
+with its finish. A newer agent names them only to a hub that said 3 (an older one refuses the field)."""
 INLINE_BUNDLE_MAX = 64 << 10
 """The largest bundle a claim answer carries inline (base64: a third more on the wire)."""

@@ -282,3 +282,86 @@ def test_a_full_pilot_claims_one_job_ahead_and_takes_it_in_once_it_fits(tmp_path
     assert not agent._fits_now(ahead)  # its CPU is still the running job's
     agent.store.fire(running, "cancel", expect="received")  # collecting: its process has ended
     assert agent._fits_now(ahead)
+
+
+class Reports:
+    """A hub that acknowledges every report and records each request's path (and, for a
+    report, whether the claim ``h2`` had been taken in by then)."""
+
+    url = "http://hub.test"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bool]] = []
+        self.agent: Any = None
+
+    def post(self, path: str, payload: Any = None, **_: Any) -> Any:
+        taken_in = any(c.hub_job_id == "h2" and c.local_job_id for c in outbox.claims(self.agent.engine))
+        self.sent.append((path, taken_in))
+        return {"acknowledged_seq": max([0, *(e["seq"] for e in (payload or {}).get("events", []))])}
+
+
+def test_a_young_jobs_transitions_wait_for_its_end_and_then_go_in_one_report(tmp_path: Path) -> None:
+    """Issue 23: a short job costs one report (the one that frees its room on the hub), not one
+    per syncer pass; a job that lives longer than ``report_after_s`` is reported as before."""
+    now = [0.0]
+    client = Reports()
+    agent = _agent(tmp_path, client, clock=lambda: now[0])
+    client.agent = agent
+    agent.hub_protocol = 2
+    local = _hold(agent, "h1", 1)
+    now[0] = agent.store.get(local).created_at + 0.1
+    agent.sync_once()
+    for event, expect in (("build", "received"), ("built", "building"), ("started", "queued")):
+        agent.store.fire(local, event, expect=expect)
+        agent.sync_once()
+    assert client.sent == []  # received, building, queued, running: all held back
+    agent.store.fire(local, "ended", expect="running")
+    agent.sync_once()
+    assert [p for p, _ in client.sent] == ["/api/v1/lz/jobs/h1/events"]  # everything in one report
+    other = _hold(agent, "h3", 2)
+    now[0] = agent.store.get(other).created_at + agent.options.report_after_s
+    agent.sync_once()
+    assert [p for p, _ in client.sent][1:] == ["/api/v1/lz/jobs/h3/events"]  # no longer young: told
+    now[0] = agent.store.get(other).created_at - 3600  # a wall clock stepped back an hour never holds it
+    agent.store.fire(other, "build", expect="received")
+    agent.sync_once()
+    assert [p for p, _ in client.sent][2:] == ["/api/v1/lz/jobs/h3/events"]
+
+
+def test_a_claim_to_take_in_goes_before_the_round_trips_of_an_ended_job(tmp_path: Path) -> None:
+    """Issue 23: the job claimed ahead starts as the last one ends, so its intake comes first in
+    a syncer pass, before the report of the job whose end made room for it."""
+    from tests.unit.hub_helpers import job_tarball
+
+    client = Reports()
+    agent = _agent(tmp_path, client)
+    client.agent = agent
+    agent.hub_protocol = 2
+    agent.incoming.mkdir(parents=True)
+    ended = _hold(agent, "h1", 1)
+    for event, expect in (("build", "received"), ("built", "building"), ("started", "queued"), ("ended", "running")):
+        agent.store.fire(ended, event, expect=expect)
+    outbox.record_claim(agent.engine, "http://hub.test", {"id": "h2", "attempt": 1, "name": "next", "spec": {}}, 5.0)
+    agent._inline[("h2", 1)] = job_tarball()  # as the claim answer carried it
+    agent.sync_once()
+    assert client.sent == [("/api/v1/lz/jobs/h1/events", True)]  # h2 was taken in before h1's report
+
+
+def test_to_a_protocol_3_hub_a_short_job_is_told_only_by_its_finish_and_the_claim_names_it(tmp_path: Path) -> None:
+    """Issue 23: the claim names the jobs whose process ended (they take no room on the hub), so
+    a short job needs no report at all: its transitions go with its finish."""
+    now = [0.0]
+    client = Reports()
+    agent = _agent(tmp_path, client, clock=lambda: now[0])
+    client.agent = agent
+    agent.hub_protocol = 3
+    local = _hold(agent, "h1", 1)
+    now[0] = agent.store.get(local).created_at + 0.1
+    for event, expect in (("build", "received"), ("built", "building"), ("started", "queued"), ("ended", "running")):
+        agent.store.fire(local, event, expect=expect)
+        agent.sync_once()
+    assert client.sent == []  # its process ended: still nothing of its own
+    assert agent._held() == (0, ["h1"])  # what the next claim names
+    agent.hub_protocol = 2
+    agent.sync_once()
+    assert [p for p, _ in client.sent] == ["/api/v1/lz/jobs/h1/events"]  # a protocol-2 hub counts it from a report

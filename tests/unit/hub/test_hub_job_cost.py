@@ -34,7 +34,7 @@ def _finish_one(h: HubApp, token: str, job: dict[str, Any], events: list[dict[st
         **attempt, "results": True, "events": events, "facts": {"outcome": "succeeded", "exit_code": 0}})
 
 
-def test_a_claim_asking_inline_carries_the_bundle_and_says_protocol_2(tmp_path: Path) -> None:
+def test_a_claim_asking_inline_carries_the_bundle_and_says_its_protocol(tmp_path: Path) -> None:
     with hub_app(tmp_path) as h:
         alice = h.user("alice")
         h.station_with_zone(alice)
@@ -43,7 +43,7 @@ def test_a_claim_asking_inline_carries_the_bundle_and_says_protocol_2(tmp_path: 
         assert h.submit(alice, body=bundle).status_code == 201
         assert h.submit(alice, body=bundle).status_code == 201
         answer = _claim(h, alice, inline=1 << 20)  # asked for more than the hub inlines: its bound holds
-        assert answer["protocol"] == PROTOCOL == 2
+        assert answer["protocol"] == PROTOCOL >= 2
         assert base64.b64decode(answer["jobs"][0]["bundle"]) == bundle
         older = _claim(h, alice)  # an older agent asks nothing: no bundle, it downloads
         assert older["jobs"][0]["bundle"] is None
@@ -220,7 +220,7 @@ def test_the_agent_takes_the_bundle_from_the_claim_answer(tmp_path: Path) -> Non
         client.agent = agent
         agent.incoming.mkdir(parents=True)
         agent._claimer()  # register, one claim
-        assert agent.hub_protocol == 2 and client.paths[-1] == "/api/v1/lz/claim"
+        assert agent.hub_protocol == PROTOCOL and client.paths[-1] == "/api/v1/lz/claim"
         [claim] = outbox.claims(engine)
         assert claim.hub_job_id == job_id
         claim = agent._intake(claim)  # no download: the bundle came inline
@@ -272,3 +272,30 @@ def test_a_check_wakes_no_second_claim_for_a_job_whose_ticket_is_in_flight() -> 
 
     rounds = asyncio.run(scenario())
     assert [len(r) for r in rounds] == [2, 0, 0, 1, 1], rounds
+
+
+def test_a_claim_naming_its_ended_jobs_gets_their_room_before_any_report(tmp_path: Path) -> None:
+    """Protocol 3 (issue 23): a pilot of one slot holds a running job and one claimed ahead; once
+    the first ended, its next claim says so and gets a job, with no report of that end first; a
+    job the claim does not name still counts, and an older agent's claim is unchanged."""
+    with hub_app(tmp_path) as h:
+        alice = h.user("alice")
+        h.station_with_zone(alice)
+        h.ok("POST", "/lz/register", alice, json={"name": "lz1", "cpus": 1, "max_running": 1, "pilot_group": "7"})
+        for _ in range(4):
+            assert h.submit(alice).status_code == 201
+
+        def claim(**extra: Any) -> list[str]:
+            answer = h.ok("POST", "/lz/claim", alice, json={"name": "lz1", "wait_s": 0, "max_jobs": 1, **extra})
+            assert answer["protocol"] == PROTOCOL == 3
+            return [j["id"] for j in answer["jobs"]]
+
+        running, ahead = claim(), claim()
+        assert running and ahead and claim() == []  # one running, one ahead: full
+        assert claim(ended=["0" * 32]) == []  # a job it does not hold frees nothing
+        third = claim(ended=running)
+        assert third and third != ahead  # the ended one's room, told by the claim alone
+        shown = h.ok("GET", f"/jobs/{running[0]}", alice)
+        assert shown["state"] != "collecting"  # nothing was reported: the hub still shows it as it was
+        refused = h.call("POST", "/lz/claim", alice, json={"name": "lz1", "wait_s": 0, "ended": ["../x"]})
+        assert refused.status_code == 422

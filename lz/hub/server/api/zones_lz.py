@@ -154,7 +154,7 @@ def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
     limited = (body.free_cpus, body.free_memory_mb, body.free_gpus, body.time_left_s)
     room = None if all(v is None for v in limited) else Room(*limited)
     claimed = hub.write(claims.claim, lz_id, body.name, hub.now(), hub.config.lease_s, body.max_jobs, room,
-                        quotas.Defaults.of(hub.config))
+                        quotas.Defaults.of(hub.config), body.ended)
     if claimed:
         crash_point("hub.claim.committed")
     for job in claimed:

@@ -81,7 +81,8 @@ def volumes_for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dic
 
 
 def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float, limit: int,
-          room: Room | None = None, quota: quotas.Defaults | None = None) -> list[dict[str, Any]]:
+          room: Room | None = None, quota: quotas.Defaults | None = None,
+          ended: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Up to ``limit`` pending jobs of the landing zone's Stations, oldest first, now leased to it;
     with ``room`` (a pilot's free CPUs, memory, GPUs and time left) only jobs that fit, together;
     with ``quota``, no more leased jobs of a Station or a submitter than its running quota (the
@@ -93,10 +94,12 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     if limit == 0:
         return []
     # held: leased jobs whose process has not ended (one being collected or uploaded frees its
-    # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23)
+    # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23);
+    # ``ended``: the zone's own word that these ended, before it reports them (protocol 3)
     held = select(func.count()).select_from(jobs_t).where(
         jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
-        jobs_t.c.state.notin_(("collecting", "cleaned"))).scalar_subquery()
+        jobs_t.c.state.notin_(("collecting", "cleaned")),
+        *((jobs_t.c.id.notin_(list(ended)),) if ended else ())).scalar_subquery()
     zone = conn.execute(select(zones_t, held.label("held")).where(zones_t.c.id == lz_id)).first()  # one statement
     if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
         limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - zone.held))
