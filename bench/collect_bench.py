@@ -9,7 +9,7 @@ changed files + manifest + fsync) next to ``find ROOT -newer STAMP -type f -prin
 happens before the job starts. Goal: lz within 1.2x of the pair. CPU time (this process and all its
 children) is printed too: on a machine whose CPUs are busy, the wall-clock ratio follows it.
 
-    python3 bench/collect_bench.py [--files 100000] [--per-dir 100] [--changes 1000] [--repeat 5]
+    python3 bench/collect_bench.py [--files 100000] [--per-dir 100] [--changes 1000] [--repeat 5] [--workers N]
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--per-dir", type=int, default=100)
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="walker processes (default: one per idle CPU, at most 4, as the daemon does)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-") as tmp:
         base = Path(tmp)
@@ -122,9 +124,9 @@ def main() -> None:
             for who in order:
                 c0 = cpu_seconds()
                 if who == "lz":
-                    walkers.append(default_workers())  # what collect is about to choose, near enough
+                    walkers.append(args.workers or default_workers())  # what collect is about to choose, near enough
                     t0 = time.perf_counter()
-                    summary = collect({"": (root, before)}, base / f"results{round_}", {})
+                    summary = collect({"": (root, before)}, base / f"results{round_}", {}, workers=args.workers)
                     lz_time = time.perf_counter() - t0
                     lz_c = cpu_seconds() - c0
                 else:
