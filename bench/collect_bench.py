@@ -9,7 +9,7 @@ changed files + manifest + fsync) next to ``find ROOT -newer STAMP -type f -prin
 happens before the job starts. Goal: lz within 1.2x of the pair. CPU time (this process and all its
 children) is printed too: on a machine whose CPUs are busy, the wall-clock ratio follows it.
 
-    python3 bench/collect_bench.py [--files 100000] [--per-dir 100] [--changes 1000] [--repeat 5]
+    python3 bench/collect_bench.py [--files 100000] [--per-dir 100] [--changes 1000] [--repeat 5] [--workers N]
 """
 
 from __future__ import annotations
@@ -71,6 +71,17 @@ def baseline(root: Path, stamp: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
+def synced(out: Path) -> float:
+    """Seconds to fsync the baseline's archive, as lz does its own (its results survive a crash)."""
+    start = time.perf_counter()
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return time.perf_counter() - start
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its waited-for children (find, tar, gzip; lz's forked walkers)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -87,6 +98,8 @@ def main() -> None:
     parser.add_argument("--per-dir", type=int, default=100)
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="walker processes (default: one per idle CPU, at most 4, as the daemon does)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-") as tmp:
         base = Path(tmp)
@@ -96,6 +109,7 @@ def main() -> None:
         print(f"tree: {args.files} files in {args.files // args.per_dir} directories under {base}, "
               f"made in {time.perf_counter() - t0:.1f}s")
         lz_times, base_times, snap_times, walk_times, lz_cpu, base_cpu = [], [], [], [], [], []
+        synced_times, walkers = [], []
         before = Manifest()
         for round_ in range(args.repeat + 1):  # round 0 is the warm-up of both
             t0 = time.perf_counter()
@@ -110,13 +124,15 @@ def main() -> None:
             for who in order:
                 c0 = cpu_seconds()
                 if who == "lz":
+                    walkers.append(args.workers or default_workers())  # what collect is about to choose, near enough
                     t0 = time.perf_counter()
-                    summary = collect({"": (root, before)}, base / f"results{round_}", {})
+                    summary = collect({"": (root, before)}, base / f"results{round_}", {}, workers=args.workers)
                     lz_time = time.perf_counter() - t0
                     lz_c = cpu_seconds() - c0
                 else:
                     base_time = baseline(root, stamp, base / f"baseline{round_}.tar.gz")
                     base_c = cpu_seconds() - c0
+                    sync_time = base_time + synced(base / f"baseline{round_}.tar.gz")
             assert summary.added + summary.modified == args.changes, summary
             t0 = time.perf_counter()
             changes_since(root, before)
@@ -124,6 +140,7 @@ def main() -> None:
             if round_:
                 lz_times.append(lz_time)
                 base_times.append(base_time)
+                synced_times.append(sync_time)
                 walk_times.append(walk)
                 lz_cpu.append(lz_c)
                 base_cpu.append(base_c)
@@ -140,6 +157,8 @@ def main() -> None:
         print(f"  of which the walk comparing with the snapshot:            {seconds(walk_times)}")
         print(f"find -newer | tar czf (gzip -{COMPRESSLEVEL}):                         {seconds(base_times)}")
         print(f"ratio lz / baseline: {ratio:.2f}x best-to-best, {median_ratio:.2f}x median-to-median (goal <= 1.2x)")
+        print(f"  with the baseline's archive fsynced as lz's is: {seconds(synced_times)}; ratio "
+              f"{min(lz_times) / min(synced_times):.2f}x best, {statistics.median(lz_times) / statistics.median(synced_times):.2f}x median")
         print(f"CPU time, all processes: lz {seconds(lz_cpu)}")
         print(f"                         find+tar+gzip {seconds(base_cpu)}")
         print(f"CPU ratio lz / baseline: {min(lz_cpu) / min(base_cpu):.2f}x best-to-best, "
@@ -147,7 +166,8 @@ def main() -> None:
               "wall-clock ratio tends to: walkers in parallel help only where CPUs are idle)")
         print(f"memory: collect's peak Python allocations {traced_peak / 2**20:.1f} MiB (tracemalloc); "
               f"process peak RSS {rss_mib:.0f} MiB (includes the 100k-entry snapshot held in memory)")
-        print(f"walker processes: {default_workers()} (forked; their memory is not in the tracemalloc figure); cpus: {os.cpu_count()}; load average: "
+        print(f"walker processes per round: {' '.join(map(str, walkers[1:]))} (one per idle CPU, at most 4; forked ones' "
+              f"memory is not in the tracemalloc figure); cpus: {os.cpu_count()}; load average: "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

@@ -162,12 +162,16 @@ class Comparison:
             previous = old(name)
             if previous is not None:
                 present += 1
-                # the common case, decided on the stat alone: the same entry (see ``differs``)
-                if previous[3] == st.st_mode and (previous[0] == DIR or (
-                        previous[2] == st.st_mtime_ns and previous[6] == st.st_ctime_ns * ctimes
-                        and previous[1] == st.st_size and previous[4] == st.st_ino)):
-                    if previous[0] == DIR:
+                # the common case, decided on the stat alone: the same entry (see ``differs``). One
+                # comparison of whole tuples reads the old entry's numbers without taking references
+                # to them, so a forked walker writes to (and copies) the page of the entry's tuple only
+                kind = previous[0]
+                if kind == DIR:
+                    if previous[3] == st.st_mode:
                         subdirs.append(name)
+                        continue
+                elif previous == (kind, st.st_size, st.st_mtime_ns, st.st_mode, st.st_ino, previous[5],
+                                  st.st_ctime_ns if ctimes else 0):
                     continue
             entry = entry_of(st, name, fd, ctimes)
             what = found.compare(prefix + name, entry, previous)

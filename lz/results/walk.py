@@ -17,7 +17,7 @@ import os
 import pickle
 import signal
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 ROOT = "."  # how the walked root itself is named among the unreadable
 
@@ -33,8 +33,27 @@ def open_dir(name: str, dir_fd: int | None = None) -> int:
 
 
 def default_workers() -> int:
-    """Processes walking a large tree at once: the CPUs this process may run on, at most 4."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    """Processes walking a large tree at once: the CPUs this process may run on that nothing else is
+    running on now, at most 4, at least 1. A forked walker costs CPU time of its own (the fork, and
+    copies of the memory pages both processes write to) and gains wall-clock time only on a CPU that
+    would otherwise idle: where the CPUs are busy (with the jobs, say), one walk is quicker."""
+    return walkers(len(os.sched_getaffinity(0)), others_running())
+
+
+def walkers(cpus: int, others: int) -> int:
+    """With ``cpus`` to run on and ``others`` tasks running beside this one: the idle CPUs, 1 to 4."""
+    return max(1, min(4, cpus - others))
+
+
+def others_running() -> int:
+    """Tasks runnable on this host at this instant besides the caller (``/proc/loadavg``'s fourth
+    field; the load averages lag by a minute, long enough to count a job that has just ended); 0
+    where it cannot be read."""
+    try:
+        with open("/proc/loadavg", "rb") as handle:
+            return max(0, int(handle.read().split()[3].split(b"/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 class Visitor(Protocol):
@@ -120,7 +139,7 @@ def walk_tree(root: str, here: Visitor, spawn: Callable[[int], Visitor], *, open
     try:
         while pending and len(pending) < 4 * workers:  # breadth first until there is enough to share
             _visit(pending.pop(0), here, opener, pending)
-        shares = [pending[i::workers] for i in range(workers)]
+        shares = runs(pending, workers)
         pending.clear()  # each item is in one share now, which releases it once
         for index, share in enumerate(shares[1:], 1):
             if share:
@@ -143,6 +162,17 @@ def walk_tree(root: str, here: Visitor, spawn: Callable[[int], Visitor], *, open
             os.waitpid(pid, 0)
         for share in (pending, *shares):  # a consumed or released share is empty
             _release_all(share)
+
+
+_T = TypeVar("_T")
+
+
+def runs(items: list[_T], count: int) -> list[list[_T]]:
+    """``items`` cut into ``count`` runs (the last ones shorter or empty), not dealt out in turn: the
+    entries of neighbouring directories lie in the same memory pages (the snapshot walked them in
+    this order), and a page that both sides of a fork write to is copied, on each side."""
+    size = -(-len(items) // count)
+    return [items[i * size:(i + 1) * size] for i in range(count)]
 
 
 def _fork_walker(share: list[Pending], index: int, spawn: Callable[[int], Visitor],

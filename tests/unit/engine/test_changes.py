@@ -12,7 +12,7 @@ import pytest
 
 from lz.results.changes import changes_since, diff
 from lz.results.manifest import DIR, FILE, Manifest, snapshot
-from lz.results.walk import open_dir
+from lz.results.walk import default_workers, open_dir, others_running, runs, walkers
 from tests.unit.engine.test_manifest import later, refusing, tree
 
 
@@ -237,3 +237,57 @@ def test_a_manifest_saved_without_ctimes_is_compared_without_them(tmp_path: Path
     later()
     (root / "change.txt").write_text("changed")
     assert changes_since(root, loaded).modified == ["change.txt"] == diff(loaded, snapshot(root)).modified
+
+
+# -- issue 23: the cost of a walk ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_unchanged_links_and_fifos_are_decided_on_the_stat_alone(tmp_path: Path, workers: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quick comparison of whole entries covers every kind: an unchanged link is not read
+    again; a link replaced (a new target), a file turned into a directory and a directory turned
+    into a file are still found."""
+    root = tree(tmp_path / "w")
+    os.symlink("keep.txt", root / "same-link")
+    os.symlink("keep.txt", root / "moved-link")
+    os.mkfifo(root / "old-pipe")
+    before = snapshot(root)
+    later()
+    os.unlink(root / "moved-link")
+    os.symlink("change.txt", root / "moved-link")
+    (root / "touch.txt").unlink()
+    (root / "touch.txt").mkdir()
+    (root / "touch.txt" / "in.txt").write_text("in")
+    shutil.rmtree(root / "sub" / "deep")
+    (root / "sub" / "deep").write_text("a file now")
+    read: list[str] = []
+    real_readlink = os.readlink
+
+    def counting(name: str, *, dir_fd: int | None = None) -> str:
+        read.append(name)
+        return real_readlink(name, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "readlink", counting)
+    changes = changes_since(root, before, workers=workers, parallel_from=0)
+    monkeypatch.undo()
+    assert changes == diff(before, snapshot(root))
+    assert changes.added == ["touch.txt/in.txt"] and changes.skipped == []
+    assert changes.modified == ["moved-link", "sub/deep", "touch.txt"]
+    assert changes.deleted == ["sub/deep/a.txt", "sub/deep/b.txt"]
+    if workers == 1:  # a forked walker's calls are not counted here
+        assert read == ["moved-link"]
+
+
+def test_walkers_take_the_idle_cpus_only() -> None:
+    assert walkers(cpus=2, others=0) == 2
+    assert walkers(cpus=2, others=1) == 1
+    assert walkers(cpus=2, others=7) == 1  # a busy host: one walk, no fork
+    assert walkers(cpus=64, others=3) == 4  # never more than 4
+    assert others_running() >= 0 and 1 <= default_workers() <= min(4, len(os.sched_getaffinity(0)))
+
+
+def test_walk_shares_are_runs_of_neighbours() -> None:
+    assert runs(list(range(7)), 3) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert runs(list(range(2)), 3) == [[0], [1], []]
+    assert runs([], 2) == [[], []]
