@@ -56,19 +56,28 @@ def register(body: ZoneFacts, request: Request, who: Principal = Depends(princip
 def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
     hub = hub_of(request)
     now = hub.now()
+    load = {"running": body.running, "queue_length": body.queue_length}
+    known_id = hub.zone_ids.get(who.user_id, body.name)
 
     def _quiet(conn: Any) -> bool:
         """Nothing to write: no leases to renew and the zone's row already says it is here."""
         lz_id = _owned(hub, conn, who, body.name)
-        return not body.jobs and not zones.seen_due(conn, lz_id, now, _seen_every_s(hub),
-                                                    running=body.running, queue_length=body.queue_length)
+        due, online, stored = zones.seen_row(conn, lz_id, now, _seen_every_s(hub), **load)
+        if not due and online is not None:
+            hub.seen.know(lz_id, online, stored)
+        return not body.jobs and not due
 
-    def _beat(conn: Any) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
+    def _beat(conn: Any) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
         lz_id = _owned(hub, conn, who, body.name)
-        zones.seen(conn, lz_id, now, running=body.running, queue_length=body.queue_length)
-        return claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
+        zones.seen(conn, lz_id, now, **load)
+        return lz_id, *claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
-    gone, cancel, controls = ([], [], []) if hub.read(_quiet) else hub.write(_beat)
+    gone: list[tuple[str, int]] = []
+    cancel: list[tuple[str, int]] = []
+    controls: list[dict[str, Any]] = []
+    if body.jobs or not (known_id is not None and hub.seen.quiet(known_id, now, load)) and not hub.read(_quiet):
+        lz_id, gone, cancel, controls = hub.write(_beat)
+        hub.seen.know(lz_id, now, load)
     return HeartbeatOut(lease_s=hub.config.lease_s, gone=[i for i, _ in gone], cancel=[i for i, _ in cancel],
                         gone_jobs=[AttemptOut(id=i, attempt=a) for i, a in gone],
                         cancel_jobs=[AttemptOut(id=i, attempt=a) for i, a in cancel],
@@ -136,17 +145,26 @@ def _seen_every_s(hub: Hub) -> float:
 
 
 def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
-    """The polling zone's id, marked seen (a write only when ``zones.seen_due``), and whether
-    anything is claimable for it (``claims.has_pending``), in one read transaction."""
+    """The polling zone's id, marked seen, and whether anything is claimable for it
+    (``claims.has_pending``). Seen: noted for the next batched write when this process knows
+    the zone's row fresh (``SeenBook``), otherwise read with the look in one transaction and
+    written only when ``zones.seen_due``."""
     now = hub.now()
+    known_id = hub.zone_ids.get(who.user_id, name)
+    if known_id is not None and hub.seen.quiet(known_id, now):
+        return known_id, hub.read(claims.has_pending, known_id)
 
-    def _due(conn: Any) -> tuple[int, bool, bool]:
+    def _due(conn: Any) -> tuple[int, bool, float | None, dict[str, Any], bool]:
         lz_id = _owned(hub, conn, who, name)
-        return lz_id, zones.seen_due(conn, lz_id, now, _seen_every_s(hub)), claims.has_pending(conn, lz_id)
+        due, online, stored = zones.seen_row(conn, lz_id, now, _seen_every_s(hub))
+        return lz_id, due, online, stored, claims.has_pending(conn, lz_id)
 
-    lz_id, due, pending = hub.read(_due)
+    lz_id, due, online, stored, pending = hub.read(_due)
     if due:
         hub.write(zones.seen, lz_id, now)
+        hub.seen.know(lz_id, now, stored)
+    elif online is not None:
+        hub.seen.know(lz_id, online, stored)
     return lz_id, pending
 
 
