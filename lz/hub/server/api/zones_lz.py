@@ -53,11 +53,28 @@ def register(body: ZoneFacts, request: Request, who: Principal = Depends(princip
 
 
 @router.post("/heartbeat", response_model=HeartbeatOut)
-def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
+async def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(principal)) -> HeartbeatOut:
+    """Leases renewed, the zone seen. An idle zone this process knows fresh (``SeenBook``) is
+    answered on the event loop: no database, no worker thread."""
     hub = hub_of(request)
     now = hub.now()
     load = {"running": body.running, "queue_length": body.queue_length}
     known_id = hub.zone_ids.get(who.user_id, body.name)
+    if not body.jobs and known_id is not None and hub.seen.quiet(known_id, now, load):
+        gone: list[tuple[str, int]] = []
+        cancel: list[tuple[str, int]] = []
+        controls: list[dict[str, Any]] = []
+    else:
+        gone, cancel, controls = await run_in_threadpool(_beat, hub, who, body, now, load)
+    return HeartbeatOut(lease_s=hub.config.lease_s, idle_beat_s=_idle_beat_s(hub), gone=[i for i, _ in gone],
+                        cancel=[i for i, _ in cancel], gone_jobs=[AttemptOut(id=i, attempt=a) for i, a in gone],
+                        cancel_jobs=[AttemptOut(id=i, attempt=a) for i, a in cancel],
+                        controls=[ControlOut(**c) for c in controls])
+
+
+def _beat(hub: Hub, who: Principal, body: HeartbeatIn, now: float,
+          load: dict[str, Any]) -> tuple[list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
+    """The heartbeat's database part: a read when nothing is due, else one write transaction."""
 
     def _quiet(conn: Any) -> bool:
         """Nothing to write: no leases to renew and the zone's row already says it is here."""
@@ -67,21 +84,16 @@ def heartbeat(body: HeartbeatIn, request: Request, who: Principal = Depends(prin
             hub.seen.know(lz_id, online, stored)
         return not body.jobs and not due
 
-    def _beat(conn: Any) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
+    def _renew(conn: Any) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]], list[dict[str, Any]]]:
         lz_id = _owned(hub, conn, who, body.name)
         zones.seen(conn, lz_id, now, **load)
         return lz_id, *claims.heartbeat(conn, lz_id, [(h.id, h.attempt) for h in body.jobs], now, hub.config.lease_s)
 
-    gone: list[tuple[str, int]] = []
-    cancel: list[tuple[str, int]] = []
-    controls: list[dict[str, Any]] = []
-    if body.jobs or not (known_id is not None and hub.seen.quiet(known_id, now, load)) and not hub.read(_quiet):
-        lz_id, gone, cancel, controls = hub.write(_beat)
-        hub.seen.know(lz_id, now, load)
-    return HeartbeatOut(lease_s=hub.config.lease_s, idle_beat_s=_idle_beat_s(hub), gone=[i for i, _ in gone], cancel=[i for i, _ in cancel],
-                        gone_jobs=[AttemptOut(id=i, attempt=a) for i, a in gone],
-                        cancel_jobs=[AttemptOut(id=i, attempt=a) for i, a in cancel],
-                        controls=[ControlOut(**c) for c in controls])
+    if not body.jobs and hub.read(_quiet):
+        return [], [], []
+    lz_id, gone, cancel, controls = hub.write(_renew)
+    hub.seen.know(lz_id, now, load)
+    return gone, cancel, controls
 
 
 @router.post("/claim", response_model=ClaimOut)
