@@ -48,7 +48,8 @@ DISCONNECT_CHECK_S = 5.0
 @router.post("/register", response_model=Ok)
 def register(body: ZoneFacts, request: Request, who: Principal = Depends(principal)) -> Ok:
     hub = hub_of(request)
-    hub.write(zones.register, who, body.name, body.model_dump(exclude={"name"}), hub.now())
+    lz_id = hub.write(zones.register, who, body.name, body.model_dump(exclude={"name"}), hub.now())
+    hub.seen.forget(lz_id)  # its row as registered, whatever this process knew of it
     return Ok()
 
 
