@@ -130,11 +130,24 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, store: str | 
     if metrics:
         _serve_metrics(metrics, app.state.hub, lease_s)
     _say_where(host, port, config, metrics, app.state.hub.files.describe())
+    _freeze_startup_objects()
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     # the app believes forwarded headers from config.trusted_proxies only (not FORWARDED_ALLOW_IPS)
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0, proxy_headers=False,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
+
+
+def _freeze_startup_objects() -> None:
+    """The objects of start-up (modules, the app, its routes and schemas: some 150,000) out of the
+    garbage collector's scans for good (``gc.freeze``): each full collection walked them all, about
+    100 ms with the hub's event loop stopped, which was the tail of submit-to-claim among 1,000
+    open long polls (issue 22). Only in ``serve``: a test process building many apps would keep
+    every one of them."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _say_where(host: str, port: str, config: Any, metrics: str | None, store: str) -> None:

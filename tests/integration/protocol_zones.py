@@ -164,8 +164,16 @@ class Zone:
                 task.add_done_callback(jobs.discard)
 
     async def heartbeat_loop(self, client: httpx.AsyncClient) -> None:
+        """As the agent's beater: a beat a third of the lease after the last, or the hub's
+        ``idle_beat_s`` after it while the zone holds no job (woken at the lease's pace to see)."""
         await asyncio.sleep(random.uniform(0, self.lease_s / 3))  # zones start at scattered times
+        idle_beat_s, last = 0.0, -1e9
         while True:
+            every = self.lease_s / 3 if self.held else max(self.lease_s / 3, idle_beat_s)
+            if time.monotonic() - last < every:
+                await asyncio.sleep(min(self.lease_s / 3, every - (time.monotonic() - last)))
+                continue
+            last = time.monotonic()
             body = HeartbeatIn(name=self.name, running=len(self.held), queue_length=0,
                                jobs=[Held(id=i, attempt=a) for i, a in self.held.items()])
             answer = HeartbeatOut.model_validate(await self.wire.call(
@@ -174,7 +182,7 @@ class Zone:
                      if self.held.get(j.id) == j.attempt and j.id not in self.finishing]
             if taken:
                 self.wire.failures.append(f"{self.name}: the heartbeat took jobs away: {taken}")
-            await asyncio.sleep(answer.lease_s / 3)
+            idle_beat_s = answer.idle_beat_s or 0.0
 
     async def _run(self, client: httpx.AsyncClient, job: Claimed, protocol: int = PROTOCOL) -> None:
         """One trivial job, as the agent drives it: bundle (inside the claim answer when small),

@@ -65,6 +65,7 @@ class HubAgent:
         self.clock = clock
         self.monotonic = monotonic
         self.lease_s = 30.0
+        self.idle_beat_s: float | None = None  # the hub's pace of beats while no job is held
         self._stop = threading.Event()
         self.draining = False  # a pilot's drain (``drain.drain``): what a claim in flight brings goes back
         self._kick = threading.Event()  # wakes the syncer (a new claim, a transition to report)
@@ -334,14 +335,20 @@ class HubAgent:
                 log.warning("hub %s heartbeat: %s; will retry", self.client.url, exc)
             except Exception:
                 log.exception("hub heartbeat")
-            self._pause(max(0.5, self.beat_due_in()))
+            self._pause(max(0.5, self.beat_due_in()))  # at the lease's pace: a claim since brings it back
 
-    def beat_due_in(self) -> float:
-        return beat.due_in(self.monotonic(), self._last_beat, self.lease_s)
+    def beat_due_in(self, holding: bool = True) -> float:
+        """Seconds to the next beat: a third of the lease, or the hub's ``idle_beat_s`` while
+        this zone holds no job (its long polls show it is there)."""
+        every = self.lease_s / 3
+        if not holding and self.idle_beat_s:
+            every = max(every, self.idle_beat_s)
+        return beat.due_in(self.monotonic(), self._last_beat, every)
 
     def heartbeat(self) -> None:
-        if self.beat_due_in() <= 0:
-            self._heartbeat(outbox.claims(self.engine))
+        claims = outbox.claims(self.engine)
+        if self.beat_due_in(holding=bool(beat.held(claims))) <= 0:
+            self._heartbeat(claims)
 
     def sweep(self) -> list[Path]:
         """Remove what a crash left in the incoming and outgoing areas (nothing an open claim owns)."""
@@ -376,6 +383,7 @@ class HubAgent:
             retries=1, timeout_s=max(5.0, self.lease_s / 3))
         self._last_beat = self.monotonic()
         self.lease_s = float(answer["lease_s"])
+        self.idle_beat_s = float(answer.get("idle_beat_s") or 0) or None
         wanted = beat.orders(held, answer)
         for claim in wanted.gone:
             self._lease_gone(claim, "the hub gave its lease away")

@@ -57,9 +57,9 @@ def orders(sent: Sequence[Claim], answer: Mapping[str, Any]) -> Orders:
     return Orders(named("gone_jobs", "gone"), named("cancel_jobs", "cancel"), controls)
 
 
-def due_in(now: float, last_beat: float | None, lease_s: float) -> float:
-    """Seconds until the next beat (0: now): a third of the lease after the last one, both on
-    the monotonic clock."""
+def due_in(now: float, last_beat: float | None, every_s: float) -> float:
+    """Seconds until the next beat (0: now): ``every_s`` (a third of the lease; longer while the
+    zone holds no job, when the hub says so) after the last one, both on the monotonic clock."""
     if last_beat is None:
         return 0.0
-    return max(0.0, lease_s / 3 - (now - last_beat))
+    return max(0.0, every_s - (now - last_beat))

@@ -193,6 +193,9 @@ class HeartbeatOut(BaseModel):
     gone_jobs: list[AttemptOut] = Field(default_factory=list)
     cancel_jobs: list[AttemptOut] = Field(default_factory=list)
     controls: list[ControlOut] = Field(default_factory=list)
+    idle_beat_s: float | None = Field(default=None, description=(
+        "Seconds between heartbeats while the landing zone holds no job (its long polls show it is "
+        "there); absent (older hubs): a third of the lease, as while it holds jobs."))
 
 
 class ControlIn(_Body):

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from lz import __version__
-from lz.hub.server import db
+from lz.hub.server import db, token_cache
 from lz.hub.server.body_limit import BodyLimit, Caps
 from lz.hub.server.config import HubConfig
 from lz.hub.server.errors import HubError, TooMany
@@ -51,6 +51,10 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.notifier.bind(asyncio.get_running_loop())
         reaper = asyncio.create_task(_reap(hub))
+        flusher = asyncio.create_task(_every(min(SEEN_FLUSH_S, hub.seen.every_s / 4), hub.flush_seen,
+                                             "writing the landing zones' last_seen"))
+        refresher = asyncio.create_task(_every(token_cache.REFRESH_S, hub.refresh_tokens,
+                                               "verifying the cached tokens again"))
         checker = asyncio.create_task(hub.notifier.run())
         deliverer = asyncio.create_task(deliver.run(hub))  # e-mails and webhooks (issue 26)
         tunnels = asyncio.create_task(hub.tunnels.run())  # interactive ports (issue 26)
@@ -58,6 +62,8 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
             yield
         finally:
             reaper.cancel()
+            flusher.cancel()
+            refresher.cancel()
             checker.cancel()
             deliverer.cancel()
             tunnels.cancel()
@@ -106,6 +112,21 @@ def _problem() -> Any:
     from lz.hub.protocol.schemas import Problem
 
     return Problem
+
+
+SEEN_FLUSH_S = 5.0
+
+
+async def _every(period: float, work: Callable[[], Any], what: str) -> None:
+    """``work`` in a worker thread every ``period`` seconds: the zones' visits noted by
+    ``hub.seen`` (every ``SEEN_FLUSH_S``, well within the third of ``online_s`` a row may lag),
+    the cached tokens in use (``token_cache.REFRESH_S``)."""
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await run_in_threadpool(work)
+        except Exception:  # the database may be briefly unreachable: the next round
+            log.exception("%s failed", what)
 
 
 async def _reap(hub: Hub, monotonic: Callable[[], float] = time.monotonic) -> None:

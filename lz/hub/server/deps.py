@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from lz.hub.server.domain import accounts, tokens
 from lz.hub.server.domain.accounts import Principal
@@ -26,7 +27,23 @@ def hub_of(request: Request) -> Hub:
     return hub
 
 
-def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+async def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    """The caller. A token verified a moment ago (``hub.principals``) is answered here, on the
+    event loop: most requests need no worker thread for it, only their handler (issue 22: a
+    thread hand-off each way per request). Anything that needs the database (a token not
+    cached, its ``last_used_at`` due, an Auth0 token) runs ``principal_now`` in the thread pool."""
+    if creds is not None and creds.scheme.lower() == "bearer":
+        token = creds.credentials
+        if token.startswith(tokens.PREFIX) and len(token) <= 200:
+            hub = hub_of(request)
+            who = hub.principals.get(tokens.digest(token), hub.now())
+            if who is not None and not _touch_due(hub, who):
+                return who
+    return await run_in_threadpool(principal_now, request, creds)
+
+
+def principal_now(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal:
+    """``principal``, blocking (the database when needed): for a worker thread."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("a hub token is required (Authorization: Bearer …)")
     hub = hub_of(request)
@@ -35,10 +52,14 @@ def principal(request: Request, creds: HTTPAuthorizationCredentials | None = Dep
         who = _tenant_user(hub, creds.credentials)
     if who is None:
         raise Unauthorized("unknown, revoked or expired token")
-    if who.token_id and (who.last_used_at is None or hub.now() - who.last_used_at >= accounts.TOUCH_EVERY_S):
+    if _touch_due(hub, who):
         hub.write(accounts.touch, who.token_id, hub.now())  # for ``GET /api/v1/tokens``; rarely a write
         hub.principals.touched(tokens.digest(creds.credentials), hub.now())
     return who
+
+
+def _touch_due(hub: Hub, who: Principal) -> bool:
+    return bool(who.token_id) and (who.last_used_at is None or hub.now() - who.last_used_at >= accounts.TOUCH_EVERY_S)
 
 
 def _verified(hub: Hub, token: str) -> Principal | None:
@@ -66,7 +87,7 @@ def _tenant_user(hub: Hub, token: str) -> Principal | None:
     return found
 
 
-def user(who: Principal = Depends(principal)) -> Principal:
+async def user(who: Principal = Depends(principal)) -> Principal:
     """Endpoints for people: a landing-zone token may not act as a user."""
     if who.scope != "user":
         raise Forbidden("a landing-zone token cannot act as a user")

@@ -17,6 +17,7 @@ from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import claims
 from lz.hub.server.limits import PerKeyCap, Slots
 from lz.hub.server.notify import Notifier
+from lz.hub.server.seen_book import SeenBook
 from lz.hub.server.storage import Store
 from lz.hub.server.storage.choose import open_store
 from lz.hub.server.token_cache import TokenCache, ZoneIds
@@ -38,6 +39,7 @@ class Hub:
         self.zone_ids = ZoneIds()  # (owner, name) -> landing-zone id (zones_lz.owned)
         self.zone_ids.forget_on_deletes(self.engine)
         self.files: Store = open_store(config)
+        self.seen = SeenBook(config.online_s / 3)  # zones' visits, written in batches (flush_seen)
         self.notifier = Notifier(config.recheck_s, lambda: self.read(claims.claimable_by_station))
         self.checks = CheckSlots(config.max_parallel_checks, config.check_wait_s)
         self.removed: Counter[str] = Counter()  # what housekeeping removed since start, by kind (metrics)
@@ -104,6 +106,30 @@ class Hub:
             self.removed.update(gone)
             log.warning("housekeeping removed %s", ", ".join(f"{n} {kind}" for kind, n in sorted(gone.items())))
         return gone
+
+    def flush_seen(self) -> int:
+        """The zones' visits noted since the last flush, as one UPDATE (``SeenBook``)."""
+        from lz.hub.server.domain import zones
+
+        visits = self.seen.take()
+        if visits:
+            try:
+                self.write(zones.seen_many, visits)
+            except Exception:
+                self.seen.give_back(visits)
+                raise
+        return len(visits)
+
+    def refresh_tokens(self) -> int:
+        """The tokens in use verified again, in one statement per 500 (``TokenCache``)."""
+        from lz.hub.server.domain import accounts
+
+        generation, read_at, digests = self.principals.due()
+        found: dict[str, Any] = {}
+        for first in range(0, len(digests), 500):
+            found.update(self.read(accounts.authenticate_digests, digests[first:first + 500], self.now()))
+        self.principals.refreshed(generation, read_at, found, digests)
+        return len(digests)
 
     def requeue_expired(self) -> list[str]:
         """The periodic sweep: leases that ran out, and jobs whose prerequisites (--after) ended."""

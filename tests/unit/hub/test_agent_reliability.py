@@ -159,6 +159,25 @@ def test_heartbeats_keep_their_pace_when_the_wall_clock_steps_back_an_hour(tmp_p
     assert hub.beats == 2 and agent.beat_due_in() == 10.0
 
 
+def test_an_idle_zone_beats_at_the_hubs_idle_pace_and_at_the_lease_pace_once_it_holds_a_job(tmp_path: Path) -> None:
+    """``idle_beat_s`` (issue 22): 1,000 idle zones beat half as often; a claim brings back the
+    lease's pace at the next wake-up (the beater wakes every third of a lease to look)."""
+    clock = Clock()
+    hub = Recording({**QUIET, "idle_beat_s": 20.0})
+    agent = _agent(tmp_path, hub, clock=clock, monotonic=clock.monotonic)
+    agent.heartbeat()
+    clock.advance(10)
+    agent.heartbeat()
+    assert hub.beats == 1 and agent.beat_due_in(holding=False) == 10.0
+    clock.advance(10)
+    agent.heartbeat()
+    assert hub.beats == 2
+    clock.advance(10)
+    _hold(agent, "j1", 1)  # claimed since the last beat: a third of the lease is enough
+    agent.heartbeat()
+    assert hub.beats == 3
+
+
 def test_a_pilots_time_left_ignores_a_stepped_wall_clock() -> None:
     clock = Clock()
     pilot = Pilot(Allocation("7", 1, None, (), clock.now + 600, None), clock=clock, monotonic=clock.monotonic)

@@ -159,3 +159,36 @@ def test_an_idle_zone_writes_its_last_seen_once_a_third_of_online_s_not_per_hear
     app.clock.now -= 3600  # a wall clock stepped back: last_seen ahead of now is written again
     app.ok("POST", "/lz/heartbeat", alice, json={**beat, "queue_length": 3})
     assert writes.count == 3
+
+
+def test_visits_of_zones_this_process_knows_touch_no_database_and_are_written_in_one_statement(app: HubApp) -> None:
+    """``SeenBook``: once this process wrote or read a zone's row, its idle heartbeats read and
+    write nothing (a long poll's start only looks for work) until the batched write, which
+    brings every zone's ``last_seen`` up to its latest visit in one UPDATE; a changed load is
+    still written at once, and a zone that said goodbye stays offline."""
+    alice = app.user("alice")
+    app.ok("POST", "/stations", alice, json={"name": "s1"})
+    zones = [f"lz{i}" for i in range(5)]
+    beat = {"running": 0, "queue_length": 0, "jobs": []}
+    for name in zones:
+        app.ok("POST", "/lz/register", alice, json={"name": name, "cpus": 4})
+        app.ok("PUT", f"/stations/s1/zones/{name}", alice)
+        app.ok("POST", "/lz/heartbeat", alice, json={"name": name, **beat})
+    statements, writes = Statements(app.hub.engine), Writes(app.hub.engine)
+    for _ in range(3):
+        app.clock.now += 1
+        for name in zones:
+            app.ok("POST", "/lz/heartbeat", alice, json={"name": name, **beat})
+    assert statements.count == 0, f"{statements.count} statements for 15 idle heartbeats of known zones"
+    app.claim(alice, lz="lz0")
+    assert writes.count == 0 and statements.count <= 2  # its look for work: one SELECT (and its BEGIN)
+    assert app.hub.flush_seen() == len(zones)
+    assert writes.count == 1
+    assert {z["name"]: z["last_seen"] for z in app.ok("GET", "/zones", alice)} == dict.fromkeys(zones, app.clock.now)
+    app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz1", **beat, "queue_length": 2})  # its load changed
+    assert writes.count == 2
+    assert app.hub.flush_seen() == 0  # nothing noted since
+    app.ok("POST", "/lz/heartbeat", alice, json={"name": "lz2", **beat})  # noted...
+    app.ok("POST", "/lz/release", alice, json={"name": "lz2", "jobs": [], "offline": True})  # ...then a goodbye
+    app.hub.flush_seen()
+    assert not {z["name"]: z for z in app.ok("GET", "/zones", alice)}["lz2"]["online"]

@@ -75,10 +75,12 @@ def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[
         from lz.hub.server.domain import usage
 
         row = jobs.find(conn, who, job_id)
+        # never claimed (its first attempt, held by nobody: a new submission): no attempt rows, no usage
+        ran = row.ran_on is not None or row.attempt != 1  # (a requeue clears ran_on, but starts attempt 2)
         data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
                              jobs.waiting_reasons(conn, [row]).get(row.id),
-                             jobs.attempt_history(conn, row.id) if with_history else None)
-        data["usage"] = usage.of_job(conn, row.id)  # CPU-, memory-, GPU-hours and credits (issue 26)
+                             (jobs.attempt_history(conn, row.id) if ran else []) if with_history else None)
+        data["usage"] = usage.of_job(conn, row.id) if ran else None  # CPU-, memory-, GPU-hours and credits (issue 26)
         return data
 
     return hub.read(_get)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lz.hub.protocol.ports import NOT_HERE, REFUSED, TUNNEL_ID, TunnelsOut, TunnelWaitIn
 from lz.hub.protocol.schemas import NAME
-from lz.hub.server.deps import hub_of, principal
+from lz.hub.server.deps import hub_of, principal, principal_now
 from lz.hub.server.domain import zones
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import HubError
@@ -38,7 +38,7 @@ async def tunnel(socket: WebSocket, tunnel_id: str, name: str = Query(pattern=NA
         await socket.close(code=REFUSED)
         return
     try:
-        who = await run_in_threadpool(principal, cast(Request, socket), HTTPAuthorizationCredentials(
+        who = await run_in_threadpool(principal_now, cast(Request, socket), HTTPAuthorizationCredentials(
             scheme="Bearer", credentials=token.strip()))
         lz_id = await run_in_threadpool(hub.read, zones.owned, who, name)
     except HubError:

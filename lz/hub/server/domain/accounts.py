@@ -3,6 +3,7 @@ authentication reads. A token is found by its digest; the token itself is never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,15 +156,22 @@ def authenticate(conn: Connection, token: str, now: float) -> Principal | None:
     """The principal behind a presented token, or None (unknown, revoked or expired)."""
     if not token.startswith(tokens.PREFIX) or len(token) > 200:
         return None
-    row = conn.execute(
-        select(tokens_t.c.id, tokens_t.c.scope, tokens_t.c.expires_at, tokens_t.c.revoked_at,
+    return authenticate_digests(conn, [tokens.digest(token)], now).get(tokens.digest(token))
+
+
+def authenticate_digests(conn: Connection, digests: Sequence[str], now: float) -> dict[str, Principal]:
+    """``authenticate`` of many tokens by their digests, in one statement: those still valid."""
+    if not digests:
+        return {}
+    rows = conn.execute(
+        select(tokens_t.c.id, tokens_t.c.scope, tokens_t.c.expires_at, tokens_t.c.revoked_at, tokens_t.c.digest,
                tokens_t.c.family, tokens_t.c.last_used_at,
                users_t.c.id.label("uid"), users_t.c.name, users_t.c.admin, users_t.c.disabled_at)
         .join(users_t, users_t.c.id == tokens_t.c.user_id)
-        .where(tokens_t.c.digest == tokens.digest(token))
-    ).first()
-    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now) \
-            or row.disabled_at is not None:
-        return None
-    return Principal(user_id=row.uid, name=row.name, admin=bool(row.admin), scope=row.scope, token_id=row.id,
-                     family=row.family, last_used_at=row.last_used_at, expires_at=row.expires_at)
+        .where(tokens_t.c.digest.in_(list(digests)))
+    ).all()
+    return {row.digest: Principal(user_id=row.uid, name=row.name, admin=bool(row.admin), scope=row.scope,
+                                  token_id=row.id, family=row.family, last_used_at=row.last_used_at,
+                                  expires_at=row.expires_at)
+            for row in rows if row.revoked_at is None and (row.expires_at is None or row.expires_at > now)
+            and row.disabled_at is None}

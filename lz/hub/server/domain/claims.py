@@ -113,7 +113,8 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         station_room = quotas.running_room(conn, stations, quota)
         bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
                   jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
-    for station_id, user_id in credits.exhausted(conn):  # their jobs wait for credit: not even candidates
+    limited = credits.any_limit(conn)  # one statement without any credit limit (the common hub)
+    for station_id, user_id in credits.exhausted(conn) if limited else ():  # their jobs wait for credit: not even candidates
         bounds.append(~and_(jobs_t.c.station_id == station_id,
                             *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
     rows = conn.execute(
@@ -126,7 +127,7 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     if quota is not None:
         user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
-    credit = credits.Gate(conn)
+    credit = credits.Gate(conn, limited)
     volumes: dict[int, list[dict[str, Any]]] = {}  # by Station: the same for each of its jobs
     for row in rows:
         if len(claimed) >= limit:

@@ -210,9 +210,9 @@ class Gate:
     """The credit check of one claim or one list of waiting jobs: why a job must wait (None:
     it may run), its Station's and user's terms and names read once each."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, active: bool | None = None):
         self.conn = conn
-        self.active = any_limit(conn)
+        self.active = any_limit(conn) if active is None else active  # ``active``: the caller just read it
         self._terms: dict[tuple[int, int], tuple[Terms, list[Limit]]] = {}
 
     def reason(self, station_id: int, user_id: int, spec: str | dict[str, Any]) -> str | None:

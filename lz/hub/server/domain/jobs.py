@@ -339,8 +339,8 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
             found[row.id] = short
             continue
         if row.station_id not in zones_of:
-            zones_of[row.station_id] = list(conn.execute(
-                select(zones_t).join(links_t, links_t.c.lz_id == zones_t.c.id)
+            zones_of[row.station_id] = list(conn.execute(  # the sizes alone: a Station may have 1,000 zones
+                select(zones_t.c.cpus, zones_t.c.memory_mb, zones_t.c.gpus).join(links_t, links_t.c.lz_id == zones_t.c.id)
                 .where(links_t.c.station_id == row.station_id)).all())
         spec = json.loads(row.spec)
         if getattr(row, "waiting_on", None):

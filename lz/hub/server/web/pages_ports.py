@@ -35,9 +35,9 @@ def _who(conn: Request) -> Principal | None:
         return None
     from fastapi.security import HTTPAuthorizationCredentials
 
-    from lz.hub.server.deps import principal
+    from lz.hub.server.deps import principal_now
 
-    return principal(conn, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()))
+    return principal_now(conn, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token.strip()))
 
 
 @router.api_route("/jobs/{job_id}/port/{port}", methods=METHODS)
