@@ -17,15 +17,17 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    found: Any
     if name == "main":
-        from lz.cli.common import main
-
-        return main
-    if name == "galileod":
-        from lz.cli.galileod import galileod
-
-        return galileod
-    raise AttributeError(f"module 'lz.cli' has no attribute {name!r}")
+        from lz.cli.common import main as found
+    elif name == "galileod":
+        from lz.cli.galileod import galileod as found
+    else:
+        raise AttributeError(f"module 'lz.cli' has no attribute {name!r}")
+    # bound here: importing the submodule ``lz.cli.galileod`` has just set this package's
+    # ``galileod`` to that module, which ``from lz.cli import galileod`` would then hand out
+    globals()[name] = found
+    return found
 
 
 __all__ = ["galileod", "main"]

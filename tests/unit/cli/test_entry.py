@@ -112,6 +112,16 @@ def test_the_fast_path_never_imports_click_and_the_rest_goes_through_it(env: dic
         assert done.stderr.splitlines()[-1] == str(clicked), (args, done.stderr)
 
 
+@pytest.mark.parametrize("name", ["main", "galileod"])
+def test_the_packages_commands_are_the_commands_not_their_modules(name: str) -> None:
+    """``from lz.cli import galileod`` (the original's scripts) gives the command, though a
+    submodule of the same name is imported on the way."""
+    code = f"import types; from lz.cli import {name}; print(callable({name}) and not isinstance({name}, types.ModuleType))"
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "True", done.stderr
+
+
 def test_every_module_that_registers_commands_is_in_the_lazy_table() -> None:
     """A command whose module is not in the table would never be imported, so never be there."""
     registering = {f"lz.cli.{p.stem}" for p in (ROOT / "lz" / "cli").glob("*.py")
