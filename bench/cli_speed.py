@@ -30,6 +30,15 @@ from pathlib import Path
 TARGETS = {"lz --help": 0.6, "lz status (empty)": None, "lz status (10,000 jobs)": 1.5, "lz submit (small folder)": 1.0}
 
 
+
+def small_job(base: Path) -> Path:
+    """The folder both measurements submit: a two-line script and its lz.toml."""
+    job = base / "job"
+    job.mkdir()
+    (job / "run.sh").write_text("echo hi\n")
+    (job / "lz.toml").write_text('command = ["sh", "run.sh"]\n')
+    return job
+
 def run_once(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, from the kernel's accounting of that one child)."""
     start = time.perf_counter()
@@ -87,10 +96,7 @@ def submit_rows(runs: int, before: Path | None, importtime: bool) -> None:
     here = str(Path(__file__).resolve().parents[1])
     with tempfile.TemporaryDirectory(prefix="lz-submit-bench-") as tmp:
         base = Path(tmp)
-        job = base / "job"
-        job.mkdir()
-        (job / "run.sh").write_text("echo hi\n")
-        (job / "lz.toml").write_text('command = ["sh", "run.sh"]\n')
+        job = small_job(base)
         copies = base / "copies"
         copies.mkdir()
         env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},  # cached bytecode, as installed
@@ -153,10 +159,7 @@ def main() -> None:
     python = sys.executable
     with tempfile.TemporaryDirectory(prefix="lz-cli-bench-") as tmp:
         base = Path(tmp)
-        job = base / "job"
-        job.mkdir()
-        (job / "run.sh").write_text("echo hi\n")
-        (job / "lz.toml").write_text('command = ["sh", "run.sh"]\n')
+        job = small_job(base)
         env = {**os.environ, "LZ_WORKDIR": str(base / "work"), "LZ_CONTAINER": "none", "HOME": str(base),
                "XDG_CONFIG_HOME": str(base / "config")}
         empty = {**env, "LZ_DB": str(base / "empty" / "lz.db")}

@@ -73,6 +73,17 @@ def _agent(tmp_path: Path, client: Any, **kwargs: Any) -> HubAgent:
     return HubAgent(options, client, JobStore(engine), settings, wake=lambda: None, **kwargs)
 
 
+def _young_job(tmp_path: Path, now: list[float], protocol: int) -> tuple[Reports, HubAgent, str]:
+    """An agent on a hub that said ``protocol``, holding a job 0.1 s old by the clock ``now``."""
+    client = Reports()
+    agent = _agent(tmp_path, client, clock=lambda: now[0])
+    client.agent = agent
+    agent.hub_protocol = protocol
+    local = _hold(agent, "h1", 1)
+    now[0] = agent.store.get(local).created_at + 0.1
+    return client, agent, local
+
+
 def _hold(agent: HubAgent, job_id: str, attempt: int) -> str:
     """A claim of ``attempt`` with its local job stored and linked."""
     outbox.record_claim(agent.engine, "http://hub.test", {"id": job_id, "attempt": attempt, "name": "j", "spec": {}},
@@ -323,12 +334,7 @@ def test_a_young_jobs_transitions_wait_for_its_end_and_then_go_in_one_report(tmp
     """Issue 23: a short job costs one report (the one that frees its room on the hub), not one
     per syncer pass; a job that lives longer than ``report_after_s`` is reported as before."""
     now = [0.0]
-    client = Reports()
-    agent = _agent(tmp_path, client, clock=lambda: now[0])
-    client.agent = agent
-    agent.hub_protocol = 2
-    local = _hold(agent, "h1", 1)
-    now[0] = agent.store.get(local).created_at + 0.1
+    client, agent, local = _young_job(tmp_path, now, protocol=2)
     agent.sync_once()
     for event, expect in (("build", "received"), ("built", "building"), ("started", "queued")):
         agent.store.fire(local, event, expect=expect)
@@ -370,12 +376,7 @@ def test_to_a_protocol_3_hub_a_short_job_is_told_only_by_its_finish_and_the_clai
     """Issue 23: the claim names the jobs whose process ended (they take no room on the hub), so
     a short job needs no report at all: its transitions go with its finish."""
     now = [0.0]
-    client = Reports()
-    agent = _agent(tmp_path, client, clock=lambda: now[0])
-    client.agent = agent
-    agent.hub_protocol = 3
-    local = _hold(agent, "h1", 1)
-    now[0] = agent.store.get(local).created_at + 0.1
+    client, agent, local = _young_job(tmp_path, now, protocol=3)
     for event, expect in (("build", "received"), ("built", "building"), ("started", "queued"), ("ended", "running")):
         agent.store.fire(local, event, expect=expect)
         agent.sync_once()

@@ -102,13 +102,7 @@ def test_a_revoke_through_another_process_counts_after_the_cache_time(tmp_path: 
         now = [1000.0]
         h.hub.principals.clock = lambda: now[0]
         h.ok("GET", "/whoami", alice)
-        other = db.make_hub_engine(str(h.hub.engine.url))
-        try:
-            with db.write(other) as conn:
-                token_id = accounts.list_tokens(conn, "alice")[0]["id"]
-                accounts.revoke_token(conn, token_id, h.clock())
-        finally:
-            other.dispose()
+        _revoke_elsewhere(h, "alice")
         assert h.call("GET", "/whoami", alice).status_code == 200  # at most TOKEN_CACHE_S more
         now[0] += h.hub.principals.ttl_s
         assert h.call("GET", "/whoami", alice).status_code == 401
@@ -135,13 +129,7 @@ def test_tokens_in_use_are_verified_again_together_not_per_request(tmp_path: Pat
         for token in tokens:
             h.ok("GET", "/whoami", token)
         assert h.hub.statements.snapshot()["select"] == before  # 12 s after they were first verified
-        other = db.make_hub_engine(str(h.hub.engine.url))
-        try:
-            with db.write(other) as conn:
-                token_id = accounts.list_tokens(conn, "user1")[0]["id"]
-                accounts.revoke_token(conn, token_id, h.clock())
-        finally:
-            other.dispose()
+        _revoke_elsewhere(h, "user1")
         h.hub.refresh_tokens()
         assert h.call("GET", "/whoami", tokens[1]).status_code == 401
         assert h.call("GET", "/whoami", tokens[0]).status_code == 200
@@ -336,3 +324,14 @@ def test_a_claim_naming_its_ended_jobs_gets_their_room_before_any_report(tmp_pat
         assert shown["state"] != "collecting"  # nothing was reported: the hub still shows it as it was
         refused = h.call("POST", "/lz/claim", alice, json={"name": "lz1", "wait_s": 0, "ended": ["../x"]})
         assert refused.status_code == 422
+
+
+def _revoke_elsewhere(h: HubApp, user: str) -> None:
+    """Revoke ``user``'s first token through an engine of its own, as another hub process would."""
+    other = db.make_hub_engine(str(h.hub.engine.url))
+    try:
+        with db.write(other) as conn:
+            token_id = accounts.list_tokens(conn, user)[0]["id"]
+            accounts.revoke_token(conn, token_id, h.clock())
+    finally:
+        other.dispose()
