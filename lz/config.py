@@ -57,7 +57,8 @@ class Settings:
         "The work root: one directory per job while it runs (on the shared filesystem under SLURM)."})
     tick_s: float = field(default=5.0, metadata={"help": "Seconds between two ticks of the daemon."})
     observe_interval_s: float = field(default=5.0, metadata={"help":
-        "Longest time between two status queries (`squeue`) while jobs are out (never less than the tick)."})
+        "Longest time between two status queries (`squeue`) while jobs are out (never less than the tick); "
+        "three times that behind a backed-up queue, less as it drains (lz.engine.watcher)."})
     observe_min_interval_s: float = field(default=2.0, metadata={"help":
         "Least time between two status queries, wake-ups or not: after a submission or a change in "
         "the queue the next query comes this soon, then the gaps double up to `observe_interval_s`."})

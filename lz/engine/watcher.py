@@ -7,9 +7,12 @@ job in a new phase, the next one comes after ``min_interval_s`` (a 1-s job is se
 or two after it ended, not a whole interval later); each query that finds nothing new doubles the
 gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pending) than two rounds
 of those running, the gap grows whatever happens: the scheduler starts them without lz, and seeing
-the others end sooner would only cost calls (200 queued jobs: an ``squeue`` per interval, as
-before); once the queue is down to its last two rounds, the tail is followed at the floor (two, so
-that a gap grown to the interval still finds the last round before it ends). While
+the others end sooner would only cost calls, so behind such a backlog it may grow past the
+interval, up to ``BACKLOG_STRETCH`` intervals, but never past the time the backlog should take to
+drain at the rate the last looks saw jobs leave the queue (200 queued 1-s jobs on 2 CPUs: an
+``squeue`` every 15 s, then closer as the queue shortens); once the queue is down to its last two
+rounds, the tail is followed at the floor (two, so that a gap grown to the interval still finds
+the last round before it ends). While
 the controller is down the watcher backs off (exponentially, capped) and says so; a timeout is
 never a failed job.
 """
@@ -56,6 +59,7 @@ class Watcher:
         self.interval_s = interval_s
         self.min_interval_s = min(interval_s, min_interval_s if min_interval_s is not None else interval_s)
         self._gap_s = self.min_interval_s  # the wait before the next look, between the two
+        self._backlog_cap_s = BACKLOG_STRETCH * interval_s if self.min_interval_s < interval_s else interval_s
         self._phases: dict[str, str] = {}  # each watched job's phase at the last look
         self._backlog = False  # whether the last look found more jobs pending than two rounds of the running
         self._watching = False  # whether the last tick had jobs out (a look will be wanted)
@@ -77,6 +81,7 @@ class Watcher:
             return Look(fresh=False)
         if not jobs:
             return Look(fresh=True)
+        since = now - self._last_look
         self._last_look = now
         self.calls["observe"] += 1
         try:
@@ -85,7 +90,7 @@ class Watcher:
             self.failed(exc)
             return Look(fresh=False)
         self.succeeded()
-        self._adapt(seen)
+        self._adapt(seen, since)
         return Look(fresh=True, seen=seen)
 
     def _due(self, now: float) -> bool:
@@ -97,15 +102,25 @@ class Watcher:
     def _floor_s(self) -> float:
         return self.min_interval_s if self.min_interval_s < self.interval_s else 0.0
 
-    def _adapt(self, seen: dict[str, Observation]) -> None:
+    def _adapt(self, seen: dict[str, Observation], since: float) -> None:
         """The floor again when a job is in a new phase (the queue moves: more will follow) and
-        the queue is not backed up, else twice the last gap, up to the interval."""
+        the queue is not backed up; behind a backed-up queue twice the last gap, up to the
+        stretched cap and to the backlog's expected drain; else twice the last gap, up to the
+        interval. ``since``: seconds since the look before."""
         phases: dict[str, str] = {job_id: o.phase for job_id, o in seen.items()}
         moved = any(self._phases.get(job_id) != phase for job_id, phase in phases.items())
+        left = sum(1 for job_id, phase in self._phases.items() if phase == "pending" and phases.get(job_id) != "pending")
         self._phases = phases
         waiting = sum(1 for phase in phases.values() if phase == "pending")
-        self._backlog = waiting > 2 * sum(1 for phase in phases.values() if phase == "running")
-        self._gap_s = self.min_interval_s if moved and not self._backlog else min(self.interval_s, 2 * self._gap_s)
+        excess = waiting - 2 * sum(1 for phase in phases.values() if phase == "running")
+        self._backlog = excess > 0
+        if moved and not self._backlog:
+            self._gap_s = self.min_interval_s
+        elif self._backlog:  # the queue drains at the rate jobs left it: look before its last two rounds
+            drain_s = excess * since / left if left and 0 < since < float("inf") else float("inf")
+            self._gap_s = max(self.min_interval_s, min(self._backlog_cap_s, 2 * self._gap_s, drain_s))
+        else:
+            self._gap_s = min(self.interval_s, 2 * self._gap_s)
 
     def next_look_in(self) -> float | None:
         """Seconds until a look is due, or None when no job is out to look at or the controller is
@@ -180,6 +195,10 @@ class Watcher:
     def health(self) -> Health:
         return Health(self.backoff.down_since, self._error, dict(self.calls))
 
+
+BACKLOG_STRETCH = 3
+"""How many intervals apart looks may grow behind a backed-up queue: the scheduler starts those
+jobs without lz, and an end seen later only delays its collection, never the queue."""
 
 JITTER = 0.05
 """Part of an interval forgiven: ticks start a little early or late, and a tick that found the

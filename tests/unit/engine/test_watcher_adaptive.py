@@ -103,22 +103,48 @@ def test_never_two_looks_within_the_floor_however_often_woken() -> None:
 
 
 def test_behind_a_backed_up_queue_the_gap_grows_whatever_happens() -> None:
-    """Jobs waiting in the queue start without lz: 200 queued jobs cost an squeue per interval."""
+    """Jobs waiting in the queue start without lz: a queue that does not move costs an squeue per
+    three intervals (BACKLOG_STRETCH), submissions or not."""
     now, queue = [1000.0], Queue()
     queue.phase = "pending"
     watcher = make(now, queue)
     asked = []
-    for step in range(300):  # 30 s: a submission every 0.5 s, the phases changing
+    for step in range(600):  # 60 s: a submission every 0.5 s, the phases changing
         if step % 5 == 0:
             watcher.nudge()
         if watcher.look(TRACKED).fresh:
             asked.append(round(now[0], 1))
         now[0] += 0.1
     gaps = [round(b - a, 1) for a, b in zip(asked, asked[1:])]
-    assert gaps[:3] == [1.9, 3.8, 4.8] and len(asked) <= 8
+    assert gaps[:4] == [1.9, 3.8, 7.6, 14.3] and len(asked) <= 7
     queue.phase = "running"  # the queue drained: once seen so, the tail is followed closely again
-    tail = looks_over(watcher, now, 7)
+    tail = looks_over(watcher, now, 17)
     assert len(tail) >= 2 and tail[1] - tail[0] <= 1.15
+
+
+def test_a_draining_backlog_is_looked_at_before_its_last_two_rounds() -> None:
+    """40 jobs on 2 slots, one starting every second: looks grow apart while the queue is long and
+    come closer as it shortens, so the last two rounds are followed at the floor as before."""
+    now, queue = [1000.0], Queue()
+    jobs = [Tracked(f"j{i}", str(100 + i), JobPaths.under(Path("/nonexistent"), f"j{i}")) for i in range(40)]
+    watcher = make(now, queue)
+    start = now[0]
+
+    def phases() -> list[str]:
+        begun = 2 + int(now[0] - start)  # two at once, then one a second; each runs 2 s
+        return ["ended" if i < begun - 2 else "running" if i < begun else "pending" for i in range(40)]
+
+    asked = []
+    while now[0] - start < 45:
+        queue.phase = phases()
+        if watcher.look(jobs).fresh:
+            asked.append((round(now[0] - start, 1), queue.phase.count("pending")))
+        now[0] += 0.1
+    assert max(b[0] - a[0] for a, b in zip(asked, asked[1:])) > 5  # past the interval while the queue is long
+    last_two_rounds = next(t for t, pending in asked if pending <= 4)
+    assert last_two_rounds <= 34 + 1.5  # the queue's fourth-last start (t = 34 s) seen within the floor
+    before = [t for t, _ in asked if t < last_two_rounds]
+    assert len(before) < last_two_rounds / 5  # fewer than one look per interval until then
 
 
 def test_the_last_round_of_a_queue_is_followed_at_the_floor() -> None:
