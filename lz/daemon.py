@@ -103,7 +103,9 @@ class Ticker:
     def _wake_for_look(self) -> None:
         """A look due before the next periodic tick (the watcher's gap is shorter right after a
         submission) gets a tick of its own then; at least MIN_WAKE_S away, so a tick that could not
-        look (a busy database) never turns into a busy loop."""
+        look (a busy database) never turns into a busy loop. A job of its own that calls ``wake``,
+        not the tick job brought forward: APScheduler skips a run that finds the tick still running
+        (max_instances), and the look would wait a whole period; ``wake`` sets the again flag."""
         due = self.engine.next_look_in()
         if due is None or due >= self.period_s:
             return
