@@ -68,7 +68,6 @@ class Ticker:
         self._again = threading.Event()
         self._running = threading.Lock()
         self._stopping = threading.Event()
-        self._planning = threading.Lock()  # a wake-up and a look's bring-forward never interleave
         self.last_tick = monotonic()
         self.scheduler.add_job(self._tick, "interval", seconds=period_s, id="tick", max_instances=1,
                                coalesce=True, misfire_grace_time=None, next_run_time=datetime.now(UTC))
@@ -103,27 +102,25 @@ class Ticker:
 
     def _wake_for_look(self) -> None:
         """A look due before the next periodic tick (the watcher's gap is shorter right after a
-        submission) brings that tick forward; at least MIN_WAKE_S away, so a tick that could not
-        look (a busy database) never turns into a busy loop."""
+        submission) gets a tick of its own then; at least MIN_WAKE_S away, so a tick that could not
+        look (a busy database) never turns into a busy loop. A job of its own that calls ``wake``,
+        not the tick job brought forward: APScheduler skips a run that finds the tick still running
+        (max_instances), and the look would wait a whole period; ``wake`` sets the again flag."""
         due = self.engine.next_look_in()
-        if due is not None and due < self.period_s:
-            self._bring_forward(datetime.now(UTC) + timedelta(seconds=max(due, MIN_WAKE_S)))
+        if due is None or due >= self.period_s:
+            return
+        try:
+            self.scheduler.add_job(self.wake, "date", id="look", replace_existing=True, misfire_grace_time=None,
+                                   run_date=datetime.now(UTC) + timedelta(seconds=max(due, MIN_WAKE_S)))
+        except Exception:  # scheduler shutting down
+            pass
 
     def wake(self) -> None:
         self._again.set()
-        self._bring_forward(datetime.now(UTC))
-
-    def _bring_forward(self, when: datetime) -> None:
-        """The one tick job runs at ``when`` unless it runs sooner anyway: a wake-up is never
-        pushed back by a later look (one job, not a second one for looks)."""
-        with self._planning:
-            try:
-                planned = self.scheduler.get_job("tick")
-                if planned is None or (planned.next_run_time is not None and planned.next_run_time <= when):
-                    return
-                self.scheduler.modify_job("tick", next_run_time=when)
-            except Exception:  # scheduler shutting down
-                pass
+        try:
+            self.scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
+        except Exception:  # scheduler shutting down
+            pass
 
     def start(self) -> None:
         self.scheduler.start()

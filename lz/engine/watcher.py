@@ -9,7 +9,7 @@ gap, up to ``interval_s``. While more jobs wait in the scheduler's queue (pendin
 of those running, the gap grows whatever happens: the scheduler starts them without lz, and seeing
 the others end sooner would only cost calls, so behind such a backlog it may grow past the
 interval, up to ``BACKLOG_STRETCH`` intervals, but never past the time the backlog should take to
-drain at the rate the last looks saw jobs leave the queue (200 queued 1-s jobs on 2 CPUs: an
+drain at the rate jobs started between the last two looks (200 queued 1-s jobs on 2 CPUs: an
 ``squeue`` every 15 s, then closer as the queue shortens); once the queue is down to its last two
 rounds, the tail is followed at the floor (two, so that a gap grown to the interval still finds
 the last round before it ends). While
@@ -109,7 +109,8 @@ class Watcher:
         interval. ``since``: seconds since the look before."""
         phases: dict[str, str] = {job_id: o.phase for job_id, o in seen.items()}
         moved = any(self._phases.get(job_id) != phase for job_id, phase in phases.items())
-        left = sum(1 for job_id, phase in self._phases.items() if phase == "pending" and phases.get(job_id) != "pending")
+        started = sum(1 for job_id, phase in phases.items()  # since the look before, seen by it or not
+                      if phase != "pending" and self._phases.get(job_id, "pending") == "pending")
         self._phases = phases
         waiting = sum(1 for phase in phases.values() if phase == "pending")
         excess = waiting - 2 * sum(1 for phase in phases.values() if phase == "running")
@@ -117,7 +118,7 @@ class Watcher:
         if moved and not self._backlog:
             self._gap_s = self.min_interval_s
         elif self._backlog:  # the queue drains at the rate jobs left it: look before its last two rounds
-            drain_s = excess * since / left if left and 0 < since < float("inf") else float("inf")
+            drain_s = excess * since / started if started and 0 < since < float("inf") else float("inf")
             self._gap_s = max(self.min_interval_s, min(self._backlog_cap_s, 2 * self._gap_s, drain_s))
         else:
             self._gap_s = min(self.interval_s, 2 * self._gap_s)

@@ -35,29 +35,3 @@ def test_a_stalled_schedule_is_woken_by_the_watchdog() -> None:
         assert engine.ticks >= before + 1, "the tick stalled with the wall clock"
     finally:
         ticker.stop()
-
-
-class LookingEngine(CountingEngine):
-    """A watcher that wants a look 0.3 s after each tick (a gap shorter than the period)."""
-
-    due: float | None = 0.3
-
-    def next_look_in(self) -> float | None:
-        return self.due
-
-
-def test_a_look_due_before_the_period_brings_the_one_tick_forward() -> None:
-    engine = LookingEngine()
-    ticker = Ticker(engine, 30.0)  # type: ignore[arg-type]
-    ticker.start()
-    try:
-        time.sleep(1.6)
-        assert 3 <= engine.ticks <= 8, engine.ticks  # a tick about every 0.3 s, not one per 30 s
-        assert [job.id for job in ticker.scheduler.get_jobs()] == ["tick"]  # no second job for looks
-        engine.due = None  # quiet: the next tick is a period away
-        time.sleep(0.5)
-        planned = ticker.scheduler.get_job("tick").next_run_time
-        ticker._bring_forward(planned + timedelta(seconds=5))  # a later look never postpones a tick
-        assert ticker.scheduler.get_job("tick").next_run_time == planned
-    finally:
-        ticker.stop()
