@@ -108,6 +108,8 @@ def task_id(array_id: str, index: int) -> str:
 
 @dataclass(frozen=True)
 class TaskView:
+    """One task of an array job as the executor last saw it."""
+
     index: int
     state: str  # one of TASK_STATES
     exit_code: int | None = None
