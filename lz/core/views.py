@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from lz.core.errors import printable
 from lz.core.job import Job
-from lz.core.machine import STATES
 from lz.core.resources import format_memory, format_time
 from lz.core.tables import columns
 from lz.core.timeline import durations, format_seconds, totals
@@ -114,6 +113,8 @@ def table(jobs: list[Job], now: float) -> str:
 
 
 def summary(counts: Mapping[str, int]) -> str:
+    from lz.core.machine import STATES  # here: a job's JSON (all lz submit shows) needs no lifecycle
+
     return "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
 
 
