@@ -44,6 +44,8 @@ def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
+    """The landing zone's settings, each field's meaning in its ``help`` (the configuration reference)."""
+
     name: str = field(default="lz", metadata={"help":
         "Name of this landing zone (letters, digits, `-_.`); shown by `lz status` and to a hub."})
     executor: str = field(default="local", metadata={"help":

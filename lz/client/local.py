@@ -4,7 +4,6 @@ job waits for it, and the daemon is nudged when it runs."""
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 from collections.abc import Iterator
@@ -160,6 +159,8 @@ class LocalBackend:
         from lz.engine.zone_lock import wake_daemon
 
         with _local():
+            import getpass  # here: with termios, 0.5 ms that lz submit never needs
+
             job = request(self.store, self.store.find(job_id).id, what, getpass.getuser())
             if what in ("pause", "resume"):
                 job = carry_out(self.store, assembly.executor(self.settings), assembly.workspace(self.settings), job)

@@ -79,17 +79,18 @@ def compact(indices: Iterable[int]) -> str:
 
 # -- squeue's spelling of array tasks ----------------------------------------------------------------
 
-_TASK_ID = re.compile(r"^(\d+)_(\d+)$")
-_PENDING_ID = re.compile(r"^(\d+)_\[([^]]*)\]$")
+# compiled on first use (re's cache): a submission never reads squeue's ids
+_TASK_ID = r"^(\d+)_(\d+)$"
+_PENDING_ID = r"^(\d+)_\[([^]]*)\]$"
 
 
 def split_task_id(slurm_id: str) -> tuple[str, tuple[int, ...]] | None:
     """``123_7`` -> ("123", (7,)); ``123_[8-99%10]`` and ``123_[1,3-5]`` -> ("123", every index);
     a plain id -> None. The throttle squeue prints inside the brackets is not an index."""
-    one = _TASK_ID.match(slurm_id)
+    one = re.match(_TASK_ID, slurm_id)
     if one:
         return one[1], (int(one[2]),)
-    many = _PENDING_ID.match(slurm_id)
+    many = re.match(_PENDING_ID, slurm_id)
     if many:
         inside = many[2].partition("%")[0]
         try:
@@ -108,6 +109,8 @@ def task_id(array_id: str, index: int) -> str:
 
 @dataclass(frozen=True)
 class TaskView:
+    """One task of an array job as the executor last saw it."""
+
     index: int
     state: str  # one of TASK_STATES
     exit_code: int | None = None

@@ -26,6 +26,8 @@ MAX_DEPENDENCIES = 64
 
 @dataclass(frozen=True)
 class Dependency:
+    """A job this one waits for, and what its end must be (``--after JOB[:ok|:any|:failed]``)."""
+
     job_id: str
     condition: Condition = "ok"
 

@@ -1,5 +1,6 @@
-"""The core's value types: what a job is (spec), what is known of it (snapshot, transitions), what
-its executor reported (observation, usage), and everything an adapter needs to act on it (context).
+"""The core's value types: what a job is (spec) and what is known of it (snapshot); what its
+executor reported (observation, usage), its history (transitions) and what an adapter needs to act
+on it (context) live in ``lz.core.records`` and are importable from here too.
 
 Frozen dataclasses only; this module imports nothing but the lifecycle, resources, errors and the
 pure path layout, so the rules, the store and every adapter can share it without cycles.
@@ -9,16 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lz.core.dependencies import Dependency
-from lz.core.layout import JobPaths
 from lz.core.resources import Resources
 from lz.core.retry import RetryPolicy
 from lz.core.volumes import Volume
 
+if TYPE_CHECKING:
+    from lz.core.records import JobContext as JobContext
+    from lz.core.records import Observation as Observation
+    from lz.core.records import ProcessInfo as ProcessInfo
+    from lz.core.records import Tracked as Tracked
+    from lz.core.records import Transition as Transition
+    from lz.core.records import Usage as Usage
+
 RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
+RECORDS = frozenset({"Transition", "JobContext", "Tracked", "Observation", "ProcessInfo", "Usage"})
+"""``lz.core.records``' types, importable from here as before."""
+
+
+def __getattr__(name: str) -> Any:
+    """The records of ``lz.core.records``, created when first asked for: a submission builds none
+    of them, and each frozen dataclass costs ~0.6 ms to create (issue 23: ``lz submit``'s time)."""
+    if name not in RECORDS:
+        raise AttributeError(f"module 'lz.core.job' has no attribute {name!r}")
+    from lz.core import records
+
+    found = getattr(records, name)
+    globals()[name] = found
+    return found
 
 
 @dataclass(frozen=True)
@@ -119,77 +141,3 @@ class Job:
     def submitted(self) -> bool:
         """Whether the executor may know this job (a submission was at least attempted)."""
         return self.executor_id is not None or self.submit_attempted_at is not None
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One line of a job's append-only history."""
-
-    from_state: str
-    to_state: str
-    event: str
-    at: float
-    detail: str | None
-    job_id: str = ""
-    seq: int = 0
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """Everything a runtime or executor needs to act on one job."""
-
-    job_id: str
-    spec: JobSpec
-    paths: JobPaths
-    attempt: int = 1
-    after: tuple[tuple[Dependency, str], ...] = ()  # prerequisites the scheduler waits for, by its ids
-
-
-@dataclass(frozen=True)
-class Tracked:
-    """A job an executor may know: its lz id, its executor id when recorded, and its paths."""
-
-    job_id: str
-    executor_id: str | None
-    paths: JobPaths
-    time_limit_s: int | None = None
-    paused_s: float = 0.0  # finished pauses: suspended time does not count toward the time limit
-    paused_since: float | None = None  # the current pause began then
-    control_at: float | None = None  # when a stop was asked (its grace period runs from there)
-    array: str | None = None  # a sweep's indices (JobSpec.array): the executor observes its tasks
-    attempt: int = 1  # the executor names each attempt apart, so an older one's trace never counts
-
-
-@dataclass(frozen=True)
-class Observation:
-    """What the executor can tell about one job right now.
-
-    ``absent``: neither the scheduler nor the disk knows it (yet, or any more).
-    ``native_state``: the scheduler's word (e.g. SLURM's TIMEOUT), or "EXITED" for an exit file.
-    ``seen_before``: the executor found a trace that the job once started (a pid file, a SLURM
-    job of its name), so an absent job must never be submitted again.
-    """
-
-    phase: Phase
-    executor_id: str | None = None
-    native_state: str | None = None
-    reason: str | None = None
-    exit_code: int | None = None
-    seen_before: bool = False
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    """One process of a running job, as ``lz top`` shows it."""
-
-    pid: int
-    command: str
-    cpu_percent: float | None
-    rss_bytes: int | None
-    state: str = ""
-
-
-@dataclass(frozen=True)
-class Usage:
-    cpu_seconds: float | None = None
-    max_rss_bytes: int | None = None

@@ -33,6 +33,8 @@ MAX_RETRIES = 100
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How many more attempts a job may have, and what earns one."""
+
     retries: int = 0
     retry_on: tuple[str, ...] = DEFAULT_RETRY_ON
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lz.core.errors import printable
-from lz.core.job import Job, Transition
-from lz.core.machine import STATES
+from lz.core.job import Job
 from lz.core.resources import format_memory, format_time
 from lz.core.tables import columns
 from lz.core.timeline import durations, format_seconds, totals
 from lz.core.zone import LandingZoneStatus
+
+if TYPE_CHECKING:
+    from lz.core.records import Transition
 
 
 def iso(ts: float | None) -> str | None:
@@ -111,6 +113,8 @@ def table(jobs: list[Job], now: float) -> str:
 
 
 def summary(counts: Mapping[str, int]) -> str:
+    from lz.core.machine import STATES  # here: a job's JSON (all lz submit shows) needs no lifecycle
+
     return "  ".join(f"{state} {counts.get(state, 0)}" for state in STATES)
 
 

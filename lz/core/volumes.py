@@ -23,6 +23,8 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
 @dataclass(frozen=True)
 class Volume:
+    """A host directory bound into a job (``[volumes.NAME]`` or a hub Station's)."""
+
     name: str
     host_path: str
     mount: str

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields
 
 @dataclass(frozen=True)
 class LandingZoneStatus:
+    """What the daemon last said of itself (the ``lz_status`` table), for ``lz status`` and intake."""
+
     name: str | None = None
     executor: str | None = None
     runtime: str | None = None

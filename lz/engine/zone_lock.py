@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 from typing import IO
 
 from lz.config import Settings
@@ -49,6 +48,8 @@ def wake_daemon(settings: Settings) -> bool:
         return False
     try:
         pid = int(settings.pid_file.read_text().strip())
+        import signal  # here: only when a daemon runs to be woken (0.4 ms of every lz submit otherwise)
+
         os.kill(pid, signal.SIGUSR1)
     except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
         return False

@@ -10,7 +10,6 @@ links, never followed, and must stay inside the tree. Archives are read by ``lz.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class IntakeLimits:
+    """The most one job folder or archive may hold, checked while it is copied."""
+
     max_bytes: int = 1 << 30
     max_files: int = 100_000
     max_depth: int = 64
@@ -101,6 +102,8 @@ def _staged(dest: Path, fill: Callable[[Path], None], durable: bool = True, sett
         if durable and settle:
             fsync_dir(dest.parent)
     except BaseException:
+        import shutil  # here: an accepted job never needs it (issue 23)
+
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 

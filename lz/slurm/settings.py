@@ -11,6 +11,8 @@ from lz.core.errors import ConfigError
 
 @dataclass(frozen=True)
 class SlurmSettings:
+    """``[slurm]``: how jobs are handed to sbatch (each field's meaning in its ``help``)."""
+
     account: str | None = field(default=None, metadata={"help": "`--account` for every job."})
     qos: str | None = field(default=None, metadata={"help": "`--qos` for every job."})
     partition: str | None = field(default=None, metadata={"help": "Default partition when a job names none."})
