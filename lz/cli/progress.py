@@ -15,7 +15,8 @@ from typing import IO, TYPE_CHECKING, Protocol
 from lz.host.logtail import read_tail
 
 if TYPE_CHECKING:
-    from lz.core.job import Job, Transition
+    from lz.core.job import Job
+    from lz.core.records import Transition
 
 
 class View(Protocol):

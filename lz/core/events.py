@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from lz.core.job import Job, Transition
+from lz.core.job import Job
+from lz.core.records import Transition
 
 ControllerKind = Literal["call", "down", "up"]
 

@@ -1,6 +1,6 @@
 """The core's value types: what a job is (spec) and what is known of it (snapshot); what its
 executor reported (observation, usage), its history (transitions) and what an adapter needs to act
-on it (context) live in ``lz.core.records`` and are importable from here too.
+on it (context) live in ``lz.core.records``, created only where used (``lz submit`` needs none).
 
 Frozen dataclasses only; this module imports nothing but the lifecycle, resources, errors and the
 pure path layout, so the rules, the store and every adapter can share it without cycles.
@@ -10,37 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from lz.core.dependencies import Dependency
 from lz.core.resources import Resources
 from lz.core.retry import RetryPolicy
 from lz.core.volumes import Volume
 
-if TYPE_CHECKING:
-    from lz.core.records import JobContext as JobContext
-    from lz.core.records import Observation as Observation
-    from lz.core.records import ProcessInfo as ProcessInfo
-    from lz.core.records import Tracked as Tracked
-    from lz.core.records import Transition as Transition
-    from lz.core.records import Usage as Usage
-
 RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
-RECORDS = frozenset({"Transition", "JobContext", "Tracked", "Observation", "ProcessInfo", "Usage"})
-"""``lz.core.records``' types, importable from here as before."""
-
-
-def __getattr__(name: str) -> Any:
-    """The records of ``lz.core.records``, created when first asked for: a submission builds none
-    of them, and each frozen dataclass costs ~0.6 ms to create (issue 23: ``lz submit``'s time)."""
-    if name not in RECORDS:
-        raise AttributeError(f"module 'lz.core.job' has no attribute {name!r}")
-    from lz.core import records
-
-    found = getattr(records, name)
-    globals()[name] = found
-    return found
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What the daemon records and its adapters report of a job: a transition of its history, what an
 executor observed (phase, usage, processes), and what an adapter needs to act on it (context).
-Kept apart from ``lz.core.job`` (the spec and the snapshot), which still offers these names: a
+Kept apart from ``lz.core.job`` (the spec and the snapshot): a
 submission creates none of these dataclasses, and importing them is most of their cost (issue 23).
 """
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lz.core import dependencies, retry
-from lz.core.job import Job, Observation
+from lz.core.job import Job
 from lz.core.machine import Outcome, State
+from lz.core.records import Observation
 from lz.core.resources import format_time
 
 WorkKind = Literal["build", "submit", "collect"]

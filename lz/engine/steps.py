@@ -26,8 +26,9 @@ from lz.core.backoff import Backoff
 from lz.core.dependencies import Dependency
 from lz.core.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
 from lz.core.events import Listeners, StepEvent
-from lz.core.job import Job, JobContext, Tracked
+from lz.core.job import Job
 from lz.core.machine import Outcome, State
+from lz.core.records import JobContext, Tracked
 from lz.core.rules import past_attempts, prerequisite
 from lz.engine import notify_channel
 from lz.engine.watcher import Watcher

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from lz.core.backoff import Backoff
 from lz.core.errors import ControllerUnavailable
 from lz.core.events import ControllerEvent, Listeners
-from lz.core.job import Observation, Tracked, Usage
+from lz.core.records import Observation, Tracked, Usage
 from lz.executors.base import Executor
 
 log = logging.getLogger(__name__)

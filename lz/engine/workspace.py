@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from lz.core.job import Job, JobContext, Tracked
+from lz.core.job import Job
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Tracked
 
 LOG_NAMES = ("stdout", "stderr", "build.log")
 

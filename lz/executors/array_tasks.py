@@ -17,8 +17,8 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 
 from lz.core.array import TaskView, outcome_reason, parse_array, split_task_id
-from lz.core.job import JobContext, Observation, Tracked
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Observation, Tracked
 from lz.executors.base import wrapper_script
 from lz.slurm.parse import QueueEntry, base_state, phase_of
 

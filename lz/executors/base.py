@@ -12,8 +12,8 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 
 from lz.core.errors import ControlRefused
-from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Observation, ProcessInfo, Tracked, Usage
 
 
 class Executor(abc.ABC):

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from lz.core.errors import ControlRefused, SubmitRejected
-from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.executors.array_tasks import array_argv, finished_array, mark_cancelled
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.executors.gpus import GPU_FILE, GpuRegistry, job_environment

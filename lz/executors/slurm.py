@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from lz.core.array import task_id
 from lz.core.dependencies import sbatch_dependency
 from lz.core.errors import ControllerUnavailable, ControlRefused
-from lz.core.job import JobContext, Observation, ProcessInfo, Tracked, Usage
+from lz.core.records import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.executors.array_tasks import mark_cancelled, slurm_array_observation, task_wrapper
 from lz.executors.base import Executor, read_exit_code, wrapper_script
 from lz.host.process import CommandRunner, CommandTimeout, Completed, run_command

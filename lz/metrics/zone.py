@@ -16,7 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from lz.core.events import ControllerEvent, StepEvent, TickEvent
-from lz.core.job import Job, Transition
+from lz.core.job import Job
+from lz.core.records import Transition
 
 Counts = Callable[[], Mapping[tuple[str, str | None], int]]
 

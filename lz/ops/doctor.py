@@ -187,8 +187,9 @@ def _tiny_base(settings: Settings) -> str | None:
 
 def _tiny_build(settings: Settings, runtime: object, base: str) -> Check:
     from lz.core.errors import BuildError
-    from lz.core.job import JobContext, JobSpec
+    from lz.core.job import JobSpec
     from lz.core.layout import JobPaths
+    from lz.core.records import JobContext
     from lz.host.fs import remove_tree
     from lz.runtimes.base import Runtime
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lz.core.events import ControllerEvent
-from lz.core.job import Job, Transition
+from lz.core.job import Job
+from lz.core.records import Transition
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import IO
 
 from lz.core.errors import BuildError
-from lz.core.job import JobContext
 from lz.core.layout import CONTAINER_WORKDIR
+from lz.core.records import JobContext
 from lz.host.fs import remove_tree
 from lz.host.process import CommandTimeout, run_logged
 from lz.runtimes.base import (

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO
 
 from lz.core.errors import BuildError
-from lz.core.job import JobContext
 from lz.core.layout import CONTAINER_WORKDIR
+from lz.core.records import JobContext
 from lz.host.logtail import tail_lines
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import IO
 
 from lz.core.errors import BuildError
-from lz.core.job import JobContext
 from lz.core.layout import CONTAINER_WORKDIR
+from lz.core.records import JobContext
 from lz.host.fs import remove_tree
 from lz.host.logtail import last_lines
 from lz.host.process import CommandRunner, CommandTimeout, run_command, run_logged

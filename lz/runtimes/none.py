@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import IO
 
 from lz.core.errors import BuildError
-from lz.core.job import JobContext
+from lz.core.records import JobContext
 from lz.runtimes.base import Runtime
 
 

@@ -19,8 +19,9 @@ from sqlalchemy.exc import OperationalError
 
 from lz.core.errors import InvalidTransition, JobNotFound, StoreBusy
 from lz.core.events import Listeners
-from lz.core.job import Job, JobSpec, Transition
+from lz.core.job import Job, JobSpec
 from lz.core.machine import ACTIVE, Lifecycle
+from lz.core.records import Transition
 from lz.core.selection import Selection, like_pattern
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.intake_store import new_job_id  # noqa: F401  (re-exported: its old home)

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from lz.core.errors import ControllerUnavailable
-from lz.core.job import JobContext, JobSpec, Observation, Tracked
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Observation, Tracked
 from lz.core.resources import Resources
 from lz.executors.slurm import SlurmExecutor
 from lz.slurm.settings import SlurmSettings

@@ -12,7 +12,8 @@ from typing import IO
 from lz.config import Settings
 from lz.core.errors import ControllerUnavailable
 from lz.core.events import Listeners
-from lz.core.job import Job, JobContext, JobSpec, Observation, Tracked, Usage
+from lz.core.job import Job, JobSpec
+from lz.core.records import JobContext, Observation, Tracked, Usage
 from lz.engine import assembly
 from lz.executors.base import Executor
 from lz.runtimes.base import Runtime

@@ -18,8 +18,9 @@ from typing import Any
 
 import lz.core.rules
 from lz.core.errors import InvalidTransition
-from lz.core.job import Job, JobSpec, Observation
+from lz.core.job import Job, JobSpec
 from lz.core.machine import TERMINAL, Lifecycle, State
+from lz.core.records import Observation
 from lz.core.resources import Resources
 
 Decide = Callable[[Job, Observation | None, Any], list[Any]]

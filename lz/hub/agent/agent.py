@@ -29,9 +29,9 @@ from urllib.parse import quote
 from lz import __version__
 from lz.config import Settings
 from lz.core.errors import LzError, UserError
-from lz.core.job import Transition
 from lz.core.layout import JobPaths
 from lz.core.machine import State
+from lz.core.records import Transition
 from lz.core.resources import format_time
 from lz.host.faults import crash_point
 from lz.hub.agent import beat, leftovers, outbox

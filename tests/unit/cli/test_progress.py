@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lz.cli import progress
-from lz.core.job import Transition
+from lz.core.records import Transition
 from tests.unit.fakes import job_snapshot as _job
 
 

@@ -4,8 +4,8 @@ stretch a controller back-off; found by the clock drill (``tests/integration/tes
 from pathlib import Path
 
 from lz.core.backoff import Backoff
-from lz.core.job import Observation, Tracked
 from lz.core.layout import JobPaths
+from lz.core.records import Observation, Tracked
 from lz.engine.watcher import Watcher
 from lz.executors.base import Executor
 

@@ -7,8 +7,9 @@ import pytest
 
 from lz.core.dependencies import Dependency, find_cycle, holds, parse_all, sbatch_dependency
 from lz.core.errors import BundleError
-from lz.core.job import JobSpec, Observation
+from lz.core.job import JobSpec
 from lz.core.machine import Lifecycle
+from lz.core.records import Observation
 from lz.core.retry import RetryPolicy, cause_of, delay_s, earns_retry, parse_policy
 from lz.core.rules import Cancel, Fire, Prerequisite, Record, Work, decide, prerequisite
 from lz.slurm.options import with_options

@@ -2,7 +2,8 @@
 
 from dataclasses import replace
 
-from lz.core.job import Job, JobSpec, Observation
+from lz.core.job import Job, JobSpec
+from lz.core.records import Observation
 from lz.core.resources import Resources
 from lz.core.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
 

@@ -5,7 +5,7 @@ property test (``test_rules_property``): queued, cancelled or failed while pendi
 
 from dataclasses import replace
 
-from lz.core.job import Observation
+from lz.core.records import Observation
 from lz.core.rules import Fire, Record, TickContext, Work, decide
 from tests.unit.core.test_rules import NOW, job
 

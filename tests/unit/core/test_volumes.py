@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from lz.core.errors import ConfigError
-from lz.core.job import JobContext, JobSpec
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext
 from lz.core.volumes import Volume, check, from_config
 from lz.runtimes.apptainer import ApptainerRuntime
 from lz.runtimes.charliecloud import CharliecloudRuntime, read_only_prefix

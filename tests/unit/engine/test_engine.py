@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lz.core.job import Observation
+from lz.core.records import Observation
 from tests.unit.fakes import FakeExecutor, FakeRuntime, Harness
 
 

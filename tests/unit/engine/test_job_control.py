@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from lz.core.errors import ControllerUnavailable, ControlRefused, InvalidTransition
-from lz.core.job import Observation
 from lz.core.machine import Lifecycle
+from lz.core.records import Observation
 from lz.core.rules import Cancel, Control, Fire, decide, ended_by
 from lz.slurm.commands import listpids_argv, scancel_signal_argv, scontrol_argv
 from lz.slurm.parse import read_listpids, read_scontrol

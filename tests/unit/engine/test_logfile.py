@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from lz.cli import main
-from lz.core.job import Transition
+from lz.core.records import Transition
 from lz.ops import logfile
 from tests.unit.fakes import job_snapshot as _job
 

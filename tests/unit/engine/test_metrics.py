@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from lz.core.errors import ConfigError
 from lz.core.events import ControllerEvent, Listeners, StepEvent
-from lz.core.job import Observation
+from lz.core.records import Observation
 from lz.metrics.address import parse_address
 from lz.metrics.hub import METRIC_NAMES as HUB_NAMES
 from lz.metrics.hub import HubMetrics

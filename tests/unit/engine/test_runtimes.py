@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from lz.core.errors import BuildError, BundleError, ConfigError
-from lz.core.job import JobContext, JobSpec
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext
 from lz.core.resources import Resources
 from lz.runtimes.apptainer import ApptainerRuntime, localise_definition, unpack_argv
 from lz.runtimes.base import save_default_command

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lz.core.job import JobContext, JobSpec, Tracked
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Tracked
 from lz.core.resources import Resources
 from lz.executors.array_tasks import task_views, task_wrapper
 from lz.executors.base import wrapper_script

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lz.core.errors import ConfigError, ControllerUnavailable, SubmitRejected
-from lz.core.job import JobContext, JobSpec, Tracked
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Tracked
 from lz.core.resources import Resources
 from lz.executors.base import wrapper_script
 from lz.executors.slurm import SlurmExecutor

@@ -8,8 +8,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from lz.core.dependencies import Dependency
-from lz.core.job import JobContext, JobSpec, Tracked
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext, Tracked
 from lz.core.retry import RetryPolicy
 from lz.core.rules import Cancel, Fire, decide
 from tests.unit.core.test_rules import CTX, job

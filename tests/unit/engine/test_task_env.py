@@ -8,8 +8,9 @@ import subprocess
 from importlib import resources
 from pathlib import Path
 
-from lz.core.job import JobContext, JobSpec
+from lz.core.job import JobSpec
 from lz.core.layout import JobPaths
+from lz.core.records import JobContext
 from lz.core.resources import Resources
 from lz.runtimes.apptainer import ApptainerRuntime
 from lz.runtimes.base import TASK_ENV

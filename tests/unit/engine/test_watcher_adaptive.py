@@ -6,8 +6,8 @@ floor, whatever wakes the daemon."""
 from pathlib import Path
 
 from lz.core.errors import ControllerUnavailable
-from lz.core.job import Observation, Tracked
 from lz.core.layout import JobPaths
+from lz.core.records import Observation, Tracked
 from lz.engine.watcher import Watcher
 from lz.executors.base import Executor
 

@@ -267,7 +267,7 @@ def test_the_sweep_runs_again_on_a_timer(tmp_path: Path) -> None:
 
 # -- issue 23: a job's end is heard at once ----------------------------------------------------------
 def test_a_job_whose_process_ended_frees_its_room_and_its_clean_starts_the_upload(tmp_path: Path) -> None:
-    from lz.core.job import Transition
+    from lz.core.records import Transition
 
     agent = _agent(tmp_path, Unreachable())
     local = _hold(agent, "h1", 1)
