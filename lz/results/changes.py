@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lz.results.find_walk import find_walk
+from lz.results.find_walk import FIND, find_walk
 from lz.results.manifest import DIR, OTHER, ROOT, Entry, Manifest, entry_of, root_path
 from lz.results.since import clock, still_valid
 from lz.results.walk import OpenDir, default_workers, open_dir, walk_tree
@@ -248,23 +248,24 @@ def by_find(before: Manifest, opener: OpenDir) -> bool:
 
 def compare_tree(root: str, before: Manifest, make: Callable[[int], _C], *, workers: int = 1,
                  opener: OpenDir = open_dir, spawn: Callable[[int], _C] | None = None,
-                 discard: Callable[[_C], None] = lambda _: None) -> list[Any]:
+                 discard: Callable[[_C], None] = lambda _: None, find: str | None = FIND) -> list[Any]:
     """What each walker found (``finish()``): by find where ``by_find``, else (or where find failed, after
     ``discard`` of what the first comparer did) by ``workers`` processes in Python. ``make(n)`` makes
-    this process's comparer, one of ``n`` walkers; ``spawn(i)`` a forked walker's."""
-    if by_find(before, opener):
+    this process's comparer, one of ``n`` walkers; ``spawn(i)`` a forked walker's; ``find`` the program
+    (None: walk in Python)."""
+    if find is not None and by_find(before, opener):
         assert before.since is not None
         comparer = make(1)
-        if find_walk(root, before.since.ns, comparer, opener=opener):
+        if find_walk(root, before.since.ns, comparer, opener=opener, program=find):
             return [comparer.finish()]
         discard(comparer)
     return walk_tree(root, make(workers), spawn or (lambda _: make(workers)), opener=opener, workers=workers)
 
 
 def changes_since(root: Path, before: Manifest, *, workers: int | None = None, opener: OpenDir = open_dir,
-                  parallel_from: int = PARALLEL_FROM) -> Changes:
+                  parallel_from: int = PARALLEL_FROM, find: str | None = FIND) -> Changes:
     """Walk ``root`` once, comparing with ``before`` as it goes: the same answer as
     ``diff(before, snapshot(root))`` without building an entry for what did not change."""
     parts = compare_tree(root_path(root), before, lambda _: Comparison(before), opener=opener,
-                         workers=workers_for(before, workers, parallel_from))
+                         workers=workers_for(before, workers, parallel_from), find=find)
     return merge(parts, deleted_since(before, parts))

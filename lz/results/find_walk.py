@@ -40,12 +40,12 @@ class Comparer(Protocol):
     def unchanged(self, rel: str) -> bool: ...
 
 
-def find_argv(root: str, since_ns: int) -> list[str]:
+def find_argv(root: str, since_ns: int, program: str = FIND) -> list[str]:
     """find printing ``c<type><relative path>`` for each entry with a ctime after ``since_ns`` and
     ``ud<relative path>`` for each other directory, in the order it walks (a directory before its
     contents), each ended by a NUL."""
     stamp = f"@{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
-    return [FIND, root, "(", "-newerct", stamp, "-printf", "c%y%P\\0", ")",
+    return [program, root, "(", "-newerct", stamp, "-printf", "c%y%P\\0", ")",
             "-o", "(", "-type", "d", "-printf", "ud%P\\0", ")"]
 
 
@@ -96,13 +96,14 @@ def _within(rel: str, ancestor: str) -> bool:
     return not ancestor or rel == ancestor or rel.startswith(ancestor + "/")
 
 
-def find_walk(root: str, since_ns: int, comparer: Comparer, *, opener: OpenDir = open_dir) -> bool:
+def find_walk(root: str, since_ns: int, comparer: Comparer, *, opener: OpenDir = open_dir,
+              program: str = FIND) -> bool:
     """Compare what find names under ``root`` (a real path) with ``comparer``; False when find failed,
     and then what ``comparer`` holds is of no use (the caller walks again with a fresh one)."""
     env = {**os.environ, "LC_ALL": "C"}
     env.pop("POSIXLY_CORRECT", None)
     try:
-        find = subprocess.Popen(find_argv(root, since_ns), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        find = subprocess.Popen(find_argv(root, since_ns, program), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                 stdin=subprocess.DEVNULL, env=env)
     except OSError:  # no find on this host
         return False
