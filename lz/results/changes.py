@@ -20,6 +20,7 @@ from lz.results.since import clock, still_valid
 from lz.results.walk import OpenDir, default_workers, open_dir, walk_tree
 
 PARALLEL_FROM = 20_000  # entries; below this one walk beats forking
+FIND_FROM = 2_000  # entries; below this a walk in Python costs less than starting find
 
 
 @dataclass(frozen=True)
@@ -240,20 +241,22 @@ def workers_for(before: Manifest, workers: int | None, parallel_from: int = PARA
     return workers if before.entry_count() >= parallel_from else 1
 
 
-def by_find(before: Manifest, opener: OpenDir) -> bool:
-    """Whether find may walk the tree (``lz.results.find_walk``): the snapshot's clock still holds, and no
-    test swapped the way directories are opened (find opens them itself)."""
-    return opener is open_dir and still_valid(before.since, clock())
+def by_find(before: Manifest, opener: OpenDir, find_from: int = FIND_FROM) -> bool:
+    """Whether find should walk the tree (``lz.results.find_walk``): it held ``find_from`` entries or
+    more, the snapshot's clock still holds, and no test swapped the way directories are opened (find
+    opens them itself)."""
+    return opener is open_dir and before.entry_count() >= find_from and still_valid(before.since, clock())
 
 
 def compare_tree(root: str, before: Manifest, make: Callable[[int], _C], *, workers: int = 1,
                  opener: OpenDir = open_dir, spawn: Callable[[int], _C] | None = None,
-                 discard: Callable[[_C], None] = lambda _: None, find: str | None = FIND) -> list[Any]:
+                 discard: Callable[[_C], None] = lambda _: None, find: str | None = FIND,
+                 find_from: int = FIND_FROM) -> list[Any]:
     """What each walker found (``finish()``): by find where ``by_find``, else (or where find failed, after
     ``discard`` of what the first comparer did) by ``workers`` processes in Python. ``make(n)`` makes
     this process's comparer, one of ``n`` walkers; ``spawn(i)`` a forked walker's; ``find`` the program
     (None: walk in Python)."""
-    if find is not None and by_find(before, opener):
+    if find is not None and by_find(before, opener, find_from):
         assert before.since is not None
         comparer = make(1)
         if find_walk(root, before.since.ns, comparer, opener=opener, program=find):
@@ -263,9 +266,9 @@ def compare_tree(root: str, before: Manifest, make: Callable[[int], _C], *, work
 
 
 def changes_since(root: Path, before: Manifest, *, workers: int | None = None, opener: OpenDir = open_dir,
-                  parallel_from: int = PARALLEL_FROM, find: str | None = FIND) -> Changes:
+                  parallel_from: int = PARALLEL_FROM, find: str | None = FIND, find_from: int = FIND_FROM) -> Changes:
     """Walk ``root`` once, comparing with ``before`` as it goes: the same answer as
     ``diff(before, snapshot(root))`` without building an entry for what did not change."""
     parts = compare_tree(root_path(root), before, lambda _: Comparison(before), opener=opener,
-                         workers=workers_for(before, workers, parallel_from), find=find)
+                         workers=workers_for(before, workers, parallel_from), find=find, find_from=find_from)
     return merge(parts, deleted_since(before, parts))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lz.results.archive import Segment, append_file, member_for
-from lz.results.changes import Changes, Comparison, Found, compare_tree, deleted_since, merge
+from lz.results.changes import FIND_FROM, Changes, Comparison, Found, compare_tree, deleted_since, merge
 from lz.results.find_walk import FIND
 from lz.results.manifest import DIR, FILE, LINK, Entry, Manifest, type_name
 from lz.results.walk import open_dir
@@ -108,7 +108,7 @@ class TreeCollector:
     """Collecting one tree: forked walkers, then what they left for this process."""
 
     def __init__(self, index: int, prefix: str, root: str, before: Manifest, tmp: Path, opener: OpenFile,
-                 limits: ResultLimits, progress: Budget, find: str | None = FIND) -> None:
+                 limits: ResultLimits, progress: Budget, find: tuple[str | None, int] = (FIND, FIND_FROM)) -> None:
         self.index, self.prefix, self.root, self.before, self.tmp = index, prefix, root, before, tmp
         self.opener, self.limits, self.progress, self.find = opener, limits, progress, find
         self.length = 0
@@ -141,7 +141,7 @@ class TreeCollector:
             self.progress.bytes = chosen
 
         parts = compare_tree(self.root, self.before, make, workers=count, spawn=spawn, discard=discard,
-                             find=self.find)
+                             find=self.find[0], find_from=self.find[1])
         records: dict[str, dict[str, Any]] = {}
         for index, (_, archived, bytes_left, files_left, segment, length) in enumerate(parts):
             records.update(archived)

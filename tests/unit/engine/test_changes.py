@@ -174,10 +174,10 @@ def test_changes_since_agrees_with_diff(tmp_path: Path, workers: int, find: str 
     assert before.since is not None
     make_every_change(root)
     expected = diff(before, snapshot(root))
-    assert changes_since(root, before, workers=workers, parallel_from=0, find=find) == expected
+    assert changes_since(root, before, workers=workers, parallel_from=0, find=find, find_from=0) == expected
     assert expected.added == ["empty/nested", "sub/deep/c.txt", "sub/link"]
     assert expected.deleted == ["remove.txt", "sub/deep/a.txt"]
-    assert dict(changes_since(root, before, workers=workers, parallel_from=0, find=find).current) == dict(
+    assert dict(changes_since(root, before, workers=workers, parallel_from=0, find=find, find_from=0).current) == dict(
         expected.current)
 
 
@@ -189,7 +189,7 @@ def test_changes_since_finds_deletions_below_a_removed_directory(tmp_path: Path,
         (root / "sub" / "deep" / name).unlink()
     (root / "sub" / "deep").rmdir()
     os.symlink("/etc", root / "sub" / "deep")  # and a link in its place, not walked into
-    changes = changes_since(root, before, find=find)
+    changes = changes_since(root, before, find=find, find_from=0)
     assert changes == diff(before, snapshot(root))
     assert changes.modified == ["sub/deep"] and changes.deleted == ["sub/deep/a.txt", "sub/deep/b.txt"]
 
@@ -226,7 +226,7 @@ def test_a_file_rewritten_in_place_with_its_mtime_restored_is_modified(tmp_path:
     st = (root / "keep.txt").stat()
     assert (st.st_ino, st.st_mtime_ns, st.st_size, (root / "keep.txt").read_text()) == (ino, mtime, 8, "KEEP.TXT")
     assert diff(before, snapshot(root)).modified == ["keep.txt"]
-    assert changes_since(root, before).modified == ["keep.txt"]  # by find
+    assert changes_since(root, before, find_from=0).modified == ["keep.txt"]  # by find
     assert changes_since(root, before, workers=2, parallel_from=0, find=None).modified == ["keep.txt"]
 
 

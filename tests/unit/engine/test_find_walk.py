@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lz.results.changes import Comparison, changes_since, diff
+from lz.results.changes import FIND_FROM, Comparison, by_find, changes_since, diff
 from lz.results.collect import ARCHIVE, collect, read_manifest
 from lz.results.find_walk import FIND, find_argv, find_walk, split_records
 from lz.results.manifest import Manifest, snapshot
 from lz.results.since import MARGIN_NS, STEP_NS, Since, mount_type, still_valid
+from lz.results.walk import open_dir
 from tests.unit.engine.test_manifest import later
 
 # captured from a Linux host (fields trimmed to what the parser reads), with a mount point holding a space
@@ -133,12 +134,22 @@ def test_find_compares_only_what_changed_and_agrees_with_the_python_walk(tmp_pat
     assert before.since is not None and find_walk(str(root), before.since.ns, comparer)
     # the root (d05 gone, new/ made), d01, d03, d04 (chmod), d06, d07, d08, new, new/deep: not the other 32
     assert comparer.visits == 9
-    assert changes_since(root, before) == expected
+    assert changes_since(root, before, find_from=0) == expected
     assert changes_since(root, before, find=None) == expected
-    assert dict(changes_since(root, before).current) == dict(expected.current)
+    assert dict(changes_since(root, before, find_from=0).current) == dict(expected.current)
     assert expected.added == ["d01/new-with-old-mtime", "d03/renamed", "d07/line\nbreak", "new/deep/file"]
     assert expected.modified == ["d00/f0", "d02/f3", "d04", "d06/inner", "link"]
     assert {"d03/f1", "d05", "d05/f9", "d05/inner"} <= set(expected.deleted) and expected.skipped == ["d08/pipe"]
+
+
+def test_a_small_tree_is_walked_in_python_without_starting_find(tmp_path: Path) -> None:
+    """A process start costs more than a Python walk of a few entries (a small job pays no find)."""
+    before = settled(wide(tmp_path / "w"))
+    assert before.entry_count() < FIND_FROM
+    assert not by_find(before, open_dir) and by_find(before, open_dir, find_from=0)
+    assert not by_find(before, lambda name, fd=None: open_dir(name, fd), find_from=0)  # an injected opener
+    before.since = None
+    assert not by_find(before, open_dir, find_from=0)
 
 
 @pytest.mark.parametrize("program", ["false", "echo", "/nonexistent/find"])
@@ -146,7 +157,7 @@ def test_where_find_fails_the_tree_is_walked_in_python(tmp_path: Path, program: 
     root = wide(tmp_path / "w")
     before = settled(root)
     change_everything(root)
-    assert changes_since(root, before, find=program) == diff(before, snapshot(root))
+    assert changes_since(root, before, find=program, find_from=0) == diff(before, snapshot(root))
 
 
 def test_collect_by_find_archives_each_change_once_even_after_find_failed_midway(tmp_path: Path) -> None:
@@ -160,7 +171,7 @@ def test_collect_by_find_archives_each_change_once_even_after_find_failed_midway
     expected = diff(before, snapshot(root))
     names = {}
     for how, program in (("find", FIND), ("failed", str(failing)), ("python", None)):
-        summary = collect({"": (root, before)}, tmp_path / how, {}, find=program)
+        summary = collect({"": (root, before)}, tmp_path / how, {}, find=program, find_from=0)
         with tarfile.open(tmp_path / how / ARCHIVE) as archive:
             names[how] = sorted(archive.getnames())
         assert len(names[how]) == len(set(names[how]))
