@@ -198,6 +198,30 @@ class Comparison:
         self.found.present += len(entries)
         return True
 
+    def relisted(self, fd: int, rel: str) -> set[str] | None:
+        """Directory ``rel`` (open as ``fd``) may have gained or lost names (its ctime is new): list it
+        again to find what it lost, and compare the names it gained; returns those (None for a directory
+        the snapshot did not list: compare it in full). Entries it kept are compared only where their
+        own ctime is new (``lz.results.find_walk``)."""
+        before = self.before.dirs.get(rel)
+        if before is None:
+            return None
+        found = self.found
+        try:
+            names = os.listdir(fd)
+        except OSError:
+            found.unreadable.append(rel or ROOT)
+            return set()
+        new = [name for name in names if name not in before]
+        present = len(names) - len(new)
+        if present != len(before):
+            found.short[rel] = set(names)
+        found.listed.add(rel)
+        found.present += present
+        for name in new:
+            self.entry(fd, rel, name)
+        return set(new)
+
     def entry(self, fd: int, rel: str, name: str) -> None:
         """Compare one entry of directory ``rel`` (open as ``fd``) alone: its ctime is new, its
         directory's is not (or it is a directory, compared with its parent's listing)."""

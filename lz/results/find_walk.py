@@ -3,9 +3,12 @@ whose ctime is after the snapshot began (``lz.results.since``), and the director
 process then looks at those alone.
 
 Unchanged entries, nearly all of a large tree, never become Python objects, so the walk costs about
-what ``find -newer`` does. A directory whose ctime is new may have gained or lost names: it is read
-and compared in full (``Comparison.visit``); one whose ctime is not has the same names as before, and
-each of its entries with a new ctime is compared alone (``Comparison.entry``).
+what ``find -newer`` does. Each entry with a new ctime is compared alone (``Comparison.entry``). A
+directory whose ctime is not new has the same names as before; one whose ctime is new may have lost
+some, so it is listed again, without a ``stat`` (``Comparison.relisted``): a name it gained got a new
+ctime of its own (creating, linking and renaming on a local filesystem all set the entry's ctime),
+and is compared there all the same. A directory the snapshot did not list is compared in full
+(``Comparison.visit``).
 
 find only names entries: each directory is opened here as every walk opens it (``lz.results.walk``:
 relative to its parent, never through a symlink), so a name find printed cannot lead a read out of
@@ -38,6 +41,8 @@ class Comparer(Protocol):
     def entry(self, fd: int, rel: str, name: str) -> None: ...
 
     def unchanged(self, rel: str) -> bool: ...
+
+    def relisted(self, fd: int, rel: str) -> set[str] | None: ...
 
 
 def find_argv(root: str, since_ns: int, program: str = FIND) -> list[str]:
@@ -125,6 +130,7 @@ def find_walk(root: str, since_ns: int, comparer: Comparer, *, opener: OpenDir =
 
 def _compare(found: Iterator[bytes], comparer: Comparer, dirs: _Directories) -> bool:
     visited: set[str] = set()  # directories compared in full: their entries need no look of their own
+    handled: set[str] = set()  # new names of relisted directories, compared already
     failed: list[str] = []  # directories that could not be opened here: what lies below is unreadable
     for record in found:
         what, kind, rel = record[0], record[1:2], os.fsdecode(record[2:])
@@ -137,7 +143,7 @@ def _compare(found: Iterator[bytes], comparer: Comparer, dirs: _Directories) -> 
         if failed and _below_any(rel, failed):
             continue
         parent, _, name = rel.rpartition("/")
-        if rel and parent not in visited:  # its own entry: nobody compared it with its parent's listing
+        if rel and parent not in visited and rel not in handled:  # compared with its parent's entry for it
             try:
                 comparer.entry(dirs.fd(parent), parent, name)
             except OSError:
@@ -151,8 +157,13 @@ def _compare(found: Iterator[bytes], comparer: Comparer, dirs: _Directories) -> 
                 comparer.unreadable.append(rel or ROOT)
                 failed.append(rel)
                 continue
-            comparer.visit(fd, rel)
-            visited.add(rel)
+            new = comparer.relisted(fd, rel)
+            if new is None:
+                comparer.visit(fd, rel)
+                visited.add(rel)
+            else:
+                prefix = rel + "/" if rel else ""
+                handled.update(prefix + name for name in new)
     return True
 
 

@@ -74,13 +74,18 @@ def change_everything(root: Path) -> None:
 
 
 class Counting(Comparison):
-    """Counts the directories compared in full."""
+    """Counts the directories compared in full and those listed again."""
 
-    visits = 0
+    visits = relists = 0
 
     def visit(self, fd: int, rel: str) -> list[str]:
         self.visits += 1
         return super().visit(fd, rel)
+
+    def relisted(self, fd: int, rel: str) -> set[str] | None:
+        new = super().relisted(fd, rel)
+        self.relists += new is not None
+        return new
 
 
 def test_find_is_asked_for_changed_entries_and_the_directories() -> None:
@@ -132,14 +137,28 @@ def test_find_compares_only_what_changed_and_agrees_with_the_python_walk(tmp_pat
     expected = diff(before, snapshot(root))
     comparer = Counting(before)
     assert before.since is not None and find_walk(str(root), before.since.ns, comparer)
-    # the root (d05 gone, new/ made), d01, d03, d04 (chmod), d06, d07, d08, new, new/deep: not the other 32
-    assert comparer.visits == 9
+    # listed in full: only new/ and new/deep, which the snapshot never listed; the root (d05 gone, new/
+    # made), d01, d03, d04 (chmod), d06, d07 and d08 are listed again without a stat of what they kept
+    assert comparer.visits == 2 and comparer.relists == 7
     assert changes_since(root, before, find_from=0) == expected
     assert changes_since(root, before, find=None) == expected
     assert dict(changes_since(root, before, find_from=0).current) == dict(expected.current)
     assert expected.added == ["d01/new-with-old-mtime", "d03/renamed", "d07/line\nbreak", "new/deep/file"]
     assert expected.modified == ["d00/f0", "d02/f3", "d04", "d06/inner", "link"]
     assert {"d03/f1", "d05", "d05/f9", "d05/inner"} <= set(expected.deleted) and expected.skipped == ["d08/pipe"]
+
+
+def test_a_name_gained_and_one_lost_in_every_directory(tmp_path: Path) -> None:
+    """Every directory listed again (none compared in full): gains and losses all found."""
+    root = wide(tmp_path / "w")
+    before = settled(root)
+    for d in range(20):
+        (root / f"d{d:02d}" / "f0").unlink()
+        (root / f"d{d:02d}" / "inner" / "gained").write_bytes(b"g")
+        os.link(root / f"d{d:02d}" / "f1", root / f"d{d:02d}" / "linked")  # an old inode under a new name
+    expected = diff(before, snapshot(root))
+    assert len(expected.deleted) == 20 and len(expected.added) == 40 and len(expected.modified) == 20
+    assert changes_since(root, before, find_from=0) == expected == changes_since(root, before, find=None)
 
 
 def test_a_small_tree_is_walked_in_python_without_starting_find(tmp_path: Path) -> None:
