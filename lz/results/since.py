@@ -9,7 +9,7 @@ between. Both are checked, not assumed: only on a local filesystem (a network fi
 may come from another host's clock) and only while the host has not rebooted and its real-time clock
 has not moved back against the boot-time clock by more than ``STEP_NS``. A margin of ``MARGIN_NS``
 covers the kernel's coarse timestamps and a small step; entries changed within it just before the
-snapshot are compared in full, which is correct, only slower.
+snapshot are compared one by one, which is correct, only slower.
 """
 
 from __future__ import annotations
