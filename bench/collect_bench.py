@@ -3,13 +3,16 @@
 change (500 modified, 500 new).
 
 Times lz's collection (walk after the run comparing with the snapshot + sha256 + tar.gz of the
-changed files + manifest + fsync) next to ``find ROOT -newer STAMP -type f -print0 | tar --null -T -
--czf`` on the same tree in the same process, gzip level 1 for both, after a warm-up round of each
-(the page cache cannot be dropped, so both run warm). The snapshot before the run is timed apart: it
+changed files + manifest + fsync; the walk by find(1) where the snapshot's clock allows, as on a
+local filesystem, see lz/results/find_walk.py; ``--no-find``: by Python walkers) next to
+``find ROOT -newer STAMP -type f -print0 | tar --null -T - -czf`` on the same tree in the same
+process, gzip level 1 for both (lz's level; the same level on both sides keeps it fair), after a
+warm-up round of each (the page cache cannot be dropped, so both run warm). The snapshot before the run is timed apart: it
 happens before the job starts. Goal: lz within 1.2x of the pair. CPU time (this process and all its
 children) is printed too: on a machine whose CPUs are busy, the wall-clock ratio follows it.
 
     python3 bench/collect_bench.py [--files 100000] [--per-dir 100] [--changes 1000] [--repeat 5] [--workers N]
+                                   [--no-find]
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lz.results.changes import changes_since  # noqa: E402
+from lz.results.changes import by_find, changes_since  # noqa: E402
 from lz.results.collect import COMPRESSLEVEL, collect  # noqa: E402
 from lz.results.manifest import Manifest, snapshot  # noqa: E402
-from lz.results.walk import default_workers  # noqa: E402
+from lz.results.walk import default_workers, open_dir  # noqa: E402
 
 
 def make_tree(root: Path, files: int, per_dir: int) -> list[str]:
@@ -100,6 +103,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=None,
                         help="walker processes (default: one per idle CPU, at most 4, as the daemon does)")
+    parser.add_argument("--no-find", action="store_true",
+                        help="walk in Python, as where find cannot be used (the snapshot's clock forgotten)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lz-bench-") as tmp:
         base = Path(tmp)
@@ -115,6 +120,8 @@ def main() -> None:
             t0 = time.perf_counter()
             before = snapshot(root)
             snap_times.append(time.perf_counter() - t0)
+            if args.no_find:
+                before.since = None
             stamp = base / "stamp"
             stamp.touch()
             time.sleep(0.05)  # past the filesystem's coarse timestamps
@@ -124,7 +131,8 @@ def main() -> None:
             for who in order:
                 c0 = cpu_seconds()
                 if who == "lz":
-                    walkers.append(args.workers or default_workers())  # what collect is about to choose, near enough
+                    # what collect is about to choose, near enough
+                    walkers.append("find" if by_find(before, open_dir) else str(args.workers or default_workers()))
                     t0 = time.perf_counter()
                     summary = collect({"": (root, before)}, base / f"results{round_}", {}, workers=args.workers)
                     lz_time = time.perf_counter() - t0
@@ -164,10 +172,16 @@ def main() -> None:
         print(f"CPU ratio lz / baseline: {min(lz_cpu) / min(base_cpu):.2f}x best-to-best, "
               f"{statistics.median(lz_cpu) / statistics.median(base_cpu):.2f}x median (what a busy machine's "
               "wall-clock ratio tends to: walkers in parallel help only where CPUs are idle)")
+        wall_rounds = [lz / b for lz, b in zip(lz_times, base_times)]
+        cpu_rounds = [lz / b for lz, b in zip(lz_cpu, base_cpu)]
+        print(f"per round (same round's baseline): wall {' '.join(f'{r:.2f}' for r in wall_rounds)} (median "
+              f"{statistics.median(wall_rounds):.2f}x, worst {max(wall_rounds):.2f}x); CPU "
+              f"{' '.join(f'{r:.2f}' for r in cpu_rounds)} (median {statistics.median(cpu_rounds):.2f}x, worst "
+              f"{max(cpu_rounds):.2f}x)")
         print(f"memory: collect's peak Python allocations {traced_peak / 2**20:.1f} MiB (tracemalloc); "
               f"process peak RSS {rss_mib:.0f} MiB (includes the 100k-entry snapshot held in memory)")
-        print(f"walker processes per round: {' '.join(map(str, walkers[1:]))} (one per idle CPU, at most 4; forked ones' "
-              f"memory is not in the tracemalloc figure); cpus: {os.cpu_count()}; load average: "
+        print(f"walk per round: {' '.join(walkers[1:])} (find, or that many Python walkers: one per idle CPU, at most 4; "
+              f"forked ones' memory is not in the tracemalloc figure); cpus: {os.cpu_count()}; load average: "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

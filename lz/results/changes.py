@@ -9,15 +9,18 @@ it finds while the directory that holds it is open.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from lz.results.find_walk import FIND, find_walk
 from lz.results.manifest import DIR, OTHER, ROOT, Entry, Manifest, entry_of, root_path
+from lz.results.since import clock, still_valid
 from lz.results.walk import OpenDir, default_workers, open_dir, walk_tree
 
 PARALLEL_FROM = 20_000  # entries; below this one walk beats forking
+FIND_FROM = 2_000  # entries; below this a walk in Python costs less than starting find
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,57 @@ class Comparison:
         found.present += present
         return subdirs
 
+    def unchanged(self, rel: str) -> bool:
+        """Directory ``rel`` holds the names it held (its ctime says so, ``lz.results.find_walk``): all
+        its old entries are still there. False for one the snapshot did not list (compare it in full)."""
+        entries = self.before.dirs.get(rel)
+        if entries is None:
+            return False
+        self.found.listed.add(rel)
+        self.found.present += len(entries)
+        return True
+
+    def relisted(self, fd: int, rel: str) -> set[str] | None:
+        """Directory ``rel`` (open as ``fd``) may have gained or lost names (its ctime is new): list it
+        again to find what it lost, and compare the names it gained; returns those (None for a directory
+        the snapshot did not list: compare it in full). Entries it kept are compared only where their
+        own ctime is new (``lz.results.find_walk``)."""
+        before = self.before.dirs.get(rel)
+        if before is None:
+            return None
+        found = self.found
+        try:
+            names = os.listdir(fd)
+        except OSError:
+            found.unreadable.append(rel or ROOT)
+            return set()
+        new = [name for name in names if name not in before]
+        present = len(names) - len(new)
+        if present != len(before):
+            found.short[rel] = set(names)
+        found.listed.add(rel)
+        found.present += present
+        for name in new:
+            self.entry(fd, rel, name)
+        return set(new)
+
+    def entry(self, fd: int, rel: str, name: str) -> None:
+        """Compare one entry of directory ``rel`` (open as ``fd``) alone: its ctime is new, its
+        directory's is not (or it is a directory, compared with its parent's listing)."""
+        path = f"{rel}/{name}" if rel else name
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError:
+            self.found.unreadable.append(path)
+            return
+        entry = entry_of(st, name, fd, self.ctimes)
+        what = self.found.compare(path, entry, self.before.dirs.get(rel, _NONE).get(name))
+        if what is not None:
+            self.changed(fd, name, path, entry, what)
+
 
 _NONE: dict[str, Entry] = {}
+_C = TypeVar("_C", bound=Comparison)
 
 
 def deleted_since(before: Manifest, parts: list[Found]) -> list[str]:
@@ -213,10 +265,34 @@ def workers_for(before: Manifest, workers: int | None, parallel_from: int = PARA
     return workers if before.entry_count() >= parallel_from else 1
 
 
+def by_find(before: Manifest, opener: OpenDir, find_from: int = FIND_FROM) -> bool:
+    """Whether find should walk the tree (``lz.results.find_walk``): it held ``find_from`` entries or
+    more, the snapshot's clock still holds, and no test swapped the way directories are opened (find
+    opens them itself)."""
+    return opener is open_dir and before.entry_count() >= find_from and still_valid(before.since, clock())
+
+
+def compare_tree(root: str, before: Manifest, make: Callable[[int], _C], *, workers: int = 1,
+                 opener: OpenDir = open_dir, spawn: Callable[[int], _C] | None = None,
+                 discard: Callable[[_C], None] = lambda _: None, find: str | None = FIND,
+                 find_from: int = FIND_FROM) -> list[Any]:
+    """What each walker found (``finish()``): by find where ``by_find``, else (or where find failed, after
+    ``discard`` of what the first comparer did) by ``workers`` processes in Python. ``make(n)`` makes
+    this process's comparer, one of ``n`` walkers; ``spawn(i)`` a forked walker's; ``find`` the program
+    (None: walk in Python)."""
+    if find is not None and by_find(before, opener, find_from):
+        assert before.since is not None
+        comparer = make(1)
+        if find_walk(root, before.since.ns, comparer, opener=opener, program=find):
+            return [comparer.finish()]
+        discard(comparer)
+    return walk_tree(root, make(workers), spawn or (lambda _: make(workers)), opener=opener, workers=workers)
+
+
 def changes_since(root: Path, before: Manifest, *, workers: int | None = None, opener: OpenDir = open_dir,
-                  parallel_from: int = PARALLEL_FROM) -> Changes:
+                  parallel_from: int = PARALLEL_FROM, find: str | None = FIND, find_from: int = FIND_FROM) -> Changes:
     """Walk ``root`` once, comparing with ``before`` as it goes: the same answer as
     ``diff(before, snapshot(root))`` without building an entry for what did not change."""
-    parts = walk_tree(root_path(root), Comparison(before), lambda _: Comparison(before), opener=opener,
-                      workers=workers_for(before, workers, parallel_from))
+    parts = compare_tree(root_path(root), before, lambda _: Comparison(before), opener=opener,
+                         workers=workers_for(before, workers, parallel_from), find=find, find_from=find_from)
     return merge(parts, deleted_since(before, parts))

@@ -29,7 +29,7 @@ from typing import IO, Any
 from lz.core.errors import CollectionError
 from lz.host.fs import fsync_dir, remove_tree
 from lz.results.archive import COMPRESSLEVEL, end_of_archive
-from lz.results.changes import PARALLEL_FROM, workers_for
+from lz.results.changes import FIND_FROM, PARALLEL_FROM, workers_for
 from lz.results.collect_tree import (
     DEFAULT_LIMITS,
     META,
@@ -42,6 +42,7 @@ from lz.results.collect_tree import (
     open_file,
     reserved,
 )
+from lz.results.find_walk import FIND
 from lz.results.manifest import Manifest, root_path
 
 __all__ = ["ARCHIVE", "COMPRESSLEVEL", "MANIFEST", "META", "ResultLimits", "ResultSummary", "collect", "open_file",
@@ -83,11 +84,12 @@ class ResultSummary:
 
 def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mapping[str, Path], *,
             opener: OpenFile = open_file, workers: int | None = None, limits: ResultLimits = DEFAULT_LIMITS,
-            parallel_from: int = PARALLEL_FROM) -> ResultSummary:
+            parallel_from: int = PARALLEL_FROM, find: str | None = FIND, find_from: int = FIND_FROM) -> ResultSummary:
     """Store what changed in each tree (archive prefix -> (root, manifest before)) and the logs
     (name -> path; a missing one is recorded as absent) under ``dest``, which must not exist yet
     unless it holds this very result already. Raises ``CollectionError`` when the store cannot be
-    written. Trees of ``parallel_from`` entries or more are walked by several processes."""
+    written. Trees of ``find_from`` entries or more are walked by ``find`` where their snapshot allows
+    (``lz.results.find_walk``), else those of ``parallel_from`` entries or more by several processes."""
     dest = Path(dest)
     if (dest / MANIFEST).is_file():
         return ResultSummary.from_dict(read_manifest(dest)["totals"])
@@ -104,7 +106,7 @@ def collect(trees: Mapping[str, tuple[Path, Manifest]], dest: Path, logs: Mappin
         remove_tree(tmp)  # left by a crash mid-collection: start over
         tmp.mkdir(mode=0o700)
         summary = _store(trees, tmp, logs, opener, limits, progress, workers_for=lambda before: workers_for(
-            before, workers, parallel_from))
+            before, workers, parallel_from), find=(find, find_from))
         os.rename(tmp, dest)
         fsync_dir(dest.parent)
     except OSError as exc:  # writing the store; the tree's own errors are recorded per entry
@@ -126,13 +128,14 @@ def _why(exc: OSError, dest: Path, chosen: int) -> str:
 
 
 def _store(trees: Mapping[str, tuple[Path, Manifest]], tmp: Path, logs: Mapping[str, Path], opener: OpenFile,
-           limits: ResultLimits, progress: Budget, workers_for: Callable[[Manifest], int]) -> ResultSummary:
+           limits: ResultLimits, progress: Budget, workers_for: Callable[[Manifest], int],
+           find: tuple[str | None, int]) -> ResultSummary:
     budget = Budget(limits.max_bytes, limits.max_files)
     records: list[dict[str, Any]] = []
     length = 0
     with open(create_private(tmp / ARCHIVE), "wb", buffering=0) as raw:
         for index, (prefix, (root, before)) in enumerate(sorted(trees.items())):
-            tree = TreeCollector(index, prefix, root_path(root), before, tmp, opener, limits, progress)
+            tree = TreeCollector(index, prefix, root_path(root), before, tmp, opener, limits, progress, find)
             records += tree.collect(raw, budget, workers_for(before))
             length += tree.length
         raw.write(gzip.compress(end_of_archive(length), compresslevel=COMPRESSLEVEL, mtime=0))

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lz.results.archive import Segment, append_file, member_for
-from lz.results.changes import Changes, Comparison, Found, deleted_since, merge
+from lz.results.changes import FIND_FROM, Changes, Comparison, Found, compare_tree, deleted_since, merge
+from lz.results.find_walk import FIND
 from lz.results.manifest import DIR, FILE, LINK, Entry, Manifest, type_name
-from lz.results.walk import open_dir, walk_tree
+from lz.results.walk import open_dir
 
 META = ".lz"  # where unpacking puts the manifest and the logs: a job's own ``.lz`` is never returned
 
@@ -107,9 +108,9 @@ class TreeCollector:
     """Collecting one tree: forked walkers, then what they left for this process."""
 
     def __init__(self, index: int, prefix: str, root: str, before: Manifest, tmp: Path, opener: OpenFile,
-                 limits: ResultLimits, progress: Budget) -> None:
+                 limits: ResultLimits, progress: Budget, find: tuple[str | None, int] = (FIND, FIND_FROM)) -> None:
         self.index, self.prefix, self.root, self.before, self.tmp = index, prefix, root, before, tmp
-        self.opener, self.limits, self.progress = opener, limits, progress
+        self.opener, self.limits, self.progress, self.find = opener, limits, progress, find
         self.length = 0
 
     def arcname(self, rel: str) -> str:
@@ -124,12 +125,29 @@ class TreeCollector:
             path = os.fspath(self.tmp / f".segment-{self.index}-{index}")
             return _Archiving(self, open(create_private(Path(path)), "wb", buffering=0), Budget(*share), path)
 
-        parts = walk_tree(self.root, _Archiving(self, raw, Budget(*share)), spawn, workers=count)
+        own = share  # this process's walker's share: the whole budget when find walks
+
+        def make(walkers: int) -> _Archiving:
+            nonlocal own
+            own = (budget.bytes // walkers, budget.files // walkers)
+            return _Archiving(self, raw, Budget(*own))
+
+        start, chosen = raw.tell(), self.progress.bytes
+
+        def discard(walker: _Archiving) -> None:  # find failed: what it archived goes, the walk starts over
+            walker.finish()
+            raw.seek(start)
+            raw.truncate()
+            self.progress.bytes = chosen
+
+        parts = compare_tree(self.root, self.before, make, workers=count, spawn=spawn, discard=discard,
+                             find=self.find[0], find_from=self.find[1])
         records: dict[str, dict[str, Any]] = {}
-        for _, archived, bytes_left, files_left, segment, length in parts:
+        for index, (_, archived, bytes_left, files_left, segment, length) in enumerate(parts):
             records.update(archived)
-            budget.bytes -= share[0] - bytes_left
-            budget.files -= share[1] - files_left
+            given = own if index == 0 else share  # the parent's walker comes first
+            budget.bytes -= given[0] - bytes_left
+            budget.files -= given[1] - files_left
             self.length += length
             if segment:
                 append_file(raw, segment)

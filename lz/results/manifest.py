@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lz.host.fs import special_kind, write_atomically
+from lz.results.since import Since, since_now
 from lz.results.walk import ROOT, OpenDir, open_dir, walk_tree
 
 FILE, DIR, LINK, OTHER = "f", "d", "l", "o"
@@ -35,11 +36,14 @@ class Manifest:
     was listed; and the paths that could not be read. Kept per directory because that is how a walk
     meets them: a comparison looks each name up in its directory's table, and a directory holding
     fewer of them than before is where something was deleted. ``ctimes`` is False for a manifest
-    saved before ctimes were recorded (compared without them)."""
+    saved before ctimes were recorded (compared without them). ``since``: when the snapshot began, in
+    the clock that stamps the tree's ctimes (``lz.results.since``), or None where that cannot be relied on.
+    """
 
     dirs: dict[str, dict[str, Entry]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
     ctimes: bool = True
+    since: Since | None = None
 
     @classmethod
     def from_entries(cls, entries: Mapping[str, Entry], unreadable: Iterable[str] = (), ctimes: bool = True,
@@ -83,6 +87,7 @@ class Manifest:
             "targets": {str(i): e[5] for i, e in enumerate(values) if e[5]},
             "ctimes": [e[6] for e in values] if self.ctimes else None,
             "unreadable": self.unreadable,
+            "since": list(self.since) if self.since else None,
         }
         write_atomically(path, json.dumps(document, separators=(",", ":")).encode("ascii"))
 
@@ -106,7 +111,8 @@ class Manifest:
         for rel, size in zip(data["dirs"], data["counts"]):
             dirs[rel] = dict(zip(keys[start:start + size], rows[start:start + size]))
             start += size
-        return cls(dirs, list(data["unreadable"]), data.get("ctimes") is not None)
+        since = data.get("since")
+        return cls(dirs, list(data["unreadable"]), data.get("ctimes") is not None, Since(*since) if since else None)
 
 
 
@@ -172,8 +178,10 @@ class _Snapshot:
 def snapshot(root: Path, *, opener: OpenDir = open_dir) -> Manifest:
     """Walk ``root`` without following symlinks; unreadable directories are listed, not fatal."""
     found = _Snapshot()
-    walk_tree(root_path(root), found, lambda _: found, opener=opener)
-    return Manifest(found.dirs, sorted(found.unreadable))
+    path = root_path(root)
+    since = since_now(path)  # before the walk: whatever changes after it has a later ctime
+    walk_tree(path, found, lambda _: found, opener=opener)
+    return Manifest(found.dirs, sorted(found.unreadable), since=since)
 
 
 def root_path(root: Path) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lz.results.changes import changes_since, diff
+from lz.results.find_walk import FIND
 from lz.results.manifest import DIR, FILE, Manifest, snapshot
 from lz.results.walk import default_workers, open_dir, others_running, runs, walkers
 from tests.unit.engine.test_manifest import later, refusing, tree
@@ -165,26 +166,30 @@ def make_every_change(root: Path) -> None:
     os.mkfifo(root / "pipe")
 
 
-@pytest.mark.parametrize("workers", [1, 3])
-def test_changes_since_agrees_with_diff(tmp_path: Path, workers: int) -> None:
+@pytest.mark.parametrize(("workers", "find"), [(1, FIND), (1, None), (3, None)])
+def test_changes_since_agrees_with_diff(tmp_path: Path, workers: int, find: str | None) -> None:
+    """By find (the snapshot's clock holds on tmp_path) and by Python walkers."""
     root = tree(tmp_path / "w")
     before = snapshot(root)
+    assert before.since is not None
     make_every_change(root)
     expected = diff(before, snapshot(root))
-    assert changes_since(root, before, workers=workers, parallel_from=0) == expected
+    assert changes_since(root, before, workers=workers, parallel_from=0, find=find, find_from=0) == expected
     assert expected.added == ["empty/nested", "sub/deep/c.txt", "sub/link"]
     assert expected.deleted == ["remove.txt", "sub/deep/a.txt"]
-    assert dict(changes_since(root, before, workers=workers, parallel_from=0).current) == dict(expected.current)
+    assert dict(changes_since(root, before, workers=workers, parallel_from=0, find=find, find_from=0).current) == dict(
+        expected.current)
 
 
-def test_changes_since_finds_deletions_below_a_removed_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("find", [FIND, None])
+def test_changes_since_finds_deletions_below_a_removed_directory(tmp_path: Path, find: str | None) -> None:
     root = tree(tmp_path / "w")
     before = snapshot(root)
     for name in ("a.txt", "b.txt"):
         (root / "sub" / "deep" / name).unlink()
     (root / "sub" / "deep").rmdir()
     os.symlink("/etc", root / "sub" / "deep")  # and a link in its place, not walked into
-    changes = changes_since(root, before)
+    changes = changes_since(root, before, find=find, find_from=0)
     assert changes == diff(before, snapshot(root))
     assert changes.modified == ["sub/deep"] and changes.deleted == ["sub/deep/a.txt", "sub/deep/b.txt"]
 
@@ -221,8 +226,8 @@ def test_a_file_rewritten_in_place_with_its_mtime_restored_is_modified(tmp_path:
     st = (root / "keep.txt").stat()
     assert (st.st_ino, st.st_mtime_ns, st.st_size, (root / "keep.txt").read_text()) == (ino, mtime, 8, "KEEP.TXT")
     assert diff(before, snapshot(root)).modified == ["keep.txt"]
-    assert changes_since(root, before).modified == ["keep.txt"]
-    assert changes_since(root, before, workers=2, parallel_from=0).modified == ["keep.txt"]
+    assert changes_since(root, before, find_from=0).modified == ["keep.txt"]  # by find
+    assert changes_since(root, before, workers=2, parallel_from=0, find=None).modified == ["keep.txt"]
 
 
 def test_a_manifest_saved_without_ctimes_is_compared_without_them(tmp_path: Path) -> None:
