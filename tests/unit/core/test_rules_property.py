@@ -10,6 +10,7 @@ that is what keeps this test honest (defect 2 and suspected (a) of issue 8).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import pytest
@@ -277,7 +278,31 @@ HUNT = settings(max_examples=5000, stateful_step_count=40, deadline=None, databa
                 phases=[Phase.generate], suppress_health_check=list(HealthCheck))  # found, not shrunk: minutes saved
 
 
+@pytest.fixture
+def no_local_constants() -> Any:
+    """The hunt draws the same examples whatever ran before it in this process: Hypothesis (6.13x
+    on) also draws constants it found in the project's imported modules, a pool that grows with
+    every test that imports one more module, and with it a derandomized hunt missed suspected (a)
+    after the rest of this file (issue 23's unit runs). Pinned to no local constants, restored
+    after; left as it is where Hypothesis's internals differ."""
+    try:
+        from hypothesis.internal.conjecture import providers as found
+        saved = (found._local_constants, found._sys_modules_len)
+        found._local_constants = type(found._local_constants)()
+        found._sys_modules_len = len(sys.modules)
+        found.CONSTANTS_CACHE.cache.clear()
+    except (ImportError, AttributeError, TypeError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        found._local_constants, found._sys_modules_len = saved
+        found.CONSTANTS_CACHE.cache.clear()
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("no_local_constants")
 @pytest.mark.parametrize(("machine", "symptom"), [
     (WithoutDefect2Fix, "cleaned while its SLURM job still runs"),
     (WithoutSuspectedAFix, "submitted more than once"),
