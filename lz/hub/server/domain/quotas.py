@@ -97,9 +97,8 @@ def _use_of_both() -> Any:
                   *_use_of(jobs_t.c.submitter_id == bindparam("user_id")))
 
 
-def station_limits(conn: Connection, station_id: int, defaults: Defaults) -> Limits:
-    row = conn.execute(select(stations_t.c.quota_pending, stations_t.c.quota_running, stations_t.c.quota_bytes)
-                       .where(stations_t.c.id == station_id)).one()
+def _limits(row: Any, defaults: Defaults) -> Limits:
+    """A Station's limits: its own quota where it has one, else the hub's default."""
     own = Limits(row.quota_pending, row.quota_running, row.quota_bytes)
     return Limits(*(d if o is None else o for o, d in zip(_values(own), _values(defaults.station), strict=True)))
 
@@ -108,25 +107,25 @@ def _values(limits: Limits) -> tuple[Any, Any, Any]:
     return limits.pending, limits.running, limits.bytes
 
 
-def _lock(conn: Connection, station_id: int, user_id: int) -> str:
-    """Lock the Station's row, then the user's (always in this order: no deadlock between two
-    submissions); answers the Station's name."""
-    name: str = conn.execute(select(stations_t.c.name).where(stations_t.c.id == station_id).with_for_update()
-                             ).scalar_one()
+def _station(conn: Connection, station_id: int, user_id: int, *, lock: bool) -> Any:
+    """The Station's name and quota in one read; with ``lock``, its row locked and then the
+    user's (always in this order: no deadlock between two submissions)."""
+    query = select(stations_t.c.name, stations_t.c.quota_pending, stations_t.c.quota_running,
+                   stations_t.c.quota_bytes).where(stations_t.c.id == station_id)
+    if not lock:
+        return conn.execute(query).one()
+    row = conn.execute(query.with_for_update()).one()
     conn.execute(select(users_t.c.id).where(users_t.c.id == user_id).with_for_update()).first()
-    return name
+    return row
 
 
 def check_submit(conn: Connection, who: Principal, station_id: int, defaults: Defaults, adding_bytes: int,
                  *, lock: bool) -> None:
     """Refuse a new job (409 for the waiting count, 413 for bytes) when the Station or the
     submitter has no room for it; ``lock``: inside the transaction that creates it."""
-    if lock:
-        name = _lock(conn, station_id, who.user_id)
-    else:
-        name = conn.execute(select(stations_t.c.name).where(stations_t.c.id == station_id)).scalar_one()
+    row = _station(conn, station_id, who.user_id, lock=lock)
     station_use, user_use = use_of_both(conn, station_id, who.user_id)
-    station = (f"Station {name}", "its limit", "it has", station_limits(conn, station_id, defaults), station_use)
+    station = (f"Station {row.name}", "its limit", "it has", _limits(row, defaults), station_use)
     user = (f"user {who.name}", "the limit per user", "they have", defaults.user, user_use)
     for whose, limit_is, has, limits, used in (station, user):
         if used.pending + 1 > limits.pending:
@@ -143,7 +142,7 @@ def describe(conn: Connection, who: Principal, station: str, defaults: Defaults)
     sid = visible(conn, who, station)
     row = conn.execute(select(stations_t.c.quota_pending, stations_t.c.quota_running, stations_t.c.quota_bytes)
                        .where(stations_t.c.id == sid)).one()
-    limits = station_limits(conn, sid, defaults)
+    limits = _limits(row, defaults)
     used = use(conn, sid)
     return {"station": station, **{kind: {"limit": getattr(limits, kind), "used": getattr(used, kind),
                                           "own": getattr(row, f"quota_{kind}") is not None} for kind in KINDS}}
