@@ -112,7 +112,7 @@ def _timed_submits(client: HubClient, tmp: Path, repeat: int) -> tuple[float, fl
     for i in range(repeat + 1):
         start = time.perf_counter()
         client.upload("POST", f"/api/v1/stations/{STATION}/jobs", bundle, "application/gzip",
-                      params={"key": f"probe-{i}", "name": "probe", "folder": "probe"})
+                      params={"key": f"probe-key-{i}", "name": "probe", "folder": "probe"})
         times.append((time.perf_counter() - start) * 1000)
     times = sorted(times[1:])
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
