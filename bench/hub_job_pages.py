@@ -4,9 +4,12 @@ throwaway PostgreSQL 15 cluster (and, with --sqlite, on a SQLite file), one Stat
 --jobs rows straight in SQL (a few states, outcomes, names and two landing zones, one row per
 job as a submission would write it), then timed over HTTP as `lz status --hub` and the web page
 ask: the first page (newest first), the page after a cursor deep in the list, the oldest first,
-filtered by state, by name pattern and by landing zone. Each request --repeat times after one
-warm-up; prints median and p95 ms per request and the hub's own share (the `X-Lz-Total` count
-is part of every answer).
+filtered by state, by name pattern and by landing zone; and one job submitted into that Station
+(its quota check counts the Station's and the submitter's waiting jobs and stored bytes: it
+must not read a million rows). Each request --repeat times after one warm-up; prints median and
+p95 ms per request and the hub's own share (the `X-Lz-Total` count is part of every answer).
+Of the filled jobs, the first 1,000 received ones wait (phase pending) and the rest are done,
+as in a Station that has run a million jobs.
 
     python3 bench/hub_job_pages.py [--jobs 1000000] [--limit 50] [--repeat 20] [--sqlite]
 """
@@ -31,6 +34,7 @@ from tests.postgres_cluster import PostgresCluster, available  # noqa: E402
 STATION = "big"
 _STATES = ("cleaned", "cleaned", "cleaned", "cleaned", "running", "queued", "received", "cleaned")
 _OUTCOMES = ("succeeded", "succeeded", "failed", "succeeded", None, None, None, "cancelled")
+_WAITING = 1_000  # filled jobs still pending (the quota check counts them)
 
 
 def _fill(url: str, station_id: int, submitter_id: int, zone_ids: list[int], jobs: int) -> float:
@@ -67,7 +71,8 @@ def _fill(url: str, station_id: int, submitter_id: int, zone_ids: list[int], job
                 "INSERT INTO hub_jobs (id, station_id, submitter_id, submit_key, name, spec, bundle, bundle_bytes, "
                 "phase, attempt, cancel_requested, state, outcome, created_at, updated_at, failures, max_attempts, "
                 f"ran_on) SELECT {job_id}, {station_id}, {submitter_id}, 'k' || {n}, {name}, '{{}}', '', 0, "
-                f"CASE WHEN {state} = 'cleaned' THEN 'done' ELSE 'pending' END, 1, false, {state}, {outcome}, "
+                f"CASE WHEN {state} = 'received' AND {n} < {8 * _WAITING} THEN 'pending' ELSE 'done' END, 1, false, "
+                f"{state}, {outcome}, "
                 f"1.7e9 + {n}, 1.7e9 + {n}, 0, 1, {zone} FROM {series}"))
         conn.execute(text("ANALYZE"))
     engine.dispose()
@@ -92,6 +97,25 @@ def _timed(client: HubClient, params: dict[str, Any], repeat: int) -> tuple[floa
         times.append((time.perf_counter() - start) * 1000)
     times.sort()
     return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))], len(answer.json())
+
+
+def _timed_submits(client: HubClient, tmp: Path, repeat: int) -> tuple[float, float]:
+    """One small job submitted ``repeat`` times (after one warm-up) into the full Station."""
+    from lz.client.remote import pack_folder
+
+    folder = tmp / "probe"
+    folder.mkdir()
+    (folder / "lz.toml").write_text('command = ["true"]\n')
+    bundle = tmp / "probe.tar.gz"
+    pack_folder(folder, bundle)
+    times = []
+    for i in range(repeat + 1):
+        start = time.perf_counter()
+        client.upload("POST", f"/api/v1/stations/{STATION}/jobs", bundle, "application/gzip",
+                      params={"key": f"probe-key-{i}", "name": "probe", "folder": "probe"})
+        times.append((time.perf_counter() - start) * 1000)
+    times = sorted(times[1:])
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.95))]
 
 
 def run(label: str, db: str, jobs: int, limit: int, repeat: int) -> dict[str, Any]:
@@ -135,6 +159,9 @@ def run(label: str, db: str, jobs: int, limit: int, repeat: int) -> dict[str, An
                 p50, p95, got = _timed(client, params, repeat)
                 row[what] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1), "rows": got}
                 print(f"{label}: {what}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({got} rows)", flush=True)
+            p50, p95 = _timed_submits(client, Path(tmp), repeat)
+            row["submit one job"] = {"p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
+            print(f"{label}: submit one job (quota checked): p50 {p50:.1f} ms, p95 {p95:.1f} ms", flush=True)
             return row
         finally:
             hub.stop()

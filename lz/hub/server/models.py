@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# the jobs that keep bytes on the hub (a bundle not yet forgotten, results kept): the predicate of
+# the partial indexes the quota check reads (``domain.quotas._keeps_bytes`` says the same)
+KEEPS_BYTES = "bundle <> '' OR results IS NOT NULL"
 
 
 class HubBase(DeclarativeBase):
@@ -122,6 +126,13 @@ class HubJob(HubBase):
         Index("ix_hub_jobs_created", "created_at", "id"),
         Index("ix_hub_jobs_by_name", "name", "created_at", "id"),  # the list's sorts (hub0021)
         Index("ix_hub_jobs_by_state", "state", "created_at", "id"),
+        # what a submission's quota check counts (hub0022): a user's waiting and leased jobs, and the
+        # jobs that keep bytes (bundle or results) of a Station and of a user, not all they ever ran
+        Index("ix_hub_jobs_submitter_phase", "submitter_id", "phase"),
+        Index("ix_hub_jobs_kept_station", "station_id", sqlite_where=text(KEEPS_BYTES),
+              postgresql_where=text(KEEPS_BYTES)),
+        Index("ix_hub_jobs_kept_submitter", "submitter_id", sqlite_where=text(KEEPS_BYTES),
+              postgresql_where=text(KEEPS_BYTES)),
         UniqueConstraint("submitter_id", "submit_key", name="uq_hub_jobs_submit_key"),
     )
 

@@ -298,3 +298,48 @@ def test_lz_station_quota_shows_and_sets(app: HubApp, monkeypatch: pytest.Monkey
         assert refused.exit_code == 2 and why in refused.output and len(refused.output.splitlines()) == 1
     above = runner.invoke(main, ["station", "quota", "s1", "--pending", "3"])
     assert above.exit_code == 2 and "only a hub admin sets more" in above.output
+
+
+def _quota_check_plan(conn: Any, explain: str) -> str:
+    """The plan of a submission's quota statement (``quotas._use_of_both``) for Station 1, user 1."""
+    from lz.hub.server.domain import quotas
+
+    sql = str(quotas._use_of_both().params(station_id=1, user_id=1).compile(
+        conn.engine, compile_kwargs={"literal_binds": True}))
+    return "\n".join(" ".join(str(v) for v in row) for row in conn.exec_driver_sql(f"{explain} {sql}"))
+
+
+def test_the_quota_check_reads_only_the_rows_it_counts_on_sqlite(tmp_path: Path) -> None:
+    """A submission into a Station with a million finished jobs must not sum over them: each of
+    the six counts searches an index of just its rows (hub0022), never scans ``hub_jobs``."""
+    from sqlalchemy import create_engine
+
+    from lz.hub.server.models import HubBase
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    HubBase.metadata.create_all(engine)
+    with engine.begin() as conn:
+        plan = _quota_check_plan(conn, "EXPLAIN QUERY PLAN")
+    assert "SCAN hub_jobs" not in plan, plan
+    for index in ("ix_hub_jobs_claim", "ix_hub_jobs_submitter_phase", "ix_hub_jobs_kept_station",
+                  "ix_hub_jobs_kept_submitter"):
+        assert index in plan, plan
+
+
+@pytest.mark.postgres
+def test_the_quota_check_reads_only_the_rows_it_counts_on_postgresql(postgres_url: str) -> None:
+    """The same on PostgreSQL, from the migrations: with sequential scans priced out, a plan that
+    still scans ``hub_jobs`` would mean no index fits (a partial index whose predicate the query
+    does not imply, say)."""
+    from sqlalchemy import create_engine, text
+
+    from lz.hub.server.db import upgrade
+
+    engine = create_engine(postgres_url)
+    upgrade(engine)  # the schema from the migrations, not the models
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL enable_seqscan = off"))
+        plan = _quota_check_plan(conn, "EXPLAIN")
+    engine.dispose()
+    assert "Seq Scan on hub_jobs" not in plan, plan
+    assert "ix_hub_jobs_kept_station" in plan and "ix_hub_jobs_kept_submitter" in plan, plan

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, delete, exists, insert, literal, or_, select, update
 
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
@@ -84,12 +84,18 @@ def role_flags(conn: Connection, station_id: int, name: str) -> frozenset[str]:
 
 def require(conn: Connection, who: Principal, station: str, flag: str) -> int:
     """The Station's id when ``who`` holds ``flag`` there; NotFound for a Station ``who`` does not
-    belong to (no existence oracle), Forbidden (403, naming the flag) for a member without it."""
+    belong to (no existence oracle), Forbidden (403, naming the flag) for a member without it.
+    The Station and ``who``'s role in it are read in one statement (each submission asks)."""
     assert flag in FLAGS, flag
-    sid = visible(conn, who, station)
-    if flag not in flags_of(conn, who, sid):
+    row = conn.execute(select(stations_t.c.id, members_t.c.role).select_from(stations_t.outerjoin(
+        members_t, and_(members_t.c.station_id == stations_t.c.id, members_t.c.user_id == who.user_id)))
+        .where(stations_t.c.name == station)).first()
+    if row is None or not (who.admin or row.role is not None):
+        raise NotFound(f"no station {station!r} that you belong to")
+    flags = EVERY if who.admin else role_flags(conn, row.id, row.role)
+    if flag not in flags:
         raise Forbidden(f"your role in station {station!r} does not allow this ({flag}: {FLAGS[flag]})")
-    return sid
+    return int(row.id)
 
 
 def stations_with(flag: str, user_id: int) -> Any:
