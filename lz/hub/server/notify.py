@@ -2,8 +2,9 @@
 
 A waiting claim does not read the database itself. One checker per process asks which Stations
 have claimable jobs (how many) and which landing zones are linked to them: at once when this
-process submits, requeues or links (``notify``), and every ``recheck_s`` while any claim waits (for
-what other hub processes did). Each check hands out *tickets*: per Station as many as it has
+process submits, requeues or links (``notify``), at once when another hub process did (its NOTIFY,
+PostgreSQL: ``wakeups``), and every ``recheck_s`` while any claim waits (SQLite's only way to hear
+of other processes; with PostgreSQL's wake-ups a slow safety net, ``wakeup_recheck_s``). Each check hands out *tickets*: per Station as many as it has
 claimable jobs, each given to one waiting claim of a landing zone linked to it (the longest
 waiting first), which then runs the claim transaction. So an idle hub costs one small query per
 ``recheck_s`` however many landing zones wait, and one submission wakes one claim. (Before: every
