@@ -290,19 +290,20 @@ class ScaleResult:
 
 def run_scale(base: Path, *, zones: int, jobs: int, latency_jobs: int = 50, idle_s: float = 30.0,
               baseline_s: float = 10.0, submitters: int = 4, max_running: int = 4,
-              db_url: str | None = None, hubs: int = 1) -> ScaleResult:
+              db_url: str | None = None, hubs: int = 1, config: Path | None = None) -> ScaleResult:
     """A fresh hub process: ``baseline_s`` of its CPU with no zone at all, then ``zones``
     protocol-level zones long-polling it, then: ``idle_s`` of idle (CPU and RSS), ``latency_jobs`` submitted one at a time, each once finished (submit->claim),
     then ``jobs`` submitted at once by ``submitters`` clients (jobs/s, CPU per job).
 
     ``hubs`` 2 (PostgreSQL): a second hub process on the same database and stored files; the
     submitters talk to the first, every zone to the second, so each claim is woken by what
-    another process committed (CPU and statements of both together, RSS of the larger)."""
+    another process committed (CPU and statements of both together, RSS of the larger).
+    ``config``: the hubs' configuration file (``lz hub serve --config``)."""
     assert hubs in (1, 2), hubs
-    servers = [HubServer(base / "hub", db=db_url, metrics=True)]
+    servers = [HubServer(base / "hub", db=db_url, metrics=True, config=config)]
     if hubs == 2:
         assert db_url is not None and not db_url.startswith("sqlite"), "two hubs need PostgreSQL"
-        servers.append(HubServer(base / "hub2", db=db_url, metrics=True, files=servers[0].files))
+        servers.append(HubServer(base / "hub2", db=db_url, metrics=True, files=servers[0].files, config=config))
     for server in servers:
         server.start()
     try:
