@@ -107,3 +107,59 @@ def test_announce_is_delivered_on_commit_only(postgres_url: str) -> None:
             assert [n.channel for n in heard] == [wakeups.CLAIMS]  # once per transaction
     finally:
         engine.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_a_tunnel_wanted_through_one_process_reaches_a_long_poll_on_another_at_once(postgres_url: str) -> None:
+    """The tunnels' checker woken the same way: a wish recorded through one engine (one hub
+    process) is handed to the agent's long poll waiting on another, whose recheck is 30 s."""
+    from lz.hub.protocol.ports import PortLimits
+    from lz.hub.server.domain import accounts, zones
+    from lz.hub.server.domain.ports import Target
+    from lz.hub.server.tunnels import DatabaseTunnels, Tunnels
+
+    one, two = db.make_hub_engine(postgres_url), db.make_hub_engine(postgres_url)
+    db.upgrade(one)
+    alice = accounts.Principal(1, "alice", False, "user", 0)
+    with db.write(one) as conn:
+        accounts.add_user(conn, "alice", False, time.time())
+        zones.register(conn, alice, "lz1", {"max_running": 1}, time.time())
+        lz_id = zones.owned(conn, alice, "lz1")
+
+    def shared(engine: Any) -> DatabaseTunnels:
+        def read(fn: Any, *args: Any) -> Any:
+            with db.read(engine) as conn:
+                return fn(conn, *args)
+
+        def write(fn: Any, *args: Any) -> Any:
+            with db.write(engine) as conn:
+                return fn(conn, *args)
+
+        return DatabaseTunnels(read, write, time.time)
+
+    async def scenario() -> float:
+        connect = wakeups.psycopg_connect(two)
+        assert connect is not None
+        tunnels_two = Tunnels(PortLimits(), shared(two), recheck_s=30)
+        listener = wakeups.Listener(connect, {wakeups.TUNNELS: tunnels_two.kick}, lambda up: None)
+        tasks = [asyncio.create_task(tunnels_two.run()), asyncio.create_task(listener.run())]
+        try:
+            while not listener.listening:
+                await asyncio.sleep(0.02)
+            poll = asyncio.create_task(tunnels_two.asked(lz_id, 20))
+            await asyncio.sleep(0.5)  # waiting: the check its own arrival kicked found nothing
+            sent = time.monotonic()
+            await shared(one).want("t" * 32, Target("ab12", 1, lz_id, 8888))
+            got = await asyncio.wait_for(poll, 10)
+            assert [r.id for r in got] == ["t" * 32]
+            return time.monotonic() - sent
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        assert asyncio.run(scenario()) < 1.0  # the recheck alone: up to 30 s
+    finally:
+        one.dispose()
+        two.dispose()
