@@ -131,3 +131,33 @@ def test_sqlite_hub_has_no_listener_and_rechecks_at_its_own_pace(tmp_path: Path)
         assert (hub.notifier.recheck_s, hub.tunnels.recheck_s) == (hub.config.wakeup_recheck_s,) * 2
         hub._listening(False)
         assert (hub.notifier.recheck_s, hub.tunnels.recheck_s) == (hub.config.recheck_s, hub.config.ports.recheck_s)
+
+
+def test_a_wake_up_while_no_claim_waits_is_checked_when_the_next_claim_waits() -> None:
+    """The race: a zone's claim makes its own look (nothing), another process's submission commits
+    and its NOTIFY kicks this process's checker while that claim is not waiting yet (its look's
+    transaction, the way back to the event loop), then the claim waits. The checker, finding no
+    claim waiting, dropped the kick: the job waited for the next recheck, 5 s with the wake-ups
+    (0.25 s before them). Now the claim that comes to wait has it checked at once."""
+    from lz.hub.server.notify import Notifier
+
+    claimable = {1: 0}
+
+    async def scenario() -> tuple[bool, float]:
+        notifier = Notifier(60.0, lambda: (dict(claimable), {7: (1,)}))  # the recheck: never, here
+        notifier.bind(asyncio.get_running_loop())
+        checker = asyncio.create_task(notifier.run())
+        try:
+            await asyncio.sleep(0.05)  # the zone's own look found nothing
+            claimable[1] = 1  # committed elsewhere, its NOTIFY heard while nobody waits
+            notifier.notify()
+            await asyncio.sleep(0.05)  # the checker has woken, and found no claim waiting
+            started = asyncio.get_running_loop().time()
+            woken = await notifier.wait(7, 2.0)
+            return woken, asyncio.get_running_loop().time() - started
+        finally:
+            checker.cancel()
+            await asyncio.gather(checker, return_exceptions=True)
+
+    woken, took = asyncio.run(scenario())
+    assert woken and took < 0.5, f"woken {woken} after {took:.2f} s"  # before: False after 2 s
