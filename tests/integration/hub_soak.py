@@ -9,7 +9,10 @@ the hub. Shared by the small soak in CI (``test_hub_soak.py``) and the large one
 - *stuck*: a job not finished when the soak's time ran out;
 - *wrong*: a job whose returned result is not what its input makes;
 - *leftovers*: files left in a zone's work root, spool or hub areas, or in the hub's incoming
-  uploads, once everything finished.
+  uploads, once everything finished. An upload a killed hub was receiving stays in ``incoming``
+  until a hub's sweep finds it older than ``incoming_grace_s`` (600 s): the soak sweeps, as that
+  sweep would, what was last changed before the last hub kill (*dead uploads swept*), and counts
+  what is left.
 """
 
 from __future__ import annotations
@@ -70,13 +73,16 @@ class SoakResult:
     hub_leftovers: list[str] = field(default_factory=list)
     attempts: Counter[int] = field(default_factory=Counter)
     unstarted_at_first_event: int | None = None  # jobs no run of which had begun when the chaos first struck
+    last_hub_kill: float | None = None  # wall clock: the stored times of the uploads are
+    dead_uploads: int = 0  # what killed hubs were receiving, swept at the end (``_sweep_dead_uploads``)
 
     def columns(self) -> dict[str, Any]:
         return {"jobs": self.jobs, "seconds": round(self.seconds, 1), "kills": dict(self.kills),
                 "attempts": dict(sorted(self.attempts.items())), "lost": len(self.lost),
                 "duplicated": len(self.duplicated), "stuck": len(self.stuck), "wrong": len(self.wrong),
                 "zone leftovers": len(self.zone_leftovers), "hub leftovers": len(self.hub_leftovers),
-                **({} if self.unstarted_at_first_event is None else {"unstarted at first event": self.unstarted_at_first_event})}
+                **({} if self.unstarted_at_first_event is None else {"unstarted at first event": self.unstarted_at_first_event}),
+                **({} if self.last_hub_kill is None else {"dead uploads swept": self.dead_uploads})}
 
     def check(self) -> None:
         bad = {k: getattr(self, k) for k in ("lost", "duplicated", "stuck", "wrong", "zone_leftovers",
@@ -151,6 +157,7 @@ class Chaos:
                     hub = self.random.choice(self.hubs)
                     hub.kill9()
                     self.result.kills["hub"] += 1
+                    self.result.last_hub_kill = time.time()
                     time.sleep(pause)
                     hub.start()
                     continue
@@ -286,6 +293,8 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             zone.stop()
         fleet_left = [p for zone in fleet for p in zone.leftovers() + _hub_areas(zone)]
         result.zone_leftovers.extend(fleet_left)
+        if result.last_hub_kill is not None:
+            result.dead_uploads = _sweep_dead_uploads(servers, result.last_hub_kill)
         result.hub_leftovers.extend(_hub_incoming(servers, files, store))
         return result
     finally:
@@ -297,6 +306,15 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             server.stop()
         if balancer is not None:
             balancer.stop()
+
+
+def _sweep_dead_uploads(servers: list[HubServer], last_kill: float) -> int:
+    """The hubs' own sweep of incoming uploads (``Store.sweep_incoming``, each hub's store: the
+    shared folder or bucket, and its scratch), with the grace reaching back to the last hub kill
+    instead of ``incoming_grace_s``: what a killed hub was receiving goes, and what any hub wrote
+    after the last kill stays, to be counted as left behind."""
+    now = time.time()
+    return sum(server.open_store().sweep_incoming(now, now - last_kill) for server in servers)
 
 
 def _hub_incoming(servers: list[HubServer], files: Path, store: str | None) -> list[str]:
