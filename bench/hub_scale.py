@@ -12,9 +12,12 @@ finishing). Per N, on a fresh hub:
   burst      --jobs submitted at once by --submitters clients: jobs/s to finished, hub CPU ms per job
              (and net of the idle rate: less what heartbeats and polls cost over the same time)
 
-Prints one row per N and the ratios of the largest N against the smallest.
+Prints one row per N and the ratios of the largest N against the smallest. On PostgreSQL,
+--hubs 1,2 runs each N with one hub process and again with two on the same database: the
+submitters talk to the first, every zone long-polls the second, so each claim waits on a wake-up
+from another process (LISTEN/NOTIFY).
 
-    python3 bench/hub_scale.py [--zones 10,100,1000] [--jobs 200] [--idle 30] [--postgres | --only DB]
+    python3 bench/hub_scale.py [--zones 10,100,1000] [--jobs 200] [--idle 30] [--postgres | --only DB] [--hubs 1,2]
 """
 
 from __future__ import annotations
@@ -46,7 +49,14 @@ def main() -> None:
     parser.add_argument("--submitters", type=int, default=4)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (one hub process)")
     parser.add_argument("--only", choices=("sqlite", "postgresql"), default=None, help="on this database alone")
+    parser.add_argument("--hubs", default="1", help="PostgreSQL: hub processes, comma-separated (1, 2 or 1,2)")
     args = parser.parse_args()
+    try:
+        args.hubs = [int(n) for n in args.hubs.split(",")]
+    except ValueError:
+        parser.error(f"--hubs {args.hubs!r}: 1, 2 or 1,2")
+    if not args.hubs or not set(args.hubs) <= {1, 2}:
+        parser.error(f"--hubs {args.hubs!r}: 1, 2 or 1,2")
     try:
         sizes = [int(n) for n in args.zones.split(",")]
     except ValueError:
@@ -61,19 +71,23 @@ def main() -> None:
             cluster = PostgresCluster()
             try:
                 cluster.start()
-                failed |= _series("postgresql", sizes, args, cluster.new_database)
+                for hubs in args.hubs:
+                    label = "postgresql" if hubs == 1 else f"postgresql, {hubs} hubs"
+                    failed |= _series(label, sizes, args, cluster.new_database, hubs)
             finally:
                 cluster.stop()
     sys.exit(1 if failed else 0)
 
 
-def _series(label: str, sizes: list[int], args: argparse.Namespace, new_database: Callable[[], str] | None) -> bool:
+def _series(label: str, sizes: list[int], args: argparse.Namespace, new_database: Callable[[], str] | None,
+            hubs: int = 1) -> bool:
     rows, failed = [], False
     for n in sizes:
         db_url = new_database() if new_database else None  # each size on a fresh, empty database
         with tempfile.TemporaryDirectory(prefix=f"lz-bench-scale-{n}-") as tmp:
             result: ScaleResult = run_scale(Path(tmp), zones=n, jobs=args.jobs, latency_jobs=args.latency_jobs,
-                                            idle_s=args.idle, baseline_s=args.baseline, submitters=args.submitters, db_url=db_url)
+                                            idle_s=args.idle, baseline_s=args.baseline, submitters=args.submitters, db_url=db_url,
+                                            hubs=hubs)
         row = result.row()
         try:
             result.check()

@@ -9,7 +9,10 @@ the hub. Shared by the small soak in CI (``test_hub_soak.py``) and the large one
 - *stuck*: a job not finished when the soak's time ran out;
 - *wrong*: a job whose returned result is not what its input makes;
 - *leftovers*: files left in a zone's work root, spool or hub areas, or in the hub's incoming
-  uploads, once everything finished.
+  uploads, once everything finished. An upload a killed hub was receiving stays in ``incoming``
+  until a hub's sweep finds it older than ``incoming_grace_s`` (600 s): the soak sweeps, as that
+  sweep would, what was last changed before the last hub kill (*dead uploads swept*), and counts
+  what is left.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tarfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,12 +72,17 @@ class SoakResult:
     zone_leftovers: list[str] = field(default_factory=list)
     hub_leftovers: list[str] = field(default_factory=list)
     attempts: Counter[int] = field(default_factory=Counter)
+    unstarted_at_first_event: int | None = None  # jobs no run of which had begun when the chaos first struck
+    last_hub_kill: float | None = None  # wall clock: the stored times of the uploads are
+    dead_uploads: int = 0  # what killed hubs were receiving, swept at the end (``_sweep_dead_uploads``)
 
     def columns(self) -> dict[str, Any]:
         return {"jobs": self.jobs, "seconds": round(self.seconds, 1), "kills": dict(self.kills),
                 "attempts": dict(sorted(self.attempts.items())), "lost": len(self.lost),
                 "duplicated": len(self.duplicated), "stuck": len(self.stuck), "wrong": len(self.wrong),
-                "zone leftovers": len(self.zone_leftovers), "hub leftovers": len(self.hub_leftovers)}
+                "zone leftovers": len(self.zone_leftovers), "hub leftovers": len(self.hub_leftovers),
+                **({} if self.unstarted_at_first_event is None else {"unstarted at first event": self.unstarted_at_first_event}),
+                **({} if self.last_hub_kill is None else {"dead uploads swept": self.dead_uploads})}
 
     def check(self) -> None:
         bad = {k: getattr(self, k) for k in ("lost", "duplicated", "stuck", "wrong", "zone_leftovers",
@@ -101,12 +110,20 @@ def wall_clock_shifter(zone: LandingZone, base: Path) -> Path | None:
 class Chaos:
     """Random kills at random moments, from a seed, each followed by a restart after a delay
     shorter or longer than the lease, and wall-clock steps of one zone; a background thread
-    until ``stop``."""
+    until ``stop``.
+
+    ``first``/``first_when``: a test that must see a hub die mid-run names the first event's kind
+    and the progress it waits for (polled), not a delay: test_hub_balanced's first kill came
+    8.7 s after its second upload, which with the hubs waking each other's claims at once was as
+    the last jobs began, and could come after the end (then no hub killed at all)."""
 
     def __init__(self, zones: list[LandingZone], hubs: list[HubServer], seed: int, every_s: float, lease_s: float,
-                 result: SoakResult, wall_offset: Path | None = None, first: str | None = None):
+                 result: SoakResult, wall_offset: Path | None = None, first: str | None = None,
+                 first_when: Callable[[], bool] | None = None, unstarted: Callable[[], int] | None = None):
         self.zones, self.hubs, self.every_s, self.lease_s, self.result = zones, hubs, every_s, lease_s, result
         self.first = first  # the kind of the first event (a test that must see a hub die), else random
+        self.first_when = first_when  # the first event once this holds, else after a random delay
+        self.unstarted = unstarted  # jobs not begun yet: noted at the first event (``SoakResult``)
         self.wall_offset = wall_offset
         self.random = random.Random(seed)
         self.done = threading.Event()
@@ -124,9 +141,11 @@ class Chaos:
 
     def _run(self) -> None:
         try:
-            while not self.done.wait(self.random.uniform(0.5, 1.5) * self.every_s):
+            while self._next():
                 kind = self.random.choice(["zone", "zone", "machine", "machine", "hub", "clock"])
                 kind, self.first = self.first or kind, None
+                if self.unstarted is not None and self.result.unstarted_at_first_event is None:
+                    self.result.unstarted_at_first_event = self.unstarted()
                 pause = self.random.choice([0.2, 1.0, self.lease_s * 1.5])
                 if kind == "clock":
                     if self.wall_offset is not None:  # an hour back, or put right again
@@ -138,6 +157,7 @@ class Chaos:
                     hub = self.random.choice(self.hubs)
                     hub.kill9()
                     self.result.kills["hub"] += 1
+                    self.result.last_hub_kill = time.time()
                     time.sleep(pause)
                     hub.start()
                     continue
@@ -152,6 +172,18 @@ class Chaos:
                 zone.start()
         except BaseException as exc:  # surfaced by stop()
             self.errors.append(exc)
+
+    def _next(self) -> bool:
+        """Wait for the next event: False once stopped. The first waits for ``first_when`` where
+        given (its random delay drawn all the same: the later events stay those of the seed)."""
+        delay = self.random.uniform(0.5, 1.5) * self.every_s
+        when, self.first_when = self.first_when, None
+        if when is None:
+            return not self.done.wait(delay)
+        while not when():
+            if self.done.wait(0.05):
+                return False
+        return True
 
 
 def kill_machine(zone: LandingZone) -> None:
@@ -229,8 +261,11 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             ids[name] = answer["id"]
             bundle.unlink()
             if chaos is None and len(ids) == max(1, jobs // 10):
+                # balanced: a hub killed once a quarter of the jobs began, so mid-run however fast they go
                 chaos = Chaos(fleet, servers, seed, chaos_every_s, lease_s, result, wall_offset,
-                              first="hub" if balanced else None)
+                              first="hub" if balanced else None,
+                              first_when=(lambda: _begun(ledger) >= max(1, jobs // 4)) if balanced else None,
+                              unstarted=(lambda: jobs - _begun(ledger)) if balanced else None)
                 chaos.start()
         deadline = time.monotonic() + timeout_s
         listing: list[dict[str, Any]] = []
@@ -258,6 +293,8 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             zone.stop()
         fleet_left = [p for zone in fleet for p in zone.leftovers() + _hub_areas(zone)]
         result.zone_leftovers.extend(fleet_left)
+        if result.last_hub_kill is not None:
+            result.dead_uploads = _sweep_dead_uploads(servers, result.last_hub_kill)
         result.hub_leftovers.extend(_hub_incoming(servers, files, store))
         return result
     finally:
@@ -269,6 +306,15 @@ def run_soak(base: Path, *, jobs: int = 60, zones: int = 4, hubs: int = 1, db_ur
             server.stop()
         if balancer is not None:
             balancer.stop()
+
+
+def _sweep_dead_uploads(servers: list[HubServer], last_kill: float) -> int:
+    """The hubs' own sweep of incoming uploads (``Store.sweep_incoming``, each hub's store: the
+    shared folder or bucket, and its scratch), with the grace reaching back to the last hub kill
+    instead of ``incoming_grace_s``: what a killed hub was receiving goes, and what any hub wrote
+    after the last kill stays, to be counted as left behind."""
+    now = time.time()
+    return sum(server.open_store().sweep_incoming(now, now - last_kill) for server in servers)
 
 
 def _hub_incoming(servers: list[HubServer], files: Path, store: str | None) -> list[str]:
@@ -300,6 +346,11 @@ def _retrying(call: Any, tries: int = 60) -> Any:
                 raise
             time.sleep(1.0)
     raise AssertionError("unreachable")
+
+
+def _begun(ledger: Path) -> int:
+    """Jobs whose first run began: each writes its ledger line first thing."""
+    return sum(1 for _ in ledger.iterdir())
 
 
 def _zones_idle(fleet: list[LandingZone]) -> bool:

@@ -61,22 +61,30 @@ _TRANSITIONS = (  # what a `none`-runtime job's local lifecycle records, in the 
 
 
 class HubProcess:
-    """CPU seconds (user + system, all threads) and resident memory of the hub's process."""
+    """CPU seconds (user + system, all threads) of the hub's processes together, and the resident
+    memory of the largest."""
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    def __init__(self, *pids: int):
+        self.pids = pids
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def cpu_s(self) -> float:
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        return sum(self._cpu_s(pid) for pid in self.pids)
+
+    def _cpu_s(self, pid: int) -> float:
+        stat = Path(f"/proc/{pid}/stat").read_text()
         fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold spaces
         return (int(fields[11]) + int(fields[12])) / self.tick  # utime, stime
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+        return max(self._rss_mib(pid) for pid in self.pids)
+
+    @staticmethod
+    def _rss_mib(pid: int) -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-        raise AssertionError(f"no VmRSS for {self.pid}")
+        raise AssertionError(f"no VmRSS for {pid}")
 
 
 def _results_tar() -> bytes:
@@ -282,24 +290,36 @@ class ScaleResult:
 
 def run_scale(base: Path, *, zones: int, jobs: int, latency_jobs: int = 50, idle_s: float = 30.0,
               baseline_s: float = 10.0, submitters: int = 4, max_running: int = 4,
-              db_url: str | None = None) -> ScaleResult:
+              db_url: str | None = None, hubs: int = 1, config: Path | None = None) -> ScaleResult:
     """A fresh hub process: ``baseline_s`` of its CPU with no zone at all, then ``zones``
     protocol-level zones long-polling it, then: ``idle_s`` of idle (CPU and RSS), ``latency_jobs`` submitted one at a time, each once finished (submit->claim),
-    then ``jobs`` submitted at once by ``submitters`` clients (jobs/s, CPU per job)."""
-    hub = HubServer(base / "hub", db=db_url, metrics=True)
-    hub.start()
+    then ``jobs`` submitted at once by ``submitters`` clients (jobs/s, CPU per job).
+
+    ``hubs`` 2 (PostgreSQL): a second hub process on the same database and stored files; the
+    submitters talk to the first, every zone to the second, so each claim is woken by what
+    another process committed (CPU and statements of both together, RSS of the larger).
+    ``config``: the hubs' configuration file (``lz hub serve --config``)."""
+    assert hubs in (1, 2), hubs
+    servers = [HubServer(base / "hub", db=db_url, metrics=True, config=config)]
+    if hubs == 2:
+        assert db_url is not None and not db_url.startswith("sqlite"), "two hubs need PostgreSQL"
+        servers.append(HubServer(base / "hub2", db=db_url, metrics=True, files=servers[0].files, config=config))
+    for server in servers:
+        server.start()
     try:
-        assert hub.proc is not None
-        return asyncio.run(_drive(hub, HubProcess(hub.proc.pid), zones=zones, jobs=jobs,
+        pids = [server.proc.pid for server in servers if server.proc is not None]
+        return asyncio.run(_drive(servers, HubProcess(*pids), zones=zones, jobs=jobs,
                                   latency_jobs=latency_jobs, idle_s=idle_s, baseline_s=baseline_s,
                                   submitters=submitters,
                                   max_running=max_running))
     finally:
-        hub.stop()
+        for server in servers:
+            server.stop()
 
 
-async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, latency_jobs: int, idle_s: float,
+async def _drive(hubs: list[HubServer], proc: HubProcess, *, zones: int, jobs: int, latency_jobs: int, idle_s: float,
                  baseline_s: float, submitters: int, max_running: int) -> ScaleResult:
+    hub = hubs[0]
     wire = Wire()
     alice = read_token(hub.user("alice"))
     limits = httpx.Limits(max_connections=4 * submitters + 16)
@@ -310,7 +330,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
         await asyncio.sleep(baseline_s)
         baseline_cpu = (proc.cpu_s() - cpu0) / (time.monotonic() - t0) * 60
         started = time.monotonic()
-        fleet = await _join(client, wire, alice, zones, max_running)
+        fleet = await _join(client, wire, alice, zones, max_running, hubs[-1].url)
         loops = [asyncio.create_task(loop(zone.client)) for zone in fleet
                  for loop in (zone.claim_loop, zone.heartbeat_loop)]
         try:
@@ -335,7 +355,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
                 latency.append((wire.claimed_at[job_id] - sent) * 1000)
                 await asyncio.sleep(0.05)  # the zone back in its long poll
             peak_rss = proc.rss_mib()
-            statements0 = await _statements(client, hub)
+            statements0 = await _statements(client, hubs)
             cpu1, t1 = proc.cpu_s(), time.monotonic()
             sent_at: dict[str, float] = {}
 
@@ -347,7 +367,7 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
             await asyncio.gather(*(submitter(k) for k in range(submitters)))
             await _wait_watching(loops, asyncio.gather(*(wire.done(j).wait() for j in sent_at)), 600, wire)
             burst_s, burst_cpu = time.monotonic() - t1, proc.cpu_s() - cpu1
-            statements = await _statements(client, hub) - statements0
+            statements = await _statements(client, hubs) - statements0
             peak_rss = max(peak_rss, proc.rss_mib())
         finally:
             for task in loops:
@@ -358,16 +378,21 @@ async def _drive(hub: HubServer, proc: HubProcess, *, zones: int, jobs: int, lat
                        wire.statuses, wire.claims, wire.failures, wire.transport_errors, statements)
 
 
-async def _statements(client: httpx.AsyncClient, hub: HubServer) -> int:
-    """The SQL statements the hub process has sent so far (``lz_hub_db_statements_total``)."""
-    assert hub.metrics_url is not None
-    text = (await client.get(hub.metrics_url)).text
-    return int(sum(float(line.rsplit(None, 1)[1]) for line in text.splitlines()
-                   if line.startswith("lz_hub_db_statements_total{")))
+async def _statements(client: httpx.AsyncClient, hubs: list[HubServer]) -> int:
+    """The SQL statements the hub processes have sent so far (``lz_hub_db_statements_total``)."""
+    total = 0
+    for hub in hubs:
+        assert hub.metrics_url is not None
+        text = (await client.get(hub.metrics_url)).text
+        total += int(sum(float(line.rsplit(None, 1)[1]) for line in text.splitlines()
+                         if line.startswith("lz_hub_db_statements_total{")))
+    return total
 
 
-async def _join(client: httpx.AsyncClient, wire: Wire, alice: str, zones: int, max_running: int) -> list[Zone]:
-    """Each zone: a landing-zone token of its own (``POST /api/v1/tokens``), registered, added to the Station."""
+async def _join(client: httpx.AsyncClient, wire: Wire, alice: str, zones: int, max_running: int,
+                zone_url: str) -> list[Zone]:
+    """Each zone: a landing-zone token of its own (``POST /api/v1/tokens``), registered (at
+    ``zone_url``, where it then long-polls), added to the Station."""
     gate = asyncio.Semaphore(8)
     tls = ssl.create_default_context()  # one for all (plain http here; httpx would make one per client)
 
@@ -376,7 +401,7 @@ async def _join(client: httpx.AsyncClient, wire: Wire, alice: str, zones: int, m
             made = await wire.call(client, "POST", "/api/v1/tokens", alice,
                                    json={"for_landing_zones": True, "label": f"scale-{i}"})
             zone = Zone(f"z{i:05d}", made["token"], wire, max_running)
-            zone.client = httpx.AsyncClient(base_url=str(client.base_url), timeout=60, verify=tls,
+            zone.client = httpx.AsyncClient(base_url=zone_url, timeout=60, verify=tls,
                                             limits=httpx.Limits(max_connections=max_running + 4))
             await zone.register(zone.client)
             await wire.call(client, "PUT", f"/api/v1/stations/{STATION}/zones/{zone.name}", alice)

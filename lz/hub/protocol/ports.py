@@ -42,7 +42,9 @@ class PortLimits(BaseModel):
         "the user who submitted it. Its pages are served on the hub's own origin: their scripts act as "
         "whoever opens them, so turn this on only where members trust each other's jobs."))
     recheck_s: float = Field(default=0.5, gt=0, le=60, description=(
-        "How often a hub process looks for tunnels that users of other hub processes want (one small read)."))
+        "How often a hub process looks for tunnels that users of other hub processes want (one small read). "
+        "On PostgreSQL only while its listening connection is lost: their NOTIFY wakes it at once, and it "
+        "looks every wakeup_recheck_s of [hub] as a safety net."))
 
 
 class TunnelWaitIn(BaseModel):

@@ -58,9 +58,13 @@ def create_app(config: HubConfig, *, migrate: bool = True) -> FastAPI:
         checker = asyncio.create_task(hub.notifier.run())
         deliverer = asyncio.create_task(deliver.run(hub))  # e-mails and webhooks (issue 26)
         tunnels = asyncio.create_task(hub.tunnels.run())  # interactive ports (issue 26)
+        # PostgreSQL: the other hub processes' wake-ups (LISTEN/NOTIFY, issue 22)
+        listener = asyncio.create_task(hub.listener.run()) if hub.listener is not None else None
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
             reaper.cancel()
             flusher.cancel()
             refresher.cancel()

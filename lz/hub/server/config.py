@@ -58,6 +58,10 @@ class HubConfig(BaseModel):
     user_running: int = Field(default=1_000, ge=0)
     user_bytes: int = Field(default=50 << 30, ge=0)
     recheck_s: float = 0.25
+    # on PostgreSQL the hub processes wake each other's long polls (LISTEN/NOTIFY, issue 22): the
+    # checks every recheck_s (and [ports] recheck_s) then run only while the listening connection
+    # is lost; while it listens, one every wakeup_recheck_s as a safety net
+    wakeup_recheck_s: float = Field(default=5.0, gt=0, le=300)
     max_claim_wait_s: float = 60.0  # a long poll never holds a connection longer
     clock: Callable[[], float] = time.time
     # login (issue 11): the embedded device flow, or an Auth0 tenant when ``auth0`` is set

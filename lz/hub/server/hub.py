@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
-from lz.hub.server import db
+from lz.hub.server import db, wakeups
 from lz.hub.server.check_slots import CheckSlots
 from lz.hub.server.config import HubConfig
 from lz.hub.server.domain import claims
@@ -49,6 +49,11 @@ class Hub:
         self.zone_polls = PerKeyCap(config.polls_per_zone, "long-poll claims", "per landing zone")
         # interactive ports (issue 26): this process's tunnels, wished for in the database
         self.tunnels = Tunnels(config.ports, DatabaseTunnels(self.read, self.write, self.now), config.ports.recheck_s)
+        # PostgreSQL: the other processes' submissions and tunnels heard at once (LISTEN/NOTIFY)
+        connect = wakeups.psycopg_connect(self.engine)
+        self.listener = None if connect is None else wakeups.Listener(
+            connect, {wakeups.CLAIMS: self.notifier.notify, wakeups.TUNNELS: self.tunnels.kick},
+            self._listening, own_pids=wakeups.BackendPids(self.engine))
         if config.auth0 is not None:
             from lz.hub.server.tenant import TenantVerifier
 
@@ -65,6 +70,27 @@ class Hub:
     def write(self, fn: Callable[..., T], *args: Any) -> T:
         with db.write(self.engine) as conn:
             return fn(conn, *args)
+
+    def write_waking(self, fn: Callable[..., T], *args: Any, wake: Callable[[T], bool] = lambda _: True) -> T:
+        """``write``, and when ``wake(result)`` the waiting claims woken: another process's by a
+        NOTIFY in the same transaction (sent on commit, never for a rollback), this process's at
+        once after the commit."""
+        with db.write(self.engine) as conn:
+            result = fn(conn, *args)
+            woke = wake(result)
+            if woke:
+                wakeups.announce(conn, wakeups.CLAIMS)
+        if woke:
+            self.notifier.notify()
+        return result
+
+    def _listening(self, up: bool) -> None:
+        """The listener's state: while it listens, the checkers' rechecks are only the safety net;
+        while it does not, they poll at their own pace again. Either way they look now."""
+        self.notifier.recheck_s = self.config.wakeup_recheck_s if up else self.config.recheck_s
+        self.tunnels.recheck_s = self.config.wakeup_recheck_s if up else self.config.ports.recheck_s
+        self.notifier.notify()
+        self.tunnels.kick()
 
     def read(self, fn: Callable[..., T], *args: Any) -> T:
         with db.read(self.engine) as conn:
@@ -133,13 +159,10 @@ class Hub:
 
     def requeue_expired(self) -> list[str]:
         """The periodic sweep: leases that ran out, and jobs whose prerequisites (--after) ended."""
-        released, ended = self.write(claims.settle_dependents, self.now())
+        released, ended = self.write_waking(claims.settle_dependents, self.now(), wake=lambda found: bool(found[0]))
         if ended:
             log.info("dependencies not met, jobs ended: %s", " ".join(ended))
-        if released:
-            self.notifier.notify()
-        requeued = self.write(claims.requeue_expired, self.now())
+        requeued = self.write_waking(claims.requeue_expired, self.now(), wake=bool)
         if requeued:
             log.warning("leases expired, jobs requeued: %s", " ".join(requeued))
-            self.notifier.notify()
         return requeued

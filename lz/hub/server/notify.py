@@ -2,8 +2,9 @@
 
 A waiting claim does not read the database itself. One checker per process asks which Stations
 have claimable jobs (how many) and which landing zones are linked to them: at once when this
-process submits, requeues or links (``notify``), and every ``recheck_s`` while any claim waits (for
-what other hub processes did). Each check hands out *tickets*: per Station as many as it has
+process submits, requeues or links (``notify``), at once when another hub process did (its NOTIFY,
+PostgreSQL: ``wakeups``), and every ``recheck_s`` while any claim waits (SQLite's only way to hear
+of other processes; with PostgreSQL's wake-ups a slow safety net, ``wakeup_recheck_s``). Each check hands out *tickets*: per Station as many as it has
 claimable jobs, each given to one waiting claim of a landing zone linked to it (the longest
 waiting first), which then runs the claim transaction. So an idle hub costs one small query per
 ``recheck_s`` however many landing zones wait, and one submission wakes one claim. (Before: every
@@ -13,7 +14,12 @@ A ticket is *in flight* from its taking until its claim transaction ended (``rel
 hands out only the claimable jobs no ticket is in flight for. Otherwise a burst of submissions,
 each followed by a check, woke another claim for the same pending jobs at every check until one
 claim took them: with 1,000 zones waiting on PostgreSQL, 150 jobs cost 245 statements each and
-2 jobs/s (issue 22). A ticket not released within ``INFLIGHT_S`` (a claim that died) counts no more."""
+2 jobs/s (issue 22). A ticket not released within ``INFLIGHT_S`` (a claim that died) counts no more.
+
+A wake-up while no claim waits is not dropped: it is *unheard* until the next claim that waits has
+it checked. That claim may have made its own look before the change committed (its look, then the
+commit and its wake-up, then its wait): dropped, the change waited for the next recheck, 5 s with
+PostgreSQL's wake-ups (``wakeup_recheck_s``)."""
 
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ class Notifier:
         # zone that cannot fit a Station's backlog tries once per check, not once per waiting job)
         self._waiters: dict[int, list[asyncio.Future[bool]]] = {}  # by landing zone, longest waiting first
         self._kick: asyncio.Event | None = None
+        self._unheard = False  # woken while no claim waited: the next to wait has it checked
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_problem = ""
 
@@ -65,6 +72,9 @@ class Notifier:
             return True
         waiter: asyncio.Future[bool] = self._loop.create_future()
         self._waiters.setdefault(lz_id, []).append(waiter)
+        if self._unheard and self._kick is not None:  # a change since its own look, maybe: check now
+            self._unheard = False
+            self._kick.set()
         try:
             return await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
@@ -85,9 +95,12 @@ class Notifier:
                 await asyncio.wait_for(self._kick.wait(), self.recheck_s)
             except TimeoutError:
                 pass
+            woken = self._kick.is_set()
             self._kick.clear()
-            if not self._waiters:
-                continue  # a claim that starts looks in the database itself
+            if not self._waiters:  # a claim that starts looks in the database itself; one past its
+                self._unheard = self._unheard or woken  # look already has the wake-up checked
+                continue
+            self._unheard = False  # this check sees it (one past its look then finds its ticket left)
             try:
                 tickets, stations_of = await asyncio.to_thread(self.check)
             except Exception as exc:  # noqa: BLE001 - the database away for a moment: the next check

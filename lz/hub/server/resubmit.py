@@ -57,5 +57,4 @@ async def resubmit(hub: Hub, who: Principal, job_id: str, key: str) -> str:
                                        row.max_attempts, f"again from job {row.id}")
     finally:
         hub.files.release(received)
-    hub.notifier.notify()
     return done

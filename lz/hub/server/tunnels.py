@@ -6,7 +6,8 @@ connects the tunnel's WebSocket (``arrived``). The user's connection and the tun
 are held in this process's memory; the *wish* is also recorded in the database
 (``DatabaseTunnels``), so an agent whose long poll reached another hub process hears of it
 there: one checker per process (``run``) hands the waiting zones their tunnels, at once for this
-process's own requests and every ``recheck_s`` for the others'. The WebSocket must then reach
+process's own requests, at once for the others' when their NOTIFY arrives (PostgreSQL,
+``wakeups``), and every ``recheck_s`` (the safety net; SQLite's only way). The WebSocket must then reach
 this process: another one closes it with ``NOT_HERE`` and the agent tries again (through a
 balancer it lands on another process each time)."""
 
@@ -124,9 +125,16 @@ class DatabaseTunnels:
         self.now = now
 
     async def want(self, tunnel_id: str, target: Target) -> None:
+        """Recorded, and the other hub processes' checkers woken on its commit (PostgreSQL)."""
         from starlette.concurrency import run_in_threadpool
 
-        await run_in_threadpool(self.write, ports.want, tunnel_id, target, self.now())
+        from lz.hub.server import wakeups
+
+        def _want(conn: Any) -> None:
+            ports.want(conn, tunnel_id, target, self.now())
+            wakeups.announce(conn, wakeups.TUNNELS)
+
+        await run_in_threadpool(self.write, _want)
 
     async def forget(self, tunnel_id: str) -> None:
         from starlette.concurrency import run_in_threadpool

@@ -57,7 +57,6 @@ async def receive(hub: Hub, request: Request, who: Principal, station: str, key:
     finally:
         hub.files.release(received)
     crash_point("hub.submit.stored")
-    hub.notifier.notify()
     return done
 
 
@@ -78,7 +77,7 @@ def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[st
         return job_id
 
     try:
-        stored = hub.write(_insert)
+        stored = hub.write_waking(_insert, wake=lambda made: made == job_id)  # a new job: claims woken
     except BaseException:
         hub.files.remove(bundle)  # refused (a quota) or failed: no row will ever need it
         raise

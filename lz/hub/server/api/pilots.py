@@ -28,11 +28,9 @@ def release(body: ReleaseIn, request: Request, who: Principal = Depends(principa
             zones.offline(conn, lz_id, now)
         return done
 
-    released = hub.write(_release)
+    released = hub.write_waking(_release, wake=bool)
     if body.offline:  # its visits noted before the goodbye must not bring it back (``SeenBook``)
         lz_id = hub.zone_ids.get(who.user_id, body.name)
         if lz_id is not None:
             hub.seen.forget(lz_id)
-    if released:
-        hub.notifier.notify()
     return ReleaseOut(released=released)

@@ -91,9 +91,7 @@ def add_zone(request: Request, station: str = params.name(), lz: str = params.zo
         stations.add_zone(conn, who, station, lz, hub.now())
         return stations.describe(conn, stations.visible(conn, who, station))
 
-    result = hub.write(_add)
-    hub.notifier.notify()  # its pending jobs may now go to that landing zone
-    return result
+    return hub.write_waking(_add)  # its pending jobs may now go to that landing zone: waiting claims woken
 
 
 @router.delete("/stations/{station}/zones/{lz:path}", response_model=StationOut, tags=["stations"])

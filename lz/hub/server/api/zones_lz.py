@@ -133,9 +133,8 @@ async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, 
             finally:
                 hub.notifier.release(lz_id)  # its ticket (if any) is spent: the next check may hand one out
             if got and await request.is_disconnected():  # went away during the claim: hand them back
-                await run_in_threadpool(hub.write, claims.release, lz_id, [(j["id"], j["attempt"]) for j in got],
-                                        hub.now(), "the hub: its claimer went away")
-                hub.notifier.notify()
+                await run_in_threadpool(hub.write_waking, claims.release, lz_id,
+                                        [(j["id"], j["attempt"]) for j in got], hub.now(), "the hub: its claimer went away")
                 return ClaimOut(lease_s=hub.config.lease_s, jobs=[], protocol=PROTOCOL)
         left = deadline - time.monotonic()
         if got or left <= 0 or await request.is_disconnected():
@@ -311,9 +310,9 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
         usage.charge(conn, lz_id, job_id, body.attempt, facts, hub.now(), hub.config.credit_warn_percent)
         return done
 
-    if hub.write(_finish) is None:  # the job was lost: queued again, this attempt's results refused
+    # the job was lost: queued again (waiting claims woken), this attempt's results refused
+    if hub.write_waking(_finish, wake=lambda done: done is None) is None:
         hub.files.remove(hub.files.results_name(job_id, body.attempt))
-        hub.notifier.notify()
     crash_point("hub.finish.recorded")
     return Ok()
 

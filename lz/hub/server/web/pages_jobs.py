@@ -240,11 +240,10 @@ async def control(request: Request, job_id: str = _job_id(), viewer: Viewer = De
     if action not in ACTIONS:
         raise NotFound(f"unknown request {action!r}")
     if action == "cancel":
-        row = await run_in_threadpool(hub.write, jobs.cancel, viewer.who, job_id, hub.now())
+        row = await run_in_threadpool(hub.write_waking, jobs.cancel, viewer.who, job_id, hub.now())
     else:
-        row = await run_in_threadpool(hub.write, jobs.control, viewer.who, job_id, action, hub.now())
+        row = await run_in_threadpool(hub.write_waking, jobs.control, viewer.who, job_id, action, hub.now())
     await run_in_threadpool(hub.drop_unneeded_bundle, row)  # on S3 a request: off the event loop
-    hub.notifier.notify()
     return RedirectResponse(f"/jobs/{quote(row.id)}", status_code=303)
 
 

@@ -49,11 +49,11 @@ async def _act(request: Request, viewer: Viewer, action: Callable[[Any, dict[str
     hub = hub_of(request)
     fields = await session.form(request, viewer)
     try:
-        target = hub.write(lambda conn: action(conn, fields))
+        # a Station's pending jobs may now have a landing zone: waiting claims woken
+        target = hub.write_waking(lambda conn: action(conn, fields))
     except HubError as exc:
         template, context = again
         return page(request, template, exc.status, viewer=viewer, flash=str(exc), flash_kind="err", **context())
-    hub.notifier.notify()  # a Station's pending jobs may now have a landing zone
     return RedirectResponse(target or back, status_code=303)
 
 
