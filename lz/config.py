@@ -15,17 +15,17 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 from lz.core.errors import ConfigError, UserError
 from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
 from lz.core.retry import DEFAULT_RETRY_ON, RetryPolicy, check_cause
-from lz.core.volumes import Volume
-from lz.core.volumes import from_config as volumes_from_config
-from lz.hub.protocol.transport import check_hub_url
 from lz.slurm.settings import SlurmSettings
+
+if TYPE_CHECKING:  # imported where a configuration has them (``lz submit``'s imports, issue 23)
+    from lz.core.volumes import Volume
 
 
 def _home(environ: Mapping[str, str]) -> Path:
@@ -290,6 +290,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         elif key == "apptainer":
             values.update(_apptainer(path, _table(path, key, value)))
         elif key == "volumes":
+            from lz.core.volumes import from_config as volumes_from_config
+
             try:
                 values["volumes"] = volumes_from_config(_table(path, key, value))
             except ConfigError as exc:
@@ -421,6 +423,8 @@ def _validate(settings: Settings) -> None:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     if settings.hub:
+        from lz.hub.protocol.transport import check_hub_url
+
         check_hub_url(settings.hub, settings.allow_insecure_hub)
     if settings.metrics:
         from lz.metrics.address import parse_address
