@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 from lz.core.errors import ConfigError, UserError
-from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
 from lz.core.retry import DEFAULT_RETRY_ON, RetryPolicy, check_cause
 from lz.slurm.settings import SlurmSettings
@@ -35,6 +34,14 @@ def _home(environ: Mapping[str, str]) -> Path:
 def default_db(environ: Mapping[str, str] = os.environ) -> Path:
     state_home = environ.get("XDG_STATE_HOME") or str(_home(environ) / ".local" / "state")
     return Path(state_home) / "lz" / "lz.db"
+
+
+def default_work_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """$TMPDIR, else $TEMP, else $TMP, else /tmp, as the original product did."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        if environ.get(name):
+            return Path(environ[name])
+    return Path("/tmp")
 
 
 def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
