@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # compiled on first use (re's cache): most jobs set no env
 _TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array", "retries", "retry_on", "after", "ports"}
 MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
@@ -154,7 +154,7 @@ def _env(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise BundleError(f"{SPEC_FILE}: `env` must be a table of NAME = \"value\"")
     for key, val in value.items():
-        if not _ENV_NAME.match(key):
+        if not re.match(_ENV_NAME, key):
             raise BundleError(f"{SPEC_FILE}: environment variable name {key!r} is not valid")
         if not isinstance(val, str) or "\0" in val:
             raise BundleError(f"{SPEC_FILE}: environment variable {key} must be a string")
