@@ -15,17 +15,16 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 from lz.core.errors import ConfigError, UserError
-from lz.core.layout import default_work_root
 from lz.core.resources import Limits, parse_memory, parse_time
 from lz.core.retry import DEFAULT_RETRY_ON, RetryPolicy, check_cause
-from lz.core.volumes import Volume
-from lz.core.volumes import from_config as volumes_from_config
-from lz.hub.protocol.transport import check_hub_url
 from lz.slurm.settings import SlurmSettings
+
+if TYPE_CHECKING:  # imported where a configuration has them (``lz submit``'s imports, issue 23)
+    from lz.core.volumes import Volume
 
 
 def _home(environ: Mapping[str, str]) -> Path:
@@ -35,6 +34,14 @@ def _home(environ: Mapping[str, str]) -> Path:
 def default_db(environ: Mapping[str, str] = os.environ) -> Path:
     state_home = environ.get("XDG_STATE_HOME") or str(_home(environ) / ".local" / "state")
     return Path(state_home) / "lz" / "lz.db"
+
+
+def default_work_root(environ: Mapping[str, str] = os.environ) -> Path:
+    """$TMPDIR, else $TEMP, else $TMP, else /tmp, as the original product did."""
+    for name in ("TMPDIR", "TEMP", "TMP"):
+        if environ.get(name):
+            return Path(environ[name])
+    return Path("/tmp")
 
 
 def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
@@ -290,6 +297,8 @@ def _from_file(path: Path) -> dict[str, Any]:
         elif key == "apptainer":
             values.update(_apptainer(path, _table(path, key, value)))
         elif key == "volumes":
+            from lz.core.volumes import from_config as volumes_from_config
+
             try:
                 values["volumes"] = volumes_from_config(_table(path, key, value))
             except ConfigError as exc:
@@ -421,6 +430,8 @@ def _validate(settings: Settings) -> None:
         if getattr(settings, name) <= 0:
             raise ConfigError(f"{name} must be positive")
     if settings.hub:
+        from lz.hub.protocol.transport import check_hub_url
+
         check_hub_url(settings.hub, settings.allow_insecure_hub)
     if settings.metrics:
         from lz.metrics.address import parse_address

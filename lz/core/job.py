@@ -8,14 +8,16 @@ pure path layout, so the rules, the store and every adapter can share it without
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lz.core.dependencies import Dependency
 from lz.core.resources import Resources
 from lz.core.retry import RetryPolicy
-from lz.core.volumes import Volume
+
+if TYPE_CHECKING:  # imported where a spec has them: most jobs have neither (``lz submit``'s imports, issue 23)
+    from lz.core.dependencies import Dependency
+    from lz.core.volumes import Volume
 
 RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
@@ -60,12 +62,28 @@ class JobSpec:
             recipe_kind=data.get("recipe_kind"),
             resources=Resources.from_dict(data.get("resources") or {}),
             env=dict(data.get("env") or {}),
-            volumes=tuple(Volume.from_dict(v) for v in data.get("volumes") or ()),
+            volumes=_volumes(data.get("volumes") or ()),
             array=data.get("array") or None,
             retry=RetryPolicy.from_dict(data["retry"]) if data.get("retry") else RetryPolicy(),
-            after=tuple(Dependency(d["job_id"], d["condition"]) for d in data.get("after") or ()),
+            after=_after(data.get("after") or ()),
             ports=tuple(int(p) for p in data.get("ports") or ()),
         )
+
+
+def _volumes(data: Sequence[Mapping[str, Any]]) -> tuple[Volume, ...]:
+    if not data:
+        return ()
+    from lz.core.volumes import Volume
+
+    return tuple(Volume.from_dict(v) for v in data)
+
+
+def _after(data: Sequence[Mapping[str, Any]]) -> tuple[Dependency, ...]:
+    if not data:
+        return ()
+    from lz.core.dependencies import Dependency
+
+    return tuple(Dependency(d["job_id"], d["condition"]) for d in data)
 
 
 def _retry_and_after(spec: JobSpec) -> dict[str, Any]:

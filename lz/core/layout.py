@@ -6,21 +6,11 @@ so cleanup is one ``rmtree`` and "nothing left behind" is one ``glob``.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 CONTAINER_WORKDIR = "/lz/work"
 """Where the job's work directory is bound inside a container (also its working directory)."""
-
-
-def default_work_root(environ: Mapping[str, str] = os.environ) -> Path:
-    """$TMPDIR, else $TEMP, else $TMP, else /tmp, as the original product did."""
-    for name in ("TMPDIR", "TEMP", "TMP"):
-        if environ.get(name):
-            return Path(environ[name])
-    return Path("/tmp")
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING, Any
 from lz.core.errors import printable
 from lz.core.job import Job
 from lz.core.resources import format_memory, format_time
-from lz.core.tables import columns
-from lz.core.timeline import durations, format_seconds, totals
-from lz.core.zone import LandingZoneStatus
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the table and the timeline are imported where used: a job's JSON (lz submit's) needs neither
     from lz.core.records import Transition
+    from lz.core.zone import LandingZoneStatus
 
 
 def iso(ts: float | None) -> str | None:
@@ -55,6 +53,8 @@ def job_json(job: Job, now: float, history: Iterable[Transition] | None = None) 
         **attempts_json(job),
     }
     if history is not None:
+        from lz.core.timeline import durations, totals
+
         history = list(history)
         steps = [(t.event, t.to_state, t.at) for t in history]
         data["history"] = [
@@ -109,6 +109,8 @@ def table(jobs: list[Job], now: float) -> str:
             job.executor_id if job.executor == "slurm" and job.executor_id else "",
             " ".join(usage),
         ))
+    from lz.core.tables import columns
+
     return columns(rows)
 
 
@@ -132,6 +134,8 @@ def details(job: Job, history: Iterable[Transition], now: float) -> str:
     ):
         if value is not None and value != "":
             lines.append(f"  {label:<10} {printable(str(value))}")
+    from lz.core.timeline import durations, format_seconds, totals
+
     history = list(history)
     steps = [(t.event, t.to_state, t.at) for t in history]
     lines.append(times_line(totals(steps, now)))
@@ -148,6 +152,8 @@ _TIME_LABELS = (("waiting_for_lz_s", "waiting for a landing zone"), ("build_s", 
 
 def times_line(times: Mapping[str, float | None]) -> str:
     """``  times      queue 2.0s, run 1m05s, paused 6.0s``: the steps that took any time."""
+    from lz.core.timeline import format_seconds
+
     parts = [f"{label} {format_seconds(times[key])}" for key, label in _TIME_LABELS if times.get(key) is not None]
     return f"  {'times':<10} " + (", ".join(parts) if parts else "-")
 

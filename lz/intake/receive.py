@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lz.config import Settings
-from lz.core.dependencies import Dependency, find_cycle, parse_all
 from lz.core.errors import BundleError, ConfigError, JobNotFound, ResourceError, UserError
 from lz.core.job import Job, JobSpec
-from lz.core.volumes import Volume, hub_volume_refusal
 from lz.host.fs import fsync_dir, remove_tree
 from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
@@ -23,6 +21,8 @@ from lz.intake.spec_file import load_spec
 from lz.store.intake_store import new_job_id
 
 if TYPE_CHECKING:
+    from lz.core.dependencies import Dependency
+    from lz.core.volumes import Volume
     from lz.core.zone import LandingZoneStatus
 
 
@@ -80,8 +80,10 @@ def receive(
         spec = load_spec(staging, name=name or _default_name(source), overrides=overrides,
                          limits=settings.limits, require_command=False,
                          max_array_tasks=settings.max_array_tasks, retry_default=settings.retry_policy)
-        spec = replace(spec, after=_prerequisites(store, job_id, (*spec.after, *parse_all(after)), origin))
+        spec = replace(spec, after=_prerequisites(store, job_id, (*spec.after, *_parsed(after)), origin))
         for volume in volumes:  # a hub's: bound only where this zone allows it (its own allow-list)
+            from lz.core.volumes import hub_volume_refusal
+
             refusal = hub_volume_refusal(volume, os.path.realpath(volume.host_path), settings.hub_volume_roots,
                                          _protected(settings), (os.path.realpath(settings.workdir),))
             if refusal:
@@ -132,10 +134,21 @@ def _prerequisites(store: Store, job_id: str, wanted: Sequence[Dependency], orig
         except JobNotFound as exc:
             raise BundleError(f"--after {dep}: {exc}") from None
     found = tuple(dict.fromkeys(resolved))
+    from lz.core.dependencies import find_cycle
+
     cycle = find_cycle(job_id, found, lambda other: store.get(other).spec.after)
     if cycle:
         raise BundleError(f"--after: a cycle of dependencies ({' -> '.join(cycle)})")
     return found
+
+
+def _parsed(after: Sequence[str]) -> tuple[Dependency, ...]:
+    """``--after`` values; lz.core.dependencies is imported only for a job that has some (issue 23)."""
+    if not after:
+        return ()
+    from lz.core.dependencies import parse_all
+
+    return parse_all(after)
 
 
 def _default_name(source: Path) -> str:

@@ -7,19 +7,20 @@ import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lz.core.array import DEFAULT_MAX_TASKS, parse_array
-from lz.core.dependencies import Dependency, parse_all
 from lz.core.errors import BundleError, ResourceError, printable
 from lz.core.job import JobSpec, RecipeKind
 from lz.core.resources import Limits, Resources, check_limits, parse_resources
 from lz.core.retry import RetryPolicy, parse_policy
 from lz.host.fs import special_kind
 
+if TYPE_CHECKING:
+    from lz.core.dependencies import Dependency
+
 SPEC_FILE = "lz.toml"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # compiled on first use (re's cache): most jobs set no env
 _TOP_KEYS = {"name", "command", "env", "resources", "recipe", "array", "retries", "retry_on", "after", "ports"}
 MAX_SPEC_BYTES = 1 << 20  # lz.toml and the recipe: both are read whole
 
@@ -31,14 +32,14 @@ def load_spec(
     overrides: Mapping[str, Any] | None = None,
     limits: Limits | None = None,
     require_command: bool = True,
-    max_array_tasks: int = DEFAULT_MAX_TASKS,
+    max_array_tasks: int | None = None,
     retry_default: RetryPolicy | None = None,
     defaults: Resources | None = None,
 ) -> JobSpec:
     """The job described by ``folder`` (an already staged, validated copy). ``retry_default``:
     the landing zone's policy for a job whose ``lz.toml`` has no ``retries``/``retry_on``;
     ``defaults``: the resources it starts from before its ``[resources]`` and the flags (a hub
-    template's)."""
+    template's); ``max_array_tasks``: the most tasks of an array (None: ``lz.core.array``'s default)."""
     data = _read_toml(folder)
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
@@ -70,12 +71,14 @@ def load_spec(
                    array=array, retry=retry, after=_after(data.get("after")), ports=_ports(data.get("ports")))
 
 
-def _array(value: Any, max_tasks: int) -> str | None:
+def _array(value: Any, max_tasks: int | None) -> str | None:
     """A sweep's indices (``--array`` or ``array = "0-99%10"``), kept in sbatch's canonical spelling."""
     if value is None:
         return None
+    from lz.core.array import DEFAULT_MAX_TASKS, parse_array  # here: a job that is no sweep never needs it
+
     try:
-        return str(parse_array(value, max_tasks=max_tasks))
+        return str(parse_array(value, max_tasks=DEFAULT_MAX_TASKS if max_tasks is None else max_tasks))
     except ResourceError as exc:
         raise ResourceError(f"{SPEC_FILE} or --array: {exc}") from None
 
@@ -86,6 +89,8 @@ def _after(value: Any) -> tuple[Dependency, ...]:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BundleError(f"{SPEC_FILE}: `after` must be a list such as [\"1a2b3c\", \"4d5e6f:any\"]")
+    from lz.core.dependencies import parse_all  # here: most jobs wait for none
+
     return parse_all(value)
 
 
@@ -149,7 +154,7 @@ def _env(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise BundleError(f"{SPEC_FILE}: `env` must be a table of NAME = \"value\"")
     for key, val in value.items():
-        if not _ENV_NAME.match(key):
+        if not re.match(_ENV_NAME, key):
             raise BundleError(f"{SPEC_FILE}: environment variable name {key!r} is not valid")
         if not isinstance(val, str) or "\0" in val:
             raise BundleError(f"{SPEC_FILE}: environment variable {key} must be a string")

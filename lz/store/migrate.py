@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lz.host.faults import crash_point
-
 if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy import Engine
@@ -30,6 +28,8 @@ def alembic_config() -> Config:
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; safe with a concurrent CLI)."""
     from alembic import command
+
+    from lz.host.faults import crash_point  # here: ``lz submit`` reads SCHEMA_HEAD alone
 
     config = alembic_config()
     with engine.connect().execution_options(lz_write=True) as conn:

@@ -128,3 +128,37 @@ def test_every_module_that_registers_commands_is_in_the_lazy_table() -> None:
                    if re.search(r"@main\.(command|group)\(|\bmain\.add_command\(", p.read_text())}
     assert registering == {where.partition(":")[0] for where in COMMAND_MODULES.values()}
     assert set(main.commands) == set(COMMAND_MODULES)  # and each name in it is that module's
+
+
+OFF_THE_SUBMIT_PATH = (
+    "click", "sqlalchemy", "alembic",  # the CLI framework; the full store and its migrations (schema at head)
+    "shutil", "threading", "signal", "getpass", "lz.core.records", "lz.core.machine",  # earlier cuts (issue 23)
+    "lz.core.array", "lz.core.dependencies", "lz.core.volumes",  # only for a sweep, --after, volumes
+    "lz.core.layout", "lz.core.tables", "lz.core.timeline",  # a job's paths, the status table, its history
+    "lz.hub.protocol.transport", "lz.host.faults",  # a hub's URL check (none configured); crash points (migrations)
+)
+
+
+def test_a_plain_submission_imports_none_of_what_it_does_not_use(env: dict[str, str],  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    """Each module here costs every ``lz submit`` of a sweep (issue 23): a plain folder, no array,
+    no dependencies, no volumes, in a fresh process, leaves all of them unimported; a job that uses
+    them still imports and works (the second submission)."""
+    folder = job_folder(tmp_path)
+    code = ("import atexit, sys; atexit.register(lambda: print(' '.join(m for m in sys.argv[1].split(',') "
+            "if m in sys.modules), file=sys.stderr)); from lz.cli.entry import run; run(sys.argv[2:])")
+    run_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+    assert lz(env, "status").exit_code == 0  # the database at its head: the plain store is not needed
+    plain = subprocess.run([sys.executable, "-c", code, ",".join(OFF_THE_SUBMIT_PATH), "submit", str(folder)],
+                           env=run_env, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr.splitlines()[-1] == "", plain.stderr
+    job_id = plain.stdout.split()[-1]
+    (folder / "lz.toml").write_text('command = ["true"]\nenv = {A = "1"}\n')
+    swept = subprocess.run([sys.executable, "-c", code, "lz.core.array,lz.core.dependencies", "submit", str(folder),
+                            "--array", "0-3", "--after", job_id, "--mem", "1G"],
+                           env=run_env, capture_output=True, text=True, timeout=60)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stderr.splitlines()[-1] == "lz.core.array lz.core.dependencies", swept.stderr
+    listed = {j["id"]: j for j in json.loads(lz(env, "status", "--json").stdout)}
+    assert listed[swept.stdout.split()[-1]]["resources"]["memory_mb"] == 1024
