@@ -38,7 +38,11 @@ _JOB_FIELDS = tuple(f.name for f in fields(Job))
 def job_from_row(row: Any, specs: dict[str, JobSpec] | None = None) -> Job:
     """A snapshot from a row. ``specs`` caches parsed specs by job id: a spec never changes once
     stored, and parsing 10,000 of them every tick would be most of the tick."""
-    data = dict(row._mapping)
+    return job_from_values(dict(row._mapping), specs)
+
+
+def job_from_values(data: dict[str, Any], specs: dict[str, JobSpec] | None = None) -> Job:
+    """A snapshot from a row's values by column name (``job_from_row``)."""
     spec = specs.get(data["id"]) if specs is not None else None
     if spec is None:
         spec = JobSpec.from_dict(json.loads(data["spec"]))
@@ -49,6 +53,22 @@ def job_from_row(row: Any, specs: dict[str, JobSpec] | None = None) -> Job:
 
 
 _JOB_COLUMNS = {c.name for c in jobs_t.columns}
+
+# The hot statements, built once: building a statement costs more CPU than SQLite's work on one row,
+# and a job passes through ``get``, ``fire`` and ``record`` a dozen times from received to cleaned.
+_BY_ID = select(jobs_t).where(jobs_t.c.id == bindparam("_id"))
+_LOG = insert(transitions_t)
+_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def _update_by_id(columns: Iterable[str]) -> Any:
+    """``UPDATE jobs SET <columns> WHERE id = :_id``, one statement per set of columns (a dozen in all)."""
+    key = tuple(sorted(columns))
+    stmt = _UPDATES.get(key)
+    if stmt is None:
+        stmt = update(jobs_t).where(jobs_t.c.id == bindparam("_id")).values({c: bindparam(c) for c in key})
+        _UPDATES[key] = stmt
+    return stmt
 
 
 class JobStore:
@@ -113,10 +133,10 @@ class JobStore:
 
     def get(self, job_id: str) -> Job:
         with self._read() as conn:
-            row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+            row = conn.execute(_BY_ID, {"_id": job_id}).first()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} in this landing zone")
-        return job_from_row(row)
+        return job_from_row(row, self._specs)
 
     def some(self, job_ids: Iterable[str]) -> dict[str, Job]:
         """The jobs of these ids that exist, by id (one query)."""
@@ -176,7 +196,7 @@ class JobStore:
         with self._read() as conn:
             rows = conn.execute(query).all()
         live = {r.id for r in rows}
-        for gone in [job_id for job_id in self._specs if job_id not in live]:
+        for gone in [job_id for job_id in list(self._specs) if job_id not in live]:  # list(): workers add to it
             del self._specs[gone]
         return [job_from_row(r, self._specs) for r in rows]
 
@@ -193,7 +213,7 @@ class JobStore:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id)).first()
+            row = conn.execute(_BY_ID, {"_id": job_id}).first()
             if row is None:
                 raise JobNotFound(f"no job {job_id!r} in this landing zone")
             state = row.state
@@ -203,13 +223,12 @@ class JobStore:
                 if getattr(row, column) != value:
                     raise InvalidTransition(f"job {job_id} changed meanwhile ({column} is set now)")
             new_state = self.lifecycle.next_state(state, event)
-            conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(state=new_state, updated_at=now, **facts))
-            seq = conn.execute(
-                insert(transitions_t).values(
-                    job_id=job_id, from_state=state, to_state=new_state, event=event, at=now, detail=detail
-                )
-            ).inserted_primary_key
-        job = self.get(job_id)
+            values = {"state": new_state, "updated_at": now, **facts}
+            conn.execute(_update_by_id(values), {"_id": job_id, **values})
+            seq = conn.execute(_LOG, {"job_id": job_id, "from_state": state, "to_state": new_state, "event": event,
+                                      "at": now, "detail": detail}).inserted_primary_key
+        # the row as this transaction left it: what it read and what it wrote (no second read)
+        job = job_from_values({**row._mapping, "state": new_state, "updated_at": now, **facts}, self._specs)
         self.listeners.transition(job, Transition(state, new_state, event, now, detail, job_id, seq[0] if seq else 0))
         return job
 
@@ -239,7 +258,8 @@ class JobStore:
         if unknown:
             raise ValueError(f"unknown job fields {sorted(unknown)}")
         with self._write() as conn:
-            conn.execute(update(jobs_t).where(jobs_t.c.id == job_id).values(updated_at=self.clock(), **facts))
+            values = {"updated_at": self.clock(), **facts}
+            conn.execute(_update_by_id(values), {"_id": job_id, **values})
 
     def record_many(self, facts_by_job: dict[str, dict[str, Any]]) -> None:
         """Several jobs' facts in one transaction (one tick's observations): one executemany per
