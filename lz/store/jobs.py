@@ -58,6 +58,7 @@ _JOB_COLUMNS = {c.name for c in jobs_t.columns}
 # and a job passes through ``get``, ``fire`` and ``record`` a dozen times from received to cleaned.
 _BY_ID = select(jobs_t).where(jobs_t.c.id == bindparam("_id"))
 _LOG = insert(transitions_t)
+_ACTIVE = select(jobs_t).where(jobs_t.c.state.in_(list(ACTIVE))).order_by(jobs_t.c.created_at, jobs_t.c.id)
 _UPDATES: dict[tuple[str, ...], Any] = {}
 
 
@@ -79,6 +80,7 @@ class JobStore:
         self.lifecycle = lifecycle or Lifecycle()
         self.listeners = listeners or Listeners()
         self._specs: dict[str, JobSpec] = {}
+        self._active: dict[str, tuple[tuple[Any, ...], Job]] = {}  # the last ``active()``: row values, snapshot
 
     # -- transactions --------------------------------------------------------------------------
     def _write(self) -> _Tx:
@@ -191,14 +193,21 @@ class JobStore:
         return found, total
 
     def active(self) -> list[Job]:
-        """Every job not yet cleaned (the tick's working set; specs parsed once per job)."""
-        query = select(jobs_t).where(jobs_t.c.state.in_(list(ACTIVE))).order_by(jobs_t.c.created_at, jobs_t.c.id)
+        """Every job not yet cleaned (the tick's working set). A row equal to the one the last call
+        read gives the same snapshot back: a tick per wake-up, each over every active job, would
+        otherwise spend most of its time rebuilding snapshots of jobs that did not change."""
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        live = {r.id for r in rows}
-        for gone in [job_id for job_id in list(self._specs) if job_id not in live]:  # list(): workers add to it
-            del self._specs[gone]
-        return [job_from_row(r, self._specs) for r in rows]
+            rows = conn.execute(_ACTIVE).all()
+        last, snapshots = self._active, {}
+        for row in rows:
+            values = tuple(row)
+            known = last.get(row.id)
+            snapshots[row.id] = known if known is not None and known[0] == values else (
+                values, job_from_row(row, self._specs))
+        self._active = snapshots
+        for gone in [job_id for job_id in list(self._specs) if job_id not in snapshots]:  # list(): workers add to it
+            self._specs.pop(gone, None)
+        return [job for _, job in snapshots.values()]
 
     def fire(self, job_id: str, event: str, *, expect: str | Sequence[str] | None = None,
              detail: str | None = None, guard: Mapping[str, Any] | None = None, **facts: Any) -> Job:
