@@ -27,8 +27,9 @@ POINTS: tuple[str, ...] = (
     "submit.recorded",  # executor_id recorded, before the wake-up
     "cancel.sent",  # scancel / SIGTERM sent, the tick's later commits not made
     "ended.fired",  # `ended` committed, nothing collected yet
-    "collect.archived",  # results written to the results store, results_at not recorded
-    "collect.stored",  # results_at recorded, work directory and spool still there
+    "collect.archived",  # results written to the results store, nothing recorded
+    "collect.stored",  # the same instant, just before the work directory and spool are removed (results_at
+    # is recorded with ``clean``: the stored result is its own record)
     "clean.removed",  # work directory and spool removed, `clean` not committed
     # the hub (lz hub serve): each committed, its answer not sent (the caller retries or times out);
     # tests/integration/test_hub_fault_points.py
