@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from _thread import _local  # threading.local itself, without importing threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
@@ -81,10 +83,36 @@ class JobStore:
         self.listeners = listeners or Listeners()
         self._specs: dict[str, JobSpec] = {}
         self._active: dict[str, tuple[tuple[Any, ...], Job]] = {}  # the last ``active()``: row values, snapshot
+        self._batch = _local()  # this thread's open ``batch``: its connection and the transitions it fired
 
     # -- transactions --------------------------------------------------------------------------
-    def _write(self) -> _Tx:
-        return _Tx(self.engine, write=True)
+    def _write(self) -> _Tx | _InBatch:
+        batch = getattr(self._batch, "tx", None)
+        return _InBatch(batch) if batch is not None else _Tx(self.engine, write=True)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """This thread's writes inside the block (``fire``, ``record``, ``record_many``) share one
+        transaction, committed at its end, and listeners hear of the transitions once it is: one
+        commit (one fsync) per tick instead of one per fact. A write refused for one job
+        (InvalidTransition, raised before it writes anything) leaves the others; any other error
+        rolls the whole block back. Nothing outside the database may happen inside it: an intent
+        is durable only at the block's end."""
+        if getattr(self._batch, "tx", None) is not None:  # nested: the outer block commits
+            yield
+            return
+        tx = _Tx(self.engine, write=True)
+        self._batch.tx, self._batch.heard = tx.__enter__(), []
+        try:
+            yield
+        except BaseException as exc:
+            self._batch.tx = None
+            tx.__exit__(type(exc))
+            raise
+        self._batch.tx = None
+        tx.__exit__(None)
+        for job, transition in self._batch.heard:
+            self.listeners.transition(job, transition)
 
     def _read(self) -> _Tx:
         return _Tx(self.engine, write=False)
@@ -238,7 +266,11 @@ class JobStore:
                                       "at": now, "detail": detail}).inserted_primary_key
         # the row as this transaction left it: what it read and what it wrote (no second read)
         job = job_from_values({**row._mapping, "state": new_state, "updated_at": now, **facts}, self._specs)
-        self.listeners.transition(job, Transition(state, new_state, event, now, detail, job_id, seq[0] if seq else 0))
+        transition = Transition(state, new_state, event, now, detail, job_id, seq[0] if seq else 0)
+        if getattr(self._batch, "tx", None) is not None:
+            self._batch.heard.append((job, transition))  # told once the batch commits
+        else:
+            self.listeners.transition(job, transition)
         return job
 
     def cancel(self, job_id: str, *, how: str = "cancel", by: str | None = None) -> Job:
@@ -332,6 +364,19 @@ class JobStore:
                 except ValueError:  # written by an older lz as plain text
                     continue
         return LandingZoneStatus(**{k: v for k, v in values.items() if v is not None})
+
+
+class _InBatch:
+    """A write inside ``JobStore.batch``: the batch's connection, committed (or not) with the batch."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        return self.conn
+
+    def __exit__(self, *_: Any) -> None:
+        return None
 
 
 class _Tx:
