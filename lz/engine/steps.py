@@ -191,8 +191,7 @@ class Steps:
         self.store.record(job_id, executor_id=executor_id)
         crash_point("submit.recorded")
         self.watcher.nudge()  # the local executor: seen running (or ended) at the next tick, not an interval later
-        self.wake()
-        return Done(ok=True)
+        return Done(ok=True)  # the pool wakes the tick as the step returns
 
     def _end_attempt(self, job: Job, ctx: JobContext) -> bool:
         """Before attempt N is submitted, attempt N-1 (recorded when the job was queued again) is
