@@ -24,7 +24,7 @@ POINTS: tuple[str, ...] = (
     "submit.archived",  # a retry: the previous attempt cancelled and its logs moved aside, nothing recorded
     "submit.intent",  # submit_attempted_at committed, sbatch / the process not started
     "submit.answered",  # sbatch answered / the local process started, executor_id not recorded
-    "submit.recorded",  # executor_id recorded, before the wake-up
+    "submit.recorded",  # executor_id recorded, before the step returns (and the pool wakes the tick)
     "cancel.sent",  # scancel / SIGTERM sent, the tick's later commits not made
     "ended.fired",  # `ended` committed, nothing collected yet
     "collect.archived",  # results written to the results store, nothing recorded
