@@ -140,9 +140,12 @@ class Engine:
         for action in actions:
             if isinstance(action, Record):
                 records.setdefault(action.job_id, {}).update(action.facts)
-        with self.store.batch():
-            fired = [action for action in actions if isinstance(action, Fire) and self._fire(action)]
-            self.store.record_many(records)
+        fires = [action for action in actions if isinstance(action, Fire)]
+        fired = []
+        if fires or records:  # most ticks have neither: no transaction at all
+            with self.store.batch():
+                fired = [action for action in fires if self._fire(action)]
+                self.store.record_many(records)
         if any(action.event == "ended" for action in fired):
             crash_point("ended.fired")
         if any(action.event in ("ended", "built") for action in fired):

@@ -335,3 +335,6 @@ def test_the_jobs_a_look_finds_ended_are_moved_in_one_transaction(lz: Harness) -
     assert writes == ["w"]
     lz.tick()  # the wake-up the ends caused: their collections
     assert {lz.state(job_id) for job_id in ids} == {"cleaned"}
+    before = len(writes)
+    lz.tick()  # nothing to move, nothing to record: no transaction at all
+    assert len(writes) == before
