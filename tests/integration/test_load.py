@@ -90,9 +90,6 @@ def test_ten_thousand_running_jobs(tmp_path: Path) -> None:
     assert status_s < 1.0
 
 
-@pytest.mark.slurm
-@pytest.mark.load
-@pytest.mark.timeout(3900)  # its own deadline is an hour; the full 1,000 take about 25 minutes
 def _status_beside_a_start(zone: LandingZone) -> tuple[float, float, str]:
     """``lz status``'s wall time, the same process started for nothing (``lz config show``) just
     before it, and what status said."""
@@ -104,6 +101,9 @@ def _status_beside_a_start(zone: LandingZone) -> tuple[float, float, str]:
     return time.perf_counter() - t0, start_s, states
 
 
+@pytest.mark.slurm
+@pytest.mark.load
+@pytest.mark.timeout(3900)  # its own deadline is an hour; the full 1,000 take about 25 minutes
 def test_a_thousand_trivial_jobs_through_the_slurm_gateway(tmp_path: Path) -> None:
     """1,000 jobs on the real single-node Slurm: each runs once and succeeds, the daemon stays
     small, ``lz status`` answers within a second while they run. CI runs ``LZ_LOAD_JOBS`` of them
