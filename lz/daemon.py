@@ -171,12 +171,24 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
     grace_s = settings.stop_grace_s if shutdown_grace_s is None else shutdown_grace_s
     ready = ready or get_ready(settings)
     lock = ready.lock
+    # before the pid file says "running" and before any thread starts (they inherit the mask): a
+    # SIGTERM from then on waits for sigwait below and stops the daemon in order, pid file removed
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
     try:
         write_pid_file(settings)
     except BaseException:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
         lock.close()
         raise
-    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # before any thread starts: they inherit it
+    try:
+        return _serve(settings, ready, grace_s, hub)
+    finally:  # whatever failed, at start or at the end: no pid file says "running" once it is gone
+        settings.pid_file.unlink(missing_ok=True)
+
+
+def _serve(settings: Settings, ready: Ready, grace_s: float, hub: AgentOptions | None) -> int:
+    """The daemon's life once its pid file is written: recover, tick, wait for a signal, stop."""
+    lock = ready.lock
     db = make_engine(settings.db, settings.busy_timeout_s)
     upgrade(db)
     listeners = Listeners(TransitionLog())
@@ -226,7 +238,7 @@ def run_daemon(settings: Settings, out: IO[str] | None = None, shutdown_grace_s:
         store.set_status(daemon_pid=None)
         if endpoint is not None:
             endpoint.close()
-        settings.pid_file.unlink(missing_ok=True)
+        settings.pid_file.unlink(missing_ok=True)  # here too: os._exit below skips the finally
         if not finished:
             # Workers still run: leave with them, holding the lock to the last instant. Their steps
             # are crash-safe and are redone by the next daemon, exactly as after SIGKILL.

@@ -10,6 +10,7 @@ from pathlib import Path
 from lz.core.machine import State
 from lz.engine.workspace import Workspace
 from lz.host.fs import remove_tree
+from lz.host.intake_lock import no_intake_in_flight
 from lz.host.process import kill_recorded_groups
 from lz.store.jobs import JobStore
 
@@ -42,17 +43,19 @@ class Housekeeping:
 
     def recover(self) -> list[str]:
         """Remove what a crash may have left: spool entries and work directories of cleaned jobs,
-        and spool entries with no job at all once they are old (an intake that died before its
-        commit; a young one may be an intake committing right now)."""
+        and spool entries with no job at all (an intake that died before its commit): at once when
+        no intake holds the intake lock, else once they are old (a young one may be committing)."""
         removed: list[str] = []
-        known = {j.id: j for j in self.store.jobs()}
         spool = self.workspace.spool_dir
-        now = self.clock()
-        if spool.is_dir():
-            for entry in spool.iterdir():
+        with no_intake_in_flight(spool) as quiet:  # rows read under the lock: no intake commits meanwhile
+            known = {j.id: j for j in self.store.jobs()}
+            now = self.clock()
+            for entry in spool.iterdir() if spool.is_dir() else ():
                 job = known.get(entry.name)
                 if job is not None:
                     stale = job.state == State.CLEANED
+                elif quiet:
+                    stale = True  # no intake runs: a dead one's copy (killed between its copy and its row)
                 else:
                     try:
                         stale = now - entry.lstat().st_mtime > self.orphan_age_s

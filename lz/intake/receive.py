@@ -15,6 +15,7 @@ from lz.config import Settings
 from lz.core.errors import BundleError, ConfigError, JobNotFound, ResourceError, UserError
 from lz.core.job import Job, JobSpec
 from lz.host.fs import fsync_dir, remove_tree
+from lz.host.intake_lock import intake_in_flight
 from lz.intake.bundle import IntakeLimits, stage_bundle
 from lz.intake.capacity import Capacity, check_capacity, local_capacity
 from lz.intake.spec_file import load_spec
@@ -71,6 +72,14 @@ def receive(
     """
     spool = settings.spool_dir
     spool.mkdir(parents=True, exist_ok=True)
+    with intake_in_flight(spool):  # from before the copy to the row: recovery then knows a dead intake's copy
+        return _receive(store, settings, source, spool, name=name, overrides=overrides, origin=origin,
+                        capacity=capacity, volumes=volumes, after=after)
+
+
+def _receive(store: Store, settings: Settings, source: Path, spool: Path, *, name: str | None,
+             overrides: Mapping[str, Any] | None, origin: str, capacity: Capacity | None,
+             volumes: Sequence[Volume], after: Sequence[str]) -> Job:
     job_id = new_job_id()
     staging = spool / f".incoming-{job_id}-{os.urandom(3).hex()}"
     try:

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration]
 
 AGENT_POINTS = tuple(p for p in faults.POINTS if p.startswith("agent."))
 # what a landing zone keeps in its state folder between runs (the results store is checked apart)
-STATE_FILES = {"lz.db", "lz.db-wal", "lz.db-shm", "lz.lock", "spool", "results", "hub-incoming", "hub-outgoing"}
+STATE_FILES = {"lz.db", "lz.db-wal", "lz.db-shm", "lz.lock", "lz.intake.lock", "spool", "results", "hub-incoming", "hub-outgoing"}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,8 @@ def test_agent_crash_at(point: str, hub: tuple[HubServer, Path], tmp_path: Path)
     local = {j["id"]: j for j in zone.status()}
     assert all(j["state"] == "cleaned" for j in local.values()), local
     state = zone.db.parent
-    assert {p.name for p in state.iterdir()} <= STATE_FILES, sorted(p.name for p in state.iterdir())
+    assert {p.name for p in state.iterdir()} <= STATE_FILES, (sorted(p.name for p in state.iterdir()),
+                                                              zone.daemon_log()[-3000:])
     stray = [str(p) for p in [*(state / "hub-incoming").iterdir(), *(state / "hub-outgoing").iterdir(),
                               *(state / "spool").iterdir()]]
     stray += [str(p) for p in (state / "results").iterdir() if p.name not in local]

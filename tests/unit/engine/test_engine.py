@@ -216,6 +216,24 @@ def test_housekeeping_removes_what_a_crash_left_and_purges_old_results(lz: Harne
     assert lz.zone.housekeeping.purge_expired_results(lz.clock()) == [job_id]
 
 
+def test_a_dead_intakes_copy_is_removed_at_once_and_a_live_ones_is_kept(lz: Harness) -> None:
+    from lz.host.intake_lock import intake_in_flight
+
+    spool = lz.workspace.spool_dir
+    spool.mkdir(parents=True, exist_ok=True)
+    dead = [spool / ".incoming-deadbeef01-0a0b0c", spool / "deadbeef02"]  # killed before its rename; before its row
+    for entry in dead:
+        (entry / "run.sh").parent.mkdir()
+        (entry / "run.sh").write_text("true\n")
+    assert sorted(lz.zone.housekeeping.recover()) == sorted(map(str, dead))  # young, but no intake runs
+    live = spool / ".incoming-deadbeef03-0a0b0c"
+    with intake_in_flight(spool):  # an lz submit copying right now: its young copy stays
+        live.mkdir()
+        assert lz.zone.housekeeping.recover() == []
+        lz.clock.advance(7200)
+        assert lz.zone.housekeeping.recover() == [str(live)]  # an hour old: no intake takes that long
+
+
 def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import lz.engine.steps as steps_module
     from lz.core.errors import CollectionError

@@ -119,3 +119,34 @@ def test_cli_prints_the_reason_in_one_line(tmp_path: Path, settings: Settings) -
         errors = [line for line in result.stderr.splitlines() if line.startswith("lz: error: ")]
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert len(errors) == 1 and (reason or "lz.toml: must be a regular file") in errors[0], result.stderr
+
+
+def test_an_intake_holds_the_intake_lock_from_its_copy_to_its_row(tmp_path: Path, settings: Settings,
+                                                                  store: JobStore, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The daemon's recovery removes a spool entry without a row at once only when it can take
+    the intake lock: while a copy is made and until its row commits, it cannot."""
+    import lz.intake.receive as receive_module
+    from lz.host.intake_lock import no_intake_in_flight
+
+    seen: list[bool] = []
+    real_create = store.create
+
+    def create(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with no_intake_in_flight(settings.spool_dir) as quiet:
+            seen.append(quiet)
+        return real_create(*args, **kwargs)
+
+    real_stage = receive_module.stage_bundle
+
+    def stage(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with no_intake_in_flight(settings.spool_dir) as quiet:
+            seen.append(quiet)
+        return real_stage(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create", create)
+    monkeypatch.setattr(receive_module, "stage_bundle", stage)
+    folder = job_folder(tmp_path, "ok", {"lz.toml": 'command = ["true"]\n'})
+    receive(store, settings, folder)
+    assert seen == [False, False]
+    with no_intake_in_flight(settings.spool_dir) as quiet:
+        assert quiet  # released once the row is there
