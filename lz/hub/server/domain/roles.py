@@ -51,8 +51,13 @@ def visible(conn: Connection, who: Principal, name: str) -> int:
     """The Station's id if ``who`` belongs to it (or is a hub admin); else NotFound."""
     row = conn.execute(select(stations_t.c.id).where(stations_t.c.name == name)).first()
     if row is None or not (who.admin or is_member(conn, row.id, who.user_id)):
-        raise NotFound(f"no station {name!r} that you belong to")
+        raise not_a_member(name)
     return int(row.id)
+
+
+def not_a_member(station: str) -> NotFound:
+    """One line for a Station that does not exist and one the caller is not in: no existence oracle."""
+    return NotFound(f"no station {station!r} that you belong to")
 
 
 def is_member(conn: Connection, station_id: int, user_id: int) -> bool:
@@ -91,7 +96,7 @@ def require(conn: Connection, who: Principal, station: str, flag: str) -> int:
         members_t, and_(members_t.c.station_id == stations_t.c.id, members_t.c.user_id == who.user_id)))
         .where(stations_t.c.name == station)).first()
     if row is None or not (who.admin or row.role is not None):
-        raise NotFound(f"no station {station!r} that you belong to")
+        raise not_a_member(station)
     flags = EVERY if who.admin else role_flags(conn, row.id, row.role)
     if flag not in flags:
         raise Forbidden(f"your role in station {station!r} does not allow this ({flag}: {FLAGS[flag]})")
