@@ -17,6 +17,7 @@ from lz.core.errors import InvalidTransition
 from lz.core.events import Listeners, TickEvent
 from lz.core.job import Job
 from lz.core.machine import State
+from lz.core.records import Tracked
 from lz.core.rules import (
     Action,
     Cancel,
@@ -73,6 +74,7 @@ class Engine:
         self.notifications = notifications
         self._written_health: tuple[float | None, str | None] | None = None
         self._written_at = float("-inf")
+        self._tracks: dict[str, tuple[Job, Tracked]] = {}  # by job id: the snapshot it was made from
 
     def tick(self) -> None:
         """One tick; listeners hear how long it took (metrics), whatever it decided."""
@@ -88,8 +90,11 @@ class Engine:
     def _tick(self, now: float) -> int:
         busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
         jobs = self.store.active()
+        if len(self._tracks) > len(jobs):  # forget the jobs that are no longer active
+            live = {j.id for j in jobs}
+            self._tracks = {job_id: known for job_id, known in self._tracks.items() if job_id in live}
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
-        look = self.watcher.look([self.workspace.tracked(j) for j in watched])
+        look = self.watcher.look([self._tracked(j) for j in watched])
         ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
                           lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s,
                           retry_backoff_s=self.settings.retry_backoff_s,
@@ -106,6 +111,16 @@ class Engine:
             self.housekeeping.tick(now)
         return len(jobs)
 
+    def _tracked(self, job: Job) -> Tracked:
+        """What the executor is told of the job, made again only when its snapshot changed (the store
+        hands back the same snapshot of an unchanged job: most jobs, most ticks)."""
+        known = self._tracks.get(job.id)
+        if known is not None and known[0] is job:
+            return known[1]
+        tracked = self.workspace.tracked(job)
+        self._tracks[job.id] = (job, tracked)
+        return tracked
+
     def _prerequisites(self, jobs: Sequence[Job]) -> dict[str, Prerequisite]:
         """What the queued dependents need to know of the jobs they wait for: the active ones from
         this tick's list, the others (ended long ago) from the store, read only while needed."""
@@ -117,15 +132,28 @@ class Engine:
         return {job_id: prerequisite(job) for job_id, job in by_id.items()}
 
     def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
+        """The tick's transitions and facts first, all in one transaction (no side effect sits
+        between them: the rules never give one job a transition and something to do in one tick,
+        and a cancel's facts were always committed before the cancel), then the rest: controls,
+        work for the pool, cancels."""
         records: dict[str, dict[str, object]] = {}
-        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
-        submits = self._submit_budget(jobs.values())
         for action in actions:
             if isinstance(action, Record):
                 records.setdefault(action.job_id, {}).update(action.facts)
-            elif isinstance(action, Fire):
-                self._fire(action)
-            elif isinstance(action, Cancel):
+        fires = [action for action in actions if isinstance(action, Fire)]
+        fired = []
+        if fires or records:  # most ticks have neither: no transaction at all
+            with self.store.batch():
+                fired = [action for action in fires if self._fire(action)]
+                self.store.record_many(records)
+        if any(action.event == "ended" for action in fired):
+            crash_point("ended.fired")
+        if any(action.event in ("ended", "built") for action in fired):
+            self.steps.wake()
+        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
+        submits = self._submit_budget(jobs.values())
+        for action in actions:
+            if isinstance(action, Cancel):
                 cancels[action.how].append(jobs[action.job_id])
             elif isinstance(action, Control):
                 self._control(jobs[action.job_id])
@@ -138,7 +166,6 @@ class Engine:
                         continue
                     submits -= 1
                 self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
-        self.store.record_many(records)
         for how, chosen in cancels.items():
             self.watcher.cancel([self.workspace.tracked(j) for j in chosen], how)
         if any(cancels.values()):
@@ -164,20 +191,18 @@ class Engine:
         holding = sum(1 for j in jobs if j.state in WATCHED and j.submitted)
         return max(0, self.settings.capacity - holding)
 
-    def _fire(self, action: Fire) -> None:
+    def _fire(self, action: Fire) -> bool:
+        """Whether it was fired (committed with the tick's batch)."""
         try:
             self.store.fire(action.job_id, action.event, expect=action.expect, detail=action.detail,
                             guard=action.guard, **action.facts)
         except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
             log.info("job %s: %s", action.job_id, exc)
-        else:
-            if action.event == "ended":
-                crash_point("ended.fired")
-            if action.event in ("ended", "built"):
-                self.steps.wake()
+            return False
+        return True
 
     def _record_usage(self, running: list[Job]) -> None:
-        usage = self.watcher.usage([self.workspace.tracked(j) for j in running])
+        usage = self.watcher.usage([self._tracked(j) for j in running])
         by_id = {j.id: j for j in running}
         changed = {}
         for job_id, u in usage.items():
