@@ -17,7 +17,6 @@ from lz.core.errors import InvalidTransition
 from lz.core.events import Listeners, TickEvent
 from lz.core.job import Job
 from lz.core.machine import State
-from lz.core.records import Tracked
 from lz.core.rules import (
     Action,
     Cancel,
@@ -74,7 +73,6 @@ class Engine:
         self.notifications = notifications
         self._written_health: tuple[float | None, str | None] | None = None
         self._written_at = float("-inf")
-        self._tracks: dict[str, tuple[Job, Tracked]] = {}  # by job id: the snapshot it was made from
 
     def tick(self) -> None:
         """One tick; listeners hear how long it took (metrics), whatever it decided."""
@@ -90,11 +88,8 @@ class Engine:
     def _tick(self, now: float) -> int:
         busy = self.pool.busy() | self.steps.resting(now)  # before the jobs: a step ending in between shows
         jobs = self.store.active()
-        if len(self._tracks) > len(jobs):  # forget the jobs that are no longer active
-            live = {j.id for j in jobs}
-            self._tracks = {job_id: known for job_id, known in self._tracks.items() if job_id in live}
         watched = [j for j in jobs if j.state in WATCHED and j.submitted and j.id not in busy]
-        look = self.watcher.look([self._tracked(j) for j in watched])
+        look = self.watcher.look([self.workspace.tracked(j) for j in watched])
         ctx = TickContext(now=now, observed=look.fresh, busy=busy, submit_grace_s=self.settings.submit_grace_s,
                           lost_after_s=self.settings.lost_after_s, queue_memory_s=self.settings.queue_memory_s,
                           retry_backoff_s=self.settings.retry_backoff_s,
@@ -110,16 +105,6 @@ class Engine:
         if self.housekeeping is not None:
             self.housekeeping.tick(now)
         return len(jobs)
-
-    def _tracked(self, job: Job) -> Tracked:
-        """What the executor is told of the job, made again only when its snapshot changed (the store
-        hands back the same snapshot of an unchanged job: most jobs, most ticks)."""
-        known = self._tracks.get(job.id)
-        if known is not None and known[0] is job:
-            return known[1]
-        tracked = self.workspace.tracked(job)
-        self._tracks[job.id] = (job, tracked)
-        return tracked
 
     def _prerequisites(self, jobs: Sequence[Job]) -> dict[str, Prerequisite]:
         """What the queued dependents need to know of the jobs they wait for: the active ones from
@@ -202,7 +187,7 @@ class Engine:
         return True
 
     def _record_usage(self, running: list[Job]) -> None:
-        usage = self.watcher.usage([self._tracked(j) for j in running])
+        usage = self.watcher.usage([self.workspace.tracked(j) for j in running])
         by_id = {j.id: j for j in running}
         changed = {}
         for job_id, u in usage.items():

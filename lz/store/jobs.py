@@ -82,7 +82,6 @@ class JobStore:
         self.lifecycle = lifecycle or Lifecycle()
         self.listeners = listeners or Listeners()
         self._specs: dict[str, JobSpec] = {}
-        self._active: dict[str, tuple[tuple[Any, ...], Job]] = {}  # the last ``active()``: row values, snapshot
         self._batch = _local()  # this thread's open ``batch``: its connection and the transitions it fired
 
     # -- transactions --------------------------------------------------------------------------
@@ -221,21 +220,16 @@ class JobStore:
         return found, total
 
     def active(self) -> list[Job]:
-        """Every job not yet cleaned (the tick's working set). A row equal to the one the last call
-        read gives the same snapshot back: a tick per wake-up, each over every active job, would
-        otherwise spend most of its time rebuilding snapshots of jobs that did not change."""
+        """Every job not yet cleaned (the tick's working set; specs parsed once per job). Snapshots
+        are made afresh each call: keeping the last call's to hand back for unchanged rows saved CPU
+        but held two generations of 10,000 running jobs at once (peak RSS 135 -> 158 MiB,
+        ``test_ten_thousand_running_jobs``)."""
         with self._read() as conn:
             rows = conn.execute(_ACTIVE).all()
-        last, snapshots = self._active, {}
-        for row in rows:
-            values = tuple(row)
-            known = last.get(row.id)
-            snapshots[row.id] = known if known is not None and known[0] == values else (
-                values, job_from_row(row, self._specs))
-        self._active = snapshots
-        for gone in [job_id for job_id in list(self._specs) if job_id not in snapshots]:  # list(): workers add to it
+        live = {r.id for r in rows}
+        for gone in [job_id for job_id in list(self._specs) if job_id not in live]:  # list(): workers add to it
             self._specs.pop(gone, None)
-        return [job for _, job in snapshots.values()]
+        return [job_from_row(r, self._specs) for r in rows]
 
     def fire(self, job_id: str, event: str, *, expect: str | Sequence[str] | None = None,
              detail: str | None = None, guard: Mapping[str, Any] | None = None, **facts: Any) -> Job:
