@@ -146,7 +146,7 @@ class Engine:
                 if self.steps.stop_build(action.job_id):
                     log.info("job %s: cancelled, stopped its build", action.job_id)
             elif isinstance(action, Work):
-                if action.kind == "submit":
+                if action.kind == "submit" and not _holds_a_slot(jobs.get(action.job_id)):
                     if submits <= 0:
                         continue
                     submits -= 1
@@ -230,3 +230,10 @@ class Engine:
 
 def _bind(step: Callable[[str, str], None], kind: str, job_id: str) -> Callable[[], None]:
     return lambda: step(kind, job_id)
+
+
+def _holds_a_slot(job: Job | None) -> bool:
+    """A submission made again after a crash left it unconfirmed (intent recorded, no process
+    found): the job is already counted in ``_submit_budget``'s holding, and this is the slot's work.
+    Charged again, two such jobs on two slots waited for each other for ever."""
+    return job is not None and job.submitted

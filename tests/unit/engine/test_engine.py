@@ -164,6 +164,32 @@ def test_the_local_executor_capacity_limits_submissions(tmp_path: Path) -> None:
     assert len(lz.executor.submitted) == 2 and set(lz.executor.submitted) <= set(ids)
 
 
+def test_submissions_a_crash_left_unconfirmed_are_made_again_when_they_fill_every_slot(tmp_path: Path) -> None:
+    """A daemon killed while both of its 2 slots' submissions were in flight (intent committed, no
+    process): each unconfirmed job counts as holding a slot, and its submission again is the work
+    that slot waits for. It was refused for want of a free slot, so both jobs stayed queued for
+    ever (CI: test_local_crash_at[submit.intent], two queued jobs and a silent daemon for 180 s)."""
+    lz = Harness(tmp_path, executor=FakeExecutor(slots=2))
+    ids = [lz.add(str(i)) for i in range(2)]
+    real_submit = lz.steps.submit
+
+    def intent_then_crash(job_id: str):  # type: ignore[no-untyped-def]
+        lz.store.record(job_id, submit_attempted_at=lz.clock())
+        return None
+
+    lz.steps.submit = intent_then_crash  # type: ignore[method-assign]
+    for _ in range(4):
+        lz.tick()
+    assert all(lz.store.get(i).submit_attempted_at is not None for i in ids) and lz.executor.submitted == []
+    lz.steps.submit = real_submit  # type: ignore[method-assign]
+    for job_id in ids:  # no process, no pid file: neither reached the executor
+        lz.executor.seen[job_id] = Observation("absent", None)
+    for _ in range(10):  # past the submit grace
+        lz.clock.advance(5)
+        lz.tick()
+    assert sorted(lz.executor.submitted) == sorted(ids)
+
+
 def test_cancel_of_a_received_job_ends_it_without_work(lz: Harness) -> None:
     job_id = lz.add()
     lz.store.cancel(job_id)
