@@ -88,9 +88,13 @@ class Lifecycle:
         from transitions import Machine  # here: the states alone (``lz submit``'s views) need no machine
 
         self._machine = Machine(model=None, ignore_invalid_triggers=False, **MACHINE)
+        self._known: dict[tuple[str, str], str] = {}  # the table never changes: each answer is asked once
 
     def next_state(self, state: str, event: str) -> str:
         """The state after ``event``; raises InvalidTransition with a message for the user."""
+        known = self._known.get((state, event))
+        if known is not None:
+            return known
         if event not in EVENTS:
             raise InvalidTransition(f"unknown event {event!r}")
         from transitions import MachineError
@@ -103,6 +107,7 @@ class Lifecycle:
             raise InvalidTransition(_refusal(state, event)) from None
         finally:
             self._machine.remove_model(token)
+        self._known[(state, event)] = token.state
         return token.state
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import select
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,8 @@ class NotificationReader:
     tcp: TcpChannel | None = None  # with ``notify_tcp``: lines that came over TCP, admitted like the FIFO's
     _open: dict[str, _Open] = field(default_factory=dict)
     _absent: set[str] = field(default_factory=set)  # no channel (built before lz had them): not tried again
+    # the open FIFOs: one poll(2) a tick says which hold data, instead of a read (and its EAGAIN) per job
+    _poller: select.poll = field(default_factory=select.poll)
 
     def poll(self, jobs: Sequence[Job], now: float) -> int:
         """One non-blocking pass; returns how many messages were stored."""
@@ -167,8 +170,10 @@ class NotificationReader:
                 self._absent.add(job_id)
             elif fd >= 0:
                 self._open[job_id] = _Open(fd, Lines(self.limits.max_bytes), RateLimit(self.limits), kept.get(job_id, 0))
+                self._poller.register(fd, select.POLLIN)
+        ready = {fd for fd, _ in self._poller.poll(0)} if self._open else set()
         for job_id in list(self._open):
-            if job_id in shown:
+            if job_id in shown and self._open[job_id].fd in ready:  # nothing to read: nothing to do
                 self._collect(job_id, now, messages, last=False)
         if self.tcp is not None:
             self.tcp.allow(self._open)
@@ -178,7 +183,7 @@ class NotificationReader:
 
     def close(self) -> None:
         for job_id in list(self._open):
-            os.close(self._open.pop(job_id).fd)
+            self._close(job_id)
         if self.tcp is not None:
             self.tcp.close()
 
@@ -194,13 +199,18 @@ class NotificationReader:
             if texts:
                 messages.setdefault(job_id, []).extend((now, t) for t in texts)
 
+    def _close(self, job_id: str) -> None:
+        fd = self._open.pop(job_id).fd
+        self._poller.unregister(fd)
+        os.close(fd)
+
     def _collect(self, job_id: str, now: float, messages: dict[str, list[tuple[float, str]]], last: bool) -> None:
         channel = self._open[job_id]
         data = _read_some(channel.fd, READ_PER_TICK)
         lines = channel.lines.feed(data)
         if last:
             lines += channel.lines.flush()
-            os.close(self._open.pop(job_id).fd)
+            self._close(job_id)
         texts = admit(lines, channel.bucket, now, channel.kept, self.limits)
         if last and channel.bucket.dropped and channel.kept + len(texts) < self.limits.per_job:
             texts.append(dropped_note(channel.bucket.dropped, self.limits))  # the job ended: say so now

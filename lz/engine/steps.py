@@ -7,7 +7,9 @@ Each commits its intent before its side effect and is safe to run again after a 
 - submit: ``submit_attempted_at`` is committed before ``sbatch``; a restart finds the job by its
   name (or its exit file) instead of submitting it twice (see ``rules._queued``).
 - collect: results are written to a temporary directory and renamed into the results store; only
-  then is the work directory removed, and only then is ``clean`` fired.
+  then is the work directory removed, and only then is ``clean`` fired, with ``results_at``. No commit
+  sits between the rename and the removal: a complete result in the store is its own record, and
+  collecting again after a crash returns it unchanged (``lz.results.collect``), work directory or not.
 """
 
 from __future__ import annotations
@@ -189,8 +191,7 @@ class Steps:
         self.store.record(job_id, executor_id=executor_id)
         crash_point("submit.recorded")
         self.watcher.nudge()  # the local executor: seen running (or ended) at the next tick, not an interval later
-        self.wake()
-        return Done(ok=True)
+        return Done(ok=True)  # the pool wakes the tick as the step returns
 
     def _end_attempt(self, job: Job, ctx: JobContext) -> bool:
         """Before attempt N is submitted, attempt N-1 (recorded when the job was queued again) is
@@ -264,7 +265,7 @@ class Steps:
             return Done(ok=False)
         crash_point("collect.archived")
         self._resting.pop(job_id, None)
-        self.store.record(job_id, results_at=self.clock(), pending_reason=None)
+        results_at = self.clock()  # recorded with ``clean``: the stored result is its own record (see collect)
         crash_point("collect.stored")
         self.runtime.cleanup(ctx)
         if job.work_dir:
@@ -273,7 +274,8 @@ class Steps:
         remove_tree(self.workspace.spooled(job_id))
         crash_point("clean.removed")
         note = summary.reason()
-        self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary) + (f"; {note}" if note else ""))
+        self._fire(job_id, "clean", State.COLLECTING, detail=_summary_line(summary) + (f"; {note}" if note else ""),
+                   results_at=results_at, pending_reason=None)
         return Done(ok=True, bytes=summary.bytes_archived, files=summary.added + summary.modified)
 
     # -- transitions -----------------------------------------------------------------------------

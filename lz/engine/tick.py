@@ -117,15 +117,28 @@ class Engine:
         return {job_id: prerequisite(job) for job_id, job in by_id.items()}
 
     def apply(self, actions: Sequence[Action], jobs: dict[str, Job]) -> None:
+        """The tick's transitions and facts first, all in one transaction (no side effect sits
+        between them: the rules never give one job a transition and something to do in one tick,
+        and a cancel's facts were always committed before the cancel), then the rest: controls,
+        work for the pool, cancels."""
         records: dict[str, dict[str, object]] = {}
-        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
-        submits = self._submit_budget(jobs.values())
         for action in actions:
             if isinstance(action, Record):
                 records.setdefault(action.job_id, {}).update(action.facts)
-            elif isinstance(action, Fire):
-                self._fire(action)
-            elif isinstance(action, Cancel):
+        fires = [action for action in actions if isinstance(action, Fire)]
+        fired = []
+        if fires or records:  # most ticks have neither: no transaction at all
+            with self.store.batch():
+                fired = [action for action in fires if self._fire(action)]
+                self.store.record_many(records)
+        if any(action.event == "ended" for action in fired):
+            crash_point("ended.fired")
+        if any(action.event in ("ended", "built") for action in fired):
+            self.steps.wake()
+        cancels: dict[str, list[Job]] = {"cancel": [], "stop": [], "kill": []}
+        submits = self._submit_budget(jobs.values())
+        for action in actions:
+            if isinstance(action, Cancel):
                 cancels[action.how].append(jobs[action.job_id])
             elif isinstance(action, Control):
                 self._control(jobs[action.job_id])
@@ -138,7 +151,6 @@ class Engine:
                         continue
                     submits -= 1
                 self.pool.submit(action.kind, action.job_id, _bind(self.steps.run, action.kind, action.job_id))
-        self.store.record_many(records)
         for how, chosen in cancels.items():
             self.watcher.cancel([self.workspace.tracked(j) for j in chosen], how)
         if any(cancels.values()):
@@ -164,17 +176,15 @@ class Engine:
         holding = sum(1 for j in jobs if j.state in WATCHED and j.submitted)
         return max(0, self.settings.capacity - holding)
 
-    def _fire(self, action: Fire) -> None:
+    def _fire(self, action: Fire) -> bool:
+        """Whether it was fired (committed with the tick's batch)."""
         try:
             self.store.fire(action.job_id, action.event, expect=action.expect, detail=action.detail,
                             guard=action.guard, **action.facts)
         except InvalidTransition as exc:  # the job moved meanwhile (a cancel or a submit won): next tick
             log.info("job %s: %s", action.job_id, exc)
-        else:
-            if action.event == "ended":
-                crash_point("ended.fired")
-            if action.event in ("ended", "built"):
-                self.steps.wake()
+            return False
+        return True
 
     def _record_usage(self, running: list[Job]) -> None:
         usage = self.watcher.usage([self.workspace.tracked(j) for j in running])

@@ -24,11 +24,12 @@ POINTS: tuple[str, ...] = (
     "submit.archived",  # a retry: the previous attempt cancelled and its logs moved aside, nothing recorded
     "submit.intent",  # submit_attempted_at committed, sbatch / the process not started
     "submit.answered",  # sbatch answered / the local process started, executor_id not recorded
-    "submit.recorded",  # executor_id recorded, before the wake-up
+    "submit.recorded",  # executor_id recorded, before the step returns (and the pool wakes the tick)
     "cancel.sent",  # scancel / SIGTERM sent, the tick's later commits not made
     "ended.fired",  # `ended` committed, nothing collected yet
-    "collect.archived",  # results written to the results store, results_at not recorded
-    "collect.stored",  # results_at recorded, work directory and spool still there
+    "collect.archived",  # results written to the results store, nothing recorded
+    "collect.stored",  # the same instant, just before the work directory and spool are removed (results_at
+    # is recorded with ``clean``: the stored result is its own record)
     "clean.removed",  # work directory and spool removed, `clean` not committed
     # the hub (lz hub serve): each committed, its answer not sent (the caller retries or times out);
     # tests/integration/test_hub_fault_points.py

@@ -7,12 +7,14 @@ wait for writers under WAL.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 
 from lz.store.wal import enable_wal
 
@@ -45,7 +47,16 @@ def configure_sqlite(engine: Engine, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("lz_write") else "BEGIN")
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get("lz_write") else "BEGIN"
+        try:  # the driver's own call: SQLAlchemy's statement path costs more CPU than the BEGIN itself
+            conn.connection.dbapi_connection.execute(sql)
+        except sqlite3.Error as exc:  # as SQLAlchemy would have raised it (a busy database: StoreBusy upstream)
+            raise exc_class(exc)(sql, None, exc) from exc
+
+
+def exc_class(exc: Exception) -> type[sa_exc.DBAPIError]:
+    """SQLAlchemy's wrapper class for a driver error (OperationalError for a locked database)."""
+    return getattr(sa_exc, type(exc).__name__, sa_exc.DBAPIError)
 
 
 @contextmanager

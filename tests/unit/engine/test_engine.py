@@ -359,3 +359,26 @@ def test_ticks_of_wake_ups_rewrite_the_status_once_per_heartbeat(lz: Harness) ->
     for _ in range(3):  # build, submit (refused: the controller is down), the tick that writes it
         lz.tick()
     assert lz.store.status().controller_down_since is not None
+
+
+def test_the_jobs_a_look_finds_ended_are_moved_in_one_transaction(lz: Harness) -> None:
+    """Issue 23: one commit (one fsync) per tick, not one per job the look found moved."""
+    from sqlalchemy import event
+
+    ids = [lz.add(name) for name in "abc"]
+    lz.tick()
+    lz.tick()
+    for n, job_id in enumerate(ids):
+        lz.executor.seen[job_id] = Observation("ended", str(101 + n), "COMPLETED", exit_code=0)
+    lz.clock.advance(3)  # past the look's interval, short of the status row's heartbeat
+    writes: list[str] = []
+    event.listen(lz.store.engine, "commit", lambda conn: writes.append("w") if conn.get_execution_options().get(
+        "lz_write") else None)
+    lz.tick(run=False)
+    assert {lz.state(job_id) for job_id in ids} == {"collecting"}
+    assert writes == ["w"]
+    lz.tick()  # the wake-up the ends caused: their collections
+    assert {lz.state(job_id) for job_id in ids} == {"cleaned"}
+    before = len(writes)
+    lz.tick()  # nothing to move, nothing to record: no transaction at all
+    assert len(writes) == before

@@ -82,3 +82,50 @@ def test_status_values(tmp_path: Path) -> None:
     assert status.controller_calls == {"observe": 2}
     with pytest.raises(ValueError):
         store.set_status(colour="red")
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def on_transition(self, job: object, transition: object) -> None:
+        self.events.append(transition.event)  # type: ignore[attr-defined]
+
+
+def commits_of(store: JobStore) -> list[str]:
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    event.listen(store.engine, "commit", lambda conn: seen.append("w" if conn.get_execution_options().get("lz_write") else "r"))
+    return seen
+
+
+def test_a_batch_is_one_commit_and_listeners_hear_after_it(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lz.db")
+    heard = Heard()
+    store.listeners.add(heard)
+    a, b, c = (store.create(JobSpec(name=n, command=("true",))) for n in "abc")
+    store.fire(c.id, "cancel")
+    commits = commits_of(store)
+    with store.batch():
+        store.fire(a.id, "build", work_dir="/w/a")
+        with pytest.raises(InvalidTransition):  # refused for one job: the others still go
+            store.fire(c.id, "build", expect="received")
+        store.fire(b.id, "build", work_dir="/w/b")
+        store.record_many({a.id: {"pending_reason": "x"}})
+        assert heard.events == ["cancel"]  # nothing told before the commit
+    assert commits == ["w"] and heard.events == ["cancel", "build", "build"]
+    assert (store.get(a.id).state, store.get(a.id).pending_reason, store.get(b.id).work_dir) == ("building", "x", "/w/b")
+
+
+def test_a_batch_that_fails_writes_nothing_and_tells_nobody(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lz.db")
+    heard = Heard()
+    store.listeners.add(heard)
+    job = store.create(JobSpec(name="a", command=("true",)))
+    with pytest.raises(RuntimeError), store.batch():
+        store.fire(job.id, "build", work_dir="/w/a")
+        raise RuntimeError("the tick failed")
+    assert store.get(job.id).state == "received" and heard.events == []
+    store.fire(job.id, "build", work_dir="/w/a")  # the store is usable again, outside any batch
+    assert store.get(job.id).state == "building" and heard.events == ["build"]
