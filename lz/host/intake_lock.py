@@ -39,9 +39,9 @@ def no_intake_in_flight(spool_dir: Path) -> Iterator[bool]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            quiet = True
         except OSError:
-            yield False
-            return
-        yield True
+            quiet = False
+        yield quiet
     finally:
         os.close(fd)

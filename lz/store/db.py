@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 
-from lz.store.wal import enable_wal
+from lz.store.sqlite_setup import prepare_connection
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -38,12 +38,7 @@ def configure_sqlite(engine: Engine, busy_ms: int = BUSY_TIMEOUT_MS) -> None:
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _begin)
-        enable_wal(dbapi_conn, busy_ms / 1000)
-        cursor = dbapi_conn.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")  # a node reboot must not lose a commit
-        cursor.close()
+        prepare_connection(dbapi_conn, busy_ms / 1000)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

@@ -24,7 +24,7 @@ from lz.core.errors import JobNotFound, StoreBusy
 from lz.core.job import Job, JobSpec
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.migrate import SCHEMA_HEAD
-from lz.store.wal import enable_wal
+from lz.store.sqlite_setup import prepare_connection
 
 BUSY_TIMEOUT_S = 30.0
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
@@ -52,10 +52,7 @@ class IntakeStore:
             return None
         conn = sqlite3.connect(str(db), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         try:
-            enable_wal(conn, busy_timeout_s)
-            for pragma in (f"busy_timeout={int(busy_timeout_s * 1000)}", "foreign_keys=ON",
-                           "synchronous=FULL"):  # as lz.store.db.configure_sqlite
-                conn.execute(f"PRAGMA {pragma}")
+            prepare_connection(conn, busy_timeout_s)  # as the daemon's store's
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         except sqlite3.OperationalError:
             conn.close()

@@ -31,7 +31,7 @@ def test_a_write_past_the_busy_timeout_is_store_busy(tmp_path: Path) -> None:
 
 
 def _open_and_write(path: str, start: "object", errors: "object") -> None:
-    from lz.store.wal import enable_wal
+    from lz.store.sqlite_setup import enable_wal
 
     start.wait()  # type: ignore[attr-defined]
     try:

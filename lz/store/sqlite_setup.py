@@ -1,10 +1,19 @@
-"""Turning a SQLite database's WAL mode on, safely beside another process doing the same."""
+"""How every SQLite connection of lz is set up, in one place: the daemon's and the full store's
+(SQLAlchemy, ``lz.store.db``), ``lz submit``'s (the standard library's, ``lz.store.intake_store``)
+and a SQLite hub's."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 from typing import Any
+
+
+def prepare_connection(dbapi_conn: Any, busy_timeout_s: float) -> None:
+    """WAL, a busy timeout, foreign keys, and full sync (a node reboot must not lose a commit)."""
+    enable_wal(dbapi_conn, busy_timeout_s)
+    for pragma in (f"busy_timeout={int(busy_timeout_s * 1000)}", "foreign_keys=ON", "synchronous=FULL"):
+        dbapi_conn.execute(f"PRAGMA {pragma}")
 
 
 def enable_wal(dbapi_conn: Any, timeout_s: float) -> None:
