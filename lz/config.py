@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from lz.core.choices import CONTAINERS, EXECUTORS, RUNTIMES
 from lz.core.errors import ConfigError, UserError
 from lz.core.resources import Limits, parse_memory, parse_time
 from lz.core.retry import DEFAULT_RETRY_ON, RetryPolicy, check_cause
+from lz.core.value_class import field, fields, replace, value_class
 from lz.slurm.settings import SlurmSettings
 
 if TYPE_CHECKING:  # imported where a configuration has them (``lz submit``'s imports, issue 23)
@@ -49,7 +49,7 @@ def default_config_file(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(config_home) / "lz" / "config.toml"
 
 
-@dataclass(frozen=True)
+@value_class
 class Settings:
     """The landing zone's settings, each field's meaning in its ``help`` (the configuration reference)."""
 
@@ -459,7 +459,7 @@ def _validate(settings: Settings) -> None:
 
 
 def setting_names() -> list[str]:
-    """Every top-level setting, for docs and ``lz config`` (the dataclass is the reference)."""
+    """Every top-level setting, for docs and ``lz config`` (the class is the reference)."""
     return [f.name for f in fields(Settings)]
 
 

@@ -147,7 +147,7 @@ def follow(get: Callable[[], Job], history: Callable[[], list[Transition]], log_
 
 def _as_of(job: Job, transition: Transition) -> Job:
     """The job as it was right after an earlier transition (its state; outcome once cleaned)."""
-    from dataclasses import replace
+    from lz.core.value_class import replace
 
     return replace(job, state=transition.to_state, pending_reason=None,
                    outcome=job.outcome if transition.to_state == "cleaned" else None)

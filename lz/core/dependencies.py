@@ -12,10 +12,10 @@ scheduler id; the engine still ends it if a prerequisite ended the wrong way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from lz.core.errors import BundleError
+from lz.core.value_class import value_class
 
 Condition = Literal["ok", "any", "failed"]
 CONDITIONS: tuple[Condition, ...] = ("ok", "any", "failed")
@@ -24,7 +24,7 @@ SLURM_TYPES: dict[str, str] = {"ok": "afterok", "any": "afterany", "failed": "af
 MAX_DEPENDENCIES = 64
 
 
-@dataclass(frozen=True)
+@value_class
 class Dependency:
     """A job this one waits for, and what its end must be (``--after JOB[:ok|:any|:failed]``)."""
 

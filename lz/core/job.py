@@ -2,18 +2,19 @@
 executor reported (observation, usage), its history (transitions) and what an adapter needs to act
 on it (context) live in ``lz.core.records``, created only where used (``lz submit`` needs none).
 
-Frozen dataclasses only; this module imports nothing but the lifecycle, resources, errors and the
-pure path layout, so the rules, the store and every adapter can share it without cycles.
+Frozen value classes only (``lz.core.value_class``: no ``dataclasses`` on the submit path); this
+module imports nothing but the lifecycle, resources, errors and the pure path layout, so the rules,
+the store and every adapter can share it without cycles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from lz.core.resources import Resources
 from lz.core.retry import RetryPolicy
+from lz.core.value_class import field, value_class
 
 if TYPE_CHECKING:  # imported where a spec has them: most jobs have neither (``lz submit``'s imports, issue 23)
     from lz.core.dependencies import Dependency
@@ -23,7 +24,7 @@ RecipeKind = Literal["dockerfile", "singularity"]
 Phase = Literal["pending", "running", "ended", "absent"]
 
 
-@dataclass(frozen=True)
+@value_class
 class JobSpec:
     """A validated job description. ``recipe`` is a path relative to the job folder."""
 
@@ -98,7 +99,7 @@ def _retry_and_after(spec: JobSpec) -> dict[str, Any]:
     return found
 
 
-@dataclass(frozen=True)
+@value_class
 class Job:
     """A snapshot of one job; decisions are made on snapshots, never on live database rows."""
 

@@ -6,14 +6,15 @@ so cleanup is one ``rmtree`` and "nothing left behind" is one ``glob``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from lz.core.value_class import value_class
 
 CONTAINER_WORKDIR = "/lz/work"
 """Where the job's work directory is bound inside a container (also its working directory)."""
 
 
-@dataclass(frozen=True)
+@value_class
 class JobPaths:
     """The directories and files of one job under the work root."""
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from lz.core.errors import ResourceError
+from lz.core.value_class import replace, value_class
 
 # ASCII digits only: str.isdigit() and \d accept "²" or "٣", which int() then refuses or reads
 _WHOLE = re.compile(r"[0-9]+")
@@ -19,7 +19,7 @@ _PARTITION = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _MAX_DIGITS = 24  # longer numbers are absurd anyway; int() of thousands of digits is itself an attack
 
 
-@dataclass(frozen=True)
+@value_class
 class Resources:
     """What a job asks for. ``None`` means "the site's default"."""
 
@@ -84,7 +84,7 @@ class Resources:
 _FIELDS = ("cpus", "memory_mb", "gpus", "time_s", "partition", "tasks", "nodes", "tasks_per_node", "distributed")
 
 
-@dataclass(frozen=True)
+@value_class
 class Limits:
     """The most a site lets one job ask for; ``None`` means unlimited."""
 

@@ -19,10 +19,10 @@ for the current one's).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from lz.core.errors import BundleError
+from lz.core.value_class import value_class
 
 CAUSES = ("node_fail", "preempted", "requeued", "timeout", "lost")
 """The causes ``retry_on`` may name besides ``exit:CODE``."""
@@ -31,7 +31,7 @@ DEFAULT_RETRY_ON = ("node_fail", "preempted", "requeued", "lost")
 MAX_RETRIES = 100
 
 
-@dataclass(frozen=True)
+@value_class
 class RetryPolicy:
     """How many more attempts a job may have, and what earns one."""
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from lz.core.errors import ConfigError
 from lz.core.layout import CONTAINER_WORKDIR
+from lz.core.value_class import value_class
 
 ACCESS = ("ro", "rw")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
 
-@dataclass(frozen=True)
+@value_class
 class Volume:
     """A host directory bound into a job (``[volumes.NAME]`` or a hub Station's)."""
 

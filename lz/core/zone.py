@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from lz.core.value_class import field, fields, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class LandingZoneStatus:
     """What the daemon last said of itself (the ``lz_status`` table), for ``lz status`` and intake."""
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from lz.core import value_class
 from lz.core.backoff import Backoff
 from lz.core.dependencies import Dependency
 from lz.core.errors import BuildError, CollectionError, ControllerUnavailable, InvalidTransition, SubmitRejected
@@ -227,7 +228,7 @@ class Steps:
         if not notify_channel.is_ours(ctx.paths.work):
             return ctx
         env = {**notify_channel.environment(self.runtime.work_inside(ctx), ctx.job_id, self.notify_tcp), **ctx.spec.env}
-        return dataclasses.replace(ctx, spec=dataclasses.replace(ctx.spec, env=env))
+        return dataclasses.replace(ctx, spec=value_class.replace(ctx.spec, env=env))
 
     def _forget_submission(self, ctx: JobContext) -> None:
         """A refused submission may still have queued something (an answer cut short): cancel

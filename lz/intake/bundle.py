@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Literal, overload
 
 from lz.core.errors import BundleError, printable
+from lz.core.value_class import value_class
 from lz.host.fs import fsync_dir, special_kind
 
 if TYPE_CHECKING:  # the reader is imported when a tarball comes: a folder's ``lz submit`` never needs it
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the reader is imported when a tarball comes: a folder's ``l
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True)
+@value_class
 class IntakeLimits:
     """The most one job folder or archive may hold, checked while it is copied."""
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from lz.core.errors import ResourceError
 from lz.core.resources import Resources, format_memory
+from lz.core.value_class import value_class
 
 _NVIDIA_DEVICE = re.compile(r"nvidia[0-9]+")
 
 
-@dataclass(frozen=True)
+@value_class
 class Capacity:
     """The most one job can have here; ``None`` means unknown (not checked)."""
 

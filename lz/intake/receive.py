@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lz.config import Settings
 from lz.core.errors import BundleError, ConfigError, JobNotFound, ResourceError, UserError
 from lz.core.job import Job, JobSpec
+from lz.core.value_class import replace
 from lz.host.fs import fsync_dir, remove_tree
 from lz.host.intake_lock import intake_in_flight
 from lz.intake.bundle import IntakeLimits, stage_bundle

@@ -6,7 +6,6 @@ no description)."""
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from lz.config import SCALAR_TYPES as _SCALARS
 from lz.config import SHORT_NAMES as _ALIASES
 from lz.config import SLURM_TYPES as _SLURM
 from lz.core.resources import Limits
+from lz.core.value_class import fields
 from lz.slurm.settings import SlurmSettings
 
 

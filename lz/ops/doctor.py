@@ -154,9 +154,8 @@ def _runtime(settings: Settings, recorded: str | None = None) -> Check:
     chose when it last ran, else the first one installed (``auto``). Only a runtime the settings
     name can fail for want of a base image; a guessed one warns, since a zone that runs its jobs
     without a container (``--container none``) needs no image."""
-    from dataclasses import replace
-
     from lz.core.errors import LzError
+    from lz.core.value_class import replace
     from lz.engine import assembly
 
     guessed = settings.runtime in ("", "auto") and recorded is None

@@ -4,12 +4,12 @@ argv builders as it is (pure; validated on construction)."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from lz.core.errors import ConfigError
+from lz.core.value_class import field, value_class
 
 
-@dataclass(frozen=True)
+@value_class
 class SlurmSettings:
     """``[slurm]``: how jobs are handed to sbatch (each field's meaning in its ``help``)."""
 

@@ -16,12 +16,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from lz.core.errors import JobNotFound, StoreBusy
 from lz.core.job import Job, JobSpec
+from lz.core.value_class import fields
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.migrate import SCHEMA_HEAD
 from lz.store.sqlite_setup import prepare_connection

@@ -12,7 +12,6 @@ import time
 from _thread import _local  # threading.local itself, without importing threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, or_, select, update
@@ -25,6 +24,7 @@ from lz.core.job import Job, JobSpec
 from lz.core.machine import ACTIVE, Lifecycle
 from lz.core.records import Transition
 from lz.core.selection import Selection, like_pattern
+from lz.core.value_class import fields
 from lz.core.zone import STATUS_FIELDS, LandingZoneStatus
 from lz.store.intake_store import new_job_id  # noqa: F401  (re-exported: its old home)
 from lz.store.models import jobs as jobs_t

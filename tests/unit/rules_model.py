@@ -13,7 +13,7 @@ import sys
 import types
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import lz.core.rules
@@ -22,6 +22,7 @@ from lz.core.job import Job, JobSpec
 from lz.core.machine import TERMINAL, Lifecycle, State
 from lz.core.records import Observation
 from lz.core.resources import Resources
+from lz.core.value_class import replace
 
 Decide = Callable[[Job, Observation | None, Any], list[Any]]
 LIVE = ("pending", "running")

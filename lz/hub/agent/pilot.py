@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from lz.config import Settings, default_db
+from lz.core import value_class
 from lz.hub.agent.options import AgentOptions
 from lz.hub.protocol.fit import Room
 from lz.slurm.allocation import Allocation, from_environment, parse_squeue_end, squeue_end_argv
@@ -126,7 +127,7 @@ def pilot_settings(settings: Settings, pilot: Pilot, environ: Mapping[str, str] 
         # the local executor's look is a few /proc reads, no controller: a fast tick costs little and a
         # job's end is seen at once (the 5 s default made a pilot's trivial job take ~6 s)
         changes["tick_s"] = changes["observe_interval_s"] = 0.5
-    return dataclasses.replace(settings, **changes) if changes else settings
+    return value_class.replace(settings, **changes) if changes else settings
 
 
 def state_db(db: Path, pilot: Pilot, name: str, environ: Mapping[str, str]) -> Path:
@@ -163,7 +164,7 @@ def own_state_folder(settings: Settings, pilot: Pilot) -> Settings:
     fresh = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
     log.warning("pilot: %s is not a private folder of this account (made by someone else?); using %s",
                 folder, fresh)
-    return dataclasses.replace(settings, db=fresh / settings.db.name)
+    return value_class.replace(settings, db=fresh / settings.db.name)
 
 
 def _private(folder: Path) -> bool:

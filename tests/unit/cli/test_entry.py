@@ -136,6 +136,7 @@ OFF_THE_SUBMIT_PATH = (
     "lz.core.array", "lz.core.dependencies", "lz.core.volumes",  # only for a sweep, --after, volumes
     "lz.core.layout", "lz.core.tables", "lz.core.timeline",  # a job's paths, the status table, its history
     "lz.hub.protocol.transport", "lz.host.faults",  # a hub's URL check (none configured); crash points (migrations)
+    "dataclasses", "inspect",  # the value classes' methods are shared, not compiled per class (lz.core.value_class)
 )
 
 

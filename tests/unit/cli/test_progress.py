@@ -4,11 +4,11 @@ build log's last line while building, the collection's figures at the end."""
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from pathlib import Path
 
 from lz.cli import progress
 from lz.core.records import Transition
+from lz.core.value_class import replace
 from tests.unit.fakes import job_snapshot as _job
 
 

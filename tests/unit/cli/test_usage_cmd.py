@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from lz.core.errors import UserError
 from lz.core.job import JobSpec
 from lz.core.resources import Resources
 from lz.core.usage_sums import per_day
+from lz.core.value_class import replace
 from tests.unit.core.test_rules import job
 
 ROW = {"day": "2026-12-05", "station": "s", "user": "ann", "landing_zone": "gw", "cpu_hours": 1.5,

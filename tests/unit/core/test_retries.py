@@ -1,7 +1,6 @@
 """Retries and dependencies: the policy, the causes, and the tick's decisions (pure)."""
 
 import json
-from dataclasses import replace
 
 import pytest
 
@@ -12,6 +11,7 @@ from lz.core.machine import Lifecycle
 from lz.core.records import Observation
 from lz.core.retry import RetryPolicy, cause_of, delay_s, earns_retry, parse_policy
 from lz.core.rules import Cancel, Fire, Prerequisite, Record, Work, decide, prerequisite
+from lz.core.value_class import replace
 from lz.slurm.options import with_options
 from tests.unit.core.test_rules import CTX, NOW, job
 

@@ -1,11 +1,10 @@
 """The tick's decisions, one situation at a time (pure: no processes, no database)."""
 
-from dataclasses import replace
-
 from lz.core.job import Job, JobSpec
 from lz.core.records import Observation
 from lz.core.resources import Resources
 from lz.core.rules import Cancel, Fire, Record, StopWork, TickContext, Work, decide, outcome_of
+from lz.core.value_class import replace
 
 NOW = 1_000_000.0
 

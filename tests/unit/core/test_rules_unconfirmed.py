@@ -3,10 +3,9 @@ submitted again only if lz looked while the scheduler would still have listed it
 property test (``test_rules_property``): queued, cancelled or failed while pending, aged out of
 ``squeue`` before the restarted daemon looked, then submitted a second time."""
 
-from dataclasses import replace
-
 from lz.core.records import Observation
 from lz.core.rules import Fire, Record, TickContext, Work, decide
+from lz.core.value_class import replace
 from tests.unit.core.test_rules import NOW, job
 
 CTX = TickContext(now=NOW, observed=True, submit_grace_s=30, queue_memory_s=300)

@@ -291,8 +291,7 @@ def test_defect_8_a_full_results_disk_backs_off_per_job_and_says_why(lz: Harness
 
 
 def test_a_hub_volume_not_mapped_here_fails_the_job_before_it_runs(lz: Harness) -> None:
-    from dataclasses import replace
-
+    from lz.core.value_class import replace
     from lz.core.volumes import Volume
 
     job_id = lz.add()

@@ -2,12 +2,12 @@
 the zone's own ``hub_volume_roots``, read-write only where listed so, and never the zone's home,
 state or token folders, whatever the hub sent: the job fails before it runs, with the reason."""
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lz.config import Settings, load_settings
+from lz.core.value_class import replace
 from lz.core.volumes import Volume, hub_volume_refusal
 from lz.intake.receive import Rejected, receive
 from lz.store.db import make_engine

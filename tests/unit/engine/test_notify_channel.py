@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 
 from lz.cli import notify_send
 from lz.core.notifications import CHANNEL_DIR, HELPER_NAME, Limits
+from lz.core.value_class import replace
 from lz.engine import notify_channel
 from lz.engine.notify_channel import NotificationReader
 from tests.unit.fakes import job_snapshot

@@ -10,13 +10,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lz.cli import notify_send
 from lz.core.notifications import CHANNEL_DIR, HELPER_NAME, MAX_BYTES, TOKEN_ENV, Limits, job_of_token, job_token
+from lz.core.value_class import replace
 from lz.engine import notify_channel
 from lz.engine.notify_channel import NotificationReader
 from lz.engine.notify_tcp import REFUSED, TcpLimits, TcpListener, load_key

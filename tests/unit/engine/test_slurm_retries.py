@@ -4,7 +4,6 @@ failed-node job becomes a retry; attempts are told apart by name; --dependency i
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from lz.core.dependencies import Dependency
@@ -13,6 +12,7 @@ from lz.core.layout import JobPaths
 from lz.core.records import JobContext, Tracked
 from lz.core.retry import RetryPolicy
 from lz.core.rules import Cancel, Fire, decide
+from lz.core.value_class import replace
 from tests.unit.core.test_rules import CTX, job
 from tests.unit.engine.test_slurm_executor import DATA, Script, done, executor
 

@@ -192,9 +192,8 @@ def test_a_registering_pilots_group_and_end_reach_the_zone_listing(app: HubApp, 
 
 
 def test_a_pilot_removes_only_its_own_finished_state_folder(tmp_path: Path) -> None:
-    import dataclasses
-
     from lz.config import Settings
+    from lz.core import value_class
     from lz.hub.agent.pilot import Pilot, remove_scratch, scratch_name
     from lz.slurm.allocation import Allocation
 
@@ -202,12 +201,12 @@ def test_a_pilot_removes_only_its_own_finished_state_folder(tmp_path: Path) -> N
     own = tmp_path / scratch_name(pilot, "p1")
     own.mkdir()
     (own / "lz.db").write_bytes(b"x")
-    settings = dataclasses.replace(Settings(), name="p1", db=own / "lz.db")
+    settings = value_class.replace(Settings(), name="p1", db=own / "lz.db")
     assert not remove_scratch(settings, pilot, {"running": 1}, 0) and own.exists()  # a job still there
     assert not remove_scratch(settings, pilot, {}, 1) and own.exists()  # a claim not finished with the hub
     chosen = tmp_path / "mine"
     chosen.mkdir()
-    assert not remove_scratch(dataclasses.replace(settings, db=chosen / "lz.db"), pilot, {}, 0) and chosen.exists()
+    assert not remove_scratch(value_class.replace(settings, db=chosen / "lz.db"), pilot, {}, 0) and chosen.exists()
     assert remove_scratch(settings, pilot, {"cleaned": 0}, 0) and not own.exists()
 
 

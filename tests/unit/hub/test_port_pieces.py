@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from lz.core import value_class
 from lz.core.errors import BundleError
 from lz.core.job import JobSpec
 from lz.host.process import Completed
@@ -112,7 +113,7 @@ WANTED = TunnelRequest(id="t" * 32, job_id="ab12", attempt=2, port=8888)
 
 
 def _running(ports: tuple[int, ...] = (8888,), state: str = "running", executor: str = "local"):  # type: ignore[no-untyped-def]
-    return dataclasses.replace(job_snapshot("local1"), state=state, spec=JobSpec(name="n", ports=ports),
+    return value_class.replace(job_snapshot("local1"), state=state, spec=JobSpec(name="n", ports=ports),
                                executor=executor, executor_id="4242")
 
 
