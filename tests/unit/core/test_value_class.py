@@ -13,7 +13,7 @@ import pytest
 from lz.core import value_class as vc
 
 
-def _pair(defaults: bool = True) -> tuple[type[Any], type[Any]]:
+def _pair() -> tuple[type[Any], type[Any]]:
     """The same class as a frozen dataclass and as a value class."""
 
     @dataclasses.dataclass(frozen=True)
