@@ -81,7 +81,8 @@ def value_class(cls: type[T]) -> type[T]:
                 setattr(cls, name, spec.default)
     names = tuple(table)
     plan = tuple((name, spec.default, spec.default_factory) for name, spec in table.items())
-    values = attrgetter(*names) if len(names) > 1 else (lambda self: (getattr(self, names[0]),) if names else ())
+    # the fields' values in order, as one tuple (attrgetter of one name returns the bare value)
+    values = attrgetter(*names) if len(names) > 1 else (lambda self: tuple(getattr(self, n) for n in names))
     post_init = getattr(cls, "__post_init__", None)
     title = cls.__qualname__
 
