@@ -47,6 +47,17 @@ from lz.store.jobs import Job, JobStore
 log = logging.getLogger("lz.hub.agent.agent")
 
 
+def reported_version(version: str = __version__, most: int = 32) -> str:
+    """The version a landing zone registers with: the hub keeps 32 characters. A build from an
+    edited checkout (``0.1.1.dev747+g058428d3c.d20261207``) loses its date first, then the rest of
+    its local part: registration must never fail on the length of a version string."""
+    if len(version) <= most:
+        return version
+    public, _, local = version.partition("+")
+    kept = ".".join(local.split(".")[:1])
+    return f"{public}+{kept}" if kept and len(public) + 1 + len(kept) <= most else public[:most]
+
+
 class HubAgent:
     """``clock`` is wall time, for what is stored or shown (when a claim was made); every interval
     (heartbeats, the sweep) is measured on ``monotonic``, which no clock step moves."""
@@ -130,7 +141,7 @@ class HubAgent:
         except Exception:  # not essential
             memory_mb = None
         runtime = self.store.status().runtime
-        return {"name": self.name, "version": __version__, "runtime": runtime,
+        return {"name": self.name, "version": reported_version(), "runtime": runtime,
                 "executor": self.settings.executor,
                 "cpus": os.cpu_count(), "gpus": 0, "memory_mb": memory_mb, "os": platform.system().lower(),
                 "arch": platform.machine(), "max_running": self.options.max_running, **self._load(),

@@ -72,8 +72,9 @@ def store_job(hub: Hub, who: Principal, station_id: int, key: str, spec: dict[st
         earlier = jobs.existing_submission(conn, who, key)
         if earlier is not None:
             return earlier
-        quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
-        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note, after)
+        cap = quotas.check_submit(conn, who, station_id, quotas.Defaults.of(hub.config), size, lock=True)
+        jobs.submit(conn, who, station_id, job_id, key, spec, bundle, size, hub.now(), max_attempts, note, after,
+                    station_max_attempts=cap)
         return job_id
 
     try:

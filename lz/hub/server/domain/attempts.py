@@ -5,9 +5,10 @@ changes the job, so the record and the job never disagree; read by ``GET /api/v1
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from lz.core.views import iso
 from lz.hub.server.models import HubAttempt, LandingZone
@@ -20,15 +21,26 @@ ENDINGS = ("succeeded", "failed", "cancelled", "timed_out", "lost", "expired", "
 
 
 def begin(conn: Connection, job_id: str, attempt: int, lz_id: int, now: float) -> None:
-    conn.execute(insert(attempts_t).values(job_id=job_id, attempt=attempt, lz_id=lz_id, claimed_at=now))
+    conn.execute(_insert(), {"job_id": job_id, "attempt": attempt, "lz_id": lz_id, "claimed_at": now})
+
+
+@functools.cache
+def _insert() -> Any:
+    """Built once, as the other statements of a job's path (``claims._insert_event``)."""
+    return insert(attempts_t)
 
 
 def end(conn: Connection, job_id: str, attempt: int, now: float, ended: str, detail: str | None = None) -> None:
     """Close the attempt (once: a repeat changes nothing). A job claimed before this table
     existed has no row for its attempt; nothing is written then."""
-    conn.execute(update(attempts_t).where(attempts_t.c.job_id == job_id, attempts_t.c.attempt == attempt,
-                                          attempts_t.c.ended_at.is_(None))
-                 .values(ended_at=now, ended=ended[:16], detail=detail))
+    conn.execute(_end(), {"w_job": job_id, "w_attempt": attempt, "ended_at": now, "ended": ended[:16],
+                          "detail": detail})
+
+
+@functools.cache
+def _end() -> Any:
+    return update(attempts_t).where(attempts_t.c.job_id == bindparam("w_job"),
+                                    attempts_t.c.attempt == bindparam("w_attempt"), attempts_t.c.ended_at.is_(None))
 
 
 def listing(conn: Connection, job_id: str) -> list[dict[str, Any]]:

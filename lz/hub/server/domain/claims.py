@@ -12,12 +12,13 @@ claim, requeue, hand-back or finish that starts or ends it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, false, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
 
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
@@ -39,9 +40,17 @@ SCAN_WINDOW = 256  # pending rows looked at per claim when the claimer's room is
 
 def hub_event(conn: Connection, job_id: str, attempt: int, from_state: str, to_state: str, event: str,
               now: float, detail: str | None = None, lz_id: int | None = None) -> None:
-    conn.execute(insert(events_t).values(job_id=job_id, attempt=attempt, seq=None, lz_id=lz_id,
-                                         from_state=from_state, to_state=to_state, event=event, at=now,
-                                         detail=detail))
+    conn.execute(_insert_event(), {"job_id": job_id, "attempt": attempt, "seq": None, "lz_id": lz_id,
+                                   "from_state": from_state, "to_state": to_state, "event": event, "at": now,
+                                   "detail": detail})
+
+
+@functools.cache
+def _insert_event() -> Any:
+    """The hot statements of the job's path are built once, their values bound at execution:
+    building a statement and its cache key cost several times what running it on SQLite does
+    (issue 22: a third of the hub's CPU per job went to SQLAlchemy)."""
+    return insert(events_t)
 
 
 _ENDS = [c.value for c in Control if c.ends]
@@ -61,10 +70,16 @@ def apply(conn: Connection, row: Any, after: Snapshot, now: float, **columns: An
     before = Snapshot.of(row)
     values = lifecycle.changes(before, after)
     values.pop("cancel_by", None)  # no column yet: reasons name who asked when they can
-    result = conn.execute(update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == before.phase.value,
-                                               jobs_t.c.attempt == before.attempt)
-                          .values(updated_at=now, **values, **columns))
+    result = conn.execute(_guarded_update(), {"w_id": row.id, "w_phase": before.phase.value,
+                                              "w_attempt": before.attempt, "updated_at": now, **values, **columns})
     return result.rowcount == 1
+
+
+@functools.cache
+def _guarded_update() -> Any:
+    """``apply``'s UPDATE: the columns it sets are the other keys of its parameters."""
+    return update(jobs_t).where(jobs_t.c.id == bindparam("w_id"), jobs_t.c.phase == bindparam("w_phase"),
+                                jobs_t.c.attempt == bindparam("w_attempt"))
 
 
 def requeue_columns(after: Snapshot) -> dict[str, Any]:
@@ -96,34 +111,25 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
     # held: leased jobs whose process has not ended (one being collected or uploaded frees its
     # room); a pilot may hold one more, the job it claims ahead while its room is taken (issue 23);
     # ``ended``: the zone's own word that these ended, before it reports them (protocol 3)
-    held = select(func.count()).select_from(jobs_t).where(
-        jobs_t.c.lease_owner == lz_id, jobs_t.c.phase == "leased",
-        jobs_t.c.state.notin_(("collecting", "cleaned")),
-        *((jobs_t.c.id.notin_(list(ended)),) if ended else ())).scalar_subquery()
-    zone = conn.execute(select(zones_t, held.label("held")).where(zones_t.c.id == lz_id)).first()  # one statement
+    zone = conn.execute(_zone_and_held(), {"lz_id": lz_id, "ended": list(ended)}).first()  # one statement
     if zone is not None and zone.max_running:  # never more than it can run: its limit less what it holds
         limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - zone.held))
         if limit == 0:
             return []
-    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
-    bounds: list[Any] = []
+    params: dict[str, Any] = {"lz_id": lz_id, "full_stations": [], "full_users": [],
+                              "limit": limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW}
     station_room: dict[int, int] = {}
     user_room: dict[int, int] = {}
     if quota is not None:
-        station_room = quotas.running_room(conn, stations, quota)
-        bounds = [jobs_t.c.station_id.notin_([s for s, n in station_room.items() if n <= 0]),
-                  jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit(conn, quota))]
+        station_room = quotas.running_room(conn, _zone_stations(), quota, {"lz_id": lz_id})
+        params["full_stations"] = [s for s, n in station_room.items() if n <= 0]
+        params["full_users"] = quotas.users_at_running_limit(conn, quota)
     limited = credits.any_limit(conn)  # one statement without any credit limit (the common hub)
+    query = _candidates(quota is not None)
     for station_id, user_id in credits.exhausted(conn) if limited else ():  # their jobs wait for credit: not even candidates
-        bounds.append(~and_(jobs_t.c.station_id == station_id,
-                            *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
-    rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id, jobs_t.c.submitter_id,
-               jobs_t.c.bundle, jobs_t.c.bundle_bytes)
-        .where(*CLAIMABLE, jobs_t.c.station_id.in_(stations), *bounds)
-        .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW)
-        .with_for_update(skip_locked=True)
-    ).all()
+        query = query.where(~and_(jobs_t.c.station_id == station_id,
+                                  *(() if user_id is None else (jobs_t.c.submitter_id == user_id,))))
+    rows = conn.execute(query, params).all()
     if quota is not None:
         user_room = quotas.users_running_room(conn, (r.submitter_id for r in rows), quota)
     claimed: list[dict[str, Any]] = []
@@ -143,10 +149,9 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
             if not room.fits(need):
                 continue
             room = room.minus(need)
-        result = conn.execute(
-            update(jobs_t).where(jobs_t.c.id == row.id, jobs_t.c.phase == "pending", jobs_t.c.attempt == row.attempt)
-            .values(phase="leased", lease_owner=lz_id, lease_expires=now + lease_s, ran_on=lz_id,
-                    state="received", updated_at=now))
+        result = conn.execute(_guarded_update(), {
+            "w_id": row.id, "w_phase": "pending", "w_attempt": row.attempt, "phase": "leased", "lease_owner": lz_id,
+            "lease_expires": now + lease_s, "ran_on": lz_id, "state": "received", "updated_at": now})
         if result.rowcount != 1:
             continue
         if quota is not None:
@@ -162,6 +167,36 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         claimed.append({"id": row.id, "attempt": row.attempt, "name": row.name, "spec": spec,
                         "lease_expires": now + lease_s, "bundle_file": row.bundle, "bundle_bytes": row.bundle_bytes})
     return claimed
+
+
+@functools.cache
+def _zone_stations() -> Any:
+    """The Stations of the landing zone ``:lz_id``, as a subquery."""
+    return select(links_t.c.station_id).where(links_t.c.lz_id == bindparam("lz_id"))
+
+
+@functools.cache
+def _zone_and_held() -> Any:
+    """The claiming zone's row and how many jobs it holds whose process has not ended (one being
+    collected or uploaded frees its room; ``:ended``: the zone's own word that these ended)."""
+    held = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.lease_owner == bindparam("lz_id"), jobs_t.c.phase == "leased",
+        jobs_t.c.state.notin_(("collecting", "cleaned")),
+        jobs_t.c.id.notin_(bindparam("ended", expanding=True))).scalar_subquery()
+    return select(zones_t, held.label("held")).where(zones_t.c.id == bindparam("lz_id"))
+
+
+@functools.cache
+def _candidates(with_quota: bool) -> Any:
+    """The claim's candidate rows, oldest first, locked (skipped when another claim holds them);
+    with the running quotas: not of the Stations and users in ``:full_stations``, ``:full_users``."""
+    bounds = (jobs_t.c.station_id.notin_(bindparam("full_stations", expanding=True)),
+              jobs_t.c.submitter_id.notin_(bindparam("full_users", expanding=True))) if with_quota else ()
+    return (select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id,
+                   jobs_t.c.submitter_id, jobs_t.c.bundle, jobs_t.c.bundle_bytes)
+            .where(*CLAIMABLE, jobs_t.c.station_id.in_(_zone_stations()), *bounds)
+            .order_by(jobs_t.c.created_at, jobs_t.c.id).limit(bindparam("limit"))
+            .with_for_update(skip_locked=True))
 
 
 def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: float,
@@ -192,22 +227,33 @@ def release(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now: 
 
 def has_pending(conn: Connection, lz_id: int) -> bool:
     """A cheap read before the claim's write transaction: is there anything to claim at all?"""
-    stations = select(links_t.c.station_id).where(links_t.c.lz_id == lz_id)
-    return conn.execute(select(jobs_t.c.id).where(*CLAIMABLE, jobs_t.c.station_id.in_(stations))
-                        .limit(1)).first() is not None
+    return conn.execute(_any_pending(), {"lz_id": lz_id}).first() is not None
+
+
+@functools.cache
+def _any_pending() -> Any:
+    return select(jobs_t.c.id).where(*CLAIMABLE, jobs_t.c.station_id.in_(_zone_stations())).limit(1)
 
 
 def claimable_by_station(conn: Connection) -> tuple[dict[int, int], dict[int, tuple[int, ...]]]:
     """The long polls' one check per process (``notify.Notifier``): claimable jobs by Station id
     (from the claim index), and for each landing zone linked to such a Station, those Stations."""
-    counts = {station_id: n for station_id, n in conn.execute(
-        select(jobs_t.c.station_id, func.count()).where(*CLAIMABLE).group_by(jobs_t.c.station_id))}
+    counts = {station_id: n for station_id, n in conn.execute(_claimable_counts())}
     stations_of: dict[int, list[int]] = {}
     if counts:
-        for lz_id, station_id in conn.execute(select(links_t.c.lz_id, links_t.c.station_id)
-                                              .where(links_t.c.station_id.in_(list(counts)))):
+        for lz_id, station_id in conn.execute(_links_of(), {"ids": list(counts)}):
             stations_of.setdefault(lz_id, []).append(station_id)
     return counts, {lz_id: tuple(ids) for lz_id, ids in stations_of.items()}
+
+
+@functools.cache
+def _claimable_counts() -> Any:
+    return select(jobs_t.c.station_id, func.count()).where(*CLAIMABLE).group_by(jobs_t.c.station_id)
+
+
+@functools.cache
+def _links_of() -> Any:
+    return select(links_t.c.lz_id, links_t.c.station_id).where(links_t.c.station_id.in_(bindparam("ids", expanding=True)))
 
 
 def settle_dependents(conn: Connection, now: float) -> tuple[list[str], list[str]]:
@@ -280,10 +326,15 @@ def requeue_expired(conn: Connection, now: float) -> list[str]:
 
 def _held(conn: Connection, lz_id: int, job_id: str, attempt: int, *, for_update: bool = True) -> Any:
     """The job row if ``lz_id`` holds it under ``attempt``; otherwise 409 (fencing) or 404."""
-    query = select(jobs_t).where(jobs_t.c.id == job_id)
-    row = conn.execute(query.with_for_update() if for_update else query).first()
+    row = conn.execute(_job_row(for_update), {"job_id": job_id}).first()
     _fence(row, lz_id, job_id, attempt)
     return row
+
+
+@functools.cache
+def _job_row(for_update: bool) -> Any:
+    query = select(jobs_t).where(jobs_t.c.id == bindparam("job_id"))
+    return query.with_for_update() if for_update else query
 
 
 def _fence(row: Any, lz_id: int, job_id: str, attempt: int) -> None:
@@ -300,11 +351,8 @@ def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now
     attempt: one landing zone may hold a stale attempt of a job beside its live one."""
     gone, cancel, controls = [], [], []
     for job_id, attempt in held:
-        result = conn.execute(
-            update(jobs_t).where(jobs_t.c.id == job_id, jobs_t.c.phase == "leased", jobs_t.c.lease_owner == lz_id,
-                                 jobs_t.c.attempt == attempt)
-            .values(lease_expires=now + lease_s)
-            .returning(jobs_t.c.cancel_requested, jobs_t.c.control, jobs_t.c.control_by, jobs_t.c.control_seq))
+        result = conn.execute(_renew(), {"w_id": job_id, "w_owner": lz_id, "w_attempt": attempt,
+                                         "lease_expires": now + lease_s})
         row = result.first()
         if row is None:
             gone.append((job_id, attempt))
@@ -315,6 +363,14 @@ def heartbeat(conn: Connection, lz_id: int, held: Iterable[tuple[str, int]], now
             controls.append({"id": job_id, "attempt": attempt, "action": row.control, "by": row.control_by or "",
                              "seq": row.control_seq})
     return gone, cancel, controls
+
+
+@functools.cache
+def _renew() -> Any:
+    """A held attempt's lease renewed (``:lease_expires``), what its user asked returned."""
+    return (update(jobs_t).where(jobs_t.c.id == bindparam("w_id"), jobs_t.c.phase == "leased",
+                                 jobs_t.c.lease_owner == bindparam("w_owner"), jobs_t.c.attempt == bindparam("w_attempt"))
+            .returning(jobs_t.c.cancel_requested, jobs_t.c.control, jobs_t.c.control_by, jobs_t.c.control_seq))
 
 
 def report(conn: Connection, lz_id: int, job_id: str, attempt: int, events: Sequence[dict[str, Any]],
@@ -333,12 +389,11 @@ def record_events(conn: Connection, lz_id: int, job_id: str, attempt: int, event
                   state: str) -> tuple[str, int]:
     """Insert the transitions not stored yet (by seq) of a held attempt: (the job's state after
     them, the highest seq stored). The caller fenced the attempt and writes the state."""
-    known = set(conn.execute(select(events_t.c.seq).where(
-        events_t.c.job_id == job_id, events_t.c.attempt == attempt, events_t.c.seq.is_not(None))).scalars())
+    known = set(conn.execute(_seqs(), {"job_id": job_id, "attempt": attempt}).scalars())
     fresh = list({ev["seq"]: ev for ev in sorted(events, key=lambda e: e["seq"], reverse=True)
                   if ev["seq"] not in known}.values())[::-1]  # the first of a seq sent twice, in seq order
     if fresh:  # one INSERT of several rows
-        conn.execute(insert(events_t), [
+        conn.execute(_insert_event(), [
             {"job_id": job_id, "attempt": attempt, "seq": ev["seq"], "lz_id": lz_id, "from_state": ev["from_state"],
              "to_state": ev["to_state"], "event": ev["event"], "at": ev["at"], "detail": ev.get("detail")}
             for ev in fresh])
@@ -349,13 +404,24 @@ def record_events(conn: Connection, lz_id: int, job_id: str, attempt: int, event
     return state, max(known, default=0)
 
 
+@functools.cache
+def _seqs() -> Any:
+    return select(events_t.c.seq).where(events_t.c.job_id == bindparam("job_id"),
+                                        events_t.c.attempt == bindparam("attempt"), events_t.c.seq.is_not(None))
+
+
 def check_upload(conn: Connection, lz_id: int, job_id: str, attempt: int) -> None:
     """Fencing before storing results: only the current holder's attempt may upload."""
-    row = conn.execute(select(jobs_t.c.phase, jobs_t.c.results_attempt, jobs_t.c.ran_on, jobs_t.c.lease_owner,
-                              jobs_t.c.attempt).where(jobs_t.c.id == job_id)).first()
+    row = conn.execute(_upload_fence(), {"job_id": job_id}).first()
     if row is not None and row.phase == "finished" and row.results_attempt == attempt and row.ran_on == lz_id:
         return  # a retried upload after a finish that was acknowledged late: harmless
     _fence(row, lz_id, job_id, attempt)
+
+
+@functools.cache
+def _upload_fence() -> Any:
+    return select(jobs_t.c.phase, jobs_t.c.results_attempt, jobs_t.c.ran_on, jobs_t.c.lease_owner,
+                  jobs_t.c.attempt).where(jobs_t.c.id == bindparam("job_id"))
 
 
 def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str | None, facts: dict[str, Any],
@@ -365,7 +431,7 @@ def finish(conn: Connection, lz_id: int, job_id: str, attempt: int, results: str
     finish reporting the job ``lost`` is a failed attempt: the job is queued again under a new
     attempt and the results are not accepted (None: the caller removes them), unless an end was
     asked or the attempts are used up (the job ends then, cancelled or lost)."""
-    row = conn.execute(select(jobs_t).where(jobs_t.c.id == job_id).with_for_update()).first()
+    row = conn.execute(_job_row(True), {"job_id": job_id}).first()
     if row is None:
         raise NotFound(f"no job {job_id!r}")
     before = Snapshot.of(row)

@@ -12,12 +12,13 @@ would pass a limit; a running job is stopped once a limit is reached (``usage.ch
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from lz.core.errors import printable
 from lz.hub.server.domain import roles
@@ -139,7 +140,13 @@ class Terms:
 
 
 def _rules(conn: Connection, station_id: int) -> dict[tuple[str, str], Any]:
-    return {(r.scope, r.subject): r for r in conn.execute(select(rules_t).where(rules_t.c.station_id == station_id))}
+    return {(r.scope, r.subject): r for r in conn.execute(_station_rules(), {"station_id": station_id})}
+
+
+@functools.cache
+def _station_rules() -> Any:
+    """Built once: each finish reads it (``claims._insert_event``)."""
+    return select(rules_t).where(rules_t.c.station_id == bindparam("station_id"))
 
 
 def terms(conn: Connection, station_id: int, user_id: int) -> Terms:
@@ -180,7 +187,12 @@ def limits(conn: Connection, station_id: int, user_id: int, station: str, user: 
 
 def any_limit(conn: Connection) -> bool:
     """A cheap first check for the claim: with no limit anywhere there is nothing to hold back."""
-    return conn.execute(select(rules_t.c.station_id).where(rules_t.c.limit_mc.is_not(None)).limit(1)).first() is not None
+    return conn.execute(_any_limit()).first() is not None
+
+
+@functools.cache
+def _any_limit() -> Any:
+    return select(rules_t.c.station_id).where(rules_t.c.limit_mc.is_not(None)).limit(1)
 
 
 def exhausted(conn: Connection) -> list[tuple[int, int | None]]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, tuple_, update
 
 from lz.core.errors import printable
 from lz.core.selection import like_pattern
@@ -40,28 +40,41 @@ def new_job_id() -> str:
 
 def existing_submission(conn: Connection, who: Principal, submit_key: str) -> str | None:
     """A retried submit (same key from the same user) gets the job the first try created."""
-    row = conn.execute(select(jobs_t.c.id).where(jobs_t.c.submitter_id == who.user_id,
-                                                 jobs_t.c.submit_key == submit_key)).first()
+    row = conn.execute(_by_submit_key(), {"user_id": who.user_id, "key": submit_key}).first()
     return row.id if row else None
+
+
+@functools.cache
+def _by_submit_key() -> Any:
+    """Built once, as the other statements of a job's path (``claims._insert_event``)."""
+    return select(jobs_t.c.id).where(jobs_t.c.submitter_id == bindparam("user_id"),
+                                     jobs_t.c.submit_key == bindparam("key"))
+
+
+@functools.cache
+def _insert_job() -> Any:
+    return insert(jobs_t)
 
 
 def submit(conn: Connection, who: Principal, station_id: int, job_id: str, submit_key: str, spec: dict[str, Any],
            bundle: str, bundle_bytes: int, now: float, max_attempts: int | None = None, note: str | None = None,
-           after: Sequence[str] = ()) -> None:
+           after: Sequence[str] = (), station_max_attempts: int | None = None) -> None:
     """A new pending job; ``max_attempts`` (failed attempts it may have) is capped by its Station's;
     ``note`` goes into its first event (its template, the job it was submitted again from).
     ``after`` (``JOB[:ok|:any|:failed]``, with lz.toml's ``after`` in ``spec``): jobs the user can
-    see that it waits for; it is not claimable until they ended (``claims.settle_dependents``)."""
+    see that it waits for; it is not claimable until they ended (``claims.settle_dependents``).
+    ``station_max_attempts``: the Station's cap, when the caller read it already (``quotas.check_submit``)."""
     spec = {**spec, "after": _prerequisites(conn, who, job_id, spec, after)}
     if not spec["after"]:
         del spec["after"]
-    limit = conn.execute(select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
-    conn.execute(insert(jobs_t).values(
-        id=job_id, station_id=station_id, submitter_id=who.user_id, submit_key=submit_key, name=spec["name"],
-        spec=json.dumps(spec), bundle=bundle, bundle_bytes=bundle_bytes, phase="pending", attempt=1,
-        cancel_requested=False, state="received", created_at=now, updated_at=now, failures=0,
-        max_attempts=min(max_attempts or limit, limit),
-        waiting_on=" ".join(d["job_id"] for d in spec.get("after") or ()) or None))
+    limit = station_max_attempts if station_max_attempts is not None else conn.execute(
+        select(stations_t.c.max_attempts).where(stations_t.c.id == station_id)).scalar_one()
+    conn.execute(_insert_job(), {
+        "id": job_id, "station_id": station_id, "submitter_id": who.user_id, "submit_key": submit_key,
+        "name": spec["name"], "spec": json.dumps(spec), "bundle": bundle, "bundle_bytes": bundle_bytes,
+        "phase": "pending", "attempt": 1, "cancel_requested": False, "state": "received", "created_at": now,
+        "updated_at": now, "failures": 0, "max_attempts": min(max_attempts or limit, limit),
+        "waiting_on": " ".join(d["job_id"] for d in spec.get("after") or ()) or None})
     hub_event(conn, job_id, 1, "", "received", "submit", now, f"submitted by {who.name}" + (f", {note}" if note else ""))
 
 
@@ -95,14 +108,25 @@ def _prerequisites(conn: Connection, who: Principal, job_id: str, spec: dict[str
 
 
 def _visible_query(who: Principal) -> Any:
+    return _visible(who.admin, who.user_id)
+
+
+def _visible(admin: bool, user_id: Any) -> Any:
     query = (select(jobs_t, stations_t.c.name.label("station"), zones_t.c.name.label("landing_zone"))
              .join(stations_t, stations_t.c.id == jobs_t.c.station_id)
              .outerjoin(zones_t, zones_t.c.id == jobs_t.c.ran_on))
-    if not who.admin:  # one's own jobs in one's Stations; others' where one's role has ``others_jobs``
-        mine = select(members_t.c.station_id).where(members_t.c.user_id == who.user_id)
-        query = query.where(or_(jobs_t.c.station_id.in_(roles.stations_with("others_jobs", who.user_id)),
-                                and_(jobs_t.c.station_id.in_(mine), jobs_t.c.submitter_id == who.user_id)))
+    if not admin:  # one's own jobs in one's Stations; others' where one's role has ``others_jobs``
+        mine = select(members_t.c.station_id).where(members_t.c.user_id == user_id)
+        query = query.where(or_(jobs_t.c.station_id.in_(roles.stations_with("others_jobs", user_id)),
+                                and_(jobs_t.c.station_id.in_(mine), jobs_t.c.submitter_id == user_id)))
     return query
+
+
+@functools.cache
+def _visible_by_id(admin: bool, for_update: bool) -> Any:
+    """``find``'s lookup by whole id, built once (``:user_id``, ``:job_id``): the most frequent read."""
+    query = _visible(admin, bindparam("user_id")).where(jobs_t.c.id == bindparam("job_id"))
+    return query.with_for_update(of=jobs_t) if for_update else query
 
 
 def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = False) -> Any:
@@ -110,8 +134,8 @@ def find(conn: Connection, who: Principal, job_id: str, *, for_update: bool = Fa
     so a request is decided on the row a racing claim cannot change underneath it)."""
     if not job_id or len(job_id) > 32:
         raise NotFound(f"no job {job_id!r} in your stations")
-    exact = _visible_query(who).where(jobs_t.c.id == job_id)  # the primary key: no scan (issue 22)
-    row = conn.execute(exact.with_for_update(of=jobs_t) if for_update else exact).first()
+    row = conn.execute(_visible_by_id(who.admin, for_update),  # the primary key: no scan (issue 22)
+                       {"user_id": who.user_id, "job_id": job_id}).first()
     if row is not None:
         return row
     # a prefix: LIKE uses no index (SQLite's is case-insensitive, PostgreSQL's needs pattern ops)
@@ -273,9 +297,14 @@ def parse_cursor(text: str, order: str = NEWEST) -> tuple[Any, ...]:
 
 
 def history(conn: Connection, job_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(select(events_t).where(events_t.c.job_id == job_id).order_by(events_t.c.id)).all()
+    rows = conn.execute(_history(), {"job_id": job_id}).all()
     return [{"from": r.from_state or None, "to": r.to_state, "event": r.event, "at": iso(r.at),
              "detail": r.detail, "attempt": r.attempt, "at_s": r.at} for r in rows]
+
+
+@functools.cache
+def _history() -> Any:
+    return select(events_t).where(events_t.c.job_id == bindparam("job_id")).order_by(events_t.c.id)
 
 
 def cancel(conn: Connection, who: Principal, job_id: str, now: float) -> Any:
@@ -327,7 +356,6 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
     """Why each pending job waits (``lz.hub.protocol.fit``): one query per Station for its landing zones."""
     from lz.hub.protocol.fit import waiting_reason
     from lz.hub.server.domain.credits import Gate
-    from lz.hub.server.domain.stations import links_t
 
     zones_of: dict[int, list[Any]] = {}
     found = {}
@@ -340,8 +368,7 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
             continue
         if row.station_id not in zones_of:
             zones_of[row.station_id] = list(conn.execute(  # the sizes alone: a Station may have 1,000 zones
-                select(zones_t.c.cpus, zones_t.c.memory_mb, zones_t.c.gpus).join(links_t, links_t.c.lz_id == zones_t.c.id)
-                .where(links_t.c.station_id == row.station_id)).all())
+                _zone_sizes(), {"station_id": row.station_id}).all())
         spec = json.loads(row.spec)
         if getattr(row, "waiting_on", None):
             from lz.core.dependencies import Dependency
@@ -353,6 +380,14 @@ def waiting_reasons(conn: Connection, rows: list[Any]) -> dict[str, str]:
             continue
         found[row.id] = waiting_reason(spec.get("resources") or {}, row.station, zones_of[row.station_id])
     return found
+
+
+@functools.cache
+def _zone_sizes() -> Any:
+    from lz.hub.server.domain.stations import links_t
+
+    return (select(zones_t.c.cpus, zones_t.c.memory_mb, zones_t.c.gpus).join(links_t, links_t.c.lz_id == zones_t.c.id)
+            .where(links_t.c.station_id == bindparam("station_id")))
 
 
 def job_json(row: Any, now: float, history: list[dict[str, Any]] | None = None,

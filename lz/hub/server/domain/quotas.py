@@ -14,7 +14,7 @@ would be lost): they count toward the bytes and so hold back the next submission
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,19 +110,30 @@ def _values(limits: Limits) -> tuple[Any, Any, Any]:
 def _station(conn: Connection, station_id: int, user_id: int, *, lock: bool) -> Any:
     """The Station's name and quota in one read; with ``lock``, its row locked and then the
     user's (always in this order: no deadlock between two submissions)."""
-    query = select(stations_t.c.name, stations_t.c.quota_pending, stations_t.c.quota_running,
-                   stations_t.c.quota_bytes).where(stations_t.c.id == station_id)
-    if not lock:
-        return conn.execute(query).one()
-    row = conn.execute(query.with_for_update()).one()
-    conn.execute(select(users_t.c.id).where(users_t.c.id == user_id).with_for_update()).first()
+    row = conn.execute(_station_quota(lock), {"station_id": station_id}).one()
+    if lock:
+        conn.execute(_lock_user(), {"user_id": user_id}).first()
     return row
 
 
+@functools.cache
+def _station_quota(lock: bool) -> Any:
+    """The Station's name, quota and ``max_attempts`` (the new job's cap: one read for both)."""
+    query = select(stations_t.c.name, stations_t.c.quota_pending, stations_t.c.quota_running,
+                   stations_t.c.quota_bytes, stations_t.c.max_attempts).where(stations_t.c.id == bindparam("station_id"))
+    return query.with_for_update() if lock else query
+
+
+@functools.cache
+def _lock_user() -> Any:
+    return select(users_t.c.id).where(users_t.c.id == bindparam("user_id")).with_for_update()
+
+
 def check_submit(conn: Connection, who: Principal, station_id: int, defaults: Defaults, adding_bytes: int,
-                 *, lock: bool) -> None:
+                 *, lock: bool) -> int:
     """Refuse a new job (409 for the waiting count, 413 for bytes) when the Station or the
-    submitter has no room for it; ``lock``: inside the transaction that creates it."""
+    submitter has no room for it; ``lock``: inside the transaction that creates it. Returns the
+    Station's ``max_attempts`` (read with its quota), the cap of the new job's."""
     row = _station(conn, station_id, who.user_id, lock=lock)
     station_use, user_use = use_of_both(conn, station_id, who.user_id)
     station = (f"Station {row.name}", "its limit", "it has", _limits(row, defaults), station_use)
@@ -135,6 +146,7 @@ def check_submit(conn: Connection, who: Principal, station_id: int, defaults: De
             raise TooLarge(f"{whose}: {human_bytes(limits.bytes)} stored is {limit_is} and {has} "
                            f"{human_bytes(used.bytes)}; this upload is {human_bytes(adding_bytes)} "
                            "(nothing was submitted)")
+    return int(row.max_attempts)
 
 
 def describe(conn: Connection, who: Principal, station: str, defaults: Defaults) -> dict[str, Any]:
@@ -170,20 +182,22 @@ def set_quota(conn: Connection, who: Principal, station: str, values: dict[str, 
     return describe(conn, who, station, defaults)
 
 
-def running_room(conn: Connection, station_ids: Any, defaults: Defaults) -> dict[int, int]:
+def running_room(conn: Connection, stations: Any, defaults: Defaults, params: Mapping[str, Any]) -> dict[int, int]:
     """How many more jobs of each Station may be leased now, with the Stations' rows locked (in
-    id order) so concurrent claims on PostgreSQL count one after the other. ``station_ids``: ids,
-    or a query of them (one statement fewer)."""
-    ids = station_ids if hasattr(station_ids, "subquery") else sorted(set(station_ids))
-    if isinstance(ids, list) and not ids:
-        return {}
-    leased = select(func.count()).select_from(jobs_t).where(
-        jobs_t.c.station_id == stations_t.c.id, jobs_t.c.phase == Phase.LEASED.value).scalar_subquery()
-    rows = conn.execute(select(stations_t.c.id, stations_t.c.quota_running, leased.label("leased"))
-                        .where(stations_t.c.id.in_(ids)).order_by(stations_t.c.id)
-                        .with_for_update(of=stations_t)).all()  # the rows and their counts: one statement
+    id order) so concurrent claims on PostgreSQL count one after the other. ``stations``: a
+    query of their ids (one statement for the rows and their counts), with ``params`` its values."""
+    rows = conn.execute(_running_room(stations), params).all()
     return {r.id: (defaults.station.running if r.quota_running is None else r.quota_running) - int(r.leased)
             for r in rows}
+
+
+@functools.cache
+def _running_room(stations: Any) -> Any:
+    """Built once per query of Stations (the claim has one)."""
+    leased = select(func.count()).select_from(jobs_t).where(
+        jobs_t.c.station_id == stations_t.c.id, jobs_t.c.phase == Phase.LEASED.value).scalar_subquery()
+    return (select(stations_t.c.id, stations_t.c.quota_running, leased.label("leased"))
+            .where(stations_t.c.id.in_(stations)).order_by(stations_t.c.id).with_for_update(of=stations_t))
 
 
 def users_running_room(conn: Connection, user_ids: Iterable[int], defaults: Defaults) -> dict[int, int]:
@@ -191,18 +205,27 @@ def users_running_room(conn: Connection, user_ids: Iterable[int], defaults: Defa
     ids = sorted(set(user_ids))
     if not ids:
         return {}
+    counts: dict[int, int] = dict(conn.execute(_users_running(), {"ids": ids}).all())  # locked and counted: one statement
+    return {uid: defaults.user.running - int(counts.get(uid, 0)) for uid in ids}
+
+
+@functools.cache
+def _users_running() -> Any:
     leased = select(func.count()).select_from(jobs_t).where(
         jobs_t.c.submitter_id == users_t.c.id, jobs_t.c.phase == Phase.LEASED.value).scalar_subquery()
-    counts: dict[int, int] = dict(conn.execute(select(users_t.c.id, leased).where(users_t.c.id.in_(ids)).order_by(users_t.c.id)
-                               .with_for_update(of=users_t)).all())  # locked and counted: one statement
-    return {uid: defaults.user.running - int(counts.get(uid, 0)) for uid in ids}
+    return (select(users_t.c.id, leased).where(users_t.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(users_t.c.id).with_for_update(of=users_t))
 
 
 def users_at_running_limit(conn: Connection, defaults: Defaults) -> list[int]:
     """Users whose leased jobs fill their running quota (their pending jobs are not candidates)."""
-    return list(conn.execute(select(jobs_t.c.submitter_id).where(jobs_t.c.phase == Phase.LEASED.value)
-                             .group_by(jobs_t.c.submitter_id)
-                             .having(func.count() >= defaults.user.running)).scalars())
+    return list(conn.execute(_users_at_limit(), {"running": defaults.user.running}).scalars())
+
+
+@functools.cache
+def _users_at_limit() -> Any:
+    return (select(jobs_t.c.submitter_id).where(jobs_t.c.phase == Phase.LEASED.value)
+            .group_by(jobs_t.c.submitter_id).having(func.count() >= bindparam("running")))
 
 
 def record_results(conn: Connection, job_id: str, size: int) -> None:

@@ -10,10 +10,11 @@ members, landing zones, volumes, templates, quota); the flags say what one may *
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, exists, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, exists, insert, literal, or_, select, update
 
 from lz.hub.server.domain.accounts import Principal
 from lz.hub.server.errors import Conflict, Forbidden, Invalid, NotFound
@@ -92,9 +93,7 @@ def require(conn: Connection, who: Principal, station: str, flag: str) -> int:
     belong to (no existence oracle), Forbidden (403, naming the flag) for a member without it.
     The Station and ``who``'s role in it are read in one statement (each submission asks)."""
     assert flag in FLAGS, flag
-    row = conn.execute(select(stations_t.c.id, members_t.c.role).select_from(stations_t.outerjoin(
-        members_t, and_(members_t.c.station_id == stations_t.c.id, members_t.c.user_id == who.user_id)))
-        .where(stations_t.c.name == station)).first()
+    row = conn.execute(_station_and_role(), {"user_id": who.user_id, "station": station}).first()
     if row is None or not (who.admin or row.role is not None):
         raise not_a_member(station)
     flags = EVERY if who.admin else role_flags(conn, row.id, row.role)
@@ -103,7 +102,15 @@ def require(conn: Connection, who: Principal, station: str, flag: str) -> int:
     return int(row.id)
 
 
-def stations_with(flag: str, user_id: int) -> Any:
+@functools.cache
+def _station_and_role() -> Any:
+    """Built once, as the other statements of a job's path (``claims._insert_event``)."""
+    return select(stations_t.c.id, members_t.c.role).select_from(stations_t.outerjoin(
+        members_t, and_(members_t.c.station_id == stations_t.c.id, members_t.c.user_id == bindparam("user_id")))
+    ).where(stations_t.c.name == bindparam("station"))
+
+
+def stations_with(flag: str, user_id: Any) -> Any:
     """A subquery of the ids of the Stations where the user's role holds ``flag`` (job lists)."""
     built_in = [name for name, flags in BUILT_IN.items() if flag in flags]
     custom = exists().where(roles_t.c.station_id == members_t.c.station_id, roles_t.c.name == members_t.c.role,

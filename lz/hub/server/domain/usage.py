@@ -21,12 +21,13 @@ before (or with) the stop.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.lifecycle import Phase, Snapshot
@@ -102,18 +103,11 @@ def charge(conn: Connection, lz_id: int, job_id: str, attempt: int, facts: Mappi
            warn_percent: int = 80) -> Charged:
     """Charge one report of ``lz_id``'s attempt (call it in the report's or finish's transaction,
     after the job's row is locked by it). Reports of an attempt the zone never held charge nothing."""
-    job = conn.execute(  # the job, its attempt by this zone and the zone, in one read
-        select(jobs_t, attempts_t.c.claimed_at.label("attempt_claimed_at"),
-               attempts_t.c.ended_at.label("attempt_ended_at"), zones_t.c.cpus.label("zone_cpus"),
-               zones_t.c.memory_mb.label("zone_memory_mb"))
-        .join(attempts_t, and_(attempts_t.c.job_id == jobs_t.c.id, attempts_t.c.attempt == attempt,
-                               attempts_t.c.lz_id == lz_id))
-        .outerjoin(zones_t, zones_t.c.id == lz_id)
-        .where(jobs_t.c.id == job_id)).first()
+    key = {"job_id": job_id, "attempt": attempt, "lz_id": lz_id}
+    job = conn.execute(_job_attempt_zone(), key).first()  # the job, its attempt by this zone and the zone, in one read
     if job is None:
         return Charged({})
-    row = conn.execute(select(usage_t).where(usage_t.c.job_id == job_id, usage_t.c.attempt == attempt)
-                       .with_for_update()).first()
+    row = conn.execute(_usage_row(), key).first()
     before = Totals(row.wall_s, row.cpu_s, row.mem_mib_s, row.gpu_s) if row else Totals()
     zone = _Zone(job.zone_cpus, job.zone_memory_mb)
     resources = json.loads(job.spec).get("resources") or {}
@@ -127,13 +121,36 @@ def charge(conn: Connection, lz_id: int, job_id: str, attempt: int, facts: Mappi
     increments = {"cpu_s": after.cpu_s - before.cpu_s, "mem_mib_s": after.mem_mib_s - before.mem_mib_s,
                   "gpu_s": after.gpu_s - before.gpu_s, "credits_mc": total_mc - charged_before}
     if row is None:
-        conn.execute(insert(usage_t).values(job_id=job_id, attempt=attempt, station_id=job.station_id,
-                                            user_id=job.submitter_id, lz_id=lz_id, **values))
+        conn.execute(_insert_usage(), {"job_id": job_id, "attempt": attempt, "station_id": job.station_id,
+                                       "user_id": job.submitter_id, "lz_id": lz_id, **values})
     elif any(increments.values()) or after.wall_s != before.wall_s:
         conn.execute(update(usage_t).where(usage_t.c.job_id == job_id, usage_t.c.attempt == attempt).values(**values))
     if any(increments.values()):
         _add_to_day(conn, job, attempt, lz_id, day_of(now), increments)
     return _check(conn, job, attempt, row, terms, increments, now, warn_percent)
+
+
+@functools.cache
+def _job_attempt_zone() -> Any:
+    """Built once, as the other statements of a job's path (``claims._insert_event``)."""
+    return (select(jobs_t, attempts_t.c.claimed_at.label("attempt_claimed_at"),
+                   attempts_t.c.ended_at.label("attempt_ended_at"), zones_t.c.cpus.label("zone_cpus"),
+                   zones_t.c.memory_mb.label("zone_memory_mb"))
+            .join(attempts_t, and_(attempts_t.c.job_id == jobs_t.c.id, attempts_t.c.attempt == bindparam("attempt"),
+                                   attempts_t.c.lz_id == bindparam("lz_id")))
+            .outerjoin(zones_t, zones_t.c.id == bindparam("lz_id"))
+            .where(jobs_t.c.id == bindparam("job_id")))
+
+
+@functools.cache
+def _usage_row() -> Any:
+    return (select(usage_t).where(usage_t.c.job_id == bindparam("job_id"), usage_t.c.attempt == bindparam("attempt"))
+            .with_for_update())
+
+
+@functools.cache
+def _insert_usage() -> Any:
+    return insert(usage_t)
 
 
 def _add_to_day(conn: Connection, job: Any, attempt: int, lz_id: int, day: str, increments: dict[str, int]) -> None:

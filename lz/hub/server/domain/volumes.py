@@ -8,9 +8,10 @@ zone binds them (``lz.core.volumes``) and fails the job before it runs if a host
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from lz.core.errors import ConfigError
 from lz.core.volumes import Volume, check
@@ -91,9 +92,14 @@ def for_claim(conn: Connection, station_id: int, lz_id: int) -> list[dict[str, A
     """The Station's volumes as ``lz.core.volumes.Volume`` dicts, with their host path on this landing
     zone; one not mapped there has an empty host path, and the landing zone fails the job with
     that reason before it runs (as the original product did)."""
-    mapped = (mappings_t.c.station_id == volumes_t.c.station_id) & (mappings_t.c.name == volumes_t.c.name) \
-        & (mappings_t.c.lz_id == lz_id)
-    rows = conn.execute(select(volumes_t.c.name, volumes_t.c.mount, volumes_t.c.access, mappings_t.c.host_path)
-                        .select_from(volumes_t.outerjoin(mappings_t, mapped))
-                        .where(volumes_t.c.station_id == station_id)).all()
+    rows = conn.execute(_for_claim(), {"station_id": station_id, "lz_id": lz_id}).all()
     return [Volume(r.name, r.host_path or "", r.mount, r.access).to_dict() for r in rows]
+
+
+@functools.cache
+def _for_claim() -> Any:
+    """Built once: each claim reads it (``claims._insert_event``)."""
+    mapped = (mappings_t.c.station_id == volumes_t.c.station_id) & (mappings_t.c.name == volumes_t.c.name) \
+        & (mappings_t.c.lz_id == bindparam("lz_id"))
+    return (select(volumes_t.c.name, volumes_t.c.mount, volumes_t.c.access, mappings_t.c.host_path)
+            .select_from(volumes_t.outerjoin(mappings_t, mapped)).where(volumes_t.c.station_id == bindparam("station_id")))

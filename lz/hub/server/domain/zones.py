@@ -3,6 +3,7 @@ heartbeats, online while they keep coming back."""
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -98,13 +99,18 @@ def seen_row(conn: Connection, lz_id: int, now: float, every_s: float,
              **load: Any) -> tuple[bool, float | None, dict[str, Any]]:
     """``seen_due``, with what the row says when online (its ``last_seen`` and load, for
     ``SeenBook.know``; ``None`` when offline or never seen)."""
-    row = conn.execute(select(zones_t.c.last_seen, zones_t.c.offline_at, *(zones_t.c[k] for k in LOAD))
-                       .where(zones_t.c.id == lz_id)).one()
+    row = conn.execute(_seen_row(), {"lz_id": lz_id}).one()
     online = row.last_seen if row.offline_at is None else None
     stored = {k: getattr(row, k) for k in LOAD}
     if online is None or not 0 <= now - online < every_s:
         return True, online, stored
     return any(v is not None and stored[k] != v for k, v in load.items() if k in LOAD), online, stored
+
+
+@functools.cache
+def _seen_row() -> Any:
+    return select(zones_t.c.last_seen, zones_t.c.offline_at, *(zones_t.c[k] for k in LOAD)).where(
+        zones_t.c.id == bindparam("lz_id"))
 
 
 def seen_many(conn: Connection, visits: dict[int, float]) -> None:
