@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, false, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, exists, false, func, insert, or_, select, update
 
 from lz.hub.protocol import lifecycle
 from lz.hub.protocol.fit import Room, shortfall
@@ -116,15 +116,16 @@ def claim(conn: Connection, lz_id: int, lz_name: str, now: float, lease_s: float
         limit = min(limit, max(0, zone.max_running + (1 if zone.pilot_group else 0) - zone.held))
         if limit == 0:
             return []
-    params: dict[str, Any] = {"lz_id": lz_id, "full_stations": [], "full_users": [],
+    params: dict[str, Any] = {"lz_id": lz_id, "full_stations": [],
                               "limit": limit + FIT_LOOKAHEAD if room is None else SCAN_WINDOW}
     station_room: dict[int, int] = {}
     user_room: dict[int, int] = {}
     if quota is not None:
         station_room = quotas.running_room(conn, _zone_stations(), quota, {"lz_id": lz_id})
         params["full_stations"] = [s for s, n in station_room.items() if n <= 0]
-        params["full_users"] = quotas.users_at_running_limit(conn, quota)
-    limited = credits.any_limit(conn)  # one statement without any credit limit (the common hub)
+        params["running"] = quota.user.running  # users at theirs: left out by the candidates' query itself
+    # read with the zone: without any credit limit (the common hub) no credit statement at all
+    limited = bool(zone.credit_limited) if zone is not None else credits.any_limit(conn)
     query = _candidates(quota is not None)
     for station_id, user_id in credits.exhausted(conn) if limited else ():  # their jobs wait for credit: not even candidates
         query = query.where(~and_(jobs_t.c.station_id == station_id,
@@ -183,15 +184,17 @@ def _zone_and_held() -> Any:
         jobs_t.c.lease_owner == bindparam("lz_id"), jobs_t.c.phase == "leased",
         jobs_t.c.state.notin_(("collecting", "cleaned")),
         jobs_t.c.id.notin_(bindparam("ended", expanding=True))).scalar_subquery()
-    return select(zones_t, held.label("held")).where(zones_t.c.id == bindparam("lz_id"))
+    limited = exists(select(credits.rules_t.c.station_id).where(credits.rules_t.c.limit_mc.is_not(None)))
+    return select(zones_t, held.label("held"), limited.label("credit_limited")).where(zones_t.c.id == bindparam("lz_id"))
 
 
 @functools.cache
 def _candidates(with_quota: bool) -> Any:
     """The claim's candidate rows, oldest first, locked (skipped when another claim holds them);
-    with the running quotas: not of the Stations and users in ``:full_stations``, ``:full_users``."""
+    with the running quotas: not of the Stations in ``:full_stations`` nor of users whose leased
+    jobs fill their ``:running`` (``quotas.users_at_running_limit``)."""
     bounds = (jobs_t.c.station_id.notin_(bindparam("full_stations", expanding=True)),
-              jobs_t.c.submitter_id.notin_(bindparam("full_users", expanding=True))) if with_quota else ()
+              jobs_t.c.submitter_id.notin_(quotas.users_at_running_limit())) if with_quota else ()
     return (select(jobs_t.c.id, jobs_t.c.attempt, jobs_t.c.name, jobs_t.c.spec, jobs_t.c.station_id,
                    jobs_t.c.submitter_id, jobs_t.c.bundle, jobs_t.c.bundle_bytes)
             .where(*CLAIMABLE, jobs_t.c.station_id.in_(_zone_stations()), *bounds)

@@ -217,15 +217,14 @@ def _users_running() -> Any:
             .order_by(users_t.c.id).with_for_update(of=users_t))
 
 
-def users_at_running_limit(conn: Connection, defaults: Defaults) -> list[int]:
-    """Users whose leased jobs fill their running quota (their pending jobs are not candidates)."""
-    return list(conn.execute(_users_at_limit(), {"running": defaults.user.running}).scalars())
-
-
 @functools.cache
-def _users_at_limit() -> Any:
-    return (select(jobs_t.c.submitter_id).where(jobs_t.c.phase == Phase.LEASED.value)
-            .group_by(jobs_t.c.submitter_id).having(func.count() >= bindparam("running")))
+def users_at_running_limit() -> Any:
+    """The users whose leased jobs fill their running quota (``:running``), as a query: the
+    claim's candidates leave their jobs out in the same statement. Of its own alias of the jobs:
+    never correlated with the jobs of the query it sits in."""
+    leased = jobs_t.alias("leased_jobs")
+    return (select(leased.c.submitter_id).where(leased.c.phase == Phase.LEASED.value)
+            .group_by(leased.c.submitter_id).having(func.count() >= bindparam("running")))
 
 
 def record_results(conn: Connection, job_id: str, size: int) -> None:
