@@ -15,6 +15,7 @@ polls are a thousand sockets, not a thousand threads. The hub's CPU and RSS come
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import os
 import random
@@ -194,7 +195,8 @@ class Zone:
 
     async def _run(self, client: httpx.AsyncClient, job: Claimed, protocol: int = PROTOCOL) -> None:
         """One trivial job, as the agent drives it: bundle (inside the claim answer when small),
-        transitions, results, finish (with the last transitions; protocol 3: with all of them)."""
+        transitions, results, finish (with the last transitions; protocol 3: with all of them;
+        protocol 4: with the results too)."""
         try:
             where = f"/api/v1/lz/jobs/{job.id}"
             attempt: dict[str, str | int] = {"name": self.name, "attempt": job.attempt}
@@ -215,11 +217,16 @@ class Zone:
                                   facts=Facts(executor="local", started_at=time.time()))
                 await self.wire.call(client, "POST", f"{where}/events", self.token,
                                      json=report.model_dump(exclude_unset=True))
-            await self.wire.call(client, "PUT", f"{where}/results", self.token, params=attempt,
-                                 content=_results_tar(), headers={"Content-Type": "application/x-tar"})
+            inline = None
+            if protocol >= 4:  # small results inside the finish: no upload request
+                inline = base64.b64encode(_results_tar()).decode("ascii")
+            else:
+                await self.wire.call(client, "PUT", f"{where}/results", self.token, params=attempt,
+                                     content=_results_tar(), headers={"Content-Type": "application/x-tar"})
             self.finishing.add(job.id)
             finish = FinishIn(name=self.name, attempt=job.attempt, results=True, events=batches[1],
-                              facts=Facts(outcome=Outcome.SUCCEEDED, exit_code=0, ended_at=time.time()))
+                              facts=Facts(outcome=Outcome.SUCCEEDED, exit_code=0, ended_at=time.time()),
+                              results_inline=inline)
             await self.wire.call(client, "POST", f"{where}/finish", self.token,
                                  json=finish.model_dump(exclude_unset=True))
             self.wire.done(job.id).set()

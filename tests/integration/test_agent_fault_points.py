@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from lz.host import faults
+from lz.hub.protocol.versions import INLINE_RESULTS_MAX
 from tests.integration.hub_server import HubServer
 from tests.integration.landing_zone import LandingZone, wait_until
 from tests.integration.test_hub_end_to_end import fetch_results, make_job, wait_jobs
@@ -64,6 +65,8 @@ def test_agent_crash_at(point: str, hub: tuple[HubServer, Path], tmp_path: Path)
         server.client(alice, "station", "create", station)
         server.client(alice, "station", "add-lz", station, name)
         folder = make_job(tmp_path / "job", index)
+        if point == "agent.results.uploaded":  # results too large to go inside the finish: uploaded first
+            (folder / "input.bin").write_bytes(os.urandom(INLINE_RESULTS_MAX + 4096))
         job_id = server.client(alice, "submit", str(folder), "--station", station).stdout.split()[-1]
         assert zone.proc is not None
         try:

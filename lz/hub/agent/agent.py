@@ -5,8 +5,8 @@ Three threads, started by the daemon: the *claimer* long-polls the hub while thi
 has room and records each claim before anything else (intent); the *heartbeat* renews the leases
 of every claim and brings back cancels and lost leases; the *syncer* does the rest from the
 database, so it resumes after a crash: intake of recorded claims, reports from the transitions
-log after each claim's cursor, and the results upload once the local job is cleaned, after which
-the claim is forgotten.
+log after each claim's cursor, and the results upload once the local job is cleaned (small results
+go inside the finish, protocol 4), after which the claim is forgotten.
 Network errors, timeouts and 5xx only delay this; they never fail a job. The agent never runs
 or stops jobs itself: it goes through the intake and ``JobStore.cancel`` like the CLI does.
 """
@@ -41,7 +41,7 @@ from lz.hub.agent.outbox import Claim
 from lz.hub.agent.ports import PortTunnels
 from lz.hub.protocol.names import FACTS, MANIFEST, RESULT_FILES
 from lz.hub.protocol.schemas import facts_within_bounds
-from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, INLINE_RESULTS_MAX
 from lz.store.jobs import Job, JobStore
 
 log = logging.getLogger("lz.hub.agent.agent")
@@ -594,21 +594,27 @@ class HubAgent:
                 continue
             self._log_sent[key] = int(answer["size"])
 
-    def _finish(self, claim: Claim, job: Job, events: list[dict[str, Any]] | None = None) -> None:
+    def _finish(self, claim: Claim, job: Job, events: list[dict[str, Any]] | None = None, inline_ok: bool = True) -> None:
         """Upload the results (if the job has any), finish the attempt (with ``events``, its
-        transitions not reported yet, to a protocol-2 hub), then forget the claim."""
+        transitions not reported yet, to a protocol-2 hub), then forget the claim. Small results
+        go inside the finish to a protocol-4 hub (no upload request); should it refuse them there,
+        they go up as an upload."""
         stored = self.settings.results_dir / job.id
         has_results = job.results_at is not None and (stored / MANIFEST).exists()
         facts = _facts(job)
+        inline: str | None = None
         if has_results:
             archive = self.outgoing / leftovers.archive_name(claim.hub_job_id, claim.attempt)
             try:
                 _pack_results(stored, archive)
                 crash_point("agent.results.archived")
-                self.client.upload("PUT", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/results", archive,
-                                   "application/x-tar", params={"name": self.name, "attempt": claim.attempt},
-                                   timeout_s=600)
-                crash_point("agent.results.uploaded")
+                if inline_ok and self.hub_protocol >= 4 and archive.stat().st_size <= INLINE_RESULTS_MAX:
+                    inline = base64.b64encode(archive.read_bytes()).decode("ascii")
+                else:
+                    self.client.upload("PUT", f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/results", archive,
+                                       "application/x-tar", params={"name": self.name, "attempt": claim.attempt},
+                                       timeout_s=600)
+                    crash_point("agent.results.uploaded")
             except HubRefused as exc:
                 if exc.status not in (413, 422):
                     raise
@@ -617,9 +623,17 @@ class HubAgent:
                 facts["reason"] = f"{job.reason or job.outcome}; results refused by the hub: {exc}"[:4096]
             finally:
                 archive.unlink(missing_ok=True)
-        self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
-                         {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts,
-                          **({"events": events} if events else {})})
+        try:
+            self.client.post(f"/api/v1/lz/jobs/{quote(claim.hub_job_id)}/finish",
+                             {"name": self.name, "attempt": claim.attempt, "results": has_results, "facts": facts,
+                              **({"events": events} if events else {}),
+                              **({"results_inline": inline} if inline is not None else {})})
+        except HubRefused as exc:
+            if inline is None or exc.status not in (413, 422):
+                raise
+            log.warning("hub job %s: results refused inside the finish (%s); uploading them", claim.hub_job_id, exc)
+            self._finish(claim, job, events, inline_ok=False)
+            return
         crash_point("agent.finish.sent")
         self.forget(claim)
         crash_point("agent.finish.acknowledged")

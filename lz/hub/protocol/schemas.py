@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lz.hub.protocol.versions import INLINE_BUNDLE_MAX
+from lz.hub.protocol.versions import INLINE_BUNDLE_MAX, INLINE_RESULTS_MAX
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ZONE_REF = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # NAME or OWNER/NAME
@@ -295,6 +295,9 @@ class FinishIn(_Body):
     facts: Facts = Field(default_factory=Facts)
     events: list[EventIn] = Field(default_factory=list, max_length=10_000, description=(
         "The attempt's transitions not reported yet, recorded before the finish (protocol 2)."))
+    results_inline: str | None = Field(default=None, max_length=(INLINE_RESULTS_MAX + 2) // 3 * 4, description=(
+        "The attempt's results tar as base64, when that small (protocol 4): stored, then the finish "
+        "recorded, with no upload before it; needs results true."))
 
 
 class LogOut(BaseModel):

@@ -34,7 +34,7 @@ def below(version: str, other: str) -> bool:
     return version_key(version) < version_key(other)
 
 
-PROTOCOL = 3
+PROTOCOL = 4
 """What this hub speaks to landing zones, told in every claim answer (``ClaimOut.protocol``;
 absent: 1). 2 (issue 22, fewer requests per job): a claim asking ``?inline=BYTES`` gets each
 claimed job's bundle inside the answer when it is at most that big (and ``INLINE_BUNDLE_MAX``):
@@ -43,6 +43,12 @@ no download request; and a finish may carry the attempt's last transitions
 a newer agent sends events with a finish only to a hub that said 2. 3 (issue 23, a pilot's cost per
 job): a claim may name the zone's jobs whose process ended (``ClaimIn.ended``), which then take
 no room, so a short job needs no report of its end before the next claim: its transitions all go
-with its finish. A newer agent names them only to a hub that said 3 (an older one refuses the field)."""
+with its finish. A newer agent names them only to a hub that said 3 (an older one refuses the field).
+4 (issue 22, the hub's cost per job): a finish may carry the attempt's results inline
+(``FinishIn.results_inline``, base64 of the results tar, at most ``INLINE_RESULTS_MAX``): no upload
+request and no fence reads before it. Larger results, and any to a hub that did not say 4, go up
+as before (``PUT …/results``, then the finish)."""
 INLINE_BUNDLE_MAX = 64 << 10
 """The largest bundle a claim answer carries inline (base64: a third more on the wire)."""
+INLINE_RESULTS_MAX = 64 << 10
+"""The largest results tar a finish carries inline (protocol 4; well under the 1 MiB JSON cap)."""

@@ -313,7 +313,7 @@ def test_a_claim_naming_its_ended_jobs_gets_their_room_before_any_report(tmp_pat
 
         def claim(**extra: Any) -> list[str]:
             answer = h.ok("POST", "/lz/claim", alice, json={"name": "lz1", "wait_s": 0, "max_jobs": 1, **extra})
-            assert answer["protocol"] == PROTOCOL == 3
+            assert answer["protocol"] == PROTOCOL >= 3
             return [j["id"] for j in answer["jobs"]]
 
         running, ahead = claim(), claim()

@@ -36,9 +36,9 @@ from lz.hub.server.api import params
 from lz.hub.server.deps import hub_of, principal, refuse_declared_size
 from lz.hub.server.domain import claims, quotas, usage, zones
 from lz.hub.server.domain.accounts import Principal
-from lz.hub.server.errors import HubError, TooLarge
+from lz.hub.server.errors import HubError, Invalid, TooLarge
 from lz.hub.server.hub import Hub
-from lz.hub.server.results_check import check_results
+from lz.hub.server.results_check import check_results, inline_results
 
 router = APIRouter(tags=["landing zones"])
 DISCONNECT_CHECK_S = 5.0
@@ -297,7 +297,10 @@ async def append_log(request: Request, job_id: str = params.job_id(),
 def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who: Principal = Depends(principal)) -> Ok:
     hub = hub_of(request)
     results = hub.files.results_name(job_id, body.attempt) if body.results else None
-    size = hub.files.size(results) if results is not None else 0
+    if body.results_inline is not None:
+        size: int | None = _store_inline(hub, who, body, job_id)
+    else:
+        size = hub.files.size(results) if results is not None else 0
     if size is None:
         raise HubError(f"job {job_id} attempt {body.attempt}: upload the results before finishing")
 
@@ -315,5 +318,22 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
         hub.files.remove(hub.files.results_name(job_id, body.attempt))
     crash_point("hub.finish.recorded")
     return Ok()
+
+
+def _store_inline(hub: Hub, who: Principal, body: FinishIn, job_id: str) -> int:
+    """Results carried by the finish (protocol 4), checked and fenced as an upload is, then
+    stored before the finish's transaction names them: one request and one read where an
+    upload took a request and two."""
+    if not body.results or body.results_inline is None:
+        raise Invalid("results_inline: only with results true")
+    data = inline_results(body.results_inline, hub.config.max_results_bytes)
+
+    def _check(conn: Any) -> None:
+        claims.check_upload(conn, _owned(hub, conn, who, body.name), job_id, body.attempt)
+
+    hub.read(_check)
+    hub.files.put(hub.files.results_name(job_id, body.attempt), data)
+    crash_point("hub.upload.stored")
+    return len(data)
 
 

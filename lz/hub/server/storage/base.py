@@ -66,6 +66,11 @@ class Store(abc.ABC):
         ``max_bytes``, leaving nothing behind when refused or cut off; returns the size."""
 
     @abc.abstractmethod
+    def put(self, name: str, data: bytes) -> None:
+        """A small object already in memory (results carried inline by a finish) stored under
+        ``name`` whole or not at all, replacing an earlier copy of the same name (as ``commit``)."""
+
+    @abc.abstractmethod
     def commit(self, received: Received, name: str) -> None:
         """Put a received upload in place under ``name`` (replacing an earlier copy)."""
 

@@ -7,6 +7,7 @@ sweep removes (``sweep_incoming``)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections import Counter
 from collections.abc import AsyncIterator, Container, Iterator
@@ -153,6 +154,24 @@ class LocalStore(Store):
             tmp.unlink(missing_ok=True)
             raise
         return size
+
+    def put(self, name: str, data: bytes) -> None:
+        """Written and synced under ``incoming`` first, then renamed into place (a crash leaves an
+        ``incoming`` file for the sweep, never a part of an object under its name)."""
+        tmp = self.root / "incoming" / f"{secrets.token_hex(8)}.part"
+        target = self.root / name
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(target.parent)
 
     def commit(self, received: Received, name: str) -> None:
         """Rename the received file into place (replacing an earlier copy of the same name)."""

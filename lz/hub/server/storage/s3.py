@@ -199,6 +199,10 @@ class S3Store(Store):
         except Exception:  # the sweep aborts it later  # noqa: BLE001
             logging.getLogger("lz.hub").warning("could not abort an upload to %s; the sweep will", key)
 
+    def put(self, name: str, data: bytes) -> None:
+        """One PUT: an object appears whole or not at all."""
+        self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=data)
+
     def commit(self, received: Received, name: str) -> None:
         """A server-side copy (multipart for a large object, by boto3's managed copy), then the
         received object goes: a crash between leaves only an ``incoming`` object to sweep."""
