@@ -53,8 +53,8 @@ async def resubmit(hub: Hub, who: Principal, job_id: str, key: str) -> str:
         conn, who, row.station_id, quotas.Defaults.of(hub.config), row.bundle_bytes, lock=False))
     received = await hub.files.receive(_chunks(hub.files, row.bundle), hub.config.max_upload_bytes)
     try:
-        done = await run_in_threadpool(store_job, hub, who, row.station_id, key, json.loads(row.spec), received,
-                                       row.max_attempts, f"again from job {row.id}")
+        stored = await run_in_threadpool(store_job, hub, who, row.station_id, key, json.loads(row.spec), received,
+                                         row.max_attempts, f"again from job {row.id}")
     finally:
         hub.files.release(received)
-    return done
+    return stored.id

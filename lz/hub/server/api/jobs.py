@@ -52,9 +52,12 @@ async def submit(request: Request, station: str = params.name(),
 
     hub = hub_of(request)
     overrides = {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition, "array": array}
-    done = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
-                                    max_attempts=max_attempts, template=template, after=after)
-    return await run_in_threadpool(_job_out, hub, who, done, True)
+    stored = await submission.receive(hub, request, who, station, key, name=name, folder=folder, overrides=overrides,
+                                      max_attempts=max_attempts, template=template, after=after,
+                                      answer=lambda conn, job_id: job_out(conn, hub, who, job_id, True))
+    if stored.answer is not None:  # read in the transaction that stored the job
+        return stored.answer
+    return await run_in_threadpool(_job_out, hub, who, stored.id, True)
 
 
 @router.post("/jobs/{job_id}/resubmit", status_code=201, tags=["jobs"])
@@ -71,19 +74,21 @@ async def resubmit_job(request: Request, job_id: str = params.job_id(),
 
 
 def _job_out(hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
-    def _get(conn: Any) -> dict[str, Any]:
-        from lz.hub.server.domain import usage
+    return hub.read(job_out, hub, who, job_id, with_history)
 
-        row = jobs.find(conn, who, job_id)
-        # never claimed (its first attempt, held by nobody: a new submission): no attempt rows, no usage
-        ran = row.ran_on is not None or row.attempt != 1  # (a requeue clears ran_on, but starts attempt 2)
-        data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
-                             jobs.waiting_reasons(conn, [row]).get(row.id),
-                             (jobs.attempt_history(conn, row.id) if ran else []) if with_history else None)
-        data["usage"] = usage.of_job(conn, row.id) if ran else None  # CPU-, memory-, GPU-hours and credits (issue 26)
-        return data
 
-    return hub.read(_get)
+def job_out(conn: Any, hub: Hub, who: Principal, job_id: str, with_history: bool) -> dict[str, Any]:
+    """A job as the API shows it."""
+    from lz.hub.server.domain import usage
+
+    row = jobs.find(conn, who, job_id)
+    # never claimed (its first attempt, held by nobody: a new submission): no attempt rows, no usage
+    ran = row.ran_on is not None or row.attempt != 1  # (a requeue clears ran_on, but starts attempt 2)
+    data = jobs.job_json(row, hub.now(), jobs.history(conn, row.id) if with_history else None,
+                         jobs.waiting_reasons(conn, [row]).get(row.id),
+                         (jobs.attempt_history(conn, row.id) if ran else []) if with_history else None)
+    data["usage"] = usage.of_job(conn, row.id) if ran else None  # CPU-, memory-, GPU-hours and credits (issue 26)
+    return data
 
 
 @router.get("/jobs", tags=["jobs"])

@@ -151,9 +151,9 @@ async def upload(request: Request, station: str = Query(pattern=NAME),
                  for k, v in {"cpus": cpus, "memory": memory, "gpus": gpus, "time": time, "partition": partition}.items()}
     folder = re.sub(r"[^A-Za-z0-9._-]", "_", folder).strip("._") or "job"
     try:
-        job_id = await submission.receive(hub, request, viewer.who, station, key, name=(name or "").strip() or None,
-                                          folder=folder[:64], overrides=overrides,
-                                          template=(template or "").strip() or None)
+        job_id = (await submission.receive(hub, request, viewer.who, station, key, name=(name or "").strip() or None,
+                                           folder=folder[:64], overrides=overrides,
+                                           template=(template or "").strip() or None)).id
     except HubError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
     return JSONResponse({"id": job_id, "url": f"/jobs/{job_id}"}, status_code=201)
