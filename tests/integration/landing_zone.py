@@ -55,8 +55,18 @@ class LandingZone:
                 "-v", *self.run_args]
 
     def start(self) -> None:
-        """Started once its pid file is written (it holds the zone's lock by then)."""
-        self.daemon.start(self.run_argv(), lambda: (self.db.parent / "lz.pid").exists(), **self.as_user)
+        """Started once its pid file names it (it holds the zone's lock by then): a killed daemon's
+        file, still there, must not pass for it (a stop sent before the new one blocks SIGTERM
+        would kill it where it stands, and leave that file behind)."""
+        pid_file = self.db.parent / "lz.pid"
+
+        def ready() -> bool:
+            try:
+                return self.proc is not None and pid_file.read_text().strip() == str(self.proc.pid)
+            except OSError:
+                return False
+
+        self.daemon.start(self.run_argv(), ready, **self.as_user)
 
     def kill9(self) -> None:
         """SIGKILL the daemon alone (jobs it started keep running, as after a real crash)."""
