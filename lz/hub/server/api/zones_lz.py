@@ -263,7 +263,7 @@ async def upload_results(request: Request, job_id: str = params.job_id(), name: 
         await run_in_threadpool(hub.files.commit, received, hub.files.results_name(job_id, attempt))
     finally:
         hub.files.release(received)
-    crash_point("hub.upload.stored")
+    _results_stored()
     return Ok()
 
 
@@ -333,7 +333,12 @@ def _store_inline(hub: Hub, who: Principal, body: FinishIn, job_id: str) -> int:
 
     hub.read(_check)
     hub.files.put(hub.files.results_name(job_id, body.attempt), data)
-    crash_point("hub.upload.stored")
+    _results_stored()
     return len(data)
+
+
+def _results_stored() -> None:
+    """An attempt's results in place, uploaded or carried by its finish, nothing recorded yet."""
+    crash_point("hub.upload.stored")
 
 
