@@ -74,6 +74,16 @@ def test_an_upload_is_received_committed_and_read_back_at_any_offset(store: Stor
         store.open("bundles/j1.tar.gz")
 
 
+def test_a_small_object_put_from_memory_is_whole_and_replaces_its_name(store: Store) -> None:
+    """Results a finish carried inline (protocol 4): stored at once under their name, nothing left
+    in ``incoming``; a retried finish puts them again over the same name."""
+    store.put("results/j1/attempt-1.tar", b"first" * 100)
+    store.put("results/j1/attempt-1.tar", b"again" * 200)
+    assert store.size("results/j1/attempt-1.tar") == 1000 and _left_in_incoming(store) == []
+    with store.open("results/j1/attempt-1.tar") as handle:
+        assert handle.read() == b"again" * 200
+
+
 def test_an_open_object_replaced_meanwhile_is_never_read_mixed(store: Store) -> None:
     """An attempt's results uploaded again while a page reads the old ones: the reader gets the
     old bytes (the folder's open inode) or an error (S3's If-Match), never a mix."""

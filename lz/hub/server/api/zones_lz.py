@@ -340,5 +340,3 @@ def _store_inline(hub: Hub, who: Principal, body: FinishIn, job_id: str) -> int:
 def _results_stored() -> None:
     """An attempt's results in place, uploaded or carried by its finish, nothing recorded yet."""
     crash_point("hub.upload.stored")
-
-
