@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.stream_b  # about 130 s in CI: beside the Slurm tests, which mostly wait (the other stream was the longer by 5 min)
 def test_the_hub_soak_loses_duplicates_and_leaves_nothing(tmp_path: Path) -> None:
     # jobs that sleep up to 6 s and chaos every 3 s or so: a job's end no longer waits for a tick
     # (issue 23), and with 3-s jobs 30 of them were done in 15 s, after one kill
