@@ -130,6 +130,9 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, store: str | 
     if metrics:
         _serve_metrics(metrics, app.state.hub, lease_s)
     _say_where(host, port, config, metrics, app.state.hub.files.describe())
+    from lz.hub.server.warmup import warm
+
+    warm(app)  # the routes' first-request work done now, not by the first job (issue 22)
     _freeze_startup_objects()
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     # the app believes forwarded headers from config.trusted_proxies only (not FORWARDED_ALLOW_IPS)

@@ -56,6 +56,10 @@ class Notifier:
         self._loop = loop
         self._kick = asyncio.Event()
 
+    def waiting(self) -> int:
+        """The long polls waiting in this process now (for tests and the metrics' curious)."""
+        return sum(len(queue) for queue in list(self._waiters.values()))
+
     def notify(self) -> None:
         """A check now. Callable from any thread (the submit handler runs in the thread pool)."""
         loop, kick = self._loop, self._kick

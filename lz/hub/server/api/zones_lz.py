@@ -298,7 +298,9 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     hub = hub_of(request)
     results = hub.files.results_name(job_id, body.attempt) if body.results else None
     if body.results_inline is not None:
-        size: int | None = _store_inline(hub, who, body, job_id)
+        if results is None:
+            raise Invalid("results_inline: only with results true")
+        size: int | None = _store_inline(hub, who, body, job_id, results)
     else:
         size = hub.files.size(results) if results is not None else 0
     if size is None:
@@ -320,19 +322,18 @@ def finish(body: FinishIn, request: Request, job_id: str = params.job_id(), who:
     return Ok()
 
 
-def _store_inline(hub: Hub, who: Principal, body: FinishIn, job_id: str) -> int:
+def _store_inline(hub: Hub, who: Principal, body: FinishIn, job_id: str, name: str) -> int:
     """Results carried by the finish (protocol 4), checked and fenced as an upload is, then
-    stored before the finish's transaction names them: one request and one read where an
-    upload took a request and two."""
-    if not body.results or body.results_inline is None:
-        raise Invalid("results_inline: only with results true")
+    stored as ``name`` before the finish's transaction names them: one request and one read where
+    an upload took a request and two."""
+    assert body.results_inline is not None
     data = inline_results(body.results_inline, hub.config.max_results_bytes)
 
     def _check(conn: Any) -> None:
         claims.check_upload(conn, _owned(hub, conn, who, body.name), job_id, body.attempt)
 
     hub.read(_check)
-    hub.files.put(hub.files.results_name(job_id, body.attempt), data)
+    hub.files.put(name, data)
     _results_stored()
     return len(data)
 
