@@ -10,6 +10,7 @@ build many apps)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -19,12 +20,18 @@ from fastapi import FastAPI, routing
 def warm(app: FastAPI) -> int:
     """Every route's request handling built now; the number of endpoints readied."""
     app.openapi()  # walks every route: each included router builds its routes once, and keeps them
+    for module in FIRST_USE_MODULES:
+        importlib.import_module(module)
     extract = getattr(routing, "_extract_endpoint_context", None)  # private: skipped where missing
     endpoints = list(_endpoints(app.routes))
     if extract is not None:
         for endpoint in endpoints:
             extract(endpoint)
     return len(endpoints)
+
+
+FIRST_USE_MODULES = ("lz.core.dependencies", "lz.core.timeline")
+"""Imported where a job's path first needs them (the client's ``lz submit`` stays without them)."""
 
 
 def _endpoints(routes: Iterable[Any]) -> Iterator[Any]:

@@ -70,7 +70,7 @@ def test_idle_long_polls_cost_one_check_per_process_not_one_per_poll(app: HubApp
     alice = app.user("alice")
     answers: dict[str, list[Any]] = {}
     statements = Statements(app.hub.engine)
-    threads = _waiting_zones(app, alice, ZONES, answers, wait_s=4)
+    threads = _waiting_zones(app, alice, ZONES, answers, wait_s=5)
     statements.start()
     time.sleep(2.0)
     idle = statements.count
@@ -88,7 +88,7 @@ def _one_submission(tmp_path: Path, zones: int) -> int:
         alice = app.user("alice")
         answers: dict[str, list[Any]] = {}
         statements = Statements(app.hub.engine)
-        threads = _waiting_zones(app, alice, zones, answers, wait_s=4)
+        threads = _waiting_zones(app, alice, zones, answers, wait_s=5)
         statements.start()
         submitted = time.monotonic()
         assert app.submit(alice).status_code == 201
@@ -201,3 +201,31 @@ def test_visits_of_zones_this_process_knows_touch_no_database_and_are_written_in
     app.ok("POST", "/lz/release", alice, json={"name": "lz2", "jobs": [], "offline": True})  # ...then a goodbye
     app.hub.flush_seen()
     assert not {z["name"]: z for z in app.ok("GET", "/zones", alice)}["lz2"]["online"]
+
+
+def test_long_polls_begun_together_end_apart(app: HubApp) -> None:
+    """A poll with nothing for it ends within its last quarter, at random (``POLL_SPREAD``): a
+    fleet that polled together (pilots of one array, every zone back after a hub restart) drifts
+    apart instead of sending all its polls in the same instant every ``wait_s`` for good."""
+    from lz.hub.server.api.zones_lz import POLL_SPREAD
+
+    alice = app.user("alice")
+    ended: dict[str, float] = {}
+    app.ok("POST", "/stations", alice, json={"name": "s1"})
+    for i in range(8):
+        app.ok("POST", "/lz/register", alice, json={"name": f"lz{i}", "cpus": 4})
+    began = time.monotonic()
+
+    def poll(name: str) -> None:
+        assert app.claim(alice, lz=name, wait_s=2) == []
+        ended[name] = time.monotonic() - began
+
+    threads = [threading.Thread(target=poll, args=(f"lz{i}",)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert len(ended) == 8
+    assert min(ended.values()) >= 2 * (1 - POLL_SPREAD) - 0.05, ended
+    assert max(ended.values()) <= 2 + 1.5, ended  # a loaded machine's own delays on top
+    assert max(ended.values()) - min(ended.values()) > 0.05, ended  # 8 draws: apart

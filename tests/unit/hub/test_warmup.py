@@ -3,6 +3,8 @@ and warming leaves the database and the store exactly as they were."""
 
 from __future__ import annotations
 
+import base64
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import sqlalchemy as sa
 from fastapi import routing
 
 from lz.hub.server.warmup import warm
-from tests.unit.hub_helpers import hub_app
+from tests.unit.hub_helpers import hub_app, results_tar
 
 
 def _everything(h: Any, files: Path) -> tuple[dict[str, int], list[str]]:
@@ -31,7 +33,7 @@ def test_warming_touches_neither_the_database_nor_the_store(tmp_path: Path) -> N
         assert _everything(h, tmp_path / "hub" / "files") == before
 
 
-def test_after_warming_the_first_submission_builds_no_route(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_warming_the_first_job_builds_no_route_and_imports_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if not hasattr(routing, "_populate_api_route_state"):
         pytest.skip("this FastAPI builds its routes when they are added")
     built: list[str] = []
@@ -46,6 +48,12 @@ def test_after_warming_the_first_submission_builds_no_route(tmp_path: Path, monk
         monkeypatch.setattr(routing, "_populate_api_route_state", counted)
         alice = h.user("alice")
         h.station_with_zone(alice)
+        modules = set(sys.modules)
         assert h.submit(alice).status_code == 201
-        assert h.claim(alice)
+        [job] = h.claim(alice)
+        assert h.call("POST", f"/lz/jobs/{job['id']}/finish", alice, json={
+            "name": "lz1", "attempt": job["attempt"], "results": True,
+            "results_inline": base64.b64encode(results_tar()).decode("ascii"),
+            "facts": {"outcome": "succeeded", "exit_code": 0}}).status_code == 200
     assert built == []
+    assert sorted(set(sys.modules) - modules) == []  # nothing imported on a job's path either

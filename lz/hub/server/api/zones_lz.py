@@ -7,6 +7,7 @@ attempt it names (anything else: 409, the landing zone then drops its copy)."""
 from __future__ import annotations
 
 import base64
+import random
 import time
 from typing import Any
 
@@ -43,6 +44,12 @@ from lz.hub.server.results_check import check_results, inline_results
 router = APIRouter(tags=["landing zones"])
 DISCONNECT_CHECK_S = 5.0
 """How often a waiting long poll asks whether its client is still there (no database work)."""
+POLL_SPREAD = 0.25
+"""A long poll with nothing for it answers after ``wait_s`` less up to this share of it, at random:
+zones that polled together (a job array of pilots started in one scheduling cycle, every zone
+back at once after a hub restart) drift apart instead of polling again together every ``wait_s``
+for good. A thousand zones started at once sent their 1,000 polls in the same instant every 20 s,
+and the job submitted then waited up to 2 s behind them (issue 22)."""
 
 
 @router.post("/register", response_model=Ok)
@@ -103,7 +110,7 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
                     "Bundles up to this many bytes (at most 64 KiB) come inside the answer, base64 "
                     "(protocol 2): no download request. An older hub ignores it."))) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
-    with none. It looks in the database once itself; after that it waits for a ticket from the
+    (less up to a quarter of it, at random: ``POLL_SPREAD``) with none. It looks in the database once itself; after that it waits for a ticket from the
     process's one checker (``notify.Notifier``: woken at once by submissions to this process, and
     re-checking a few times a second for submissions to other hub processes), so waiting costs no
     database work. A client that went away (its connection closed) claims nothing: the check runs
@@ -121,7 +128,7 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
 
 
 async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, inline: int) -> ClaimOut:
-    deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s)
+    deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s) * (1 - POLL_SPREAD * random.random())
     lz_id, look = await run_in_threadpool(_seen, hub, who, body.name)  # and its own first look
     while True:
         got: list[Any] = []
