@@ -309,10 +309,11 @@ def run_scale(base: Path, *, zones: int, jobs: int, latency_jobs: int = 50, idle
     another process committed (CPU and statements of both together, RSS of the larger).
     ``config``: the hubs' configuration file (``lz hub serve --config``)."""
     assert hubs in (1, 2), hubs
-    servers = [HubServer(base / "hub", db=db_url, metrics=True, config=config)]
+    servers = [HubServer(base / "hub", db=db_url, metrics=True, config=config, access_log=False)]
     if hubs == 2:
         assert db_url is not None and not db_url.startswith("sqlite"), "two hubs need PostgreSQL"
-        servers.append(HubServer(base / "hub2", db=db_url, metrics=True, files=servers[0].files, config=config))
+        servers.append(HubServer(base / "hub2", db=db_url, metrics=True, files=servers[0].files, config=config,
+                                 access_log=False))
     for server in servers:
         server.start()
     try:
