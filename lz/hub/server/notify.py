@@ -51,6 +51,9 @@ class Notifier:
         self._unheard = False  # woken while no claim waited: the next to wait has it checked
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_problem = ""
+        self._wakes = 0  # notify() calls so far (from any thread: a change, not a count, is what matters)
+        self._known: tuple[int, frozenset[int], float] | None = None  # the last check: wakes when it
+        # began, the zones with claimable jobs in their Stations, when it ended
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -60,8 +63,18 @@ class Notifier:
         """The long polls waiting in this process now (for tests and the metrics' curious)."""
         return sum(len(queue) for queue in list(self._waiters.values()))
 
+    def nothing_for(self, lz_id: int) -> bool:
+        """True when the last check, younger than ``recheck_s``, found nothing claimable in this
+        zone's Stations and nothing was notified since it began: a poll about to wait may skip its
+        own look, as if it had been waiting when that check ran (it hears of anything new as those
+        do). 1,000 idle zones: some 60 reads a second fewer, each a thread hop (issue 22)."""
+        known = self._known
+        return (known is not None and known[0] == self._wakes and lz_id not in known[1]
+                and self.clock() - known[2] < self.recheck_s)
+
     def notify(self) -> None:
         """A check now. Callable from any thread (the submit handler runs in the thread pool)."""
+        self._wakes += 1
         loop, kick = self._loop, self._kick
         if loop is not None and kick is not None:
             loop.call_soon_threadsafe(kick.set)
@@ -105,6 +118,7 @@ class Notifier:
                 self._unheard = self._unheard or woken  # look already has the wake-up checked
                 continue
             self._unheard = False  # this check sees it (one past its look then finds its ticket left)
+            wakes = self._wakes
             try:
                 tickets, stations_of = await asyncio.to_thread(self.check)
             except Exception as exc:  # noqa: BLE001 - the database away for a moment: the next check
@@ -114,6 +128,7 @@ class Notifier:
                 self._last_problem = problem
                 continue
             self._last_problem = ""
+            self._known = (wakes, frozenset(stations_of), self.clock())
             self._hand_out(tickets, stations_of)
 
     def release(self, lz_id: int) -> None:

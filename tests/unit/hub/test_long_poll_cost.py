@@ -229,3 +229,32 @@ def test_long_polls_begun_together_end_apart(app: HubApp) -> None:
     assert min(ended.values()) >= 2 * (1 - POLL_SPREAD) - 0.05, ended
     assert max(ended.values()) <= 2 + 1.5, ended  # a loaded machine's own delays on top
     assert max(ended.values()) - min(ended.values()) > 0.05, ended  # 8 draws: apart
+
+
+def test_a_poll_begun_while_nothing_is_claimable_skips_its_own_look(tmp_path: Path) -> None:
+    """While the process's last check found nothing for a zone and nothing was submitted since,
+    a poll about to wait reads nothing itself: it hears of a new job as the waiting polls do.
+    A submission makes the next poll look at once again."""
+    with hub_app(tmp_path, lease_s=30, polls_per_token=2 * ZONES + 4) as app:
+        alice = app.user("alice")
+        answers: dict[str, list[Any]] = {}
+        statements = Statements(app.hub.engine)
+        first = _waiting_zones(app, alice, ZONES, answers, wait_s=5)
+        time.sleep(4 * app.hub.config.recheck_s)  # a check since the last of them began waiting
+        statements.start()
+        began = time.monotonic()
+        again: dict[str, list[Any]] = {}
+        second = [threading.Thread(target=lambda n=f"lz{i}": again.__setitem__(n, app.claim(alice, lz=n, wait_s=5)))
+                  for i in range(ZONES)]
+        for thread in second:
+            thread.start()
+        while app.hub.notifier.waiting() < 2 * ZONES and time.monotonic() - began < 10:
+            time.sleep(0.01)
+        took, count = time.monotonic() - began, statements.count
+        assert app.hub.notifier.waiting() == 2 * ZONES
+        # the checks alone (one or two statements each); before: a look of each new poll too (24 more)
+        assert count <= 2 * (took / app.hub.config.recheck_s + 2), f"{count} statements in {took:.2f} s"
+        assert app.submit(alice).status_code == 201  # woken: one of the waiting polls takes it
+        for thread in first + second:
+            thread.join(15)
+        assert sum(len(jobs) for jobs in [*answers.values(), *again.values()]) == 1

@@ -110,7 +110,9 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
                     "Bundles up to this many bytes (at most 64 KiB) come inside the answer, base64 "
                     "(protocol 2): no download request. An older hub ignores it."))) -> ClaimOut:
     """Long poll: answers as soon as a job is claimed for this landing zone, or after ``wait_s``
-    (less up to a quarter of it, at random: ``POLL_SPREAD``) with none. It looks in the database once itself; after that it waits for a ticket from the
+    (less up to a quarter of it, at random: ``POLL_SPREAD``) with none. It looks in the database
+    once itself (not when it will wait and the process's last check, a moment ago, found nothing
+    for its zone: ``Notifier.nothing_for``); after that it waits for a ticket from the
     process's one checker (``notify.Notifier``: woken at once by submissions to this process, and
     re-checking a few times a second for submissions to other hub processes), so waiting costs no
     database work. A client that went away (its connection closed) claims nothing: the check runs
@@ -129,7 +131,10 @@ async def claim(body: ClaimIn, request: Request, who: Principal = Depends(princi
 
 async def _long_poll(hub: Hub, body: ClaimIn, request: Request, who: Principal, inline: int) -> ClaimOut:
     deadline = time.monotonic() + min(body.wait_s, hub.config.max_claim_wait_s) * (1 - POLL_SPREAD * random.random())
-    lz_id, look = await run_in_threadpool(_seen, hub, who, body.name)  # and its own first look
+    settled = _settled(hub, who, body) if body.wait_s > hub.notifier.recheck_s and not body.ended else None
+    if settled is None:
+        settled = await run_in_threadpool(_seen, hub, who, body.name)  # and its own first look
+    lz_id, look = settled
     while True:
         got: list[Any] = []
         if look:
@@ -192,6 +197,17 @@ def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
     elif online is not None:
         hub.seen.know(lz_id, online, stored)
     return lz_id, pending
+
+
+def _settled(hub: Hub, who: Principal, body: ClaimIn) -> tuple[int, bool] | None:
+    """A poll that will wait (and names no ended job: those are recorded by a claim), of a zone
+    this process knows and has seen lately, while the long polls' last check found nothing for it
+    (``Notifier.nothing_for``): its id and no look of its own, without a database read or a
+    thread. None: ``_seen`` decides."""
+    lz_id = hub.zone_ids.get(who.user_id, body.name)
+    if lz_id is None or not hub.notifier.nothing_for(lz_id) or not hub.seen.quiet(lz_id, hub.now()):
+        return None
+    return lz_id, False
 
 
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
