@@ -5,7 +5,7 @@ adapter, on the first request that reaches that router, and reads each endpoint'
 endpoint's first call (for its error context): the first submission of a fresh process took
 80-120 ms against 15-20 ms for the next, and issue 22's submit-to-claim p99 is the slowest job of
 a sample, which was that one. Nothing here touches the database or the store: a warm-up costs time
-at start (about half a second, once) and nothing else, so only ``lz hub serve`` runs it (tests
+at start (0.6-0.7 s here, once) and nothing else, so only ``lz hub serve`` runs it (tests
 build many apps)."""
 
 from __future__ import annotations
