@@ -252,8 +252,11 @@ def test_a_poll_begun_while_nothing_is_claimable_skips_its_own_look(tmp_path: Pa
             time.sleep(0.01)
         took, count = time.monotonic() - began, statements.count
         assert app.hub.notifier.waiting() == 2 * ZONES
-        # the checks alone (one or two statements each); before: a look of each new poll too (24 more)
-        assert count <= 2 * (took / app.hub.config.recheck_s + 2), f"{count} statements in {took:.2f} s"
+        # the checks (one or two statements each) and a few looks of polls that came while a late
+        # check was older than recheck_s (a loaded machine: 5 in 0.11 s once); before: a look of
+        # each new poll too (24 more)
+        checks = 2 * (took / app.hub.config.recheck_s + 2)
+        assert count <= checks + ZONES // 3, f"{count} statements in {took:.2f} s"
         assert app.submit(alice).status_code == 201  # woken: one of the waiting polls takes it
         for thread in first + second:
             thread.join(15)
