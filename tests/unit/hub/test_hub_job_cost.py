@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,8 @@ def test_an_expired_token_is_refused_even_when_cached(tmp_path: Path) -> None:
         assert h.call("GET", "/whoami", alice).status_code == 401
 
 
-def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
-    """submit, claim (bundle inline), one report, results, finish (with the last transitions):
-    91 statements before issue 22's cuts, 51 after; the budget keeps it from creeping back."""
+def _statements_a_trip(tmp_path: Path, rest: Callable[[HubApp, str, dict[str, Any]], None]) -> list[int]:
+    """Statements of three trips: a submission, its claim (bundle inline), then ``rest``."""
     with hub_app(tmp_path) as h:
         alice = h.user("alice")
         h.station_with_zone(alice)
@@ -156,40 +156,43 @@ def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
             before = sum(h.hub.statements.snapshot().values())
             job = _claim(h, alice, inline=INLINE_BUNDLE_MAX)["jobs"] if h.submit(alice).status_code == 201 else []
             assert job and job[0]["bundle"]
-            h.ok("POST", f"/lz/jobs/{job[0]['id']}/events", alice, json={
-                "name": "lz1", "attempt": 1, "events": _events((1, "received", "building", "build"),
-                                                               (2, "building", "queued", "built"),
-                                                               (3, "queued", "running", "started"))})
-            _finish_one(h, alice, job[0], _events((4, "running", "collecting", "ended")))
+            rest(h, alice, job[0])
             counts.append(sum(h.hub.statements.snapshot().values()) - before)
-        # 52 after the cuts (from 91), then 62 with usage charging on each report and the finish, 60
-        # with a new submission's answer reading no attempts or usage (none can exist yet), 59 with
-        # a claim reading the credit rules once; 54 with the Station and the role read together (a
-        # permission check) and the Station's name and quota read together (the quota check, twice)
-        assert max(counts[1:]) <= 54, counts
+    return counts
+
+
+def test_one_job_trip_stays_within_its_statement_budget(tmp_path: Path) -> None:
+    """submit, claim (bundle inline), one report, results, finish (with the last transitions):
+    91 statements before issue 22's cuts, 51 after; the budget keeps it from creeping back."""
+    def rest(h: HubApp, token: str, job: dict[str, Any]) -> None:
+        h.ok("POST", f"/lz/jobs/{job['id']}/events", token, json={
+            "name": "lz1", "attempt": 1, "events": _events((1, "received", "building", "build"),
+                                                           (2, "building", "queued", "built"),
+                                                           (3, "queued", "running", "started"))})
+        _finish_one(h, token, job, _events((4, "running", "collecting", "ended")))
+
+    counts = _statements_a_trip(tmp_path, rest)
+    # 52 after the cuts (from 91), then 62 with usage charging on each report and the finish, 60
+    # with a new submission's answer reading no attempts or usage (none can exist yet), 59 with
+    # a claim reading the credit rules once; 54 with the Station and the role read together (a
+    # permission check) and the Station's name and quota read together (the quota check, twice)
+    assert max(counts[1:]) <= 54, counts
 
 
 def test_a_short_jobs_trip_on_protocol_4_stays_within_its_budget(tmp_path: Path) -> None:
     """What an agent of protocol 4 sends for a job that ends before its first report: submit,
     claim (bundle inline), finish (transitions and results inline). The budget of the whole trip,
     submission and its answer included."""
-    with hub_app(tmp_path) as h:
-        alice = h.user("alice")
-        h.station_with_zone(alice)
-        counts = []
-        for _ in range(3):
-            before = sum(h.hub.statements.snapshot().values())
-            job = _claim(h, alice, inline=INLINE_BUNDLE_MAX)["jobs"] if h.submit(alice).status_code == 201 else []
-            assert job and job[0]["bundle"]
-            h.ok("POST", f"/lz/jobs/{job[0]['id']}/finish", alice, json={
-                "name": "lz1", "attempt": job[0]["attempt"], "results": True,
-                "results_inline": base64.b64encode(results_tar()).decode("ascii"),
-                "events": _events((1, "received", "building", "build"), (2, "building", "queued", "built"),
-                                  (3, "queued", "running", "started"), (4, "running", "collecting", "ended")),
-                "facts": {"outcome": "succeeded", "exit_code": 0}})
-            counts.append(sum(h.hub.statements.snapshot().values()) - before)
-        # 34 (7 Dec): the bench's 34.5 a job on SQLite, where a few zones' empty looks are shared out
-        assert max(counts[1:]) <= 34, counts
+    def rest(h: HubApp, token: str, job: dict[str, Any]) -> None:
+        h.ok("POST", f"/lz/jobs/{job['id']}/finish", token, json={
+            "name": "lz1", "attempt": job["attempt"], "results": True,
+            "results_inline": base64.b64encode(results_tar()).decode("ascii"),
+            "events": _events((1, "received", "building", "build"), (2, "building", "queued", "built"),
+                              (3, "queued", "running", "started"), (4, "running", "collecting", "ended")),
+            "facts": {"outcome": "succeeded", "exit_code": 0}})
+
+    # 34 (7 Dec): the bench's 34.5 a job on SQLite, where a few zones' empty looks are shared out
+    assert max(_statements_a_trip(tmp_path, rest)[1:]) <= 34
 
 
 def test_a_pooled_connection_is_pinged_only_after_being_idle(tmp_path: Path, monkeypatch: Any) -> None:
