@@ -130,37 +130,15 @@ def serve(listen: str, db_url: str | None, files_dir: Path | None, store: str | 
     if metrics:
         _serve_metrics(metrics, app.state.hub, lease_s)
     _say_where(host, port, config, metrics, app.state.hub.files.describe())
-    from lz.hub.server.warmup import warm
+    from lz.hub.server.warmup import tune_collector, warm
 
     warm(app)  # the routes' first-request work done now, not by the first job (issue 22)
-    _tune_collector()
+    tune_collector()  # only here: a test process building many apps would keep every one of them
     # access logs carry URLs only (tokens travel in a header), but stay off unless asked for
     # the app believes forwarded headers from config.trusted_proxies only (not FORWARDED_ALLOW_IPS)
     uvicorn.run(app, host=host.strip("[]"), port=int(port), access_log=verbose > 0, proxy_headers=False,
                 log_level="info" if verbose else "warning",
                 timeout_graceful_shutdown=5)
-
-
-def _tune_collector() -> None:
-    """The garbage collector of a long-running hub: the objects of start-up (modules, the app, its
-    routes and schemas: some 150,000) out of its scans for good (``gc.freeze``), and a full
-    collection after 1,000 collections of the middle generation, not 10. Each full collection
-    walks every object alive with the event loop stopped: the start-up objects cost about 100 ms,
-    and 1,000 open long polls hold some 200,000 more, 270-290 ms of CPU a collection, which
-    Python's default ran every 5-6 s and which was the tail of submit-to-claim (issue 22). Cyclic
-    garbage old enough to reach the oldest generation now waits minutes, not seconds, to go;
-    everything else is freed as before. Only in ``serve``: a test process building many apps would
-    keep every one of them."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_AFTER)
-
-
-FULL_COLLECTION_AFTER = 1000
-"""Collections of the middle generation between two full ones (Python's default: 10)."""
 
 
 def _say_where(host: str, port: str, config: Any, metrics: str | None, store: str) -> None:

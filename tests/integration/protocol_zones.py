@@ -399,13 +399,12 @@ _USUAL_THRESHOLDS = gc.get_threshold()
 
 
 def quiet_collector() -> None:
-    """This process's collector tuned as ``lz hub serve`` tunes the hub's (``gc.freeze`` of what
-    exists, a full collection after 1,000 of the middle generation): a thousand zones' clients
-    are some 200,000 objects, and each full collection of them stopped the generator for 280 ms,
-    which the latency figures counted as the hub's."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(_USUAL_THRESHOLDS[0], _USUAL_THRESHOLDS[1], 1000)
+    """This process's collector tuned as ``lz hub serve`` tunes the hub's (``tune_collector``):
+    a thousand zones' clients are some 200,000 objects, and each full collection of them stopped
+    the generator for 280 ms, which the latency figures counted as the hub's."""
+    from lz.hub.server.warmup import tune_collector
+
+    tune_collector()
 
 
 def usual_collector() -> None:
