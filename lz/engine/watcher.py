@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Look:
-    """One tick's view: ``fresh`` when the executor answered for every given job just now."""
+    """One tick's view: ``fresh`` when the executor answered for every given job just now; when
+    not, ``seen`` holds only the jobs known to have ended cleanly without asking (exit files)."""
 
     fresh: bool
     seen: dict[str, Observation] = field(default_factory=dict)
@@ -74,11 +75,12 @@ class Watcher:
     # -- queries ---------------------------------------------------------------------------------
     def look(self, jobs: Sequence[Tracked]) -> Look:
         """A fresh observation when the interval has passed and the controller is not backed off;
-        otherwise a stale look (the rules then leave scheduler-bound jobs alone)."""
+        otherwise a stale look (the rules then leave scheduler-bound jobs alone), with the jobs
+        the executor knows ended cleanly without asking."""
         now = self.clock()
         self._watching = bool(jobs)
         if not self.backoff.ready(now) or not self._due(now):
-            return Look(fresh=False)
+            return Look(fresh=False, seen=self.executor.ended_between_looks(jobs))
         if not jobs:
             return Look(fresh=True)
         since = now - self._last_look
@@ -88,7 +90,7 @@ class Watcher:
             seen = self.executor.observe(jobs)
         except ControllerUnavailable as exc:
             self.failed(exc)
-            return Look(fresh=False)
+            return Look(fresh=False, seen=self.executor.ended_between_looks(jobs))
         self.succeeded()
         self._adapt(seen, since)
         return Look(fresh=True, seen=seen)

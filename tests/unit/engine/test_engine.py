@@ -58,6 +58,29 @@ def test_wake_ups_start_work_at_once_but_never_query_the_controller_more(lz: Har
     assert lz.engine.watcher.health().calls["observe"] == lz.executor.observed
 
 
+def test_a_clean_end_found_between_looks_is_collected_without_asking_the_controller(lz: Harness) -> None:
+    """The exit watch (lz.executors.exit_watch): even while the controller is down."""
+    job_id = lz.add()
+    lz.tick()
+    lz.tick()
+    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
+    lz.clock.advance(5)
+    lz.tick()
+    assert lz.state(job_id) == "running"
+    looks = lz.executor.observed
+    lz.executor.down = True
+    lz.clock.advance(0.5)
+    lz.tick()  # a look is not due; the executor knows nothing new
+    assert lz.state(job_id) == "running"
+    lz.executor.ended_early[job_id] = Observation("ended", "101", "EXITED", exit_code=0, seen_before=True)
+    lz.clock.advance(0.5)
+    lz.tick()
+    lz.tick()
+    job = lz.store.get(job_id)
+    assert (job.state, job.outcome, job.exit_code) == ("cleaned", "succeeded", 0)
+    assert lz.executor.observed == looks
+
+
 def test_a_controller_outage_is_waited_out_not_failed(lz: Harness) -> None:
     job_id = lz.add()
     lz.tick()
