@@ -81,8 +81,8 @@ class Watcher:
         self._watching = bool(jobs)
         if not self.backoff.ready(now) or not self._due(now):
             return Look(fresh=False, seen=self.executor.ended_between_looks(jobs))
-        if not jobs:
-            return Look(fresh=True)
+        if not jobs and self.backoff.healthy:  # a controller found down is asked again, jobs or not,
+            return Look(fresh=True)  # so that lz status stops saying so once it answers
         since = now - self._last_look
         self._last_look = now
         self.calls["observe"] += 1

@@ -9,6 +9,10 @@ Only a clean end (exit status 0) is taken from the disk alone. Any other status 
 scheduler's look, whose state says why (``TIMEOUT``, ``OUT_OF_MEMORY``, ``PREEMPTED``), which the
 exit status cannot. The watch is an early hint, never the only path: a file system that caches a
 missing file (NFS's negative lookups) only delays it, and the next ``squeue`` finds the end.
+
+The scheduler may still list the job (COMPLETING) while lz collects and cleans it. Should it requeue
+the job then (its node declared down before it reported the end), the rerun cannot start: its
+output folder is gone, and Slurm fails the launch (``JobLaunchFailure``, seen on 22.05).
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ def test_a_clean_end_found_between_looks_is_collected_without_asking_the_control
     lz.clock.advance(0.5)
     lz.tick()  # a look is not due; the executor knows nothing new
     assert lz.state(job_id) == "running"
+    lz.engine.watcher.failed(RuntimeError("squeue: Unable to contact slurm controller"))
     lz.executor.ended_early[job_id] = Observation("ended", "101", "EXITED", exit_code=0, seen_before=True)
     lz.clock.advance(0.5)
     lz.tick()
@@ -79,6 +80,12 @@ def test_a_clean_end_found_between_looks_is_collected_without_asking_the_control
     job = lz.store.get(job_id)
     assert (job.state, job.outcome, job.exit_code) == ("cleaned", "succeeded", 0)
     assert lz.executor.observed == looks
+    assert lz.store.status().controller_down_since is not None  # still down when the job ended
+    lz.executor.down = False
+    for _ in range(3):  # with no job left to watch, the controller is still asked until it answers
+        lz.clock.advance(120)
+        lz.tick()
+    assert lz.store.status().controller_down_since is None
 
 
 def test_a_controller_outage_is_waited_out_not_failed(lz: Harness) -> None:

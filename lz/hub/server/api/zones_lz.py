@@ -181,8 +181,8 @@ def _seen(hub: Hub, who: Principal, name: str) -> tuple[int, bool]:
     the zone's row fresh (``SeenBook``), otherwise read with the look in one transaction and
     written only when ``zones.seen_due``."""
     now = hub.now()
-    known_id = hub.zone_ids.get(who.user_id, name)
-    if known_id is not None and hub.seen.quiet(known_id, now):
+    known_id = _quiet_zone(hub, who, name, now)
+    if known_id is not None:
         return known_id, hub.read(claims.has_pending, known_id)
 
     def _due(conn: Any) -> tuple[int, bool, float | None, dict[str, Any], bool]:
@@ -204,10 +204,17 @@ def _settled(hub: Hub, who: Principal, body: ClaimIn) -> tuple[int, bool] | None
     this process knows and has seen lately, while the long polls' last check found nothing for it
     (``Notifier.nothing_for``): its id and no look of its own, without a database read or a
     thread. None: ``_seen`` decides."""
-    lz_id = hub.zone_ids.get(who.user_id, body.name)
-    if lz_id is None or not hub.notifier.nothing_for(lz_id) or not hub.seen.quiet(lz_id, hub.now()):
+    lz_id = _quiet_zone(hub, who, body.name, hub.now())
+    if lz_id is None or not hub.notifier.nothing_for(lz_id):
         return None
     return lz_id, False
+
+
+def _quiet_zone(hub: Hub, who: Principal, name: str, now: float) -> int | None:
+    """The zone's id where this process knows it and has written its ``last_seen`` lately
+    (``SeenBook.quiet``): a poll of it needs no read to find or mark it."""
+    lz_id = hub.zone_ids.get(who.user_id, name)
+    return lz_id if lz_id is not None and hub.seen.quiet(lz_id, now) else None
 
 
 def _claim_once(hub: Hub, lz_id: int, body: ClaimIn, inline: int) -> list[Any]:
