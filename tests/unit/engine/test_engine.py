@@ -16,6 +16,17 @@ def lz(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
 
 
+def running(lz: Harness) -> str:
+    """A job built, submitted and seen running."""
+    job_id = lz.add()
+    lz.tick()
+    lz.tick()
+    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
+    lz.clock.advance(5)
+    lz.tick()
+    return job_id
+
+
 def test_a_job_goes_from_received_to_cleaned(lz: Harness) -> None:
     job_id = lz.add()
     lz.tick()  # build
@@ -60,12 +71,7 @@ def test_wake_ups_start_work_at_once_but_never_query_the_controller_more(lz: Har
 
 def test_a_clean_end_found_between_looks_is_collected_without_asking_the_controller(lz: Harness) -> None:
     """The exit watch (lz.executors.exit_watch): even while the controller is down."""
-    job_id = lz.add()
-    lz.tick()
-    lz.tick()
-    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
-    lz.clock.advance(5)
-    lz.tick()
+    job_id = running(lz)
     assert lz.state(job_id) == "running"
     looks = lz.executor.observed
     lz.executor.down = True
@@ -230,12 +236,7 @@ def test_cancel_of_a_received_job_ends_it_without_work(lz: Harness) -> None:
 
 
 def test_usage_is_recorded_at_its_own_interval(lz: Harness) -> None:
-    job_id = lz.add()
-    lz.tick()
-    lz.tick()
-    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
-    lz.clock.advance(5)
-    lz.tick()
+    job_id = running(lz)
     lz.clock.advance(5)
     lz.tick()
     job = lz.store.get(job_id)
