@@ -212,7 +212,7 @@ _SCALARS: dict[str, type] = {
 }
 _SLURM: dict[str, type] = {
     "account": str, "qos": str, "partition": str, "extra_sbatch_args": tuple, "gpu_flag": str,
-    "command_timeout_s": float, "exit_poll_s": float, "user": str, "mpi": str,
+    "command_timeout_s": float, "user": str, "mpi": str,
 }
 # older names, still read: the file's short forms, and settings that moved out of [slurm]
 _ALIASES = {"tick": "tick_s", "build_timeout": "build_timeout_s", "observe_interval": "observe_interval_s"}

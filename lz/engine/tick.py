@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from lz.core.errors import InvalidTransition
 from lz.core.events import Listeners, TickEvent
 from lz.core.job import Job
 from lz.core.machine import State
-from lz.core.records import Observation
 from lz.core.rules import (
     Action,
     Cancel,
@@ -34,7 +33,7 @@ from lz.core.rules import (
 from lz.engine.housekeeping import Housekeeping
 from lz.engine.notify_channel import NotificationReader
 from lz.engine.steps import Steps
-from lz.engine.watcher import Look, Watcher
+from lz.engine.watcher import Watcher
 from lz.engine.workspace import Workspace
 from lz.host.faults import crash_point
 from lz.host.workpool import WorkPool
@@ -97,10 +96,7 @@ class Engine:
                           retry_backoff_max_s=self.settings.retry_backoff_max_s,
                           prerequisites=self._prerequisites(jobs),
                           native_dependencies=self.settings.native_dependencies)
-        early, early_ctx = _ended_early(jobs, look), replace(ctx, observed=True)
-        actions = [action for job in jobs
-                   for action in (decide(job, early[job.id], early_ctx) if job.id in early
-                                  else decide(job, look.seen.get(job.id), ctx))]
+        actions = [action for job in jobs for action in decide(job, look.seen.get(job.id), ctx)]
         self.apply(actions, {j.id: j for j in jobs})
         running = [j for j in jobs if j.state == State.RUNNING and j.id not in busy]
         self._record_usage(running)
@@ -230,15 +226,6 @@ class Engine:
         self.pool.shutdown(wait=wait)
         if self.notifications is not None:
             self.notifications.close()
-
-
-def _ended_early(jobs: Sequence[Job], look: Look) -> dict[str, Observation]:
-    """A stale look's clean ends (exit files), for the jobs queued or running with no request of
-    their own: the rules may end those without the scheduler's word; a pause waits for it."""
-    if look.fresh or not look.seen:
-        return {}
-    return {job.id: look.seen[job.id] for job in jobs
-            if job.id in look.seen and job.state in (State.QUEUED, State.RUNNING) and job.control is None}
 
 
 def _bind(step: Callable[[str, str], None], kind: str, job_id: str) -> Callable[[], None]:

@@ -34,8 +34,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Look:
-    """One tick's view: ``fresh`` when the executor answered for every given job just now; when
-    not, ``seen`` holds only the jobs known to have ended cleanly without asking (exit files)."""
+    """One tick's view: ``fresh`` when the executor answered for every given job just now."""
 
     fresh: bool
     seen: dict[str, Observation] = field(default_factory=dict)
@@ -75,14 +74,13 @@ class Watcher:
     # -- queries ---------------------------------------------------------------------------------
     def look(self, jobs: Sequence[Tracked]) -> Look:
         """A fresh observation when the interval has passed and the controller is not backed off;
-        otherwise a stale look (the rules then leave scheduler-bound jobs alone), with the jobs
-        the executor knows ended cleanly without asking."""
+        otherwise a stale look (the rules then leave scheduler-bound jobs alone)."""
         now = self.clock()
         self._watching = bool(jobs)
         if not self.backoff.ready(now) or not self._due(now):
-            return Look(fresh=False, seen=self.executor.ended_between_looks(jobs))
-        if not jobs and self.backoff.healthy:  # a controller found down is asked again, jobs or not,
-            return Look(fresh=True)  # so that lz status stops saying so once it answers
+            return Look(fresh=False)
+        if not jobs:
+            return Look(fresh=True)
         since = now - self._last_look
         self._last_look = now
         self.calls["observe"] += 1
@@ -90,7 +88,7 @@ class Watcher:
             seen = self.executor.observe(jobs)
         except ControllerUnavailable as exc:
             self.failed(exc)
-            return Look(fresh=False, seen=self.executor.ended_between_looks(jobs))
+            return Look(fresh=False)
         self.succeeded()
         self._adapt(seen, since)
         return Look(fresh=True, seen=seen)

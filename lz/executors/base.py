@@ -75,13 +75,7 @@ class Executor(abc.ABC):
 
     def notify_ends(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` as soon as a job this executor started ends, where it can tell at
-        once (its own child process, an exit file polled); the default never calls it (the
-        watcher's looks find it)."""
-
-    def ended_between_looks(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
-        """Jobs known to have ended cleanly without a look (no controller call): the engine may
-        collect them before the next look is due. The default knows none."""
-        return {}
+        once (its own child process); the default never calls it (the watcher's looks find it)."""
 
 
 def wrapper_script() -> Path:

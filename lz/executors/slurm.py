@@ -22,7 +22,6 @@ from lz.core.errors import ControllerUnavailable, ControlRefused
 from lz.core.records import JobContext, Observation, ProcessInfo, Tracked, Usage
 from lz.executors.array_tasks import mark_cancelled, slurm_array_observation, task_wrapper
 from lz.executors.base import Executor, read_exit_code, wrapper_script
-from lz.executors.exit_watch import ExitWatch
 from lz.host.process import CommandRunner, CommandTimeout, Completed, run_command
 from lz.slurm import commands
 from lz.slurm.options import with_options
@@ -56,16 +55,6 @@ class SlurmExecutor(Executor):
         self.stop_grace_s = stop_grace_s
         self.clock = clock
         self.user = self.settings.user or getpass.getuser()
-        self.exits = ExitWatch(self.settings.exit_poll_s)
-
-    def notify_ends(self, callback: Callable[[], None]) -> None:
-        self.exits.on_end = callback
-
-    def ended_between_looks(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
-        """Jobs whose exit file showed a clean end since the last look (``ExitWatch``)."""
-        clean = self.exits.ended_clean(jobs)
-        return {job.job_id: Observation("ended", job.executor_id, "EXITED", exit_code=0, seen_before=True)
-                for job in jobs if job.job_id in clean and job.executor_id}
 
     def job_name(self, job_id: str, attempt: int = 1) -> str:
         """``lz-<id>``, and ``lz-<id>.a<N>`` for a later attempt: a search by name (adoption, and
@@ -91,24 +80,20 @@ class SlurmExecutor(Executor):
         )
         sbatch = with_options(sbatch, [flag] if (flag := sbatch_dependency(job.after)) else [])
         reply = self._run(sbatch)
-        slurm_id = read_sbatch(reply.returncode, reply.stdout, reply.stderr)
-        self.exits.watch([Tracked(job.job_id, slurm_id, job.paths, array=array, attempt=job.attempt)])
-        return slurm_id
+        return read_sbatch(reply.returncode, reply.stdout, reply.stderr)
 
     def observe(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
         """One squeue for all jobs; the exit file covers jobs squeue no longer lists."""
         entries = self._queue()
         found: dict[str, Observation] = {}
-        out: dict[str, list[Tracked]] = {"running": [], "pending": []}  # the exit watch's, running first
         for job in jobs:
             if job.array:
                 found[job.job_id] = slurm_array_observation(job, entries.get(self.job_name(job.job_id, job.attempt), []))
                 continue
             entry = _pick(entries.get(self.job_name(job.job_id, job.attempt), []), job.executor_id)
-            if entry is not None and (phase := phase_of(entry.state)) != "ended":  # the disk has nothing to add yet
-                found[job.job_id] = Observation(phase, entry.slurm_id, entry.state, entry.reason, seen_before=True)
-                if job.executor_id:
-                    out[phase].append(job)
+            if entry is not None and phase_of(entry.state) != "ended":  # the disk has nothing to add yet
+                found[job.job_id] = Observation(phase_of(entry.state), entry.slurm_id, entry.state, entry.reason,
+                                                seen_before=True)
                 continue
             exit_code = read_exit_code(job.paths)
             if entry is None:
@@ -122,7 +107,6 @@ class SlurmExecutor(Executor):
             code = exit_code if exit_code is not None else entry.exit_code
             found[job.job_id] = Observation("ended", entry.slurm_id, entry.state, entry.reason, code,
                                             seen_before=True)
-        self.exits.watch(out["running"] + out["pending"], replace=True)
         return found
 
     def _queue(self) -> dict[str, list[QueueEntry]]:

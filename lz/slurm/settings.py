@@ -21,8 +21,6 @@ class SlurmSettings:
     gpu_flag: str = field(default="gpus", metadata={"help": "`gpus` for `--gpus=N`, `gres` for `--gres=gpu:N`."})
     command_timeout_s: float = field(default=30.0, metadata={"help":
         'A SLURM command slower than this counts as "controller down".'})
-    exit_poll_s: float = field(default=0.5, metadata={"help":
-        "How often the daemon looks for the exit files of its jobs between two `squeue` (0: never); a job that ended cleanly is collected at once."})
     user: str | None = field(default=None, metadata={"help": "Whose jobs `squeue` lists (default: the daemon's user)."})
     mpi: str | None = field(default=None, metadata={"help":
         "`srun --mpi=` for jobs of several tasks (`pmi2`, `pmix`; see `srun --mpi=list`; default: the cluster's MpiDefault)."})
@@ -36,7 +34,5 @@ class SlurmSettings:
                 raise ConfigError(f"[slurm] extra_sbatch_args: {arg!r} is not an option: write --name=value")
         if self.mpi is not None and not re.fullmatch(r"[a-z0-9_]{1,32}", self.mpi):
             raise ConfigError(f"[slurm] mpi must be a plugin name such as pmi2 or pmix, not {self.mpi!r}")
-        if self.exit_poll_s < 0:
-            raise ConfigError("[slurm] exit_poll_s must be 0 (off) or positive")
         if self.command_timeout_s <= 0:
             raise ConfigError("[slurm] command_timeout_s must be positive")

@@ -48,35 +48,3 @@ def test_twenty_submissions_do_not_multiply_squeue_calls(tmp_path: Path) -> None
           f"(bound {bound:.1f}, {count / wall:.2f} per second)")
     assert succeeded == 20
     assert count <= bound
-
-
-def test_a_clean_end_is_collected_from_its_exit_file_before_the_next_squeue(tmp_path: Path) -> None:
-    """The exit watch (lz.executors.exit_watch), on real Slurm: with looks 15 s apart, a job of
-    `true` is collected from the wrapper's exit file seconds after its end, with no squeue but the
-    one right after its submission; a job that fails still waits for squeue's word."""
-    shim_dir, calls = install(tmp_path / "shim")
-    zone = LandingZone(tmp_path / "lz", container="slurm", tick=1.0, run_args=["--runtime", "none", "--name", "exits"],
-                       extra_env={"PATH": f"{shim_dir}:{os.environ['PATH']}"},
-                       config='job_prefix = "lzexit-"\nobserve_interval_s = 15\nobserve_min_interval_s = 15\n'
-                              '[slurm]\nexit_poll_s = 0.2\n')
-    ok, failing = tmp_path / "ok", tmp_path / "failing"
-    for folder, command in ((ok, '["true"]'), (failing, '["false"]')):
-        folder.mkdir()
-        (folder / "lz.toml").write_text(f"command = {command}\n")
-    zone.start()
-    try:
-        time.sleep(2)
-        calls.write_text("")
-        start = time.monotonic()
-        job_id = zone.submit(ok)
-        done = zone.wait_all_cleaned([job_id], timeout=12)
-        wall, squeues = time.monotonic() - start, len(calls.read_text().splitlines())
-        failed_id = zone.submit(failing)
-        time.sleep(5)
-        assert zone.status(failed_id)["outcome"] is None  # exit 1 is not taken from the disk alone
-        failed = zone.wait_all_cleaned([failed_id], timeout=90)
-    finally:
-        zone.stop()
-    print(f"\nexit watch: a job of `true` cleaned {wall:.1f} s after its submission, {squeues} squeue calls")
-    assert done[job_id]["outcome"] == "succeeded" and squeues <= 1
-    assert failed[failed_id]["outcome"] == "failed" and failed[failed_id]["exit_code"] == 1

@@ -33,7 +33,6 @@ class FakeExecutor(Executor):
     submitted: list[str] = field(default_factory=list)
     cancelled: list[Tracked] = field(default_factory=list)
     observed: int = 0
-    ended_early: dict[str, Observation] = field(default_factory=dict)  # as if their exit files were polled
 
     def submit(self, job: JobContext, argv: Sequence[str]) -> str:
         if self.down:
@@ -61,9 +60,6 @@ class FakeExecutor(Executor):
 
     def capacity(self) -> int | None:
         return self.slots
-
-    def ended_between_looks(self, jobs: Sequence[Tracked]) -> dict[str, Observation]:
-        return {j.job_id: self.ended_early[j.job_id] for j in jobs if j.job_id in self.ended_early}
 
 
 class FakeRuntime(Runtime):

@@ -16,17 +16,6 @@ def lz(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
 
 
-def running(lz: Harness) -> str:
-    """A job built, submitted and seen running."""
-    job_id = lz.add()
-    lz.tick()
-    lz.tick()
-    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
-    lz.clock.advance(5)
-    lz.tick()
-    return job_id
-
-
 def test_a_job_goes_from_received_to_cleaned(lz: Harness) -> None:
     job_id = lz.add()
     lz.tick()  # build
@@ -67,31 +56,6 @@ def test_wake_ups_start_work_at_once_but_never_query_the_controller_more(lz: Har
     assert len(lz.executor.submitted) == 10  # every job built and submitted without waiting a tick
     assert lz.executor.observed - observed <= 1  # 2 s of wake-ups: at most one query (interval 5 s)
     assert lz.engine.watcher.health().calls["observe"] == lz.executor.observed
-
-
-def test_a_clean_end_found_between_looks_is_collected_without_asking_the_controller(lz: Harness) -> None:
-    """The exit watch (lz.executors.exit_watch): even while the controller is down."""
-    job_id = running(lz)
-    assert lz.state(job_id) == "running"
-    looks = lz.executor.observed
-    lz.executor.down = True
-    lz.clock.advance(0.5)
-    lz.tick()  # a look is not due; the executor knows nothing new
-    assert lz.state(job_id) == "running"
-    lz.engine.watcher.failed(RuntimeError("squeue: Unable to contact slurm controller"))
-    lz.executor.ended_early[job_id] = Observation("ended", "101", "EXITED", exit_code=0, seen_before=True)
-    lz.clock.advance(0.5)
-    lz.tick()
-    lz.tick()
-    job = lz.store.get(job_id)
-    assert (job.state, job.outcome, job.exit_code) == ("cleaned", "succeeded", 0)
-    assert lz.executor.observed == looks
-    assert lz.store.status().controller_down_since is not None  # still down when the job ended
-    lz.executor.down = False
-    for _ in range(3):  # with no job left to watch, the controller is still asked until it answers
-        lz.clock.advance(120)
-        lz.tick()
-    assert lz.store.status().controller_down_since is None
 
 
 def test_a_controller_outage_is_waited_out_not_failed(lz: Harness) -> None:
@@ -236,7 +200,12 @@ def test_cancel_of_a_received_job_ends_it_without_work(lz: Harness) -> None:
 
 
 def test_usage_is_recorded_at_its_own_interval(lz: Harness) -> None:
-    job_id = running(lz)
+    job_id = lz.add()
+    lz.tick()
+    lz.tick()
+    lz.executor.seen[job_id] = Observation("running", "101", "RUNNING")
+    lz.clock.advance(5)
+    lz.tick()
     lz.clock.advance(5)
     lz.tick()
     job = lz.store.get(job_id)
