@@ -88,10 +88,13 @@ def test_a_job_array_of_two_pilots_runs_the_stations_jobs_and_drains_on_scancel(
         # a drain that hands back a running job may take longer than 30 s on a busy machine
         _wait(lambda: not _zones(hub, alice)[holder]["online"], 90, f"{holder} offline")
         done = wait_jobs(hub, alice, [slow_id], timeout=120)[slow_id]
-        assert done["outcome"] == "succeeded" and done["attempts"] == 2
+        assert done["outcome"] == "succeeded" and done["attempts"] >= 2
         assert done["landing_zone"] != holder
-        detail = hub.client_json(alice, "status", slow_id)
-        assert "release" in [h["event"] for h in detail["history"]]
+        # every attempt before the last was handed back: by the drain, and (a third attempt, seen
+        # once in CI) by the draining pilot's claim in flight, which the hub answered with the job
+        # just released; never a lease that ran out or a failure
+        events = [h["event"] for h in hub.client_json(alice, "status", slow_id)["history"]]
+        assert events.count("release") == done["attempts"] - 1, events
         # nothing left of either pilot's work directories, nor of the drained pilot's own state
         # folder (its database on node-local storage, under TMPDIR here); the other still runs
         other = next(name for name in names if name != holder)
